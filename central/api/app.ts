@@ -1,0 +1,109 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { ConflictError } from '../store/types.js';
+import { requirePermission } from '../auth/middleware.js';
+import { registerTokenRoutes } from '../auth/routes.js';
+import { machinesResource } from '../inventory/machines.js';
+import { paramsResource } from '../inventory/params.js';
+import { profilesResource } from '../inventory/profiles.js';
+import { sitesResource } from '../inventory/sites.js';
+import { ApiError } from './api-error.js';
+import { registerCrud } from './crud.js';
+import type { ApiDeps } from './deps.js';
+
+export const API_VERSION = '0.1.0';
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** Route modules later features add (agents, tasks, subnets, inventory, services …). */
+export type RouteModule = (app: OpenAPIHono, deps: ApiDeps) => void;
+
+export interface AppOptions {
+  bodyLimit?: number;
+  modules?: RouteModule[];
+}
+
+/** Renders zod issues as `{ path, message }` with dotted paths. */
+function issuesToDetails(issues: readonly { path: readonly PropertyKey[]; message: string }[]) {
+  return issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+}
+
+export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
+  const app = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const details = issuesToDetails(result.error.issues);
+        throw new ApiError(400, 'invalid_request', details.map((d) => `${d.path}: ${d.message}`).join('; '), details);
+      }
+    },
+  });
+
+  // Metrics: count and time every request by its route pattern (not the raw path: bounded labels).
+  app.use('*', async (c, next) => {
+    const end = deps.metrics.httpDuration.startTimer();
+    await next();
+    const route = c.req.routePath || 'unmatched';
+    end({ method: c.req.method, route });
+    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+  });
+
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', `request body exceeds ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes`);
+      },
+    }),
+  );
+  app.use('/api/*', async (c, next) => {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+      const type = c.req.header('content-type') ?? '';
+      const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined);
+      if (hasBody && !/^application\/json\b/i.test(type)) {
+        throw new ApiError(415, 'unsupported_media_type', `request body must be application/json (got "${type || 'none'}")`);
+      }
+    }
+    await next();
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      return c.json({ error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } }, err.status);
+    }
+    if (err instanceof ConflictError) {
+      return c.json({ error: { code: 'conflict', message: err.message, details: [{ path: err.field, message: `"${err.value}" is already in use` }] } }, 409);
+    }
+    if (err instanceof HTTPException) {
+      const code = err.status === 400 ? 'invalid_request' : `http_${err.status}`;
+      return c.json({ error: { code, message: err.message || 'request failed' } }, err.status);
+    }
+    deps.logger.error({ err, path: c.req.path, method: c.req.method }, 'unhandled error');
+    return c.json({ error: { code: 'internal', message: 'internal error; see the central log' } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An Underlay token (`underlay token create`)' });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', requirePermission(deps.tokens, 'read'), async (c) => {
+    for (const [collection, n] of Object.entries(deps.store.counts())) deps.metrics.objects.set({ collection }, n);
+    return c.text(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
+  });
+
+  registerCrud(app, deps, sitesResource);
+  registerCrud(app, deps, profilesResource);
+  registerCrud(app, deps, paramsResource);
+  registerCrud(app, deps, machinesResource);
+  registerTokenRoutes(app, deps);
+  for (const m of opts.modules ?? []) m(app, deps);
+
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Underlay central API', version: API_VERSION, description: 'Inventory, boot configuration, tasks and services of an Underlay fleet.' },
+    security: [{ bearer: [] }],
+  });
+  app.get('/docs', swaggerUI({ url: '/api/v1/openapi.json' }));
+  return app;
+}

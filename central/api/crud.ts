@@ -1,0 +1,173 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
+import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
+import { newId } from '../auth/tokens.js';
+import { requirePermission } from '../auth/middleware.js';
+import type { Doc, ListQuery } from '../store/types.js';
+import { ApiError } from './api-error.js';
+import type { ApiDeps } from './deps.js';
+
+/** Everything that makes one resource (sites, machines, profiles, params …) differ from the next. */
+export interface ResourceSpec<D extends Doc> {
+  collection: string;
+  /** URL segment, e.g. "sites". */
+  path: string;
+  /** Singular, for messages and operation ids, e.g. "site". */
+  label: string;
+  tag: string;
+  schema: z.ZodType<D>;
+  createSchema: z.ZodType;
+  patchSchema: z.ZodType;
+  /** Extra list filters (query parameters) and how they map to store equality filters. */
+  filters?: z.ZodObject;
+  toWhere?: (query: Record<string, string | undefined>) => ListQuery['where'];
+  /** Builds a new document from a validated create body. */
+  build: (input: Record<string, unknown>, ids: { id: string; now: string }) => D;
+  /** Applies a validated patch; `null` in a patch removes an optional field. */
+  merge?: (doc: D, patch: Record<string, unknown>, now: string) => D;
+  /** Referential checks against the store; throw ApiError. */
+  check?: (doc: D, deps: ApiDeps, before?: D) => void;
+  beforeDelete?: (doc: D, deps: ApiDeps) => void;
+}
+
+const errors = (...codes: number[]) =>
+  Object.fromEntries(
+    codes.map((c) => [c, { description: HTTP_TEXT[c] ?? 'error', content: { 'application/json': { schema: ErrorBody } } }]),
+  );
+const HTTP_TEXT: Record<number, string> = {
+  400: 'Invalid request (details lists field paths)',
+  401: 'Missing or invalid bearer token',
+  403: 'The token’s role does not allow this',
+  404: 'Not found',
+  409: 'Conflicts with an existing object (duplicate name or MAC) or is still referenced',
+  413: 'Body too large',
+  415: 'Body must be application/json',
+};
+
+export function defaultMerge<D extends Doc>(doc: D, patch: Record<string, unknown>, now: string): D {
+  const next: Record<string, unknown> = { ...doc };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete next[k];
+    else if (v !== undefined) next[k] = v;
+  }
+  next.updatedAt = now;
+  return next as D;
+}
+
+/** Finds a document by id or by name. */
+export function lookup<D extends Doc>(deps: ApiDeps, collection: string, label: string, ref: string): D {
+  const doc = deps.store.get<D>(collection, ref) ?? deps.store.findUnique<D>(collection, 'name', ref);
+  if (!doc) throw ApiError.notFound(label, ref);
+  return doc;
+}
+
+/** Registers list/get/create/patch/delete with OpenAPI documentation for one resource. */
+export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spec: ResourceSpec<D>): void {
+  const read = requirePermission(deps.tokens, 'read');
+  const write = requirePermission(deps.tokens, 'write');
+  const Ref = z.object({ ref: z.string().min(1).max(128).describe(`${spec.label} id or name`) });
+  const base = `/api/v1/${spec.path}`;
+  const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
+  const query = spec.filters ? ListQueryParams.extend(spec.filters.shape) : ListQueryParams;
+  const security = [{ bearer: [] }];
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: base,
+      tags: [spec.tag],
+      operationId: `list_${spec.path}`,
+      summary: `List ${spec.path}`,
+      security,
+      middleware: [read] as const,
+      request: { query: query.loose() },
+      responses: { 200: { description: `A page of ${spec.path}`, content: json(pageOf(spec.schema, `${spec.tag}Page`)) }, ...errors(400, 401, 403) },
+    }),
+    (c) => {
+      const q = c.req.valid('query') as { limit: number; offset: number } & Record<string, string | undefined>;
+      const where = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
+      const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset });
+      return c.json(page as never, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: `${base}/{ref}`,
+      tags: [spec.tag],
+      operationId: `get_${spec.label}`,
+      summary: `Show one ${spec.label}`,
+      security,
+      middleware: [read] as const,
+      request: { params: Ref },
+      responses: { 200: { description: `The ${spec.label}`, content: json(spec.schema) }, ...errors(401, 403, 404) },
+    }),
+    (c) => c.json(lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref) as never, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: base,
+      tags: [spec.tag],
+      operationId: `create_${spec.label}`,
+      summary: `Create a ${spec.label}`,
+      security,
+      middleware: [write] as const,
+      request: { body: { content: json(spec.createSchema), required: true } },
+      responses: { 201: { description: `The created ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 409, 413, 415) },
+    }),
+    async (c) => {
+      const now = new Date().toISOString();
+      const doc = spec.build(c.req.valid('json') as Record<string, unknown>, { id: newId(), now });
+      spec.check?.(doc, deps);
+      await deps.store.put(spec.collection, doc);
+      deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc });
+      return c.json(doc as never, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: `${base}/{ref}`,
+      tags: [spec.tag],
+      operationId: `update_${spec.label}`,
+      summary: `Update a ${spec.label} (fields given replace; null removes an optional field)`,
+      security,
+      middleware: [write] as const,
+      request: { params: Ref, body: { content: json(spec.patchSchema), required: true } },
+      responses: { 200: { description: `The updated ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 404, 409, 413, 415) },
+    }),
+    async (c) => {
+      const before = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      const next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
+      spec.check?.(next, deps, before);
+      await deps.store.put(spec.collection, next);
+      deps.changes.emit({ collection: spec.collection, type: 'put', id: next.id, doc: next, before });
+      return c.json(next as never, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: `${base}/{ref}`,
+      tags: [spec.tag],
+      operationId: `delete_${spec.label}`,
+      summary: `Delete a ${spec.label}`,
+      security,
+      middleware: [write] as const,
+      request: { params: Ref },
+      responses: { 204: { description: 'Deleted' }, ...errors(401, 403, 404, 409) },
+    }),
+    async (c) => {
+      const doc = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      spec.beforeDelete?.(doc, deps);
+      await deps.store.delete(spec.collection, doc.id);
+      deps.changes.emit({ collection: spec.collection, type: 'delete', id: doc.id, before: doc });
+      return c.body(null, 204);
+    },
+  );
+}

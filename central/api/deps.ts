@@ -1,0 +1,16 @@
+import type { Logger } from '../../shared/log/logger.js';
+import type { TokenService } from '../auth/tokens.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Store } from '../store/types.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+
+/** What route modules get: the store, auth, metrics, the change feed and a logger. */
+export interface ApiDeps {
+  store: Store;
+  tokens: TokenService;
+  metrics: Metrics;
+  changes: ChangeFeed;
+  logger: Logger;
+  /** Facts about this central that API routes may reveal (e.g. the CA fingerprint for join tokens). */
+  central: { caFingerprint: string; publicUrl: string; signingPublicKey: string };
+}

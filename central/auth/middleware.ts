@@ -1,0 +1,33 @@
+import type { MiddlewareHandler } from 'hono';
+import { ApiError } from '../api/api-error.js';
+import { allows, type Permission } from './permissions.js';
+import type { TokenDoc, TokenService } from './tokens.js';
+
+export type AuthVariables = { token: TokenDoc };
+
+const MESSAGES = {
+  missing: 'authentication required: send "Authorization: Bearer <token>"',
+  malformed: 'the bearer token is malformed',
+  unknown: 'the bearer token is not valid',
+  expired: 'the bearer token has expired',
+  revoked: 'the bearer token has been revoked',
+  used: 'this one-time token has already been used',
+} as const;
+
+/** Bearer authentication + role check for one route. */
+export function requirePermission(tokens: TokenService, need: Permission): MiddlewareHandler<{ Variables: AuthVariables }> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const result = tokens.authenticate(bearer);
+    if (!result.ok) {
+      c.header('WWW-Authenticate', 'Bearer realm="underlay"');
+      throw new ApiError(401, `unauthenticated`, MESSAGES[result.reason]);
+    }
+    if (!allows(result.token.role, need)) {
+      throw new ApiError(403, 'forbidden', `role "${result.token.role}" may not ${need === 'read' ? 'read this' : need === 'join' ? 'join agents' : 'change this'}`);
+    }
+    c.set('token', result.token);
+    await next();
+  };
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { Machine, MachineCreate, MachinePatch, type Machine as MachineT, type ParamDef } from '../../shared/api/resources.js';
+import { ApiError } from '../api/api-error.js';
+import { defaultMerge, type ResourceSpec } from '../api/crud.js';
+import { checkParamValues } from './params.js';
+
+export const machinesResource: ResourceSpec<MachineT> = {
+  collection: 'machines',
+  path: 'machines',
+  label: 'machine',
+  tag: 'Machines',
+  schema: Machine,
+  createSchema: MachineCreate,
+  patchSchema: MachinePatch,
+  filters: z.object({
+    site: z.string().optional(),
+    profile: z.string().optional(),
+    mac: z.string().optional(),
+    bootenv: z.string().optional(),
+    bootState: z.string().optional(),
+    rack: z.string().optional(),
+  }),
+  toWhere: (q) => {
+    const where: Record<string, string> = {};
+    if (q.site) where.site = q.site;
+    if (q.profile) where.profiles = q.profile;
+    if (q.mac) where.macs = q.mac.toLowerCase().replace(/-/g, ':');
+    if (q.bootenv) where.bootenv = q.bootenv;
+    if (q.bootState) where.bootState = q.bootState;
+    if (q.rack) where.rack = q.rack;
+    // Filter by param value: ?param.role=web
+    for (const [k, v] of Object.entries(q)) if (k.startsWith('param.') && v !== undefined) where[`params.${k.slice(6)}`] = v;
+    return where;
+  },
+  build: (input, { id, now }) => ({ id, ...(input as object), createdAt: now, updatedAt: now }) as MachineT,
+  merge: (doc, patch, now) => defaultMerge(doc, patch, now),
+  check: (m, deps) => {
+    if (!deps.store.findUnique('sites', 'name', m.site)) {
+      throw ApiError.badRequest(`site "${m.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+    }
+    m.profiles.forEach((p, i) => {
+      if (!deps.store.findUnique('profiles', 'name', p)) throw ApiError.badRequest(`profile "${p}" does not exist`, [{ path: `profiles.${i}`, message: 'unknown profile' }]);
+    });
+    checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>('params', 'name', n), 'params');
+  },
+};

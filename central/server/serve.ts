@@ -1,0 +1,124 @@
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createAdaptorServer } from '@hono/node-server';
+import { writeFileDurableSync } from '../../shared/fs/durable.js';
+import { createLogger, type Logger } from '../../shared/log/logger.js';
+import { createApp, type RouteModule } from '../api/app.js';
+import type { ApiDeps } from '../api/deps.js';
+import { TokenService } from '../auth/tokens.js';
+import { COLLECTIONS } from '../inventory/collections.js';
+import { Metrics } from '../metrics/metrics.js';
+import { ChangeFeed } from '../store/change-feed.js';
+import { FileStore } from '../store/file-store.js';
+import type { CollectionSpec } from '../store/types.js';
+import { ensureIdentity, type CentralIdentity } from './identity.js';
+import { CentralOptions, isLoopback, serverSans, splitHostPort } from './options.js';
+
+/** Features beyond the core (agents, tasks, boot config, inventory, services) plug in here. */
+export interface CentralFeature {
+  collections?: CollectionSpec[];
+  routes?: RouteModule;
+  /** Called once the HTTP(S) server exists (e.g. to handle WebSocket upgrades); returns a stop hook. */
+  attach?: (ctx: { server: Server; deps: ApiDeps; identity: CentralIdentity }) => (() => Promise<void> | void) | void;
+}
+
+export interface RunningCentral {
+  url: string;
+  deps: ApiDeps;
+  identity: CentralIdentity;
+  server: Server;
+  /** Stop accepting, finish in-flight requests and writes, release the data dir. */
+  close(): Promise<void>;
+}
+
+export async function startCentral(input: Partial<CentralOptions> & { logger?: Logger; features?: CentralFeature[] }): Promise<RunningCentral> {
+  const opts = CentralOptions.parse(Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && k !== 'logger' && k !== 'features')));
+  const logger = input.logger ?? createLogger('central');
+  const features = input.features ?? [];
+  const { host, port } = splitHostPort(opts.listen);
+  if (opts.insecureHttp && !isLoopback(host)) {
+    throw new Error(`--insecure-http serves without TLS and may only bind a loopback address (got ${host}); drop it to serve HTTPS`);
+  }
+  const metrics = new Metrics();
+  const store = await FileStore.open({
+    dir: opts.data,
+    collections: [...COLLECTIONS, ...features.flatMap((f) => f.collections ?? [])],
+    logger,
+    onCommit: (s, n) => {
+      metrics.storeCommit.observe(s);
+      metrics.storeCommitRecords.inc(n);
+    },
+  });
+  try {
+    const identity = await ensureIdentity(opts.data, serverSans(host, opts.publicUrl), logger);
+    const tokens = new TokenService(store);
+    const scheme = opts.insecureHttp ? 'http' : 'https';
+    const publicUrl = opts.publicUrl ?? `${scheme}://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
+    const deps: ApiDeps = {
+      store,
+      tokens,
+      metrics,
+      changes: new ChangeFeed(),
+      logger,
+      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64') },
+    };
+
+    const adminTokenFile = join(opts.data, 'admin.token');
+    if (!existsSync(adminTokenFile) && store.count('tokens') === 0) {
+      const { token } = await tokens.create({ role: 'admin', name: 'initial admin' });
+      writeFileDurableSync(adminTokenFile, token + '\n', 0o600);
+      process.stdout.write(`Initial admin token (also in ${adminTokenFile}, mode 0600; shown only once):\n${token}\n`);
+    }
+
+    const app = createApp(deps, { bodyLimit: opts.bodyLimit, modules: features.map((f) => f.routes).filter((r): r is RouteModule => !!r) });
+    const server = (
+      opts.insecureHttp
+        ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer })
+        : createAdaptorServer({
+            fetch: app.fetch,
+            createServer: createHttpsServer,
+            serverOptions: {
+              key: identity.server.keyPem,
+              cert: identity.server.certPem,
+              ca: identity.ca.certPem,
+              // Agents authenticate with client certificates issued by our CA; people and CI use bearer
+              // tokens, so a client certificate is requested but not required at the TLS layer.
+              requestCert: true,
+              rejectUnauthorized: false,
+            },
+          })
+    ) as Server;
+    const stops = features.map((f) => f.attach?.({ server, deps, identity })).filter((s): s is () => Promise<void> | void => !!s);
+
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = server.address() as AddressInfo;
+    const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address}:${bound.port}`;
+    if (!opts.publicUrl) deps.central.publicUrl = url.replace('127.0.0.1', host === '0.0.0.0' ? 'localhost' : '127.0.0.1');
+    logger.info({ url, data: opts.data, caFingerprint: identity.caFingerprint }, 'central listening');
+
+    let closing: Promise<void> | null = null;
+    const close = () =>
+      (closing ??= (async () => {
+        for (const s of stops) await s();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await store.close();
+        logger.info('central stopped');
+      })());
+    return { url, deps, identity, server, close };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The store interface the central's services use. Narrow on purpose: declarative queries (equality on
+ * fields, array membership, params) and whole-document writes, so a PostgreSQL implementation can
+ * follow the embedded file store without touching the routes.
+ */
+export interface Doc {
+  id: string;
+  [key: string]: unknown;
+}
+
+export type CollectionName = string;
+
+/** Equality filters; for array fields the value must be contained. `params.<name>` matches a param value. */
+export interface ListQuery {
+  where?: Record<string, string | number | boolean | null>;
+  limit?: number;
+  offset?: number;
+  /** Field to sort by (default `name` if present, else `id`). */
+  sort?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export type WriteOp = { type: 'put'; collection: CollectionName; doc: Doc } | { type: 'delete'; collection: CollectionName; id: string };
+
+export interface UniqueIndex {
+  /** Field name reported in conflicts. */
+  field: string;
+  /** The values a document claims (e.g. every MAC of a machine). Lower-case where case does not matter. */
+  values: (doc: Doc) => string[];
+}
+
+export interface CollectionSpec {
+  name: CollectionName;
+  unique: UniqueIndex[];
+}
+
+export interface Store {
+  get<T extends Doc>(collection: CollectionName, id: string): T | undefined;
+  /** Looks a document up by a unique index value (e.g. a machine by one of its MACs). */
+  findUnique<T extends Doc>(collection: CollectionName, field: string, value: string): T | undefined;
+  list<T extends Doc>(collection: CollectionName, query?: ListQuery): Page<T>;
+  count(collection: CollectionName): number;
+  /** Applies the ops atomically (all or nothing) and resolves once they are durable. */
+  commit(ops: WriteOp[]): Promise<void>;
+  put<T extends Doc>(collection: CollectionName, doc: T): Promise<T>;
+  delete(collection: CollectionName, id: string): Promise<void>;
+  counts(): Record<CollectionName, number>;
+  close(): Promise<void>;
+}
+
+export class ConflictError extends Error {
+  constructor(
+    readonly collection: string,
+    readonly field: string,
+    readonly value: string,
+  ) {
+    super(`${collection}: ${field} "${value}" is already in use`);
+  }
+}
+
+export class StoreLockedError extends Error {}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { Ipv4, Mac, Name, ParamValues, Timestamps } from './common.js';
+
+export const Roles = ['admin', 'operator', 'viewer', 'agent-join'] as const;
+export const Role = z.enum(Roles);
+export type Role = z.infer<typeof Role>;
+
+// ---- sites
+export const Site = z
+  .object({ id: z.string(), name: Name, description: z.string().max(1024).optional(), params: ParamValues, ...Timestamps })
+  .meta({ id: 'Site' });
+export type Site = z.infer<typeof Site>;
+export const SiteCreate = z.object({ name: Name, description: z.string().max(1024).optional(), params: ParamValues.optional() }).strict();
+export const SitePatch = SiteCreate.partial().strict();
+
+// ---- profiles (named param sets; the profile named "global" applies to every machine)
+export const Profile = z
+  .object({ id: z.string(), name: Name, description: z.string().max(1024).optional(), params: ParamValues, ...Timestamps })
+  .meta({ id: 'Profile' });
+export type Profile = z.infer<typeof Profile>;
+export const ProfileCreate = SiteCreate;
+export const ProfilePatch = SitePatch;
+
+// ---- param definitions
+export const ParamDef = z
+  .object({
+    id: z.string(),
+    name: Name,
+    description: z.string().max(1024).optional(),
+    schema: z.record(z.string(), z.unknown()).describe('JSON schema the value must satisfy'),
+    default: z.unknown().optional(),
+    secret: z.boolean(),
+    ...Timestamps,
+  })
+  .meta({ id: 'ParamDef' });
+export type ParamDef = z.infer<typeof ParamDef>;
+export const ParamDefCreate = z
+  .object({
+    name: Name,
+    description: z.string().max(1024).optional(),
+    schema: z.record(z.string(), z.unknown()).default({}),
+    default: z.unknown().optional(),
+    secret: z.boolean().default(false),
+  })
+  .strict();
+export const ParamDefPatch = ParamDefCreate.partial().strict();
+
+// ---- machines
+export const BootStates = ['new', 'discovered', 'provisioning', 'installed', 'failed', 'local'] as const;
+export const BootState = z.enum(BootStates);
+
+export const Facts = z
+  .record(z.string(), z.unknown())
+  .describe('Hardware facts. Documented keys: system {uuid, serial, vendor, product}, firmware (bios|uefi), cpu {model, sockets, cores, threads}, memory {totalBytes}, disks[] {name, sizeBytes, model, serial, rotational}, nics[] {name, mac, driver, link, speedMbps}, bmc {address}.');
+
+export const Machine = z
+  .object({
+    id: z.string(),
+    name: Name,
+    site: Name,
+    rack: Name.optional(),
+    macs: z.array(Mac),
+    uuid: z.string().max(64).optional(),
+    serial: z.string().max(128).optional(),
+    address: Ipv4.optional(),
+    profiles: z.array(Name),
+    params: ParamValues,
+    facts: Facts,
+    bootenv: Name,
+    bootState: BootState,
+    netboot: z.boolean().describe('netboot allowed: when false the machine boots from its disk'),
+    ...Timestamps,
+  })
+  .meta({ id: 'Machine' });
+export type Machine = z.infer<typeof Machine>;
+
+export const MachineCreate = z
+  .object({
+    name: Name,
+    site: Name,
+    rack: Name.optional(),
+    macs: z.array(Mac).max(64).default([]),
+    uuid: z.string().max(64).optional(),
+    serial: z.string().max(128).optional(),
+    address: Ipv4.optional(),
+    profiles: z.array(Name).max(64).default([]),
+    params: ParamValues.default({}),
+    facts: Facts.default({}),
+    bootenv: Name.default('discovery'),
+    bootState: BootState.default('new'),
+    netboot: z.boolean().default(true),
+  })
+  .strict();
+export const MachinePatch = z
+  .object({
+    name: Name,
+    site: Name,
+    rack: Name.nullable(),
+    macs: z.array(Mac).max(64),
+    uuid: z.string().max(64).nullable(),
+    serial: z.string().max(128).nullable(),
+    address: Ipv4.nullable(),
+    profiles: z.array(Name).max(64),
+    params: ParamValues,
+    facts: Facts,
+    bootenv: Name,
+    bootState: BootState,
+    netboot: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+// ---- tokens
+export const Token = z
+  .object({
+    id: z.string(),
+    name: z.string().max(128).optional(),
+    role: Role,
+    site: Name.optional(),
+    oneTime: z.boolean(),
+    createdAt: z.string(),
+    expiresAt: z.string().optional(),
+    revokedAt: z.string().optional(),
+    usedAt: z.string().optional(),
+    lastUsedAt: z.string().optional(),
+  })
+  .meta({ id: 'Token', description: 'A bearer token. The secret is shown once, at creation; only its hash is stored.' });
+export type Token = z.infer<typeof Token>;
+export const TokenCreate = z
+  .object({
+    name: z.string().max(128).optional(),
+    role: Role,
+    site: Name.optional(),
+    ttl: z
+      .string()
+      .regex(/^\d+(s|m|h|d)$/, 'a duration like 30m, 12h or 7d')
+      .optional(),
+  })
+  .strict();
+export const TokenCreated = Token.extend({ token: z.string() }).meta({ id: 'TokenCreated' });

@@ -1,0 +1,102 @@
+import type { Command } from 'commander';
+import { action, globals } from './context.js';
+import { registerObjectCommands, type FieldFlag } from './objects.js';
+import { print } from './output.js';
+
+const described: FieldFlag[] = [
+  { flags: '--description <text>', description: 'free text', field: 'description' },
+  { flags: '--param <key=value>', description: 'a param value (repeatable; value parsed as JSON if it is JSON)', field: 'params', kind: 'params' },
+];
+
+export function registerInventoryCommands(program: Command): void {
+  registerObjectCommands(program, { noun: 'sites', singular: 'site', columns: ['name', 'description', 'updatedAt'], fields: described });
+  registerObjectCommands(program, { noun: 'profiles', singular: 'profile', columns: ['name', 'description', 'params'], fields: described });
+  registerObjectCommands(program, {
+    noun: 'params',
+    singular: 'param definition',
+    columns: ['name', 'secret', 'schema', 'default'],
+    fields: [
+      { flags: '--description <text>', description: 'free text', field: 'description' },
+      { flags: '--schema <json>', description: 'JSON schema of the value, e.g. \'{"type":"string"}\'', field: 'schema', kind: 'json' },
+      { flags: '--default <json>', description: 'default value (JSON)', field: 'default', kind: 'json' },
+      { flags: '--secret', description: 'the value is secret: sealed to agents, never shown in clear', field: 'secret', kind: 'bool' },
+    ],
+  });
+  registerObjectCommands(program, {
+    noun: 'machines',
+    singular: 'machine',
+    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'bootState', 'netboot'],
+    fields: [
+      { flags: '--site <site>', description: 'site name', field: 'site' },
+      { flags: '--rack <rack>', description: 'rack name', field: 'rack' },
+      { flags: '--mac <mac>', description: 'a MAC address (repeatable)', field: 'macs', kind: 'list' },
+      { flags: '--uuid <uuid>', description: 'system UUID', field: 'uuid' },
+      { flags: '--serial <serial>', description: 'serial number', field: 'serial' },
+      { flags: '--address <ip>', description: 'IPv4 address', field: 'address' },
+      { flags: '--profile <profile>', description: 'a profile (repeatable, in order)', field: 'profiles', kind: 'list' },
+      { flags: '--param <key=value>', description: 'a param value (repeatable)', field: 'params', kind: 'params' },
+      { flags: '--bootenv <name>', description: 'boot environment', field: 'bootenv' },
+      { flags: '--boot-state <state>', description: 'new|discovered|provisioning|installed|failed|local', field: 'bootState' },
+      { flags: '--netboot', description: 'allow netboot', field: 'netboot', kind: 'negbool' },
+      { flags: '--no-netboot', description: 'disallow netboot (boot from disk)', field: 'netboot', kind: 'negbool' },
+    ],
+    filters: [
+      { flags: '--site <site>', description: 'only this site', query: 'site' },
+      { flags: '--profile <profile>', description: 'only machines with this profile', query: 'profile' },
+      { flags: '--mac <mac>', description: 'the machine with this MAC', query: 'mac' },
+      { flags: '--bootenv <name>', description: 'only this boot environment', query: 'bootenv' },
+      { flags: '--param <key=value>', description: 'param equals value (repeatable)', query: 'param', kind: 'params' },
+    ],
+  });
+  registerTokenCommands(program);
+}
+
+function registerTokenCommands(program: Command): void {
+  for (const noun of ['tokens', 'token']) {
+    const cmd = program.command(noun).description(noun === 'tokens' ? 'manage bearer tokens (admin)' : 'alias of "tokens"');
+    if (noun === 'token') cmd.helpCommand(false);
+    cmd
+      .command('create')
+      .description('create a token; prints the secret once (an agent-join token also carries the CA fingerprint)')
+      .requiredOption('--role <role>', 'admin|operator|viewer|agent-join')
+      .option('--site <site>', 'site (required for agent-join)')
+      .option('--ttl <duration>', 'expiry, e.g. 1h, 7d')
+      .option('--name <name>', 'a label')
+      .action(
+        action(async (opts: { role: string; site?: string; ttl?: string; name?: string }, c: Command) => {
+          const g = globals(c);
+          const res = await g.client().call<{ token: string }>('POST', '/api/v1/tokens', opts);
+          if (g.format === 'json') process.stdout.write(JSON.stringify({ token: res.token }) + '\n');
+          else if (g.format === 'yaml') print({ token: res.token }, 'yaml');
+          else process.stdout.write(res.token + '\n');
+        }),
+      );
+    cmd
+      .command('list')
+      .description('list tokens (never their secrets)')
+      .option('--role <role>')
+      .option('--site <site>')
+      .action(
+        action(async (opts: { role?: string; site?: string }, c: Command) => {
+          const g = globals(c);
+          const q = new URLSearchParams(Object.entries(opts).filter(([, v]) => v) as [string, string][]);
+          const page = await g.client().call<{ items: unknown[] }>('GET', `/api/v1/tokens?${q}`);
+          print(g.format === 'table' ? page.items : page, g.format, ['id', 'role', 'site', 'name', 'expiresAt', 'revokedAt', 'usedAt']);
+        }),
+      );
+    cmd.command('show <id>').action(
+      action(async (id: string, _o: unknown, c: Command) => {
+        const g = globals(c);
+        print(await g.client().call('GET', `/api/v1/tokens/${encodeURIComponent(id)}`), g.format);
+      }),
+    );
+    for (const verb of ['revoke', 'delete']) {
+      cmd.command(`${verb} <id>`).description('revoke a token').action(
+        action(async (id: string, _o: unknown, c: Command) => {
+          const g = globals(c);
+          print(await g.client().call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`), g.format);
+        }),
+      );
+    }
+  }
+}
