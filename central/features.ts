@@ -1,6 +1,9 @@
+import { agentsFeature } from './agents/feature.js';
+import { inventoryFeature } from './ansible/feature.js';
+import { servicesFeature } from './services/feature.js';
 import type { CentralFeature } from './server/serve.js';
 
-/** The features a production central runs with. Later issues append theirs. */
+/** The features a production central runs with. */
 export async function defaultFeatures(): Promise<CentralFeature[]> {
-  return [];
+  return [agentsFeature(), inventoryFeature(), servicesFeature()];
 }

@@ -25,8 +25,13 @@ export interface AppOptions {
 }
 
 /** Renders zod issues as `{ path, message }` with dotted paths. */
-function issuesToDetails(issues: readonly { path: readonly PropertyKey[]; message: string }[]) {
-  return issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+function issuesToDetails(issues: readonly { code?: string; path: readonly PropertyKey[]; message: string; keys?: readonly string[] }[]) {
+  return issues.flatMap((i) =>
+    // An unknown field is reported at its own path, so clients learn which field to drop.
+    i.code === 'unrecognized_keys' && i.keys?.length
+      ? i.keys.map((k) => ({ path: [...i.path, k].map(String).join('.'), message: 'unknown field' }))
+      : [{ path: i.path.map(String).join('.') || '(body)', message: i.message }],
+  );
 }
 
 export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
@@ -70,6 +75,9 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) {
+      // The body was not (fully) read: the server drops the connection afterwards, so tell keep-alive
+      // clients not to reuse it (they would get ECONNRESET on their next request).
+      if (err.status === 413 || err.status === 415) c.header('Connection', 'close');
       return c.json({ error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } }, err.status);
     }
     if (err instanceof ConflictError) {

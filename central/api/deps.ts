@@ -3,6 +3,7 @@ import type { TokenService } from '../auth/tokens.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Store } from '../store/types.js';
 import type { ChangeFeed } from '../store/change-feed.js';
+import type { CentralIdentity } from '../server/identity.js';
 
 /** What route modules get: the store, auth, metrics, the change feed and a logger. */
 export interface ApiDeps {
@@ -13,4 +14,6 @@ export interface ApiDeps {
   logger: Logger;
   /** Facts about this central that API routes may reveal (e.g. the CA fingerprint for join tokens). */
   central: { caFingerprint: string; publicUrl: string; signingPublicKey: string };
+  /** The central's CA and signing key: only the agent join and task features use them. */
+  identity: CentralIdentity;
 }

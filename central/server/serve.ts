@@ -64,6 +64,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
       changes: new ChangeFeed(),
       logger,
       central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64') },
+      identity,
     };
 
     const adminTokenFile = join(opts.data, 'admin.token');
@@ -82,7 +83,8 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
             createServer: createHttpsServer,
             serverOptions: {
               key: identity.server.keyPem,
-              cert: identity.server.certPem,
+              // The CA rides along in the chain so a joining agent can check its fingerprint.
+              cert: identity.server.certPem + identity.ca.certPem,
               ca: identity.ca.certPem,
               // Agents authenticate with client certificates issued by our CA; people and CI use bearer
               // tokens, so a client certificate is requested but not required at the TLS layer.

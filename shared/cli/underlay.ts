@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { registerInventoryCommands } from './inventory-commands.js';
+import { registerAgentAdminCommands } from './agent-commands.js';
+import { registerInventoryScript } from './inventory-script.js';
+import { registerServiceCommands } from './services-commands.js';
 
 /**
  * The one `underlay` binary. API client commands live in shared/ (they only speak HTTP); the central's
@@ -20,6 +23,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .enablePositionalOptions(false);
   registerInventoryCommands(program);
+  registerAgentAdminCommands(program);
+  registerInventoryScript(program);
+  registerServiceCommands(program);
   return program;
 }
 

@@ -1,0 +1,81 @@
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { hostname } from 'node:os';
+import { existsSync } from 'node:fs';
+import forge from 'node-forge';
+import sodium from 'libsodium-wrappers';
+import { AgentJoinResponse } from '../../shared/api/agents.js';
+import { parseJoinToken } from '../../shared/api/join-token.js';
+import { ApiClient, ApiClientError } from '../../shared/client/api-client.js';
+import { ensureStateDir, saveJson, type AgentIdentity } from '../state/state-dir.js';
+import { fetchPinnedCa } from './verify-central.js';
+import { AGENT_VERSION } from '../version.js';
+
+export interface JoinOptions {
+  central: string;
+  token: string;
+  state: string;
+  name?: string;
+  /** Replace an existing identity in the state dir. */
+  force?: boolean;
+}
+
+/** Makes the agent's TLS key and CSR on this host: the private key never leaves it. */
+export function makeCsr(commonName: string): { keyPem: string; csrPem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const priv = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = forge.pki.setRsaPublicKey(priv.n, priv.e);
+  csr.setSubject([{ name: 'commonName', value: commonName }]);
+  csr.sign(priv, forge.md.sha256.create());
+  return { keyPem, csrPem: forge.pki.certificationRequestToPem(csr) };
+}
+
+export async function joinCentral(opts: JoinOptions): Promise<AgentIdentity> {
+  const { bearer, caFingerprint } = parseJoinToken(opts.token);
+  const paths = ensureStateDir(opts.state);
+  if (existsSync(paths.identity) && !opts.force) {
+    throw new Error(`${paths.dir} already holds a joined agent identity; use another --state dir or --force to replace it`);
+  }
+  const centralUrl = opts.central.replace(/\/+$/, '');
+  // 1. Verify the central before sending anything (the token is a secret).
+  const caPem = await fetchPinnedCa(centralUrl, caFingerprint);
+  // 2. Keys made here.
+  const name = opts.name ?? hostname();
+  const { keyPem, csrPem } = makeCsr(`agent-candidate:${name}`);
+  await sodium.ready;
+  const seal = sodium.crypto_box_keypair();
+  // 3. Join over TLS pinned to that CA.
+  const client = new ApiClient({ url: centralUrl, token: bearer, ca: caPem });
+  let res: unknown;
+  try {
+    res = await client.call('POST', '/api/v1/agents/join', {
+      csr: csrPem,
+      sealPublicKey: Buffer.from(seal.publicKey).toString('base64'),
+      name,
+      agentVersion: AGENT_VERSION,
+    });
+  } catch (e) {
+    if (e instanceof ApiClientError && e.status === 401) throw new Error(`the central refused the join token: ${e.message}`);
+    if (e instanceof ApiClientError && e.status === 403) throw new Error(`the token is not an agent-join token: ${e.message}`);
+    throw e;
+  }
+  const joined = AgentJoinResponse.parse(res);
+  if (new X509Certificate(joined.caCertificate).fingerprint256 !== new X509Certificate(caPem).fingerprint256) throw new Error('the central answered with a different CA than the pinned one; refusing');
+  saveJson(paths.sealKey, { publicKey: Buffer.from(seal.publicKey).toString('base64'), privateKey: Buffer.from(seal.privateKey).toString('base64') });
+  const { writeFileDurableSync } = await import('../../shared/fs/durable.js');
+  writeFileDurableSync(paths.tlsKey, keyPem, 0o600);
+  writeFileDurableSync(paths.tlsCert, joined.certificate, 0o644);
+  writeFileDurableSync(paths.ca, caPem, 0o644);
+  const identity: AgentIdentity = {
+    agentId: joined.agent.id,
+    site: joined.agent.site,
+    centralUrl,
+    signingPublicKey: joined.signingPublicKey,
+    caFingerprint,
+    joinedAt: new Date().toISOString(),
+    name,
+  };
+  saveJson(paths.identity, identity, 0o600);
+  return identity;
+}

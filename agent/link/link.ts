@@ -1,0 +1,185 @@
+import WebSocket from 'ws';
+import type { Logger } from '../../shared/log/logger.js';
+import { CentralToAgent, MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION, type AgentToCentral } from '../../shared/protocol/messages.js';
+import { AGENT_VERSION } from '../version.js';
+import { backoffDelay } from './backoff.js';
+import type { Outbox } from './outbox.js';
+
+export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'ready' | 'backoff' | 'stopped';
+
+export interface LinkOptions {
+  centralUrl: string;
+  tls: { key: string; cert: string; ca: string };
+  outbox: Outbox;
+  logger: Logger;
+  /** Current desired-state version and last task sequence, sent in hello. */
+  hello: () => { stateVersion: string | null; lastSeq: number };
+  onMessage: (msg: CentralToAgent) => void | Promise<void>;
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+  backoff?: { baseMs?: number; maxMs?: number };
+}
+
+/**
+ * The agent's one outbound link: a WebSocket over mutual TLS to the central, with an explicit state
+ * machine (idle → connecting → handshaking → ready → backoff → connecting …, or stopped), heartbeats
+ * both ways (a dead link is noticed within 30 s), reconnection with exponential backoff and jitter,
+ * and the durable outbox drained in order on every (re)connect.
+ */
+export class Link {
+  state: LinkState = 'idle';
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private lastInbound = 0;
+  private readonly listeners = new Set<(s: LinkState) => void>();
+  /** Messages rejected as malformed. */
+  rejected = 0;
+
+  constructor(private readonly opts: LinkOptions) {
+    opts.outbox.onAdd = (m) => {
+      if (this.state === 'ready') this.send(m);
+    };
+  }
+
+  onState(fn: (s: LinkState) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private setState(s: LinkState): void {
+    if (this.state === s) return;
+    this.opts.logger.debug({ from: this.state, to: s }, 'link state');
+    this.state = s;
+    for (const l of this.listeners) l(s);
+  }
+
+  start(): void {
+    if (this.state !== 'idle' && this.state !== 'stopped') return;
+    this.setState('idle');
+    this.connect();
+  }
+
+  send(msg: AgentToCentral): boolean {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  private connect(): void {
+    if (this.state === 'stopped') return;
+    this.setState('connecting');
+    const url = this.opts.centralUrl.replace(/^http/, 'ws') + '/api/v1/agents/connect';
+    const ws = new WebSocket(url, {
+      key: this.opts.tls.key,
+      cert: this.opts.tls.cert,
+      ca: this.opts.tls.ca,
+      maxPayload: MAX_MESSAGE_BYTES,
+      handshakeTimeout: 15_000,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.setState('handshaking');
+      this.lastInbound = Date.now();
+      const h = this.opts.hello();
+      this.send({ type: 'hello', v: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, stateVersion: h.stateVersion, lastSeq: h.lastSeq });
+      this.startHeartbeat();
+    });
+    ws.on('message', (data, isBinary) => void this.onFrame(isBinary ? data : data.toString()));
+    ws.on('ping', () => (this.lastInbound = Date.now()));
+    ws.on('pong', () => (this.lastInbound = Date.now()));
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => this.opts.logger.error({ status: res.statusCode, reason: body.trim() }, 'the central refused the agent connection'));
+    });
+    ws.on('error', (e) => this.opts.logger.warn({ err: e.message }, 'link error'));
+    ws.on('close', (code, reason) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.stopHeartbeat();
+      if (this.state === 'stopped') return;
+      this.opts.logger.info({ code, reason: reason.toString() }, 'link closed');
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    this.setState('backoff');
+    const delay = backoffDelay(this.attempt++, this.opts.backoff);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  private startHeartbeat(): void {
+    const every = this.opts.heartbeatMs ?? 10_000;
+    const dead = this.opts.deadAfterMs ?? 30_000;
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastInbound > dead) {
+        this.opts.logger.warn('no traffic from the central for 30 s: link is dead, reconnecting');
+        this.ws?.terminate();
+        return;
+      }
+      this.send({ type: 'ping', t: Date.now() });
+    }, every);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private async onFrame(data: unknown): Promise<void> {
+    this.lastInbound = Date.now();
+    const parsed = parseMessage(CentralToAgent, data);
+    if (!parsed.ok) {
+      this.rejected++;
+      this.opts.logger.warn({ reason: parsed.reason }, 'rejected a malformed message from the central');
+      return;
+    }
+    const msg = parsed.msg;
+    if (msg.type === 'ping') {
+      this.send({ type: 'pong', t: msg.t });
+      return;
+    }
+    if (msg.type === 'pong') return;
+    if (msg.type === 'welcome') {
+      this.attempt = 0;
+      this.setState('ready');
+      this.opts.logger.info({ agent: msg.agent, site: msg.site, outbox: this.opts.outbox.size }, 'link ready');
+      for (const m of this.opts.outbox.messages()) this.send(m);
+      return;
+    }
+    if (msg.type === 'ack') {
+      await this.opts.outbox.ack(msg.ids);
+      return;
+    }
+    if (msg.type === 'error') {
+      this.opts.logger.warn({ code: msg.code, message: msg.message }, 'the central reported an error');
+      return;
+    }
+    try {
+      await this.opts.onMessage(msg);
+    } catch (e) {
+      this.opts.logger.error({ err: e }, 'error handling a message from the central');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopped');
+    if (this.timer) clearTimeout(this.timer);
+    this.stopHeartbeat();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(1000, 'agent stopping');
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 1000).unref();
+      });
+    }
+  }
+}

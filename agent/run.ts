@@ -1,0 +1,120 @@
+import sodium from 'libsodium-wrappers';
+import { createLogger, type Logger } from '../shared/log/logger.js';
+import type { RejectReason } from '../shared/envelope/envelope.js';
+import type { CentralToAgent } from '../shared/protocol/messages.js';
+import { Link } from './link/link.js';
+import { Outbox } from './link/outbox.js';
+import { DesiredStateCache } from './state/desired-state-cache.js';
+import { RecordLog } from './state/record-log.js';
+import { ensureStateDir, loadIdentity, type AgentIdentity, type StatePaths } from './state/state-dir.js';
+import { TaskExecutor } from './tasks/executor.js';
+import { MachineQueue } from './tasks/machine-queue.js';
+import { TaskLog } from './tasks/task-log.js';
+
+export interface AgentOptions {
+  state: string;
+  logger?: Logger;
+  /** Override the central URL recorded at join (e.g. a relay). */
+  centralUrl?: string;
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+}
+
+/** A running agent's parts; boot services (DHCP, TFTP, HTTP) hang off these. */
+export interface AgentRuntime {
+  identity: AgentIdentity;
+  paths: StatePaths;
+  link: Link;
+  outbox: Outbox;
+  desiredState: DesiredStateCache;
+  taskLog: TaskLog;
+  machineQueue: MachineQueue;
+  executor: TaskExecutor;
+  signingPublicKey: Uint8Array;
+  sealKey: { publicKey: Uint8Array; privateKey: Uint8Array };
+  logger: Logger;
+  /** Sends an event to the central through the durable outbox. */
+  emitEvent(kind: string, data: unknown, id?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
+  await sodium.ready;
+  const logger = opts.logger ?? createLogger('agent');
+  const paths = ensureStateDir(opts.state);
+  const { identity, tls, sealKey } = loadIdentity(paths);
+  const signingPublicKey = new Uint8Array(Buffer.from(identity.signingPublicKey, 'base64'));
+
+  const outbox = new Outbox(paths.outbox);
+  await outbox.open();
+  const taskLog = new TaskLog(paths.taskLog);
+  await taskLog.open();
+  const machineQueue = new MachineQueue(paths.machineQueue);
+  await machineQueue.open();
+  const rejections = new RecordLog<{ at: string; reason: RejectReason; detail: string; id?: string; seq?: number }>(paths.rejections);
+  await rejections.open();
+  const desiredState = new DesiredStateCache(paths.desiredState, logger);
+
+  let link!: Link;
+  const executor = new TaskExecutor({
+    me: { agent: identity.agentId, site: identity.site },
+    signingPublicKey,
+    taskLog,
+    outbox,
+    machineQueue,
+    desiredState,
+    rejections,
+    requestState: () => link.send({ type: 'state-request' }),
+    logger,
+  });
+
+  const onMessage = async (msg: CentralToAgent) => {
+    if (msg.type === 'state') {
+      if (msg.state.site.name !== identity.site) {
+        logger.error({ got: msg.state.site.name, mine: identity.site }, 'desired state for another site; ignored');
+        return;
+      }
+      await desiredState.replace(msg.state);
+      logger.info({ version: msg.state.version, machines: msg.state.machines.length }, 'desired state updated');
+    } else if (msg.type === 'task') {
+      await executor.handle(msg.task);
+    } else if (msg.type === 'cancel') {
+      await executor.cancel(msg.taskId);
+    }
+  };
+
+  link = new Link({
+    centralUrl: opts.centralUrl ?? identity.centralUrl,
+    tls,
+    outbox,
+    logger,
+    hello: () => ({ stateVersion: desiredState.version, lastSeq: taskLog.lastSeq }),
+    onMessage,
+    heartbeatMs: opts.heartbeatMs,
+    deadAfterMs: opts.deadAfterMs,
+  });
+  link.start();
+  logger.info({ agent: identity.agentId, site: identity.site, central: opts.centralUrl ?? identity.centralUrl, outbox: outbox.size }, 'agent started');
+
+  return {
+    identity,
+    paths,
+    link,
+    outbox,
+    desiredState,
+    taskLog,
+    machineQueue,
+    executor,
+    signingPublicKey,
+    sealKey: { publicKey: new Uint8Array(Buffer.from(sealKey.publicKey, 'base64')), privateKey: new Uint8Array(Buffer.from(sealKey.privateKey, 'base64')) },
+    logger,
+    emitEvent: (kind, data, id) => outbox.add({ type: 'event', id: id ?? crypto.randomUUID(), kind, data, at: new Date().toISOString() }),
+    async stop() {
+      await link.stop();
+      await outbox.close();
+      await taskLog.close();
+      await machineQueue.close();
+      await rejections.close();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { checkEnvelope, openTask, type RejectReason, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
+import type { Logger } from '../../shared/log/logger.js';
+import type { ReportState } from '../../shared/protocol/messages.js';
+import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
+import type { Outbox } from '../link/outbox.js';
+import type { DesiredStateCache } from '../state/desired-state-cache.js';
+import type { RecordLog } from '../state/record-log.js';
+import type { MachineQueue } from './machine-queue.js';
+import type { TaskLog, TaskRecord } from './task-log.js';
+
+export interface ExecutorDeps {
+  me: { agent: string; site: string };
+  signingPublicKey: Uint8Array;
+  taskLog: TaskLog;
+  outbox: Outbox;
+  machineQueue: MachineQueue;
+  desiredState: DesiredStateCache;
+  rejections: RecordLog<{ at: string; reason: RejectReason; detail: string; id?: string; seq?: number }>;
+  requestState: () => void;
+  logger: Logger;
+}
+
+/**
+ * Verifies and runs tasks. Order of checks: signature (over the exact bytes) → addressee → expiry →
+ * kind → sequence (replay). A task is recorded as accepted on disk before anything runs, so neither a
+ * redelivery nor a replay after a restart runs it twice. Every outcome is reported through the
+ * durable outbox; every rejection is also recorded locally with its reason.
+ */
+export class TaskExecutor {
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: ExecutorDeps) {}
+
+  /** Tasks are handled one at a time in arrival order (sequence checks depend on it). */
+  handle(signed: unknown): Promise<void> {
+    const run = this.chain.then(() => this.process(signed));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async report(taskId: string, state: ReportState, extra: { reason?: string; output?: string; exitCode?: number } = {}): Promise<void> {
+    await this.d.outbox.add({ type: 'report', id: randomUUID(), taskId, state, ...extra, at: new Date().toISOString() });
+  }
+
+  private async reject(reason: RejectReason, detail: string, env?: Partial<TaskEnvelope>): Promise<void> {
+    this.d.logger.warn({ reason, detail, task: env?.id, seq: env?.seq }, 'rejected a task');
+    await this.d.rejections.append({ at: new Date().toISOString(), reason, detail, ...(env?.id ? { id: env.id } : {}), ...(env?.seq ? { seq: env.seq } : {}) });
+    // A task that names us (its id parsed) gets a rejected report; the central ignores ids it never issued.
+    if (env?.id) await this.report(env.id, 'rejected', { reason, output: detail });
+  }
+
+  private async process(signed: unknown): Promise<void> {
+    const opened = await openTask(signed, this.d.signingPublicKey);
+    if (!opened.ok) return this.reject(opened.reason, opened.detail, opened.id ? { id: opened.id } : undefined);
+    const env = opened.envelope;
+    const addressed = checkEnvelope(env, this.d.me);
+    if (!addressed.ok) return this.reject(addressed.reason, addressed.detail, env);
+    if (!isTaskKind(env.kind)) return this.reject('unknown-kind', `this agent does not know task kind "${env.kind}"`, env);
+
+    const known = this.d.taskLog.get(env.id);
+    if (known) {
+      // Redelivery (at-least-once): answer with what we know, never run again.
+      this.d.logger.debug({ task: env.id, state: known.state }, 'duplicate delivery of a known task');
+      if (known.state !== 'accepted' && known.state !== 'running') await this.report(env.id, known.state === 'cancelled' ? 'failed' : known.state, { reason: 'duplicate-delivery' });
+      return;
+    }
+    if (env.seq <= this.d.taskLog.lastSeq) return this.reject('replay', `sequence ${env.seq} is not above the last seen ${this.d.taskLog.lastSeq}`, env);
+
+    const payload = TASK_KINDS[env.kind].payload.safeParse(env.payload);
+    const rec: TaskRecord = { id: env.id, seq: env.seq, kind: env.kind, machine: env.machine, state: 'accepted', at: new Date().toISOString() };
+    if (!payload.success) {
+      await this.d.taskLog.record({ ...rec, state: 'rejected' });
+      return this.reject('malformed', `payload: ${payload.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, env);
+    }
+    await this.d.taskLog.record(rec);
+    await this.report(env.id, 'accepted');
+    await this.execute(env, rec, signed as SignedTask);
+  }
+
+  private async finish(rec: TaskRecord, state: 'succeeded' | 'failed', extra: { output?: string; exitCode?: number; reason?: string } = {}): Promise<void> {
+    await this.d.taskLog.record({ ...rec, state, at: new Date().toISOString() });
+    await this.report(rec.id, state, extra);
+  }
+
+  private async execute(env: TaskEnvelope, rec: TaskRecord, signed: SignedTask): Promise<void> {
+    const p = env.payload as Record<string, unknown>;
+    switch (env.kind) {
+      case 'ping':
+        return this.finish(rec, 'succeeded', { output: `pong${p.message ? `: ${String(p.message)}` : ''}` });
+      case 'sync-state':
+        this.d.requestState();
+        return this.finish(rec, 'succeeded', { output: `had state ${this.d.desiredState.version ?? 'none'}; asked the central for a fresh copy` });
+      case 'set-netboot':
+      case 'set-bootenv': {
+        const field = env.kind === 'set-netboot' ? { netboot: p.netboot as boolean } : { bootenv: p.bootenv as string };
+        if (!env.machine || !this.d.desiredState.override(env.machine, field)) {
+          return this.finish(rec, 'failed', { reason: 'unknown-machine', output: `machine ${env.machine} is not in this site's state` });
+        }
+        return this.finish(rec, 'succeeded', { output: `${Object.keys(field)[0]} = ${Object.values(field)[0]}` });
+      }
+      default: {
+        // Machine-runner kinds: queued for the machine, which verifies the signature itself.
+        await this.d.machineQueue.add({ id: env.id, machine: env.machine!, kind: env.kind, signed: { canonical: signed.canonical, signature: signed.signature }, expiresAt: env.expiresAt });
+        return;
+      }
+    }
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    const rec = this.d.taskLog.get(taskId);
+    const queued = this.d.machineQueue.get(taskId);
+    if (queued) await this.d.machineQueue.done(taskId);
+    if (rec && (rec.state === 'accepted' || rec.state === 'running')) await this.d.taskLog.record({ ...rec, state: 'cancelled', at: new Date().toISOString() });
+  }
+}

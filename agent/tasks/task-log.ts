@@ -1,0 +1,58 @@
+import { RecordLog } from '../state/record-log.js';
+
+export interface TaskRecord {
+  id: string;
+  seq: number;
+  kind: string;
+  machine: string | null;
+  /** Last state reported for it (re-reported on a duplicate delivery). */
+  state: 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'cancelled';
+  at: string;
+}
+
+const KEEP = 50_000;
+
+/**
+ * Durable memory of which tasks this agent accepted and the highest sequence number seen, so a replay —
+ * also after an agent restart — is recognised: a known id is a redelivery (answered idempotently, not
+ * re-run); an unknown id at or below the high-water mark is a replay and rejected.
+ */
+export class TaskLog {
+  private readonly log: RecordLog<TaskRecord>;
+  private readonly tasks = new Map<string, TaskRecord>();
+  lastSeq = 0;
+  private appended = 0;
+
+  constructor(path: string) {
+    this.log = new RecordLog<TaskRecord>(path);
+  }
+
+  async open(): Promise<void> {
+    for (const r of await this.log.open()) {
+      this.tasks.set(r.id, { ...this.tasks.get(r.id), ...r });
+      this.lastSeq = Math.max(this.lastSeq, r.seq);
+    }
+  }
+
+  get(id: string): TaskRecord | undefined {
+    return this.tasks.get(id);
+  }
+
+  async record(r: TaskRecord): Promise<void> {
+    this.tasks.set(r.id, r);
+    this.lastSeq = Math.max(this.lastSeq, r.seq);
+    await this.log.append(r);
+    if (++this.appended > KEEP) {
+      this.appended = 0;
+      // Keep the newest records; the high-water mark stays in the newest one.
+      const keep = [...this.tasks.values()].sort((a, b) => a.seq - b.seq).slice(-KEEP / 2);
+      this.tasks.clear();
+      for (const k of keep) this.tasks.set(k.id, k);
+      await this.log.compact(keep);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.log.close();
+  }
+}

@@ -1,0 +1,31 @@
+import type { CentralFeature } from '../server/serve.js';
+import { TaskService } from '../tasks/service.js';
+import { registerTaskRoutes } from '../tasks/routes.js';
+import { AGENT_COLLECTIONS } from './collections.js';
+import type { StateContributor } from './desired-state.js';
+import { AgentHub, type EventHandler } from './hub.js';
+import { registerAgentRoutes } from './routes.js';
+
+export interface AgentsFeatureOptions {
+  contributors?: StateContributor[];
+  stateCollections?: string[];
+  eventHandlers?: Record<string, EventHandler>;
+}
+
+/** Agents (join, mTLS WebSocket hub, revocation) and signed tasks. */
+export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature & { hub: () => AgentHub | undefined; tasks: () => TaskService | undefined } {
+  let hub: AgentHub | undefined;
+  let tasks: TaskService | undefined;
+  return {
+    collections: AGENT_COLLECTIONS,
+    routes: (app, deps) => {
+      tasks = new TaskService(deps.store, deps.changes, deps.identity.signing.privateKey, deps.logger);
+      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, ...opts });
+      registerAgentRoutes(app, deps, () => hub);
+      registerTaskRoutes(app, deps, tasks);
+    },
+    attach: ({ server }) => hub!.attach(server),
+    hub: () => hub,
+    tasks: () => tasks,
+  };
+}

@@ -1,0 +1,141 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../../shared/log/logger.js';
+import type { EventMsg } from '../../shared/protocol/messages.js';
+import { MAX_MESSAGE_BYTES } from '../../shared/protocol/messages.js';
+import type { DesiredState } from '../../shared/protocol/desired-state.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { Store } from '../store/types.js';
+import type { TaskService } from '../tasks/service.js';
+import { AGENTS, EVENTS, type AgentDoc } from './collections.js';
+import { buildDesiredState, STATE_COLLECTIONS, type StateContributor } from './desired-state.js';
+import { AgentSession } from './session.js';
+
+export const CONNECT_PATH = '/api/v1/agents/connect';
+
+export type EventHandler = (agent: AgentDoc, ev: EventMsg) => Promise<void>;
+
+export interface HubOptions {
+  store: Store;
+  changes: ChangeFeed;
+  tasks: TaskService;
+  logger: Logger;
+  contributors?: StateContributor[];
+  /** Collections (beyond the core) whose changes alter desired state. */
+  stateCollections?: string[];
+  eventHandlers?: Record<string, EventHandler>;
+}
+
+/**
+ * The agent hub: accepts agents' outbound WebSocket connections (mutual TLS: the client certificate
+ * must be one our CA issued to a joined, unrevoked agent), pushes desired state and signed tasks,
+ * receives reports and events.
+ */
+export class AgentHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  readonly sessions = new Map<string, AgentSession>();
+  private pushTimer: NodeJS.Timeout | null = null;
+  private readonly stateCollections: Set<string>;
+  private unsubscribe: () => void;
+
+  constructor(private readonly opts: HubOptions) {
+    this.stateCollections = new Set([...STATE_COLLECTIONS, ...(opts.stateCollections ?? [])]);
+    opts.tasks.onTask = (task) => void this.sessions.get(task.agent)?.deliver(task);
+    this.unsubscribe = opts.changes.on((c) => {
+      if (this.stateCollections.has(c.collection)) this.schedulePush();
+      if (c.collection === AGENTS && c.doc && (c.doc as AgentDoc).revokedAt) this.disconnect(c.id, 'revoked');
+    });
+  }
+
+  private schedulePush(): void {
+    if (this.pushTimer) return;
+    this.pushTimer = setTimeout(() => {
+      this.pushTimer = null;
+      for (const s of this.sessions.values()) s.pushState();
+    }, 50);
+  }
+
+  desiredState(site: string): DesiredState {
+    return buildDesiredState(this.opts.store, site, this.opts.contributors);
+  }
+
+  attach(server: Server): () => Promise<void> {
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      if (url.pathname !== CONNECT_PATH) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      const agent = this.authenticate(req.socket as TLSSocket);
+      if (!agent.ok) {
+        this.opts.logger.warn({ reason: agent.reason, remote: req.socket.remoteAddress }, 'refused an agent connection');
+        socket.end(`HTTP/1.1 ${agent.status} ${agent.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${agent.reason}\n`);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(agent.doc, ws));
+    };
+    server.on('upgrade', onUpgrade);
+    return async () => {
+      server.off('upgrade', onUpgrade);
+      this.unsubscribe();
+      for (const s of this.sessions.values()) s.close(1001, 'central shutting down');
+      this.wss.close();
+    };
+  }
+
+  private authenticate(socket: TLSSocket): { ok: true; doc: AgentDoc } | { ok: false; status: number; reason: string } {
+    if (typeof socket.getPeerCertificate !== 'function') return { ok: false, status: 401, reason: 'agents connect over TLS with their client certificate' };
+    const cert = socket.getPeerCertificate();
+    if (!cert || !cert.fingerprint256) return { ok: false, status: 401, reason: 'no client certificate presented' };
+    if (!socket.authorized) return { ok: false, status: 401, reason: `client certificate not issued by this central's CA (${socket.authorizationError})` };
+    const fp = cert.fingerprint256.replace(/:/g, '').toLowerCase();
+    const doc = this.opts.store.findUnique<AgentDoc>(AGENTS, 'certFingerprint', fp);
+    if (!doc) return { ok: false, status: 403, reason: 'unknown agent certificate' };
+    if (doc.revokedAt) return { ok: false, status: 403, reason: `agent ${doc.id} was revoked at ${doc.revokedAt}` };
+    return { ok: true, doc };
+  }
+
+  private accept(agent: AgentDoc, ws: import('ws').WebSocket): void {
+    const prev = this.sessions.get(agent.id);
+    if (prev) prev.close(4000, 'replaced by a newer connection');
+    const session = new AgentSession(agent, ws, {
+      tasks: this.opts.tasks,
+      desiredState: (site) => this.desiredState(site),
+      onEvent: (a, ev) => this.onEvent(a, ev),
+      onClose: (s) => {
+        if (this.sessions.get(agent.id) === s) this.sessions.delete(agent.id);
+        void this.touch(agent.id);
+        this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent disconnected');
+      },
+      logger: this.opts.logger,
+    });
+    this.sessions.set(agent.id, session);
+    void this.touch(agent.id);
+    this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent connected');
+  }
+
+  private async touch(agentId: string): Promise<void> {
+    const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
+    if (doc) await this.opts.store.put(AGENTS, { ...doc, lastSeenAt: new Date().toISOString() });
+  }
+
+  /** Events are stored by id (a redelivery overwrites the same record), then handed to their feature. */
+  private async onEvent(agent: AgentDoc, ev: EventMsg): Promise<void> {
+    const handler = this.opts.eventHandlers?.[ev.kind];
+    const seen = this.opts.store.get(EVENTS, ev.id);
+    if (!seen) {
+      if (handler) await handler(agent, ev);
+      await this.opts.store.put(EVENTS, { id: ev.id, agent: agent.id, site: agent.site, kind: ev.kind, data: ev.data, at: ev.at, receivedAt: new Date().toISOString() });
+    }
+  }
+
+  disconnect(agentId: string, reason: string): void {
+    this.sessions.get(agentId)?.close(4003, reason);
+  }
+
+  isConnected(agentId: string): boolean {
+    return this.sessions.has(agentId);
+  }
+}

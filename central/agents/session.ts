@@ -1,0 +1,127 @@
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../shared/log/logger.js';
+import { AgentToCentral, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg } from '../../shared/protocol/messages.js';
+import type { DesiredState } from '../../shared/protocol/desired-state.js';
+import type { TaskDoc, TaskService } from '../tasks/service.js';
+import type { AgentDoc } from './collections.js';
+
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+export const DEAD_AFTER_MS = 30_000;
+
+export type SessionState = 'awaiting-hello' | 'ready' | 'closed';
+
+export interface SessionHooks {
+  tasks: TaskService;
+  desiredState: (site: string) => DesiredState;
+  onEvent: (agent: AgentDoc, ev: EventMsg) => Promise<void>;
+  onClose: (s: AgentSession) => void;
+  logger: Logger;
+}
+
+/** One connected agent: hello → welcome + state + pending tasks; then reports, events, heartbeats. */
+export class AgentSession {
+  state: SessionState = 'awaiting-hello';
+  private lastInbound = Date.now();
+  private heartbeat: NodeJS.Timeout;
+  private sentStateVersion: string | null = null;
+  readonly connectedAt = new Date().toISOString();
+  agentVersion = '';
+  /** Messages rejected as malformed (for tests and metrics). */
+  rejected = 0;
+
+  constructor(
+    readonly agent: AgentDoc,
+    private readonly ws: WebSocket,
+    private readonly hooks: SessionHooks,
+  ) {
+    ws.on('message', (data, isBinary) => void this.onMessage(isBinary ? data : data.toString()));
+    ws.on('pong', () => (this.lastInbound = Date.now()));
+    ws.on('close', () => this.closed());
+    ws.on('error', (e) => hooks.logger.warn({ agent: agent.id, err: e.message }, 'agent websocket error'));
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastInbound > DEAD_AFTER_MS) {
+        hooks.logger.warn({ agent: agent.id }, 'agent link dead (no traffic for 30 s); closing');
+        ws.terminate();
+        return;
+      }
+      this.send({ type: 'ping', t: Date.now() });
+    }, HEARTBEAT_INTERVAL_MS);
+    this.heartbeat.unref();
+  }
+
+  send(msg: CentralToAgent): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  private closed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearInterval(this.heartbeat);
+    this.hooks.onClose(this);
+  }
+
+  private async onMessage(data: unknown): Promise<void> {
+    this.lastInbound = Date.now();
+    const parsed = parseMessage(AgentToCentral, data);
+    if (!parsed.ok) {
+      this.rejected++;
+      this.hooks.logger.warn({ agent: this.agent.id, reason: parsed.reason }, 'rejected a malformed message from agent');
+      this.send({ type: 'error', code: 'malformed', message: parsed.reason });
+      return;
+    }
+    const msg = parsed.msg;
+    try {
+      if (msg.type === 'ping') return this.send({ type: 'pong', t: msg.t });
+      if (msg.type === 'pong') return;
+      if (msg.type === 'hello') {
+        this.agentVersion = msg.agentVersion;
+        this.state = 'ready';
+        this.send({ type: 'welcome', v: PROTOCOL_VERSION, agent: this.agent.id, site: this.agent.site, serverTime: new Date().toISOString() });
+        this.sentStateVersion = msg.stateVersion;
+        this.pushState();
+        for (const t of await this.hooks.tasks.pendingFor(this.agent.id)) await this.deliver(t);
+        return;
+      }
+      if (this.state !== 'ready') {
+        this.send({ type: 'error', code: 'no-hello', message: 'send hello first' });
+        return;
+      }
+      if (msg.type === 'state-request') {
+        this.sentStateVersion = null;
+        this.pushState();
+      } else if (msg.type === 'report') {
+        await this.hooks.tasks.applyReport(this.agent.id, msg);
+        this.send({ type: 'ack', ids: [msg.id] });
+      } else if (msg.type === 'event') {
+        await this.hooks.onEvent(this.agent, msg);
+        this.send({ type: 'ack', ids: [msg.id] });
+      }
+    } catch (e) {
+      this.hooks.logger.error({ agent: this.agent.id, err: e }, 'error handling agent message');
+    }
+  }
+
+  /** Sends the site's desired state if it differs from what the agent has. */
+  pushState(): void {
+    if (this.state !== 'ready') return;
+    const state = this.hooks.desiredState(this.agent.site);
+    if (state.version === this.sentStateVersion) return;
+    this.sentStateVersion = state.version;
+    this.send({ type: 'state', state });
+  }
+
+  async deliver(task: TaskDoc): Promise<void> {
+    if (this.state !== 'ready') return;
+    if (task.state === 'cancelled') {
+      this.send({ type: 'cancel', taskId: task.id });
+      return;
+    }
+    this.send({ type: 'task', task: task.signed });
+    await this.hooks.tasks.markDelivered(task);
+  }
+}

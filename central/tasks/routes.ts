@@ -1,0 +1,66 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
+import { Task, TaskCreate } from '../../shared/api/agents.js';
+import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
+import { ApiError } from '../api/api-error.js';
+import type { ApiDeps } from '../api/deps.js';
+import { requirePermission } from '../auth/middleware.js';
+import { TASKS } from '../agents/collections.js';
+import type { TaskDoc, TaskService } from './service.js';
+
+const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
+const err = (d: string) => ({ description: d, content: json(ErrorBody) });
+
+export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskService): void {
+  const read = requirePermission(deps.tokens, 'read');
+  const write = requirePermission(deps.tokens, 'write');
+  const security = [{ bearer: [] }];
+  const tags = ['Tasks'];
+  const view = ({ signed: _s, ...rest }: TaskDoc) => rest;
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/api/v1/tasks', tags, security, operationId: 'create_task',
+      summary: 'Create a task; it is signed and delivered to the site’s agent (now, or when it reconnects)',
+      middleware: [write] as const, request: { body: { content: json(TaskCreate), required: true } },
+      responses: { 201: { description: 'Created', content: json(Task) }, 400: err('invalid'), 401: err('unauthenticated'), 403: err('forbidden'), 409: err('site has no agent') },
+    }),
+    async (c) => c.json(view(await tasks.create(c.req.valid('json') as z.infer<typeof TaskCreate>)) as never, 201),
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/api/v1/tasks', tags, security, operationId: 'list_tasks', summary: 'List tasks (newest first)',
+      middleware: [read] as const,
+      request: { query: ListQueryParams.extend({ site: z.string().optional(), machine: z.string().optional(), state: z.string().optional(), kind: z.string().optional() }) },
+      responses: { 200: { description: 'Tasks', content: json(pageOf(Task, 'TaskPage')) }, 401: err('unauthenticated'), 403: err('forbidden') },
+    }),
+    (c) => {
+      const q = c.req.valid('query');
+      const where: Record<string, string> = {};
+      for (const k of ['site', 'machine', 'state', 'kind'] as const) if (q[k]) where[k] = q[k]!;
+      const all = deps.store.list<TaskDoc>(TASKS, { where, sort: 'createdAt' });
+      const items = all.items.reverse().slice(q.offset, q.offset + q.limit);
+      return c.json({ items: items.map(view), total: all.total, limit: q.limit, offset: q.offset } as never, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/api/v1/tasks/{id}', tags, security, operationId: 'get_task', summary: 'Show a task with its history',
+      middleware: [read] as const, request: { params: z.object({ id: z.string().max(64) }) },
+      responses: { 200: { description: 'Task', content: json(Task) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
+    }),
+    (c) => {
+      const t = tasks.get(c.req.valid('param').id);
+      if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
+      return c.json(view(t) as never, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/api/v1/tasks/{id}/cancel', tags, security, operationId: 'cancel_task', summary: 'Cancel a task that has not started running',
+      middleware: [write] as const, request: { params: z.object({ id: z.string().max(64) }) },
+      responses: { 200: { description: 'Cancelled', content: json(Task) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found'), 409: err('already running or finished') },
+    }),
+    async (c) => c.json(view(await tasks.cancel(c.req.valid('param').id)) as never, 200),
+  );
+}

@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto';
+import sodium from 'libsodium-wrappers';
+import { signTaskSync, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
+import type { Logger } from '../../shared/log/logger.js';
+import type { ReportMsg } from '../../shared/protocol/messages.js';
+import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
+import { parseDuration } from '../../shared/util/duration.js';
+import { ApiError } from '../api/api-error.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { Store } from '../store/types.js';
+import { AGENTS, TASKS, type AgentDoc } from '../agents/collections.js';
+
+export type TaskState = 'queued' | 'delivered' | 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'expired';
+const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
+const RANK: Record<TaskState, number> = { queued: 0, delivered: 1, accepted: 2, running: 3, succeeded: 4, failed: 4, rejected: 4, cancelled: 4, expired: 4 };
+
+export interface TaskHistoryEntry {
+  state: TaskState;
+  at: string;
+  reportId?: string;
+  reason?: string;
+  exitCode?: number;
+}
+
+export interface TaskDoc {
+  [key: string]: unknown;
+  id: string;
+  site: string;
+  agent: string;
+  machine: string | null;
+  kind: string;
+  payload: unknown;
+  seq: number;
+  state: TaskState;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+  signed: SignedTask;
+  history: TaskHistoryEntry[];
+  output?: string;
+  exitCode?: number;
+  reason?: string;
+}
+
+export interface CreateTaskInput {
+  site: string;
+  machine?: string;
+  kind: string;
+  payload?: unknown;
+  ttl?: string;
+}
+
+/** Creates, signs, tracks and finishes tasks. Delivery is the hub's job; this is the bookkeeping. */
+export class TaskService {
+  /** Called after a task is durably created or cancelled, so the hub can push it. */
+  onTask?: (task: TaskDoc) => void;
+
+  constructor(
+    private readonly store: Store,
+    private readonly changes: ChangeFeed,
+    private readonly signingKey: Uint8Array,
+    private readonly logger: Logger,
+  ) {}
+
+  private pickAgent(site: string): AgentDoc {
+    const agents = this.store.list<AgentDoc>(AGENTS, { where: { site } }).items.filter((a) => !a.revokedAt);
+    if (agents.length === 0) throw ApiError.conflict(`site "${site}" has no joined agent; join one with "underlay agent join"`);
+    agents.sort((a, b) => String(b.lastSeenAt ?? b.createdAt).localeCompare(String(a.lastSeenAt ?? a.createdAt)));
+    return agents[0];
+  }
+
+  async create(input: CreateTaskInput): Promise<TaskDoc> {
+    await sodium.ready;
+    if (!isTaskKind(input.kind)) {
+      throw ApiError.badRequest(`unknown task kind "${input.kind}" (known: ${Object.keys(TASK_KINDS).join(', ')})`, [{ path: 'kind', message: 'unknown kind' }]);
+    }
+    const kind = TASK_KINDS[input.kind];
+    const payload = kind.payload.safeParse(input.payload ?? {});
+    if (!payload.success) {
+      const details = payload.error.issues.map((i) => ({ path: ['payload', ...i.path].join('.'), message: i.message }));
+      throw ApiError.badRequest(`invalid payload for ${input.kind}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+    }
+    if (!this.store.findUnique('sites', 'name', input.site)) throw ApiError.badRequest(`site "${input.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+    let machineId: string | null = null;
+    if (kind.machine) {
+      if (!input.machine) throw ApiError.badRequest(`task kind ${input.kind} needs a machine`, [{ path: 'machine', message: 'required' }]);
+      const m = this.store.get<{ id: string; site: string }>('machines', input.machine) ?? this.store.findUnique<{ id: string; site: string }>('machines', 'name', input.machine);
+      if (!m) throw ApiError.badRequest(`machine "${input.machine}" does not exist`, [{ path: 'machine', message: 'unknown machine' }]);
+      if (m.site !== input.site) throw ApiError.badRequest(`machine "${input.machine}" is not at site "${input.site}"`, [{ path: 'machine', message: 'other site' }]);
+      machineId = m.id;
+    }
+    const ttlMs = parseDuration(input.ttl ?? '1h');
+    if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw ApiError.badRequest('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
+
+    const agent = this.pickAgent(input.site);
+    const now = new Date();
+    const envelope: TaskEnvelope = {
+      v: 1,
+      id: randomUUID(),
+      site: input.site,
+      agent: agent.id,
+      seq: agent.nextSeq,
+      kind: input.kind,
+      machine: machineId,
+      payload: payload.data,
+      issuedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
+    };
+    // The sequence number is claimed synchronously (in memory) before any await, so concurrent
+    // creates never share one; the agent doc and the task are written in one atomic commit.
+    const nextAgent: AgentDoc = { ...agent, nextSeq: agent.nextSeq + 1 };
+    const task: TaskDoc = {
+      id: envelope.id,
+      site: envelope.site,
+      agent: envelope.agent,
+      machine: envelope.machine,
+      kind: envelope.kind,
+      payload: envelope.payload,
+      seq: envelope.seq,
+      state: 'queued',
+      createdAt: envelope.issuedAt,
+      updatedAt: envelope.issuedAt,
+      expiresAt: envelope.expiresAt,
+      signed: signTaskSync(envelope, this.signingKey),
+      history: [{ state: 'queued', at: envelope.issuedAt }],
+    };
+    await this.store.commit([
+      { type: 'put', collection: AGENTS, doc: nextAgent },
+      { type: 'put', collection: TASKS, doc: task },
+    ]);
+    this.changes.emit({ collection: TASKS, type: 'put', id: task.id, doc: task });
+    this.onTask?.(task);
+    return task;
+  }
+
+  get(id: string): TaskDoc | undefined {
+    return this.store.get<TaskDoc>(TASKS, id);
+  }
+
+  /** Tasks to (re)deliver to an agent, in sequence order; expired ones are marked expired instead. */
+  async pendingFor(agentId: string): Promise<TaskDoc[]> {
+    const now = Date.now();
+    const out: TaskDoc[] = [];
+    for (const state of ['queued', 'delivered'] as const) {
+      for (const t of this.store.list<TaskDoc>(TASKS, { where: { agent: agentId, state } }).items) {
+        if (Date.parse(t.expiresAt) <= now) await this.transition(t, { state: 'expired', at: new Date().toISOString(), reason: 'expired before delivery' });
+        else out.push(t);
+      }
+    }
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  async markDelivered(task: TaskDoc): Promise<void> {
+    const cur = this.get(task.id);
+    if (cur && cur.state === 'queued') await this.transition(cur, { state: 'delivered', at: new Date().toISOString() });
+  }
+
+  /**
+   * Applies a report from the agent. Idempotent by report id (a redelivered report changes nothing);
+   * out-of-order or post-terminal reports are recorded in history without moving the state backwards.
+   */
+  async applyReport(agentId: string, r: ReportMsg): Promise<'applied' | 'duplicate' | 'ignored'> {
+    const t = this.get(r.taskId);
+    if (!t || t.agent !== agentId) {
+      this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
+      return 'ignored';
+    }
+    if (t.history.some((h) => h.reportId === r.id)) return 'duplicate';
+    const entry: TaskHistoryEntry = { state: r.state, at: r.at, reportId: r.id, ...(r.reason ? { reason: r.reason } : {}), ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
+    await this.transition(t, entry, r.output);
+    return 'applied';
+  }
+
+  async cancel(id: string): Promise<TaskDoc> {
+    const t = this.get(id);
+    if (!t) throw ApiError.notFound('task', id);
+    if (TERMINAL.has(t.state)) throw ApiError.conflict(`task ${id} is already ${t.state}`);
+    if (RANK[t.state] >= RANK.running) throw ApiError.conflict(`task ${id} is already running`);
+    const next = await this.transition(t, { state: 'cancelled', at: new Date().toISOString(), reason: 'cancelled by operator' });
+    this.onTask?.(next);
+    return next;
+  }
+
+  private async transition(t: TaskDoc, entry: TaskHistoryEntry, output?: string): Promise<TaskDoc> {
+    const forward = !TERMINAL.has(t.state) && RANK[entry.state] >= RANK[t.state];
+    const next: TaskDoc = {
+      ...t,
+      history: [...t.history, entry],
+      updatedAt: new Date().toISOString(),
+      ...(forward ? { state: entry.state } : {}),
+      ...(forward && entry.reason ? { reason: entry.reason } : {}),
+      ...(forward && entry.exitCode !== undefined ? { exitCode: entry.exitCode } : {}),
+      ...(forward && output !== undefined ? { output } : {}),
+    };
+    await this.store.put(TASKS, next);
+    this.changes.emit({ collection: TASKS, type: 'put', id: next.id, doc: next, before: t });
+    if (forward && entry.state === 'succeeded') await this.applyEffect(next);
+    return next;
+  }
+
+  /** What a succeeded agent task means for the inventory: the central's record follows the site. */
+  private async applyEffect(t: TaskDoc): Promise<void> {
+    if (!t.machine || (t.kind !== 'set-netboot' && t.kind !== 'set-bootenv')) return;
+    const m = this.store.get<{ id: string; netboot: boolean; bootenv: string; updatedAt: string }>('machines', t.machine);
+    if (!m) return;
+    const p = t.payload as { netboot?: boolean; bootenv?: string };
+    const next = { ...m, ...(t.kind === 'set-netboot' ? { netboot: p.netboot! } : { bootenv: p.bootenv! }), updatedAt: new Date().toISOString() };
+    await this.store.put('machines', next);
+    this.changes.emit({ collection: 'machines', type: 'put', id: m.id, doc: next, before: m });
+  }
+
+  view(t: TaskDoc): Record<string, unknown> {
+    return t;
+  }
+}

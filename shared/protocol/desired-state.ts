@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/** What the agent needs to know about a machine of its site to boot it while offline. */
+export const MachineState = z.object({
+  id: z.string(),
+  name: z.string(),
+  macs: z.array(z.string()),
+  uuid: z.string().optional(),
+  serial: z.string().optional(),
+  address: z.string().optional(),
+  rack: z.string().optional(),
+  bootenv: z.string(),
+  bootState: z.string(),
+  netboot: z.boolean(),
+  profiles: z.array(z.string()),
+  /** Params with secret values replaced by `{ "$sealed": base64 }` sealed to this agent. */
+  params: z.record(z.string(), z.unknown()),
+});
+export type MachineState = z.infer<typeof MachineState>;
+
+/**
+ * A site's desired state: a full snapshot, versioned by a hash of its content, pushed on connect and
+ * on every change, stored durably by the agent, served from the agent's copy while the central is away.
+ * Features add sections (subnets, reservations, boot environments, profiles, param definitions).
+ */
+export const DesiredState = z.object({
+  version: z.string(),
+  generatedAt: z.string(),
+  site: z.object({ name: z.string(), params: z.record(z.string(), z.unknown()) }),
+  machines: z.array(MachineState),
+  subnets: z.array(z.unknown()).default([]),
+  reservations: z.array(z.unknown()).default([]),
+  bootenvs: z.array(z.unknown()).default([]),
+  profiles: z.array(z.unknown()).default([]),
+  paramDefs: z.array(z.unknown()).default([]),
+  globalParams: z.record(z.string(), z.unknown()).default({}),
+});
+export type DesiredState = z.infer<typeof DesiredState>;

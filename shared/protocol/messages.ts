@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { SignedTask } from '../envelope/envelope.js';
+import { DesiredState } from './desired-state.js';
+
+/** Wire protocol version; both sides refuse a different major. */
+export const PROTOCOL_VERSION = 1;
+/** The largest WebSocket message either side accepts. */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+export const TaskStates = ['queued', 'delivered', 'accepted', 'running', 'succeeded', 'failed', 'rejected', 'cancelled', 'expired'] as const;
+export const ReportState = z.enum(['accepted', 'running', 'succeeded', 'failed', 'rejected']);
+export type ReportState = z.infer<typeof ReportState>;
+
+// ---- agent → central
+export const Hello = z.object({
+  type: z.literal('hello'),
+  v: z.literal(PROTOCOL_VERSION),
+  agentVersion: z.string().max(64),
+  stateVersion: z.string().max(128).nullable(),
+  lastSeq: z.number().int().min(0),
+});
+export const Report = z.object({
+  type: z.literal('report'),
+  id: z.string().min(1).max(64),
+  taskId: z.string().min(1).max(64),
+  state: ReportState,
+  reason: z.string().max(64).optional(),
+  output: z.string().max(1024 * 1024).optional(),
+  exitCode: z.number().int().optional(),
+  at: z.string(),
+});
+export const AgentEvent = z.object({
+  type: z.literal('event'),
+  id: z.string().min(1).max(64),
+  kind: z.string().min(1).max(64),
+  data: z.unknown(),
+  at: z.string(),
+});
+export const StateRequest = z.object({ type: z.literal('state-request') });
+
+// ---- either way
+export const Ping = z.object({ type: z.literal('ping'), t: z.number() });
+export const Pong = z.object({ type: z.literal('pong'), t: z.number() });
+
+// ---- central → agent
+export const Welcome = z.object({ type: z.literal('welcome'), v: z.literal(PROTOCOL_VERSION), agent: z.string(), site: z.string(), serverTime: z.string() });
+export const StateMsg = z.object({ type: z.literal('state'), state: DesiredState });
+export const TaskMsg = z.object({ type: z.literal('task'), task: SignedTask });
+export const Cancel = z.object({ type: z.literal('cancel'), taskId: z.string() });
+export const Ack = z.object({ type: z.literal('ack'), ids: z.array(z.string().max(64)).max(10_000) });
+export const ErrorMsg = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
+
+export const AgentToCentral = z.discriminatedUnion('type', [Hello, Report, AgentEvent, StateRequest, Ping, Pong]);
+export type AgentToCentral = z.infer<typeof AgentToCentral>;
+export const CentralToAgent = z.discriminatedUnion('type', [Welcome, StateMsg, TaskMsg, Cancel, Ack, Ping, Pong, ErrorMsg]);
+export type CentralToAgent = z.infer<typeof CentralToAgent>;
+
+export type ReportMsg = z.infer<typeof Report>;
+export type EventMsg = z.infer<typeof AgentEvent>;
+
+/** Parses one WebSocket text frame; returns a reason instead of throwing. */
+export function parseMessage<T>(schema: z.ZodType<T>, data: unknown): { ok: true; msg: T } | { ok: false; reason: string } {
+  let text: string;
+  if (typeof data === 'string') text = data;
+  else if (Buffer.isBuffer(data)) text = data.toString('utf8');
+  else if (Array.isArray(data)) text = Buffer.concat(data as Buffer[]).toString('utf8');
+  else if (data instanceof ArrayBuffer) text = Buffer.from(data).toString('utf8');
+  else return { ok: false, reason: 'unsupported frame type' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'frame is not JSON' };
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) return { ok: false, reason: r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ') };
+  return { ok: true, msg: r.data };
+}
