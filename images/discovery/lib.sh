@@ -1,0 +1,142 @@
+# shellcheck shell=sh
+# Shared helpers for the Underlay discovery image (busybox ash). Sourced by init, collect.sh, runner.sh.
+
+UL_STATE="${UNDERLAY_STATE:-/run/underlay}"
+UL_CMDLINE_FILE="${UNDERLAY_CMDLINE_FILE:-/proc/cmdline}"
+
+# ul_arg NAME: value of underlay.NAME=VALUE on the kernel command line (last one wins), empty if absent.
+ul_arg() {
+  tr ' ' '\n' <"$UL_CMDLINE_FILE" | sed -n "s/^underlay\\.$1=//p" | tail -n 1
+}
+
+# ul_log MESSAGE...: one line on the console (and stderr when there is no console).
+ul_log() {
+  if [ -w /dev/console ] && [ -z "${UNDERLAY_NO_CONSOLE:-}" ]; then
+    echo "underlay: $*" >/dev/console
+  else
+    echo "underlay: $*" >&2
+  fi
+}
+
+# json_str VALUE: VALUE as a JSON string literal (quotes, backslashes escaped, control characters dropped).
+json_str() {
+  printf '"%s"' "$(printf '%s' "$1" | tr -d '\000-\037\177' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+}
+
+# json_escape_file FILE: the bytes of FILE as one JSON string literal. Quotes, backslashes and every
+# control character are escaped (\n \t \r \b \f or \u00XX); NUL bytes are dropped. The exact content is
+# kept, including whether it ends with a newline (a sentinel byte is appended and removed again).
+json_escape_file() {
+  { tr -d '\000' <"$1"; printf 'X'; } | awk '
+    BEGIN {
+      for (i = 1; i < 32; i++) ctl[i] = sprintf("%c", i)
+      ctl[127] = sprintf("%c", 127)
+      short[8] = "\\b"; short[9] = "\\t"; short[12] = "\\f"; short[13] = "\\r"
+      printf "\""
+    }
+    function esc(line,   i, out, rest, p, rep) {
+      gsub(/\\/, "\\\\", line)
+      gsub(/"/, "\\\"", line)
+      for (i in ctl) {
+        if (index(line, ctl[i]) == 0) continue
+        rep = (i in short) ? short[i] : sprintf("\\u%04x", i + 0)
+        out = ""; rest = line
+        while ((p = index(rest, ctl[i])) > 0) { out = out substr(rest, 1, p - 1) rep; rest = substr(rest, p + 1) }
+        line = out rest
+      }
+      return line
+    }
+    NR > 1 { printf "%s\\n", esc(prev) }
+    { prev = $0 }
+    END { printf "%s\"", esc(substr(prev, 1, length(prev) - 1)) }'
+}
+
+# json_flat: reads one JSON document on stdin and prints one line per scalar: "path<TAB>value", with
+# paths like id, payload.scriptB64, nics.0.mac; strings are unescaped (\uXXXX only for ASCII), other
+# scalars are printed as they appear (true, false, null, numbers). Enough for the small, trusted-shape
+# documents the image reads (signed envelopes after verification, the agent's discovery answer).
+json_flat() {
+  awk '
+    BEGIN { RS = "\001" }
+    function emit(v) { print path() "\t" v }
+    function path(   i, p) { p = ""; for (i = 1; i <= depth; i++) { if (i > 1) p = p "."; p = p key[i] } return p }
+    {
+      s = $0; n = length(s); i = 1; depth = 0
+      while (i <= n) {
+        c = substr(s, i, 1)
+        if (c == "{") { depth++; type[depth] = "o"; key[depth] = ""; expectkey[depth] = 1; i++; continue }
+        if (c == "[") { depth++; type[depth] = "a"; key[depth] = 0; i++; continue }
+        if (c == "}" || c == "]") { depth--; i++; continue }
+        if (c == ",") { if (type[depth] == "a") key[depth]++; else expectkey[depth] = 1; i++; continue }
+        if (c == ":") { expectkey[depth] = 0; i++; continue }
+        if (c == " " || c == "\t" || c == "\n" || c == "\r") { i++; continue }
+        if (c == "\"") {
+          v = ""; i++
+          while (i <= n) {
+            c = substr(s, i, 1)
+            if (c == "\"") break
+            if (c == "\\") {
+              i++; c = substr(s, i, 1)
+              if (c == "n") v = v "\n"; else if (c == "t") v = v "\t"; else if (c == "r") v = v "\r"
+              else if (c == "b") v = v "\b"; else if (c == "f") v = v "\f"
+              else if (c == "u") {
+                h = tolower(substr(s, i + 1, 4)); i += 4; code = 0
+                for (k = 1; k <= 4; k++) code = code * 16 + index("0123456789abcdef", substr(h, k, 1)) - 1
+                v = v (code < 128 && code > 0 ? sprintf("%c", code) : "?")
+              } else v = v c
+            } else v = v c
+            i++
+          }
+          i++
+          if (type[depth] == "o" && expectkey[depth]) { key[depth] = v; continue }
+          emit(v); continue
+        }
+        # bare scalar: number, true, false, null
+        v = ""
+        while (i <= n) { c = substr(s, i, 1); if (c == "," || c == "}" || c == "]" || c == " " || c == "\n" || c == "\r" || c == "\t") break; v = v c; i++ }
+        emit(v)
+      }
+    }'
+}
+
+# jget FILE PATH: the value of PATH in a file produced by json_flat (first match), empty if absent.
+jget() {
+  awk -F '\t' -v p="$2" '$1 == p { sub(/^[^\t]*\t/, ""); print; exit }' "$1"
+}
+
+# http_request METHOD URL BODYFILE OUTFILE: busybox wget with the machine token. Prints the HTTP status
+# code (000 when there was no HTTP answer). Response body goes to OUTFILE.
+http_request() {
+  local _m _u _b _o _h _code
+  _m="$1"; _u="$2"; _b="$3"; _o="$4"; _h="$UL_STATE/http.headers.$$"
+  rm -f "$_o" "$_h"
+  if [ "$_m" = POST ]; then
+    wget -S -q -O "$_o" --header "Authorization: Bearer $UL_TOKEN" --header "Content-Type: application/json" \
+      --post-file "$_b" "$_u" 2>"$_h"
+  else
+    wget -S -q -O "$_o" --header "Authorization: Bearer $UL_TOKEN" "$_u" 2>"$_h"
+  fi
+  _code=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$_h" | tail -n 1)
+  rm -f "$_h"
+  [ -f "$_o" ] || : >"$_o"
+  echo "${_code:-000}"
+}
+
+# backoff ATTEMPT: sleep 1, 2, 4 … 60 seconds (plus up to 25% jitter) for attempt 1, 2, 3 …
+backoff() {
+  local _d=1 _i
+  _d=1; _i=1
+  while [ "$_i" -lt "$1" ] && [ "$_d" -lt 60 ]; do _d=$((_d * 2)); _i=$((_i + 1)); done
+  [ "$_d" -gt 60 ] && _d=60
+  sleep $((_d + RANDOM % (_d / 4 + 1)))
+}
+
+ul_init_env() {
+  mkdir -p "$UL_STATE"
+  UL_URL="$(ul_arg url)"; UL_URL="${UL_URL%/}"
+  UL_TOKEN="$(ul_arg token)"
+  UL_MAC="$(ul_arg mac | tr 'A-F-' 'a-f:')"
+  UL_PUBKEY="$(ul_arg pubkey)"
+  UL_MACHINE="$(ul_arg machine)"
+  export UL_URL UL_TOKEN UL_MAC UL_PUBKEY UL_MACHINE
+}

@@ -1,0 +1,182 @@
+#!/bin/sh
+# Underlay machine runner: long-polls the site agent for signed tasks and runs them.
+#   GET  ${underlay.url}/api/v1/runner/next?wait=30          -> 200 {canonical, signature} | 204
+#   POST ${underlay.url}/api/v1/runner/tasks/<id>/events     <- {state, output?, exitCode?}
+# Every task is an Ed25519-signed envelope (docs/agent-http.md). The runner verifies the signature with
+# openssl against underlay.pubkey BEFORE parsing the bytes, then checks v, addressee, expiry and replay.
+# Refusals are reported as state "failed" with output: bad-signature, bad-envelope, wrong-machine,
+# expired, unsupported-kind. A repeated task id is never run again (its recorded final report is re-sent).
+. "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
+ul_init_env
+
+OUTPUT_CAP=1048576
+TASKS="$UL_STATE/tasks"
+SEEN="$UL_STATE/seen-task-ids"
+mkdir -p "$TASKS"; touch "$SEEN"
+POWER_CMD="${UNDERLAY_POWER_CMD:-}"   # tests on a host set this to "echo" so reboot/poweroff are not done
+
+# The machine id tasks must be addressed to: underlay.machine from the command line, else the id the
+# agent returned when it accepted the discovery report ({"accepted": true, "machine": "<id>"}).
+MACHINE="$UL_MACHINE"
+if [ -z "$MACHINE" ] && [ -s "$UL_STATE/discovery.flat" ]; then MACHINE=$(jget "$UL_STATE/discovery.flat" machine); fi
+[ "$MACHINE" = null ] && MACHINE=""
+
+# Public key: base64 of the raw 32-byte Ed25519 key. DER SubjectPublicKeyInfo prefix 302a300506032b6570032100
+# is 12 bytes, which is "MCowBQYDK2VwAyEA" in base64; 12 is a multiple of 3, so the key's base64 appends.
+PEM="$UL_STATE/task-signing-key.pem"
+PUBKEY_OK=
+if [ "${#UL_PUBKEY}" -eq 44 ] && [ "$(printf '%s' "$UL_PUBKEY" | base64 -d 2>/dev/null | wc -c)" -eq 32 ]; then
+  printf -- '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA%s\n-----END PUBLIC KEY-----\n' "$UL_PUBKEY" >"$PEM"
+  PUBKEY_OK=1
+else
+  ul_log "underlay.pubkey is missing or not a base64 Ed25519 key: every task will be refused"
+fi
+
+safe_id() { case "$1" in '' | *[!A-Za-z0-9._:-]*) return 1 ;; *) [ "${#1}" -le 128 ] ;; esac }
+
+# post_event ID BODYFILE: POST with retries; gives up on a 4xx answer or after 8 failed attempts.
+post_event() {
+  local _a=0 _c
+  while :; do
+    _a=$((_a + 1))
+    _c=$(http_request POST "$UL_URL/api/v1/runner/tasks/$1/events" "$2" "$UL_STATE/event.response")
+    case "$_c" in
+      2??) return 0 ;;
+      4??) ul_log "task $1: agent refused the report (HTTP $_c)"; return 1 ;;
+    esac
+    if [ "$_a" -ge 8 ]; then ul_log "task $1: could not report (HTTP $_c)"; return 1; fi
+    backoff "$_a"
+  done
+}
+
+# report ID STATE [EXITCODE [OUTPUTFILE]]: builds the event JSON safely and posts it; a final state is
+# kept in tasks/ID/final.json so a repeated delivery can be answered without running the task again.
+report() {
+  local _id _st _ec _of _d
+  _id="$1"; _st="$2"; _ec="$3"; _of="$4"; _d="$TASKS/$_id"
+  mkdir -p "$_d"
+  {
+    printf '{"state":"%s"' "$_st"
+    [ -n "$_ec" ] && printf ',"exitCode":%d' "$_ec"
+    if [ -n "$_of" ]; then printf ',"output":'; json_escape_file "$_of"; fi
+    printf '}'
+  } >"$_d/event.$_st.json"
+  [ "$_st" = running ] || cp "$_d/event.$_st.json" "$_d/final.json"
+  post_event "$_id" "$_d/event.$_st.json"
+}
+
+# refuse ID REASON: report a task as failed without running it.
+refuse() {
+  local _d
+  _d="$TASKS/$1"; mkdir -p "$_d"; printf '%s' "$2" >"$_d/refusal"
+  ul_log "task $1 refused: $2"
+  report "$1" failed "" "$_d/refusal"
+}
+
+iso_to_epoch() {
+  local _t
+  case "$1" in
+    [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z | \
+    [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].*Z) ;;
+    *) return 1 ;;
+  esac
+  _t=$(printf '%s' "$1" | sed 's/^\(....-..-..\)T\(..:..:..\).*/\1 \2/')
+  date -u -d "$_t" +%s 2>/dev/null
+}
+
+run_script() {
+  local _id _d _flat _to _start _ec _st
+  _id="$1"; _d="$TASKS/$_id"; _flat="$2"
+  if ! jget "$_flat" payload.scriptB64 | base64 -d >"$_d/script.sh" 2>/dev/null || [ ! -s "$_d/script.sh" ]; then
+    refuse "$_id" bad-envelope; return
+  fi
+  _to=$(jget "$_flat" payload.timeoutSec)
+  report "$_id" running
+  ul_log "task $_id (run-script) running"
+  _start=$(date +%s)
+  (
+    cd "$_d" || exit 1
+    export UNDERLAY_URL="$UL_URL" UNDERLAY_MACHINE="$MACHINE" UNDERLAY_TASK="$_id"
+    {
+      case "$_to" in
+        '' | *[!0-9]* | 0) sh "$_d/script.sh" </dev/null 2>&1 ;;
+        *) timeout -s TERM -k 10 "$_to" sh "$_d/script.sh" </dev/null 2>&1 ;;
+      esac
+      echo $? >"$_d/exit-code"
+    } | tail -c "$OUTPUT_CAP" >"$_d/output"
+  )
+  _ec=$(cat "$_d/exit-code" 2>/dev/null); case "$_ec" in '' | *[!0-9]*) _ec=255 ;; esac
+  case "$_to" in '' | *[!0-9]* | 0) ;; *)
+    if [ "$_ec" -ge 124 ] && [ $(($(date +%s) - _start)) -ge "$_to" ]; then
+      printf '\nunderlay: task timed out after %s s\n' "$_to" >>"$_d/output"
+    fi ;;
+  esac
+  if [ "$_ec" -eq 0 ]; then _st=succeeded; else _st=failed; fi
+  report "$_id" "$_st" "$_ec" "$_d/output"
+  ul_log "task $_id (run-script) $_st, exit $_ec"
+}
+
+handle() {
+  local _resp _w _c64 _s64 _ok _uid _id _m _exp _kind
+  _resp="$1"; _w="$UL_STATE/incoming"; rm -rf "$_w"; mkdir -p "$_w"
+  # base64 has no quotes, so the two fields can be taken with sed; "\/" (an escaped slash) is undone.
+  _c64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
+  _s64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"signature"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
+  if [ -z "$_c64" ] || [ -z "$_s64" ]; then ul_log "malformed answer from runner/next, ignored"; return 1; fi
+  printf '%s' "$_c64" | base64 -d >"$_w/canonical" 2>/dev/null
+  printf '%s' "$_s64" | base64 -d >"$_w/signature" 2>/dev/null
+
+  _ok=
+  if [ -n "$PUBKEY_OK" ] && [ "$(wc -c <"$_w/signature")" -eq 64 ] &&
+    openssl pkeyutl -verify -pubin -inkey "$PEM" -rawin -in "$_w/canonical" -sigfile "$_w/signature" >/dev/null 2>&1; then
+    _ok=1
+  fi
+  if [ -z "$_ok" ]; then
+    # Unverified bytes are read for one thing only: the id to address the refusal to (if it looks like one).
+    _uid=$(json_flat <"$_w/canonical" 2>/dev/null | awk -F '\t' '$1 == "id" { print $2; exit }')
+    if safe_id "$_uid"; then refuse "$_uid" bad-signature; else ul_log "task with a bad signature and no usable id refused"; fi
+    return 0
+  fi
+
+  json_flat <"$_w/canonical" >"$_w/flat"
+  _id=$(jget "$_w/flat" id)
+  if ! safe_id "$_id"; then ul_log "signed task without a usable id ignored"; return 0; fi
+  if grep -qxF "$_id" "$SEEN"; then
+    ul_log "task $_id refused: already received (replay), not run again"
+    [ -f "$TASKS/$_id/final.json" ] && post_event "$_id" "$TASKS/$_id/final.json"
+    return 0
+  fi
+  echo "$_id" >>"$SEEN"
+  mkdir -p "$TASKS/$_id"; cp "$_w/canonical" "$_w/flat" "$TASKS/$_id/"
+
+  if [ "$(jget "$_w/flat" v)" != 1 ]; then refuse "$_id" bad-envelope; return 0; fi
+  _m=$(jget "$_w/flat" machine)
+  if [ -z "$MACHINE" ] || [ "$_m" != "$MACHINE" ]; then refuse "$_id" wrong-machine; return 0; fi
+  _exp=$(iso_to_epoch "$(jget "$_w/flat" expiresAt)") || { refuse "$_id" bad-envelope; return 0; }
+  if [ "$(date -u +%s)" -ge "$_exp" ]; then refuse "$_id" expired; return 0; fi
+
+  _kind=$(jget "$_w/flat" kind)
+  case "$_kind" in
+    run-script) run_script "$_id" "$TASKS/$_id/flat" ;;
+    reboot | poweroff)
+      ul_log "task $_id ($_kind): reporting, then $_kind"
+      report "$_id" succeeded 0
+      sync
+      $POWER_CMD "$_kind" -f
+      ;;
+    *) refuse "$_id" "unsupported-kind" ;;
+  esac
+  return 0
+}
+
+if [ -z "$UL_URL" ]; then ul_log "no underlay.url on the kernel command line; runner not started"; exit 1; fi
+ul_log "runner polling $UL_URL for tasks${MACHINE:+ as machine $MACHINE}"
+fails=0
+while :; do
+  code=$(http_request GET "$UL_URL/api/v1/runner/next?wait=30" "" "$UL_STATE/next.response")
+  case "$code" in
+    200) fails=0; handle "$UL_STATE/next.response" || { fails=$((fails + 1)); backoff "$fails"; } ;;
+    204) fails=0 ;;
+    *) fails=$((fails + 1)); [ $((fails % 10)) -eq 1 ] && ul_log "runner: agent answered HTTP $code, retrying"; backoff "$fails" ;;
+  esac
+done
