@@ -1,7 +1,55 @@
 import type { Command } from 'commander';
 import { createLogger } from '../shared/log/logger.js';
+import { heartbeatSettings } from '../shared/protocol/heartbeat.js';
 import { joinCentral } from './join/join.js';
-import { startAgent } from './run.js';
+import { networkInterfaces } from 'node:os';
+import { startAgent, type AgentRuntime } from './run.js';
+import { startBootServices, type BootServiceOptions, type BootServices } from './boot/services.js';
+
+interface RunFlags {
+  state: string;
+  central?: string;
+  interface?: string;
+  address?: string;
+  dhcp: string;
+  httpPort: string;
+  tftpPort: string;
+  dhcpPort: string;
+  ipxeDir: string;
+  bootDir?: string;
+}
+
+function port(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--${name} must be a port number (got "${v}")`);
+  return n;
+}
+
+/** Boot service options from flags; null when neither an interface nor an address is given. */
+function bootOptions(f: RunFlags): BootServiceOptions | null {
+  if (!['full', 'proxy', 'off'].includes(f.dhcp)) throw new Error(`--dhcp must be full, proxy or off (got "${f.dhcp}")`);
+  let address = f.address;
+  if (!address && f.interface) {
+    const ifs = networkInterfaces()[f.interface];
+    if (!ifs) throw new Error(`no interface named ${f.interface}`);
+    address = ifs.find((i) => i.family === 'IPv4')?.address;
+    if (!address) throw new Error(`interface ${f.interface} has no IPv4 address; give --address`);
+  }
+  if (!address) return null;
+  const dhcpPort = port('dhcp-port', f.dhcpPort);
+  return {
+    address,
+    ...(f.interface ? { interface: f.interface } : {}),
+    dhcp: f.dhcp as 'full' | 'proxy' | 'off',
+    httpPort: port('http-port', f.httpPort),
+    tftpPort: port('tftp-port', f.tftpPort),
+    dhcpPort,
+    proxyPort: 4011,
+    dhcpClientPort: dhcpPort === 67 ? 68 : dhcpPort + 1,
+    ipxeDir: f.ipxeDir,
+    ...(f.bootDir ? { bootDir: f.bootDir } : {}),
+  };
+}
 
 const DEFAULT_STATE = process.env.UNDERLAY_STATE ?? './agent-state';
 
@@ -37,7 +85,7 @@ export function register(program: Command): void {
       const logger = createLogger('agent');
       let rt;
       try {
-        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger });
+        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, ...heartbeatSettings() });
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);

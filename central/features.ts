@@ -1,9 +1,21 @@
 import { agentsFeature } from './agents/feature.js';
 import { inventoryFeature } from './ansible/feature.js';
+import { bootFeature, bootStateContributor, BOOT_STATE_COLLECTIONS } from './boot/feature.js';
+import { leaseEventHandler } from './boot/leases.js';
+import { discoveryHandlers } from './discovery/events.js';
 import { servicesFeature } from './services/feature.js';
 import type { CentralFeature } from './server/serve.js';
 
 /** The features a production central runs with. */
 export async function defaultFeatures(): Promise<CentralFeature[]> {
-  return [agentsFeature(), inventoryFeature(), servicesFeature()];
+  return [
+    bootFeature(),
+    agentsFeature({
+      contributors: [bootStateContributor],
+      stateCollections: BOOT_STATE_COLLECTIONS,
+      eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger) }),
+    }),
+    inventoryFeature(),
+    servicesFeature(),
+  ];
 }

@@ -1,4 +1,5 @@
 import type { CentralFeature } from '../server/serve.js';
+import type { ApiDeps } from '../api/deps.js';
 import { TaskService } from '../tasks/service.js';
 import { registerTaskRoutes } from '../tasks/routes.js';
 import { AGENT_COLLECTIONS } from './collections.js';
@@ -9,7 +10,7 @@ import { registerAgentRoutes } from './routes.js';
 export interface AgentsFeatureOptions {
   contributors?: StateContributor[];
   stateCollections?: string[];
-  eventHandlers?: Record<string, EventHandler>;
+  eventHandlers?: (deps: ApiDeps) => Record<string, EventHandler>;
 }
 
 /** Agents (join, mTLS WebSocket hub, revocation) and signed tasks. */
@@ -20,7 +21,7 @@ export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature &
     collections: AGENT_COLLECTIONS,
     routes: (app, deps) => {
       tasks = new TaskService(deps.store, deps.changes, deps.identity.signing.privateKey, deps.logger);
-      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, ...opts });
+      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps) });
       registerAgentRoutes(app, deps, () => hub);
       registerTaskRoutes(app, deps, tasks);
     },

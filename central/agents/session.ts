@@ -2,13 +2,15 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
 import { AgentToCentral, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg } from '../../shared/protocol/messages.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
+import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
 import type { TaskDoc, TaskService } from '../tasks/service.js';
 import type { AgentDoc } from './collections.js';
 
-export const HEARTBEAT_INTERVAL_MS = 10_000;
-export const DEAD_AFTER_MS = 30_000;
+const HEARTBEAT = heartbeatSettings();
+export const HEARTBEAT_INTERVAL_MS = HEARTBEAT.heartbeatMs;
+export const DEAD_AFTER_MS = HEARTBEAT.deadAfterMs;
 
-export type SessionState = 'awaiting-hello' | 'ready' | 'closed';
+export type SessionState = 'awaiting-hello' | 'syncing' | 'ready' | 'closed';
 
 export interface SessionHooks {
   tasks: TaskService;
@@ -28,6 +30,8 @@ export class AgentSession {
   agentVersion = '';
   /** Messages rejected as malformed (for tests and metrics). */
   rejected = 0;
+  /** Live tasks that arrived while the backlog was being read at hello. */
+  private buffered: TaskDoc[] = [];
 
   constructor(
     readonly agent: AgentDoc,
@@ -40,7 +44,7 @@ export class AgentSession {
     ws.on('error', (e) => hooks.logger.warn({ agent: agent.id, err: e.message }, 'agent websocket error'));
     this.heartbeat = setInterval(() => {
       if (Date.now() - this.lastInbound > DEAD_AFTER_MS) {
-        hooks.logger.warn({ agent: agent.id }, 'agent link dead (no traffic for 30 s); closing');
+        hooks.logger.warn({ agent: agent.id }, 'agent link dead (no traffic for the dead-after time); closing');
         ws.terminate();
         return;
       }
@@ -79,15 +83,26 @@ export class AgentSession {
       if (msg.type === 'ping') return this.send({ type: 'pong', t: msg.t });
       if (msg.type === 'pong') return;
       if (msg.type === 'hello') {
+        if (this.state !== 'awaiting-hello') return;
         this.agentVersion = msg.agentVersion;
-        this.state = 'ready';
+        // While the backlog is read, live tasks are buffered (not dropped, not sent ahead of older ones):
+        // the agent rejects a sequence number below one it has seen as a replay, so order matters.
+        this.state = 'syncing';
         this.send({ type: 'welcome', v: PROTOCOL_VERSION, agent: this.agent.id, site: this.agent.site, serverTime: new Date().toISOString() });
         this.sentStateVersion = msg.stateVersion;
+        const pending = await this.hooks.tasks.pendingFor(this.agent.id);
+        const byId = new Map<string, TaskDoc>();
+        for (const t of [...pending, ...this.buffered]) byId.set(t.id, t);
+        this.buffered = [];
+        if (this.state !== 'syncing') return;
+        this.state = 'ready';
         this.pushState();
-        for (const t of await this.hooks.tasks.pendingFor(this.agent.id)) await this.deliver(t);
+        const backlog = [...byId.values()].sort((a, b) => a.seq - b.seq);
+        for (const t of backlog) this.sendTask(t);
+        for (const t of backlog) if (t.state !== 'cancelled') await this.hooks.tasks.markDelivered(t);
         return;
       }
-      if (this.state !== 'ready') {
+      if (this.state === 'awaiting-hello') {
         this.send({ type: 'error', code: 'no-hello', message: 'send hello first' });
         return;
       }
@@ -116,12 +131,17 @@ export class AgentSession {
   }
 
   async deliver(task: TaskDoc): Promise<void> {
-    if (this.state !== 'ready') return;
-    if (task.state === 'cancelled') {
-      this.send({ type: 'cancel', taskId: task.id });
+    if (this.state === 'syncing') {
+      this.buffered.push(task);
       return;
     }
-    this.send({ type: 'task', task: task.signed });
-    await this.hooks.tasks.markDelivered(task);
+    if (this.state !== 'ready') return;
+    this.sendTask(task);
+    if (task.state !== 'cancelled') await this.hooks.tasks.markDelivered(task);
+  }
+
+  private sendTask(task: TaskDoc): void {
+    if (task.state === 'cancelled') this.send({ type: 'cancel', taskId: task.id });
+    else this.send({ type: 'task', task: task.signed });
   }
 }

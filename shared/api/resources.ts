@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Ipv4, Mac, Name, ParamValues, Timestamps } from './common.js';
+import { HardwareFacts } from './facts.js';
 
 export const Roles = ['admin', 'operator', 'viewer', 'agent-join'] as const;
 export const Role = z.enum(Roles);
@@ -49,9 +50,7 @@ export const ParamDefPatch = ParamDefCreate.partial().strict();
 export const BootStates = ['new', 'discovered', 'provisioning', 'installed', 'failed', 'local'] as const;
 export const BootState = z.enum(BootStates);
 
-export const Facts = z
-  .record(z.string(), z.unknown())
-  .describe('Hardware facts. Documented keys: system {uuid, serial, vendor, product}, firmware (bios|uefi), cpu {model, sockets, cores, threads}, memory {totalBytes}, disks[] {name, sizeBytes, model, serial, rotational}, nics[] {name, mac, driver, link, speedMbps}, bmc {address}.');
+export const Facts = HardwareFacts;
 
 export const Machine = z
   .object({

@@ -11,7 +11,7 @@ export const BUILTIN_DISCOVERY: BootEnv = parseBootEnv({
   kernel: { url: 'discovery/vmlinuz' },
   initrds: [{ url: 'discovery/initrd.img' }],
   bootParams:
-    'underlay.url={{ agent.httpUrl }} underlay.token={{ token }} underlay.mac=${mac} underlay.pubkey={{ agent.pubkey }} console=ttyS0',
+    'underlay.url={{ agent.httpUrl }} underlay.token={{ token }} underlay.mac=${mac} underlay.machine={{ machine.id }} underlay.pubkey={{ agent.pubkey }} console=ttyS0',
   onlyUnknown: true,
 });
 

@@ -7,7 +7,7 @@ export interface FieldFlag {
   flags: string;
   description: string;
   field: string;
-  kind?: 'string' | 'list' | 'json' | 'bool' | 'params' | 'negbool';
+  kind?: 'string' | 'list' | 'json' | 'bool' | 'params' | 'negbool' | 'number';
 }
 
 export interface ObjectCommandSpec {
@@ -20,6 +20,8 @@ export interface ObjectCommandSpec {
   filters?: { flags: string; description: string; query: string; kind?: 'string' | 'params' }[];
   /** Whether `create NAME` takes the name positionally (true for all inventory objects). */
   named?: boolean;
+  /** Final touch to a create/update body (e.g. turning `--range A-B` into `{start, end}`). */
+  toBody?: (body: Record<string, unknown>) => Record<string, unknown>;
 }
 
 function bodyFrom(opts: Record<string, unknown>, fields: FieldFlag[]): Record<string, unknown> {
@@ -41,6 +43,10 @@ function bodyFrom(opts: Record<string, unknown>, fields: FieldFlag[]): Record<st
         break;
       case 'negbool':
         body[f.field] = v;
+        break;
+      case 'number':
+        body[f.field] = Number(v);
+        if (!Number.isFinite(body[f.field])) throw new Error(`--${kebab(key)} must be a number`);
         break;
       default:
         body[f.field] = v;
@@ -109,8 +115,9 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
       const cmd = args[args.length - 1] as Command;
       const opts = args[args.length - 2] as Record<string, unknown>;
       const g = globals(cmd);
-      const body = bodyFrom(opts, spec.fields);
+      let body = bodyFrom(opts, spec.fields);
       if (spec.named !== false) body.name = args[0];
+      if (spec.toBody) body = spec.toBody(body);
       print(await g.client().call('POST', base, body), g.format);
     }),
   );
@@ -121,7 +128,8 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
   ]).action(
     action(async (ref: string, opts: Record<string, unknown>, cmd: Command) => {
       const g = globals(cmd);
-      const body = bodyFrom(opts, [...spec.fields, { flags: '--name <name>', description: '', field: 'name' }]);
+      let body = bodyFrom(opts, [...spec.fields, { flags: '--name <name>', description: '', field: 'name' }]);
+      if (spec.toBody) body = spec.toBody(body);
       if (Object.keys(body).length === 0) throw new Error('nothing to update: give at least one field flag (see --help)');
       print(await g.client().call('PATCH', `${base}/${encodeURIComponent(ref)}`, body), g.format);
     }),

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { registerInventoryCommands } from './inventory-commands.js';
 import { registerAgentAdminCommands } from './agent-commands.js';
+import { registerBootCommands } from './boot-commands.js';
 import { registerInventoryScript } from './inventory-script.js';
 import { registerServiceCommands } from './services-commands.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions(false);
   registerInventoryCommands(program);
   registerAgentAdminCommands(program);
+  registerBootCommands(program);
   registerInventoryScript(program);
   registerServiceCommands(program);
   return program;

@@ -34,5 +34,7 @@ export const DesiredState = z.object({
   profiles: z.array(z.unknown()).default([]),
   paramDefs: z.array(z.unknown()).default([]),
   globalParams: z.record(z.string(), z.unknown()).default({}),
+  /** Named snippets boot templates include. */
+  templates: z.record(z.string(), z.string()).default({}),
 });
 export type DesiredState = z.infer<typeof DesiredState>;

@@ -1,0 +1,162 @@
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import sodium from 'libsodium-wrappers';
+import { ReservationSchema, SubnetSchema, type Subnet, type Reservation } from '../../shared/dhcp/config.js';
+import { BootRenderer } from '../../shared/render/bootfiles.js';
+import { DhcpServer } from '../dhcp/server.js';
+import { TftpServer } from '../tftp/index.js';
+import { createBootApp } from '../http/app.js';
+import { MachineTokens, tokenSecretFrom } from '../http/machine-token.js';
+import type { AgentRuntime } from '../run.js';
+
+export interface BootServiceOptions {
+  /** The agent's address on the provisioning network (DHCP server id, TFTP next-server, HTTP URLs). */
+  address: string;
+  /** The provisioning interface (documented constraint: see docs/decisions.md on interface binding). */
+  interface?: string;
+  dhcp: 'full' | 'proxy' | 'off';
+  httpPort: number;
+  tftpPort: number;
+  dhcpPort: number;
+  proxyPort: number;
+  dhcpClientPort: number;
+  /** Boot artifacts served at /files/ (default: <state>/boot). */
+  bootDir?: string;
+  /** Where the iPXE binaries are (Debian's ipxe package: /usr/lib/ipxe). */
+  ipxeDir: string;
+}
+
+export interface BootServices {
+  httpUrl: string;
+  tokens: MachineTokens;
+  dhcp?: DhcpServer;
+  tftp?: TftpServer;
+  http: Server;
+  stop(): Promise<void>;
+}
+
+const IPXE_FILES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'];
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * Starts the site's boot services from the cached desired state: DHCP (full/proxy/off), TFTP (iPXE
+ * binaries only) and HTTP boot. Each serves from the agent's local copy, so booting continues while
+ * the central is unreachable. Without root, privileged ports are skipped with a clear message.
+ */
+export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions): Promise<BootServices> {
+  const log = rt.logger;
+  const bootDir = o.bootDir ?? rt.paths.bootFiles;
+  mkdirSync(bootDir, { recursive: true });
+  const tftpRoot = join(rt.paths.dir, 'tftp');
+  mkdirSync(tftpRoot, { recursive: true });
+  const missing: string[] = [];
+  for (const f of IPXE_FILES) {
+    const src = join(o.ipxeDir, f);
+    if (!existsSync(src)) {
+      missing.push(f);
+      continue;
+    }
+    const dst = join(tftpRoot, f);
+    if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) copyFileSync(src, dst);
+  }
+  if (missing.length) log.warn({ ipxeDir: o.ipxeDir, missing }, 'iPXE binaries missing: install Debian\'s "ipxe" package or pass --ipxe-dir');
+
+  await sodium.ready;
+  const tokens = new MachineTokens(tokenSecretFrom(rt.sealKey.privateKey));
+  const httpUrl = `http://${o.address}:${o.httpPort}`;
+  const openSecret = (v: unknown) => {
+    const sealed = (v as { $sealed?: string }).$sealed;
+    if (typeof sealed !== 'string') return v;
+    const clear = sodium.crypto_box_seal_open(Buffer.from(sealed, 'base64'), rt.sealKey.publicKey, rt.sealKey.privateKey);
+    return JSON.parse(Buffer.from(clear).toString('utf8'));
+  };
+  let renderer: { version: string | null; r: BootRenderer } = { version: null, r: new BootRenderer({ logger: log }) };
+  const currentRenderer = () => {
+    const v = rt.desiredState.version;
+    if (renderer.version !== v) renderer = { version: v, r: new BootRenderer({ logger: log, snippets: rt.desiredState.current?.templates ?? {} }) };
+    return renderer.r;
+  };
+  const app = createBootApp({
+    rt,
+    tokens,
+    agent: { httpUrl, tftpAddress: o.address, pubkey: rt.identity.signingPublicKey },
+    bootDir,
+    ipxeDir: o.ipxeDir,
+    renderer: currentRenderer,
+    openSecret,
+  });
+  const http = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: o.address, port: o.httpPort }, () => resolve(s as Server)) as Server;
+    s.once('error', reject);
+  });
+  log.info({ url: httpUrl }, 'HTTP boot listening');
+
+  let tftp: TftpServer | undefined;
+  if (o.tftpPort < 1024 && !isRoot()) log.error({ port: o.tftpPort }, 'TFTP needs root for a port below 1024: not serving TFTP (UEFI/BIOS PXE cannot chain-load iPXE)');
+  else {
+    tftp = new TftpServer({
+      root: tftpRoot,
+      address: o.address,
+      port: o.tftpPort,
+      logger: log,
+      onTransfer: (e) => log[e.outcome === 'error' ? 'warn' : 'info']({ ...e }, 'tftp transfer'),
+    });
+    await tftp.start();
+    log.info({ address: o.address, port: o.tftpPort }, 'TFTP listening');
+  }
+
+  let dhcp: DhcpServer | undefined;
+  if (o.dhcp !== 'off') {
+    if (o.dhcpPort < 1024 && !isRoot()) log.error({ port: o.dhcpPort }, 'DHCP needs root for port 67: not serving DHCP');
+    else {
+      const parseAll = <T>(items: unknown[], schema: { safeParse: (v: unknown) => { success: boolean; data?: T } }): T[] =>
+        items.map((i) => schema.safeParse(i)).filter((r) => r.success).map((r) => r.data as T);
+      let cache: { version: string | null; subnets: Subnet[]; reservations: Reservation[] } = { version: null, subnets: [], reservations: [] };
+      const current = () => {
+        if (cache.version !== rt.desiredState.version) {
+          const s = rt.desiredState.current;
+          cache = { version: rt.desiredState.version, subnets: parseAll<Subnet>(s?.subnets ?? [], SubnetSchema), reservations: parseAll<Reservation>(s?.reservations ?? [], ReservationSchema) };
+        }
+        return cache;
+      };
+      dhcp = new DhcpServer({
+        mode: o.dhcp,
+        ...(o.interface ? { interface: o.interface } : {}),
+        serverAddress: o.address,
+        port: o.dhcpPort,
+        proxyPort: o.proxyPort,
+        clientPort: o.dhcpClientPort,
+        subnets: () => current().subnets,
+        reservations: () => current().reservations,
+        lookupMachine: (mac) => {
+          const m = rt.desiredState.machineByMac(mac);
+          return m ? { known: true, netboot: m.netboot } : { known: false, netboot: true };
+        },
+        bootUrls: { ipxeScript: `${httpUrl}/boot.ipxe`, httpBoot: `${httpUrl}/ipxe/ipxe.efi` },
+        leaseFile: rt.paths.leases,
+        logger: log,
+        onLeaseEvent: (e) => void rt.emitEvent('lease', e).catch((err: Error) => log.error({ err: err.message }, 'could not queue a lease event')),
+      });
+      await dhcp.start();
+      log.info({ mode: o.dhcp, address: o.address }, 'DHCP serving');
+    }
+  }
+
+  return {
+    httpUrl,
+    tokens,
+    dhcp,
+    tftp,
+    http,
+    async stop() {
+      await dhcp?.stop();
+      await tftp?.stop();
+      await new Promise<void>((r) => {
+        http.close(() => r());
+        (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+    },
+  };
+}

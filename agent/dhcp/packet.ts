@@ -1,0 +1,240 @@
+/**
+ * BOOTP/DHCP packet codec (RFC 951, RFC 2131, RFC 3396 long options, RFC 2132 option overload).
+ * `parsePacket` never throws anything but `DhcpParseError`; it checks every length against the buffer.
+ */
+import { intToIp, ipToInt } from '../../shared/dhcp/ip.js';
+import { decodeOverload, Opt, OptionDecodeError } from './options.js';
+
+export const BOOTREQUEST = 1;
+export const BOOTREPLY = 2;
+export const MAGIC_COOKIE = 0x63825363;
+export const HEADER_SIZE = 236;
+/** Header + cookie: the smallest packet that can carry options. */
+export const MIN_PACKET_SIZE = HEADER_SIZE + 4;
+/** Larger datagrams are rejected: DHCP over Ethernet stays below 1500; relays and jumbo frames get headroom. */
+export const MAX_PACKET_SIZE = 4096;
+/** BOOTP clients and some firmware drop replies shorter than this (RFC 951 300-byte BOOTP message). */
+export const MIN_REPLY_SIZE = 300;
+
+export type DhcpParseErrorCode =
+  | 'truncated'
+  | 'oversize'
+  | 'bad_op'
+  | 'bad_hlen'
+  | 'bad_cookie'
+  | 'option_overrun'
+  | 'missing_end'
+  | 'overload_loop'
+  | 'bad_option';
+
+export class DhcpParseError extends Error {
+  constructor(
+    readonly code: DhcpParseErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DhcpParseError';
+  }
+}
+
+export interface DhcpPacket {
+  op: number;
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  /** 16 bytes; the first `hlen` are the hardware address. */
+  chaddr: Buffer;
+  sname: string;
+  file: string;
+  /**
+   * Options by code, in the order first seen. Repeated instances of a code are concatenated (RFC 3396).
+   * Pad, end and overload (52) are codec concerns and never appear here.
+   */
+  options: Map<number, Buffer>;
+}
+
+export const FLAG_BROADCAST = 0x8000;
+
+/** Hardware address as `aa:bb:cc:dd:ee:ff` (hlen bytes of chaddr, lower case). */
+export function macOf(p: Pick<DhcpPacket, 'chaddr' | 'hlen'>): string {
+  return [...p.chaddr.subarray(0, Math.min(p.hlen, 16))].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+export function macToChaddr(mac: string): Buffer {
+  const b = Buffer.alloc(16);
+  Buffer.from(mac.replace(/[:-]/g, ''), 'hex').copy(b);
+  return b;
+}
+
+function cString(buf: Buffer): string {
+  const nul = buf.indexOf(0);
+  return buf.toString('latin1', 0, nul === -1 ? buf.length : nul);
+}
+
+/**
+ * Walk an options area. `requireEnd`: the main area must end with option 255; the overloaded sname/file
+ * fields are fixed-size and may simply run out. `allowOverload`: option 52 inside sname/file is a loop.
+ */
+function readOptions(
+  buf: Buffer,
+  start: number,
+  end: number,
+  into: Map<number, Buffer[]>,
+  where: string,
+  requireEnd: boolean,
+  allowOverload: boolean,
+): void {
+  let i = start;
+  while (i < end) {
+    const code = buf[i]!;
+    if (code === Opt.PAD) {
+      i += 1;
+      continue;
+    }
+    if (code === Opt.END) return;
+    if (i + 1 >= end) throw new DhcpParseError('option_overrun', `option ${code} in ${where}: no length byte`);
+    const len = buf[i + 1]!;
+    if (i + 2 + len > end) throw new DhcpParseError('option_overrun', `option ${code} in ${where}: length ${len} runs beyond the ${where} area`);
+    if (code === Opt.OVERLOAD && !allowOverload) throw new DhcpParseError('overload_loop', `option 52 (overload) inside the ${where} field`);
+    const list = into.get(code);
+    const val = buf.subarray(i + 2, i + 2 + len);
+    if (list) list.push(val);
+    else into.set(code, [val]);
+    i += 2 + len;
+  }
+  if (requireEnd) throw new DhcpParseError('missing_end', `${where}: no end option (255)`);
+}
+
+export function parsePacket(buf: Buffer): DhcpPacket {
+  if (buf.length < MIN_PACKET_SIZE) throw new DhcpParseError('truncated', `packet of ${buf.length} bytes is shorter than ${MIN_PACKET_SIZE}`);
+  if (buf.length > MAX_PACKET_SIZE) throw new DhcpParseError('oversize', `packet of ${buf.length} bytes exceeds ${MAX_PACKET_SIZE}`);
+  const op = buf[0]!;
+  if (op !== BOOTREQUEST && op !== BOOTREPLY) throw new DhcpParseError('bad_op', `op ${op} is neither request nor reply`);
+  const hlen = buf[2]!;
+  if (hlen > 16) throw new DhcpParseError('bad_hlen', `hlen ${hlen} > 16`);
+  const cookie = buf.readUInt32BE(HEADER_SIZE);
+  if (cookie !== MAGIC_COOKIE) throw new DhcpParseError('bad_cookie', `magic cookie 0x${cookie.toString(16)} is not 0x63825363`);
+
+  const raw = new Map<number, Buffer[]>();
+  readOptions(buf, MIN_PACKET_SIZE, buf.length, raw, 'options', true, true);
+  const snameField = buf.subarray(44, 108);
+  const fileField = buf.subarray(108, 236);
+  let sname = cString(snameField);
+  let file = cString(fileField);
+  const ovl = raw.get(Opt.OVERLOAD);
+  if (ovl) {
+    let overload: 1 | 2 | 3;
+    try {
+      overload = decodeOverload(Buffer.concat(ovl));
+    } catch (e) {
+      throw new DhcpParseError('bad_option', (e as Error).message);
+    }
+    raw.delete(Opt.OVERLOAD);
+    // RFC 2131 4.1: options, then file, then sname.
+    if (overload & 1) {
+      readOptions(buf, 108, 236, raw, 'file', false, false);
+      file = '';
+    }
+    if (overload & 2) {
+      readOptions(buf, 44, 108, raw, 'sname', false, false);
+      sname = '';
+    }
+  }
+  const options = new Map<number, Buffer>();
+  for (const [code, parts] of raw) options.set(code, parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts));
+  return {
+    op,
+    htype: buf[1]!,
+    hlen,
+    hops: buf[3]!,
+    xid: buf.readUInt32BE(4),
+    secs: buf.readUInt16BE(8),
+    flags: buf.readUInt16BE(10),
+    ciaddr: intToIp(buf.readUInt32BE(12)),
+    yiaddr: intToIp(buf.readUInt32BE(16)),
+    siaddr: intToIp(buf.readUInt32BE(20)),
+    giaddr: intToIp(buf.readUInt32BE(24)),
+    chaddr: Buffer.from(buf.subarray(28, 44)),
+    sname,
+    file,
+    options,
+  };
+}
+
+function writeCString(buf: Buffer, at: number, size: number, s: string, field: string): void {
+  const b = Buffer.from(s, 'latin1');
+  if (b.length > size) throw new Error(`${field} longer than ${size} bytes`);
+  b.copy(buf, at);
+}
+
+/**
+ * Serialize. Options are written in map order except that 53 (message type) goes first; values longer than
+ * 255 bytes are split into consecutive instances (RFC 3396). The result is padded to `minSize`.
+ */
+export function serializePacket(p: DhcpPacket, minSize = MIN_REPLY_SIZE): Buffer {
+  const head = Buffer.alloc(MIN_PACKET_SIZE);
+  head[0] = p.op;
+  head[1] = p.htype;
+  head[2] = p.hlen;
+  head[3] = p.hops;
+  head.writeUInt32BE(p.xid >>> 0, 4);
+  head.writeUInt16BE(p.secs, 8);
+  head.writeUInt16BE(p.flags, 10);
+  head.writeUInt32BE(ipToInt(p.ciaddr), 12);
+  head.writeUInt32BE(ipToInt(p.yiaddr), 16);
+  head.writeUInt32BE(ipToInt(p.siaddr), 20);
+  head.writeUInt32BE(ipToInt(p.giaddr), 24);
+  p.chaddr.copy(head, 28, 0, 16);
+  writeCString(head, 44, 64, p.sname, 'sname');
+  writeCString(head, 108, 128, p.file, 'file');
+  head.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
+  const parts: Buffer[] = [head];
+  const codes = [...p.options.keys()].sort((a, b) => (a === Opt.MESSAGE_TYPE ? -1 : b === Opt.MESSAGE_TYPE ? 1 : 0));
+  for (const code of codes) {
+    if (code === Opt.PAD || code === Opt.END || code === Opt.OVERLOAD || code > 255 || code < 0) throw new Error(`option code ${code} cannot be set directly`);
+    const val = p.options.get(code)!;
+    if (val.length === 0) {
+      parts.push(Buffer.from([code, 0]));
+      continue;
+    }
+    for (let i = 0; i < val.length; i += 255) {
+      const chunk = val.subarray(i, i + 255);
+      parts.push(Buffer.from([code, chunk.length]), chunk);
+    }
+  }
+  parts.push(Buffer.from([Opt.END]));
+  let out = Buffer.concat(parts);
+  if (out.length < minSize) out = Buffer.concat([out, Buffer.alloc(minSize - out.length)]);
+  if (out.length > MAX_PACKET_SIZE) throw new Error(`packet of ${out.length} bytes exceeds ${MAX_PACKET_SIZE}`);
+  return out;
+}
+
+/** An empty request/reply skeleton (tests and crafted clients). */
+export function emptyPacket(op: number, mac: string, xid: number): DhcpPacket {
+  return {
+    op,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: macToChaddr(mac),
+    sname: '',
+    file: '',
+    options: new Map(),
+  };
+}
+
+export { OptionDecodeError };

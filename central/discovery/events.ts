@@ -1,0 +1,103 @@
+import { HardwareFacts } from '../../shared/api/facts.js';
+import type { Machine } from '../../shared/api/resources.js';
+import { z } from 'zod';
+import type { Logger } from '../../shared/log/logger.js';
+import type { EventHandler } from '../agents/hub.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { Store } from '../store/types.js';
+
+const DiscoveryEvent = z.object({
+  machineId: z.string().min(1).max(64),
+  mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+  facts: HardwareFacts,
+});
+const InstallDone = z.object({ machineId: z.string().min(1).max(64), mac: z.string().optional() });
+
+const normMac = (m: unknown) => (typeof m === 'string' ? m.toLowerCase() : '');
+
+/**
+ * Discovery: the central creates or updates the machine, matched by MAC or by system UUID — never a
+ * duplicate on rediscovery — and stores its facts. A new machine takes the id the agent proposed, so
+ * the discovery image can address tasks to it before the central's state reaches the agent.
+ */
+export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Logger): Record<string, EventHandler> {
+  const save = async (doc: Machine, before?: Machine) => {
+    await store.put('machines', doc);
+    changes.emit({ collection: 'machines', type: 'put', id: doc.id, doc, before });
+  };
+  return {
+    discovery: async (agent, ev) => {
+      const parsed = DiscoveryEvent.safeParse(ev.data);
+      if (!parsed.success) {
+        logger.warn({ agent: agent.id, reason: parsed.error.issues.slice(0, 3) }, 'malformed discovery event; ignored');
+        return;
+      }
+      const { machineId, mac, facts } = parsed.data;
+      const uuid = facts.system?.uuid ?? undefined;
+      const serial = facts.system?.serial ?? undefined;
+      const nicMacs = (facts.nics ?? []).map((n) => normMac(n.mac)).filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m));
+      const existing =
+        store.findUnique<Machine>('machines', 'mac', mac) ??
+        (uuid ? store.list<Machine>('machines', { where: { uuid }, limit: 1 }).items[0] : undefined) ??
+        store.get<Machine>('machines', machineId);
+      const now = new Date().toISOString();
+      // Every MAC the machine has, except ones another machine already claims.
+      const macsFor = (own: string[], id: string) => {
+        const all = [...new Set([...own, mac, ...nicMacs])];
+        return all.filter((m) => {
+          const holder = store.findUnique<Machine>('machines', 'mac', m);
+          return !holder || holder.id === id;
+        });
+      };
+      if (existing) {
+        const next: Machine = {
+          ...existing,
+          macs: macsFor(existing.macs, existing.id),
+          facts,
+          ...(uuid ? { uuid } : {}),
+          ...(serial ? { serial } : {}),
+          bootState: existing.bootState === 'new' ? 'discovered' : existing.bootState,
+          updatedAt: now,
+        };
+        await save(next, existing);
+        logger.info({ machine: existing.name, mac, agent: agent.id }, 'machine rediscovered; facts updated');
+        return;
+      }
+      if (!store.findUnique('sites', 'name', agent.site)) {
+        logger.warn({ site: agent.site }, 'discovery from a site that no longer exists; ignored');
+        return;
+      }
+      let name = `m-${mac.replace(/:/g, '')}`;
+      for (let i = 2; store.findUnique('machines', 'name', name); i++) name = `m-${mac.replace(/:/g, '')}-${i}`;
+      const doc: Machine = {
+        id: machineId,
+        name,
+        site: agent.site,
+        macs: macsFor([], machineId),
+        ...(uuid ? { uuid } : {}),
+        ...(serial ? { serial } : {}),
+        profiles: [],
+        params: {},
+        facts,
+        bootenv: 'discovery',
+        bootState: 'discovered',
+        netboot: true,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await save(doc);
+      logger.info({ machine: name, mac, agent: agent.id }, 'new machine discovered');
+    },
+    'install-done': async (agent, ev) => {
+      const parsed = InstallDone.safeParse(ev.data);
+      if (!parsed.success) return;
+      const m = store.get<Machine>('machines', parsed.data.machineId);
+      if (!m || m.site !== agent.site) return;
+      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', updatedAt: new Date().toISOString() }, m);
+      logger.info({ machine: m.name }, 'install succeeded: machine switched to local boot, netboot disallowed');
+    },
+    'render-error': async (agent, ev) => {
+      logger.error({ agent: agent.id, site: agent.site, ...(ev.data as object) }, 'an agent could not render boot configuration');
+    },
+  };
+}
