@@ -81,17 +81,30 @@ export function register(program: Command): void {
     .description('run the agent: link to the central, serve the site')
     .option('--state <dir>', 'agent state directory (env UNDERLAY_STATE)', DEFAULT_STATE)
     .option('--central <url>', 'override the central URL recorded at join (env UNDERLAY_CENTRAL)', process.env.UNDERLAY_CENTRAL)
-    .action(async (opts: { state: string; central?: string }) => {
+    .option('--interface <if>', 'provisioning interface (env UNDERLAY_INTERFACE)', process.env.UNDERLAY_INTERFACE)
+    .option('--address <ip>', "the agent's address on the provisioning network; default: the interface's IPv4 (env UNDERLAY_ADDRESS)", process.env.UNDERLAY_ADDRESS)
+    .option('--dhcp <mode>', 'full | proxy | off (env UNDERLAY_DHCP)', process.env.UNDERLAY_DHCP ?? 'full')
+    .option('--http-port <port>', 'HTTP boot port (env UNDERLAY_HTTP_PORT)', process.env.UNDERLAY_HTTP_PORT ?? '8080')
+    .option('--tftp-port <port>', 'TFTP port (env UNDERLAY_TFTP_PORT)', process.env.UNDERLAY_TFTP_PORT ?? '69')
+    .option('--dhcp-port <port>', 'DHCP server port (env UNDERLAY_DHCP_PORT)', process.env.UNDERLAY_DHCP_PORT ?? '67')
+    .option('--ipxe-dir <dir>', "where the iPXE binaries are (Debian's ipxe package) (env UNDERLAY_IPXE_DIR)", process.env.UNDERLAY_IPXE_DIR ?? '/usr/lib/ipxe')
+    .option('--boot-dir <dir>', 'boot artifacts served at /files/ (default <state>/boot) (env UNDERLAY_BOOT_DIR)', process.env.UNDERLAY_BOOT_DIR)
+    .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
-      let rt;
+      let rt: AgentRuntime;
+      let boot: BootServices | undefined;
       try {
+        const services = bootOptions(opts);
         rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, ...heartbeatSettings() });
+        if (services) boot = await startBootServices(rt, services);
+        else logger.warn('no --interface or --address given: boot services (DHCP, TFTP, HTTP) are off; the agent only links to the central');
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);
       }
       const stop = async () => {
-        await rt!.stop();
+        await boot?.stop();
+        await rt.stop();
         process.exit(0);
       };
       process.once('SIGTERM', () => void stop());
