@@ -6,6 +6,7 @@ import { ConflictError } from '../store/types.js';
 import { requirePermission } from '../auth/middleware.js';
 import { registerTokenRoutes } from '../auth/routes.js';
 import { machinesResource } from '../inventory/machines.js';
+import { registerMachineParamRoutes } from '../inventory/machine-params.js';
 import { paramsResource } from '../inventory/params.js';
 import { profilesResource } from '../inventory/profiles.js';
 import { sitesResource } from '../inventory/sites.js';
@@ -104,6 +105,7 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   registerCrud(app, deps, profilesResource);
   registerCrud(app, deps, paramsResource);
   registerCrud(app, deps, machinesResource);
+  registerMachineParamRoutes(app, deps);
   registerTokenRoutes(app, deps);
   for (const m of opts.modules ?? []) m(app, deps);
 

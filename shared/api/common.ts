@@ -19,7 +19,8 @@ export const Timestamps = {
   updatedAt: z.string(),
 };
 
-export const ParamValues = z.record(z.string(), z.unknown());
+/** Param values by name; names are lower-case identifiers so templates can use `params.<name>`. */
+export const ParamValues = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'param names are lower-case identifiers: [a-z][a-z0-9_]*').max(128), z.unknown());
 
 export function pageOf<T extends z.ZodTypeAny>(item: T, id: string) {
   return z

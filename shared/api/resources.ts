@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { Ipv4, Mac, Name, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
 
+/** Param names are lower-case identifiers so templates can use `params.<name>`. */
+const ParamName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'param names are lower-case identifiers: [a-z][a-z0-9_]*').max(128);
+
 export const Roles = ['admin', 'operator', 'viewer', 'agent-join'] as const;
 export const Role = z.enum(Roles);
 export type Role = z.infer<typeof Role>;
@@ -26,7 +29,7 @@ export const ProfilePatch = SitePatch;
 export const ParamDef = z
   .object({
     id: z.string(),
-    name: Name,
+    name: ParamName,
     description: z.string().max(1024).optional(),
     schema: z.record(z.string(), z.unknown()).describe('JSON schema the value must satisfy'),
     default: z.unknown().optional(),
@@ -37,7 +40,7 @@ export const ParamDef = z
 export type ParamDef = z.infer<typeof ParamDef>;
 export const ParamDefCreate = z
   .object({
-    name: Name,
+    name: ParamName,
     description: z.string().max(1024).optional(),
     schema: z.record(z.string(), z.unknown()).default({}),
     default: z.unknown().optional(),

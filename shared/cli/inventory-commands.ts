@@ -22,7 +22,7 @@ export function registerInventoryCommands(program: Command): void {
       { flags: '--secret', description: 'the value is secret: sealed to agents, never shown in clear', field: 'secret', kind: 'bool' },
     ],
   });
-  registerObjectCommands(program, {
+  const machines = registerObjectCommands(program, {
     noun: 'machines',
     singular: 'machine',
     columns: ['name', 'site', 'macs', 'address', 'bootenv', 'bootState', 'netboot'],
@@ -48,6 +48,17 @@ export function registerInventoryCommands(program: Command): void {
       { flags: '--param <key=value>', description: 'param equals value (repeatable)', query: 'param', kind: 'params' },
     ],
   });
+  machines
+    .command('params <ref>')
+    .description("a machine's params; --resolved shows every param's winning value and its source")
+    .option('--resolved', 'resolve machine → profiles → site → global → default')
+    .action(
+      action(async (ref: string, o: { resolved?: boolean }, c: Command) => {
+        const g = globals(c);
+        const res = await g.client().call<Record<string, { value: unknown; source: string }>>('GET', `/api/v1/machines/${encodeURIComponent(ref)}/params${o.resolved ? '?resolved=true' : ''}`);
+        print(g.format === 'table' ? Object.entries(res).map(([name, v]) => ({ name, ...v })) : res, g.format, ['name', 'value', 'source']);
+      }),
+    );
   registerTokenCommands(program);
 }
 
