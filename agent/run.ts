@@ -31,6 +31,10 @@ export interface AgentRuntime {
   machineQueue: MachineQueue;
   executor: TaskExecutor;
   signingPublicKey: Uint8Array;
+  /** The central this agent talks to (the join-time URL unless overridden). */
+  centralUrl: string;
+  /** The agent's mTLS material (client key/cert and the pinned central CA). */
+  tls: { key: string; cert: string; ca: string };
   sealKey: { publicKey: Uint8Array; privateKey: Uint8Array };
   logger: Logger;
   /** Sends an event to the central through the durable outbox. */
@@ -106,6 +110,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     machineQueue,
     executor,
     signingPublicKey,
+    tls,
+    centralUrl: opts.centralUrl ?? identity.centralUrl,
     sealKey: { publicKey: new Uint8Array(Buffer.from(sealKey.publicKey, 'base64')), privateKey: new Uint8Array(Buffer.from(sealKey.privateKey, 'base64')) },
     logger,
     emitEvent: (kind, data, id) => outbox.add({ type: 'event', id: id ?? crypto.randomUUID(), kind, data, at: new Date().toISOString() }),

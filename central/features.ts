@@ -1,4 +1,6 @@
 import { agentsFeature } from './agents/feature.js';
+import { artifactsFeature, artifactStateContributor } from './artifacts/feature.js';
+import { ARTIFACTS } from './artifacts/routes.js';
 import { inventoryFeature } from './ansible/feature.js';
 import { bootFeature, bootStateContributor, BOOT_STATE_COLLECTIONS } from './boot/feature.js';
 import { leaseEventHandler } from './boot/leases.js';
@@ -10,9 +12,10 @@ import type { CentralFeature } from './server/serve.js';
 export async function defaultFeatures(): Promise<CentralFeature[]> {
   return [
     bootFeature(),
+    artifactsFeature(),
     agentsFeature({
-      contributors: [bootStateContributor],
-      stateCollections: BOOT_STATE_COLLECTIONS,
+      contributors: [bootStateContributor, artifactStateContributor],
+      stateCollections: [...BOOT_STATE_COLLECTIONS, ARTIFACTS],
       eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger) }),
     }),
     inventoryFeature(),

@@ -8,6 +8,7 @@ import { BootRenderer } from '../../shared/render/bootfiles.js';
 import { DhcpServer } from '../dhcp/server.js';
 import { TftpServer } from '../tftp/index.js';
 import { createBootApp } from '../http/app.js';
+import { ArtifactSync } from '../artifacts/sync.js';
 import { MachineTokens, tokenSecretFrom } from '../http/machine-token.js';
 import type { AgentRuntime } from '../run.js';
 
@@ -34,6 +35,7 @@ export interface BootServices {
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: Server;
+  artifacts: ArtifactSync;
   stop(): Promise<void>;
 }
 
@@ -78,6 +80,9 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
     if (renderer.version !== v) renderer = { version: v, r: new BootRenderer({ logger: log, snippets: rt.desiredState.current?.templates ?? {} }) };
     return renderer.r;
   };
+  const artifacts = new ArtifactSync({ centralUrl: rt.centralUrl, tls: rt.tls, dir: join(bootDir, 'sha256'), logger: log });
+  artifacts.update(rt.desiredState.current);
+  const offState = rt.desiredState.onChange((s) => artifacts.update(s));
   const app = createBootApp({
     rt,
     tokens,
@@ -86,6 +91,7 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
     ipxeDir: o.ipxeDir,
     renderer: currentRenderer,
     openSecret,
+    localArtifact: (url) => artifacts.localPath(url),
   });
   const http = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: o.address, port: o.httpPort }, () => resolve(s as Server)) as Server;
@@ -150,7 +156,10 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
     dhcp,
     tftp,
     http,
+    artifacts,
     async stop() {
+      offState();
+      artifacts.stop();
       await dhcp?.stop();
       await tftp?.stop();
       await new Promise<void>((r) => {

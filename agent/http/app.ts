@@ -22,6 +22,7 @@ export interface BootHttpOptions {
   /** The renderer to use, or a function returning the current one (it changes with the site's snippets). */
   renderer?: BootRenderer | (() => BootRenderer);
   openSecret?: (v: unknown) => unknown;
+  localArtifact?: (url: string) => string | undefined;
   /** Longest a runner may long-poll, seconds. */
   maxWaitSec?: number;
 }
@@ -55,6 +56,7 @@ export function createBootApp(o: BootHttpOptions): Hono {
       token: o.tokens.issue(mac),
       agent: o.agent,
       openSecret: o.openSecret,
+      localArtifact: o.localArtifact,
       ...extra,
     });
   const bearerMac = (auth: string | undefined) => o.tokens.verify(auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined);

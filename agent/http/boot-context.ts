@@ -24,6 +24,8 @@ export function bootContext(args: {
   platform?: 'pcbios' | 'efi';
   arch?: string;
   openSecret?: (v: unknown) => unknown;
+  /** The agent's local copy of an upstream artifact (content-addressed), if it has one. */
+  localArtifact?: (url: string) => string | undefined;
 }): BootContext {
   const { state, machine, agent, token } = args;
   const base = `${agent.httpUrl}/m/${token}`;
@@ -65,7 +67,10 @@ export function bootContext(args: {
     agent,
     token,
     urls: {
-      files: (p: string) => (/^https?:\/\//.test(p) ? p : `${agent.httpUrl}/files/${p.replace(/^\/+/, '')}`),
+      files: (p: string) => {
+        const local = /^https?:\/\//.test(p) ? args.localArtifact?.(p) : p;
+        return local === undefined ? p : `${agent.httpUrl}/files/${local.replace(/^\/+/, '')}`;
+      },
       machineBase: base,
       done: `${base}/done`,
     },

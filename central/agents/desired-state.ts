@@ -43,6 +43,7 @@ export function buildDesiredState(store: Store, siteName: string, contributors: 
     paramDefs: store.list<ParamDef>('params').items.map((d) => ({ name: d.name, schema: d.schema, default: d.default, secret: d.secret })),
     globalParams: profiles.find((p) => p.name === GLOBAL_PROFILE)?.params ?? {},
     templates: {},
+    artifacts: [],
   };
   for (const c of contributors) Object.assign(body, c(siteName, store));
   const version = createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 32);

@@ -54,17 +54,17 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
     deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
   });
 
-  app.use(
-    '/api/*',
-    bodyLimit({
+  // Artifact uploads stream raw bytes straight to disk (their own size limit and hash check).
+  const isArtifactUpload = (method: string, path: string) => method === 'PUT' && path.startsWith('/api/v1/artifacts/');
+  const jsonLimit = bodyLimit({
       maxSize: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
       onError: () => {
         throw new ApiError(413, 'payload_too_large', `request body exceeds ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes`);
       },
-    }),
-  );
+    });
+  app.use('/api/*', (c, next) => (isArtifactUpload(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
   app.use('/api/*', async (c, next) => {
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isArtifactUpload(c.req.method, c.req.path)) {
       const type = c.req.header('content-type') ?? '';
       const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined);
       if (hasBody && !/^application\/json\b/i.test(type)) {

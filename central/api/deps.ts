@@ -16,4 +16,6 @@ export interface ApiDeps {
   central: { caFingerprint: string; publicUrl: string; signingPublicKey: string };
   /** The central's CA and signing key: only the agent join and task features use them. */
   identity: CentralIdentity;
+  /** The central's data directory (for features that keep files, e.g. artifacts). */
+  dataDir: string;
 }

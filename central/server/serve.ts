@@ -65,6 +65,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
       logger,
       central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64') },
       identity,
+      dataDir: opts.data,
     };
 
     const adminTokenFile = join(opts.data, 'admin.token');

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { registerInventoryCommands } from './inventory-commands.js';
 import { registerAgentAdminCommands } from './agent-commands.js';
 import { registerBootCommands } from './boot-commands.js';
+import { registerImageCommands } from './images-commands.js';
 import { registerInventoryScript } from './inventory-script.js';
 import { registerServiceCommands } from './services-commands.js';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerInventoryCommands(program);
   registerAgentAdminCommands(program);
   registerBootCommands(program);
+  registerImageCommands(program);
   registerInventoryScript(program);
   registerServiceCommands(program);
   return program;
@@ -35,6 +37,7 @@ export function buildProgram(): Command {
 const MODULES: { command: string; path: string; description: string }[] = [
   { command: 'central', path: '../../central/cli.js', description: 'run the central registry' },
   { command: 'agent', path: '../../agent/cli.js', description: 'run a site agent (join, run)' },
+  { command: 'lab', path: '../../scripts/lab/cli.js', description: 'a virtual rack on this host: namespace, agent, PXE-booting QEMU machines' },
 ];
 
 async function main(): Promise<void> {

@@ -77,7 +77,14 @@ describe('renderIpxeScript', () => {
   });
 
   it('refuses an onlyUnknown bootenv on a known machine', () => {
-    expect(() => renderIpxeScript(sampleContext(BUILTIN_DISCOVERY))).toThrow(/only for unknown machines/);
+    const once = parseBootEnv({ ...BUILTIN_DISCOVERY, name: 'enlist-once' });
+    expect(() => renderIpxeScript(sampleContext(once))).toThrow(/only for unknown machines/);
+  });
+
+  it('a known machine left on discovery (the default) boots discovery again: rediscovery after a reboot', () => {
+    const s = renderIpxeScript(sampleContext(BUILTIN_DISCOVERY));
+    expect(s).toMatch(/^kernel .*discovery\/vmlinuz .*underlay\.machine=/m);
+    expect(checkRendered('ipxe', s)).toEqual([]);
   });
 
   it('a missing required param is a MissingParamError naming the param', () => {

@@ -44,6 +44,9 @@ export function listMachinePaths(bootenv: Pick<BootEnv, 'templates'>): string[] 
 export function effectiveBootenv(ctx: ParsedBootContext): BootEnv {
   if (!ctx.machine.known) return ctx.discovery ?? BUILTIN_DISCOVERY;
   if (!ctx.bootenv) throw new RenderError('context', `machine ${ctx.machine.id} is known but has no boot environment`);
+  // "discovery" is every machine's default (MachineCreate; what the central records on discovery): a known
+  // machine nothing else was assigned to boots it again, re-reports its facts and stays a task runner.
+  if (ctx.bootenv.name === (ctx.discovery ?? BUILTIN_DISCOVERY).name) return ctx.bootenv;
   if (ctx.bootenv.onlyUnknown) throw new RenderError(ctx.bootenv.name, 'boot environment is only for unknown machines and cannot be assigned to a known one');
   return ctx.bootenv;
 }
@@ -226,8 +229,13 @@ function initrdName(i: { name?: string }, idx: number): string {
   return i.name ?? (idx === 0 ? 'main' : `initrd${idx}`);
 }
 
+/**
+ * Where the machine fetches an artifact: `urls.files` decides (relative paths are the agent's /files/;
+ * an absolute upstream URL becomes the agent's content-addressed copy when the site has it, so an
+ * air-gapped rack never needs the internet).
+ */
 function artifactUrl(ctx: ParsedBootContext, url: string): string {
-  const out = /^https?:\/\//.test(url) ? url : ctx.urls.files(url);
+  const out = ctx.urls.files(url);
   if (typeof out !== 'string' || /\s/.test(out) || out === '') throw new RenderError('context', `files URL for "${url}" is empty or contains whitespace`);
   return out;
 }

@@ -29,7 +29,7 @@ export function sampleContext(bootenv: BootEnv, opts: { machine?: Partial<Machin
     agent: { httpUrl, tftpAddress: '198.18.0.1', pubkey: Buffer.alloc(32, 7).toString('base64') },
     token,
     urls: {
-      files: (p: string) => `${httpUrl}/files/${p}`,
+      files: (p: string) => (/^https?:\/\//.test(p) ? p : `${httpUrl}/files/${p}`),
       machineBase: `${httpUrl}/m/${token}`,
       done: `${httpUrl}/m/${token}/done`,
     },

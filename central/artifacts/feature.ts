@@ -1,0 +1,17 @@
+import { join } from 'node:path';
+import type { StateContributor } from '../agents/desired-state.js';
+import type { CentralFeature } from '../server/serve.js';
+import { ARTIFACTS, registerArtifactRoutes, type ArtifactDoc } from './routes.js';
+import { ArtifactFiles } from './store.js';
+
+/** Every site gets the artifact index: the agent pulls what it lacks, content-addressed. */
+export const artifactStateContributor: StateContributor = (_site, store) => ({
+  artifacts: store.list<ArtifactDoc>(ARTIFACTS, { sort: 'createdAt' }).items.map((a) => ({ sha256: a.sha256, size: a.size, urls: a.urls })),
+});
+
+export function artifactsFeature(): CentralFeature {
+  return {
+    collections: [{ name: ARTIFACTS, unique: [] }],
+    routes: (app, deps) => registerArtifactRoutes(app, deps, new ArtifactFiles(join(deps.dataDir, 'artifacts'))),
+  };
+}
