@@ -65,7 +65,7 @@ describe('images/bootenvs library', () => {
     const ctx = sampleContext(byName.get('rocky')!, { machine: { known: false }, snippets: library.snippets });
     const script = renderer.ipxeScript(ctx);
     expect(script).toContain(
-      `kernel ${ctx.urls.files('discovery/vmlinuz')} underlay.url=${ctx.agent.httpUrl} underlay.token=${ctx.token} underlay.mac=\${mac} underlay.pubkey=${ctx.agent.pubkey} console=ttyS0`,
+      `kernel ${ctx.urls.files('discovery/vmlinuz')} underlay.url=${ctx.agent.httpUrl} underlay.token=${ctx.token} underlay.mac=\${mac} underlay.machine=${ctx.machine.id} underlay.pubkey=${ctx.agent.pubkey} console=ttyS0`,
     );
     expect(script).toContain(`initrd ${ctx.urls.files('discovery/initrd.img')}`);
   });
