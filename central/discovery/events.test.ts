@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Machine } from '../../shared/api/resources.js';
+import { silentLogger } from '../../shared/log/logger.js';
+import type { AgentDoc } from '../agents/collections.js';
+import { AGENT_COLLECTIONS } from '../agents/collections.js';
+import { COLLECTIONS } from '../inventory/collections.js';
+import { ChangeFeed } from '../store/change-feed.js';
+import { FileStore } from '../store/file-store.js';
+import { discoveryHandlers } from './events.js';
+
+describe('discovery events → inventory', () => {
+  let dir: string;
+  let store: FileStore;
+  let handlers: ReturnType<typeof discoveryHandlers>;
+  const agent = { id: 'a1', site: 'rack1' } as AgentDoc;
+  const ev = (data: unknown) => ({ type: 'event' as const, id: crypto.randomUUID(), kind: 'discovery', data, at: new Date().toISOString() });
+  const facts = (uuid: string, mem = 512 * 1048576, nics: string[] = []) => ({
+    system: { uuid, serial: 'SN-1', vendor: 'QEMU', product: 'Standard PC' },
+    firmware: 'bios',
+    cpu: { model: 'QEMU Virtual CPU', sockets: 1, cores: 2, threads: 2 },
+    memory: { totalBytes: mem },
+    disks: [{ name: 'sda', sizeBytes: 1073741824, model: 'QEMU HARDDISK', serial: 'D1', rotational: true }],
+    nics: nics.map((mac, i) => ({ name: `eth${i}`, mac, driver: 'e1000', link: true, speedMbps: 1000 })),
+  });
+  const machines = () => store.list<Machine>('machines').items;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'underlay-disc-'));
+    store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS] });
+    const now = new Date().toISOString();
+    await store.put('sites', { id: 's', name: 'rack1', params: {}, createdAt: now, updatedAt: now });
+    handlers = discoveryHandlers(store, new ChangeFeed(), silentLogger);
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates an unknown machine with the id the agent proposed, its facts and every NIC MAC', async () => {
+    await handlers.discovery(agent, ev({ machineId: 'proposed-1', mac: '52:54:00:00:00:01', facts: facts('u-1', undefined, ['52:54:00:00:00:01', '52:54:00:00:00:02']) }));
+    const [m] = machines();
+    expect(m).toMatchObject({ id: 'proposed-1', site: 'rack1', bootState: 'discovered', uuid: 'u-1', serial: 'SN-1', bootenv: 'discovery', netboot: true });
+    expect(m.macs.sort()).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:02']);
+    expect((m.facts as { memory: { totalBytes: number } }).memory.totalBytes).toBe(512 * 1048576);
+  });
+
+  it('rediscovery by MAC or by system UUID updates the one record, never a duplicate', async () => {
+    await handlers.discovery(agent, ev({ machineId: 'p1', mac: '52:54:00:00:00:01', facts: facts('u-1') }));
+    await handlers.discovery(agent, ev({ machineId: 'p1', mac: '52:54:00:00:00:01', facts: facts('u-1', 1024 * 1048576) }));
+    // Booted from another NIC: a different MAC, the same UUID.
+    await handlers.discovery(agent, ev({ machineId: 'p2', mac: '52:54:00:00:00:09', facts: facts('u-1', 2048 * 1048576) }));
+    expect(machines()).toHaveLength(1);
+    const [m] = machines();
+    expect(m.id).toBe('p1');
+    expect(m.macs.sort()).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:09']);
+    expect((m.facts as { memory: { totalBytes: number } }).memory.totalBytes).toBe(2048 * 1048576);
+  });
+
+  it('ignores malformed discovery data and discovery for a site that no longer exists', async () => {
+    await handlers.discovery(agent, ev({ machineId: 'x', mac: 'not-a-mac', facts: {} }));
+    await handlers.discovery(agent, ev({ machineId: 'x', mac: '52:54:00:00:00:01', facts: { memory: { totalBytes: 'lots' } } }));
+    await handlers.discovery({ id: 'a2', site: 'gone' } as AgentDoc, ev({ machineId: 'y', mac: '52:54:00:00:00:03', facts: facts('u-3') }));
+    expect(machines()).toHaveLength(0);
+  });
+
+  it('an install success switches the machine to local boot and disallows netboot', async () => {
+    await handlers.discovery(agent, ev({ machineId: 'p1', mac: '52:54:00:00:00:01', facts: facts('u-1') }));
+    await handlers['install-done'](agent, { ...ev({ machineId: 'p1' }), kind: 'install-done' });
+    expect(machines()[0]).toMatchObject({ bootenv: 'local', netboot: false, bootState: 'installed' });
+    // Another site's agent cannot flip it.
+    const m = machines()[0];
+    await store.put('machines', { ...m, bootenv: 'discovery', netboot: true });
+    await handlers['install-done']({ id: 'a9', site: 'other' } as AgentDoc, { ...ev({ machineId: 'p1' }), kind: 'install-done' });
+    expect(machines()[0]).toMatchObject({ bootenv: 'discovery', netboot: true });
+  });
+});
