@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadBootenvLibrary } from '../bootenv/library.js';
 import { ApiClientError } from '../client/api-client.js';
@@ -82,6 +84,7 @@ export function registerBootCommands(program: Command): void {
       action(async (dir: string, _o: unknown, c: Command) => {
         const g = globals(c);
         const client = g.client();
+        if (!existsSync(join(dir, 'bootenvs'))) throw new Error(`${resolve(dir)} has no bootenvs/ folder (expected the library layout of images/: bootenvs/<name>/bootenv.yaml)`);
         const lib = loadBootenvLibrary(dir);
         const upsert = async (path: string, name: string, body: Record<string, unknown>) => {
           try {
