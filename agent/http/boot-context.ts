@@ -2,6 +2,7 @@ import { paramValues, resolveParams } from '../../shared/params/resolve.js';
 import type { ParamDefinitionInput } from '../../shared/params/definition.js';
 import type { BootContext } from '../../shared/render/context.js';
 import { parseBootEnv, type BootEnv } from '../../shared/bootenv/schema.js';
+import { BUILTIN_DISCOVERY, BUILTIN_LOCAL } from '../../shared/bootenv/builtin.js';
 import type { DesiredState, MachineState } from '../../shared/protocol/desired-state.js';
 
 export interface AgentUrls {
@@ -44,7 +45,8 @@ export function bootContext(args: {
     });
     params = paramValues(resolved);
     const found = bootenvs.find((b) => b.name === machine.bootenv);
-    bootenv = found ? parseBootEnv(found) : undefined;
+    // discovery and local are built in: they work before any library is imported.
+    bootenv = found ? parseBootEnv(found) : machine.bootenv === 'discovery' ? BUILTIN_DISCOVERY : machine.bootenv === 'local' ? BUILTIN_LOCAL : undefined;
   }
   const discovery = bootenvs.find((b) => b.name === 'discovery');
   return {

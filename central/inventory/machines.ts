@@ -41,6 +41,11 @@ export const machinesResource: ResourceSpec<MachineT> = {
     m.profiles.forEach((p, i) => {
       if (!deps.store.findUnique('profiles', 'name', p)) throw ApiError.badRequest(`profile "${p}" does not exist`, [{ path: `profiles.${i}`, message: 'unknown profile' }]);
     });
+    if (m.bootenv !== 'discovery' && m.bootenv !== 'local') {
+      const env = deps.store.counts().bootenvs === undefined ? undefined : deps.store.findUnique<{ id: string; onlyUnknown?: boolean }>('bootenvs', 'name', m.bootenv);
+      if (!env) throw ApiError.badRequest(`boot environment "${m.bootenv}" does not exist (import one with "underlay bootenvs import images")`, [{ path: 'bootenv', message: 'unknown boot environment' }]);
+      if (env.onlyUnknown) throw ApiError.badRequest(`boot environment "${m.bootenv}" is only for unknown machines`, [{ path: 'bootenv', message: 'only for unknown machines' }]);
+    }
     checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>('params', 'name', n), 'params');
   },
 };
