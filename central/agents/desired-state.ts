@@ -4,6 +4,7 @@ import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resource
 import type { DesiredState, MachineState } from '../../shared/protocol/desired-state.js';
 import type { Store } from '../store/types.js';
 import { GLOBAL_PROFILE } from '../inventory/profiles.js';
+import { paramsForAgent } from '../secrets/seal.js';
 
 /** A feature adds a section to every site's desired state (subnets, boot environments …). */
 export type StateContributor = (site: string, store: Store) => Partial<Omit<DesiredState, 'version' | 'generatedAt' | 'site' | 'machines'>>;
@@ -29,19 +30,21 @@ function machineState(m: Machine): MachineState {
 }
 
 /** Builds a site's desired state; its version is a hash of its content, so unchanged state is not resent. */
-export function buildDesiredState(store: Store, siteName: string, contributors: StateContributor[] = []): DesiredState {
+export function buildDesiredState(store: Store, siteName: string, contributors: StateContributor[] = [], agentId?: string): DesiredState {
   const site = store.findUnique<Site>('sites', 'name', siteName);
-  const machines = store.list<Machine>('machines', { where: { site: siteName } }).items.map(machineState);
+  // Secret params: each agent gets only its own sealed box (others' are dropped).
+  const own = (p: Record<string, unknown>) => (agentId ? paramsForAgent(p, agentId) : p);
+  const machines = store.list<Machine>('machines', { where: { site: siteName } }).items.map((m) => ({ ...machineState(m), params: own(m.params) }));
   const profiles = store.list<Profile>('profiles').items;
   const body: Omit<DesiredState, 'version' | 'generatedAt'> = {
-    site: { name: siteName, params: site?.params ?? {} },
+    site: { name: siteName, params: own(site?.params ?? {}) },
     machines,
     subnets: [],
     reservations: [],
     bootenvs: [],
-    profiles: profiles.map((p) => ({ name: p.name, params: p.params })),
+    profiles: profiles.map((p) => ({ name: p.name, params: own(p.params) })),
     paramDefs: store.list<ParamDef>('params').items.map((d) => ({ name: d.name, schema: d.schema, default: d.default, secret: d.secret })),
-    globalParams: profiles.find((p) => p.name === GLOBAL_PROFILE)?.params ?? {},
+    globalParams: own(profiles.find((p) => p.name === GLOBAL_PROFILE)?.params ?? {}),
     templates: {},
     artifacts: [],
   };

@@ -57,8 +57,8 @@ export class AgentHub {
     }, 50);
   }
 
-  desiredState(site: string): DesiredState {
-    return buildDesiredState(this.opts.store, site, this.opts.contributors);
+  desiredState(site: string, agentId?: string): DesiredState {
+    return buildDesiredState(this.opts.store, site, this.opts.contributors, agentId);
   }
 
   attach(server: Server): () => Promise<void> {
@@ -102,7 +102,7 @@ export class AgentHub {
     if (prev) prev.close(4000, 'replaced by a newer connection');
     const session = new AgentSession(agent, ws, {
       tasks: this.opts.tasks,
-      desiredState: (site) => this.desiredState(site),
+      desiredState: (site) => this.desiredState(site, agent.id),
       onEvent: (a, ev) => this.onEvent(a, ev),
       onClose: (s) => {
         if (this.sessions.get(agent.id) === s) this.sessions.delete(agent.id);

@@ -28,6 +28,10 @@ export interface ResourceSpec<D extends Doc> {
   /** Referential checks against the store; throw ApiError. */
   check?: (doc: D, deps: ApiDeps, before?: D) => void;
   beforeDelete?: (doc: D, deps: ApiDeps) => void;
+  /** Last step before a write (after check): e.g. sealing secret param values. */
+  transform?: (doc: D, deps: ApiDeps) => D;
+  /** What responses show of a stored document (default: all of it). */
+  view?: (doc: D) => unknown;
 }
 
 const errors = (...codes: number[]) =>
@@ -87,7 +91,7 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       const q = c.req.valid('query') as { limit: number; offset: number } & Record<string, string | undefined>;
       const where = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
       const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset });
-      return c.json(page as never, 200);
+      return c.json((spec.view ? { ...page, items: page.items.map(spec.view) } : page) as never, 200);
     },
   );
 
@@ -103,7 +107,10 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       request: { params: Ref },
       responses: { 200: { description: `The ${spec.label}`, content: json(spec.schema) }, ...errors(401, 403, 404) },
     }),
-    (c) => c.json(lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref) as never, 200),
+    (c) => {
+      const doc = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      return c.json((spec.view ? spec.view(doc) : doc) as never, 200);
+    },
   );
 
   app.openapi(
@@ -120,11 +127,12 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
     }),
     async (c) => {
       const now = new Date().toISOString();
-      const doc = spec.build(c.req.valid('json') as Record<string, unknown>, { id: newId(), now });
+      let doc = spec.build(c.req.valid('json') as Record<string, unknown>, { id: newId(), now });
       spec.check?.(doc, deps);
+      if (spec.transform) doc = spec.transform(doc, deps);
       await deps.store.put(spec.collection, doc);
       deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc });
-      return c.json(doc as never, 201);
+      return c.json((spec.view ? spec.view(doc) : doc) as never, 201);
     },
   );
 
@@ -142,11 +150,12 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
     }),
     async (c) => {
       const before = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
-      const next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
+      let next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
       spec.check?.(next, deps, before);
+      if (spec.transform) next = spec.transform(next, deps);
       await deps.store.put(spec.collection, next);
       deps.changes.emit({ collection: spec.collection, type: 'put', id: next.id, doc: next, before });
-      return c.json(next as never, 200);
+      return c.json((spec.view ? spec.view(next) : next) as never, 200);
     },
   );
 

@@ -15,7 +15,8 @@ const Resolved = z
 
 /** Resolves a machine's params: machine → its profiles in order → site → global → definition default. */
 export function resolveMachineParams(deps: ApiDeps, m: Machine) {
-  const defs = deps.store.list<ParamDef>('params').items.map((d) => ({ name: d.name, schema: d.schema, default: d.default, secret: d.secret }));
+  // Secret values are stored sealed (validated before sealing): resolve them without re-validating.
+  const defs = deps.store.list<ParamDef>('params').items.map((d) => ({ name: d.name, schema: d.secret ? {} : d.schema, default: d.default, secret: d.secret }));
   const profile = (n: string) => deps.store.findUnique<Profile>('profiles', 'name', n);
   const site = deps.store.findUnique<Site>('sites', 'name', m.site);
   return resolveParams(defs, {

@@ -1,6 +1,7 @@
 import { Ajv } from 'ajv';
 import { ParamDef, ParamDefCreate, ParamDefPatch, type ParamDef as ParamDefT } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
+import { isSealed } from '../secrets/seal.js';
 import type { ResourceSpec } from '../api/crud.js';
 
 const ajv = new Ajv({ strict: false, allErrors: true });
@@ -33,7 +34,7 @@ export function checkParamValues(values: Record<string, unknown>, defs: (name: s
   const problems: { path: string; message: string }[] = [];
   for (const [name, value] of Object.entries(values)) {
     const def = defs(name);
-    if (!def) continue;
+    if (!def || isSealed(value)) continue;
     const validate = ajv.compile(def.schema);
     if (!validate(value)) for (const e of validate.errors ?? []) problems.push({ path: `${where}.${name}${e.instancePath.replace(/\//g, '.')}`, message: e.message ?? 'invalid' });
   }

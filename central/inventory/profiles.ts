@@ -1,5 +1,6 @@
 import { Profile, ProfileCreate, ProfilePatch, type Profile as ProfileT } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
+import { redactSealed, sealParams } from '../secrets/seal.js';
 import type { ResourceSpec } from '../api/crud.js';
 
 /** The profile named "global" carries params every machine inherits (after its site). */
@@ -23,4 +24,6 @@ export const profilesResource: ResourceSpec<ProfileT> = {
       throw ApiError.conflict(`profile "${before.name}" is used by machines; it cannot be renamed`);
     }
   },
+  transform: (profile, deps) => ({ ...profile, params: sealParams(deps.store, profile.params, 'all', 'params') }),
+  view: (profile) => ({ ...profile, params: redactSealed(profile.params) }),
 };

@@ -1,5 +1,6 @@
 import { Site, SiteCreate, SitePatch, type Site as SiteT } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
+import { redactSealed, sealParams } from '../secrets/seal.js';
 import type { ResourceSpec } from '../api/crud.js';
 
 export const sitesResource: ResourceSpec<SiteT> = {
@@ -20,4 +21,6 @@ export const sitesResource: ResourceSpec<SiteT> = {
       throw ApiError.conflict(`site "${before.name}" has machines; it cannot be renamed`);
     }
   },
+  transform: (site, deps) => ({ ...site, params: sealParams(deps.store, site.params, { site: site.name }, 'params') }),
+  view: (site) => ({ ...site, params: redactSealed(site.params) }),
 };

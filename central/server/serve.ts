@@ -15,6 +15,7 @@ import { ChangeFeed } from '../store/change-feed.js';
 import { FileStore } from '../store/file-store.js';
 import type { CollectionSpec } from '../store/types.js';
 import { ensureIdentity, type CentralIdentity } from './identity.js';
+import { sodiumReady } from '../secrets/seal.js';
 import { CentralOptions, isLoopback, serverSans, splitHostPort } from './options.js';
 
 /** Features beyond the core (agents, tasks, boot config, inventory, services) plug in here. */
@@ -42,6 +43,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
   if (opts.insecureHttp && !isLoopback(host)) {
     throw new Error(`--insecure-http serves without TLS and may only bind a loopback address (got ${host}); drop it to serve HTTPS`);
   }
+  await sodiumReady;
   const metrics = new Metrics();
   const store = await FileStore.open({
     dir: opts.data,

@@ -85,6 +85,8 @@ export class FileStore implements Store {
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
     let replayed = 0;
+    let torn = false;
+    const replayedGens: number[] = [];
     for (const gen of gens) {
       if (gen < this.generation) {
         await unlink(this.journalPath(gen)); // already folded into the snapshot
@@ -92,13 +94,17 @@ export class FileStore implements Store {
       }
       const { records, tornBytes } = await Journal.readAll<JournalRecord>(this.journalPath(gen));
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
+      torn ||= tornBytes > 0;
+      replayedGens.push(gen);
       for (const r of records) for (const op of r.ops) this.applyOp(op);
       replayed += records.length;
       this.generation = Math.max(this.generation, gen);
     }
     this.journal = this.newJournal(this.generation);
     await this.journal.open();
-    if (migrated || !existed || replayed > 0) await this.compact();
+    if (migrated || !existed || replayed > 0 || torn) await this.compact();
+    // compact() drops only the journal it switched from; earlier ones (a crash mid-compaction) are folded too.
+    for (const gen of replayedGens) if (gen < this.generation) await unlink(this.journalPath(gen)).catch(() => undefined);
     this.logger.info({ replayed, schemaVersion: SCHEMA_VERSION, counts: this.counts() }, 'store loaded');
   }
 

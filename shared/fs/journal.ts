@@ -22,7 +22,14 @@ export class Journal<T> {
   constructor(readonly path: string) {}
 
   async open(): Promise<void> {
+    // Cut a torn tail (a crash mid-append: never acknowledged) before appending; otherwise the next
+    // record is glued to it, that line no longer parses, and it and every record after it are lost.
+    const { validBytes, tornBytes } = await Journal.readAll(this.path);
     this.fh = await open(this.path, 'a', 0o600);
+    if (tornBytes > 0) {
+      await this.fh.truncate(validBytes);
+      await this.fh.sync();
+    }
     await fsyncDir(dirname(this.path));
     try {
       this.bytes = (await stat(this.path)).size;
@@ -32,14 +39,15 @@ export class Journal<T> {
   }
 
   /** Reads every complete record; stops at the first torn or unparseable line (which can only be the last). */
-  static async readAll<T>(path: string): Promise<{ records: T[]; tornBytes: number }> {
-    let text: string;
+  static async readAll<T>(path: string): Promise<{ records: T[]; tornBytes: number; validBytes: number }> {
+    let raw: Buffer;
     try {
-      text = await readFile(path, 'utf8');
+      raw = await readFile(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], tornBytes: 0 };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], tornBytes: 0, validBytes: 0 };
       throw e;
     }
+    const text = raw.toString('utf8');
     const records: T[] = [];
     let pos = 0;
     while (pos < text.length) {
@@ -53,7 +61,9 @@ export class Journal<T> {
       }
       pos = nl + 1;
     }
-    return { records, tornBytes: Buffer.byteLength(text.slice(pos)) };
+    // Bytes counted on the raw file: a tail torn inside a multi-byte character decodes to U+FFFD.
+    const validBytes = Buffer.byteLength(text.slice(0, pos));
+    return { records, tornBytes: raw.length - validBytes, validBytes };
   }
 
   append(record: T): Promise<void> {

@@ -1,10 +1,13 @@
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllCentrals, REPO, runCli, spawnCentral, type CentralProcess } from '../central/support.js';
+import { killAllCentrals, REPO, runCli, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
 
 /** Subnets, reservations, boot environments, templates and param resolution through the real CLI. */
 describe('boot configuration in the central', () => {
   let central: CentralProcess;
   let env: Record<string, string>;
+  const stateDir = tempDir('underlay-bootcfg-');
   const cli = async (...args: string[]) => {
     const r = await runCli([...args, '-o', 'json'], { env, cwd: REPO });
     return { ...r, json: r.code === 0 && r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
@@ -18,6 +21,7 @@ describe('boot configuration in the central', () => {
   afterAll(async () => {
     await killAllCentrals();
     await central?.cleanup();
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('creates a subnet from CLI flags and refuses overlaps and out-of-subnet ranges', async () => {
@@ -70,7 +74,17 @@ describe('boot configuration in the central', () => {
     expect((await cli('params', 'create', 'tier', '--schema', '{"type":"string"}')).code).toBe(0);
     expect((await cli('params', 'create', 'root_pw', '--schema', '{"type":"string"}', '--secret')).code).toBe(0);
     expect((await cli('params', 'create', 'unset_one', '--schema', '{"type":"integer"}', '--default', '7')).code).toBe(0);
-    expect((await cli('profiles', 'create', 'global', '--param', 'tier="global"', '--param', 'root_pw="hunter2"')).code).toBe(0);
+    // A secret can only be stored sealed to an agent: refused while none has joined, accepted after.
+    const early = await cli('profiles', 'create', 'global', '--param', 'tier="global"', '--param', 'root_pw="hunter2"');
+    expect(early.code).toBe(5);
+    expect(early.stderr).toMatch(/root_pw.*sealed to an agent/);
+    const jt = JSON.parse((await runCli(['token', 'create', '--role', 'agent-join', '--site', 'dc1', '-o', 'json'], { env })).stdout) as { token: string };
+    const joined = await runCli(['agent', 'join', '--central', central.url, '--token', jt.token, '--state', `${stateDir}/agent`]);
+    expect(joined.code, joined.stderr).toBe(0);
+    const g = await cli('profiles', 'create', 'global', '--param', 'tier="global"', '--param', 'root_pw="hunter2"');
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stdout).not.toContain('hunter2');
+    expect(readFileSync(join(central.dataDir, 'store.json'), 'utf8') + readdirSync(central.dataDir).filter((f) => f.startsWith('journal')).map((f) => readFileSync(join(central.dataDir, f), 'utf8')).join('')).not.toContain('hunter2');
     expect((await cli('profiles', 'create', 'web', '--param', 'role="web"', '--param', 'tier="profile-web"')).code).toBe(0);
     expect((await cli('profiles', 'create', 'edge', '--param', 'role="edge"')).code).toBe(0);
     const m = await cli('machines', 'create', 'web-01', '--site', 'dc1', '--mac', '52:54:00:aa:00:01', '--profile', 'web', '--profile', 'edge');

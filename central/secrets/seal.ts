@@ -1,0 +1,58 @@
+import sodium from 'libsodium-wrappers';
+import type { ParamDef } from '../../shared/api/resources.js';
+import { ApiError } from '../api/api-error.js';
+import { AGENTS, type AgentDoc } from '../agents/collections.js';
+import type { Store } from '../store/types.js';
+
+/**
+ * Secret params (ParamDef.secret) are stored only sealed: `crypto_box_seal` to the X25519 key of every
+ * agent that needs the value — the agents of the machine's or site's site, or every agent for a profile.
+ * The central cannot read them back; an agent that joins later needs the secret set again (documented).
+ * Stored form: `{ "$sealed": { "<agent id>": "<base64>" } }`; an agent receives only its own box.
+ */
+export interface SealedValue {
+  $sealed: Record<string, string>;
+}
+
+export function isSealed(v: unknown): v is SealedValue {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as SealedValue).$sealed === 'object' && (v as SealedValue).$sealed !== null;
+}
+
+/** Libsodium must be ready before the first seal (awaited once at start). */
+export const sodiumReady = sodium.ready;
+
+export function sealParams(store: Store, params: Record<string, unknown>, scope: { site: string } | 'all', where: string): Record<string, unknown> {
+  const secrets = new Set(store.list<ParamDef>('params').items.filter((d) => d.secret).map((d) => d.name));
+  const pending = Object.keys(params).filter((k) => secrets.has(k) && !isSealed(params[k]));
+  if (pending.length === 0) return params;
+  const agents = store
+    .list<AgentDoc>(AGENTS, scope === 'all' ? {} : { where: { site: scope.site } })
+    .items.filter((a) => !a.revokedAt);
+  if (agents.length === 0) {
+    throw ApiError.conflict(
+      `secret param(s) ${pending.join(', ')} can only be stored sealed to an agent, and ${scope === 'all' ? 'no agent has joined yet' : `site "${scope.site}" has no joined agent`}; join one first`,
+      pending.map((p) => ({ path: `${where}.${p}`, message: 'no agent to seal to' })),
+    );
+  }
+  const out = { ...params };
+  for (const k of pending) {
+    const clear = Buffer.from(JSON.stringify(params[k]), 'utf8');
+    out[k] = { $sealed: Object.fromEntries(agents.map((a) => [a.id, Buffer.from(sodium.crypto_box_seal(clear, Buffer.from(a.sealPublicKey, 'base64'))).toString('base64')])) };
+  }
+  return out;
+}
+
+/** An agent's view of params: its own sealed box per secret (`{ "$sealed": base64 }`), others dropped. */
+export function paramsForAgent(params: Record<string, unknown>, agentId: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (!isSealed(v)) out[k] = v;
+    else if (v.$sealed[agentId]) out[k] = { $sealed: v.$sealed[agentId] };
+  }
+  return out;
+}
+
+/** What the API shows for params: sealed values say which agents can open them, never more. */
+export function redactSealed(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, isSealed(v) ? { $sealed: Object.keys(v.$sealed) } : v]));
+}

@@ -1,0 +1,195 @@
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileStore } from './file-store.js';
+import { ConflictError, StoreLockedError, type CollectionSpec, type Doc } from './types.js';
+
+const SPECS: CollectionSpec[] = [
+  { name: 'things', unique: [{ field: 'name', values: (d) => [String(d.name)] }] },
+  { name: 'other', unique: [] },
+];
+
+let dir: string;
+beforeEach(() => {
+  dir = join(mkdtempSync(join(tmpdir(), 'file-store-test-')), 'data');
+});
+afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
+
+const open = (extra: Partial<Parameters<typeof FileStore.open>[0]> = {}) => FileStore.open({ dir, collections: SPECS, ...extra });
+const thing = (id: string, name = id, extra: Record<string, unknown> = {}): Doc => ({ id, name, ...extra });
+const journals = () => readdirSync(dir).filter((f) => /^journal\.\d+\.jsonl$/.test(f)).sort();
+const snapshot = () => JSON.parse(readFileSync(join(dir, 'store.json'), 'utf8'));
+const names = (s: FileStore) => s.list('things').items.map((d) => d.name);
+
+describe('FileStore', () => {
+  it('persists puts and deletes across reopen', async () => {
+    const s = await open();
+    await s.put('things', thing('a'));
+    await s.put('things', thing('b', 'b', { n: 1 }));
+    await s.put('things', thing('b', 'b', { n: 2 }));
+    await s.put('things', thing('c'));
+    await s.delete('things', 'c');
+    await s.close();
+    const again = await open();
+    expect(names(again)).toEqual(['a', 'b']);
+    expect(again.get('things', 'b')).toEqual({ id: 'b', name: 'b', n: 2 });
+    expect(again.count('things')).toBe(2);
+    await again.close();
+  });
+
+  it('commits atomically: a conflicting op rolls back the ops before it, in memory and on disk', async () => {
+    const s = await open();
+    await s.put('things', thing('a', 'alpha'));
+    await expect(
+      s.commit([
+        { type: 'put', collection: 'other', doc: { id: 'o1' } },
+        { type: 'delete', collection: 'things', id: 'a' },
+        { type: 'put', collection: 'things', doc: thing('b', 'beta') },
+        { type: 'put', collection: 'things', doc: thing('c', 'beta') },
+      ]),
+    ).rejects.toBeInstanceOf(ConflictError);
+    expect(s.get('other', 'o1')).toBeUndefined();
+    expect(s.get('things', 'b')).toBeUndefined();
+    expect(s.findUnique('things', 'name', 'alpha')?.id).toBe('a');
+    expect(s.findUnique('things', 'name', 'beta')).toBeUndefined();
+    await s.close();
+    const again = await open();
+    expect(names(again)).toEqual(['alpha']);
+    expect(again.count('other')).toBe(0);
+    await again.close();
+  });
+
+  it('refuses a second opener of the same directory', async () => {
+    const s = await open();
+    await expect(open()).rejects.toBeInstanceOf(StoreLockedError);
+    await s.close();
+    const again = await open();
+    await again.close();
+  });
+
+  it('recovers from a torn journal tail and keeps the writes made after it', async () => {
+    const s = await open();
+    await s.put('things', thing('a'));
+    await s.close();
+    const [j] = journals();
+    appendFileSync(join(dir, j), '{"ops":[{"type":"put","collection":"things","doc":{"id":"torn"'); // crash mid-append
+
+    const second = await open();
+    expect(names(second)).toEqual(['a']);
+    await second.put('things', thing('b'));
+    await second.close();
+
+    const third = await open();
+    expect(names(third)).toEqual(['a', 'b']);
+    await third.close();
+  });
+
+  it('keeps acknowledged writes when the journal had only a torn record (nothing to replay)', async () => {
+    const s = await open();
+    await s.close();
+    const [j] = journals();
+    appendFileSync(join(dir, j), '{"ops":[{"type":"put"');
+    const second = await open();
+    await second.put('things', thing('after'));
+    await second.close();
+    const third = await open();
+    expect(names(third)).toEqual(['after']);
+    await third.close();
+  });
+
+  it('compacts into a snapshot and drops old journals', async () => {
+    const s = await open({ compactAfterBytes: 1 });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => s.put('things', thing(`t${i}`))));
+    await s.put('things', thing('last'));
+    await s.close();
+    expect(journals().length).toBe(1);
+    const again = await open();
+    expect(again.count('things')).toBe(51);
+    await again.close();
+    expect(snapshot().collections.things).toHaveLength(51);
+  });
+
+  describe('a crash during compaction', () => {
+    it('before the snapshot was written: replays the old journal and then the new one', async () => {
+      const s = await open();
+      await s.put('things', thing('a', 'a', { v: 1 }));
+      await s.put('things', thing('gone'));
+      await s.close();
+      const gen = snapshot().journalGeneration as number;
+      // The crashed compaction had switched to journal gen+1 and written to it; store.json is still at gen.
+      writeFileSync(
+        join(dir, `journal.${gen + 1}.jsonl`),
+        [
+          { ops: [{ type: 'put', collection: 'things', doc: thing('a', 'a', { v: 2 }) }] },
+          { ops: [{ type: 'delete', collection: 'things', id: 'gone' }] },
+          { ops: [{ type: 'put', collection: 'things', doc: thing('b') }] },
+        ]
+          .map((r) => JSON.stringify(r) + '\n')
+          .join(''),
+      );
+      const again = await open();
+      expect(names(again)).toEqual(['a', 'b']);
+      expect(again.get('things', 'a')).toMatchObject({ v: 2 });
+      await again.close();
+      // Recovery folded both journals into a new snapshot.
+      expect(snapshot().journalGeneration).toBeGreaterThan(gen + 1);
+      expect(snapshot().collections.things.map((d: Doc) => d.name).sort()).toEqual(['a', 'b']);
+      expect(journals()).toEqual([`journal.${snapshot().journalGeneration}.jsonl`]);
+    });
+
+    it('after the snapshot was written but before the old journal was removed: does not replay it', async () => {
+      const s = await open();
+      await s.put('things', thing('a'));
+      await s.put('things', thing('b'));
+      await s.delete('things', 'b');
+      await s.close();
+      // Reopen folds the journal (replayed > 0) into the snapshot and removes it; bring the old journal back.
+      const before = journals();
+      const oldText = readFileSync(join(dir, before[0]), 'utf8');
+      const again = await open();
+      await again.close();
+      const gen = snapshot().journalGeneration as number;
+      expect(gen).toBeGreaterThan(Number(/\d+/.exec(before[0])![0]));
+      writeFileSync(join(dir, before[0]), oldText);
+      // A leftover temp file of an interrupted durable write, too.
+      writeFileSync(join(dir, '.store.json.99999.deadbeef.tmp'), '{"half');
+
+      const third = await open();
+      expect(names(third)).toEqual(['a']); // "b" stays deleted: the stale journal was not replayed
+      await third.close();
+      expect(existsSync(join(dir, before[0]))).toBe(false);
+    });
+  });
+
+  it('refuses to start over a corrupt snapshot or a newer schema', async () => {
+    const s = await open();
+    await s.close();
+    const good = readFileSync(join(dir, 'store.json'), 'utf8');
+    writeFileSync(join(dir, 'store.json'), good.slice(0, 10));
+    await expect(open()).rejects.toThrow(/not valid JSON/);
+    writeFileSync(join(dir, 'store.json'), JSON.stringify({ ...JSON.parse(good), schemaVersion: 999 }));
+    await expect(open()).rejects.toThrow(/newer than this central/);
+    // The failed opens released the lock.
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+  });
+
+  it('keeps collections it does not know and lists with filters, sort and paging', async () => {
+    const s = await open();
+    await s.commit([{ type: 'put', collection: 'things', doc: thing('x', 'x', { tags: ['a', 'B'], params: { role: 'web' } }) }]);
+    await s.put('things', thing('y', 'y', { tags: ['b'], params: { role: 'db' } }));
+    await s.close();
+    const snap = snapshot();
+    snap.collections.future = [{ id: 'f1' }];
+    writeFileSync(join(dir, 'store.json'), JSON.stringify(snap));
+    const again = await open();
+    expect(again.counts()).toMatchObject({ things: 2, future: 1 });
+    expect(again.list('things', { where: { tags: 'b' } }).items.map((d) => d.id)).toEqual(['x', 'y']);
+    expect(again.list('things', { where: { 'params.role': 'WEB' } }).items.map((d) => d.id)).toEqual(['x']);
+    expect(again.list('things', { limit: 1, offset: 1 })).toMatchObject({ total: 2, limit: 1, offset: 1, items: [{ id: 'y' }] });
+    await again.close();
+    const third = await open();
+    expect(third.counts().future).toBe(1);
+    await third.close();
+  });
+});
