@@ -91,8 +91,16 @@ export class Link {
     ws.on('pong', () => (this.lastInbound = Date.now()));
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => this.opts.logger.error({ status: res.statusCode, reason: body.trim() }, 'the central refused the agent connection'));
+      res.on('data', (c: Buffer) => {
+        if (body.length < 4096) body += c.toString().slice(0, 4096);
+      });
+      res.on('end', () => {
+        this.opts.logger.error({ status: res.statusCode, reason: body.trim() }, 'the central refused the agent connection');
+        // With an 'unexpected-response' listener, ws leaves aborting to us: without this the socket
+        // stays CONNECTING forever, no 'close' comes and the link never retries.
+        ws.terminate();
+      });
+      res.on('error', () => ws.terminate());
     });
     ws.on('error', (e) => this.opts.logger.warn({ err: e.message }, 'link error'));
     ws.on('close', (code, reason) => {
@@ -116,7 +124,7 @@ export class Link {
     const dead = this.opts.deadAfterMs ?? 30_000;
     this.heartbeat = setInterval(() => {
       if (Date.now() - this.lastInbound > dead) {
-        this.opts.logger.warn('no traffic from the central for 30 s: link is dead, reconnecting');
+        this.opts.logger.warn({ deadAfterMs: dead }, 'no traffic from the central: link is dead, reconnecting');
         this.ws?.terminate();
         return;
       }

@@ -32,6 +32,8 @@ export class AgentSession {
   rejected = 0;
   /** Live tasks that arrived while the backlog was being read at hello. */
   private buffered: TaskDoc[] = [];
+  private pendingAcks: string[] = [];
+  private ackTimer: NodeJS.Immediate | null = null;
 
   constructor(
     readonly agent: AgentDoc,
@@ -111,14 +113,27 @@ export class AgentSession {
         this.pushState();
       } else if (msg.type === 'report') {
         await this.hooks.tasks.applyReport(this.agent.id, msg);
-        this.send({ type: 'ack', ids: [msg.id] });
+        this.ack(msg.id);
       } else if (msg.type === 'event') {
         await this.hooks.onEvent(this.agent, msg);
-        this.send({ type: 'ack', ids: [msg.id] });
+        this.ack(msg.id);
       }
     } catch (e) {
       this.hooks.logger.error({ agent: this.agent.id, err: e }, 'error handling agent message');
     }
+  }
+
+  /**
+   * Acknowledges a durably recorded report or event. Acks that become due in the same turn of the event
+   * loop (one group commit resolves many reports at once) go out as one frame.
+   */
+  private ack(id: string): void {
+    this.pendingAcks.push(id);
+    if (this.ackTimer) return;
+    this.ackTimer = setImmediate(() => {
+      this.ackTimer = null;
+      while (this.pendingAcks.length > 0) this.send({ type: 'ack', ids: this.pendingAcks.splice(0, 10_000) });
+    });
   }
 
   /** Sends the site's desired state if it differs from what the agent has. */

@@ -62,8 +62,29 @@ export class TaskService {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * Agent ids by site (lower-cased, as the store's `where` matches). An agent's site never changes after
+   * join, so the index only has to follow additions: it is rebuilt whenever the number of agents differs
+   * from the one it was built at. This replaced a scan of every agent on every task create (a quarter of
+   * the central's CPU with 1,000 agents).
+   */
+  private agentIndex: { count: number; bySite: Map<string, string[]> } | null = null;
+
+  private agentsAt(site: string): AgentDoc[] {
+    const count = this.store.count(AGENTS);
+    if (!this.agentIndex || this.agentIndex.count !== count) {
+      const bySite = new Map<string, string[]>();
+      for (const a of this.store.list<AgentDoc>(AGENTS).items) {
+        const k = String(a.site).toLowerCase();
+        bySite.set(k, [...(bySite.get(k) ?? []), a.id]);
+      }
+      this.agentIndex = { count, bySite };
+    }
+    return (this.agentIndex.bySite.get(site.toLowerCase()) ?? []).map((id) => this.store.get<AgentDoc>(AGENTS, id)).filter((a): a is AgentDoc => !!a);
+  }
+
   private pickAgent(site: string): AgentDoc {
-    const agents = this.store.list<AgentDoc>(AGENTS, { where: { site } }).items.filter((a) => !a.revokedAt);
+    const agents = this.agentsAt(site).filter((a) => !a.revokedAt);
     if (agents.length === 0) throw ApiError.conflict(`site "${site}" has no joined agent; join one with "underlay agent join"`);
     agents.sort((a, b) => String(b.lastSeenAt ?? b.createdAt).localeCompare(String(a.lastSeenAt ?? a.createdAt)));
     return agents[0];

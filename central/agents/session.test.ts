@@ -1,0 +1,104 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../shared/log/logger.js';
+import type { DesiredState } from '../../shared/protocol/desired-state.js';
+import type { TaskDoc, TaskService } from '../tasks/service.js';
+import type { AgentDoc } from './collections.js';
+import { AgentSession } from './session.js';
+
+class FakeWs extends EventEmitter {
+  readonly OPEN = 1;
+  readyState = 1;
+  sent: { type: string; [k: string]: unknown }[] = [];
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close() {
+    this.readyState = 3;
+    this.emit('close');
+  }
+  terminate() {
+    this.close();
+  }
+}
+
+const agent = { id: 'a1', site: 's1' } as AgentDoc;
+const state = { version: 'v1', site: { name: 's1', params: {} }, machines: [] } as unknown as DesiredState;
+const task = (seq: number, st: TaskDoc['state'] = 'queued') => ({ id: `t${seq}`, seq, state: st, signed: { canonical: `c${seq}`, signature: 's'.repeat(88) } }) as unknown as TaskDoc;
+const tick = () => new Promise((r) => setImmediate(r));
+
+function setup(pendingFor: () => Promise<TaskDoc[]>) {
+  const ws = new FakeWs();
+  const delivered: string[] = [];
+  const reports: string[] = [];
+  const tasks = {
+    pendingFor,
+    markDelivered: async (t: TaskDoc) => void delivered.push(t.id),
+    applyReport: async (_a: string, r: { id: string }) => {
+      reports.push(r.id);
+      return 'applied';
+    },
+  } as unknown as TaskService;
+  const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, onClose: () => undefined, logger: silentLogger });
+  const hello = () => ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0 }), false);
+  return { ws, session, delivered, reports, hello };
+}
+
+describe('AgentSession', () => {
+  it('a task created while the backlog is read at hello is neither lost nor sent ahead of older ones', async () => {
+    let release!: (ts: TaskDoc[]) => void;
+    const { ws, session, delivered, hello } = setup(() => new Promise((r) => (release = r)));
+    hello();
+    await tick();
+    expect(session.state).toBe('syncing');
+    await session.deliver(task(3)); // live delivery, racing the backlog
+    expect(ws.sent.filter((m) => m.type === 'task')).toHaveLength(0);
+    release([task(1), task(2, 'delivered')]);
+    await tick();
+    await tick();
+    expect(ws.sent.map((m) => m.type)).toEqual(['welcome', 'state', 'task', 'task', 'task']);
+    expect(ws.sent.filter((m) => m.type === 'task').map((m) => (m.task as { canonical: string }).canonical)).toEqual(['c1', 'c2', 'c3']);
+    expect(delivered).toEqual(['t1', 't2', 't3']);
+    // afterwards live tasks go straight out
+    await session.deliver(task(4));
+    expect(ws.sent.at(-1)).toMatchObject({ type: 'task', task: { canonical: 'c4' } });
+  });
+
+  it('a cancelled task is sent as cancel, never as a task', async () => {
+    const { ws, session, hello } = setup(async () => []);
+    hello();
+    await tick();
+    await session.deliver(task(5, 'cancelled'));
+    expect(ws.sent.at(-1)).toEqual({ type: 'cancel', taskId: 't5' });
+  });
+
+  it('acks reports recorded in the same turn in one frame; refuses reports before hello', async () => {
+    const { ws, reports, hello } = setup(async () => []);
+    const rep = (id: string) => JSON.stringify({ type: 'report', id, taskId: 't1', state: 'succeeded', at: 'now' });
+    ws.emit('message', rep('early'), false);
+    await tick();
+    expect(reports).toEqual([]);
+    expect(ws.sent.at(-1)).toMatchObject({ type: 'error', code: 'no-hello' });
+    hello();
+    await tick();
+    for (const id of ['r1', 'r2', 'r3']) ws.emit('message', rep(id), false);
+    await tick();
+    await tick();
+    expect(reports).toEqual(['r1', 'r2', 'r3']);
+    expect(ws.sent.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', ids: ['r1', 'r2', 'r3'] }]);
+  });
+
+  it('answers a malformed frame with an error and counts it; a second hello changes nothing', async () => {
+    const { ws, session, hello } = setup(async () => [task(1)]);
+    ws.emit('message', Buffer.from([0xde, 0xad]), true);
+    await tick();
+    expect(session.rejected).toBe(1);
+    expect(ws.sent.at(-1)).toMatchObject({ type: 'error', code: 'malformed' });
+    hello();
+    await tick();
+    const n = ws.sent.length;
+    hello();
+    await tick();
+    expect(ws.sent.length).toBe(n); // the backlog is not sent twice
+  });
+});

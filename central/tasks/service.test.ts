@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sodium from 'libsodium-wrappers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openTask } from '../../shared/envelope/envelope.js';
+import { silentLogger } from '../../shared/log/logger.js';
+import { AGENT_COLLECTIONS, AGENTS, type AgentDoc } from '../agents/collections.js';
+import { COLLECTIONS } from '../inventory/collections.js';
+import { ChangeFeed } from '../store/change-feed.js';
+import { FileStore } from '../store/file-store.js';
+import { TaskService } from './service.js';
+
+let dir: string;
+let store: FileStore;
+let svc: TaskService;
+let keys: { publicKey: Uint8Array; privateKey: Uint8Array };
+
+const agentDoc = (id: string, site: string, over: Partial<AgentDoc> = {}): AgentDoc => ({
+  id, site, name: id, certFingerprint: `fp-${id}`, certSerial: '1', sealPublicKey: 'x', agentVersion: 't', nextSeq: 1,
+  createdAt: new Date(0).toISOString(), updatedAt: new Date(0).toISOString(), ...over,
+});
+
+beforeEach(async () => {
+  await sodium.ready;
+  keys = sodium.crypto_sign_keypair();
+  dir = mkdtempSync(join(tmpdir(), 'tasksvc-'));
+  store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS], logger: silentLogger });
+  for (const name of ['s1', 's2']) await store.put('sites', { id: name, name, params: {}, createdAt: 'x', updatedAt: 'x' });
+  svc = new TaskService(store, new ChangeFeed(), keys.privateKey, silentLogger);
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('TaskService', () => {
+  it('signs tasks for the site\'s agent with increasing sequence numbers', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const t1 = await svc.create({ site: 's1', kind: 'ping' });
+    const t2 = await svc.create({ site: 's1', kind: 'ping' });
+    expect([t1.seq, t2.seq]).toEqual([1, 2]);
+    const opened = await openTask(t2.signed, keys.publicKey);
+    expect(opened).toMatchObject({ ok: true, envelope: { agent: 'a1', site: 's1', seq: 2 } });
+  });
+
+  it('picks up an agent that joins later, skips revoked agents, prefers the most recently seen', async () => {
+    await expect(svc.create({ site: 's2', kind: 'ping' })).rejects.toThrow(/no joined agent/);
+    await store.put(AGENTS, agentDoc('b1', 's2', { lastSeenAt: '2026-01-01T00:00:00Z' }));
+    expect((await svc.create({ site: 's2', kind: 'ping' })).agent).toBe('b1');
+    await store.put(AGENTS, agentDoc('b2', 's2', { lastSeenAt: '2026-06-01T00:00:00Z' }));
+    expect((await svc.create({ site: 's2', kind: 'ping' })).agent).toBe('b2');
+    await store.put(AGENTS, { ...store.get<AgentDoc>(AGENTS, 'b2')!, revokedAt: 'now' });
+    expect((await svc.create({ site: 's2', kind: 'ping' })).agent).toBe('b1');
+    await store.put(AGENTS, { ...store.get<AgentDoc>(AGENTS, 'b1')!, revokedAt: 'now' });
+    await expect(svc.create({ site: 's2', kind: 'ping' })).rejects.toThrow(/no joined agent/);
+  });
+
+  it('a report is applied once by id; later reports never move a finished task backwards', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const t = await svc.create({ site: 's1', kind: 'ping' });
+    const at = new Date().toISOString();
+    expect(await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: t.id, state: 'succeeded', at })).toBe('applied');
+    expect(await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: t.id, state: 'succeeded', at })).toBe('duplicate');
+    expect(await svc.applyReport('a2', { type: 'report', id: 'r2', taskId: t.id, state: 'failed', at })).toBe('ignored');
+    await svc.applyReport('a1', { type: 'report', id: 'r3', taskId: t.id, state: 'accepted', at });
+    const cur = svc.get(t.id)!;
+    expect(cur.state).toBe('succeeded');
+    expect(cur.history.filter((h) => h.reportId === 'r1')).toHaveLength(1);
+  });
+});
