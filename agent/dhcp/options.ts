@@ -3,7 +3,8 @@
  * for the options it writes. Option values travel as raw Buffers in `DhcpPacket.options` (repeated
  * instances of a code are concatenated per RFC 3396); the functions here give them meaning.
  */
-import { ipToInt, intToIp, isIpv4 } from '../../shared/dhcp/ip.js';
+import { isIpv4 } from '../../shared/dhcp/ip.js';
+import { ipToInt, intToIp } from './ip-fast.js';
 
 export const Opt = {
   PAD: 0,

@@ -2,7 +2,7 @@
  * BOOTP/DHCP packet codec (RFC 951, RFC 2131, RFC 3396 long options, RFC 2132 option overload).
  * `parsePacket` never throws anything but `DhcpParseError`; it checks every length against the buffer.
  */
-import { intToIp, ipToInt } from '../../shared/dhcp/ip.js';
+import { intToIp, ipToInt } from './ip-fast.js';
 import { decodeOverload, Opt, OptionDecodeError } from './options.js';
 
 export const BOOTREQUEST = 1;
@@ -169,49 +169,56 @@ export function parsePacket(buf: Buffer): DhcpPacket {
 }
 
 function writeCString(buf: Buffer, at: number, size: number, s: string, field: string): void {
-  const b = Buffer.from(s, 'latin1');
-  if (b.length > size) throw new Error(`${field} longer than ${size} bytes`);
-  b.copy(buf, at);
+  if (Buffer.byteLength(s, 'latin1') > size) throw new Error(`${field} longer than ${size} bytes`);
+  buf.write(s, at, size, 'latin1');
 }
 
 /**
  * Serialize. Options are written in map order except that 53 (message type) goes first; values longer than
  * 255 bytes are split into consecutive instances (RFC 3396). The result is padded to `minSize`.
+ * One allocation: the size is computed first, then header and options are written in place.
  */
 export function serializePacket(p: DhcpPacket, minSize = MIN_REPLY_SIZE): Buffer {
-  const head = Buffer.alloc(MIN_PACKET_SIZE);
-  head[0] = p.op;
-  head[1] = p.htype;
-  head[2] = p.hlen;
-  head[3] = p.hops;
-  head.writeUInt32BE(p.xid >>> 0, 4);
-  head.writeUInt16BE(p.secs, 8);
-  head.writeUInt16BE(p.flags, 10);
-  head.writeUInt32BE(ipToInt(p.ciaddr), 12);
-  head.writeUInt32BE(ipToInt(p.yiaddr), 16);
-  head.writeUInt32BE(ipToInt(p.siaddr), 20);
-  head.writeUInt32BE(ipToInt(p.giaddr), 24);
-  p.chaddr.copy(head, 28, 0, 16);
-  writeCString(head, 44, 64, p.sname, 'sname');
-  writeCString(head, 108, 128, p.file, 'file');
-  head.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
-  const parts: Buffer[] = [head];
   const codes = [...p.options.keys()].sort((a, b) => (a === Opt.MESSAGE_TYPE ? -1 : b === Opt.MESSAGE_TYPE ? 1 : 0));
+  let size = MIN_PACKET_SIZE + 1;
+  for (const code of codes) {
+    const len = p.options.get(code)!.length;
+    size += len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
+  }
+  const out = Buffer.alloc(Math.max(size, minSize));
+  out[0] = p.op;
+  out[1] = p.htype;
+  out[2] = p.hlen;
+  out[3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, 4);
+  out.writeUInt16BE(p.secs, 8);
+  out.writeUInt16BE(p.flags, 10);
+  out.writeUInt32BE(ipToInt(p.ciaddr), 12);
+  out.writeUInt32BE(ipToInt(p.yiaddr), 16);
+  out.writeUInt32BE(ipToInt(p.siaddr), 20);
+  out.writeUInt32BE(ipToInt(p.giaddr), 24);
+  p.chaddr.copy(out, 28, 0, 16);
+  writeCString(out, 44, 64, p.sname, 'sname');
+  writeCString(out, 108, 128, p.file, 'file');
+  out.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
+  let at = MIN_PACKET_SIZE;
   for (const code of codes) {
     if (code === Opt.PAD || code === Opt.END || code === Opt.OVERLOAD || code > 255 || code < 0) throw new Error(`option code ${code} cannot be set directly`);
     const val = p.options.get(code)!;
     if (val.length === 0) {
-      parts.push(Buffer.from([code, 0]));
+      out[at++] = code;
+      out[at++] = 0;
       continue;
     }
     for (let i = 0; i < val.length; i += 255) {
-      const chunk = val.subarray(i, i + 255);
-      parts.push(Buffer.from([code, chunk.length]), chunk);
+      const n = Math.min(255, val.length - i);
+      out[at++] = code;
+      out[at++] = n;
+      val.copy(out, at, i, i + n);
+      at += n;
     }
   }
-  parts.push(Buffer.from([Opt.END]));
-  let out = Buffer.concat(parts);
-  if (out.length < minSize) out = Buffer.concat([out, Buffer.alloc(minSize - out.length)]);
+  out[at] = Opt.END;
   if (out.length > MAX_PACKET_SIZE) throw new Error(`packet of ${out.length} bytes exceeds ${MAX_PACKET_SIZE}`);
   return out;
 }

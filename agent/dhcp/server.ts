@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { DhcpModeSchema, Ipv4Schema, type LeaseEvent, type MachineFacts, type Reservation, type Subnet } from '../../shared/dhcp/config.js';
 import { replyDestination, type ReplyDestination } from './addressing.js';
-import { inCidr, isIpv4 } from '../../shared/dhcp/ip.js';
+import { isIpv4 } from '../../shared/dhcp/ip.js';
+import { inCidr } from './ip-fast.js';
 import { LeaseStore, type LeaseRecord } from './leases.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
 import { BOOTREQUEST, DhcpParseError, parsePacket, serializePacket, type DhcpPacket } from './packet.js';
@@ -98,6 +99,9 @@ export interface Incoming {
   localAddress: string;
   listener: 'dhcp' | 'proxy';
 }
+
+/** Requested socket receive buffer (see bind()). */
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
 const UNKNOWN_MACHINE: MachineFacts = { known: false, netboot: true };
 
@@ -216,7 +220,7 @@ export class DhcpServer {
     if (req.messageType === undefined) return this.ignore('BOOTP (no option 53) is not served', inc, req);
     const typeName = messageTypeName(req.messageType) ?? `type-${req.messageType}`;
     this.st.byType[typeName] = (this.st.byType[typeName] ?? 0) + 1;
-    this.logger.debug({ type: typeName, mac: req.mac, from: inc.from, to: inc.localAddress, listener: inc.listener, ciaddr: req.packet.ciaddr, giaddr: req.packet.giaddr, ...(req.relayAgentRaw ? { opt82: req.relayAgentRaw.toString('hex') } : {}) }, 'dhcp: request received');
+    this.logger.debug({ type: typeName, mac: req.mac, from: inc.from, to: inc.localAddress, listener: inc.listener, ciaddr: req.packet.ciaddr, giaddr: req.packet.giaddr, ...(req.vendorClass !== undefined ? { vendorClass: req.vendorClass } : {}), ...(req.userClass.length ? { userClass: req.userClass } : {}), ...(req.clientArch ? { arch: req.clientArch } : {}), ...(req.relayAgentRaw ? { opt82: req.relayAgentRaw.toString('hex') } : {}) }, 'dhcp: request received');
     if (this.o.interface && inc.localAddress === '0.0.0.0' && req.packet.giaddr === '0.0.0.0' && inc.from.address !== '0.0.0.0' && !this.localCidrs.some((c) => inCidr(inc.from.address, c))) {
       return this.ignore('broadcast from outside the interface', inc, req);
     }
@@ -386,6 +390,14 @@ export class DhcpServer {
       });
       s.bind({ address, port, exclusive: false }, () => {
         s.off('error', onError);
+        // A boot storm delivers hundreds of DISCOVERs in one burst: the default receive buffer (~200 KB, a
+        // few hundred datagrams) overflows and every drop costs the client a retransmission timeout (seconds).
+        // The kernel caps the request at net.core.rmem_max.
+        try {
+          s.setRecvBufferSize(RECV_BUFFER_BYTES);
+        } catch {
+          /* not permitted: keep the default */
+        }
         s.on('error', (e) => {
           this.st.errors++;
           this.logger.error({ err: e, address, port }, 'dhcp: socket error');

@@ -1,0 +1,94 @@
+/**
+ * The agent's boot services for the bench, in their own process inside the server namespace:
+ * DhcpServer (full mode, lease journal on disk), TftpServer and the HTTP boot app (`/files/` = bootDir),
+ * wired as agent/boot/services.ts wires them (same classes, same defaults, production pino logger at info
+ * to stderr, which the bench sends to a file), minus the central link (an empty desired state: every MAC
+ * is an unknown machine that may netboot).
+ *
+ *   ip netns exec NS node dist/scripts/bench/boot/agent.js JSON
+ *
+ * Prints `READY` once every listener is bound and `STATS {...}` on SIGTERM, then exits.
+ */
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { randomBytes } from 'node:crypto';
+import { SubnetSchema } from '../../../shared/dhcp/config.js';
+import { createLogger } from '../../../shared/log/logger.js';
+import { DhcpServer } from '../../../agent/dhcp/server.js';
+import { TftpServer } from '../../../agent/tftp/index.js';
+import { createBootApp, type BootHttpOptions } from '../../../agent/http/app.js';
+import { MachineTokens } from '../../../agent/http/machine-token.js';
+
+export interface AgentSpec {
+  address: string;
+  interface: string;
+  subnet: { cidr: string; start: string; end: string; gateway: string };
+  leaseFile?: string;
+  tftpRoot: string;
+  tftpPort: number;
+  bootDir: string;
+  ipxeDir: string;
+  httpPort: number;
+}
+
+async function main(spec: AgentSpec): Promise<void> {
+  const log = createLogger('agent');
+  const httpUrl = `http://${spec.address}:${spec.httpPort}`;
+  const rt = {
+    desiredState: { version: null, current: null, machineByMac: () => undefined, override: () => undefined },
+    logger: log,
+    emitEvent: async () => undefined,
+  } as unknown as BootHttpOptions['rt'];
+  const app = createBootApp({
+    rt,
+    tokens: new MachineTokens(randomBytes(32)),
+    agent: { httpUrl, tftpAddress: spec.address, pubkey: '' },
+    bootDir: spec.bootDir,
+    ipxeDir: spec.ipxeDir,
+  });
+  const http = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: spec.address, port: spec.httpPort }, () => resolve(s as Server)) as Server;
+    s.once('error', reject);
+  });
+  const tftp = new TftpServer({
+    root: spec.tftpRoot,
+    address: spec.address,
+    port: spec.tftpPort,
+    logger: log,
+    onTransfer: (e) => log[e.outcome === 'error' ? 'warn' : 'info']({ ...e }, 'tftp transfer'),
+  });
+  await tftp.start();
+  let dhcp: DhcpServer | undefined;
+  if (spec.leaseFile) {
+    const subnets = [SubnetSchema.parse({ cidr: spec.subnet.cidr, range: { start: spec.subnet.start, end: spec.subnet.end }, gateway: spec.subnet.gateway, dns: [spec.address], leaseTimeSec: 3600 })];
+    dhcp = new DhcpServer({
+      mode: 'full',
+      interface: spec.interface,
+      serverAddress: spec.address,
+      subnets: () => subnets,
+      reservations: () => [],
+      lookupMachine: () => ({ known: false, netboot: true }),
+      bootUrls: { ipxeScript: `${httpUrl}/boot.ipxe`, httpBoot: `${httpUrl}/ipxe/ipxe.efi` },
+      leaseFile: spec.leaseFile,
+      logger: log,
+      onLeaseEvent: () => undefined,
+    });
+    await dhcp.start();
+  }
+  process.stdout.write('READY\n');
+  const stop = async () => {
+    const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats() };
+    await dhcp?.stop();
+    await tftp.stop();
+    http.close();
+    (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    process.stdout.write(`STATS ${JSON.stringify(stats)}\n`, () => process.exit(0));
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+}
+
+main(JSON.parse(process.argv[2] ?? '{}') as AgentSpec).catch((e: Error) => {
+  process.stderr.write(`agent failed: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});

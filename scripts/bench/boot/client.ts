@@ -1,0 +1,320 @@
+/**
+ * The simulated machines: runs inside the bench's client namespace (`ip netns exec NS node client.js MODE JSON`)
+ * and prints one JSON line with its results on stdout. Modes:
+ *   dhcp   relayed DORA for N machines with W outstanding against one server
+ *   tftp   atftp downloads (timed here, so no `ip netns exec` start-up is counted)
+ *   http   kernel + initrd GETs with C concurrent workers
+ *   storm  N machines booting at once: DORA, TFTP of the boot file the server named, HTTP kernel + initrd
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Agent, get } from 'node:http';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { tftpGet } from '../../../agent/tftp/client.js';
+import { RelayDhcpClient, duplicateAddresses, macFor, type DoraResult } from './dhcp-client.js';
+
+export interface DhcpSpec {
+  server: string;
+  relay: string;
+  n: number;
+  window: number;
+  macPrefix: number;
+  timeoutMs: number;
+  retries: number;
+}
+
+export interface DhcpOutcome {
+  n: number;
+  window: number;
+  ok: number;
+  failed: number;
+  elapsedMs: number;
+  leasesPerSec: number;
+  duplicates: number;
+  resends: number;
+  naks: number;
+  errors: string[];
+  p50Ms: number;
+  p99Ms: number;
+  readyMs: number;
+}
+
+export const pct = (xs: number[], p: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+
+async function waitReady(c: RelayDhcpClient, prefix: number): Promise<{ ms: number; probe: DoraResult }> {
+  const t0 = performance.now();
+  for (let i = 0; i < 60; i++) {
+    const r = await c.dora(macFor(prefix, 0xffff00 + i));
+    if (r.ok) return { ms: performance.now() - t0, probe: r };
+  }
+  throw new Error('DHCP server never answered the readiness probe');
+}
+
+async function dhcp(spec: DhcpSpec): Promise<DhcpOutcome> {
+  const probeClient = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: 250, retries: 1 });
+  await probeClient.open();
+  const ready = await waitReady(probeClient, spec.macPrefix);
+  await probeClient.close();
+  const c = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: spec.timeoutMs, retries: spec.retries });
+  await c.open();
+  const results: DoraResult[] = [ready.probe];
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < spec.n) {
+      const i = next++;
+      results.push(await c.dora(macFor(spec.macPrefix, i)));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(spec.window, spec.n) }, worker));
+  const elapsedMs = performance.now() - t0;
+  await c.close();
+  const run = results.slice(1);
+  const ok = run.filter((r) => r.ok);
+  const errs = new Map<string, number>();
+  for (const r of run) if (!r.ok) errs.set(r.error ?? '?', (errs.get(r.error ?? '?') ?? 0) + 1);
+  return {
+    n: spec.n,
+    window: spec.window,
+    ok: ok.length,
+    failed: run.length - ok.length,
+    elapsedMs,
+    leasesPerSec: ok.length / (elapsedMs / 1000),
+    duplicates: duplicateAddresses(results).length,
+    resends: run.reduce((a, r) => a + r.resends, 0),
+    naks: run.reduce((a, r) => a + r.naks, 0),
+    errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
+    p50Ms: pct(ok.map((r) => r.ms), 50),
+    p99Ms: pct(ok.map((r) => r.ms), 99),
+    readyMs: ready.ms,
+  };
+}
+
+// ---- TFTP -----------------------------------------------------------------------------------------------
+
+export interface TftpSpec {
+  /** Only ask each server which options it grants (OACK, then abort like a UEFI size probe). */
+  probe?: { key: string; host: string; port: number; file: string; options: Record<string, number> }[];
+  runs: { key: string; host: string; port: number; file: string; options: Record<string, number> }[];
+  out: string;
+  size: number;
+  sha256: string;
+}
+
+function atftp(args: string[], cwd: string): Promise<{ ok: boolean; ms: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    execFile('atftp', args, { cwd, timeout: 300_000 }, (err, _o, stderr) => resolve({ ok: !err, ms: performance.now() - t0, stderr: String(stderr) }));
+  });
+}
+
+async function tftp(spec: TftpSpec): Promise<unknown> {
+  if (spec.probe) {
+    const granted: Record<string, Record<string, string>> = {};
+    for (const p of spec.probe) {
+      for (let i = 0; ; i++) {
+        try {
+          const r = await tftpGet({ host: p.host, port: p.port, file: p.file, options: { ...p.options, tsize: 0 }, abortAfterOack: { code: 8, message: 'probe' }, timeoutMs: 250, retries: 2 });
+          granted[p.key] = r.oack ?? {};
+          break;
+        } catch (e) {
+          if (i >= 20) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    }
+    return granted;
+  }
+  const out: { key: string; mbps: number; ms: number }[] = [];
+  const checked = new Set<string>();
+  for (const r of spec.runs) {
+    const local = `${spec.out}/dl.bin`;
+    rmSync(local, { force: true });
+    const opts = Object.entries(r.options).flatMap(([k, v]) => ['--option', `${k} ${v}`]);
+    const res = await atftp([...opts, '-g', '-r', r.file, '-l', local, r.host, String(r.port)], spec.out);
+    if (!res.ok) throw new Error(`${r.key}: atftp failed: ${res.stderr.trim()}`);
+    const size = statSync(local).size;
+    if (size !== spec.size) throw new Error(`${r.key}: got ${size} bytes, want ${spec.size}`);
+    if (!checked.has(r.key)) {
+      checked.add(r.key);
+      if (createHash('sha256').update(readFileSync(local)).digest('hex') !== spec.sha256) throw new Error(`${r.key}: sha256 mismatch`);
+    }
+    out.push({ key: r.key, mbps: spec.size / 1e6 / (res.ms / 1000), ms: res.ms });
+  }
+  rmSync(`${spec.out}/dl.bin`, { force: true });
+  return out;
+}
+
+// ---- HTTP -----------------------------------------------------------------------------------------------
+
+function httpGet(url: string, agent: Agent): Promise<{ bytes: number; status: number; length: number }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => resolve({ bytes, status: res.statusCode ?? 0, length: Number(res.headers['content-length'] ?? -1) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(120_000, () => req.destroy(new Error(`timeout: ${url}`)));
+  });
+}
+
+export interface HttpSpec {
+  runs: { key: string; base: string; files: { path: string; size: number }[]; concurrency: number; pairs: number }[];
+}
+
+async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPerSec: number; ms: number; requests: number }[]> {
+  const out = [];
+  for (const r of spec.runs) {
+    const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+    let next = 0;
+    let bytes = 0;
+    let requests = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: r.concurrency }, async () => {
+        while (next < r.pairs) {
+          next++;
+          for (const f of r.files) {
+            const g = await httpGet(`${r.base}${f.path}`, agent);
+            if (g.status !== 200 || g.bytes !== f.size) throw new Error(`${r.key}: ${f.path}: status ${g.status}, ${g.bytes} bytes, want ${f.size}`);
+            bytes += g.bytes;
+            requests++;
+          }
+        }
+      }),
+    );
+    const ms = performance.now() - t0;
+    agent.destroy();
+    out.push({ key: r.key, mbps: bytes / 1e6 / (ms / 1000), reqPerSec: requests / (ms / 1000), ms, requests });
+  }
+  return out;
+}
+
+// ---- storm ----------------------------------------------------------------------------------------------
+
+export interface StormSpec {
+  server: string;
+  relay: string;
+  n: number;
+  macPrefix: number;
+  httpBase: string;
+  tftpPort: number;
+  tftpSize: number;
+  kernel: { path: string; size: number };
+  initrd: { path: string; size: number };
+  blksize: number;
+  dhcpTimeoutMs: number;
+  dhcpRetries: number;
+}
+
+export interface MachineResult {
+  ok: boolean;
+  error?: string;
+  address?: string;
+  mac: string;
+  dhcpMs: number;
+  tftpMs: number;
+  httpMs: number;
+  totalMs: number;
+  dhcpResends: number;
+}
+
+async function storm(spec: StormSpec) {
+  const c = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: spec.dhcpTimeoutMs, retries: spec.dhcpRetries });
+  await c.open();
+  // Same readiness rule as the DHCP runs: the clock starts once the server answers.
+  const ready = await waitReady(c, spec.macPrefix);
+  const t0 = performance.now();
+  const machine = async (i: number): Promise<MachineResult> => {
+    const mac = macFor(spec.macPrefix, i);
+    const start = performance.now();
+    const r: MachineResult = { ok: false, mac, dhcpMs: 0, tftpMs: 0, httpMs: 0, totalMs: 0, dhcpResends: 0 };
+    try {
+      const d = await c.dora(mac);
+      r.dhcpMs = performance.now() - start;
+      r.dhcpResends = d.resends;
+      if (!d.ok) throw new Error(`dhcp: ${d.error}`);
+      r.address = d.address;
+      if (!d.bootFile) throw new Error('dhcp: no boot file in the ACK');
+      const t1 = performance.now();
+      let tbytes = 0;
+      const tr = await tftpGet({
+        host: d.nextServer && d.nextServer !== '0.0.0.0' ? d.nextServer : spec.server,
+        port: spec.tftpPort,
+        file: d.bootFile,
+        options: { blksize: spec.blksize, tsize: 0 },
+        timeoutMs: 1000,
+        retries: 10,
+        onData: (b) => (tbytes += b.length),
+      });
+      if (tr.bytes !== spec.tftpSize || tbytes !== spec.tftpSize) throw new Error(`tftp: ${tr.bytes} bytes, want ${spec.tftpSize}`);
+      const t2 = performance.now();
+      r.tftpMs = t2 - t1;
+      // One keep-alive connection per machine, like iPXE fetching kernel then initrd: a pool shared by all
+      // machines hands out sockets that sat idle past the server's keep-alive timeout (5 s), and a request
+      // racing that close fails with ECONNRESET, a client artefact rather than a server failure.
+      const own = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        for (const f of [spec.kernel, spec.initrd]) {
+          const g = await httpGet(`${spec.httpBase}${f.path}`, own);
+          if (g.status !== 200 || g.bytes !== f.size) throw new Error(`http ${f.path}: status ${g.status}, ${g.bytes} bytes`);
+        }
+      } finally {
+        own.destroy();
+      }
+      r.httpMs = performance.now() - t2;
+      r.ok = true;
+    } catch (e) {
+      r.error = (e as Error).message;
+    }
+    r.totalMs = performance.now() - start;
+    return r;
+  };
+  const results = await Promise.all(Array.from({ length: spec.n }, (_, i) => machine(i)));
+  const totalMs = performance.now() - t0;
+  await c.close();
+  const ok = results.filter((r) => r.ok);
+  const dups = duplicateAddresses(results.map((r) => ({ mac: r.mac, ok: r.ok, ms: 0, resends: 0, naks: 0, ...(r.address ? { address: r.address } : {}) })).concat([ready.probe]));
+  const errs = new Map<string, number>();
+  for (const r of results) if (!r.ok) errs.set(r.error!, (errs.get(r.error!) ?? 0) + 1);
+  const q = (k: 'dhcpMs' | 'tftpMs' | 'httpMs' | 'totalMs') => ({ p50: pct(ok.map((r) => r[k]), 50), p99: pct(ok.map((r) => r[k]), 99), max: Math.max(...ok.map((r) => r[k])) });
+  return {
+    n: spec.n,
+    ok: ok.length,
+    failed: results.length - ok.length,
+    duplicates: dups.length,
+    distinctAddresses: new Set(ok.map((r) => r.address)).size,
+    totalMs,
+    dhcp: q('dhcpMs'),
+    tftp: q('tftpMs'),
+    http: q('httpMs'),
+    total: q('totalMs'),
+    dhcpResends: results.reduce((a, r) => a + r.dhcpResends, 0),
+    bytes: ok.length * (spec.tftpSize + spec.kernel.size + spec.initrd.size),
+    errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
+  };
+}
+
+const [mode, json] = process.argv.slice(2);
+const modes: Record<string, (s: never) => Promise<unknown>> = { dhcp, tftp, http, storm } as never;
+const fn = modes[mode ?? ''];
+if (!fn || !json) {
+  console.error('usage: client.js dhcp|tftp|http|storm JSON');
+  process.exit(2);
+}
+// The bench kills us by PID if we overrun; exit with the parent too.
+fn(JSON.parse(json) as never).then(
+  (r) => {
+    process.stdout.write(`RESULT ${JSON.stringify(r)}\n`, () => process.exit(0));
+  },
+  (e: Error) => {
+    process.stderr.write(`client ${mode} failed: ${e.stack ?? e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,497 @@
+/**
+ * Boot-storm benchmark (issue "Boot services on the agent"): the agent's DHCP, TFTP and HTTP boot services
+ * against dnsmasq, Kea, tftpd-hpa and busybox httpd, plus a storm of N machines booting at once from the agent.
+ *
+ *   npx tsc -p . && node scripts/postbuild.mjs && node dist/scripts/bench/boot/run.js [options]
+ *
+ *   --only dhcp,tftp,http,storm   phases to run (default all)
+ *   --dhcp-n 1000,10000           machines per DHCP run      --window 200   outstanding DORAs
+ *   --dhcp-rounds 2               runs per server and N (order rotated each round)
+ *   --tftp-rounds 3  --tftp-mib 64
+ *   --http-concurrency 1,8,32  --kernel-mib 8  --initrd-mib 32
+ *   --storm-n 1000  --storm-initrd-mib 8
+ *   --deadline-min 45             hard stop: everything is killed and cleaned up
+ *
+ * Network (see ns.ts): two namespaces made for the run, 198.18.0.0/15 only. Every DHCP server runs alone,
+ * in turn, on 198.18.0.1:67 in the server namespace with a fresh lease database; the simulated machines are a
+ * relay at 198.19.0.1 in the client namespace (giaddr; servers answer by unicast to giaddr:67). Processes
+ * are killed by PID; namespaces and temp files are removed on exit, on failure and on SIGINT/SIGTERM.
+ */
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AgentSpec } from './agent.js';
+import type { DhcpOutcome, DhcpSpec, HttpSpec, StormSpec, TftpSpec } from './client.js';
+import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from './ns.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const IPXE_DIR = '/usr/lib/ipxe';
+const MiB = 1024 * 1024;
+
+interface Args {
+  only: Set<string>;
+  dhcpN: number[];
+  window: number;
+  dhcpRounds: number;
+  dhcpServers: string[];
+  tftpRounds: number;
+  tftpMiB: number;
+  httpConcurrency: number[];
+  kernelMiB: number;
+  initrdMiB: number;
+  stormN: number;
+  stormInitrdMiB: number;
+  deadlineMin: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    only: new Set(['dhcp', 'tftp', 'http', 'storm']),
+    dhcpN: [1000, 10000],
+    window: 200,
+    dhcpRounds: 2,
+    dhcpServers: ['underlay', 'kea', 'kea-mt', 'dnsmasq'],
+    tftpRounds: 3,
+    tftpMiB: 64,
+    httpConcurrency: [1, 8, 32],
+    kernelMiB: 8,
+    initrdMiB: 32,
+    stormN: 1000,
+    stormInitrdMiB: 8,
+    deadlineMin: 45,
+  };
+  const ints = (v: string | undefined, lo: number, hi: number) => {
+    const xs = (v ?? '').split(',').map(Number);
+    if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < lo || x > hi)) throw new Error(`bad value ${v} (integers ${lo}..${hi})`);
+    return xs;
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i]!;
+    const v = argv[i + 1];
+    switch (k) {
+      case '--only': a.only = new Set((v ?? '').split(',')); break;
+      case '--dhcp-n': a.dhcpN = ints(v, 1, 60000); break;
+      case '--window': a.window = ints(v, 1, 5000)[0]!; break;
+      case '--dhcp-rounds': a.dhcpRounds = ints(v, 1, 20)[0]!; break;
+      case '--dhcp-servers': a.dhcpServers = (v ?? '').split(','); break;
+      case '--tftp-rounds': a.tftpRounds = ints(v, 1, 20)[0]!; break;
+      case '--tftp-mib': a.tftpMiB = ints(v, 1, 512)[0]!; break;
+      case '--http-concurrency': a.httpConcurrency = ints(v, 1, 256); break;
+      case '--kernel-mib': a.kernelMiB = ints(v, 1, 256)[0]!; break;
+      case '--initrd-mib': a.initrdMiB = ints(v, 1, 1024)[0]!; break;
+      case '--storm-n': a.stormN = ints(v, 1, 5000)[0]!; break;
+      case '--storm-initrd-mib': a.stormInitrdMiB = ints(v, 1, 256)[0]!; break;
+      case '--deadline-min': a.deadlineMin = ints(v, 1, 180)[0]!; break;
+      default: throw new Error(`unknown option ${k}`);
+    }
+  }
+  for (const s of a.dhcpServers) if (!['underlay', 'kea', 'kea-mt', 'dnsmasq'].includes(s)) throw new Error(`unknown DHCP server ${s}`);
+  return a;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+
+let net: BenchNet | undefined;
+let dir = '';
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  try {
+    net?.destroy();
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Start a server process in the server namespace, stderr (and stdout unless piped for READY) to a log file. */
+async function startProc(ns: Ns, argv: string[], log: string, opts: { ready?: 'line'; env?: NodeJS.ProcessEnv } = {}): Promise<ChildProcess> {
+  const out = createWriteStream(log);
+  const p = net!.spawn(ns, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
+  p.stderr!.pipe(out);
+  let stdout = '';
+  p.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (!opts.ready) out.write(d);
+  });
+  (p as ChildProcess & { output: () => string }).output = () => stdout;
+  if (opts.ready === 'line') {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${argv[0]} not ready after 20 s (log ${log})`)), 20_000);
+      const check = () => {
+        if (/^READY$/m.test(stdout)) {
+          clearTimeout(t);
+          resolve();
+        }
+      };
+      p.stdout!.on('data', check);
+      p.once('exit', (code) => {
+        clearTimeout(t);
+        reject(new Error(`${argv.join(' ')} exited (${code}): ${readFileSync(log, 'utf8').slice(-2000)}`));
+      });
+    });
+  } else {
+    // Give it a moment to fail on a bad config.
+    await new Promise((r) => setTimeout(r, 300));
+    if (p.exitCode !== null) throw new Error(`${argv.join(' ')} exited (${p.exitCode}): ${readFileSync(log, 'utf8').slice(-2000)}`);
+  }
+  return p;
+}
+
+async function runClient<T>(mode: string, spec: unknown, timeoutMs: number): Promise<T> {
+  const p = net!.spawn(net!.client, [process.execPath, join(here, 'client.js'), mode, JSON.stringify(spec)]);
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const t = setTimeout(() => void net!.kill(p, 500), timeoutMs);
+  const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  clearTimeout(t);
+  const m = /^RESULT (.*)$/m.exec(out);
+  if (code !== 0 || !m) throw new Error(`client ${mode} failed (exit ${code}${code === null ? ', killed at the time limit' : ''}): ${err.slice(-3000)}`);
+  return JSON.parse(m[1]!) as T;
+}
+
+function version(cmd: string[], re: RegExp): string {
+  try {
+    const o = execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return re.exec(o)?.[0] ?? '?';
+  } catch (e) {
+    const o = String((e as { stdout?: string }).stdout ?? '') + String((e as { stderr?: string }).stderr ?? '');
+    return re.exec(o)?.[0] ?? '?';
+  }
+}
+
+// ---- DHCP -----------------------------------------------------------------------------------------------
+
+function agentSpec(extra: Partial<AgentSpec>): AgentSpec {
+  return {
+    address: SERVER_ADDR,
+    interface: 'br0',
+    subnet: { cidr: POOL_CIDR, start: POOL_START, end: POOL_END, gateway: GIADDR },
+    tftpRoot: join(dir, 'tftp'),
+    tftpPort: 69,
+    bootDir: join(dir, 'boot'),
+    ipxeDir: IPXE_DIR,
+    httpPort: 8080,
+    ...extra,
+  };
+}
+
+async function startDhcpServer(name: string, run: string): Promise<ChildProcess> {
+  const d = join(dir, 'dhcp', run);
+  mkdirSync(d, { recursive: true });
+  const s = net!.server;
+  if (name === 'underlay') {
+    return startProc(s, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))], join(d, 'log'), { ready: 'line' });
+  }
+  if (name === 'dnsmasq') {
+    const conf = [
+      'port=0', 'no-resolv', 'no-hosts', 'interface=br0',
+      `dhcp-range=${POOL_START},${POOL_END},255.255.0.0,1h`,
+      `dhcp-option=3,${GIADDR}`, `dhcp-option=6,${SERVER_ADDR}`,
+      `dhcp-boot=undionly.kpxe,,${SERVER_ADDR}`,
+      'dhcp-lease-max=100000', `dhcp-leasefile=${join(d, 'dnsmasq.leases')}`,
+      'no-ping', 'quiet-dhcp', `pid-file=${join(d, 'dnsmasq.pid')}`, 'user=root', `log-facility=${join(d, 'dnsmasq.log')}`,
+    ].join('\n');
+    writeFileSync(join(d, 'dnsmasq.conf'), conf + '\n');
+    return startProc(s, ['dnsmasq', '-k', `--conf-file=${join(d, 'dnsmasq.conf')}`], join(d, 'log'));
+  }
+  // Kea: memfile leases (persisted CSV), UDP sockets on br0, logging at WARN (no line per lease).
+  const conf = {
+    Dhcp4: {
+      'interfaces-config': { interfaces: ['br0'], 'dhcp-socket-type': 'udp' },
+      'lease-database': { type: 'memfile', persist: true, name: join(d, 'kea-leases4.csv'), 'lfc-interval': 0 },
+      'valid-lifetime': 3600,
+      'renew-timer': 1800,
+      'rebind-timer': 3150,
+      ...(name === 'kea-mt' ? { 'multi-threading': { 'enable-multi-threading': true, 'thread-pool-size': 2, 'packet-queue-size': 256 } } : {}),
+      'subnet4': [
+        {
+          id: 1,
+          subnet: POOL_CIDR,
+          pools: [{ pool: `${POOL_START} - ${POOL_END}` }],
+          'option-data': [{ name: 'routers', data: GIADDR }, { name: 'domain-name-servers', data: SERVER_ADDR }],
+          'next-server': SERVER_ADDR,
+          'boot-file-name': 'undionly.kpxe',
+        },
+      ],
+      loggers: [{ name: 'kea-dhcp4', output_options: [{ output: join(d, 'kea.log') }], severity: 'WARN' }],
+    },
+  };
+  writeFileSync(join(d, 'kea.json'), JSON.stringify(conf, null, 2));
+  return startProc(s, ['kea-dhcp4', '-c', join(d, 'kea.json')], join(d, 'log'), { env: { KEA_PIDFILE_DIR: d, KEA_LOCKFILE_DIR: d } });
+}
+
+async function dhcpPhase(a: Args): Promise<string[]> {
+  const lines: string[] = [];
+  const res = new Map<string, DhcpOutcome[]>();
+  let prefix = 0x1000;
+  console.log(`\n## DHCP: relayed DORA, window ${a.window}, servers in turn on ${SERVER_ADDR}:67, fresh lease DB per run`);
+  for (const n of a.dhcpN) {
+    for (let round = 0; round < a.dhcpRounds; round++) {
+      const order = a.dhcpServers.map((_, i, xs) => xs[(i + round) % xs.length]!);
+      for (const name of order) {
+        const run = `${name}-${n}-${round}`;
+        const p = await startDhcpServer(name, run);
+        try {
+          const spec: DhcpSpec = { server: SERVER_ADDR, relay: GIADDR, n, window: a.window, macPrefix: prefix++, timeoutMs: 2000, retries: 4 };
+          const r = await runClient<DhcpOutcome>('dhcp', spec, Math.max(300_000, n * 60));
+          console.log(`  ${name.padEnd(9)} n=${n} round ${round + 1}: ${f0(r.leasesPerSec)} leases/s, ok ${r.ok}/${r.n}, dup ${r.duplicates}, resends ${r.resends}, NAKs ${r.naks}, p50 ${f1(r.p50Ms)} ms p99 ${f1(r.p99Ms)} ms${r.errors.length ? `, errors ${r.errors.join('; ')}` : ''}`);
+          const k = `${name}|${n}`;
+          res.set(k, [...(res.get(k) ?? []), r]);
+        } finally {
+          await net!.kill(p);
+        }
+      }
+    }
+  }
+  lines.push(`| machines | window | server | leases/s median | min..max | ok | duplicates | resends | NAKs | DORA p50 / p99 ms | runs |`, '|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const n of a.dhcpN) {
+    for (const name of a.dhcpServers) {
+      const rs = res.get(`${name}|${n}`) ?? [];
+      const l = rs.map((r) => r.leasesPerSec);
+      lines.push(`| ${n} | ${a.window} | ${name} | ${f0(median(l))} | ${f0(Math.min(...l))}..${f0(Math.max(...l))} | ${rs.map((r) => `${r.ok}/${r.n}`).join(', ')} | ${rs.map((r) => r.duplicates).join(', ')} | ${rs.map((r) => r.resends).join(', ')} | ${rs.map((r) => r.naks).join(', ')} | ${f1(median(rs.map((r) => r.p50Ms)))} / ${f1(median(rs.map((r) => r.p99Ms)))} | ${rs.length} |`);
+    }
+  }
+  lines.push('');
+  for (const n of a.dhcpN) {
+    const m = (s: string) => median((res.get(`${s}|${n}`) ?? []).map((r) => r.leasesPerSec));
+    const ours = m('underlay');
+    const ratios = a.dhcpServers.filter((s) => s !== 'underlay').map((s) => `underlay/${s} ${(ours / m(s)).toFixed(2)}x`);
+    lines.push(`- ${n} machines: ${ratios.join(', ')}`);
+  }
+  return lines;
+}
+
+// ---- TFTP -----------------------------------------------------------------------------------------------
+
+async function tftpPhase(a: Args): Promise<string[]> {
+  const size = a.tftpMiB * MiB;
+  const file = 'bench.bin';
+  const sha256 = createHash('sha256').update(readFileSync(join(dir, 'tftp', file))).digest('hex');
+  const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ tftpPort: 69, httpPort: 8091 }))], join(dir, 'tftp-agent.log'), { ready: 'line' });
+  const hpa = await startProc(net!.server, ['/usr/sbin/in.tftpd', '-L', '-s', join(dir, 'tftp'), '-a', `${SERVER_ADDR}:6969`], join(dir, 'tftpd-hpa.log'));
+  const servers = [
+    { name: 'underlay', port: 69 },
+    { name: 'tftpd-hpa', port: 6969 },
+  ];
+  const configs = [
+    { name: 'blksize 1468', options: { blksize: 1468 } as Record<string, number> },
+    { name: 'blksize 1468 windowsize 8', options: { blksize: 1468, windowsize: 8 } },
+    { name: 'blksize 1468 windowsize 16', options: { blksize: 1468, windowsize: 16 } },
+  ];
+  console.log(`\n## TFTP: ${a.tftpMiB} MiB file, atftp client in the client namespace, ${a.tftpRounds} rounds`);
+  const lines: string[] = [];
+  try {
+    const granted = await runClient<Record<string, Record<string, string>>>(
+      'tftp',
+      { probe: servers.flatMap((s) => configs.map((c) => ({ key: `${s.name}|${c.name}`, host: SERVER_ADDR, port: s.port, file, options: c.options }))) },
+      30_000,
+    );
+    const runs: TftpSpec['runs'] = [];
+    for (let round = 0; round < a.tftpRounds; round++) {
+      for (const c of configs) {
+        const order = round % 2 ? [...servers].reverse() : servers;
+        for (const s of order) runs.push({ key: `${s.name}|${c.name}`, host: SERVER_ADDR, port: s.port, file, options: c.options });
+      }
+    }
+    const outDir = join(dir, 'out');
+    mkdirSync(outDir, { recursive: true });
+    const res = await runClient<{ key: string; mbps: number }[]>('tftp', { runs, out: outDir, size, sha256 } satisfies TftpSpec, 1_200_000);
+    lines.push('| options | server | windowsize granted | MB/s median | min..max | runs |', '|---|---|---|---|---|---|');
+    const med = new Map<string, number>();
+    for (const c of configs) {
+      for (const s of servers) {
+        const k = `${s.name}|${c.name}`;
+        const xs = res.filter((r) => r.key === k).map((r) => r.mbps);
+        med.set(k, median(xs));
+        lines.push(`| ${c.name} | ${s.name} | ${granted[k]?.windowsize ?? '-'} | ${f1(median(xs))} | ${f1(Math.min(...xs))}..${f1(Math.max(...xs))} | ${xs.length} |`);
+      }
+    }
+    lines.push('');
+    const lock = med.get('tftpd-hpa|blksize 1468')!;
+    for (const c of configs) {
+      lines.push(`- ${c.name}: underlay/tftpd-hpa ${(med.get(`underlay|${c.name}`)! / med.get(`tftpd-hpa|${c.name}`)!).toFixed(2)}x (same options)${c.options.windowsize ? `, underlay windowed / tftpd-hpa lock-step ${(med.get(`underlay|${c.name}`)! / lock).toFixed(2)}x` : ''}`);
+    }
+  } finally {
+    await net!.kill(ours);
+    await net!.kill(hpa);
+  }
+  return lines;
+}
+
+// ---- HTTP -----------------------------------------------------------------------------------------------
+
+async function httpPhase(a: Args): Promise<string[]> {
+  const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ tftpPort: 6971, httpPort: 8080 }))], join(dir, 'http-agent.log'), { ready: 'line' });
+  const bb = await startProc(net!.server, ['busybox', 'httpd', '-f', '-p', `${SERVER_ADDR}:8081`, '-h', join(dir, 'boot')], join(dir, 'busybox.log'));
+  const files = (prefix: string) => [
+    { path: `${prefix}/vmlinuz`, size: a.kernelMiB * MiB },
+    { path: `${prefix}/initrd.img`, size: a.initrdMiB * MiB },
+  ];
+  const servers = [
+    { name: 'underlay', base: `http://${SERVER_ADDR}:8080`, prefix: '/files' },
+    { name: 'busybox httpd', base: `http://${SERVER_ADDR}:8081`, prefix: '' },
+  ];
+  console.log(`\n## HTTP: kernel ${a.kernelMiB} MiB + initrd ${a.initrdMiB} MiB per pair, node http client in the client namespace`);
+  const runs: HttpSpec['runs'] = [];
+  for (const c of a.httpConcurrency) {
+    for (const s of c % 2 ? servers : [...servers].reverse()) runs.push({ key: `${s.name}|${c}`, base: s.base, files: files(s.prefix), concurrency: c, pairs: Math.max(4, 2 * c) });
+  }
+  const lines: string[] = [];
+  try {
+    // Warm-up (page cache, JIT) not counted.
+    await runClient('http', { runs: servers.map((s) => ({ key: 'warm', base: s.base, files: files(s.prefix), concurrency: 2, pairs: 2 })) }, 120_000);
+    const res = await runClient<{ key: string; mbps: number; reqPerSec: number; requests: number }[]>('http', { runs } satisfies HttpSpec, 1_200_000);
+    lines.push('| concurrency | server | MB/s | requests/s | requests |', '|---|---|---|---|---|');
+    for (const c of a.httpConcurrency) {
+      for (const s of servers) {
+        const r = res.find((x) => x.key === `${s.name}|${c}`)!;
+        lines.push(`| ${c} | ${s.name} | ${f1(r.mbps)} | ${f1(r.reqPerSec)} | ${r.requests} |`);
+      }
+    }
+    lines.push('');
+    for (const c of a.httpConcurrency) {
+      const u = res.find((x) => x.key === `underlay|${c}`)!;
+      const b = res.find((x) => x.key === `busybox httpd|${c}`)!;
+      lines.push(`- concurrency ${c}: underlay/busybox ${(u.mbps / b.mbps).toFixed(2)}x`);
+    }
+  } finally {
+    await net!.kill(ours);
+    await net!.kill(bb);
+  }
+  return lines;
+}
+
+// ---- storm ----------------------------------------------------------------------------------------------
+
+async function stormPhase(a: Args): Promise<string[]> {
+  const d = join(dir, 'storm');
+  mkdirSync(d, { recursive: true });
+  const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 69, httpPort: 8080 }))], join(d, 'agent.log'), { ready: 'line' });
+  const tftpSize = statSync(join(dir, 'tftp', 'undionly.kpxe')).size;
+  const spec: StormSpec = {
+    server: SERVER_ADDR,
+    relay: GIADDR,
+    n: a.stormN,
+    macPrefix: 0x7000,
+    httpBase: `http://${SERVER_ADDR}:8080`,
+    tftpPort: 69,
+    tftpSize,
+    kernel: { path: '/files/vmlinuz', size: a.kernelMiB * MiB },
+    initrd: { path: '/files/initrd-storm.img', size: a.stormInitrdMiB * MiB },
+    blksize: 1468,
+    dhcpTimeoutMs: 2000,
+    dhcpRetries: 5,
+  };
+  console.log(`\n## Storm: ${a.stormN} machines at once against the agent: DORA, TFTP undionly.kpxe (${tftpSize} B, blksize 1468), HTTP kernel ${a.kernelMiB} MiB + initrd ${a.stormInitrdMiB} MiB`);
+  type Q = { p50: number; p99: number; max: number };
+  let r: { n: number; ok: number; failed: number; duplicates: number; distinctAddresses: number; totalMs: number; dhcp: Q; tftp: Q; http: Q; total: Q; dhcpResends: number; bytes: number; errors: string[] };
+  let stats = '';
+  try {
+    r = await runClient('storm', spec, 1_800_000);
+  } finally {
+    const out = ours as ChildProcess & { output: () => string };
+    await net!.kill(ours, 10_000);
+    stats = /^STATS (.*)$/m.exec(out.output())?.[1] ?? '{}';
+  }
+  const st = JSON.parse(stats) as { dhcp?: { sent?: Record<string, number>; leases?: { bound: number } }; tftp?: { completed: number; retransmits: number; errors: number } };
+  const lines = [
+    '| machines | succeeded | duplicate addresses | total s | per-machine boot p50 / p99 / max s | DHCP p50 / p99 ms | TFTP p50 / p99 ms | HTTP p50 / p99 s | GB moved | DHCP resends | server TFTP retransmits |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    `| ${r.n} | ${r.ok} | ${r.duplicates} | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} | ${st.tftp?.retransmits ?? '?'} |`,
+    '',
+    `- agent counters: DHCP sent ${JSON.stringify(st.dhcp?.sent ?? {})}, bound leases ${st.dhcp?.leases?.bound ?? '?'}; TFTP completed ${st.tftp?.completed ?? '?'}, errors ${st.tftp?.errors ?? '?'}; distinct addresses among ACKs ${r.distinctAddresses}`,
+  ];
+  if (r.errors.length) lines.push(`- failures: ${r.errors.join('; ')}`);
+  return lines;
+}
+
+// ---- main -----------------------------------------------------------------------------------------------
+
+function makeFile(path: string, bytes: number): void {
+  // Random content (sync; a few hundred MiB at most).
+  const parts: Buffer[] = [];
+  for (let left = bytes; left > 0; left -= MiB) parts.push(randomBytes(Math.min(MiB, left)));
+  writeFileSync(path, Buffer.concat(parts));
+  chmodSync(path, 0o644);
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, port 67/69)');
+  for (const c of ['dnsmasq', 'kea-dhcp4', 'in.tftpd', 'busybox', 'atftp']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`${c} missing (Debian: dnsmasq kea-dhcp4-server tftpd-hpa busybox atftp)`);
+    }
+  }
+  if (!existsSync(join(IPXE_DIR, 'undionly.kpxe'))) throw new Error(`${IPXE_DIR}/undionly.kpxe missing (Debian: ipxe)`);
+  const deadline = setTimeout(() => {
+    console.error(`bench: deadline of ${a.deadlineMin} min reached; cleaning up`);
+    cleanup();
+    process.exit(1);
+  }, a.deadlineMin * 60_000);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      cleanup();
+      process.exit(130);
+    });
+  }
+  process.once('exit', cleanup);
+  // Lease databases and served files on the disk-backed /tmp (the agent's journal fsyncs there).
+  dir = mkdtempSync(join(tmpdir(), 'ulboot-'));
+  chmodSync(dir, 0o755);
+  for (const sub of ['tftp', 'boot', 'dhcp', 'out']) {
+    mkdirSync(join(dir, sub));
+    chmodSync(join(dir, sub), 0o755);
+  }
+  copyFileSync(join(IPXE_DIR, 'undionly.kpxe'), join(dir, 'tftp', 'undionly.kpxe'));
+  chmodSync(join(dir, 'tftp', 'undionly.kpxe'), 0o644);
+  if (a.only.has('tftp')) makeFile(join(dir, 'tftp', 'bench.bin'), a.tftpMiB * MiB);
+  makeFile(join(dir, 'boot', 'vmlinuz'), a.kernelMiB * MiB);
+  if (a.only.has('http')) makeFile(join(dir, 'boot', 'initrd.img'), a.initrdMiB * MiB);
+  if (a.only.has('storm')) makeFile(join(dir, 'boot', 'initrd-storm.img'), a.stormInitrdMiB * MiB);
+
+  net = new BenchNet();
+  const versions = [
+    `node ${process.version}`,
+    `kea-dhcp4 ${version(['kea-dhcp4', '-V'], /^[\d.]+/m)}`,
+    `dnsmasq ${version(['dnsmasq', '--version'], /(?<=version )[\d.]+/)}`,
+    `tftpd-hpa ${version(['/usr/sbin/in.tftpd', '-V'], /(?<=tftp-hpa )[\d.]+/)}`,
+    `atftp ${version(['atftp', '--version'], /[\d.]+/)}`,
+    `${version(['busybox'], /BusyBox v[\d.]+/)}`,
+  ];
+  console.log(`boot bench: ${versions.join(', ')}; ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs; namespaces ${net.server.name}, ${net.client.name}; files in ${dir}`);
+  const report: string[] = [];
+  const t0 = performance.now();
+  if (a.only.has('dhcp')) report.push('### DHCP', ...(await dhcpPhase(a)), '');
+  if (a.only.has('tftp')) report.push('### TFTP', ...(await tftpPhase(a)), '');
+  if (a.only.has('http')) report.push('### HTTP', ...(await httpPhase(a)), '');
+  if (a.only.has('storm')) report.push('### Storm', ...(await stormPhase(a)), '');
+  console.log(`\n${report.join('\n')}\nbench wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  clearTimeout(deadline);
+}
+
+main().then(
+  () => {
+    cleanup();
+    process.exit(0);
+  },
+  (e: Error) => {
+    console.error(`bench failed: ${e.stack ?? e.message}`);
+    cleanup();
+    process.exit(1);
+  },
+);
