@@ -30,10 +30,8 @@ function bootOptions(f: RunFlags): BootServiceOptions | null {
   if (!['full', 'proxy', 'off'].includes(f.dhcp)) throw new Error(`--dhcp must be full, proxy or off (got "${f.dhcp}")`);
   let address = f.address;
   if (!address && f.interface) {
-    const ifs = networkInterfaces()[f.interface];
-    if (!ifs) throw new Error(`no interface named ${f.interface}`);
-    address = ifs.find((i) => i.family === 'IPv4')?.address;
-    if (!address) throw new Error(`interface ${f.interface} has no IPv4 address; give --address`);
+    address = networkInterfaces()[f.interface]?.find((i) => i.family === 'IPv4')?.address;
+    if (!address) throw new Error(`interface ${f.interface} has no IPv4 address that is up; give --address (the agent then waits for the link)`);
   }
   if (!address) return null;
   const dhcpPort = port('dhcp-port', f.dhcpPort);

@@ -47,6 +47,8 @@ export interface DhcpServerOptions {
   declineQuarantineSec?: number;
   /** How often expired leases are swept (and `expire` events emitted). */
   sweepIntervalSec?: number;
+  /** How long to wait at start for `interface` to come up with its address (default 120 s). */
+  interfaceWaitSec?: number;
 }
 
 const PortSchema = z.number().int().min(1).max(65535);
@@ -71,6 +73,7 @@ export const DhcpServerOptionsSchema = z
     offerHoldSec: z.number().positive().default(30),
     declineQuarantineSec: z.number().nonnegative().default(600),
     sweepIntervalSec: z.number().positive().default(10),
+    interfaceWaitSec: z.number().min(0).default(120),
   })
   .refine((o) => o.mode !== 'full' || !!o.leaseFile, { message: 'leaseFile is required in full mode', path: ['leaseFile'] });
 
@@ -140,8 +143,15 @@ export class DhcpServer {
       });
     }
     if (this.o.interface) {
-      const addrs = (networkInterfaces()[this.o.interface] ?? []).filter((a) => a.family === 'IPv4');
-      if (addrs.length === 0) throw new Error(`interface ${this.o.interface} has no IPv4 address`);
+      // A bridge without a port has no carrier and Node lists no address for it: wait for the link
+      // (a VM's tap or a cable) instead of failing at start.
+      let addrs = (networkInterfaces()[this.o.interface] ?? []).filter((a) => a.family === 'IPv4');
+      for (let waited = 0; addrs.length === 0 && waited < this.o.interfaceWaitSec * 1000; waited += 500) {
+        if (waited === 0) this.logger.warn({ interface: this.o.interface }, 'dhcp: waiting for the interface to come up with its IPv4 address');
+        await new Promise((r) => setTimeout(r, 500));
+        addrs = (networkInterfaces()[this.o.interface] ?? []).filter((a) => a.family === 'IPv4');
+      }
+      if (addrs.length === 0) throw new Error(`interface ${this.o.interface} has no IPv4 address (waited ${this.o.interfaceWaitSec} s for its link)`);
       if (!addrs.some((a) => a.address === this.o.serverAddress)) throw new Error(`${this.o.serverAddress} is not an address of ${this.o.interface}`);
       this.localAddresses = [this.o.serverAddress, ...addrs.map((a) => a.address).filter((a) => a !== this.o.serverAddress)];
       this.localCidrs = addrs.filter((a) => a.cidr).map((a) => a.cidr!);
