@@ -68,4 +68,19 @@ describe('TaskService', () => {
     expect(cur.state).toBe('succeeded');
     expect(cur.history.filter((h) => h.reportId === 'r1')).toHaveLength(1);
   });
+
+  it('a bad-signature rejection names an unverified id: it is recorded but cannot finish the genuine task', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const t = await svc.create({ site: 's1', kind: 'ping' });
+    const at = new Date().toISOString();
+    await svc.applyReport('a1', { type: 'report', id: 'f1', taskId: t.id, state: 'rejected', reason: 'bad-signature', at });
+    expect(svc.get(t.id)!.state).toBe('queued');
+    expect(svc.get(t.id)!.history.some((h) => h.reportId === 'f1' && h.reason === 'bad-signature')).toBe(true);
+    await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: t.id, state: 'succeeded', at });
+    expect(svc.get(t.id)!.state).toBe('succeeded');
+    // A verified rejection (the agent checked the signature) does finish it.
+    const u = await svc.create({ site: 's1', kind: 'ping' });
+    await svc.applyReport('a1', { type: 'report', id: 'e1', taskId: u.id, state: 'rejected', reason: 'expired', at });
+    expect(svc.get(u.id)!.state).toBe('rejected');
+  });
 });

@@ -188,7 +188,10 @@ export class TaskService {
     }
     if (t.history.some((h) => h.reportId === r.id)) return 'duplicate';
     const entry: TaskHistoryEntry = { state: r.state, at: r.at, reportId: r.id, ...(r.reason ? { reason: r.reason } : {}), ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
-    await this.transition(t, entry, r.output);
+    // A rejection for a bad signature names an id the agent could not verify: whoever forged the
+    // envelope chose it. Record it, but do not let it finish a genuine task that is still on its way.
+    const unverified = r.state === 'rejected' && (r.reason === 'bad-signature' || r.reason === 'malformed');
+    await this.transition(t, entry, r.output, unverified);
     return 'applied';
   }
 
@@ -202,8 +205,8 @@ export class TaskService {
     return next;
   }
 
-  private async transition(t: TaskDoc, entry: TaskHistoryEntry, output?: string): Promise<TaskDoc> {
-    const forward = !TERMINAL.has(t.state) && RANK[entry.state] >= RANK[t.state];
+  private async transition(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false): Promise<TaskDoc> {
+    const forward = !historyOnly && !TERMINAL.has(t.state) && RANK[entry.state] >= RANK[t.state];
     const next: TaskDoc = {
       ...t,
       history: [...t.history, entry],
