@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import type { GroupRule } from '../../shared/api/inventory.js';
+import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
+import type { Service } from '../../shared/api/services.js';
+import { HostFragmentCache, renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
+
+const T = { createdAt: '2024-01-01T00:00:00Z', updatedAt: '2024-01-01T00:00:00Z' };
+const SECRET = 'hunter2-do-not-leak';
+
+function site(name: string, params: Record<string, unknown> = {}): Site {
+  return { id: `s-${name}`, name, params, ...T };
+}
+function profile(name: string, params: Record<string, unknown> = {}): Profile {
+  return { id: `p-${name}`, name, params, ...T };
+}
+function def(name: string, extra: Partial<ParamDef> = {}): ParamDef {
+  return { id: `d-${name}`, name, schema: {}, secret: false, ...extra, ...T };
+}
+function machine(name: string, extra: Partial<Machine> = {}): Machine {
+  return { id: `m-${name}`, name, site: 'dc1', macs: [], profiles: [], params: {}, facts: {}, bootenv: 'discovery', bootState: 'new', netboot: true, ...extra, ...T };
+}
+const GiB = 1024 ** 3;
+
+function fixture(): InventorySource {
+  return {
+    sites: [site('dc1', { ntp: 'ntp.dc1', bmc_password: SECRET }), site('Zürich-2', { ntp: 'ntp.zh' })],
+    profiles: [
+      profile('global', { dns: '9.9.9.9', tier: 'global', bmc_password: SECRET }),
+      profile('web', { tier: 'web', port: 80, root_hash: SECRET }),
+      profile('db', { tier: 'db', port: 5432 }),
+    ],
+    params: [def('bmc_password', { secret: true }), def('root_hash', { secret: true }), def('tier', { default: 'default-tier' }), def('color', { default: 'blue' })],
+    machines: [
+      machine('web-1', { address: '10.0.0.1', rack: 'R-1', profiles: ['web', 'db'], macs: ['52:54:00:00:00:01'], bootState: 'installed', bootenv: 'debian-12', facts: { cpu: { model: 'Xeon Gold 6338' }, memory: { totalBytes: 512 * GiB } }, params: { bmc_password: SECRET, role: 'frontend' } }),
+      machine('db-1', { address: '10.0.0.2', rack: 'R-1', profiles: ['db'], bootState: 'installed', bootenv: 'debian-12', facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB } }, params: { role: 'database', tier: 'machine-tier' } }),
+      machine('new-1', { site: 'Zürich-2', facts: { cpu: { model: 'Xeon Gold 6338' } } }),
+    ],
+    rules: [
+      { id: 'r1', name: 'cpu', kind: 'keyed', key: 'facts.cpu.model', ...T },
+      { id: 'r2', name: 'role', kind: 'keyed', key: 'params.role', prefix: '', ...T },
+      { id: 'r3', name: 'bigmem', kind: 'condition', group: 'Big Memory', when: { path: 'facts.memory.totalBytes', op: 'gte', value: 256 * GiB }, ...T },
+      { id: 'r4', name: 'leak1', kind: 'keyed', key: 'params.bmc_password', ...T },
+      { id: 'r5', name: 'leak2', kind: 'condition', group: 'has_secret', when: { path: 'params.bmc_password', op: 'exists' }, ...T },
+    ] as GroupRule[],
+    services: [
+      {
+        id: 'svc1',
+        name: 'etcd',
+        tags: [],
+        modifyIndex: 3,
+        members: [
+          { id: 'a', machine: 'web-1', address: '10.0.0.1', port: 2379, tags: [], meta: {}, status: 'passing', statusSince: T.createdAt, registeredAt: T.createdAt },
+          { id: 'b', machine: 'db-1', address: '10.0.0.2', port: 2379, tags: [], meta: {}, status: 'critical', statusSince: T.createdAt, registeredAt: T.createdAt },
+        ],
+        ...T,
+      },
+    ] as Service[],
+  };
+}
+
+describe('renderInventory', () => {
+  it('builds the built-in groups, with all/ungrouped and every group a child of all', () => {
+    const doc = renderInventory(fixture());
+    expect(doc.site_dc1!.hosts).toEqual(['db-1', 'web-1']);
+    expect(doc.site_zurich_2!.hosts).toEqual(['new-1']);
+    expect(doc.rack_r_1!.hosts).toEqual(['db-1', 'web-1']);
+    expect(doc.profile_web!.hosts).toEqual(['web-1']);
+    expect(doc.profile_db!.hosts).toEqual(['db-1', 'web-1']);
+    expect(doc.bootenv_debian_12!.hosts).toEqual(['db-1', 'web-1']);
+    expect(doc.state_installed!.hosts).toEqual(['db-1', 'web-1']);
+    expect(doc.state_new!.hosts).toEqual(['new-1']);
+    expect(doc.service_etcd!.hosts).toEqual(['web-1']); // passing members only
+    expect(doc.ungrouped).toEqual({ hosts: [] });
+    const groups = Object.keys(doc).filter((k) => k !== 'all' && k !== '_meta');
+    expect(new Set(doc.all!.children)).toEqual(new Set(groups));
+  });
+
+  it('applies keyed and conditional group rules', () => {
+    const doc = renderInventory(fixture());
+    expect(doc.cpu_xeon_gold_6338!.hosts).toEqual(['new-1', 'web-1']);
+    expect(doc.cpu_epyc_7763!.hosts).toEqual(['db-1']);
+    expect(doc.frontend!.hosts).toEqual(['web-1']);
+    expect(doc.database!.hosts).toEqual(['db-1']);
+    expect(doc.big_memory!.hosts).toEqual(['web-1']);
+  });
+
+  it('resolves params machine → profiles in order → site → global → default in hostvars', () => {
+    const hv = renderInventory(fixture())._meta!.hostvars;
+    expect(hv['web-1']).toMatchObject({ ansible_host: '10.0.0.1', tier: 'web', port: 80, ntp: 'ntp.dc1', dns: '9.9.9.9', color: 'blue', role: 'frontend' });
+    expect(hv['db-1']).toMatchObject({ tier: 'machine-tier', port: 5432 });
+    expect(hv['new-1']).toMatchObject({ tier: 'global', ntp: 'ntp.zh', color: 'blue' });
+    expect(hv['new-1']).not.toHaveProperty('ansible_host');
+    expect(hv['web-1']).toMatchObject({
+      underlay_site: 'dc1',
+      underlay_rack: 'R-1',
+      underlay_macs: ['52:54:00:00:00:01'],
+      underlay_boot_state: 'installed',
+      underlay_bootenv: 'debian-12',
+      underlay_facts: { cpu: { model: 'Xeon Gold 6338' } },
+      underlay_services: { etcd: [{ id: 'a', address: '10.0.0.1', port: 2379, status: 'passing' }] },
+    });
+  });
+
+  it('puts profile and site params in group vars, the global profile and all endpoints in all.vars', () => {
+    const doc = renderInventory(fixture());
+    expect(doc.profile_web!.vars).toEqual({ tier: 'web', port: 80 });
+    expect(doc.site_dc1!.vars).toEqual({ ntp: 'ntp.dc1' });
+    expect(doc.all!.vars).toMatchObject({ dns: '9.9.9.9', tier: 'global' });
+    expect((doc.all!.vars as { underlay_service_endpoints: Record<string, unknown[]> }).underlay_service_endpoints.etcd).toHaveLength(2);
+  });
+
+  it('never leaks secret params: not in hostvars, group vars, keyed group names or conditions', () => {
+    const src = fixture();
+    const body = renderInventoryBody(src).bytes.toString('utf8');
+    expect(body).not.toContain(SECRET);
+    expect(body).not.toContain('bmc_password');
+    expect(body).not.toContain('root_hash');
+    const doc = JSON.parse(body) as Record<string, unknown>;
+    expect(Object.keys(doc).some((g) => g.startsWith('leak1'))).toBe(false);
+    expect(doc.has_secret).toEqual({ hosts: [] }); // the rule's group exists, but nobody matches a secret
+    expect(JSON.stringify(renderHostVars(src, 'web-1'))).not.toContain(SECRET);
+    // Values stored sealed to agents stay hidden even when their definition no longer says secret.
+    src.params = src.params.map((d) => ({ ...d, secret: false }));
+    src.machines = src.machines.map((m) => (m.name === 'web-1' ? { ...m, params: { ...m.params, bmc_password: { $sealed: { agent1: 'c2VhbGVk' } } } } : m));
+    src.sites = src.sites.map((s) => ({ ...s, params: { ntp: s.params.ntp, bmc_password: { $sealed: { agent1: 'c2VhbGVk' } } } }));
+    const sealed = renderInventoryBody(src).bytes.toString('utf8');
+    expect(sealed).not.toContain('$sealed');
+    expect(sealed).not.toContain('c2VhbGVk');
+  });
+
+  it('makes colliding names unique and honours a prefix', () => {
+    const src = fixture();
+    src.sites = [...src.sites, site('dc-1'), site('dc_1')];
+    src.machines = [...src.machines, machine('x-1', { site: 'dc-1' }), machine('x-2', { site: 'dc_1' })];
+    const doc = renderInventory(src);
+    expect(doc.site_dc_1!.hosts).toEqual(['x-2']);
+    expect(doc.site_dc_1_2!.hosts).toEqual(['x-1']);
+    const pre = renderInventory(src, { prefix: 'UL' });
+    expect(pre.ul_site_dc1!.hosts).toEqual(['db-1', 'web-1']);
+    expect(Object.keys(pre).filter((k) => !['all', 'ungrouped', '_meta'].includes(k)).every((k) => k.startsWith('ul_'))).toBe(true);
+  });
+
+  it('filters by site and by group', () => {
+    const bySite = renderInventory(fixture(), { site: 'Zürich-2' });
+    expect(Object.keys(bySite._meta!.hostvars)).toEqual(['new-1']);
+    expect(bySite).not.toHaveProperty('site_dc1');
+    const byGroup = renderInventory(fixture(), { group: 'profile_db' });
+    expect(Object.keys(byGroup._meta!.hostvars).sort()).toEqual(['db-1', 'web-1']);
+    expect(byGroup.profile_web!.hosts).toEqual(['web-1']);
+    expect(() => renderInventory(fixture(), { group: 'nope' })).toThrow(UnknownGroupError);
+  });
+
+  it('the serialised body is byte for byte JSON.stringify of the document, for every view', () => {
+    const src = fixture();
+    src.machines = [
+      ...src.machines,
+      machine('odd-1', { address: '10.0.0.9', params: { ansible_host: 'bastion.example', tier: 'own', underlay_site: 'spoof', extra: [1, { a: 'é' }] } }),
+      machine('odd-2', { params: {} }),
+    ];
+    src.profiles = [...src.profiles, profile('jump', { ansible_host: 'jump.example' })];
+    src.machines.push(machine('odd-3', { address: '10.0.0.10', profiles: ['jump'] }));
+    for (const opts of [{}, { prefix: 'ul' }, { site: 'dc1' }, { group: 'profile_db' }, { group: 'all' }]) {
+      expect(renderInventoryBody(src, opts).bytes.toString('utf8')).toBe(JSON.stringify(renderInventory(src, opts)));
+    }
+    const hv = renderInventory(src)._meta!.hostvars;
+    expect(hv['odd-1']).toMatchObject({ ansible_host: 'bastion.example', tier: 'own', underlay_site: 'dc1' });
+    expect(hv['odd-3']!.ansible_host).toBe('jump.example');
+  });
+
+  it('reuses serialised hostvars across renders only while they are still right', () => {
+    const cache = new HostFragmentCache(2); // blocks of 2 hosts, to exercise block reuse
+    const src = fixture();
+    const same = (s: InventorySource) => expect(renderInventoryBody(s, { fragments: cache }).bytes.toString('utf8')).toBe(JSON.stringify(renderInventory(s)));
+    same(src);
+    expect(cache.misses).toBe(3);
+    const etag1 = renderInventoryBody(src, { fragments: cache }).etag;
+    expect(cache.hits).toBe(3);
+    same(src);
+    expect(renderInventoryBody(src, { fragments: cache }).etag).toBe(etag1);
+    expect(renderInventoryBody(src, { fragments: new HostFragmentCache(2) }).etag).toBe(etag1); // cold cache, same ETag
+    // A replaced machine document, a changed profile, a member's status: each shows up.
+    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, params: { ...m.params, role: 'replica' } } : m));
+    src.profiles = src.profiles.map((p) => (p.name === 'web' ? { ...p, params: { ...p.params, port: 8443 } } : p));
+    src.services = src.services.map((svc) => ({ ...svc, members: svc.members.map((m) => ({ ...m, status: 'warning' as const })) }));
+    same(src);
+    expect(renderInventoryBody(src, { fragments: cache }).etag).not.toBe(etag1);
+    same({ ...src, machines: src.machines.filter((m) => m.name !== 'db-1') }); // a host removed shifts the blocks
+    same(src);
+    // A param turning secret must not be served from an old fragment.
+    src.params = [...src.params, def('role', { secret: true })];
+    const body = renderInventoryBody(src, { fragments: cache }).bytes.toString('utf8');
+    expect(body).not.toContain('replica');
+    expect(body).not.toContain('frontend');
+    same(src);
+  });
+
+  it('is deterministic whatever order the store returns', () => {
+    const a = renderInventoryBody(fixture());
+    const src = fixture();
+    src.machines = [...src.machines].reverse();
+    src.rules = [...src.rules].reverse();
+    src.sites = [...src.sites].reverse();
+    const b = renderInventoryBody(src);
+    expect(b.bytes.equals(a.bytes)).toBe(true);
+    expect(b.etag).toBe(a.etag);
+    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, bootState: 'failed' as const } : m));
+    expect(renderInventoryBody(src).etag).not.toBe(a.etag);
+  });
+});

@@ -1,0 +1,147 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { z } from 'zod';
+import { ErrorBody } from '../../shared/api/common.js';
+import { HostVarsSchema, InventoryDocumentSchema, InventoryQuery, type GroupRule } from '../../shared/api/inventory.js';
+import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
+import type { Service } from '../../shared/api/services.js';
+import { ApiError } from '../api/api-error.js';
+import { registerCrud } from '../api/crud.js';
+import type { ApiDeps } from '../api/deps.js';
+import { requirePermission } from '../auth/middleware.js';
+import type { Store } from '../store/types.js';
+import { GROUP_RULES, groupRulesResource } from './group-rules.js';
+import { HostFragmentCache, InventoryContext, renderInventoryBody, UnknownGroupError, type InventorySource, type RenderedBody } from './render.js';
+
+const all = <T>(store: Store, collection: string, present: Record<string, number>): T[] =>
+  collection in present ? (store.list(collection).items as unknown as T[]) : [];
+
+/** The store's collections as the renderer wants them (services only when the services feature runs). */
+export function sourceFromStore(store: Store, opts: { machines?: boolean } = {}): InventorySource {
+  const present = store.counts();
+  return {
+    sites: all<Site>(store, 'sites', present),
+    profiles: all<Profile>(store, 'profiles', present),
+    params: all<ParamDef>(store, 'params', present),
+    machines: opts.machines === false ? [] : all<Machine>(store, 'machines', present),
+    rules: all<GroupRule>(store, GROUP_RULES, present),
+    services: all<Service>(store, 'services', present),
+  };
+}
+
+/**
+ * Rendered documents keyed by (change-feed index, query). Every acknowledged write moves the index, so
+ * an entry is valid exactly as long as the index it was rendered at is current; a conditional GET then
+ * costs a map lookup and a string compare, no render. A few variants (prefix/site/group) are kept.
+ */
+export class InventoryCache {
+  private index = -1;
+  private readonly entries = new Map<string, RenderedBody>();
+  /** Serialised hostvars of unchanged machines, reused across renders. */
+  readonly fragments = new HostFragmentCache();
+  renders = 0;
+
+  constructor(private readonly maxEntries = 32) {}
+
+  get(index: number, key: string, render: () => RenderedBody): RenderedBody {
+    if (index !== this.index) {
+      this.entries.clear();
+      this.index = index;
+    }
+    let hit = this.entries.get(key);
+    if (!hit) {
+      hit = render();
+      this.renders++;
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, hit);
+    }
+    return hit;
+  }
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim() === etag);
+}
+
+export interface InventoryRouteOptions {
+  /** Default group-name prefix when the query gives none (UNDERLAY_INVENTORY_PREFIX). */
+  defaultPrefix?: string;
+}
+
+export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: InventoryRouteOptions = {}): InventoryCache {
+  registerCrud(app, deps, groupRulesResource);
+  const read = requirePermission(deps.tokens, 'read');
+  const cache = new InventoryCache();
+  const security = [{ bearer: [] }];
+  const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/inventory',
+      tags: ['Inventory'],
+      operationId: 'get_inventory',
+      summary: "Ansible dynamic inventory (`--list` document with _meta.hostvars); ETag + If-None-Match → 304",
+      security,
+      middleware: [read] as const,
+      request: { query: InventoryQuery, headers: z.object({ 'if-none-match': z.string().optional() }) },
+      responses: {
+        200: { description: 'The inventory', content: { 'application/json': { schema: InventoryDocumentSchema } } },
+        304: { description: 'Unchanged since the ETag given in If-None-Match' },
+        401: err('Missing or invalid bearer token'),
+        403: err('The token’s role does not allow this'),
+        404: err('No such group (`group=`)'),
+      },
+    }),
+    (c) => {
+      const q = c.req.valid('query');
+      const prefix = q.prefix ?? opts.defaultPrefix ?? '';
+      const key = `${prefix}\0${q.site ?? ''}\0${q.group ?? ''}`;
+      let rendered: RenderedBody;
+      try {
+        rendered = cache.get(deps.changes.index, key, () => {
+          const t0 = performance.now();
+          const r = renderInventoryBody(sourceFromStore(deps.store), { prefix, site: q.site, group: q.group, fragments: cache.fragments });
+          deps.logger.debug({ hosts: r.hosts, bytes: r.bytes.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
+          return r;
+        });
+      } catch (e) {
+        if (e instanceof UnknownGroupError) throw ApiError.notFound('group', q.group!);
+        throw e;
+      }
+      c.header('ETag', rendered.etag);
+      c.header('Cache-Control', 'no-cache');
+      c.header('X-Underlay-Index', String(deps.changes.index));
+      if (matchesEtag(c.req.header('if-none-match'), rendered.etag)) return c.body(null, 304);
+      return c.body(rendered.bytes as unknown as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json; charset=utf-8' }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/inventory/hosts/{name}',
+      tags: ['Inventory'],
+      operationId: 'get_inventory_host',
+      summary: 'Variables of one host (`--host NAME`)',
+      security,
+      middleware: [read] as const,
+      request: { params: z.object({ name: z.string().min(1).max(128) }) },
+      responses: {
+        200: { description: 'The host’s variables', content: { 'application/json': { schema: HostVarsSchema } } },
+        401: err('Missing or invalid bearer token'),
+        403: err('The token’s role does not allow this'),
+        404: err('No such host'),
+      },
+    }),
+    (c) => {
+      const name = c.req.valid('param').name;
+      const m = deps.store.findUnique<Machine>('machines', 'name', name);
+      if (!m) throw ApiError.notFound('host', name);
+      const src = sourceFromStore(deps.store, { machines: false });
+      return c.json(new InventoryContext(src).hostVars(m) as never, 200);
+    },
+  );
+  return cache;
+}

@@ -1,0 +1,16 @@
+import type { CentralFeature } from '../server/serve.js';
+import { serviceRegistry, servicesCollection, type RegistryOptions } from './registry.js';
+import { registerServiceRoutes } from './routes.js';
+
+/** The service registry: `/api/v1/services`, TTL health, blocking queries, `wait`. */
+export function servicesFeature(opts: RegistryOptions = {}): CentralFeature {
+  return {
+    collections: [servicesCollection],
+    routes: (app, deps) => registerServiceRoutes(app, deps, serviceRegistry(deps, opts)),
+    attach: ({ deps }) => {
+      const reg = serviceRegistry(deps, opts);
+      reg.start();
+      return () => reg.stop();
+    },
+  };
+}

@@ -1,0 +1,377 @@
+/**
+ * Inventory benchmark.
+ *
+ *   node dist/scripts/bench/inventory/run.js [--sizes 1000,10000,100000] [--no-render] [--central 10000] [--no-central] [--no-ansible] [--ansible-runs 1]
+ *
+ * 1. Render: a synthetic fleet in an in-memory Store, through the route's own path
+ *    (sourceFromStore → renderInventory → JSON → ETag), at each size: median of several runs.
+ * 2. ETag hit: a spawned central (`underlay central serve`) holding N machines (created through the
+ *    API), 304 round trips over HTTPS with If-None-Match on a keep-alive connection.
+ * 3. `ansible-inventory -i scripts/ansible/underlay-inventory --list` end to end against it, cold
+ *    (script cache off: full download + parse) and warm (script cache on: a 304).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GroupRule } from '../../../shared/api/inventory.js';
+import type { Machine, ParamDef, Profile, Site } from '../../../shared/api/resources.js';
+import type { Service } from '../../../shared/api/services.js';
+import { HostFragmentCache, renderInventory as renderInventoryDoc, renderInventoryBody } from '../../../central/ansible/render.js';
+import { sourceFromStore } from '../../../central/ansible/routes.js';
+import { MemoryCollection } from '../../../central/store/memory-collection.js';
+import type { CollectionName, Doc, ListQuery, Page, Store, WriteOp } from '../../../central/store/types.js';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const CLI = join(ROOT, 'dist/shared/cli/underlay.js');
+const SCRIPT = join(ROOT, 'scripts/ansible/underlay-inventory');
+const T = { createdAt: '2024-01-01T00:00:00.000Z', updatedAt: '2024-01-01T00:00:00.000Z' };
+const GiB = 1024 ** 3;
+const CPUS = ['Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz', 'AMD EPYC 7763 64-Core Processor', 'Intel(R) Xeon(R) Platinum 8480+', 'Ampere Altra Q80-30'];
+
+/** A Store over MemoryCollections only (no disk): what the route reads, minus the file. */
+class MemStore implements Store {
+  private readonly colls = new Map<string, MemoryCollection>();
+  constructor(names: string[]) {
+    for (const name of names) this.colls.set(name, new MemoryCollection({ name, unique: [{ field: 'name', values: (d) => [String(d.name)] }] }));
+  }
+  private c(n: string): MemoryCollection {
+    return this.colls.get(n)!;
+  }
+  get<T extends Doc>(collection: CollectionName, id: string): T | undefined {
+    return this.c(collection).get(id) as T | undefined;
+  }
+  findUnique<T extends Doc>(collection: CollectionName, field: string, value: string): T | undefined {
+    return this.c(collection).findUnique(field, value) as T | undefined;
+  }
+  list<T extends Doc>(collection: CollectionName, query?: ListQuery): Page<T> {
+    return this.c(collection).list(query) as Page<T>;
+  }
+  count(collection: CollectionName): number {
+    return this.c(collection).docs.size;
+  }
+  async commit(ops: WriteOp[]): Promise<void> {
+    for (const op of ops) if (op.type === 'put') this.c(op.collection).put(op.doc);
+    else this.c(op.collection).delete(op.id);
+  }
+  async put<T extends Doc>(collection: CollectionName, doc: T): Promise<T> {
+    this.c(collection).put(doc);
+    return doc;
+  }
+  async delete(collection: CollectionName, id: string): Promise<void> {
+    this.c(collection).delete(id);
+  }
+  counts(): Record<string, number> {
+    return Object.fromEntries([...this.colls].map(([k, c]) => [k, c.docs.size]));
+  }
+  async close(): Promise<void> {}
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, '0');
+}
+
+/** The synthetic fleet: 20 sites × 40 racks, 12 profiles, 30 param defs (3 secret), 4 group rules, 6 services. */
+export function fleet(n: number) {
+  const sites: Site[] = Array.from({ length: 20 }, (_, i) => ({ id: `site-${i}`, name: `site-${i}`, params: { ntp: `ntp${i}.example`, dns: `10.${i}.0.53`, bmc_password: 'secret' }, ...T }));
+  const profiles: Profile[] = [
+    { id: 'p-global', name: 'global', params: { timezone: 'UTC', tier: 'default' }, ...T },
+    ...Array.from({ length: 11 }, (_, i) => ({ id: `p-${i}`, name: `profile-${i}`, params: { tier: `tier-${i}`, [`feature_${i}`]: true, root_hash: '$6$x' }, ...T })),
+  ];
+  const params: ParamDef[] = Array.from({ length: 30 }, (_, i) => ({ id: `d-${i}`, name: `param_${i}`, schema: {}, secret: false, ...(i % 3 === 0 ? { default: `default-${i}` } : {}), ...T }));
+  params.push({ id: 'd-bmc', name: 'bmc_password', schema: {}, secret: true, ...T }, { id: 'd-root', name: 'root_hash', schema: {}, secret: true, ...T }, { id: 'd-k', name: 'api_key', schema: {}, secret: true, ...T });
+  const machines: Machine[] = [];
+  for (let i = 0; i < n; i++) {
+    const site = i % 20;
+    const name = `node-${String(i).padStart(6, '0')}`;
+    machines.push({
+      id: `m-${i}`,
+      name,
+      site: `site-${site}`,
+      rack: `r${site}-${(i >> 5) % 40}`,
+      macs: [`52:54:${hex((i >> 24) & 255, 2)}:${hex((i >> 16) & 255, 2)}:${hex((i >> 8) & 255, 2)}:${hex(i & 255, 2)}`],
+      address: `10.${site}.${(i >> 8) & 255}.${i & 255}`,
+      profiles: [`profile-${i % 11}`, `profile-${(i + 3) % 11}`],
+      params: { role: ['web', 'db', 'cache', 'compute'][i % 4]!, index: i, api_key: 'secret' },
+      facts: {
+        system: { uuid: `00000000-0000-4000-8000-${hex(i, 12)}`, serial: `SN${i}`, vendor: 'Dell Inc.', product: 'PowerEdge R650' },
+        firmware: i % 5 === 0 ? 'bios' : 'uefi',
+        cpu: { model: CPUS[i % CPUS.length], sockets: 2, cores: 64, threads: 128 },
+        memory: { totalBytes: (i % 3 === 0 ? 512 : 128) * GiB },
+        disks: [
+          { name: 'nvme0n1', sizeBytes: 1920383410176, model: 'SAMSUNG MZQL21T9HCJR', serial: `S${i}A`, rotational: false },
+          { name: 'nvme1n1', sizeBytes: 1920383410176, model: 'SAMSUNG MZQL21T9HCJR', serial: `S${i}B`, rotational: false },
+        ],
+        nics: [
+          { name: 'eno1', mac: `52:54:${hex((i >> 24) & 255, 2)}:${hex((i >> 16) & 255, 2)}:${hex((i >> 8) & 255, 2)}:${hex(i & 255, 2)}`, driver: 'ice', link: true, speedMbps: 25000 },
+          { name: 'eno2', mac: `52:55:${hex((i >> 24) & 255, 2)}:${hex((i >> 16) & 255, 2)}:${hex((i >> 8) & 255, 2)}:${hex(i & 255, 2)}`, driver: 'ice', link: false, speedMbps: 0 },
+        ],
+        bmc: { address: `10.250.${(i >> 8) & 255}.${i & 255}` },
+      },
+      bootenv: i % 10 === 0 ? 'discovery' : 'local',
+      bootState: i % 10 === 0 ? 'discovered' : 'installed',
+      netboot: false,
+      ...T,
+    });
+  }
+  const rules: GroupRule[] = [
+    { id: 'r1', name: 'cpu', kind: 'keyed', key: 'facts.cpu.model', ...T },
+    { id: 'r2', name: 'role', kind: 'keyed', key: 'params.role', ...T },
+    { id: 'r3', name: 'bigmem', kind: 'condition', group: 'big_memory', when: { path: 'facts.memory.totalBytes', op: 'gte', value: 256 * GiB }, ...T },
+    { id: 'r4', name: 'bios', kind: 'condition', group: 'legacy_bios', when: { path: 'facts.firmware', op: 'eq', value: 'bios' }, ...T },
+  ];
+  const services: Service[] = ['etcd', 'consul', 'vault', 'kafka', 'postgres', 'web'].map((s, k) => ({
+    id: `svc-${s}`,
+    name: s,
+    tags: [],
+    modifyIndex: k + 1,
+    members: Array.from({ length: s === 'web' ? Math.max(3, Math.floor(n / 100)) : 3 }, (_, j) => {
+      const m = machines[(k * 7919 + j * 31) % n]!;
+      return { id: `${m.name}-${s}`, machine: m.name, address: m.address!, port: 2379 + k, tags: [], meta: {}, status: j % 5 === 4 ? ('critical' as const) : ('passing' as const), statusSince: T.createdAt, registeredAt: T.createdAt };
+    }),
+    ...T,
+  }));
+  return { sites, profiles, params, machines, rules, services };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
+const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+
+export function storeOf(n: number): MemStore {
+  const f = fleet(n);
+  const store = new MemStore(['sites', 'profiles', 'params', 'machines', 'group-rules', 'services']);
+  for (const s of f.sites) void store.put('sites', s as unknown as Doc);
+  for (const p of f.profiles) void store.put('profiles', p as unknown as Doc);
+  for (const d of f.params) void store.put('params', d as unknown as Doc);
+  for (const m of f.machines) void store.put('machines', m as unknown as Doc);
+  for (const r of f.rules) void store.put('group-rules', r as unknown as Doc);
+  for (const s of f.services) void store.put('services', s as unknown as Doc);
+  return store;
+}
+
+function benchRender(sizes: number[]): void {
+  console.log('## render: sourceFromStore → plan → JSON → utf8 bytes → sha256 ETag (the route\'s path), in-memory store');
+  console.log('cold = every host serialised; after-1-write = one machine replaced since the last render (the route\'s fragment cache)\n');
+  console.log('| hosts | groups | document | cold median | cold min | after-1-write median | after-1-write min | runs |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const n of sizes) {
+    const store = storeOf(n);
+    const runs = n >= 100_000 ? 7 : n >= 10_000 ? 15 : 31;
+    const cold: number[] = [];
+    const warm: number[] = [];
+    let size = 0;
+    let groups = 0;
+    renderInventoryBody(sourceFromStore(store)); // warm-up (JIT)
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      // Cold as the route's first render: an empty fragment cache that this render fills.
+      const out = renderInventoryBody(sourceFromStore(store), { fragments: new HostFragmentCache() });
+      cold.push(performance.now() - t0);
+      size = out.bytes.length;
+    }
+    const fragments = new HostFragmentCache();
+    renderInventoryBody(sourceFromStore(store), { fragments });
+    for (let r = 0; r < runs; r++) {
+      const victim = store.get<Machine & Doc>('machines', `m-${(r * 7919) % n}`)!;
+      void store.put('machines', { ...victim, bootState: victim.bootState === 'installed' ? 'failed' : 'installed' });
+      const t0 = performance.now();
+      renderInventoryBody(sourceFromStore(store), { fragments });
+      warm.push(performance.now() - t0);
+    }
+    groups = Object.keys(renderInventoryDoc(sourceFromStore(store))).length - 2;
+    console.log(`| ${n} | ${groups} | ${mb(size)} | ${ms(median(cold))} | ${ms(Math.min(...cold))} | ${ms(median(warm))} | ${ms(Math.min(...warm))} | ${runs} |`);
+  }
+}
+
+// ---- the spawned central
+
+interface Central {
+  proc: ChildProcess;
+  url: string;
+  token: string;
+  ca: string;
+  caPath: string;
+  dir: string;
+}
+
+async function spawnCentral(): Promise<Central> {
+  const dir = mkdtempSync(join(tmpdir(), 'underlay-bench-'));
+  const data = join(dir, 'data');
+  const proc = spawn(process.execPath, [CLI, 'central', 'serve', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNDERLAY_LOG_LEVEL: 'warn' } });
+  let out = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.resume();
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /central listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => reject(new Error(`central exited (${code}): ${out}`)));
+  });
+  return { proc, url, token: readFileSync(join(data, 'admin.token'), 'utf8').trim(), ca: readFileSync(join(data, 'ca.pem'), 'utf8'), caPath: join(data, 'ca.pem'), dir };
+}
+
+function call(c: Central, agent: Agent, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; bytes: number }> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(c.url + path),
+      { method, agent, ca: c.ca, headers: { authorization: `Bearer ${c.token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}), ...headers } },
+      (res) => {
+        let bytes = 0;
+        res.on('data', (d: Buffer) => (bytes += d.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+function runTool(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; ms: number; bytes: number; stderr: string }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let bytes = 0;
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (bytes += d.length));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.once('error', reject);
+    p.once('close', (code) => resolve({ code, ms: performance.now() - t0, bytes, stderr }));
+  });
+}
+
+async function benchCentral(n: number, ansible: boolean, ansibleRuns: number): Promise<void> {
+  const c = await spawnCentral();
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  try {
+    const f = fleet(n);
+    const t0 = performance.now();
+    for (const s of f.sites) await call(c, agent, 'POST', '/api/v1/sites', { name: s.name, params: s.params });
+    for (const p of f.profiles) await call(c, agent, 'POST', '/api/v1/profiles', { name: p.name, params: p.params });
+    // Secret values are stored sealed to joined agents and this central has none: declare the secret
+    // params secret after the values are in (the inventory filters by definition either way).
+    for (const d of f.params) await call(c, agent, 'POST', '/api/v1/params', { name: d.name, ...(d.default !== undefined ? { default: d.default } : {}) });
+    for (const r of f.rules) {
+      const { id: _i, createdAt: _c, updatedAt: _u, ...rule } = r;
+      await call(c, agent, 'POST', '/api/v1/group-rules', rule);
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < f.machines.length) {
+        const m = f.machines[next++]!;
+        const { id: _i, createdAt: _c, updatedAt: _u, ...body } = m;
+        const r = await call(c, agent, 'POST', '/api/v1/machines', body);
+        if (r.status !== 201) throw new Error(`creating ${m.name}: HTTP ${r.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    for (const s of f.services) for (const m of s.members) await call(c, agent, 'POST', `/api/v1/services/${s.name}/members`, { id: m.id, machine: m.machine, port: m.port, status: m.status });
+    for (const d of f.params) if (d.secret) await call(c, agent, 'PATCH', `/api/v1/params/${d.name}`, { secret: true });
+    console.log(`\n## central over HTTPS (${n} machines; seeded through the API in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+    const one = new Agent({ keepAlive: true, maxSockets: 1 });
+    let t = performance.now();
+    const cold = await call(c, one, 'GET', '/api/v1/inventory');
+    const coldMs = performance.now() - t;
+    const etagHeader = String(cold.headers.etag);
+    const full: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      t = performance.now();
+      const r = await call(c, one, 'GET', '/api/v1/inventory');
+      full.push(performance.now() - t);
+      if (r.status !== 200) throw new Error(`GET: ${r.status}`);
+    }
+    const hits: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      t = performance.now();
+      const r = await call(c, one, 'GET', '/api/v1/inventory', undefined, { 'if-none-match': etagHeader });
+      hits.push(performance.now() - t);
+      if (r.status !== 304) throw new Error(`expected 304, got ${r.status}`);
+    }
+    console.log('| request | median | p95 | body |');
+    console.log('|---|---:|---:|---:|');
+    console.log(`| first GET (render + send) | ${ms(coldMs)} | – | ${mb(cold.bytes)} |`);
+    console.log(`| GET, cached render (send only) | ${ms(median(full))} | ${ms(pct(full, 95))} | ${mb(cold.bytes)} |`);
+    console.log(`| GET If-None-Match → 304 (ETag hit), keep-alive | ${ms(median(hits))} | ${ms(pct(hits, 95))} | 0 |`);
+
+    if (ansible) {
+      const home = join(c.dir, 'home');
+      const env = {
+        ...process.env,
+        HOME: home,
+        ANSIBLE_LOCAL_TEMP: join(home, 'tmp'),
+        ANSIBLE_HOME: join(home, 'ansible'),
+        UNDERLAY_URL: c.url,
+        UNDERLAY_TOKEN: c.token,
+        UNDERLAY_CA: c.caPath,
+      };
+      const runs = ansibleRuns;
+      const timeTool = async (args: string[], extra: Record<string, string>) => {
+        const xs: number[] = [];
+        let bytes = 0;
+        for (let i = 0; i < runs; i++) {
+          const r = await runTool(args[0]!, args.slice(1), { ...env, ...extra });
+          if (r.code !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
+          xs.push(r.ms);
+          bytes = r.bytes;
+        }
+        return { ms: median(xs), bytes };
+      };
+      const off = { UNDERLAY_INVENTORY_CACHE: 'off' };
+      const cacheDir = join(c.dir, 'inv-cache');
+      const on = { UNDERLAY_INVENTORY_CACHE: cacheDir };
+      await runTool(SCRIPT, ['--list'], { ...env, ...on }); // fills the script's cache
+      const rows: [string, { ms: number; bytes: number }][] = [
+        ['underlay-inventory --list alone (node start + HTTPS GET + print), cache off', await timeTool([SCRIPT, '--list'], off)],
+        ['underlay-inventory --list alone, cache on (304)', await timeTool([SCRIPT, '--list'], on)],
+        ['ansible all --list-hosts (Ansible parses the inventory; what a playbook pays), cache off', await timeTool(['ansible', '-i', SCRIPT, 'all', '--list-hosts'], off)],
+        ['ansible all --list-hosts, cache on (304)', await timeTool(['ansible', '-i', SCRIPT, 'all', '--list-hosts'], on)],
+        ['ansible-inventory --list --export, cache off', await timeTool(['ansible-inventory', '-i', SCRIPT, '--list', '--export'], off)],
+        ['ansible-inventory --list (prints every host with all group vars merged in), cache off', await timeTool(['ansible-inventory', '-i', SCRIPT, '--list'], off)],
+      ];
+      console.log(`\n## Ansible against the central (${n} hosts), median of ${runs} run(s)`);
+      console.log('| command | wall | stdout |');
+      console.log('|---|---:|---:|');
+      for (const [label, r] of rows) console.log(`| ${label} | ${ms(r.ms)} | ${mb(r.bytes)} |`);
+    }
+  } finally {
+    agent.destroy();
+    c.proc.kill('SIGTERM');
+    await new Promise((r) => c.proc.once('exit', r));
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opt = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const sizes = (opt('--sizes') ?? '1000,10000,100000').split(',').map(Number);
+  const os = await import('node:os');
+  console.log(`# inventory benchmark — node ${process.version}, ${os.cpus()[0]?.model} ×${os.cpus().length}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  if (!args.includes('--no-render')) benchRender(sizes);
+  if (!args.includes('--no-central')) await benchCentral(Number(opt('--central') ?? 10_000), !args.includes('--no-ansible'), Number(opt('--ansible-runs') ?? 1));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((e: Error) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
