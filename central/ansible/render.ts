@@ -495,11 +495,20 @@ export function renderHostVars(src: InventorySource, name: string): Record<strin
   return new InventoryContext(src).hostVars(m);
 }
 
-export interface RenderedBody {
-  /** The document as UTF-8 bytes (what the route sends). */
-  bytes: Buffer;
-  etag: string;
-  hosts: number;
+/** A rendered document: UTF-8 chunks (sent as they are, no final copy), its length and strong ETag. */
+export class RenderedBody {
+  constructor(
+    readonly chunks: Buffer[],
+    readonly etag: string,
+    readonly hosts: number,
+  ) {
+    this.length = chunks.reduce((n, c) => n + c.length, 0);
+  }
+  readonly length: number;
+  /** The whole document in one buffer (a copy; for tests and small documents). */
+  get bytes(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
 }
 
 /**
@@ -532,8 +541,10 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
   const hosts = frags.length;
   if (!cache || p.selected) {
     if (hosts > 0) frags[0] = frags[0]!.subarray(1);
-    const bytes = Buffer.concat([headBytes, ...frags, tail]);
-    return { bytes, etag: etagOf(bytes), hosts };
+    const chunks = [headBytes, ...frags, tail];
+    const h = createHash('sha256');
+    for (const c of chunks) h.update(c);
+    return new RenderedBody(chunks, `"${h.digest('base64url').slice(0, 32)}"`, hosts);
   }
   // The unfiltered view with a cache: hostvars in blocks whose bytes and sha256 are reused while all their
   // fragments are; the ETag is sha256 over the head, the block digests and the tail (still a strong
@@ -558,7 +569,7 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
   cache.blocks = next;
   out.push(tail);
   etagHash.update(tail);
-  return { bytes: Buffer.concat(out), etag: `"${etagHash.digest('base64url').slice(0, 32)}"`, hosts };
+  return new RenderedBody(out, `"${etagHash.digest('base64url').slice(0, 32)}"`, hosts);
 }
 
 export function etagOf(body: string | Buffer): string {

@@ -103,7 +103,7 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
         rendered = cache.get(deps.changes.index, key, () => {
           const t0 = performance.now();
           const r = renderInventoryBody(sourceFromStore(deps.store), { prefix, site: q.site, group: q.group, fragments: cache.fragments });
-          deps.logger.debug({ hosts: r.hosts, bytes: r.bytes.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
+          deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
           return r;
         });
       } catch (e) {
@@ -114,7 +114,15 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
       c.header('Cache-Control', 'no-cache');
       c.header('X-Underlay-Index', String(deps.changes.index));
       if (matchesEtag(c.req.header('if-none-match'), rendered.etag)) return c.body(null, 304);
-      return c.body(rendered.bytes as unknown as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json; charset=utf-8' }) as never;
+      // The cached chunks go out as they are (no copy of a document that can be 100+ MB).
+      const chunks = rendered.chunks;
+      const stream = new ReadableStream<Uint8Array>({
+        start(ctrl) {
+          for (const ch of chunks) ctrl.enqueue(ch);
+          ctrl.close();
+        },
+      });
+      return c.body(stream, 200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(rendered.length) }) as never;
     },
   );
 

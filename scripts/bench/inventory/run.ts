@@ -177,7 +177,7 @@ function benchRender(sizes: number[]): void {
       // Cold as the route's first render: an empty fragment cache that this render fills.
       const out = renderInventoryBody(sourceFromStore(store), { fragments: new HostFragmentCache() });
       cold.push(performance.now() - t0);
-      size = out.bytes.length;
+      size = out.length;
     }
     const fragments = new HostFragmentCache();
     renderInventoryBody(sourceFromStore(store), { fragments });
