@@ -6,6 +6,7 @@ import { bootFeature, bootStateContributor, BOOT_STATE_COLLECTIONS } from './boo
 import { leaseEventHandler } from './boot/leases.js';
 import { discoveryHandlers } from './discovery/events.js';
 import { servicesFeature } from './services/feature.js';
+import { serviceStatusHandler } from './services/agent-events.js';
 import type { CentralFeature } from './server/serve.js';
 
 /** The features a production central runs with. */
@@ -16,7 +17,7 @@ export async function defaultFeatures(): Promise<CentralFeature[]> {
     agentsFeature({
       contributors: [bootStateContributor, artifactStateContributor],
       stateCollections: [...BOOT_STATE_COLLECTIONS, ARTIFACTS],
-      eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger) }),
+      eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger), 'service-status': serviceStatusHandler(deps, deps.logger) }),
     }),
     inventoryFeature(),
     servicesFeature(),

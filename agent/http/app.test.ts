@@ -159,4 +159,17 @@ describe('agent HTTP boot surface', () => {
   it('refuses per-machine files for a forged token', async () => {
     expect((await app.request(`/m/${UNKNOWN.replace(/:/g, '')}-${'B'.repeat(32)}/user-data`)).status).toBe(403);
   });
+
+  it('relays service health for a machine’s own members through the outbox', async () => {
+    const path = '/api/v1/services/etcd/members/etcd-1-2379';
+    expect((await app.request(`${path}/pass`, { method: 'PUT' })).status).toBe(401);
+    const auth = { authorization: `Bearer ${tokens.issue(KNOWN)}` };
+    expect((await app.request(`${path}/maybe`, { method: 'PUT', headers: auth })).status).toBe(404);
+    expect((await app.request(`${path}/warn`, { method: 'PUT', headers: auth, body: '{"note":5}' })).status).toBe(400);
+    const res = await app.request(`${path}/warn`, { method: 'PUT', headers: auth, body: '{"note":"disk 91%"}' });
+    expect(res.status).toBe(202);
+    const ev = outbox.messages().at(-1) as { kind: string; data: unknown };
+    expect(ev.kind).toBe('service-status');
+    expect(ev.data).toEqual({ service: 'etcd', member: 'etcd-1-2379', status: 'warning', machineId: 'm-known', note: 'disk 91%' });
+  });
 });

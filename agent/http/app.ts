@@ -206,6 +206,28 @@ export function createBootApp(o: BootHttpOptions): Hono {
     return c.json({ accepted: true, machine: machineId }, 202);
   });
 
+  // Service health for members running on this machine, relayed to the central through the outbox.
+  app.put('/api/v1/services/:service/members/:member/:check', async (c) => {
+    const mac = bearerMac(c.req.header('authorization'));
+    if (!mac) return c.json({ error: { code: 'unauthenticated', message: 'a machine token is required' } }, 401);
+    const status = ({ pass: 'passing', warn: 'warning', fail: 'critical' } as const)[c.req.param('check') as 'pass' | 'warn' | 'fail'];
+    if (!status) return c.json({ error: { code: 'not_found', message: 'use pass, warn or fail' } }, 404);
+    let note: string | undefined;
+    const text = await c.req.text();
+    if (text) {
+      try {
+        const body = JSON.parse(text) as { note?: unknown };
+        if (body.note !== undefined && typeof body.note !== 'string') throw new Error('note must be a string');
+        note = body.note as string | undefined;
+      } catch (e) {
+        return c.json({ error: { code: 'invalid_request', message: (e as Error).message } }, 400);
+      }
+    }
+    const data = { service: c.req.param('service'), member: c.req.param('member'), status, machineId: machineIdOf(mac), ...(note ? { note: note.slice(0, 4096) } : {}) };
+    await o.rt.emitEvent('service-status', data);
+    return c.json({ accepted: true, ...data }, 202);
+  });
+
   app.get('/api/v1/runner/next', async (c) => {
     const mac = bearerMac(c.req.header('authorization'));
     if (!mac) return c.json({ error: { code: 'unauthenticated', message: 'a machine token is required' } }, 401);
