@@ -33,11 +33,8 @@ function setup(pendingFor: () => Promise<TaskDoc[]>) {
   const reports: string[] = [];
   const tasks = {
     pendingFor,
-    markDelivered: async (t: TaskDoc) => void delivered.push(t.id),
-    applyReport: async (_a: string, r: { id: string }) => {
-      reports.push(r.id);
-      return 'applied';
-    },
+    markDeliveredMany: async (ts: TaskDoc[]) => void delivered.push(...ts.map((t) => t.id)),
+    applyReports: async (_a: string, rs: { id: string }[]) => void reports.push(...rs.map((r) => r.id)),
   } as unknown as TaskService;
   const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, onClose: () => undefined, logger: silentLogger });
   const hello = () => ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0 }), false);

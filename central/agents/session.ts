@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
-import { AgentToCentral, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg } from '../../shared/protocol/messages.js';
+import { AgentToCentral, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg, type ReportMsg } from '../../shared/protocol/messages.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
 import type { TaskDoc, TaskService } from '../tasks/service.js';
@@ -101,7 +101,7 @@ export class AgentSession {
         this.pushState();
         const backlog = [...byId.values()].sort((a, b) => a.seq - b.seq);
         for (const t of backlog) this.sendTask(t);
-        for (const t of backlog) if (t.state !== 'cancelled') await this.hooks.tasks.markDelivered(t);
+        await this.hooks.tasks.markDeliveredMany(backlog.filter((t) => t.state !== 'cancelled'));
         return;
       }
       if (this.state === 'awaiting-hello') {
@@ -112,8 +112,7 @@ export class AgentSession {
         this.sentStateVersion = null;
         this.pushState();
       } else if (msg.type === 'report') {
-        await this.hooks.tasks.applyReport(this.agent.id, msg);
-        this.ack(msg.id);
+        this.queueReport(msg);
       } else if (msg.type === 'event') {
         await this.hooks.onEvent(this.agent, msg);
         this.ack(msg.id);
@@ -121,6 +120,42 @@ export class AgentSession {
     } catch (e) {
       this.hooks.logger.error({ agent: this.agent.id, err: e }, 'error handling agent message');
     }
+  }
+
+  private reportQueue: ReportMsg[] = [];
+  private reportTimer: NodeJS.Immediate | null = null;
+
+  /**
+   * Reports that arrive in the same turn of the event loop (an agent draining its outbox, or accepted +
+   * succeeded back to back) are applied in one durable commit, then acknowledged together.
+   */
+  private queueReport(r: ReportMsg): void {
+    this.reportQueue.push(r);
+    if (this.reportTimer) return;
+    this.reportTimer = setImmediate(() => {
+      this.reportTimer = null;
+      const batch = this.reportQueue.splice(0);
+      this.hooks.tasks.applyReports(this.agent.id, batch).then(
+        () => {
+          for (const r of batch) this.ack(r.id);
+        },
+        (e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not record reports; the agent will resend them'),
+      );
+    });
+  }
+
+  private deliveredQueue: TaskDoc[] = [];
+  private deliveredTimer: NodeJS.Immediate | null = null;
+
+  /** Marks sent tasks delivered, batched per turn of the event loop. */
+  private queueDelivered(t: TaskDoc): void {
+    this.deliveredQueue.push(t);
+    if (this.deliveredTimer) return;
+    this.deliveredTimer = setImmediate(() => {
+      this.deliveredTimer = null;
+      const batch = this.deliveredQueue.splice(0);
+      this.hooks.tasks.markDeliveredMany(batch).catch((e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not mark tasks delivered'));
+    });
   }
 
   /**
@@ -152,7 +187,7 @@ export class AgentSession {
     }
     if (this.state !== 'ready') return;
     this.sendTask(task);
-    if (task.state !== 'cancelled') await this.hooks.tasks.markDelivered(task);
+    if (task.state !== 'cancelled') this.queueDelivered(task);
   }
 
   private sendTask(task: TaskDoc): void {

@@ -29,6 +29,18 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
   );
   app.openapi(
     createRoute({
+      method: 'post', path: '/api/v1/tasks/batch', tags, security, operationId: 'create_tasks',
+      summary: 'Create up to 1,000 tasks at once, all or none (one durable write)',
+      middleware: [write] as const, request: { body: { content: json(z.object({ tasks: z.array(TaskCreate).min(1).max(1000) }).strict()), required: true } },
+      responses: { 201: { description: 'Created', content: json(z.object({ items: z.array(Task) })) }, 400: err('invalid (details name tasks.<index>)'), 401: err('unauthenticated'), 403: err('forbidden'), 409: err('a site has no agent') },
+    }),
+    async (c) => {
+      const body = c.req.valid('json') as { tasks: z.infer<typeof TaskCreate>[] };
+      return c.json({ items: (await tasks.createMany(body.tasks)).map(view) } as never, 201);
+    },
+  );
+  app.openapi(
+    createRoute({
       method: 'get', path: '/api/v1/tasks', tags, security, operationId: 'list_tasks', summary: 'List tasks (newest first)',
       middleware: [read] as const,
       request: { query: ListQueryParams.extend({ site: z.string().optional(), machine: z.string().optional(), state: z.string().optional(), kind: z.string().optional() }) },

@@ -83,4 +83,31 @@ describe('TaskService', () => {
     await svc.applyReport('a1', { type: 'report', id: 'e1', taskId: u.id, state: 'rejected', reason: 'expired', at });
     expect(svc.get(u.id)!.state).toBe('rejected');
   });
+
+  it('creates a batch in one go with consecutive sequence numbers, or nothing when one input is invalid', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const before = store.count('tasks');
+    await expect(svc.createMany([{ site: 's1', kind: 'ping' }, { site: 's1', kind: 'nope' }])).rejects.toThrow(/tasks\.1: unknown task kind/);
+    expect(store.count('tasks')).toBe(before);
+    const made = await svc.createMany(Array.from({ length: 5 }, () => ({ site: 's1', kind: 'ping' })));
+    const seqs = made.map((t) => t.seq);
+    expect(seqs).toEqual([seqs[0], seqs[0] + 1, seqs[0] + 2, seqs[0] + 3, seqs[0] + 4]);
+    expect(store.get<AgentDoc>(AGENTS, 'a1')!.nextSeq).toBe(seqs[0] + 5);
+  });
+
+  it('applies a batch of reports in order, once each', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const [t, u] = await svc.createMany([{ site: 's1', kind: 'ping' }, { site: 's1', kind: 'ping' }]);
+    const at = new Date().toISOString();
+    await svc.applyReports('a1', [
+      { type: 'report', id: 'x1', taskId: t.id, state: 'accepted', at },
+      { type: 'report', id: 'x2', taskId: t.id, state: 'succeeded', output: 'pong', at },
+      { type: 'report', id: 'x2', taskId: t.id, state: 'succeeded', output: 'pong', at },
+      { type: 'report', id: 'y1', taskId: u.id, state: 'failed', exitCode: 2, at },
+      { type: 'report', id: 'z1', taskId: u.id, state: 'accepted', at },
+    ]);
+    expect(svc.get(t.id)).toMatchObject({ state: 'succeeded', output: 'pong' });
+    expect(svc.get(t.id)!.history.map((h) => h.reportId).filter(Boolean)).toEqual(['x1', 'x2']);
+    expect(svc.get(u.id)).toMatchObject({ state: 'failed', exitCode: 2 });
+  });
 });

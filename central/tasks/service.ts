@@ -91,7 +91,41 @@ export class TaskService {
   }
 
   async create(input: CreateTaskInput): Promise<TaskDoc> {
+    return (await this.createMany([input]))[0];
+  }
+
+  /**
+   * Creates several tasks in one durable commit (the batch API and the single create share this). All are
+   * validated first: one invalid input fails the whole batch, naming its index. Sequence numbers are
+   * claimed synchronously in memory, so concurrent creates never share one.
+   */
+  async createMany(inputs: CreateTaskInput[]): Promise<TaskDoc[]> {
     await sodium.ready;
+    const agents = new Map<string, AgentDoc>();
+    const tasks: TaskDoc[] = [];
+    inputs.forEach((input, i) => {
+      try {
+        tasks.push(this.prepare(input, agents));
+      } catch (e) {
+        if (e instanceof ApiError && inputs.length > 1) {
+          throw new ApiError(e.status, e.code, `tasks.${i}: ${e.message}`, Array.isArray(e.details) ? e.details.map((d: { path: string; message: string }) => ({ ...d, path: `tasks.${i}.${d.path}` })) : e.details);
+        }
+        throw e;
+      }
+    });
+    await this.store.commit([
+      ...[...agents.values()].map((doc) => ({ type: 'put' as const, collection: AGENTS, doc })),
+      ...tasks.map((doc) => ({ type: 'put' as const, collection: TASKS, doc })),
+    ]);
+    for (const task of tasks) {
+      this.changes.emit({ collection: TASKS, type: 'put', id: task.id, doc: task });
+      this.onTask?.(task);
+    }
+    return tasks;
+  }
+
+  /** Validates one input and builds its signed task; `agents` carries sequence claims within a batch. */
+  private prepare(input: CreateTaskInput, agents: Map<string, AgentDoc>): TaskDoc {
     if (!isTaskKind(input.kind)) {
       throw ApiError.badRequest(`unknown task kind "${input.kind}" (known: ${Object.keys(TASK_KINDS).join(', ')})`, [{ path: 'kind', message: 'unknown kind' }]);
     }
@@ -113,7 +147,9 @@ export class TaskService {
     const ttlMs = parseDuration(input.ttl ?? '1h');
     if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw ApiError.badRequest('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
-    const agent = this.pickAgent(input.site);
+    const picked = this.pickAgent(input.site);
+    const agent = agents.get(picked.id) ?? picked;
+    agents.set(agent.id, { ...agent, nextSeq: agent.nextSeq + 1 });
     const now = new Date();
     const envelope: TaskEnvelope = {
       v: 1,
@@ -127,10 +163,7 @@ export class TaskService {
       issuedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
     };
-    // The sequence number is claimed synchronously (in memory) before any await, so concurrent
-    // creates never share one; the agent doc and the task are written in one atomic commit.
-    const nextAgent: AgentDoc = { ...agent, nextSeq: agent.nextSeq + 1 };
-    const task: TaskDoc = {
+    return {
       id: envelope.id,
       site: envelope.site,
       agent: envelope.agent,
@@ -145,13 +178,6 @@ export class TaskService {
       signed: signTaskSync(envelope, this.signingKey),
       history: [{ state: 'queued', at: envelope.issuedAt }],
     };
-    await this.store.commit([
-      { type: 'put', collection: AGENTS, doc: nextAgent },
-      { type: 'put', collection: TASKS, doc: task },
-    ]);
-    this.changes.emit({ collection: TASKS, type: 'put', id: task.id, doc: task });
-    this.onTask?.(task);
-    return task;
   }
 
   get(id: string): TaskDoc | undefined {
@@ -172,8 +198,51 @@ export class TaskService {
   }
 
   async markDelivered(task: TaskDoc): Promise<void> {
-    const cur = this.get(task.id);
-    if (cur && cur.state === 'queued') await this.transition(cur, { state: 'delivered', at: new Date().toISOString() });
+    await this.markDeliveredMany([task]);
+  }
+
+  /** Marks sent tasks delivered in one commit. */
+  async markDeliveredMany(tasks: TaskDoc[]): Promise<void> {
+    const at = new Date().toISOString();
+    const changed = tasks
+      .map((t) => this.get(t.id))
+      .filter((t): t is TaskDoc => !!t && t.state === 'queued')
+      .map((t) => ({ before: t, next: this.advance(t, { state: 'delivered', at }).next }));
+    await this.commitChanges(changed);
+  }
+
+  /**
+   * Applies a batch of reports from one agent in one durable commit (reports for the same task apply in
+   * order). Same rules as applyReport: idempotent by report id, never backwards, unverified rejections
+   * only recorded.
+   */
+  async applyReports(agentId: string, reports: ReportMsg[]): Promise<void> {
+    const touched = new Map<string, { before: TaskDoc; next: TaskDoc; effect: boolean }>();
+    for (const r of reports) {
+      const cur = touched.get(r.taskId)?.next ?? this.get(r.taskId);
+      if (!cur || cur.agent !== agentId) {
+        this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
+        continue;
+      }
+      if (cur.history.some((h) => h.reportId === r.id)) continue;
+      const { next, forward } = this.advance(cur, this.entryOf(r), r.output, isUnverified(r));
+      const prev = touched.get(r.taskId);
+      touched.set(r.taskId, { before: prev?.before ?? cur, next, effect: (prev?.effect ?? false) || (forward && r.state === 'succeeded') });
+    }
+    await this.commitChanges([...touched.values()]);
+  }
+
+  private entryOf(r: ReportMsg): TaskHistoryEntry {
+    return { state: r.state, at: r.at, reportId: r.id, ...(r.reason ? { reason: r.reason } : {}), ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
+  }
+
+  private async commitChanges(changed: { before: TaskDoc; next: TaskDoc; effect?: boolean }[]): Promise<void> {
+    if (changed.length === 0) return;
+    await this.store.commit(changed.map((c) => ({ type: 'put' as const, collection: TASKS, doc: c.next })));
+    for (const c of changed) {
+      this.changes.emit({ collection: TASKS, type: 'put', id: c.next.id, doc: c.next, before: c.before });
+      if (c.effect) await this.applyEffect(c.next);
+    }
   }
 
   /**
@@ -187,11 +256,7 @@ export class TaskService {
       return 'ignored';
     }
     if (t.history.some((h) => h.reportId === r.id)) return 'duplicate';
-    const entry: TaskHistoryEntry = { state: r.state, at: r.at, reportId: r.id, ...(r.reason ? { reason: r.reason } : {}), ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}) };
-    // A rejection for a bad signature names an id the agent could not verify: whoever forged the
-    // envelope chose it. Record it, but do not let it finish a genuine task that is still on its way.
-    const unverified = r.state === 'rejected' && (r.reason === 'bad-signature' || r.reason === 'malformed');
-    await this.transition(t, entry, r.output, unverified);
+    await this.transition(t, this.entryOf(r), r.output, isUnverified(r));
     return 'applied';
   }
 
@@ -206,6 +271,13 @@ export class TaskService {
   }
 
   private async transition(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false): Promise<TaskDoc> {
+    const { next, forward } = this.advance(t, entry, output, historyOnly);
+    await this.commitChanges([{ before: t, next, effect: forward && entry.state === 'succeeded' }]);
+    return next;
+  }
+
+  /** The task after one history entry: never backwards, never past a terminal state. Pure. */
+  private advance(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false): { next: TaskDoc; forward: boolean } {
     const forward = !historyOnly && !TERMINAL.has(t.state) && RANK[entry.state] >= RANK[t.state];
     const next: TaskDoc = {
       ...t,
@@ -216,10 +288,7 @@ export class TaskService {
       ...(forward && entry.exitCode !== undefined ? { exitCode: entry.exitCode } : {}),
       ...(forward && output !== undefined ? { output } : {}),
     };
-    await this.store.put(TASKS, next);
-    this.changes.emit({ collection: TASKS, type: 'put', id: next.id, doc: next, before: t });
-    if (forward && entry.state === 'succeeded') await this.applyEffect(next);
-    return next;
+    return { next, forward };
   }
 
   /** What a succeeded agent task means for the inventory: the central's record follows the site. */
@@ -236,4 +305,12 @@ export class TaskService {
   view(t: TaskDoc): Record<string, unknown> {
     return t;
   }
+}
+
+/**
+ * A rejection for a bad signature names an id the agent could not verify: whoever forged the envelope
+ * chose it. It is recorded, but it cannot finish a genuine task that is still on its way.
+ */
+function isUnverified(r: ReportMsg): boolean {
+  return r.state === 'rejected' && (r.reason === 'bad-signature' || r.reason === 'malformed');
 }

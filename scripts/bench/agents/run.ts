@@ -2,7 +2,9 @@
  * Benchmark: many simulated site agents against one real central (spawned from the built CLI).
  *
  *   npx tsc -p . && node scripts/postbuild.mjs
- *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--profile DIR] [--keep]
+ *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--profile DIR] [--keep]
+ *
+ * --batch N creates tasks N at a time through POST /api/v1/tasks/batch (one request, one durable write).
  *
  * Each simulated agent has its own site and its own joined identity: a one-time agent-join token and a
  * POST /api/v1/agents/join with a CSR, exactly as `underlay agent join` does (bench shortcut: all
@@ -35,6 +37,8 @@ const { values: args } = parseArgs({
     agents: { type: 'string', default: '1000' },
     tasks: { type: 'string', default: '20000' },
     inflight: { type: 'string', default: '256' },
+    /** Tasks per create request (1: POST /api/v1/tasks; more: POST /api/v1/tasks/batch). */
+    batch: { type: 'string', default: '1' },
     /** Write a V8 CPU profile of the central to this directory (node --cpu-prof). */
     profile: { type: 'string' },
     keep: { type: 'boolean', default: false },
@@ -43,6 +47,7 @@ const { values: args } = parseArgs({
 const AGENTS = Number(args.agents);
 const TASKS = Number(args.tasks);
 const INFLIGHT = Number(args.inflight);
+const BATCH = Math.max(1, Math.min(1000, Number(args.batch)));
 const CLI = fileURLToPath(new URL('../../../shared/cli/underlay.js', import.meta.url));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -199,12 +204,23 @@ async function main(): Promise<void> {
     const createdAt = new Map<string, number>();
     let failures = 0;
     t0 = performance.now();
-    await pool(TASKS, INFLIGHT, async (i) => {
-      const start = performance.now();
-      const r = await call<{ id: string }>(conn, 'POST', '/api/v1/tasks', { site: sims[i % AGENTS].site, kind: 'ping', payload: {} });
-      if (r.status !== 201) return void failures++;
-      createdAt.set(r.json.id, start);
-    });
+    if (BATCH === 1) {
+      await pool(TASKS, INFLIGHT, async (i) => {
+        const start = performance.now();
+        const r = await call<{ id: string }>(conn, 'POST', '/api/v1/tasks', { site: sims[i % AGENTS].site, kind: 'ping', payload: {} });
+        if (r.status !== 201) return void failures++;
+        createdAt.set(r.json.id, start);
+      });
+    } else {
+      await pool(Math.ceil(TASKS / BATCH), Math.max(1, Math.ceil(INFLIGHT / BATCH)), async (b) => {
+        const start = performance.now();
+        const n = Math.min(BATCH, TASKS - b * BATCH);
+        const tasks = Array.from({ length: n }, (_, j) => ({ site: sims[(b * BATCH + j) % AGENTS].site, kind: 'ping', payload: {} }));
+        const r = await call<{ items: { id: string }[] }>(conn, 'POST', '/api/v1/tasks/batch', { tasks });
+        if (r.status !== 201) return void (failures += n);
+        for (const t of r.json.items) createdAt.set(t.id, start);
+      });
+    }
     const createSec = (performance.now() - t0) / 1000;
     const deadline = Date.now() + 300_000;
     while (doneAt.size < createdAt.size && Date.now() < deadline) await sleep(20);
