@@ -166,12 +166,14 @@ export class Link {
       this.opts.logger.warn({ code: msg.code, message: msg.message }, 'the central reported an error');
       return;
     }
-    try {
-      await this.opts.onMessage(msg);
-    } catch (e) {
-      this.opts.logger.error({ err: e }, 'error handling a message from the central');
-    }
+    // Messages from the central are handled strictly in arrival order: a task must never be processed
+    // before the desired state that came ahead of it has been stored (that write is async).
+    const run = this.inbound.then(() => this.opts.onMessage(msg));
+    this.inbound = run.catch((e: unknown) => this.opts.logger.error({ err: e }, 'error handling a message from the central'));
+    await this.inbound;
   }
+
+  private inbound: Promise<void> = Promise.resolve();
 
   async stop(): Promise<void> {
     this.setState('stopped');
