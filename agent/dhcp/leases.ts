@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import type { LeaseEvent, Reservation, Subnet } from '../../shared/dhcp/config.js';
-import { inCidr, intToIp, ipToInt, parseCidr, broadcastOf } from './ip-fast.js';
+import { inCidr, intToIp, ipToInt, parseCidr, broadcastOf } from '../../shared/dhcp/ip.js';
 import { Journal } from './journal.js';
 
 export const LeaseRecordSchema = z.object({

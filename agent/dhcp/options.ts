@@ -4,7 +4,7 @@
  * instances of a code are concatenated per RFC 3396); the functions here give them meaning.
  */
 import { isIpv4 } from '../../shared/dhcp/ip.js';
-import { ipToInt, intToIp } from './ip-fast.js';
+import { ipToInt, intToIp } from '../../shared/dhcp/ip.js';
 
 export const Opt = {
   PAD: 0,

@@ -2,7 +2,7 @@
  * BOOTP/DHCP packet codec (RFC 951, RFC 2131, RFC 3396 long options, RFC 2132 option overload).
  * `parsePacket` never throws anything but `DhcpParseError`; it checks every length against the buffer.
  */
-import { intToIp, ipToInt } from './ip-fast.js';
+import { intToIp, ipToInt } from '../../shared/dhcp/ip.js';
 import { decodeOverload, Opt, OptionDecodeError } from './options.js';
 
 export const BOOTREQUEST = 1;

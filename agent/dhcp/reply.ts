@@ -3,7 +3,7 @@
  * echoes (option 82 unchanged and last, option 97 for PXE clients).
  */
 import type { Subnet } from '../../shared/dhcp/config.js';
-import { broadcastOf, maskOf } from './ip-fast.js';
+import { broadcastOf, maskOf } from '../../shared/dhcp/ip.js';
 import { encodeConfiguredOption, encodeIp, encodeIps, encodeU32, MessageType, Opt, pxeVendorOptions } from './options.js';
 import { BOOTREPLY, FLAG_BROADCAST, type DhcpPacket } from './packet.js';
 import type { BootDecision } from './pxe.js';

@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { DhcpModeSchema, Ipv4Schema, type LeaseEvent, type MachineFacts, type Reservation, type Subnet } from '../../shared/dhcp/config.js';
 import { replyDestination, type ReplyDestination } from './addressing.js';
 import { isIpv4 } from '../../shared/dhcp/ip.js';
-import { inCidr } from './ip-fast.js';
+import { inCidr } from '../../shared/dhcp/ip.js';
 import { LeaseStore, type LeaseRecord } from './leases.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
 import { BOOTREQUEST, DhcpParseError, parsePacket, serializePacket, type DhcpPacket } from './packet.js';

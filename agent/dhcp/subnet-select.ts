@@ -5,7 +5,7 @@
  * the packet arrived on.
  */
 import type { Subnet } from '../../shared/dhcp/config.js';
-import { inCidr } from './ip-fast.js';
+import { inCidr } from '../../shared/dhcp/ip.js';
 import type { ClientRequest } from './request.js';
 
 export type SubnetSelector = 'link-selection' | 'subnet-selection' | 'giaddr' | 'ciaddr' | 'local';

@@ -10,30 +10,63 @@ export function isIpv4(s: string): boolean {
   return IPV4_RE.test(s);
 }
 
-/** Dotted quad → unsigned 32-bit integer. Throws on malformed input. */
-export function ipToInt(s: string): number {
-  if (!isIpv4(s)) throw new Error(`not an IPv4 address: ${s}`);
-  const p = s.split('.').map(Number);
-  return ((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!;
-}
-
-export function intToIp(n: number): string {
-  return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
 export interface Cidr {
   network: number;
   prefix: number;
   mask: number;
 }
 
-export function parseCidr(s: string): Cidr {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
-  if (!m) throw new Error(`not a CIDR: ${s}`);
-  const prefix = Number(m[2]);
+/**
+ * Dotted quad → unsigned 32-bit integer; accepts exactly what isIpv4 accepts. Hand-rolled (no regular
+ * expression, no arrays): the DHCP server calls it several times per packet (scripts/bench/boot).
+ */
+export function ipToInt(s: string): number {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let lead = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) throw new Error(`not an IPv4 address: ${s}`);
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 0) lead = c;
+      else if (lead === 48) throw new Error(`not an IPv4 address: ${s}`); // leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) throw new Error(`not an IPv4 address: ${s}`);
+    } else {
+      throw new Error(`not an IPv4 address: ${s}`);
+    }
+  }
+  if (dots !== 3 || digits === 0) throw new Error(`not an IPv4 address: ${s}`);
+  return n * 256 + part;
+}
+
+export function intToIp(n: number): string {
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** Parsed CIDRs, memoised: a server sees the same few subnet strings on every packet. */
+const cidrs = new Map<string, Readonly<Cidr>>();
+
+export function parseCidr(s: string): Readonly<Cidr> {
+  const hit = cidrs.get(s);
+  if (hit) return hit;
+  const slash = s.indexOf('/');
+  const pre = s.slice(slash + 1);
+  if (slash <= 0 || !/^\d{1,2}$/.test(pre)) throw new Error(`not a CIDR: ${s}`);
+  const prefix = Number(pre);
   if (prefix > 32) throw new Error(`bad prefix in ${s}`);
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { network: (ipToInt(m[1]!) & mask) >>> 0, prefix, mask };
+  const c = Object.freeze({ network: (ipToInt(s.slice(0, slash)) & mask) >>> 0, prefix, mask });
+  if (cidrs.size >= 4096) cidrs.clear();
+  cidrs.set(s, c);
+  return c;
 }
 
 export function inCidr(ip: string | number, cidr: string | Cidr): boolean {
