@@ -95,8 +95,6 @@ export class TftpServer {
   private readonly log: Logger;
   private readonly cache: FileCache;
   private readonly sessions = new Map<string, Session>();
-  /** Transfers that just completed, by client ip:port: a late retransmit of their RRQ is not a new request. */
-  private readonly recentlyDone = new Map<string, { file: string; until: number }>();
   private readonly closing = new Set<Promise<void>>();
   private main: Socket | undefined;
   private rootReal = '';
@@ -219,11 +217,6 @@ export class TftpServer {
       return;
     }
     const key = `${rinfo.address}:${rinfo.port}`;
-    const recent = this.recentlyDone.get(key);
-    if (recent && recent.file === p.filename && recent.until > Date.now()) {
-      this.s.duplicateRequests++;
-      return; // the client's retransmitted RRQ arrived after its transfer finished: nobody waits for a new one
-    }
     const existing = this.sessions.get(key);
     if (existing) {
       if (existing.file === p.filename) {
@@ -409,9 +402,6 @@ export class TftpServer {
     const fields = { client, file: req.filename, bytes: r.bytes, durationMs, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: r.retransmits };
     if (r.outcome === 'complete') {
       this.s.completed++;
-      const now = Date.now();
-      if (this.recentlyDone.size > 10_000) for (const [k, v] of this.recentlyDone) if (v.until <= now) this.recentlyDone.delete(k);
-      this.recentlyDone.set(client, { file: req.filename, until: now + 2 * this.o.timeoutMs * (this.o.retries + 1) });
       this.log.info(fields, 'tftp transfer complete');
     } else if (r.outcome === 'size-probe') {
       this.s.sizeProbes++;
