@@ -3,8 +3,7 @@
  * for the options it writes. Option values travel as raw Buffers in `DhcpPacket.options` (repeated
  * instances of a code are concatenated per RFC 3396); the functions here give them meaning.
  */
-import { isIpv4 } from '../../shared/dhcp/ip.js';
-import { ipToInt, intToIp } from '../../shared/dhcp/ip.js';
+import { intToIp, ipToInt, isIpv4 } from '../../shared/dhcp/ip.js';
 
 export const Opt = {
   PAD: 0,

@@ -25,6 +25,21 @@ const reparse = <T>(schema: z.ZodType<T>, value: unknown): T => {
   return r.data;
 };
 
+/**
+ * Merge for resources whose create schema has cross-field rules: apply the patch, then validate the whole
+ * result against the create schema again (a patch cannot break a rule), keeping the stored-only fields
+ * and re-deriving the ones computed from the body (e.g. a subnet's name).
+ */
+function mergeRevalidated<D extends Doc>(schema: z.ZodType, stored: readonly string[], derive: (body: Record<string, unknown>) => Record<string, unknown> = () => ({})) {
+  return (doc: D, patch: Record<string, unknown>, now: string): D => {
+    const merged = defaultMerge(doc, patch, now) as Record<string, unknown>;
+    const body = Object.fromEntries(Object.entries(merged).filter(([k]) => !stored.includes(k)));
+    const kept = Object.fromEntries(Object.entries(merged).filter(([k]) => stored.includes(k)));
+    const valid = reparse(schema, body) as Record<string, unknown>;
+    return { ...kept, ...valid, ...derive(valid) } as D;
+  };
+}
+
 export const subnetsResource: ResourceSpec<SubnetDoc> = {
   collection: 'subnets',
   path: 'subnets',
@@ -36,11 +51,7 @@ export const subnetsResource: ResourceSpec<SubnetDoc> = {
   filters: z.object({ site: z.string().optional() }),
   toWhere: (q) => (q.site ? { site: q.site } : undefined),
   build: (input, { id, now }) => ({ id, name: `${input.site}/${input.cidr}`, ...input, createdAt: now, updatedAt: now }) as SubnetDoc,
-  merge: (doc, patch, now) => {
-    const merged = defaultMerge(doc, patch, now);
-    const { id, name: _n, createdAt, updatedAt, site, ...rest } = merged;
-    return { ...reparse(SubnetCreate, { site, ...rest }), id, name: `${site}/${rest.cidr}`, createdAt, updatedAt } as SubnetDoc;
-  },
+  merge: mergeRevalidated<SubnetDoc>(SubnetCreate, ['id', 'name', 'createdAt', 'updatedAt'], (b) => ({ name: `${b.site}/${b.cidr}` })),
   check: (s, deps) => {
     requireSite(s.site, deps);
     const cidr = parseCidr(s.cidr);
@@ -63,11 +74,7 @@ export const reservationsResource: ResourceSpec<ReservationDoc> = {
   filters: z.object({ site: z.string().optional(), mac: z.string().optional() }),
   toWhere: (q) => ({ ...(q.site ? { site: q.site } : {}), ...(q.mac ? { mac: q.mac.toLowerCase() } : {}) }),
   build: (input, { id, now }) => ({ id, name: `${input.site}/${input.mac}`, ...input, createdAt: now, updatedAt: now }) as ReservationDoc,
-  merge: (doc, patch, now) => {
-    const m = defaultMerge(doc, patch, now);
-    reparse(ReservationCreate, { site: m.site, mac: m.mac, address: m.address, ...(m.hostname ? { hostname: m.hostname } : {}) });
-    return m;
-  },
+  merge: mergeRevalidated<ReservationDoc>(ReservationCreate, ['id', 'name', 'createdAt', 'updatedAt'], (b) => ({ name: `${b.site}/${b.mac}` })),
   check: (r, deps) => {
     requireSite(r.site, deps);
     const subnets = deps.store.list<SubnetDoc>('subnets', { where: { site: r.site } }).items;
@@ -86,11 +93,7 @@ export const bootenvsResource: ResourceSpec<BootEnvDocT> = {
   createSchema: BootEnvSchema,
   patchSchema: z.record(z.string(), z.unknown()),
   build: (input, { id, now }) => ({ id, ...input, createdAt: now, updatedAt: now }) as BootEnvDocT,
-  merge: (doc, patch, now) => {
-    const m = defaultMerge(doc, patch, now);
-    const { id, createdAt, updatedAt, ...rest } = m;
-    return { ...reparse(BootEnvSchema, rest), id, createdAt, updatedAt } as BootEnvDocT;
-  },
+  merge: mergeRevalidated<BootEnvDocT>(BootEnvSchema, ['id', 'createdAt', 'updatedAt']),
   check: (env, deps) => {
     const snippets = Object.fromEntries(deps.store.list<TemplateDoc>('templates').items.map((t) => [t.name, t.text]));
     const problems = checkBootEnvTemplates(env as never, snippets);

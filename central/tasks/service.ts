@@ -42,6 +42,8 @@ export interface TaskDoc {
   reason?: string;
 }
 
+export type ReportOutcome = 'applied' | 'duplicate' | 'ignored';
+
 export interface CreateTaskInput {
   site: string;
   machine?: string;
@@ -213,23 +215,31 @@ export class TaskService {
 
   /**
    * Applies a batch of reports from one agent in one durable commit (reports for the same task apply in
-   * order). Same rules as applyReport: idempotent by report id, never backwards, unverified rejections
-   * only recorded.
+   * order). Idempotent by report id (a redelivered report changes nothing); out-of-order or post-terminal
+   * reports are recorded in history without moving the state backwards; unverified rejections are only
+   * recorded.
    */
-  async applyReports(agentId: string, reports: ReportMsg[]): Promise<void> {
+  async applyReports(agentId: string, reports: ReportMsg[]): Promise<ReportOutcome[]> {
     const touched = new Map<string, { before: TaskDoc; next: TaskDoc; effect: boolean }>();
+    const outcomes: ReportOutcome[] = [];
     for (const r of reports) {
       const cur = touched.get(r.taskId)?.next ?? this.get(r.taskId);
       if (!cur || cur.agent !== agentId) {
         this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
+        outcomes.push('ignored');
         continue;
       }
-      if (cur.history.some((h) => h.reportId === r.id)) continue;
+      if (cur.history.some((h) => h.reportId === r.id)) {
+        outcomes.push('duplicate');
+        continue;
+      }
+      outcomes.push('applied');
       const { next, forward } = this.advance(cur, this.entryOf(r), r.output, isUnverified(r));
       const prev = touched.get(r.taskId);
       touched.set(r.taskId, { before: prev?.before ?? cur, next, effect: (prev?.effect ?? false) || (forward && r.state === 'succeeded') });
     }
     await this.commitChanges([...touched.values()]);
+    return outcomes;
   }
 
   private entryOf(r: ReportMsg): TaskHistoryEntry {
@@ -245,19 +255,9 @@ export class TaskService {
     }
   }
 
-  /**
-   * Applies a report from the agent. Idempotent by report id (a redelivered report changes nothing);
-   * out-of-order or post-terminal reports are recorded in history without moving the state backwards.
-   */
-  async applyReport(agentId: string, r: ReportMsg): Promise<'applied' | 'duplicate' | 'ignored'> {
-    const t = this.get(r.taskId);
-    if (!t || t.agent !== agentId) {
-      this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
-      return 'ignored';
-    }
-    if (t.history.some((h) => h.reportId === r.id)) return 'duplicate';
-    await this.transition(t, this.entryOf(r), r.output, isUnverified(r));
-    return 'applied';
+  /** Applies one report; see applyReports. */
+  async applyReport(agentId: string, r: ReportMsg): Promise<ReportOutcome> {
+    return (await this.applyReports(agentId, [r]))[0]!;
   }
 
   async cancel(id: string): Promise<TaskDoc> {
@@ -302,9 +302,6 @@ export class TaskService {
     this.changes.emit({ collection: 'machines', type: 'put', id: m.id, doc: next, before: m });
   }
 
-  view(t: TaskDoc): Record<string, unknown> {
-    return t;
-  }
 }
 
 /**
