@@ -1,7 +1,7 @@
 /**
  * TFTP throughput: Underlay's agent TFTP server vs tftpd-hpa, side by side, same client (atftp).
  *
- *   npx tsc -p . && node dist/scripts/bench/tftp/run.js [--size-mib 64] [--rounds 5]
+ *   npm run build && node dist/scripts/bench/tftp/run.js [--size-mib 64] [--rounds 5] [--data-path auto|js] [--spin-us N]
  *
  * Starts both servers on 127.0.0.1 high ports (tftpd-hpa as `in.tftpd -L -s ROOT -a 127.0.0.1:PORT`
  * in the foreground, killed by PID at the end), fetches one random file with atftp at blksize 1468,
@@ -23,16 +23,25 @@ import { TftpServer } from '../../../agent/tftp/server.js';
 interface Args {
   sizeMiB: number;
   rounds: number;
+  /** Our server's data path: 'auto' (native when the addon loads) or 'js'. */
+  dataPath: 'auto' | 'js';
+  /** Native data path: busy-poll microseconds (undefined: the server's default). */
+  spinUs: number | undefined;
 }
 
+const USAGE = 'usage: run.js [--size-mib 1..1024] [--rounds 1..50] [--data-path auto|js] [--spin-us 0..10000]';
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizeMiB: 64, rounds: 5 };
+  const a: Args = { sizeMiB: 64, rounds: 5, dataPath: 'auto', spinUs: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
-    const v = Number(argv[i + 1]);
+    const raw = argv[i + 1];
+    const v = Number(raw);
     if (k === '--size-mib' && Number.isInteger(v) && v > 0 && v <= 1024) (a.sizeMiB = v), i++;
     else if (k === '--rounds' && Number.isInteger(v) && v > 0 && v <= 50) (a.rounds = v), i++;
-    else throw new Error(`usage: run.js [--size-mib 1..1024] [--rounds 1..50] (bad argument ${k})`);
+    else if (k === '--data-path' && (raw === 'auto' || raw === 'js')) (a.dataPath = raw), i++;
+    else if (k === '--spin-us' && Number.isInteger(v) && v >= 0 && v <= 10_000) (a.spinUs = v), i++;
+    else throw new Error(`${USAGE} (bad argument ${k})`);
   }
   return a;
 }
@@ -117,13 +126,14 @@ async function main(): Promise<void> {
     const hpaPort = await freeUdpPort();
     hpa = spawn('/usr/sbin/in.tftpd', ['-L', '-s', root, '-a', `127.0.0.1:${hpaPort}`], { stdio: 'ignore' });
     // Our server in its own process too, as in production and like in.tftpd.
-    ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', root], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const oursPort = await new Promise<number>((resolve, reject) => {
+    const serveArgs = [root, args.dataPath, String(args.spinUs ?? '')];
+    ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', ...serveArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const { port: oursPort, dataPath } = await new Promise<{ port: number; dataPath: string }>((resolve, reject) => {
       let buf = '';
       ours!.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
-        const m = /^port (\d+)$/m.exec(buf);
-        if (m) resolve(Number(m[1]));
+        const m = /^port (\d+) data-path (\S+)$/m.exec(buf);
+        if (m) resolve({ port: Number(m[1]), dataPath: m[2]! });
       });
       ours!.once('exit', (code) => reject(new Error(`underlay server exited (${code})`)));
     });
@@ -139,6 +149,7 @@ async function main(): Promise<void> {
     ];
     const version = await new Promise<string>((r) => execFile('atftp', ['--version'], (_e, o, e) => r(String(o || e).split('\n')[0] ?? '')));
     console.log(`TFTP bench: ${args.sizeMiB} MiB file, ${args.rounds} rounds, client ${version.trim()}, loopback, files in ${base}`);
+    console.log(`underlay data path for streamed files: ${dataPath}${dataPath === 'native' ? `, spin ${args.spinUs ?? 'default'} us` : ''}`);
     const results: { config: string; server: string; grantedWindow: string; mbps: number[] }[] = [];
     for (const c of configs) {
       const rows = await Promise.all(
@@ -190,10 +201,18 @@ async function main(): Promise<void> {
 }
 
 /** Child mode: serve ROOT on a free loopback port, print it, print stats on SIGTERM. */
-async function serve(root: string): Promise<void> {
-  const server = new TftpServer({ root, address: '127.0.0.1', port: 0, maxBlksize: 1468, maxWindowsize: 64 });
+async function serve(root: string, dataPath: string | undefined, spinUs: string | undefined): Promise<void> {
+  const server = new TftpServer({
+    root,
+    address: '127.0.0.1',
+    port: 0,
+    maxBlksize: 1468,
+    maxWindowsize: 64,
+    dataPath: dataPath === 'js' ? 'js' : 'auto',
+    ...(spinUs ? { nativeSpinUs: Number(spinUs) } : {}),
+  });
   const { port } = await server.start();
-  process.stdout.write(`port ${port}\n`);
+  process.stdout.write(`port ${port} data-path ${server.dataPath}\n`);
   process.once('SIGTERM', () => {
     process.stdout.write(`stats ${JSON.stringify(server.stats())}\n`, () => {
       void server.stop().then(() => process.exit(0));
@@ -205,7 +224,7 @@ async function serve(root: string): Promise<void> {
 }
 
 const isServe = process.argv[2] === '--serve';
-(isServe ? serve(process.argv[3]!) : main()).then(
+(isServe ? serve(process.argv[3]!, process.argv[4], process.argv[5]) : main()).then(
   () => {
     if (!isServe) process.exit(0);
   },
