@@ -19,7 +19,9 @@
  *
  * Waiting for an ACK spins on a non-blocking recv() for up to spin_us microseconds before sleeping in
  * poll(): on a VM a sleeping thread costs a cross-CPU wake-up per round trip, which is most of a
- * lock-step transfer's time. The completion is delivered to JS through a thread-safe function.
+ * lock-step transfer's time. The spin is adaptive: when a wait outlasts it (a slow client or a real
+ * network's round trip), the next SPIN_BACKOFF waits sleep at once, so spinning only costs CPU where it
+ * pays. The completion is delivered to JS through a thread-safe function.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,6 +44,8 @@ enum outcome { OUT_COMPLETE, OUT_CLIENT_ERROR, OUT_TIMEOUT, OUT_SOCKET_ERROR, OU
 static const char *const outcome_names[] = {"complete", "client-error", "timeout", "socket-error", "cancelled", "read-error"};
 
 enum { OP_DATA = 3, OP_ACK = 4, OP_ERROR = 5, MAX_OPCODE = 6 };
+/* Waits that sleep without spinning after a spin that did not catch the packet. */
+enum { SPIN_BACKOFF = 64 };
 
 typedef struct transfer {
   /* Set by start(), read-only afterwards. */
@@ -72,6 +76,7 @@ typedef struct transfer {
   int sys_errno;
   uint64_t acked; /* highest block acknowledged (absolute, not modulo 65536) */
   uint64_t retransmits, duplicate_acks, packets_sent, malformed;
+  uint64_t spins_caught, spins_missed; /* waits a spin ended / waits that went on to poll() after spinning */
 } transfer_t;
 
 static void transfer_unref(transfer_t *t) {
@@ -263,6 +268,8 @@ static void run_transfer(transfer_t *t) {
   }
   if (l.in_oack ? send_oack(&l) < 0 : send_window(&l, 0) < 0) goto out;
   int64_t spin_start = 0;
+  uint32_t no_spin = 0; /* waits left to sleep without spinning */
+  int spinning = 0;     /* the current wait has spun */
   for (;;) {
     if (atomic_load_explicit(&t->cancelled, memory_order_relaxed)) {
       if (atomic_load(&t->cancel_notify)) send_error(&l, 0, "Transfer aborted");
@@ -271,7 +278,9 @@ static void run_transfer(transfer_t *t) {
     }
     ssize_t n = recv(t->sock, rbuf, sizeof rbuf, MSG_DONTWAIT);
     if (n >= 0) {
-      spin_start = 0;
+      if (spinning) t->spins_caught++;
+      spin_start = 0; /* the next wait decides afresh */
+      spinning = 0;
       if (on_packet(&l, rbuf, (size_t)n) != 0) break;
       continue;
     }
@@ -284,6 +293,7 @@ static void run_transfer(transfer_t *t) {
     int64_t now = now_us();
     if (now >= l.deadline) {
       spin_start = 0;
+      spinning = 0;
       if (l.attempts >= t->retries) {
         t->outcome = OUT_TIMEOUT;
         break;
@@ -292,14 +302,24 @@ static void run_transfer(transfer_t *t) {
       if (resend(&l) < 0) break;
       continue;
     }
-    if (t->spin_us > 0) {
-      if (spin_start == 0) spin_start = now;
+    if (t->spin_us > 0 && spin_start == 0) {
+      if (no_spin == 0) {
+        spin_start = now;
+        spinning = 1;
+      } else {
+        no_spin--;
+        spin_start = -1; /* this wait does not spin */
+      }
+    }
+    if (spinning) {
       if (now - spin_start < (int64_t)t->spin_us) continue;
+      t->spins_missed++;
+      spinning = 0;
+      no_spin = SPIN_BACKOFF;
     }
     struct pollfd fds[2] = {{.fd = t->sock, .events = POLLIN}, {.fd = t->cancel_fd, .events = POLLIN}};
     int64_t wait_ms = (l.deadline - now + 999) / 1000;
     (void)poll(fds, 2, (int)(wait_ms > 60000 ? 60000 : wait_ms));
-    spin_start = 0;
   }
 out:
   t->in_oack = l.in_oack;
@@ -359,6 +379,8 @@ static void deliver(napi_env env, napi_value cb, void *context, void *data) {
     set_num(env, r, "duplicateAcks", (double)t->duplicate_acks);
     set_num(env, r, "packetsSent", (double)t->packets_sent);
     set_num(env, r, "malformed", (double)t->malformed);
+    set_num(env, r, "spinsCaught", (double)t->spins_caught);
+    set_num(env, r, "spinsMissed", (double)t->spins_missed);
     napi_value b;
     napi_get_boolean(env, t->in_oack, &b);
     napi_set_named_property(env, r, "inOack", b);

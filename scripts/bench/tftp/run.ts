@@ -79,6 +79,16 @@ async function granted(port: number, file: string, options: Record<string, numbe
   throw new Error(`no TFTP server answering on 127.0.0.1:${port}`);
 }
 
+/** CPU time (user + system, all threads) a process has used so far, from /proc/PID/stat. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+/** USER_HZ: 100 on Linux for every architecture Node ships for. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -150,12 +160,12 @@ async function main(): Promise<void> {
     const version = await new Promise<string>((r) => execFile('atftp', ['--version'], (_e, o, e) => r(String(o || e).split('\n')[0] ?? '')));
     console.log(`TFTP bench: ${args.sizeMiB} MiB file, ${args.rounds} rounds, client ${version.trim()}, loopback, files in ${base}`);
     console.log(`underlay data path for streamed files: ${dataPath}${dataPath === 'native' ? `, spin ${args.spinUs ?? 'default'} us` : ''}`);
-    const results: { config: string; server: string; grantedWindow: string; mbps: number[] }[] = [];
+    const results: { config: string; server: string; grantedWindow: string; mbps: number[]; busyMs: number; cpuMs: number }[] = [];
     for (const c of configs) {
       const rows = await Promise.all(
         servers.map(async (s) => {
           const g = await granted(s.port, file, c.options);
-          return { config: c.name, server: s.name, port: s.port, grantedWindow: g.windowsize ?? '-', grantedBlk: g.blksize ?? '512', mbps: [] as number[] };
+          return { config: c.name, server: s.name, port: s.port, grantedWindow: g.windowsize ?? '-', grantedBlk: g.blksize ?? '512', mbps: [] as number[], busyMs: 0, cpuMs: 0 };
         }),
       );
       for (let round = 0; round < args.rounds; round++) {
@@ -165,7 +175,9 @@ async function main(): Promise<void> {
           const local = join(out, `${row.server}.bin`);
           rmSync(local, { force: true });
           const opts = Object.entries(c.options).flatMap(([k, v]) => ['--option', `${k} ${v}`]);
+          const cpu0 = row.server === 'underlay' ? processCpuMs(ours.pid!) : 0;
           const r = await runClient([...opts, '-g', '-r', file, '-l', local, '127.0.0.1', String(row.port)], out);
+          if (row.server === 'underlay') (row.cpuMs += processCpuMs(ours.pid!) - cpu0), (row.busyMs += r.ms);
           if (!r.ok) throw new Error(`${row.server} ${c.name}: atftp failed: ${r.stderr.trim()}`);
           if (statSync(local).size !== size) throw new Error(`${row.server} ${c.name}: wrong size ${statSync(local).size}`);
           if (round === 0 && createHash('sha256').update(readFileSync(local)).digest('hex') !== want) throw new Error(`${row.server} ${c.name}: sha256 mismatch`);
@@ -176,10 +188,12 @@ async function main(): Promise<void> {
     }
 
     console.log('');
-    console.log('| options | server | windowsize granted | MB/s median | MB/s min..max | runs |');
-    console.log('|---|---|---|---|---|---|');
+    console.log('| options | server | windowsize granted | MB/s median | MB/s min..max | runs | server CPU |');
+    console.log('|---|---|---|---|---|---|---|');
     for (const r of results) {
-      console.log(`| ${r.config} | ${r.server} | ${r.grantedWindow} | ${median(r.mbps).toFixed(1)} | ${Math.min(...r.mbps).toFixed(1)}..${Math.max(...r.mbps).toFixed(1)} | ${r.mbps.length} |`);
+      // Our server's CPU time (user+sys, all threads) over the wall time of its downloads; not measured for in.tftpd (forks per transfer).
+      const cpu = r.server === 'underlay' ? `${Math.round((100 * r.cpuMs) / r.busyMs)}%` : '-';
+      console.log(`| ${r.config} | ${r.server} | ${r.grantedWindow} | ${median(r.mbps).toFixed(1)} | ${Math.min(...r.mbps).toFixed(1)}..${Math.max(...r.mbps).toFixed(1)} | ${r.mbps.length} | ${cpu} |`);
     }
     console.log('');
     for (const c of configs) {
