@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { FileCache } from './cache.js';
@@ -81,7 +82,10 @@ const OptionsSchema = z.object({
   dataPath: z.enum(['auto', 'js']).default('auto'),
   /** Concurrent native transfers (one thread each); beyond this, transfers use the JS data path. */
   maxNativeTransfers: z.number().int().min(0).max(1024).default(64),
-  /** Native data path: microseconds to spin on recv before sleeping in poll (see docs/decisions.md). */
+  /**
+   * Native data path: microseconds to spin on recv before sleeping in poll (see docs/decisions.md); only
+   * as many transfers spin at once as there are cores but one, the others sleep in poll.
+   */
   nativeSpinUs: z.number().int().min(0).max(10_000).default(50),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).info === 'function').optional(),
   onTransfer: z.custom<(e: TftpTransferEvent) => void>((v) => typeof v === 'function').optional(),
@@ -110,6 +114,9 @@ export class TftpServer {
   private rootReal = '';
   private readonly data: DataPathChoice;
   private nativeActive = 0;
+  /** Native transfers that busy-poll: at most one per core but one (left to the event loop). */
+  private nativeSpinning = 0;
+  private readonly maxSpinning = Math.max(1, availableParallelism() - 1);
   private readonly s: Omit<TftpStats, 'active' | 'cacheHits' | 'cacheMisses' | 'cacheBytes'> = {
     requests: 0,
     completed: 0,
@@ -399,6 +406,7 @@ export class TftpServer {
     let finished!: () => void;
     const ended = new Promise<void>((r) => (finished = r));
     let transfer: NativeTransfer;
+    const spins = this.o.nativeSpinUs > 0 && this.nativeSpinning < this.maxSpinning;
     try {
       transfer = new NativeTransfer(
         addon,
@@ -412,11 +420,12 @@ export class TftpServer {
           windowsize: neg.windowsize,
           timeoutMs: neg.timeoutMs,
           retries: this.o.retries,
-          spinUs: this.o.nativeSpinUs,
+          spinUs: spins ? this.o.nativeSpinUs : 0,
           oack: neg.oack ? encodeOack(neg.oack) : null,
         },
         (r, raw: NativeResult) => {
           this.nativeActive--;
+          if (spins) this.nativeSpinning--;
           this.s.packetsSent += raw.packetsSent;
           this.s.retransmits += raw.retransmits;
           this.s.malformed += raw.malformed;
@@ -431,6 +440,7 @@ export class TftpServer {
       return;
     }
     this.nativeActive++;
+    if (spins) this.nativeSpinning++;
     session.transfer = transfer;
     if (session.aborted) transfer.abort('aborted before start', false);
     await ended;

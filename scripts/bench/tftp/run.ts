@@ -27,12 +27,14 @@ interface Args {
   dataPath: 'auto' | 'js';
   /** Native data path: busy-poll microseconds (undefined: the server's default). */
   spinUs: number | undefined;
+  /** Our server's cacheMaxFileBytes in MiB (undefined: its default, 8); cached files use the JS data path. */
+  cacheMaxMiB: number | undefined;
 }
 
-const USAGE = 'usage: run.js [--size-mib 1..1024] [--rounds 1..50] [--data-path auto|js] [--spin-us 0..10000]';
+const USAGE = 'usage: run.js [--size-mib 1..1024] [--rounds 1..50] [--data-path auto|js] [--spin-us 0..10000] [--cache-max-mib 0..1024]';
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizeMiB: 64, rounds: 5, dataPath: 'auto', spinUs: undefined };
+  const a: Args = { sizeMiB: 64, rounds: 5, dataPath: 'auto', spinUs: undefined, cacheMaxMiB: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const raw = argv[i + 1];
@@ -41,6 +43,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--rounds' && Number.isInteger(v) && v > 0 && v <= 50) (a.rounds = v), i++;
     else if (k === '--data-path' && (raw === 'auto' || raw === 'js')) (a.dataPath = raw), i++;
     else if (k === '--spin-us' && Number.isInteger(v) && v >= 0 && v <= 10_000) (a.spinUs = v), i++;
+    else if (k === '--cache-max-mib' && Number.isInteger(v) && v >= 0 && v <= 1024) (a.cacheMaxMiB = v), i++;
     else throw new Error(`${USAGE} (bad argument ${k})`);
   }
   return a;
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
     const hpaPort = await freeUdpPort();
     hpa = spawn('/usr/sbin/in.tftpd', ['-L', '-s', root, '-a', `127.0.0.1:${hpaPort}`], { stdio: 'ignore' });
     // Our server in its own process too, as in production and like in.tftpd.
-    const serveArgs = [root, args.dataPath, String(args.spinUs ?? '')];
+    const serveArgs = [root, args.dataPath, String(args.spinUs ?? ''), String(args.cacheMaxMiB ?? '')];
     ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', ...serveArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
     const { port: oursPort, dataPath } = await new Promise<{ port: number; dataPath: string }>((resolve, reject) => {
       let buf = '';
@@ -159,7 +162,10 @@ async function main(): Promise<void> {
     ];
     const version = await new Promise<string>((r) => execFile('atftp', ['--version'], (_e, o, e) => r(String(o || e).split('\n')[0] ?? '')));
     console.log(`TFTP bench: ${args.sizeMiB} MiB file, ${args.rounds} rounds, client ${version.trim()}, loopback, files in ${base}`);
-    console.log(`underlay data path for streamed files: ${dataPath}${dataPath === 'native' ? `, spin ${args.spinUs ?? 'default'} us` : ''}`);
+    const cached = size <= (args.cacheMaxMiB ?? 8) * 1024 * 1024;
+    console.log(
+      `underlay data path: ${cached ? 'js (file within the small-file cache)' : dataPath}${!cached && dataPath === 'native' ? `, spin ${args.spinUs ?? 'default'} us` : ''}`,
+    );
     const results: { config: string; server: string; grantedWindow: string; mbps: number[]; busyMs: number; cpuMs: number }[] = [];
     for (const c of configs) {
       const rows = await Promise.all(
@@ -215,7 +221,7 @@ async function main(): Promise<void> {
 }
 
 /** Child mode: serve ROOT on a free loopback port, print it, print stats on SIGTERM. */
-async function serve(root: string, dataPath: string | undefined, spinUs: string | undefined): Promise<void> {
+async function serve(root: string, dataPath: string | undefined, spinUs: string | undefined, cacheMaxMiB: string | undefined): Promise<void> {
   const server = new TftpServer({
     root,
     address: '127.0.0.1',
@@ -224,6 +230,7 @@ async function serve(root: string, dataPath: string | undefined, spinUs: string 
     maxWindowsize: 64,
     dataPath: dataPath === 'js' ? 'js' : 'auto',
     ...(spinUs ? { nativeSpinUs: Number(spinUs) } : {}),
+    ...(cacheMaxMiB ? { cacheMaxFileBytes: Number(cacheMaxMiB) * 1024 * 1024 } : {}),
   });
   const { port } = await server.start();
   process.stdout.write(`port ${port} data-path ${server.dataPath}\n`);
@@ -238,7 +245,7 @@ async function serve(root: string, dataPath: string | undefined, spinUs: string 
 }
 
 const isServe = process.argv[2] === '--serve';
-(isServe ? serve(process.argv[3]!, process.argv[4], process.argv[5]) : main()).then(
+(isServe ? serve(process.argv[3]!, process.argv[4], process.argv[5], process.argv[6]) : main()).then(
   () => {
     if (!isServe) process.exit(0);
   },
