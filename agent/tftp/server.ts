@@ -83,8 +83,8 @@ const OptionsSchema = z.object({
   /** Concurrent native transfers (one thread each); beyond this, transfers use the JS data path. */
   maxNativeTransfers: z.number().int().min(0).max(1024).default(64),
   /**
-   * Native data path: microseconds to spin on recv before sleeping in poll (see docs/decisions.md); only
-   * as many transfers spin at once as there are cores but one, the others sleep in poll.
+   * Native data path, lock-step transfers: microseconds to spin on recv before sleeping in poll (see
+   * docs/decisions.md); only as many transfers spin at once as there are cores but one.
    */
   nativeSpinUs: z.number().int().min(0).max(10_000).default(50),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).info === 'function').optional(),
@@ -406,7 +406,9 @@ export class TftpServer {
     let finished!: () => void;
     const ended = new Promise<void>((r) => (finished = r));
     let transfer: NativeTransfer;
-    const spins = this.o.nativeSpinUs > 0 && this.nativeSpinning < this.maxSpinning;
+    // Lock-step only: that is where the wake-up per round trip dominates; windowed transfers meet their
+    // target without it and spinning there competed with the client for CPU on a loaded machine.
+    const spins = this.o.nativeSpinUs > 0 && neg.windowsize === 1 && this.nativeSpinning < this.maxSpinning;
     try {
       transfer = new NativeTransfer(
         addon,

@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     console.log(`TFTP bench: ${args.sizeMiB} MiB file, ${args.rounds} rounds, client ${version.trim()}, loopback, files in ${base}`);
     const cached = size <= (args.cacheMaxMiB ?? 8) * 1024 * 1024;
     console.log(
-      `underlay data path: ${cached ? 'js (file within the small-file cache)' : dataPath}${!cached && dataPath === 'native' ? `, spin ${args.spinUs ?? 'default'} us` : ''}`,
+      `underlay data path: ${cached ? 'js (file within the small-file cache)' : dataPath}${!cached && dataPath === 'native' ? `, lock-step busy-poll ${args.spinUs ?? 'default (50)'} us` : ''}`,
     );
     const results: { config: string; server: string; grantedWindow: string; mbps: number[]; busyMs: number; cpuMs: number }[] = [];
     for (const c of configs) {
