@@ -1,10 +1,12 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { FileCache } from './cache.js';
 import { negotiate } from './options.js';
-import { encodeError, ErrorCode, Opcode, parsePacket, type RequestPacket } from './packet.js';
+import { NativeTransfer, selectDataPath, type DataPathChoice, type NativeResult } from './native-data-path.js';
+import { encodeError, encodeOack, ErrorCode, Opcode, parsePacket, type RequestPacket } from './packet.js';
 import { realRoot, resolveRequestPath } from './paths.js';
 import { FileSource, MemorySource, toNetascii, type ByteSource } from './source.js';
 import { ReadTransfer, type TransferOutcome, type TransferResult } from './transfer.js';
@@ -73,6 +75,18 @@ const OptionsSchema = z.object({
   cacheMaxBytes: z.number().int().min(0).default(64 * 1024 * 1024),
   /** netascii transfers convert the whole file in memory; larger files are refused. */
   maxNetasciiBytes: z.number().int().min(0).default(16 * 1024 * 1024),
+  /**
+   * 'auto': streamed files (above cacheMaxFileBytes, octet) go through the native data path when its addon
+   * loads, everything else through the JS one; 'js': always the JS data path.
+   */
+  dataPath: z.enum(['auto', 'js']).default('auto'),
+  /** Concurrent native transfers (one thread each); beyond this, transfers use the JS data path. */
+  maxNativeTransfers: z.number().int().min(0).max(1024).default(64),
+  /**
+   * Native data path, lock-step transfers: microseconds to spin on recv before sleeping in poll (see
+   * docs/decisions.md); only as many transfers spin at once as there are cores but one.
+   */
+  nativeSpinUs: z.number().int().min(0).max(10_000).default(50),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).info === 'function').optional(),
   onTransfer: z.custom<(e: TftpTransferEvent) => void>((v) => typeof v === 'function').optional(),
 });
@@ -83,7 +97,7 @@ type Resolved = z.output<typeof OptionsSchema>;
 interface Session {
   file: string;
   started: number;
-  transfer?: ReadTransfer;
+  transfer?: { abort(reason: string, notify?: boolean): void };
   socket?: Socket;
   aborted: boolean;
 }
@@ -98,6 +112,11 @@ export class TftpServer {
   private readonly closing = new Set<Promise<void>>();
   private main: Socket | undefined;
   private rootReal = '';
+  private readonly data: DataPathChoice;
+  private nativeActive = 0;
+  /** Native transfers that busy-poll: at most one per core but one (left to the event loop). */
+  private nativeSpinning = 0;
+  private readonly maxSpinning = Math.max(1, availableParallelism() - 1);
   private readonly s: Omit<TftpStats, 'active' | 'cacheHits' | 'cacheMisses' | 'cacheBytes'> = {
     requests: 0,
     completed: 0,
@@ -119,6 +138,12 @@ export class TftpServer {
     this.o = parsed.data;
     this.log = this.o.logger ?? silentLogger;
     this.cache = new FileCache({ maxFileBytes: this.o.cacheMaxFileBytes, maxTotalBytes: this.o.cacheMaxBytes });
+    this.data = selectDataPath(this.o.dataPath);
+  }
+
+  /** The data path streamed transfers use: 'native' (addon loaded) or 'js'. */
+  get dataPath(): 'native' | 'js' {
+    return this.data.path;
   }
 
   /** Bind the server port. Resolves with the bound address (port 0 picks a free port). */
@@ -137,7 +162,8 @@ export class TftpServer {
     sock.on('message', (msg, rinfo) => this.onRequest(msg, rinfo));
     this.main = sock;
     const addr = sock.address();
-    this.log.info({ address: addr.address, port: addr.port, root: this.rootReal }, 'tftp server listening');
+    if (this.data.path === 'js' && this.data.warning) this.log.warn({ reason: this.data.warning }, 'tftp native data path unavailable, using the JS data path');
+    this.log.info({ address: addr.address, port: addr.port, root: this.rootReal, dataPath: this.data.path }, 'tftp server listening');
     return { address: addr.address, port: addr.port };
   }
 
@@ -305,6 +331,9 @@ export class TftpServer {
       maxWindowsize: this.o.maxWindowsize,
       defaultTimeoutMs: this.o.timeoutMs,
     });
+    if (this.data.path === 'native' && source instanceof FileSource && this.nativeActive < this.o.maxNativeTransfers) {
+      return this.runNative(session, key, req, rinfo, neg, source, this.data.addon);
+    }
 
     let sock: Socket;
     try {
@@ -361,6 +390,61 @@ export class TftpServer {
     });
     if (session.aborted) transfer.abort('aborted before start', false);
     else transfer.start();
+    await ended;
+  }
+
+  /** The data phase on the addon's thread: it owns the transfer socket; JS keeps the file open until the end. */
+  private async runNative(
+    session: Session,
+    key: string,
+    req: RequestPacket,
+    rinfo: RemoteInfo,
+    neg: ReturnType<typeof negotiate>,
+    src: FileSource,
+    addon: Extract<DataPathChoice, { path: 'native' }>['addon'],
+  ): Promise<void> {
+    let finished!: () => void;
+    const ended = new Promise<void>((r) => (finished = r));
+    let transfer: NativeTransfer;
+    // Lock-step only: that is where the wake-up per round trip dominates; windowed transfers meet their
+    // target without it and spinning there competed with the client for CPU on a loaded machine.
+    const spins = this.o.nativeSpinUs > 0 && neg.windowsize === 1 && this.nativeSpinning < this.maxSpinning;
+    try {
+      transfer = new NativeTransfer(
+        addon,
+        {
+          address: this.o.address,
+          clientAddress: rinfo.address,
+          clientPort: rinfo.port,
+          fileFd: src.fd,
+          size: src.size,
+          blksize: neg.blksize,
+          windowsize: neg.windowsize,
+          timeoutMs: neg.timeoutMs,
+          retries: this.o.retries,
+          spinUs: spins ? this.o.nativeSpinUs : 0,
+          oack: neg.oack ? encodeOack(neg.oack) : null,
+        },
+        (r, raw: NativeResult) => {
+          this.nativeActive--;
+          if (spins) this.nativeSpinning--;
+          this.s.packetsSent += raw.packetsSent;
+          this.s.retransmits += raw.retransmits;
+          this.s.malformed += raw.malformed;
+          this.onTransferDone(session, key, req, rinfo, neg, r);
+          src.close().finally(finished);
+        },
+      );
+    } catch (err) {
+      await src.close();
+      this.release(session, key);
+      this.refuse(rinfo, req.filename, session.started, ErrorCode.NOT_DEFINED, 'Server busy', `transfer socket: ${(err as Error).message}`);
+      return;
+    }
+    this.nativeActive++;
+    if (spins) this.nativeSpinning++;
+    session.transfer = transfer;
+    if (session.aborted) transfer.abort('aborted before start', false);
     await ended;
   }
 

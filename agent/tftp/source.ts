@@ -48,6 +48,11 @@ export class FileSource implements ByteSource {
     if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new Error('chunkSize must be a positive integer');
   }
 
+  /** The open descriptor, for the native data path (which reads with pread; no chunks are loaded then). */
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   peek(pos: number, len: number): Uint8Array | undefined {
     const end = Math.min(pos + len, this.size);
     if (end <= pos) return new Uint8Array(0);

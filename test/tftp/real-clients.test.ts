@@ -37,7 +37,14 @@ function randomFile(path: string, size: number, seed: number): void {
   writeFileSync(path, b);
 }
 
-describe.skipIf(!ready)('TFTP server with real clients', () => {
+// Every file streamed (no cache) so each client goes through the data path under test: the native one
+// (the addon npm run build makes; the server's default for streamed files) and the JS one (its fallback).
+const dataPaths = [
+  { label: 'native data path', dataPath: 'auto', expected: 'native' },
+  { label: 'JS data path', dataPath: 'js', expected: 'js' },
+] as const;
+
+describe.skipIf(!ready).each(dataPaths)('TFTP server with real clients ($label)', ({ dataPath, expected }) => {
   let dir: string;
   let root: string;
   let out: string;
@@ -66,8 +73,9 @@ describe.skipIf(!ready)('TFTP server with real clients', () => {
     randomFile(join(root, 'big.bin'), BIG, 3);
     writeFileSync(join(dir, 'secret'), 'do not serve');
     symlinkSync(join(dir, 'secret'), join(root, 'escape'));
-    server = new TftpServer({ root, address: '127.0.0.1', port: 0, onTransfer: (e) => events.push(e) });
+    server = new TftpServer({ root, address: '127.0.0.1', port: 0, cacheMaxFileBytes: 0, dataPath, onTransfer: (e) => events.push(e) });
     port = (await server.start()).port;
+    expect(server.dataPath).toBe(expected);
   });
 
   afterAll(async () => {

@@ -1,7 +1,7 @@
 /**
  * TFTP throughput: Underlay's agent TFTP server vs tftpd-hpa, side by side, same client (atftp).
  *
- *   npx tsc -p . && node dist/scripts/bench/tftp/run.js [--size-mib 64] [--rounds 5]
+ *   npm run build && node dist/scripts/bench/tftp/run.js [--size-mib 64] [--rounds 5] [--data-path auto|js] [--spin-us N]
  *
  * Starts both servers on 127.0.0.1 high ports (tftpd-hpa as `in.tftpd -L -s ROOT -a 127.0.0.1:PORT`
  * in the foreground, killed by PID at the end), fetches one random file with atftp at blksize 1468,
@@ -23,16 +23,28 @@ import { TftpServer } from '../../../agent/tftp/server.js';
 interface Args {
   sizeMiB: number;
   rounds: number;
+  /** Our server's data path: 'auto' (native when the addon loads) or 'js'. */
+  dataPath: 'auto' | 'js';
+  /** Native data path: busy-poll microseconds (undefined: the server's default). */
+  spinUs: number | undefined;
+  /** Our server's cacheMaxFileBytes in MiB (undefined: its default, 8); cached files use the JS data path. */
+  cacheMaxMiB: number | undefined;
 }
 
+const USAGE = 'usage: run.js [--size-mib 1..1024] [--rounds 1..50] [--data-path auto|js] [--spin-us 0..10000] [--cache-max-mib 0..1024]';
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { sizeMiB: 64, rounds: 5 };
+  const a: Args = { sizeMiB: 64, rounds: 5, dataPath: 'auto', spinUs: undefined, cacheMaxMiB: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
-    const v = Number(argv[i + 1]);
+    const raw = argv[i + 1];
+    const v = Number(raw);
     if (k === '--size-mib' && Number.isInteger(v) && v > 0 && v <= 1024) (a.sizeMiB = v), i++;
     else if (k === '--rounds' && Number.isInteger(v) && v > 0 && v <= 50) (a.rounds = v), i++;
-    else throw new Error(`usage: run.js [--size-mib 1..1024] [--rounds 1..50] (bad argument ${k})`);
+    else if (k === '--data-path' && (raw === 'auto' || raw === 'js')) (a.dataPath = raw), i++;
+    else if (k === '--spin-us' && Number.isInteger(v) && v >= 0 && v <= 10_000) (a.spinUs = v), i++;
+    else if (k === '--cache-max-mib' && Number.isInteger(v) && v >= 0 && v <= 1024) (a.cacheMaxMiB = v), i++;
+    else throw new Error(`${USAGE} (bad argument ${k})`);
   }
   return a;
 }
@@ -69,6 +81,16 @@ async function granted(port: number, file: string, options: Record<string, numbe
   }
   throw new Error(`no TFTP server answering on 127.0.0.1:${port}`);
 }
+
+/** CPU time (user + system, all threads) a process has used so far, from /proc/PID/stat. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+/** USER_HZ: 100 on Linux for every architecture Node ships for. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -117,13 +139,14 @@ async function main(): Promise<void> {
     const hpaPort = await freeUdpPort();
     hpa = spawn('/usr/sbin/in.tftpd', ['-L', '-s', root, '-a', `127.0.0.1:${hpaPort}`], { stdio: 'ignore' });
     // Our server in its own process too, as in production and like in.tftpd.
-    ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', root], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const oursPort = await new Promise<number>((resolve, reject) => {
+    const serveArgs = [root, args.dataPath, String(args.spinUs ?? ''), String(args.cacheMaxMiB ?? '')];
+    ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', ...serveArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const { port: oursPort, dataPath } = await new Promise<{ port: number; dataPath: string }>((resolve, reject) => {
       let buf = '';
       ours!.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
-        const m = /^port (\d+)$/m.exec(buf);
-        if (m) resolve(Number(m[1]));
+        const m = /^port (\d+) data-path (\S+)$/m.exec(buf);
+        if (m) resolve({ port: Number(m[1]), dataPath: m[2]! });
       });
       ours!.once('exit', (code) => reject(new Error(`underlay server exited (${code})`)));
     });
@@ -139,12 +162,16 @@ async function main(): Promise<void> {
     ];
     const version = await new Promise<string>((r) => execFile('atftp', ['--version'], (_e, o, e) => r(String(o || e).split('\n')[0] ?? '')));
     console.log(`TFTP bench: ${args.sizeMiB} MiB file, ${args.rounds} rounds, client ${version.trim()}, loopback, files in ${base}`);
-    const results: { config: string; server: string; grantedWindow: string; mbps: number[] }[] = [];
+    const cached = size <= (args.cacheMaxMiB ?? 8) * 1024 * 1024;
+    console.log(
+      `underlay data path: ${cached ? 'js (file within the small-file cache)' : dataPath}${!cached && dataPath === 'native' ? `, lock-step busy-poll ${args.spinUs ?? 'default (50)'} us` : ''}`,
+    );
+    const results: { config: string; server: string; grantedWindow: string; mbps: number[]; busyMs: number; cpuMs: number }[] = [];
     for (const c of configs) {
       const rows = await Promise.all(
         servers.map(async (s) => {
           const g = await granted(s.port, file, c.options);
-          return { config: c.name, server: s.name, port: s.port, grantedWindow: g.windowsize ?? '-', grantedBlk: g.blksize ?? '512', mbps: [] as number[] };
+          return { config: c.name, server: s.name, port: s.port, grantedWindow: g.windowsize ?? '-', grantedBlk: g.blksize ?? '512', mbps: [] as number[], busyMs: 0, cpuMs: 0 };
         }),
       );
       for (let round = 0; round < args.rounds; round++) {
@@ -154,7 +181,9 @@ async function main(): Promise<void> {
           const local = join(out, `${row.server}.bin`);
           rmSync(local, { force: true });
           const opts = Object.entries(c.options).flatMap(([k, v]) => ['--option', `${k} ${v}`]);
+          const cpu0 = row.server === 'underlay' ? processCpuMs(ours.pid!) : 0;
           const r = await runClient([...opts, '-g', '-r', file, '-l', local, '127.0.0.1', String(row.port)], out);
+          if (row.server === 'underlay') (row.cpuMs += processCpuMs(ours.pid!) - cpu0), (row.busyMs += r.ms);
           if (!r.ok) throw new Error(`${row.server} ${c.name}: atftp failed: ${r.stderr.trim()}`);
           if (statSync(local).size !== size) throw new Error(`${row.server} ${c.name}: wrong size ${statSync(local).size}`);
           if (round === 0 && createHash('sha256').update(readFileSync(local)).digest('hex') !== want) throw new Error(`${row.server} ${c.name}: sha256 mismatch`);
@@ -165,10 +194,12 @@ async function main(): Promise<void> {
     }
 
     console.log('');
-    console.log('| options | server | windowsize granted | MB/s median | MB/s min..max | runs |');
-    console.log('|---|---|---|---|---|---|');
+    console.log('| options | server | windowsize granted | MB/s median | MB/s min..max | runs | server CPU |');
+    console.log('|---|---|---|---|---|---|---|');
     for (const r of results) {
-      console.log(`| ${r.config} | ${r.server} | ${r.grantedWindow} | ${median(r.mbps).toFixed(1)} | ${Math.min(...r.mbps).toFixed(1)}..${Math.max(...r.mbps).toFixed(1)} | ${r.mbps.length} |`);
+      // Our server's CPU time (user+sys, all threads) over the wall time of its downloads; not measured for in.tftpd (forks per transfer).
+      const cpu = r.server === 'underlay' ? `${Math.round((100 * r.cpuMs) / r.busyMs)}%` : '-';
+      console.log(`| ${r.config} | ${r.server} | ${r.grantedWindow} | ${median(r.mbps).toFixed(1)} | ${Math.min(...r.mbps).toFixed(1)}..${Math.max(...r.mbps).toFixed(1)} | ${r.mbps.length} | ${cpu} |`);
     }
     console.log('');
     for (const c of configs) {
@@ -190,10 +221,19 @@ async function main(): Promise<void> {
 }
 
 /** Child mode: serve ROOT on a free loopback port, print it, print stats on SIGTERM. */
-async function serve(root: string): Promise<void> {
-  const server = new TftpServer({ root, address: '127.0.0.1', port: 0, maxBlksize: 1468, maxWindowsize: 64 });
+async function serve(root: string, dataPath: string | undefined, spinUs: string | undefined, cacheMaxMiB: string | undefined): Promise<void> {
+  const server = new TftpServer({
+    root,
+    address: '127.0.0.1',
+    port: 0,
+    maxBlksize: 1468,
+    maxWindowsize: 64,
+    dataPath: dataPath === 'js' ? 'js' : 'auto',
+    ...(spinUs ? { nativeSpinUs: Number(spinUs) } : {}),
+    ...(cacheMaxMiB ? { cacheMaxFileBytes: Number(cacheMaxMiB) * 1024 * 1024 } : {}),
+  });
   const { port } = await server.start();
-  process.stdout.write(`port ${port}\n`);
+  process.stdout.write(`port ${port} data-path ${server.dataPath}\n`);
   process.once('SIGTERM', () => {
     process.stdout.write(`stats ${JSON.stringify(server.stats())}\n`, () => {
       void server.stop().then(() => process.exit(0));
@@ -205,7 +245,7 @@ async function serve(root: string): Promise<void> {
 }
 
 const isServe = process.argv[2] === '--serve';
-(isServe ? serve(process.argv[3]!) : main()).then(
+(isServe ? serve(process.argv[3]!, process.argv[4], process.argv[5], process.argv[6]) : main()).then(
   () => {
     if (!isServe) process.exit(0);
   },

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "underlay_tftp",
+      "sources": ["data_path.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}
