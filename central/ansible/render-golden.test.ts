@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { fleet } from '../../scripts/bench/inventory/fleet.js';
 import { goldenCases } from './render-fixture.js';
-import { HostFragmentCache, renderInventory, renderInventoryBody } from './render.js';
+import { HostBlockCache, renderInventory, renderInventoryBody } from './render.js';
 
 /**
  * The renderer against the output recorded before its single-pass rewrite (see render-fixture.ts): the
@@ -24,7 +24,7 @@ describe('inventory render: golden output', () => {
     expect(body).toBe(want);
     // The object form and a render through a (cold, then warm) fragment cache say the same.
     expect(renderInventory(c.src, c.opts)).toEqual(JSON.parse(want));
-    const cache = new HostFragmentCache();
+    const cache = new HostBlockCache();
     expect(renderInventoryBody(c.src, { ...c.opts, fragments: cache }).bytes.toString('utf8')).toBe(want);
     expect(renderInventoryBody(c.src, { ...c.opts, fragments: cache }).bytes.toString('utf8')).toBe(want);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { def, fixture, machine, profile, SECRET, site } from './render-fixture.js';
-import { HostFragmentCache, renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
+import { fixture, machine, profile, SECRET, site } from './render-fixture.js';
+import { renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
 
 describe('renderInventory', () => {
   it('builds the built-in groups, with all/ungrouped and every group a child of all', () => {
@@ -109,33 +109,6 @@ describe('renderInventory', () => {
     const hv = renderInventory(src)._meta!.hostvars;
     expect(hv['odd-1']).toMatchObject({ ansible_host: 'bastion.example', tier: 'own', underlay_site: 'dc1' });
     expect(hv['odd-3']!.ansible_host).toBe('jump.example');
-  });
-
-  it('reuses serialised hostvars across renders only while they are still right', () => {
-    const cache = new HostFragmentCache(2); // blocks of 2 hosts, to exercise block reuse
-    const src = fixture();
-    const same = (s: InventorySource) => expect(renderInventoryBody(s, { fragments: cache }).bytes.toString('utf8')).toBe(JSON.stringify(renderInventory(s)));
-    same(src);
-    expect(cache.misses).toBe(3);
-    const etag1 = renderInventoryBody(src, { fragments: cache }).etag;
-    expect(cache.hits).toBe(3);
-    same(src);
-    expect(renderInventoryBody(src, { fragments: cache }).etag).toBe(etag1);
-    expect(renderInventoryBody(src, { fragments: new HostFragmentCache(2) }).etag).toBe(etag1); // cold cache, same ETag
-    // A replaced machine document, a changed profile, a member's status: each shows up.
-    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, params: { ...m.params, role: 'replica' } } : m));
-    src.profiles = src.profiles.map((p) => (p.name === 'web' ? { ...p, params: { ...p.params, port: 8443 } } : p));
-    src.services = src.services.map((svc) => ({ ...svc, members: svc.members.map((m) => ({ ...m, status: 'warning' as const })) }));
-    same(src);
-    expect(renderInventoryBody(src, { fragments: cache }).etag).not.toBe(etag1);
-    same({ ...src, machines: src.machines.filter((m) => m.name !== 'db-1') }); // a host removed shifts the blocks
-    same(src);
-    // A param turning secret must not be served from an old fragment.
-    src.params = [...src.params, def('role', { secret: true })];
-    const body = renderInventoryBody(src, { fragments: cache }).bytes.toString('utf8');
-    expect(body).not.toContain('replica');
-    expect(body).not.toContain('frontend');
-    same(src);
   });
 
   it('is deterministic whatever order the store returns', () => {

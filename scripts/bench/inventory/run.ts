@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Machine } from '../../../shared/api/resources.js';
-import { HostFragmentCache, renderInventory as renderInventoryDoc, renderInventoryBody } from '../../../central/ansible/render.js';
+import { HostBlockCache, renderInventory as renderInventoryDoc, renderInventoryBody } from '../../../central/ansible/render.js';
 import { sourceFromStore } from '../../../central/ansible/routes.js';
 import { MemoryCollection } from '../../../central/store/memory-collection.js';
 import type { CollectionName, Doc, ListQuery, Page, Store, WriteOp } from '../../../central/store/types.js';
@@ -104,11 +104,11 @@ function benchRender(sizes: number[]): void {
     for (let r = 0; r < runs; r++) {
       const t0 = performance.now();
       // Cold as the route's first render: an empty fragment cache that this render fills.
-      const out = renderInventoryBody(sourceFromStore(store), { fragments: new HostFragmentCache() });
+      const out = renderInventoryBody(sourceFromStore(store), { fragments: new HostBlockCache() });
       cold.push(performance.now() - t0);
       size = out.length;
     }
-    const fragments = new HostFragmentCache();
+    const fragments = new HostBlockCache();
     renderInventoryBody(sourceFromStore(store), { fragments });
     for (let r = 0; r < runs; r++) {
       const victim = store.get<Machine & Doc>('machines', `m-${(r * 7919) % n}`)!;
