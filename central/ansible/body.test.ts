@@ -62,6 +62,25 @@ describe('renderInventoryBody: hostvars blocks kept between renders', () => {
     step({ ...removed, machines: [...removed.machines, { ...src.machines[5]!, id: 'm-new', name: 'node-000100a' }] }, 2);
   });
 
+  it('writes a cold render into one buffer, and gives kept blocks their own once most of it is replaced', () => {
+    const src = fleet(600);
+    const cache = new HostBlockCache(16);
+    const cold = renderInventoryBody(src, { fragments: cache });
+    const hostvars = cold.chunks.slice(1, -1);
+    const slab = hostvars[0]!.buffer;
+    expect(hostvars.filter((c) => c.buffer === slab).length).toBeGreaterThan(hostvars.length - 3); // the first block and any overflow aside
+    // Replace the first two thirds of the machines: the blocks still kept must not pin the big buffer.
+    const changed = { ...src, machines: src.machines.map((m, i) => (i >= 400 ? m : { ...m })) };
+    const hits = cache.hits;
+    const warm = renderInventoryBody(changed, { fragments: cache });
+    expect(cache.hits - hits).toBeGreaterThan(5); // the last third's blocks were kept
+    expect(warm.bytes.equals(renderInventoryBody(changed).bytes)).toBe(true);
+    const again = renderInventoryBody(changed, { fragments: cache });
+    expect(again.etag).toBe(warm.etag);
+    expect(again.chunks.slice(1, -1).some((c) => c.buffer === slab)).toBe(false);
+    expect(again.bytes.equals(warm.bytes)).toBe(true);
+  });
+
   it('keeps blocks per view, and a filtered view matches the object form', () => {
     const src = fleet(300);
     const cache = new HostBlockCache(16);

@@ -59,9 +59,28 @@ export class HostBlockCache {
   }
 
   done(view: string, blocks: Map<string, Block>): void {
+    compact(blocks);
     this.views.delete(view);
     if (this.views.size >= this.maxViews) this.views.delete(this.views.keys().next().value!);
     this.views.set(view, blocks);
+  }
+}
+
+/**
+ * Blocks of a cold render are slices of one large buffer, which stays allocated while any of them is
+ * kept. Once less than half of such a buffer is still in use, its remaining blocks get copies of their
+ * own, so replaced blocks never hold more than about as much memory again as the document.
+ */
+function compact(blocks: Map<string, Block>): void {
+  const used = new Map<ArrayBufferLike, number>();
+  for (const b of blocks.values()) if (b.bytes.buffer.byteLength !== b.bytes.length) used.set(b.bytes.buffer, (used.get(b.bytes.buffer) ?? 0) + b.bytes.length);
+  for (const b of blocks.values()) {
+    const n = used.get(b.bytes.buffer);
+    if (n !== undefined && n * 2 < b.bytes.buffer.byteLength) {
+      const own = Buffer.allocUnsafeSlow(b.bytes.length);
+      b.bytes.copy(own);
+      b.bytes = own;
+    }
   }
 }
 
@@ -115,6 +134,9 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
   const viewKey = `${opts.site ?? ''}\0${opts.group ?? ''}\0${opts.prefix ?? ''}`;
   const prev = cache?.begin(ctx.secretSignature(), viewKey);
   const next = new Map<string, Block>();
+  const cold = !prev || prev.size === 0;
+  const shown = p.selected ? p.selected.size : p.machines.length;
+  writer.reset();
 
   const etag = createHash('sha256');
   const len = Buffer.alloc(4);
@@ -145,6 +167,8 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
         if (p.selected && !p.selected.has(m.name)) continue;
         writer.write(`,${JSON.stringify(m.name)}:${ctx.hostVarsJson(m, p.layers[i], mems[j++])}`);
       }
+      // A render with nothing to reuse: after the first block, size one buffer for all the rest.
+      if (cold && hosts === 0) writer.reserve(Math.ceil((writer.pending / machines.length) * 1.1 * (shown - machines.length)) + writer.pending);
       const bytes = writer.take();
       block = { machines, layers, mems, bytes, digest: createHash('sha256').update(bytes).digest() };
       if (cache) cache.misses++;
@@ -169,6 +193,7 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
     if ((nameHash(m.name) & mask) === mask || machines.length >= 4 * blockSize) flush(from, i + 1);
   }
   if (machines.length > 0) flush(from, p.machines.length);
+  writer.reset();
   cache?.done(viewKey, next);
 
   chunks.push(TAIL);
