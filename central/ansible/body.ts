@@ -189,7 +189,7 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
     if (machines.length === 0) from = i;
     machines.push(m);
     layers.push(p.layers[i]!.json);
-    mems.push(ctx.membershipJson(m.name));
+    mems.push(p.mems[i]!);
     if ((nameHash(m.name) & mask) === mask || machines.length >= 4 * blockSize) flush(from, i + 1);
   }
   if (machines.length > 0) flush(from, p.machines.length);

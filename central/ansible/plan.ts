@@ -32,6 +32,8 @@ export interface Plan {
   /** Machines in name order; `layers[i]` is what `machines[i]` inherits. */
   machines: Machine[];
   layers: Layer[];
+  /** `mems[i]`: the service memberships of `machines[i]` as JSON (`{}` for most). */
+  mems: string[];
   /** Final groups, sorted by name, already filtered to the selected hosts: [name, group, hosts]. */
   groups: [string, GroupAcc, string[]][];
   /** The hosts shown, or null for all. */
@@ -87,6 +89,7 @@ export function plan(src: InventorySource, opts: ViewOptions): Plan {
   /** Machines that are service members (checked against the machines that exist). */
   const members = new Set<string>();
   const layers = new Array<Layer>(machines.length);
+  const mems = new Array<string>(machines.length);
   // Group accumulators by raw value, per kind (no key string built per host).
   const siteG = new Map<string, GroupAcc>();
   const rackG = new Map<string, GroupAcc>();
@@ -101,7 +104,9 @@ export function plan(src: InventorySource, opts: ViewOptions): Plan {
 
   for (let i = 0; i < machines.length; i++) {
     const m = machines[i]!;
-    if (ctx.memberships.has(m.name)) members.add(m.name);
+    const mine = ctx.memberships.get(m.name);
+    if (mine) members.add(m.name);
+    mems[i] = mine ? JSON.stringify(mine) : '{}';
     const layer = ctx.layer(m);
     layers[i] = layer;
     by(siteG, KIND.site, 'site', m.site).hosts.push(m.name);
@@ -148,5 +153,5 @@ export function plan(src: InventorySource, opts: ViewOptions): Plan {
   }
   out.sort((a, b) => byString(a[0], b[0]));
   const allVars: Params = { ...ctx.clean(ctx.profiles.get(GLOBAL_PROFILE)?.params), underlay_service_endpoints: ctx.endpoints };
-  return { ctx, machines, layers, groups: out, selected, allVars };
+  return { ctx, machines, layers, mems, groups: out, selected, allVars };
 }
