@@ -1,62 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { GroupRule } from '../../shared/api/inventory.js';
-import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
-import type { Service } from '../../shared/api/services.js';
-import { HostFragmentCache, renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
-
-const T = { createdAt: '2024-01-01T00:00:00Z', updatedAt: '2024-01-01T00:00:00Z' };
-const SECRET = 'hunter2-do-not-leak';
-
-function site(name: string, params: Record<string, unknown> = {}): Site {
-  return { id: `s-${name}`, name, params, ...T };
-}
-function profile(name: string, params: Record<string, unknown> = {}): Profile {
-  return { id: `p-${name}`, name, params, ...T };
-}
-function def(name: string, extra: Partial<ParamDef> = {}): ParamDef {
-  return { id: `d-${name}`, name, schema: {}, secret: false, ...extra, ...T };
-}
-function machine(name: string, extra: Partial<Machine> = {}): Machine {
-  return { id: `m-${name}`, name, site: 'dc1', macs: [], profiles: [], params: {}, facts: {}, bootenv: 'discovery', bootState: 'new', netboot: true, ...extra, ...T };
-}
-const GiB = 1024 ** 3;
-
-function fixture(): InventorySource {
-  return {
-    sites: [site('dc1', { ntp: 'ntp.dc1', bmc_password: SECRET }), site('Zürich-2', { ntp: 'ntp.zh' })],
-    profiles: [
-      profile('global', { dns: '9.9.9.9', tier: 'global', bmc_password: SECRET }),
-      profile('web', { tier: 'web', port: 80, root_hash: SECRET }),
-      profile('db', { tier: 'db', port: 5432 }),
-    ],
-    params: [def('bmc_password', { secret: true }), def('root_hash', { secret: true }), def('tier', { default: 'default-tier' }), def('color', { default: 'blue' })],
-    machines: [
-      machine('web-1', { address: '10.0.0.1', rack: 'R-1', profiles: ['web', 'db'], macs: ['52:54:00:00:00:01'], bootState: 'installed', bootenv: 'debian-12', facts: { cpu: { model: 'Xeon Gold 6338' }, memory: { totalBytes: 512 * GiB } }, params: { bmc_password: SECRET, role: 'frontend' } }),
-      machine('db-1', { address: '10.0.0.2', rack: 'R-1', profiles: ['db'], bootState: 'installed', bootenv: 'debian-12', facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB } }, params: { role: 'database', tier: 'machine-tier' } }),
-      machine('new-1', { site: 'Zürich-2', facts: { cpu: { model: 'Xeon Gold 6338' } } }),
-    ],
-    rules: [
-      { id: 'r1', name: 'cpu', kind: 'keyed', key: 'facts.cpu.model', ...T },
-      { id: 'r2', name: 'role', kind: 'keyed', key: 'params.role', prefix: '', ...T },
-      { id: 'r3', name: 'bigmem', kind: 'condition', group: 'Big Memory', when: { path: 'facts.memory.totalBytes', op: 'gte', value: 256 * GiB }, ...T },
-      { id: 'r4', name: 'leak1', kind: 'keyed', key: 'params.bmc_password', ...T },
-      { id: 'r5', name: 'leak2', kind: 'condition', group: 'has_secret', when: { path: 'params.bmc_password', op: 'exists' }, ...T },
-    ] as GroupRule[],
-    services: [
-      {
-        id: 'svc1',
-        name: 'etcd',
-        tags: [],
-        modifyIndex: 3,
-        members: [
-          { id: 'a', machine: 'web-1', address: '10.0.0.1', port: 2379, tags: [], meta: {}, status: 'passing', statusSince: T.createdAt, registeredAt: T.createdAt },
-          { id: 'b', machine: 'db-1', address: '10.0.0.2', port: 2379, tags: [], meta: {}, status: 'critical', statusSince: T.createdAt, registeredAt: T.createdAt },
-        ],
-        ...T,
-      },
-    ] as Service[],
-  };
-}
+import { fixture, machine, profile, SECRET, site } from './render-fixture.js';
+import { renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
 
 describe('renderInventory', () => {
   it('builds the built-in groups, with all/ungrouped and every group a child of all', () => {
@@ -165,33 +109,6 @@ describe('renderInventory', () => {
     const hv = renderInventory(src)._meta!.hostvars;
     expect(hv['odd-1']).toMatchObject({ ansible_host: 'bastion.example', tier: 'own', underlay_site: 'dc1' });
     expect(hv['odd-3']!.ansible_host).toBe('jump.example');
-  });
-
-  it('reuses serialised hostvars across renders only while they are still right', () => {
-    const cache = new HostFragmentCache(2); // blocks of 2 hosts, to exercise block reuse
-    const src = fixture();
-    const same = (s: InventorySource) => expect(renderInventoryBody(s, { fragments: cache }).bytes.toString('utf8')).toBe(JSON.stringify(renderInventory(s)));
-    same(src);
-    expect(cache.misses).toBe(3);
-    const etag1 = renderInventoryBody(src, { fragments: cache }).etag;
-    expect(cache.hits).toBe(3);
-    same(src);
-    expect(renderInventoryBody(src, { fragments: cache }).etag).toBe(etag1);
-    expect(renderInventoryBody(src, { fragments: new HostFragmentCache(2) }).etag).toBe(etag1); // cold cache, same ETag
-    // A replaced machine document, a changed profile, a member's status: each shows up.
-    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, params: { ...m.params, role: 'replica' } } : m));
-    src.profiles = src.profiles.map((p) => (p.name === 'web' ? { ...p, params: { ...p.params, port: 8443 } } : p));
-    src.services = src.services.map((svc) => ({ ...svc, members: svc.members.map((m) => ({ ...m, status: 'warning' as const })) }));
-    same(src);
-    expect(renderInventoryBody(src, { fragments: cache }).etag).not.toBe(etag1);
-    same({ ...src, machines: src.machines.filter((m) => m.name !== 'db-1') }); // a host removed shifts the blocks
-    same(src);
-    // A param turning secret must not be served from an old fragment.
-    src.params = [...src.params, def('role', { secret: true })];
-    const body = renderInventoryBody(src, { fragments: cache }).bytes.toString('utf8');
-    expect(body).not.toContain('replica');
-    expect(body).not.toContain('frontend');
-    same(src);
   });
 
   it('is deterministic whatever order the store returns', () => {

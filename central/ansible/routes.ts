@@ -10,7 +10,7 @@ import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
 import type { Store } from '../store/types.js';
 import { GROUP_RULES, groupRulesResource } from './group-rules.js';
-import { HostFragmentCache, InventoryContext, renderInventoryBody, UnknownGroupError, type InventorySource, type RenderedBody } from './render.js';
+import { HostBlockCache, InventoryContext, renderInventoryBody, UnknownGroupError, type InventorySource, type RenderedBody } from './render.js';
 
 const all = <T>(store: Store, collection: string, present: Record<string, number>): T[] =>
   collection in present ? (store.list(collection).items as unknown as T[]) : [];
@@ -37,7 +37,7 @@ export class InventoryCache {
   private index = -1;
   private readonly entries = new Map<string, RenderedBody>();
   /** Serialised hostvars of unchanged machines, reused across renders. */
-  readonly fragments = new HostFragmentCache();
+  readonly fragments = new HostBlockCache();
   renders = 0;
 
   constructor(private readonly maxEntries = 32) {}

@@ -1,0 +1,221 @@
+import type { InventoryEndpoint } from '../../shared/api/inventory.js';
+import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
+import type { Service } from '../../shared/api/services.js';
+import type { GroupRule } from '../../shared/api/inventory.js';
+import { GLOBAL_PROFILE } from '../inventory/profiles.js';
+
+/**
+ * What the renderer reads (the store's collections or a synthetic set) and what it derives from them
+ * once per render: which params are secret, the inherited params of each site+profiles combination
+ * (resolved and serialised once, not per host), service memberships. Secret params (ParamDef
+ * `secret: true`) and sealed values are dropped here and never reach hostvars, group vars, keyed groups
+ * or conditions.
+ */
+
+export interface InventorySource {
+  sites: readonly Site[];
+  profiles: readonly Profile[];
+  params: readonly ParamDef[];
+  machines: readonly Machine[];
+  rules: readonly GroupRule[];
+  services: readonly Service[];
+}
+
+export type Params = Record<string, unknown>;
+
+/** Hostvars the inventory sets itself; params with this prefix are not shown. */
+export const RESERVED_PREFIX = 'underlay_';
+
+/**
+ * A value stored sealed to agents (`{ "$sealed": … }`, central/secrets/seal.ts). Its param is secret by
+ * definition; this also hides it should the definition later stop saying so.
+ */
+function isSealedValue(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.hasOwn(v, '$sealed');
+}
+
+/** What every machine of one site with one profile list inherits, resolved and serialised once. */
+export interface Layer {
+  /** Inherited non-secret params: profiles in order → site → global profile → param default. */
+  readonly params: Params;
+  /** `params` as JSON members, without braces ('' when empty). */
+  readonly json: string;
+  /** `"underlay_site":"…"` */
+  readonly siteJson: string;
+  /** `"underlay_profiles":[…]` */
+  readonly profilesJson: string;
+}
+
+interface LayerNode {
+  layer?: Layer;
+  next?: Map<string, LayerNode>;
+}
+
+export class InventoryContext {
+  readonly secret = new Set<string>();
+  private readonly defaults: Params = {};
+  readonly sites = new Map<string, Site>();
+  readonly profiles = new Map<string, Profile>();
+  private readonly cleaned = new WeakMap<object, Params>();
+  /** site → profile → profile → … → layer: found without building a key string per host. */
+  private readonly layers = new Map<string, LayerNode>();
+  /** machine name → service name → its own endpoints in that service. */
+  readonly memberships = new Map<string, Record<string, InventoryEndpoint[]>>();
+  readonly endpoints: Record<string, InventoryEndpoint[]> = {};
+  /** `JSON.stringify` of short strings that repeat across hosts (racks, boot states, boot envs). */
+  private readonly strings = new Map<string, string>();
+
+  constructor(readonly src: InventorySource) {
+    for (const d of src.params) {
+      if (d.secret) this.secret.add(d.name);
+      else if (d.default !== undefined) this.defaults[d.name] = d.default;
+    }
+    for (const s of src.sites) this.sites.set(s.name, s);
+    for (const p of src.profiles) this.profiles.set(p.name, p);
+    for (const svc of src.services) {
+      const list: InventoryEndpoint[] = [];
+      for (const m of svc.members) {
+        const ep: InventoryEndpoint = { id: m.id, ...(m.machine ? { machine: m.machine } : {}), address: m.address, port: m.port, status: m.status };
+        list.push(ep);
+        if (m.machine) {
+          let mine = this.memberships.get(m.machine);
+          if (!mine) this.memberships.set(m.machine, (mine = {}));
+          (mine[svc.name] ??= []).push({ id: m.id, address: m.address, port: m.port, status: m.status });
+        }
+      }
+      this.endpoints[svc.name] = list;
+    }
+  }
+
+  /** Whether a param of this name and value may be shown. */
+  private shown(k: string, v: unknown): boolean {
+    return v !== undefined && !this.secret.has(k) && !k.startsWith(RESERVED_PREFIX) && !isSealedValue(v);
+  }
+
+  /** The params of a layer that may be shown (a new object). */
+  private visible(values: Params): Params {
+    const c: Params = {};
+    for (const k in values) if (this.shown(k, values[k])) c[k] = values[k];
+    return c;
+  }
+
+  /** A param layer without its secret params and reserved names (cached per object). */
+  clean(values: Params | undefined): Params {
+    if (!values) return {};
+    let c = this.cleaned.get(values);
+    if (!c) this.cleaned.set(values, (c = this.visible(values)));
+    return c;
+  }
+
+  /** The inherited params of a machine's site + profiles, and their JSON (built once per combination). */
+  layer(m: Machine): Layer {
+    let node: LayerNode | undefined = this.layers.get(m.site);
+    if (!node) this.layers.set(m.site, (node = {}));
+    for (const p of m.profiles) {
+      let next: LayerNode | undefined = node.next?.get(p);
+      if (!next) (node.next ??= new Map()).set(p, (next = {}));
+      node = next;
+    }
+    return (node.layer ??= this.buildLayer(m.site, m.profiles));
+  }
+
+  private buildLayer(site: string, profiles: readonly string[]): Layer {
+    const params = Object.assign({}, this.defaults, this.clean(this.profiles.get(GLOBAL_PROFILE)?.params), this.clean(this.sites.get(site)?.params));
+    for (let i = profiles.length - 1; i >= 0; i--) Object.assign(params, this.clean(this.profiles.get(profiles[i]!)?.params));
+    return { params, json: JSON.stringify(params).slice(1, -1), siteJson: `"underlay_site":${JSON.stringify(site)}`, profilesJson: `"underlay_profiles":${JSON.stringify(profiles)}` };
+  }
+
+  /** The inherited part of a machine's params. */
+  base(m: Machine): Params {
+    return this.layer(m).params;
+  }
+
+  /** One resolved, non-secret param (without building the merged set). */
+  param(m: Machine, base: Params, name: string): unknown {
+    if (this.secret.has(name) || name.startsWith(RESERVED_PREFIX)) return undefined;
+    const own = m.params[name];
+    if (own !== undefined && Object.hasOwn(m.params, name)) return isSealedValue(own) ? undefined : own;
+    return base[name];
+  }
+
+  /** Non-secret params of a machine: machine → profiles in order → site → global profile → default. */
+  params(m: Machine, base: Params = this.base(m)): Params {
+    const own = this.clean(m.params);
+    for (const _k in own) return Object.assign({}, base, own);
+    return base;
+  }
+
+  /**
+   * A host's variables. Order: `ansible_host` (from the address, unless a param sets it), the params,
+   * then the `underlay_*` facts (a reserved prefix: params named `underlay_*` are dropped).
+   */
+  hostVars(m: Machine, params: Params = this.params(m)): Record<string, unknown> {
+    const hv: Record<string, unknown> = {};
+    if (m.address && !Object.hasOwn(params, 'ansible_host')) hv.ansible_host = m.address;
+    Object.assign(hv, params);
+    hv.underlay_site = m.site;
+    if (m.rack !== undefined) hv.underlay_rack = m.rack;
+    hv.underlay_macs = m.macs;
+    hv.underlay_boot_state = m.bootState;
+    hv.underlay_bootenv = m.bootenv;
+    hv.underlay_profiles = m.profiles;
+    hv.underlay_facts = m.facts;
+    hv.underlay_services = this.memberships.get(m.name) ?? {};
+    return hv;
+  }
+
+  /** The machine's service memberships as JSON (`{}` for most hosts). */
+  membershipJson(machine: string): string {
+    const mine = this.memberships.get(machine);
+    return mine ? JSON.stringify(mine) : '{}';
+  }
+
+  /** A signature of what makes params secret or hidden: a change invalidates cached host fragments. */
+  secretSignature(): string {
+    return [...this.secret].sort().join('\0');
+  }
+
+  private str(s: string): string {
+    let j = this.strings.get(s);
+    if (j === undefined) this.strings.set(s, (j = JSON.stringify(s)));
+    return j;
+  }
+
+  /**
+   * `JSON.stringify(hostVars(m))`, byte for byte, built from the layer's pre-serialised pieces: no
+   * merged params object unless the machine's own params override inherited ones, no per-host object
+   * for its own params unless some of them must be hidden.
+   */
+  hostVarsJson(m: Machine, layer: Layer = this.layer(m), memJson = this.membershipJson(m.name)): string {
+    const own = m.params;
+    const base = layer.params;
+    let hasAnsibleHost = Object.hasOwn(base, 'ansible_host');
+    let overlap = false;
+    let shown = 0;
+    let hidden = 0;
+    for (const k in own) {
+      if (!this.shown(k, own[k])) {
+        hidden++;
+        continue;
+      }
+      shown++;
+      if (Object.hasOwn(base, k)) overlap = true;
+      if (k === 'ansible_host') hasAnsibleHost = true;
+    }
+    let paramsJson = layer.json;
+    if (shown > 0) {
+      const visible = hidden > 0 ? this.visible(own) : own;
+      if (overlap) paramsJson = JSON.stringify(Object.assign({}, base, visible)).slice(1, -1);
+      else {
+        const ownJson = JSON.stringify(visible).slice(1, -1);
+        paramsJson = paramsJson ? `${paramsJson},${ownJson}` : ownJson;
+      }
+    }
+    let out = '{';
+    if (m.address && !hasAnsibleHost) out += `"ansible_host":${JSON.stringify(m.address)},`;
+    if (paramsJson) out += `${paramsJson},`;
+    out += layer.siteJson;
+    if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
+    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_boot_state":${this.str(m.bootState)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${JSON.stringify(m.facts)},"underlay_services":${memJson}}`;
+  }
+}
