@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import sodium from 'libsodium-wrappers';
+import type { KeyObject } from 'node:crypto';
+import { ed25519SigningKey } from '../../shared/envelope/ed25519.js';
 import { signTaskSync, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ReportMsg } from '../../shared/protocol/messages.js';
@@ -57,12 +58,17 @@ export class TaskService {
   /** Called after a task is durably created or cancelled, so the hub can push it. */
   onTask?: (task: TaskDoc) => void;
 
+  /** The signing key as a native key object, built (and checked) once: see shared/envelope/ed25519.ts. */
+  private readonly signer: KeyObject;
+
   constructor(
     private readonly store: Store,
     private readonly changes: ChangeFeed,
-    private readonly signingKey: Uint8Array,
+    signingKey: Uint8Array,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.signer = ed25519SigningKey(signingKey);
+  }
 
   /**
    * Agent ids by site (lower-cased, as the store's `where` matches). An agent's site never changes after
@@ -102,7 +108,6 @@ export class TaskService {
    * claimed synchronously in memory, so concurrent creates never share one.
    */
   async createMany(inputs: CreateTaskInput[]): Promise<TaskDoc[]> {
-    await sodium.ready;
     const agents = new Map<string, AgentDoc>();
     const tasks: TaskDoc[] = [];
     inputs.forEach((input, i) => {
@@ -177,7 +182,7 @@ export class TaskService {
       createdAt: envelope.issuedAt,
       updatedAt: envelope.issuedAt,
       expiresAt: envelope.expiresAt,
-      signed: signTaskSync(envelope, this.signingKey),
+      signed: signTaskSync(envelope, this.signer),
       history: [{ state: 'queued', at: envelope.issuedAt }],
     };
   }

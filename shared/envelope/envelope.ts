@@ -1,6 +1,7 @@
-import sodium from 'libsodium-wrappers';
+import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
+import { ed25519Sign, ed25519Verify } from './ed25519.js';
 
 /** The signed task envelope (see docs/agent-http.md). */
 export const TaskEnvelope = z
@@ -25,44 +26,48 @@ export type SignedTask = z.infer<typeof SignedTask>;
 
 export type RejectReason = 'bad-signature' | 'malformed' | 'expired' | 'replay' | 'wrong-agent' | 'unknown-kind';
 
-export async function signTask(envelope: TaskEnvelope, privateKey: Uint8Array): Promise<SignedTask> {
-  await sodium.ready;
+export async function signTask(envelope: TaskEnvelope, privateKey: Uint8Array | KeyObject): Promise<SignedTask> {
   return signTaskSync(envelope, privateKey);
 }
 
-/** Synchronous signing; libsodium must be ready (`await sodium.ready` once at start). */
-export function signTaskSync(envelope: TaskEnvelope, privateKey: Uint8Array): SignedTask {
+/**
+ * Signs the canonical JSON of the envelope. The key is the libsodium secret key (64 bytes) or a native
+ * key object made from it once (shared/envelope/ed25519.ts); either gives the same signature.
+ */
+export function signTaskSync(envelope: TaskEnvelope, privateKey: Uint8Array | KeyObject): SignedTask {
   const bytes = Buffer.from(canonicalJson(envelope), 'utf8');
-  const sig = sodium.crypto_sign_detached(bytes, privateKey);
-  return { canonical: bytes.toString('base64'), signature: Buffer.from(sig).toString('base64') };
+  return { canonical: bytes.toString('base64'), signature: ed25519Sign(bytes, privateKey).toString('base64') };
 }
 
 /**
  * Verifies the signature over the exact bytes received, then parses those bytes (never a second,
  * unsigned copy). Addressee, expiry and sequence are the caller's checks (`checkEnvelope`).
  */
-export async function openTask(signed: unknown, publicKey: Uint8Array): Promise<{ ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string }> {
-  await sodium.ready;
+export async function openTask(signed: unknown, publicKey: Uint8Array | KeyObject): Promise<{ ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string }> {
+  return openTaskSync(signed, publicKey);
+}
+
+/** See openTask. */
+export function openTaskSync(signed: unknown, publicKey: Uint8Array | KeyObject): { ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string } {
   const wire = SignedTask.safeParse(signed);
   if (!wire.success) return { ok: false, reason: 'malformed', detail: 'not a signed task {canonical, signature}' };
   const bytes = Buffer.from(wire.data.canonical, 'base64');
   const sig = Buffer.from(wire.data.signature, 'base64');
-  let parsedId: string | undefined;
-  try {
-    parsedId = (JSON.parse(bytes.toString('utf8')) as { id?: unknown }).id as string | undefined;
-    if (typeof parsedId !== 'string') parsedId = undefined;
-  } catch {
-    parsedId = undefined;
-  }
-  if (sig.length !== 64 || !sodium.crypto_sign_verify_detached(sig, bytes, publicKey)) {
-    return { ok: false, reason: 'bad-signature', detail: 'signature does not verify with the pinned central key', id: parsedId };
-  }
+  // Parsed once, before the signature check, only to name the task in a rejection; the parsed value is
+  // used as the envelope only after the signature over these same bytes verified.
   let json: unknown;
+  let parsed = true;
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return { ok: false, reason: 'malformed', detail: 'signed bytes are not JSON', id: parsedId };
+    parsed = false;
   }
+  const idField = parsed && json !== null && typeof json === 'object' ? (json as { id?: unknown }).id : undefined;
+  const parsedId = typeof idField === 'string' ? idField : undefined;
+  if (!ed25519Verify(sig, bytes, publicKey)) {
+    return { ok: false, reason: 'bad-signature', detail: 'signature does not verify with the pinned central key', id: parsedId };
+  }
+  if (!parsed) return { ok: false, reason: 'malformed', detail: 'signed bytes are not JSON', id: parsedId };
   const env = TaskEnvelope.safeParse(json);
   if (!env.success) return { ok: false, reason: 'malformed', detail: env.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), id: parsedId };
   return { ok: true, envelope: env.data };
