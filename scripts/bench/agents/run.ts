@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
     inflight: { type: 'string', default: '256' },
     /** Tasks per create request (1: POST /api/v1/tasks; more: POST /api/v1/tasks/batch). */
     batch: { type: 'string', default: '1' },
-    /** Write a V8 CPU profile of the central to this directory (node --cpu-prof). */
+    /** Write V8 CPU profiles of the central to this directory, of the simulated-agent processes to DIR/sim-agents. */
     profile: { type: 'string' },
     /** Processes hosting the simulated agents (agent i lives in process i % procs). */
     procs: { type: 'string', default: '2' },
@@ -120,7 +120,8 @@ const doneAt = new Map<string, number>();
 const children: Child[] = [];
 
 function forkChild(): Child {
-  const proc = fork(SIM_CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(args.profile, 'sim-agents')}`] : [];
+  const proc = fork(SIM_CHILD, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const child: Child = { proc, messages: [], waiters: [] };
   proc.on('exit', (code) => {
     for (const w of child.waiters.splice(0)) w({ type: 'failed', error: `simulated-agent process exited (${code})` });
@@ -255,7 +256,12 @@ async function main(): Promise<void> {
     console.log(`signed tasks end to end: ${summary.endToEndPerSec}/s (${doneAt.size} in ${totalSec.toFixed(1)} s; creates ${summary.createPerSec}/s); create→succeeded p50 ${summary.p50ms} ms, p99 ${summary.p99ms} ms`);
     console.log(JSON.stringify(summary));
   } finally {
-    for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
+    // 'stop' lets a child exit on its own (so --cpu-prof writes its profile); a stuck one is killed.
+    await Promise.all(children.filter((c) => c.proc.exitCode === null).map((c) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => c.proc.kill(), 10_000);
+      c.proc.once('exit', () => (clearTimeout(timer), resolve()));
+      c.proc.send({ type: 'stop' } satisfies ParentMsg);
+    })));
     if (central && central.exitCode === null) {
       central.kill('SIGTERM'); // SIGTERM so --cpu-prof writes its profile
       await new Promise((r) => central!.once('exit', r));

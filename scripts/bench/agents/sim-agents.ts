@@ -5,13 +5,13 @@
  * `accepted` and `succeeded`. When the central acknowledges a `succeeded` report the task is done: the
  * child tells the parent over IPC (task id + wall-clock time, batched per turn of the event loop).
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { checkEnvelope, openTask } from '../../../shared/envelope/envelope.js';
-import { CentralToAgent, parseMessage } from '../../../shared/protocol/messages.js';
+import { checkEnvelope, openTaskSync } from '../../../shared/envelope/envelope.js';
+import { CentralToAgent, FEATURES, parseMessage, type ReportMsg } from '../../../shared/protocol/messages.js';
 import { nowMs, type ChildMsg, type ParentMsg, type SimIdentity } from './ipc.js';
 
-interface Sim extends SimIdentity { ws?: WebSocket; lastSeq: number }
+interface Sim extends SimIdentity { ws?: WebSocket; lastSeq: number; batch: boolean }
 
 let pubKey: Uint8Array;
 let verified = 0;
@@ -39,15 +39,18 @@ function connect(sim: Sim, url: string, key: string, ca: string): Promise<void> 
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace('https', 'wss') + '/api/v1/agents/connect', { key, cert: sim.cert, ca, perMessageDeflate: false });
     sim.ws = ws;
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, agentVersion: 'bench', stateVersion: null, lastSeq: 0 })));
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, agentVersion: 'bench', stateVersion: null, lastSeq: 0, features: FEATURES })));
     ws.on('error', reject);
     ws.on('message', (data) => {
       // Validated as the real agent's link does (the zod protocol union).
       const parsed = parseMessage(CentralToAgent, data);
       if (!parsed.ok) return void rejected++;
       const msg = parsed.msg;
-      if (msg.type === 'welcome') resolve();
-      else if (msg.type === 'task') void onTask(sim, msg.task);
+      if (msg.type === 'welcome') {
+        sim.batch = msg.features.includes('batch');
+        resolve();
+      } else if (msg.type === 'task') onTasks(sim, [msg.task]);
+      else if (msg.type === 'tasks') onTasks(sim, msg.tasks);
       else if (msg.type === 'ack') {
         const now = nowMs();
         for (const id of msg.ids) {
@@ -63,26 +66,37 @@ function connect(sim: Sim, url: string, key: string, ca: string): Promise<void> 
   });
 }
 
-async function onTask(sim: Sim, signed: unknown): Promise<void> {
-  const opened = await openTask(signed, pubKey);
-  if (!opened.ok) return void rejected++;
-  const env = opened.envelope;
-  if (!checkEnvelope(env, { agent: sim.id, site: sim.site }).ok || env.seq <= sim.lastSeq) return void rejected++;
-  sim.lastSeq = env.seq;
-  verified++;
-  const at = new Date().toISOString();
-  const acceptedId = randomBytes(12).toString('hex');
-  const succeededId = randomBytes(12).toString('hex');
-  reportTask.set(succeededId, env.id);
-  sim.ws!.send(JSON.stringify({ type: 'report', id: acceptedId, taskId: env.id, state: 'accepted', at }));
-  sim.ws!.send(JSON.stringify({ type: 'report', id: succeededId, taskId: env.id, state: 'succeeded', output: 'pong', at }));
+/** Verifies each task in order and reports `accepted` + `succeeded` for it (one `reports` frame with `batch`). */
+function onTasks(sim: Sim, signed: unknown[]): void {
+  const reports: ReportMsg[] = [];
+  for (const one of signed) {
+    const opened = openTaskSync(one, pubKey);
+    if (!opened.ok) {
+      rejected++;
+      continue;
+    }
+    const env = opened.envelope;
+    if (!checkEnvelope(env, { agent: sim.id, site: sim.site }).ok || env.seq <= sim.lastSeq) {
+      rejected++;
+      continue;
+    }
+    sim.lastSeq = env.seq;
+    verified++;
+    const at = new Date().toISOString();
+    const succeededId = randomUUID();
+    reportTask.set(succeededId, env.id);
+    reports.push({ type: 'report', id: randomUUID(), taskId: env.id, state: 'accepted', at }, { type: 'report', id: succeededId, taskId: env.id, state: 'succeeded', output: 'pong', at });
+  }
+  if (reports.length === 0) return;
+  if (sim.batch) sim.ws!.send(JSON.stringify({ type: 'reports', items: reports }));
+  else for (const r of reports) sim.ws!.send(JSON.stringify(r));
 }
 
 const sims: Sim[] = [];
 process.on('message', (msg: ParentMsg) => {
   if (msg.type === 'start') {
     pubKey = new Uint8Array(Buffer.from(msg.publicKey, 'base64'));
-    for (const s of msg.sims) sims.push({ ...s, lastSeq: 0 });
+    for (const s of msg.sims) sims.push({ ...s, lastSeq: 0, batch: false });
     const started = nowMs();
     let next = 0;
     const worker = async () => {
