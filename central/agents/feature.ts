@@ -25,7 +25,13 @@ export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature &
       registerAgentRoutes(app, deps, () => hub);
       registerTaskRoutes(app, deps, tasks);
     },
-    attach: ({ server }) => hub!.attach(server),
+    attach: ({ server }) => {
+      const detach = hub!.attach(server);
+      return async () => {
+        await detach();
+        await tasks!.flushDeliveries(); // pending `delivered` marks (see TaskService.markDeliveredMany)
+      };
+    },
     hub: () => hub,
     tasks: () => tasks,
   };
