@@ -209,13 +209,13 @@ export class TaskService {
    * `delivered` guarantees nothing (queued and delivered tasks are both redelivered at reconnect), so it
    * gets no durable write of its own on the hot path: it is folded into the task's next write, normally
    * the agent's first report a few milliseconds later, and only written by itself for tasks still
-   * unreported after `deliveredFlushMs` (or at shutdown). This took one of four journal records per
+   * unreported after `deliveredFlushMs` (5 s; or at shutdown). This took one of four journal records per
    * task away (docs/decisions.md). A crash, or a failed commit, can lose a pending mark: the task then
    * reads `queued` until its first report, and is redelivered exactly as a `delivered` one would be.
    */
   private readonly unrecordedDeliveries = new Map<string, string>();
   private deliveredTimer: NodeJS.Timeout | null = null;
-  deliveredFlushMs = 1000;
+  deliveredFlushMs = 5000;
 
   async markDelivered(task: TaskDoc): Promise<void> {
     await this.markDeliveredMany([task]);
