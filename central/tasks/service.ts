@@ -12,7 +12,7 @@ import type { Store } from '../store/types.js';
 import { AGENTS, TASKS, type AgentDoc } from '../agents/collections.js';
 
 export type TaskState = 'queued' | 'delivered' | 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'expired';
-const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
+export const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
 const RANK: Record<TaskState, number> = { queued: 0, delivered: 1, accepted: 2, running: 3, succeeded: 4, failed: 4, rejected: 4, cancelled: 4, expired: 4 };
 
 export interface TaskHistoryEntry {
