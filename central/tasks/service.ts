@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
-import { ed25519SigningKey } from '../../shared/envelope/ed25519.js';
+import { checkSigningKey } from '../../shared/envelope/ed25519.js';
 import { signTaskSync, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ReportMsg } from '../../shared/protocol/messages.js';
@@ -58,16 +57,13 @@ export class TaskService {
   /** Called after a task is durably created or cancelled, so the hub can push it. */
   onTask?: (task: TaskDoc) => void;
 
-  /** The signing key as a native key object, built (and checked) once: see shared/envelope/ed25519.ts. */
-  private readonly signer: KeyObject;
-
   constructor(
     private readonly store: Store,
     private readonly changes: ChangeFeed,
-    signingKey: Uint8Array,
+    private readonly signingKey: Uint8Array,
     private readonly logger: Logger,
   ) {
-    this.signer = ed25519SigningKey(signingKey);
+    checkSigningKey(signingKey); // a broken key fails the start, not every task
   }
 
   /**
@@ -182,7 +178,7 @@ export class TaskService {
       createdAt: envelope.issuedAt,
       updatedAt: envelope.issuedAt,
       expiresAt: envelope.expiresAt,
-      signed: signTaskSync(envelope, this.signer),
+      signed: signTaskSync(envelope, this.signingKey),
       history: [{ state: 'queued', at: envelope.issuedAt }],
     };
   }
