@@ -2,7 +2,7 @@
  * Benchmark: many simulated site agents against one real central (spawned from the built CLI).
  *
  *   npx tsc -p . && node scripts/postbuild.mjs
- *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--procs 2] [--profile DIR] [--keep]
+ *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--procs N] [--profile DIR] [--keep]
  *
  * --batch N creates tasks N at a time through POST /api/v1/tasks/batch (one request, one durable write).
  *
@@ -16,7 +16,9 @@
  * report (the ack is sent after the report is durably recorded).
  *
  * --procs N: the simulated agents live in N child processes (sim-agents.ts; agent i in process i % N),
- * so their signature checks do not queue behind this process's HTTP client and bookkeeping. This
+ * so their signature checks do not queue behind this process's HTTP client and bookkeeping. Default: one
+ * per core beyond the central's (1 on a 2-core machine, where 2 measured slower: three busy processes on
+ * two cores). This
  * process does the setup and joins, creates the tasks and does the latency accounting; the children
  * report each acknowledged task (id + wall-clock time) over IPC.
  *
@@ -27,7 +29,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,8 +46,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1' },
     /** Write V8 CPU profiles of the central to this directory, of the simulated-agent processes to DIR/sim-agents. */
     profile: { type: 'string' },
-    /** Processes hosting the simulated agents (agent i lives in process i % procs). */
-    procs: { type: 'string', default: '2' },
+    /** Processes hosting the simulated agents (agent i lives in process i % procs); default: one per core beyond the central's. */
+    procs: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
     keep: { type: 'boolean', default: false },
   },
 });
