@@ -82,6 +82,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
       logger.info({ version: msg.state.version, machines: msg.state.machines.length }, 'desired state updated');
     } else if (msg.type === 'task') {
       await executor.handle(msg.task);
+    } else if (msg.type === 'tasks') {
+      for (const t of msg.tasks) await executor.handle(t);
     } else if (msg.type === 'cancel') {
       await executor.cancel(msg.taskId);
     }

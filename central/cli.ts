@@ -3,6 +3,7 @@ import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
 import { StoreLockedError } from './store/types.js';
 import { defaultFeatures } from './features.js';
+import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
 
 /** `underlay central serve`. Flags override UNDERLAY_* environment variables. */
 export function register(program: Command): void {
@@ -14,11 +15,14 @@ export function register(program: Command): void {
     .option('--listen <host:port>', 'listen address (env UNDERLAY_LISTEN)', process.env.UNDERLAY_LISTEN ?? '127.0.0.1:8443')
     .option('--public-url <url>', 'URL agents and clients use to reach this central (env UNDERLAY_PUBLIC_URL)', process.env.UNDERLAY_PUBLIC_URL)
     .option('--insecure-http', 'serve plain HTTP (development only; loopback only) (env UNDERLAY_INSECURE_HTTP=1)', process.env.UNDERLAY_INSECURE_HTTP === '1')
-    .action(async (opts: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean }) => {
+    .option('--task-retention <duration>', 'keep finished tasks and agent events this long, e.g. 7d, 12h (env UNDERLAY_TASK_RETENTION)', process.env.UNDERLAY_TASK_RETENTION ?? DEFAULT_RETENTION.age)
+    .option('--task-retention-max <count>', 'and at most this many of each, the newest (env UNDERLAY_TASK_RETENTION_MAX)', process.env.UNDERLAY_TASK_RETENTION_MAX ?? DEFAULT_RETENTION.max)
+    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string }) => {
       const logger = createLogger('central');
       let running;
       try {
-        running = await startCentral({ ...opts, logger, features: await defaultFeatures() });
+        const retention = parseRetention(taskRetention, taskRetentionMax);
+        running = await startCentral({ ...opts, logger, features: await defaultFeatures({ retention }) });
       } catch (e) {
         if (e instanceof StoreLockedError) process.stderr.write(`error: ${e.message}\n`);
         else process.stderr.write(`error: ${(e as Error).message}\n`);

@@ -8,15 +8,17 @@ import { discoveryHandlers } from './discovery/events.js';
 import { servicesFeature } from './services/feature.js';
 import { serviceStatusHandler } from './services/agent-events.js';
 import type { CentralFeature } from './server/serve.js';
+import type { RetentionPolicy } from './tasks/retention.js';
 
 /** The features a production central runs with. */
-export async function defaultFeatures(): Promise<CentralFeature[]> {
+export async function defaultFeatures(opts: { retention?: RetentionPolicy } = {}): Promise<CentralFeature[]> {
   return [
     bootFeature(),
     artifactsFeature(),
     agentsFeature({
       contributors: [bootStateContributor, artifactStateContributor],
       stateCollections: [...BOOT_STATE_COLLECTIONS, ARTIFACTS],
+      retention: opts.retention,
       eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger), 'service-status': serviceStatusHandler(deps, deps.logger) }),
     }),
     inventoryFeature(),

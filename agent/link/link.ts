@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
-import { CentralToAgent, MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION, type AgentToCentral } from '../../shared/protocol/messages.js';
+import { BATCH_FILL_BYTES, CentralToAgent, FEATURES, MAX_BATCH_ITEMS, MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION, type AgentToCentral, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
 import { AGENT_VERSION } from '../version.js';
 import { backoffDelay } from './backoff.js';
 import type { Outbox } from './outbox.js';
@@ -36,6 +36,8 @@ export class Link {
   private readonly listeners = new Set<(s: LinkState) => void>();
   /** Messages rejected as malformed. */
   rejected = 0;
+  /** What the central announced in welcome (see Feature in shared/protocol/messages.ts). */
+  private centralFeatures = new Set<Feature>();
 
   constructor(private readonly opts: LinkOptions) {
     opts.outbox.onAdd = (m) => {
@@ -83,7 +85,7 @@ export class Link {
       this.setState('handshaking');
       this.lastInbound = Date.now();
       const h = this.opts.hello();
-      this.send({ type: 'hello', v: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, stateVersion: h.stateVersion, lastSeq: h.lastSeq });
+      this.send({ type: 'hello', v: PROTOCOL_VERSION, agentVersion: AGENT_VERSION, stateVersion: h.stateVersion, lastSeq: h.lastSeq, features: FEATURES });
       this.startHeartbeat();
     });
     ws.on('message', (data, isBinary) => void this.onFrame(isBinary ? data : data.toString()));
@@ -153,9 +155,10 @@ export class Link {
     if (msg.type === 'pong') return;
     if (msg.type === 'welcome') {
       this.attempt = 0;
+      this.centralFeatures = new Set(msg.features);
       this.setState('ready');
       this.opts.logger.info({ agent: msg.agent, site: msg.site, outbox: this.opts.outbox.size }, 'link ready');
-      for (const m of this.opts.outbox.messages()) this.send(m);
+      this.drainOutbox();
       return;
     }
     if (msg.type === 'ack') {
@@ -174,6 +177,34 @@ export class Link {
   }
 
   private inbound: Promise<void> = Promise.resolve();
+
+  /**
+   * Sends every unacknowledged outbox message, in order. With a central that announced `batch`,
+   * consecutive reports go out as `reports` frames (up to MAX_BATCH_ITEMS / about BATCH_FILL_BYTES each).
+   */
+  private drainOutbox(): void {
+    const batch = this.centralFeatures.has('batch');
+    let run: ReportMsg[] = [];
+    let runBytes = 0;
+    const flush = () => {
+      if (run.length === 1) this.send(run[0]);
+      else if (run.length > 1) this.send({ type: 'reports', items: run });
+      run = [];
+      runBytes = 0;
+    };
+    for (const m of this.opts.outbox.messages()) {
+      if (!batch || m.type !== 'report') {
+        flush();
+        this.send(m);
+        continue;
+      }
+      const bytes = (m.output?.length ?? 0) + 256;
+      if (run.length >= MAX_BATCH_ITEMS || (run.length > 0 && runBytes + bytes > BATCH_FILL_BYTES)) flush();
+      run.push(m);
+      runBytes += bytes;
+    }
+    flush();
+  }
 
   async stop(): Promise<void> {
     this.setState('stopped');

@@ -1,5 +1,6 @@
 import type { CentralFeature } from '../server/serve.js';
 import type { ApiDeps } from '../api/deps.js';
+import { DEFAULT_RETENTION, parseRetention, RetentionPruner, type RetentionPolicy } from '../tasks/retention.js';
 import { TaskService } from '../tasks/service.js';
 import { registerTaskRoutes } from '../tasks/routes.js';
 import { AGENT_COLLECTIONS } from './collections.js';
@@ -11,12 +12,15 @@ export interface AgentsFeatureOptions {
   contributors?: StateContributor[];
   stateCollections?: string[];
   eventHandlers?: (deps: ApiDeps) => Record<string, EventHandler>;
+  /** How long finished tasks and agent events are kept (central/tasks/retention.ts); default 7 days, 100,000 each. */
+  retention?: RetentionPolicy;
 }
 
 /** Agents (join, mTLS WebSocket hub, revocation) and signed tasks. */
 export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature & { hub: () => AgentHub | undefined; tasks: () => TaskService | undefined } {
   let hub: AgentHub | undefined;
   let tasks: TaskService | undefined;
+  let pruner: RetentionPruner | undefined;
   return {
     collections: AGENT_COLLECTIONS,
     routes: (app, deps) => {
@@ -24,8 +28,17 @@ export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature &
       hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps) });
       registerAgentRoutes(app, deps, () => hub);
       registerTaskRoutes(app, deps, tasks);
+      pruner = new RetentionPruner(deps.store, opts.retention ?? parseRetention(DEFAULT_RETENTION.age, DEFAULT_RETENTION.max), deps.logger);
     },
-    attach: ({ server }) => hub!.attach(server),
+    attach: ({ server }) => {
+      const detach = hub!.attach(server);
+      pruner!.start();
+      return async () => {
+        await pruner!.stop();
+        await detach();
+        await tasks!.flushDeliveries(); // pending `delivered` marks (see TaskService.markDeliveredMany)
+      };
+    },
     hub: () => hub,
     tasks: () => tasks,
   };

@@ -37,7 +37,7 @@ function setup(pendingFor: () => Promise<TaskDoc[]>) {
     applyReports: async (_a: string, rs: { id: string }[]) => void reports.push(...rs.map((r) => r.id)),
   } as unknown as TaskService;
   const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, onClose: () => undefined, logger: silentLogger });
-  const hello = () => ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0 }), false);
+  const hello = (features?: string[]) => ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0, ...(features ? { features } : {}) }), false);
   return { ws, session, delivered, reports, hello };
 }
 
@@ -56,9 +56,35 @@ describe('AgentSession', () => {
     expect(ws.sent.map((m) => m.type)).toEqual(['welcome', 'state', 'task', 'task', 'task']);
     expect(ws.sent.filter((m) => m.type === 'task').map((m) => (m.task as { canonical: string }).canonical)).toEqual(['c1', 'c2', 'c3']);
     expect(delivered).toEqual(['t1', 't2', 't3']);
-    // afterwards live tasks go straight out
+    // afterwards live tasks go out at the end of the turn
     await session.deliver(task(4));
+    await tick();
     expect(ws.sent.at(-1)).toMatchObject({ type: 'task', task: { canonical: 'c4' } });
+  });
+
+  it("with the agent's batch feature, tasks due in one turn go out as one tasks frame, in order, split by a cancel", async () => {
+    const { ws, session, delivered, hello } = setup(async () => []);
+    hello(['batch', 'some-future-feature']);
+    await tick();
+    expect(ws.sent[0]).toMatchObject({ type: 'welcome', features: ['batch'] });
+    for (const t of [task(1), task(2), task(3, 'cancelled'), task(4)]) await session.deliver(t);
+    expect(ws.sent.filter((m) => m.type === 'tasks' || m.type === 'task')).toHaveLength(0);
+    await tick();
+    expect(ws.sent.slice(-3)).toEqual([
+      { type: 'tasks', tasks: [task(1).signed, task(2).signed] },
+      { type: 'cancel', taskId: 't3' },
+      { type: 'task', task: task(4).signed },
+    ]);
+    expect(delivered).toEqual(['t1', 't2', 't4']);
+  });
+
+  it('without the batch feature (an older agent) every task goes in its own task frame', async () => {
+    const { ws, session, hello } = setup(async () => []);
+    hello();
+    await tick();
+    for (const t of [task(1), task(2)]) await session.deliver(t);
+    await tick();
+    expect(ws.sent.slice(-2)).toEqual([{ type: 'task', task: task(1).signed }, { type: 'task', task: task(2).signed }]);
   });
 
   it('a cancelled task is sent as cancel, never as a task', async () => {
@@ -66,6 +92,7 @@ describe('AgentSession', () => {
     hello();
     await tick();
     await session.deliver(task(5, 'cancelled'));
+    await tick();
     expect(ws.sent.at(-1)).toEqual({ type: 'cancel', taskId: 't5' });
   });
 
@@ -83,6 +110,12 @@ describe('AgentSession', () => {
     await tick();
     expect(reports).toEqual(['r1', 'r2', 'r3']);
     expect(ws.sent.filter((m) => m.type === 'ack')).toEqual([{ type: 'ack', ids: ['r1', 'r2', 'r3'] }]);
+    // a reports frame is applied as its reports one by one, in order, and acked the same way
+    ws.emit('message', JSON.stringify({ type: 'reports', items: ['r4', 'r5'].map((id) => JSON.parse(rep(id))) }), false);
+    await tick();
+    await tick();
+    expect(reports).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+    expect(ws.sent.filter((m) => m.type === 'ack').at(-1)).toEqual({ type: 'ack', ids: ['r4', 'r5'] });
   });
 
   it('answers a malformed frame with an error and counts it; a second hello changes nothing', async () => {
@@ -93,8 +126,11 @@ describe('AgentSession', () => {
     expect(ws.sent.at(-1)).toMatchObject({ type: 'error', code: 'malformed' });
     hello();
     await tick();
+    await tick();
     const n = ws.sent.length;
+    expect(ws.sent.filter((m) => m.type === 'task')).toHaveLength(1);
     hello();
+    await tick();
     await tick();
     expect(ws.sent.length).toBe(n); // the backlog is not sent twice
   });

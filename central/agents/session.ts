@@ -1,8 +1,9 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
-import { AgentToCentral, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg, type ReportMsg } from '../../shared/protocol/messages.js';
+import { AgentToCentral, BATCH_FILL_BYTES, FEATURES, MAX_BATCH_ITEMS, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
+import { TurnBatcher } from '../../shared/util/turn-batcher.js';
 import type { TaskDoc, TaskService } from '../tasks/service.js';
 import type { AgentDoc } from './collections.js';
 
@@ -28,12 +29,23 @@ export class AgentSession {
   private sentStateVersion: string | null = null;
   readonly connectedAt = new Date().toISOString();
   agentVersion = '';
+  /** What the agent announced in hello (see Feature in shared/protocol/messages.ts). */
+  private features = new Set<Feature>();
   /** Messages rejected as malformed (for tests and metrics). */
   rejected = 0;
   /** Live tasks that arrived while the backlog was being read at hello. */
   private buffered: TaskDoc[] = [];
-  private pendingAcks: string[] = [];
-  private ackTimer: NodeJS.Immediate | null = null;
+  /**
+   * Reports that arrive in the same turn of the event loop (an agent draining its outbox, accepted +
+   * succeeded back to back, a `reports` frame) are applied in one durable commit, then acknowledged.
+   */
+  private readonly reports = new TurnBatcher<ReportMsg>((batch) => this.applyReports(batch));
+  /** Acks that become due in one turn (one group commit resolves many reports) go out as one frame. */
+  private readonly acks = new TurnBatcher<string>((ids) => {
+    while (ids.length > 0) this.send({ type: 'ack', ids: ids.splice(0, 10_000) });
+  });
+  /** Tasks and cancellations due in one turn (one group commit resolves many creates): see sendOutbound. */
+  private readonly outbound = new TurnBatcher<TaskDoc>((due) => this.sendOutbound(due));
 
   constructor(
     readonly agent: AgentDoc,
@@ -87,10 +99,11 @@ export class AgentSession {
       if (msg.type === 'hello') {
         if (this.state !== 'awaiting-hello') return;
         this.agentVersion = msg.agentVersion;
+        this.features = new Set(msg.features);
         // While the backlog is read, live tasks are buffered (not dropped, not sent ahead of older ones):
         // the agent rejects a sequence number below one it has seen as a replay, so order matters.
         this.state = 'syncing';
-        this.send({ type: 'welcome', v: PROTOCOL_VERSION, agent: this.agent.id, site: this.agent.site, serverTime: new Date().toISOString() });
+        this.send({ type: 'welcome', v: PROTOCOL_VERSION, agent: this.agent.id, site: this.agent.site, serverTime: new Date().toISOString(), features: FEATURES });
         this.sentStateVersion = msg.stateVersion;
         const pending = await this.hooks.tasks.pendingFor(this.agent.id);
         const byId = new Map<string, TaskDoc>();
@@ -100,8 +113,7 @@ export class AgentSession {
         this.state = 'ready';
         this.pushState();
         const backlog = [...byId.values()].sort((a, b) => a.seq - b.seq);
-        for (const t of backlog) this.sendTask(t);
-        await this.hooks.tasks.markDeliveredMany(backlog.filter((t) => t.state !== 'cancelled'));
+        for (const t of backlog) this.outbound.add(t);
         return;
       }
       if (this.state === 'awaiting-hello') {
@@ -112,7 +124,9 @@ export class AgentSession {
         this.sentStateVersion = null;
         this.pushState();
       } else if (msg.type === 'report') {
-        this.queueReport(msg);
+        this.reports.add(msg);
+      } else if (msg.type === 'reports') {
+        for (const r of msg.items) this.reports.add(r);
       } else if (msg.type === 'event') {
         await this.hooks.onEvent(this.agent, msg);
         this.ack(msg.id);
@@ -122,53 +136,18 @@ export class AgentSession {
     }
   }
 
-  private reportQueue: ReportMsg[] = [];
-  private reportTimer: NodeJS.Immediate | null = null;
-
-  /**
-   * Reports that arrive in the same turn of the event loop (an agent draining its outbox, or accepted +
-   * succeeded back to back) are applied in one durable commit, then acknowledged together.
-   */
-  private queueReport(r: ReportMsg): void {
-    this.reportQueue.push(r);
-    if (this.reportTimer) return;
-    this.reportTimer = setImmediate(() => {
-      this.reportTimer = null;
-      const batch = this.reportQueue.splice(0);
-      this.hooks.tasks.applyReports(this.agent.id, batch).then(
-        () => {
-          for (const r of batch) this.ack(r.id);
-        },
-        (e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not record reports; the agent will resend them'),
-      );
-    });
+  private applyReports(batch: ReportMsg[]): void {
+    this.hooks.tasks.applyReports(this.agent.id, batch).then(
+      () => {
+        for (const r of batch) this.ack(r.id);
+      },
+      (e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not record reports; the agent will resend them'),
+    );
   }
 
-  private deliveredQueue: TaskDoc[] = [];
-  private deliveredTimer: NodeJS.Immediate | null = null;
-
-  /** Marks sent tasks delivered, batched per turn of the event loop. */
-  private queueDelivered(t: TaskDoc): void {
-    this.deliveredQueue.push(t);
-    if (this.deliveredTimer) return;
-    this.deliveredTimer = setImmediate(() => {
-      this.deliveredTimer = null;
-      const batch = this.deliveredQueue.splice(0);
-      this.hooks.tasks.markDeliveredMany(batch).catch((e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not mark tasks delivered'));
-    });
-  }
-
-  /**
-   * Acknowledges a durably recorded report or event. Acks that become due in the same turn of the event
-   * loop (one group commit resolves many reports at once) go out as one frame.
-   */
+  /** Acknowledges a durably recorded report or event. */
   private ack(id: string): void {
-    this.pendingAcks.push(id);
-    if (this.ackTimer) return;
-    this.ackTimer = setImmediate(() => {
-      this.ackTimer = null;
-      while (this.pendingAcks.length > 0) this.send({ type: 'ack', ids: this.pendingAcks.splice(0, 10_000) });
-    });
+    this.acks.add(id);
   }
 
   /** Sends the site's desired state if it differs from what the agent has. */
@@ -186,12 +165,38 @@ export class AgentSession {
       return;
     }
     if (this.state !== 'ready') return;
-    this.sendTask(task);
-    if (task.state !== 'cancelled') this.queueDelivered(task);
+    this.outbound.add(task);
   }
 
-  private sendTask(task: TaskDoc): void {
-    if (task.state === 'cancelled') this.send({ type: 'cancel', taskId: task.id });
-    else this.send({ type: 'task', task: task.signed });
+  /**
+   * Sends due tasks in the order queued; consecutive tasks go out as one `tasks` frame when the agent
+   * announced `batch`, a cancellation as its own frame between them. Sent tasks are then marked
+   * delivered in one commit.
+   */
+  private sendOutbound(due: TaskDoc[]): void {
+    if (this.state !== 'ready') return;
+    let run: TaskDoc[] = [];
+    let runBytes = 0;
+    const flush = () => {
+      if (run.length === 1) this.send({ type: 'task', task: run[0].signed });
+      else if (run.length > 1) this.send({ type: 'tasks', tasks: run.map((t) => t.signed) });
+      run = [];
+      runBytes = 0;
+    };
+    const batch = this.features.has('batch');
+    for (const t of due) {
+      if (t.state === 'cancelled') {
+        flush();
+        this.send({ type: 'cancel', taskId: t.id });
+        continue;
+      }
+      const bytes = t.signed.canonical.length + t.signed.signature.length;
+      if (run.length > 0 && (!batch || run.length >= MAX_BATCH_ITEMS || runBytes + bytes > BATCH_FILL_BYTES)) flush();
+      run.push(t);
+      runBytes += bytes;
+    }
+    flush();
+    const sent = due.filter((t) => t.state !== 'cancelled');
+    if (sent.length > 0) this.hooks.tasks.markDeliveredMany(sent).catch((e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not mark tasks delivered'));
   }
 }

@@ -110,4 +110,41 @@ describe('TaskService', () => {
     expect(svc.get(t.id)!.history.map((h) => h.reportId).filter(Boolean)).toEqual(['x1', 'x2']);
     expect(svc.get(u.id)).toMatchObject({ state: 'failed', exitCode: 2 });
   });
+
+  it('a delivery costs no write of its own: it joins the first report\'s commit, with the time it was sent', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const [t] = await svc.createMany([{ site: 's1', kind: 'ping' }]);
+    const commits: number[] = [];
+    const commit = store.commit.bind(store);
+    store.commit = async (ops) => (commits.push(ops.length), commit(ops));
+    await svc.markDeliveredMany([t]);
+    expect(commits).toEqual([]);
+    expect(svc.get(t.id)!.state).toBe('queued');
+    const at = new Date().toISOString();
+    await svc.applyReports('a1', [
+      { type: 'report', id: 'x1', taskId: t.id, state: 'accepted', at },
+      { type: 'report', id: 'x2', taskId: t.id, state: 'succeeded', at },
+    ]);
+    expect(commits).toEqual([1]);
+    expect(svc.get(t.id)!.history.map((h) => h.state)).toEqual(['queued', 'delivered', 'accepted', 'succeeded']);
+    await svc.flushDeliveries();
+    expect(commits).toEqual([1]); // nothing left to write
+  });
+
+  it('a delivery no report followed is written by itself after deliveredFlushMs, and survives a reopen', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    svc.deliveredFlushMs = 20;
+    const [t, u] = await svc.createMany([{ site: 's1', kind: 'ping' }, { site: 's1', kind: 'ping' }]);
+    await svc.markDeliveredMany([t, u]);
+    await svc.cancel(u.id); // the cancellation's write carries u's delivery
+    expect(svc.get(u.id)!.history.map((h) => h.state)).toEqual(['queued', 'delivered', 'cancelled']);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(svc.get(t.id)!.state).toBe('delivered');
+    await store.close();
+    store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS], logger: silentLogger });
+    expect(store.get<{ state: string }>('tasks', t.id)!.state).toBe('delivered');
+    // both queued and delivered tasks are redelivered at reconnect
+    svc = new TaskService(store, new ChangeFeed(), keys.privateKey, silentLogger);
+    expect((await svc.pendingFor('a1')).map((x) => x.id)).toEqual([t.id]);
+  });
 });

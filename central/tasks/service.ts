@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import sodium from 'libsodium-wrappers';
+import { checkSigningKey } from '../../shared/envelope/ed25519.js';
 import { signTaskSync, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ReportMsg } from '../../shared/protocol/messages.js';
@@ -11,7 +11,7 @@ import type { Store } from '../store/types.js';
 import { AGENTS, TASKS, type AgentDoc } from '../agents/collections.js';
 
 export type TaskState = 'queued' | 'delivered' | 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'expired';
-const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
+export const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
 const RANK: Record<TaskState, number> = { queued: 0, delivered: 1, accepted: 2, running: 3, succeeded: 4, failed: 4, rejected: 4, cancelled: 4, expired: 4 };
 
 export interface TaskHistoryEntry {
@@ -62,7 +62,9 @@ export class TaskService {
     private readonly changes: ChangeFeed,
     private readonly signingKey: Uint8Array,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    checkSigningKey(signingKey); // a broken key fails the start, not every task
+  }
 
   /**
    * Agent ids by site (lower-cased, as the store's `where` matches). An agent's site never changes after
@@ -102,7 +104,6 @@ export class TaskService {
    * claimed synchronously in memory, so concurrent creates never share one.
    */
   async createMany(inputs: CreateTaskInput[]): Promise<TaskDoc[]> {
-    await sodium.ready;
     const agents = new Map<string, AgentDoc>();
     const tasks: TaskDoc[] = [];
     inputs.forEach((input, i) => {
@@ -199,18 +200,54 @@ export class TaskService {
     return out.sort((a, b) => a.seq - b.seq);
   }
 
+  /**
+   * Tasks sent to their agent whose `delivered` mark is not written yet (task id → when it was sent).
+   * `delivered` guarantees nothing (queued and delivered tasks are both redelivered at reconnect), so it
+   * gets no durable write of its own on the hot path: it is folded into the task's next write, normally
+   * the agent's first report a few milliseconds later, and only written by itself for tasks still
+   * unreported after `deliveredFlushMs` (5 s; or at shutdown). This took one of four journal records per
+   * task away (docs/decisions.md). A crash, or a failed commit, can lose a pending mark: the task then
+   * reads `queued` until its first report, and is redelivered exactly as a `delivered` one would be.
+   */
+  private readonly unrecordedDeliveries = new Map<string, string>();
+  private deliveredTimer: NodeJS.Timeout | null = null;
+  deliveredFlushMs = 5000;
+
   async markDelivered(task: TaskDoc): Promise<void> {
     await this.markDeliveredMany([task]);
   }
 
-  /** Marks sent tasks delivered in one commit. */
+  /** Notes that tasks were sent; their `delivered` entry is written with their next change (see above). */
   async markDeliveredMany(tasks: TaskDoc[]): Promise<void> {
     const at = new Date().toISOString();
-    const changed = tasks
-      .map((t) => this.get(t.id))
-      .filter((t): t is TaskDoc => !!t && t.state === 'queued')
-      .map((t) => ({ before: t, next: this.advance(t, { state: 'delivered', at }).next }));
-    await this.commitChanges(changed);
+    for (const t of tasks) if (!this.unrecordedDeliveries.has(t.id)) this.unrecordedDeliveries.set(t.id, at);
+    if (this.deliveredTimer || this.unrecordedDeliveries.size === 0) return;
+    this.deliveredTimer = setTimeout(() => {
+      this.deliveredTimer = null;
+      this.flushDeliveries().catch((e: Error) => this.logger.error({ err: e }, 'could not record task deliveries'));
+    }, this.deliveredFlushMs);
+    this.deliveredTimer.unref();
+  }
+
+  /** Writes every pending `delivered` mark now (in one commit). */
+  async flushDeliveries(): Promise<void> {
+    if (this.deliveredTimer) clearTimeout(this.deliveredTimer);
+    this.deliveredTimer = null;
+    const changed: { before: TaskDoc; next: TaskDoc }[] = [];
+    for (const id of [...this.unrecordedDeliveries.keys()]) {
+      const before = this.get(id);
+      if (!before) continue;
+      changed.push({ before, next: this.withDelivery(before) });
+    }
+    await this.commitChanges(changed.filter((c) => c.next !== c.before));
+  }
+
+  /** The task with its pending `delivered` entry, if any (taken off the pending list), else the task itself. */
+  private withDelivery(t: TaskDoc): TaskDoc {
+    const at = this.unrecordedDeliveries.get(t.id);
+    if (at === undefined) return t;
+    this.unrecordedDeliveries.delete(t.id);
+    return t.state === 'queued' ? this.advance(t, { state: 'delivered', at }).next : t;
   }
 
   /**
@@ -223,22 +260,24 @@ export class TaskService {
     const touched = new Map<string, { before: TaskDoc; next: TaskDoc; effect: boolean }>();
     const outcomes: ReportOutcome[] = [];
     for (const r of reports) {
-      const cur = touched.get(r.taskId)?.next ?? this.get(r.taskId);
-      if (!cur || cur.agent !== agentId) {
+      const stored = touched.has(r.taskId) ? undefined : this.get(r.taskId);
+      if (!touched.has(r.taskId) && (!stored || stored.agent !== agentId)) {
         this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
         outcomes.push('ignored');
         continue;
       }
+      if (stored) touched.set(r.taskId, { before: stored, next: this.withDelivery(stored), effect: false });
+      const cur = touched.get(r.taskId)!.next;
       if (cur.history.some((h) => h.reportId === r.id)) {
         outcomes.push('duplicate');
         continue;
       }
       outcomes.push('applied');
       const { next, forward } = this.advance(cur, this.entryOf(r), r.output, isUnverified(r));
-      const prev = touched.get(r.taskId);
-      touched.set(r.taskId, { before: prev?.before ?? cur, next, effect: (prev?.effect ?? false) || (forward && r.state === 'succeeded') });
+      const prev = touched.get(r.taskId)!;
+      touched.set(r.taskId, { before: prev.before, next, effect: prev.effect || (forward && r.state === 'succeeded') });
     }
-    await this.commitChanges([...touched.values()]);
+    await this.commitChanges([...touched.values()].filter((c) => c.next !== c.before));
     return outcomes;
   }
 
@@ -271,7 +310,7 @@ export class TaskService {
   }
 
   private async transition(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false): Promise<TaskDoc> {
-    const { next, forward } = this.advance(t, entry, output, historyOnly);
+    const { next, forward } = this.advance(this.withDelivery(t), entry, output, historyOnly);
     await this.commitChanges([{ before: t, next, effect: forward && entry.state === 'succeeded' }]);
     return next;
   }

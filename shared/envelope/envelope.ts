@@ -1,6 +1,6 @@
-import sodium from 'libsodium-wrappers';
 import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
+import { ed25519Sign, ed25519Verify } from './ed25519.js';
 
 /** The signed task envelope (see docs/agent-http.md). */
 export const TaskEnvelope = z
@@ -26,15 +26,13 @@ export type SignedTask = z.infer<typeof SignedTask>;
 export type RejectReason = 'bad-signature' | 'malformed' | 'expired' | 'replay' | 'wrong-agent' | 'unknown-kind';
 
 export async function signTask(envelope: TaskEnvelope, privateKey: Uint8Array): Promise<SignedTask> {
-  await sodium.ready;
   return signTaskSync(envelope, privateKey);
 }
 
-/** Synchronous signing; libsodium must be ready (`await sodium.ready` once at start). */
+/** Signs the canonical JSON of the envelope with the libsodium secret key (64 bytes); see ed25519.ts. */
 export function signTaskSync(envelope: TaskEnvelope, privateKey: Uint8Array): SignedTask {
   const bytes = Buffer.from(canonicalJson(envelope), 'utf8');
-  const sig = sodium.crypto_sign_detached(bytes, privateKey);
-  return { canonical: bytes.toString('base64'), signature: Buffer.from(sig).toString('base64') };
+  return { canonical: bytes.toString('base64'), signature: ed25519Sign(bytes, privateKey).toString('base64') };
 }
 
 /**
@@ -42,27 +40,30 @@ export function signTaskSync(envelope: TaskEnvelope, privateKey: Uint8Array): Si
  * unsigned copy). Addressee, expiry and sequence are the caller's checks (`checkEnvelope`).
  */
 export async function openTask(signed: unknown, publicKey: Uint8Array): Promise<{ ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string }> {
-  await sodium.ready;
+  return openTaskSync(signed, publicKey);
+}
+
+/** See openTask. */
+export function openTaskSync(signed: unknown, publicKey: Uint8Array): { ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string } {
   const wire = SignedTask.safeParse(signed);
   if (!wire.success) return { ok: false, reason: 'malformed', detail: 'not a signed task {canonical, signature}' };
   const bytes = Buffer.from(wire.data.canonical, 'base64');
   const sig = Buffer.from(wire.data.signature, 'base64');
-  let parsedId: string | undefined;
-  try {
-    parsedId = (JSON.parse(bytes.toString('utf8')) as { id?: unknown }).id as string | undefined;
-    if (typeof parsedId !== 'string') parsedId = undefined;
-  } catch {
-    parsedId = undefined;
-  }
-  if (sig.length !== 64 || !sodium.crypto_sign_verify_detached(sig, bytes, publicKey)) {
-    return { ok: false, reason: 'bad-signature', detail: 'signature does not verify with the pinned central key', id: parsedId };
-  }
+  // Parsed once, before the signature check, only to name the task in a rejection; the parsed value is
+  // used as the envelope only after the signature over these same bytes verified.
   let json: unknown;
+  let parsed = true;
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch {
-    return { ok: false, reason: 'malformed', detail: 'signed bytes are not JSON', id: parsedId };
+    parsed = false;
   }
+  const idField = parsed && json !== null && typeof json === 'object' ? (json as { id?: unknown }).id : undefined;
+  const parsedId = typeof idField === 'string' ? idField : undefined;
+  if (!ed25519Verify(sig, bytes, publicKey)) {
+    return { ok: false, reason: 'bad-signature', detail: 'signature does not verify with the pinned central key', id: parsedId };
+  }
+  if (!parsed) return { ok: false, reason: 'malformed', detail: 'signed bytes are not JSON', id: parsedId };
   const env = TaskEnvelope.safeParse(json);
   if (!env.success) return { ok: false, reason: 'malformed', detail: env.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), id: parsedId };
   return { ok: true, envelope: env.data };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentToCentral, CentralToAgent, parseMessage, PROTOCOL_VERSION } from './messages.js';
+import { AgentToCentral, CentralToAgent, FEATURES, MAX_BATCH_ITEMS, parseMessage, PROTOCOL_VERSION } from './messages.js';
 import { heartbeatSettings } from './heartbeat.js';
 import { isTaskKind, TASK_KINDS } from './task-kinds.js';
 
@@ -57,6 +57,33 @@ describe('parseMessage', () => {
     expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'task', task: { canonical: 'A'.repeat(1_500_001), signature: 'A'.repeat(88) } }))).toMatchObject({ ok: false, reason: /canonical/ });
     expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'ack', ids: Array.from({ length: 10_001 }, (_, i) => String(i)) }))).toMatchObject({ ok: false, reason: /ids/ });
     expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'ack', ids: Array.from({ length: 10_000 }, (_, i) => String(i)) }))).toMatchObject({ ok: true });
+  });
+});
+
+describe('batch messages and features', () => {
+  const signed = { canonical: 'Y2Fub25pY2Fs', signature: 'A'.repeat(88) };
+  it('parses reports and tasks batches, keeping item order, and validates every item', () => {
+    const items = [{ ...report, id: 'r1' }, { ...report, id: 'r2', state: 'accepted' }];
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'reports', items }))).toMatchObject({ ok: true, msg: { type: 'reports', items: [{ id: 'r1' }, { id: 'r2' }] } });
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'reports', items: [items[0], { ...report, state: 'exploded' }] }))).toMatchObject({ ok: false, reason: /items\.1\.state/ });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'tasks', tasks: [signed, { ...signed, canonical: 'b3RoZXI=' }] }))).toMatchObject({ ok: true, msg: { tasks: [signed, { canonical: 'b3RoZXI=' }] } });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'tasks', tasks: [signed, { canonical: 'x', signature: 'short' }] }))).toMatchObject({ ok: false, reason: /tasks\.1\.signature/ });
+  });
+
+  it('refuses empty and oversize batches, and batches in the wrong direction', () => {
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'reports', items: [] }))).toMatchObject({ ok: false });
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'reports', items: Array.from({ length: MAX_BATCH_ITEMS + 1 }, (_, i) => ({ ...report, id: `r${i}` })) }))).toMatchObject({ ok: false, reason: /items/ });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'tasks', tasks: Array.from({ length: MAX_BATCH_ITEMS + 1 }, () => signed) }))).toMatchObject({ ok: false, reason: /tasks/ });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'reports', items: [report] }))).toMatchObject({ ok: false });
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'tasks', tasks: [signed] }))).toMatchObject({ ok: false });
+  });
+
+  it('features: absent means none (an older peer); unknown names are dropped, not an error', () => {
+    const hello = { type: 'hello', v: 1, agentVersion: 'x', stateVersion: null, lastSeq: 0 };
+    expect(parseMessage(AgentToCentral, JSON.stringify(hello))).toMatchObject({ ok: true, msg: { features: [] } });
+    expect(parseMessage(AgentToCentral, JSON.stringify({ ...hello, features: ['teleport', 'batch'] }))).toMatchObject({ ok: true, msg: { features: ['batch'] } });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'welcome', v: 1, agent: 'a', site: 's', serverTime: 'now', features: FEATURES }))).toMatchObject({ ok: true, msg: { features: ['batch'] } });
+    expect(parseMessage(AgentToCentral, JSON.stringify({ ...hello, features: 'batch' }))).toMatchObject({ ok: false, reason: /features/ });
   });
 });
 

@@ -6,6 +6,21 @@ import { DesiredState } from './desired-state.js';
 export const PROTOCOL_VERSION = 1;
 /** The largest WebSocket message either side accepts. */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** The most items a batch message (`tasks`, `reports`) carries. */
+export const MAX_BATCH_ITEMS = 1000;
+/** Batch messages are filled up to about this many bytes of items (well under MAX_MESSAGE_BYTES). */
+export const BATCH_FILL_BYTES = 1024 * 1024;
+/**
+ * Optional capabilities, announced in hello (agent) and welcome (central); a side uses one only when the
+ * other announced it, so an older peer never receives a message type it does not know.
+ * - `batch`: `tasks` (several signed tasks in one frame) and `reports` (several reports in one frame).
+ */
+export const Feature = z.enum(['batch']);
+export type Feature = z.infer<typeof Feature>;
+/** This build's features (both sides). */
+export const FEATURES: Feature[] = ['batch'];
+/** Features announced by a peer; unknown names (a newer peer) are ignored, not an error. */
+const Features = z.array(z.string().max(64)).max(64).optional().transform((fs) => (fs ?? []).filter((f): f is Feature => Feature.safeParse(f).success));
 
 export const TaskStates = ['queued', 'delivered', 'accepted', 'running', 'succeeded', 'failed', 'rejected', 'cancelled', 'expired'] as const;
 export const ReportState = z.enum(['accepted', 'running', 'succeeded', 'failed', 'rejected']);
@@ -18,6 +33,7 @@ export const Hello = z.object({
   agentVersion: z.string().max(64),
   stateVersion: z.string().max(128).nullable(),
   lastSeq: z.number().int().min(0),
+  features: Features,
 });
 export const Report = z.object({
   type: z.literal('report'),
@@ -36,6 +52,8 @@ export const AgentEvent = z.object({
   data: z.unknown(),
   at: z.string(),
 });
+/** Several reports in one frame (feature `batch`); applied exactly as if each had come alone, in order. */
+export const Reports = z.object({ type: z.literal('reports'), items: z.array(Report).min(1).max(MAX_BATCH_ITEMS) });
 export const StateRequest = z.object({ type: z.literal('state-request') });
 
 // ---- either way
@@ -43,16 +61,18 @@ export const Ping = z.object({ type: z.literal('ping'), t: z.number() });
 export const Pong = z.object({ type: z.literal('pong'), t: z.number() });
 
 // ---- central → agent
-export const Welcome = z.object({ type: z.literal('welcome'), v: z.literal(PROTOCOL_VERSION), agent: z.string(), site: z.string(), serverTime: z.string() });
+export const Welcome = z.object({ type: z.literal('welcome'), v: z.literal(PROTOCOL_VERSION), agent: z.string(), site: z.string(), serverTime: z.string(), features: Features });
 export const StateMsg = z.object({ type: z.literal('state'), state: DesiredState });
 export const TaskMsg = z.object({ type: z.literal('task'), task: SignedTask });
+/** Several signed tasks for one agent in one frame (feature `batch`), in sequence order; handled one by one, in order. */
+export const TasksMsg = z.object({ type: z.literal('tasks'), tasks: z.array(SignedTask).min(1).max(MAX_BATCH_ITEMS) });
 export const Cancel = z.object({ type: z.literal('cancel'), taskId: z.string() });
 export const Ack = z.object({ type: z.literal('ack'), ids: z.array(z.string().max(64)).max(10_000) });
 export const ErrorMsg = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
 
-export const AgentToCentral = z.discriminatedUnion('type', [Hello, Report, AgentEvent, StateRequest, Ping, Pong]);
+export const AgentToCentral = z.discriminatedUnion('type', [Hello, Report, Reports, AgentEvent, StateRequest, Ping, Pong]);
 export type AgentToCentral = z.infer<typeof AgentToCentral>;
-export const CentralToAgent = z.discriminatedUnion('type', [Welcome, StateMsg, TaskMsg, Cancel, Ack, Ping, Pong, ErrorMsg]);
+export const CentralToAgent = z.discriminatedUnion('type', [Welcome, StateMsg, TaskMsg, TasksMsg, Cancel, Ack, Ping, Pong, ErrorMsg]);
 export type CentralToAgent = z.infer<typeof CentralToAgent>;
 
 export type ReportMsg = z.infer<typeof Report>;
