@@ -96,8 +96,6 @@ class RawPeer {
 }
 
 const ready = nativeAddon();
-  });
-});
 
 describe('native data path (real sockets)', () => {
   let dir: string;
