@@ -342,6 +342,20 @@ describe.skipIf(!ready.ok)('TftpServer on the native data path', () => {
     expect(server.stats().packetsSent).toBeGreaterThan(2 * Math.ceil(big.length / 1468));
   });
 
+  it('streams natively until maxNativeTransfers are running, then on the JS path', async () => {
+    const full: TftpTransferEvent[] = [];
+    const js = new TftpServer({ root: dir, address: '127.0.0.1', port: 0, cacheMaxFileBytes: 0, maxNativeTransfers: 0, onTransfer: (e) => full.push(e) });
+    const jsPort = (await js.start()).port;
+    try {
+      expect(sha((await tftpGet({ host: '127.0.0.1', port: jsPort, file: 'big.bin', options: { blksize: 1468 } })).data)).toBe(sha(big));
+      await expect.poll(() => full.length).toBe(1);
+      expect(full[0]).toMatchObject({ file: 'big.bin', outcome: 'complete', dataPath: 'js' });
+      expect(events.filter((e) => e.file === 'big.bin').every((e) => e.dataPath === 'native')).toBe(true);
+    } finally {
+      await js.stop();
+    }
+  });
+
   it('reports a size probe like the JS path', async () => {
     const before = server.stats().sizeProbes;
     await tftpGet({ host: '127.0.0.1', port, file: 'big.bin', options: { tsize: 0 }, abortAfterOack: { code: 8, message: 'probe' } }).catch(() => undefined);

@@ -35,7 +35,9 @@ async function rawExchange(port: number, packets: Buffer[], waitMs = 300): Promi
   return got;
 }
 
-describe('TftpServer', () => {
+// The whole suite runs with both settings: 'js' (everything on the event loop) and 'auto' (streamed files
+// on the native thread when the addon is built; small files from the in-memory cache on the JS path).
+describe.each([{ dataPath: 'js' as const }, { dataPath: 'auto' as const }])('TftpServer (dataPath $dataPath)', ({ dataPath }) => {
   let dir: string;
   let server: TftpServer;
   let port: number;
@@ -58,6 +60,7 @@ describe('TftpServer', () => {
       address: '127.0.0.1',
       port: 0,
       cacheMaxFileBytes: 2 * 1024 * 1024,
+      dataPath,
       timeoutMs: 200,
       retries: 3,
       onTransfer: (e) => events.push(e),
@@ -95,7 +98,17 @@ describe('TftpServer', () => {
     expect(server.stats()).toMatchObject({ completed: 5, errors: 0 });
     expect(events.map((e) => e.outcome)).toEqual(['complete', 'complete', 'complete', 'complete', 'complete']);
     expect(events[4]).toMatchObject({ file: 'big.bin', bytes: files['big.bin']!.length, blksize: 1468, windowsize: 16 });
+    // small files (undionly.kpxe twice: the second from the cache) on the JS path, big.bin streamed natively
+    // when the addon is loaded
     expect(server.stats().cacheHits).toBeGreaterThan(0);
+    const streamed = server.dataPath === 'native' ? 'native' : 'js';
+    expect(events.map((e) => [e.file, e.dataPath])).toEqual([
+      ['undionly.kpxe', 'js'],
+      ['/undionly.kpxe', 'js'],
+      ['efi/ipxe.efi', 'js'],
+      ['exact.bin', 'js'],
+      ['big.bin', streamed],
+    ]);
   });
 
   it('clamps blksize to maxBlksize in the OACK', async () => {

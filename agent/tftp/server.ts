@@ -29,6 +29,8 @@ export interface TftpTransferEvent {
   blksize?: number;
   windowsize?: number;
   retransmits?: number;
+  /** Which data path served it: the native thread or the JS event loop. */
+  dataPath?: 'native' | 'js';
 }
 
 export interface TftpStats {
@@ -77,7 +79,8 @@ const OptionsSchema = z.object({
   maxNetasciiBytes: z.number().int().min(0).default(16 * 1024 * 1024),
   /**
    * 'auto': streamed files (above cacheMaxFileBytes, octet) go through the native data path when its addon
-   * loads, everything else through the JS one; 'js': always the JS data path.
+   * loads and fewer than maxNativeTransfers run natively; everything else through the JS one (small
+   * files from the in-memory cache); 'js': always the JS data path.
    */
   dataPath: z.enum(['auto', 'js']).default('auto'),
   /** Concurrent native transfers (one thread each); beyond this, transfers use the JS data path. */
@@ -271,7 +274,15 @@ export class TftpServer {
     if (this.sessions.get(key) === session) this.sessions.delete(key);
   }
 
+  /** Whether a streamed transfer starting now would get a native thread (addon loaded, capacity left). */
+  private nativeAvailable(): boolean {
+    return this.data.path === 'native' && this.nativeActive < this.o.maxNativeTransfers;
+  }
+
   private async openSource(path: string, stats: import('node:fs').Stats, netascii: boolean): Promise<ByteSource | string> {
+    // Small files (iPXE binaries) stay on the JS path, from the in-memory cache: one native transfer of a
+    // 1 MiB file is ~2x faster, but in a 1,000-machine boot storm 64 native threads took the CPU from the
+    // event loop that also answers DHCP (TFTP p50 1.9 s → 7.2 s, 176 DHCP resends; docs/decisions.md).
     const cached = this.cache.get(path, stats);
     if (cached && !netascii) return new MemorySource(cached);
     const fh = await open(path, 'r');
@@ -331,7 +342,7 @@ export class TftpServer {
       maxWindowsize: this.o.maxWindowsize,
       defaultTimeoutMs: this.o.timeoutMs,
     });
-    if (this.data.path === 'native' && source instanceof FileSource && this.nativeActive < this.o.maxNativeTransfers) {
+    if (source instanceof FileSource && this.data.path === 'native' && this.nativeAvailable()) {
       return this.runNative(session, key, req, rinfo, neg, source, this.data.addon);
     }
 
@@ -363,7 +374,7 @@ export class TftpServer {
         this.s.retransmits += n;
       },
       onDone: (r) => {
-        this.onTransferDone(session, key, req, rinfo, neg, r);
+        this.onTransferDone(session, key, req, rinfo, neg, r, 'js');
         // Close after the last send (an error packet) has been handed to the kernel.
         setImmediate(() => {
           try {
@@ -431,7 +442,7 @@ export class TftpServer {
           this.s.packetsSent += raw.packetsSent;
           this.s.retransmits += raw.retransmits;
           this.s.malformed += raw.malformed;
-          this.onTransferDone(session, key, req, rinfo, neg, r);
+          this.onTransferDone(session, key, req, rinfo, neg, r, 'native');
           src.close().finally(finished);
         },
       );
@@ -477,13 +488,14 @@ export class TftpServer {
     rinfo: RemoteInfo,
     neg: { blksize: number; windowsize: number },
     r: TransferResult,
+    dataPath: 'native' | 'js',
   ): void {
     this.release(session, key);
     this.s.bytesSent += r.bytes;
     this.s.duplicateAcks += r.duplicateAcks;
     const client = `${rinfo.address}:${rinfo.port}`;
     const durationMs = msSince(session.started);
-    const fields = { client, file: req.filename, bytes: r.bytes, durationMs, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: r.retransmits };
+    const fields = { client, file: req.filename, bytes: r.bytes, durationMs, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: r.retransmits, dataPath };
     if (r.outcome === 'complete') {
       this.s.completed++;
       this.log.info(fields, 'tftp transfer complete');
@@ -495,7 +507,7 @@ export class TftpServer {
       if (r.error === 'timeout') this.s.timeouts++;
       this.log.warn({ ...fields, error: r.error }, 'tftp transfer failed');
     }
-    const event: TftpTransferEvent = { file: req.filename, client, bytes: r.bytes, durationMs, outcome: r.outcome, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: r.retransmits };
+    const event: TftpTransferEvent = { file: req.filename, client, bytes: r.bytes, durationMs, outcome: r.outcome, blksize: neg.blksize, windowsize: neg.windowsize, retransmits: r.retransmits, dataPath };
     if (r.error !== undefined) event.error = r.error;
     this.emit(event);
   }
