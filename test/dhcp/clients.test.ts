@@ -4,18 +4,16 @@
  * namespaces attached by veth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrereqs } from '../support/require.js';
 import type { NetNs } from '../support/netns.js';
 import {
-  buildRunners,
+  closeDhcpSuite,
   dhclientFiles,
   dhclientOnce,
   dhclientRelease,
   dhclientStop,
-  makeRack,
+  openDhcpSuite,
   readDhclientLog,
   readUdhcpcLog,
   SERVER,
@@ -54,21 +52,11 @@ describe.skipIf(!ready)('DHCP server with real clients', () => {
   });
 
   beforeAll(async () => {
-    built = buildRunners();
-    work = mkdtempSync(join(tmpdir(), 'ul-dhcp-e2e-'));
-    rack = makeRack();
+    ({ built, work, rack } = openDhcpSuite('ul-dhcp-e2e-'));
     server = await ServerProc.start(rack, built, config(), work);
   });
 
-  afterAll(async () => {
-    try {
-      await server?.kill('SIGKILL');
-    } finally {
-      rack?.destroy();
-      rmSync(work, { recursive: true, force: true });
-      rmSync(built.dir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => closeDhcpSuite({ built, work, rack }, server));
 
   it('udhcpc: DORA gives an address from the range with gateway, DNS and lease time', async () => {
     const c = rack.addClient('br0', '02:00:00:00:00:01');

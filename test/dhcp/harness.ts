@@ -113,6 +113,37 @@ export function makeRack(): NetNs {
 
 export const SERVER = '198.18.0.1';
 
+/** What every DHCP real-client suite stands on: the compiled runners, a work dir and a rack namespace. */
+export interface DhcpSuite {
+  built: Built;
+  work: string;
+  rack: NetNs;
+}
+
+/** Build the runners, make the work dir and the rack; undoes what it made if a step fails. */
+export function openDhcpSuite(workPrefix: string): DhcpSuite {
+  const built = buildRunners();
+  let work: string | undefined;
+  try {
+    work = mkdtempSync(join(tmpdir(), workPrefix));
+    return { built, work, rack: makeRack() };
+  } catch (err) {
+    closeDhcpSuite({ built, work });
+    throw err;
+  }
+}
+
+/** Kill the server (if any), then remove the rack, the work dir and the runners, even when a step throws. */
+export async function closeDhcpSuite(suite: Partial<DhcpSuite>, server?: ServerProc): Promise<void> {
+  try {
+    await server?.kill('SIGKILL');
+  } finally {
+    suite.rack?.destroy();
+    if (suite.work) rmSync(suite.work, { recursive: true, force: true });
+    if (suite.built) rmSync(suite.built.dir, { recursive: true, force: true });
+  }
+}
+
 // ---- busybox udhcpc -----------------------------------------------------------------------------------
 
 export interface UdhcpcLine {

@@ -5,12 +5,10 @@
  * port 4011, answered to its own source port.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrereqs } from '../support/require.js';
 import type { NetNs } from '../support/netns.js';
-import { buildRunners, makeRack, SERVER, ServerProc, type Built } from './harness.js';
+import { closeDhcpSuite, openDhcpSuite, SERVER, ServerProc, type Built } from './harness.js';
 
 const ready = checkPrereqs('dhcp proxy', { root: true, commands: ['ip', 'dnsmasq'] });
 
@@ -32,9 +30,7 @@ describe.skipIf(!ready)('proxyDHCP beside dnsmasq', () => {
   let server: ServerProc;
 
   beforeAll(async () => {
-    built = buildRunners();
-    work = mkdtempSync(join(tmpdir(), 'ul-dhcp-proxy-'));
-    rack = makeRack();
+    ({ built, work, rack } = openDhcpSuite('ul-dhcp-proxy-'));
     rack.spawn([
       'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', '--interface=br0', '--except-interface=lo',
       '--dhcp-range=198.18.0.150,198.18.0.199,255.255.255.0,10m', `--dhcp-leasefile=${join(work, 'dnsmasq.leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`, '--log-dhcp', `--log-facility=${join(work, 'dnsmasq.log')}`,
@@ -42,15 +38,7 @@ describe.skipIf(!ready)('proxyDHCP beside dnsmasq', () => {
     server = await ServerProc.start(rack, built, { mode: 'proxy', interface: 'br0', serverAddress: SERVER, subnets: [], reservations: [], machines: { '02:00:00:00:02:03': { known: true, netboot: false } } }, work);
   });
 
-  afterAll(async () => {
-    try {
-      await server?.kill('SIGKILL');
-    } finally {
-      rack?.destroy();
-      rmSync(work, { recursive: true, force: true });
-      rmSync(built.dir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => closeDhcpSuite({ built, work, rack }, server));
 
   function pxeClient(mac: string, arch: number): { offers: Summary[]; acks?: Summary[]; proxyAck?: Summary | null; sourcePort?: number } {
     const c = rack.addClient('br0', mac);

@@ -5,12 +5,10 @@
  * must keep the address.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkPrereqs } from '../support/require.js';
 import type { NetNs } from '../support/netns.js';
-import { buildRunners, makeRack, readUdhcpcLog, SERVER, ServerProc, udhcpcOnce, udhcpcScript, until, type Built } from './harness.js';
+import { closeDhcpSuite, openDhcpSuite, readUdhcpcLog, SERVER, ServerProc, udhcpcOnce, udhcpcScript, until, type Built } from './harness.js';
 
 const ready = checkPrereqs('dhcp relay', { root: true, commands: ['ip', 'busybox', 'dhcrelay'] });
 
@@ -22,9 +20,7 @@ describe.skipIf(!ready)('DHCP through dhcrelay', () => {
   let server: ServerProc;
 
   beforeAll(async () => {
-    built = buildRunners();
-    work = mkdtempSync(join(tmpdir(), 'ul-dhcp-relay-'));
-    rack = makeRack();
+    ({ built, work, rack } = openDhcpSuite('ul-dhcp-relay-'));
     router = rack.addClient('br0');
     router.exec(['ip', 'addr', 'add', '198.18.0.2/24', 'dev', 'eth0']);
     router.addBridge('br1', '198.18.1.1/24');
@@ -50,15 +46,7 @@ describe.skipIf(!ready)('DHCP through dhcrelay', () => {
     router.spawn(['dhcrelay', '-4', '-d', '-a', '-D', '-pf', join(work, 'dhcrelay.pid'), '-iu', 'eth0', '-id', 'br1', SERVER]);
   });
 
-  afterAll(async () => {
-    try {
-      await server?.kill('SIGKILL');
-    } finally {
-      rack?.destroy();
-      rmSync(work, { recursive: true, force: true });
-      rmSync(built.dir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => closeDhcpSuite({ built, work, rack }, server));
 
   it('the client gets an address from the relay\'s subnet; replies go to giaddr:67 with option 82 echoed', async () => {
     const client = router.addClient('br1', '02:00:00:00:01:01');
