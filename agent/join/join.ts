@@ -1,10 +1,10 @@
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { existsSync } from 'node:fs';
-import forge from 'node-forge';
 import sodium from 'libsodium-wrappers';
 import { AgentJoinResponse } from '../../shared/api/agents.js';
 import { parseJoinToken } from '../../shared/api/join-token.js';
+import { makeCsr } from '../../shared/pki/csr.js';
 import { ApiClient, ApiClientError } from '../../shared/client/api-client.js';
 import { ensureStateDir, saveJson, type AgentIdentity } from '../state/state-dir.js';
 import { fetchPinnedCa } from './verify-central.js';
@@ -17,18 +17,6 @@ export interface JoinOptions {
   name?: string;
   /** Replace an existing identity in the state dir. */
   force?: boolean;
-}
-
-/** Makes the agent's TLS key and CSR on this host: the private key never leaves it. */
-export function makeCsr(commonName: string): { keyPem: string; csrPem: string } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const priv = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = forge.pki.setRsaPublicKey(priv.n, priv.e);
-  csr.setSubject([{ name: 'commonName', value: commonName }]);
-  csr.sign(priv, forge.md.sha256.create());
-  return { keyPem, csrPem: forge.pki.certificationRequestToPem(csr) };
 }
 
 export async function joinCentral(opts: JoinOptions): Promise<AgentIdentity> {

@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { makeCsr } from '../../shared/pki/csr.js';
 import { createCa, fingerprint, issueWithNewKey, sansOf, signCsr, type KeyPairPem } from './ca.js';
 
 let ca: KeyPairPem;
@@ -9,18 +10,6 @@ beforeAll(() => {
   ca = createCa('Test CA');
   otherCa = createCa('Other CA');
 });
-
-/** A CSR made the way an agent makes one: its own key, signed with node-forge. */
-function makeCsr(cn: string): { csrPem: string; keyPem: string } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
-  csr.setSubject([{ name: 'commonName', value: cn }]);
-  csr.sign(key, forge.md.sha256.create());
-  return { csrPem: forge.pki.certificationRequestToPem(csr), keyPem };
-}
 
 describe('embedded CA', () => {
   it('creates a self-signed CA certificate Node accepts as a CA', () => {

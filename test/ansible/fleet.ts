@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { REPO, type CentralProcess } from '../central/support.js';
+import { REPO, runProcess, type CentralProcess, type CliResult } from '../central/support.js';
 
 /** Shared by the Ansible e2e suites: a small fleet across sites, profiles, services and group rules. */
 
@@ -52,23 +51,11 @@ export async function seedFleet(central: CentralProcess): Promise<void> {
   await must(central, 'PATCH', '/api/v1/params/root_hash', { secret: true });
 }
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = CliResult;
 
 /** Runs a real tool (ansible-inventory, ansible-playbook) with the given environment. */
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = REPO): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(cmd, args, { cwd, env });
 }
 
 /** Environment for Ansible and the inventory script: connection to the central, Ansible state in `home`. */

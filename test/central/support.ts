@@ -253,8 +253,13 @@ export interface CliResult {
 /** Runs the built `underlay` CLI as a user would, with a clean environment plus `env`. */
 export function runCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
   requireBuild();
+  return runProcess(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? tmpdir(), env: cleanEnv(opts.env) });
+}
+
+/** Runs a program to its end and collects its exit code and output (no stdin). */
+export function runProcess(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? tmpdir(), env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -28,13 +28,14 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sodium from 'libsodium-wrappers';
-import { makeCsr } from '../../../agent/join/join.js';
+import { makeCsr } from '../../../shared/pki/csr.js';
+import { freePort } from '../free-port.js';
 import { nowMs, type ChildMsg, type ParentMsg, type SimIdentity } from './ipc.js';
 
 const { values: args } = parseArgs({
@@ -59,17 +60,6 @@ const PROCS = Math.max(1, Number(args.procs));
 const SIM_CHILD = fileURLToPath(new URL('./sim-agents.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../shared/cli/underlay.js', import.meta.url));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Conn { url: string; ca: string; token: string }
 let httpAgent = new Agent({ keepAlive: true, maxSockets: 64 });

@@ -11,11 +11,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../free-port.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,16 +30,6 @@ const CLIENTS = Number(args.clients);
 const WRITES = Number(args.writes);
 const CLI = fileURLToPath(new URL('../../../shared/cli/underlay.js', import.meta.url));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Conn {
   url: string;
