@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sodium from 'libsodium-wrappers';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { signTaskSync, type RejectReason, type TaskEnvelope } from '../../shared/envelope/envelope.js';
+import { signTask, type RejectReason, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import type { OutboxMessage } from '../link/outbox.js';
@@ -76,7 +76,7 @@ function env(over: Partial<TaskEnvelope> = {}): TaskEnvelope {
   const now = Date.now();
   return { v: 1, id: `task-${seq}`, site: me.site, agent: me.agent, seq, kind: 'ping', machine: null, payload: {}, issuedAt: new Date(now).toISOString(), expiresAt: new Date(now + 60_000).toISOString(), ...over };
 }
-const sign = (e: TaskEnvelope, key = central.privateKey) => signTaskSync(e, key);
+const sign = (e: TaskEnvelope, key = central.privateKey) => signTask(e, key);
 const reports = (taskId?: string) => parts.outbox.messages().filter((m): m is Extract<OutboxMessage, { type: 'report' }> => m.type === 'report' && (!taskId || m.taskId === taskId));
 async function rejections(): Promise<Rejection[]> {
   await parts.rejectionsLog.close();

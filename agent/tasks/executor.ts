@@ -51,7 +51,7 @@ export class TaskExecutor {
   }
 
   private async process(signed: unknown): Promise<void> {
-    const opened = await openTask(signed, this.d.signingPublicKey);
+    const opened = openTask(signed, this.d.signingPublicKey);
     if (!opened.ok) return this.reject(opened.reason, opened.detail, opened.id ? { id: opened.id } : undefined);
     const env = opened.envelope;
     const addressed = checkEnvelope(env, this.d.me);

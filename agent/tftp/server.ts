@@ -274,11 +274,6 @@ export class TftpServer {
     if (this.sessions.get(key) === session) this.sessions.delete(key);
   }
 
-  /** Whether a streamed transfer starting now would get a native thread (addon loaded, capacity left). */
-  private nativeAvailable(): boolean {
-    return this.data.path === 'native' && this.nativeActive < this.o.maxNativeTransfers;
-  }
-
   private async openSource(path: string, stats: import('node:fs').Stats, netascii: boolean): Promise<ByteSource | string> {
     // Small files (iPXE binaries) stay on the JS path, from the in-memory cache: one native transfer of a
     // 1 MiB file is ~2x faster, but in a 1,000-machine boot storm 64 native threads took the CPU from the
@@ -342,7 +337,7 @@ export class TftpServer {
       maxWindowsize: this.o.maxWindowsize,
       defaultTimeoutMs: this.o.timeoutMs,
     });
-    if (source instanceof FileSource && this.data.path === 'native' && this.nativeAvailable()) {
+    if (this.data.path === 'native' && source instanceof FileSource && this.nativeActive < this.o.maxNativeTransfers) {
       return this.runNative(session, key, req, rinfo, neg, source, this.data.addon);
     }
 

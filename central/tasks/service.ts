@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { checkSigningKey } from '../../shared/envelope/ed25519.js';
-import { signTaskSync, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
+import { signTask, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ReportMsg } from '../../shared/protocol/messages.js';
 import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
@@ -178,7 +178,7 @@ export class TaskService {
       createdAt: envelope.issuedAt,
       updatedAt: envelope.issuedAt,
       expiresAt: envelope.expiresAt,
-      signed: signTaskSync(envelope, this.signingKey),
+      signed: signTask(envelope, this.signingKey),
       history: [{ state: 'queued', at: envelope.issuedAt }],
     };
   }
@@ -212,10 +212,6 @@ export class TaskService {
   private readonly unrecordedDeliveries = new Map<string, string>();
   private deliveredTimer: NodeJS.Timeout | null = null;
   deliveredFlushMs = 5000;
-
-  async markDelivered(task: TaskDoc): Promise<void> {
-    await this.markDeliveredMany([task]);
-  }
 
   /** Notes that tasks were sent; their `delivered` entry is written with their next change (see above). */
   async markDeliveredMany(tasks: TaskDoc[]): Promise<void> {
@@ -260,22 +256,25 @@ export class TaskService {
     const touched = new Map<string, { before: TaskDoc; next: TaskDoc; effect: boolean }>();
     const outcomes: ReportOutcome[] = [];
     for (const r of reports) {
-      const stored = touched.has(r.taskId) ? undefined : this.get(r.taskId);
-      if (!touched.has(r.taskId) && (!stored || stored.agent !== agentId)) {
-        this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
-        outcomes.push('ignored');
-        continue;
+      let change = touched.get(r.taskId);
+      if (!change) {
+        const stored = this.get(r.taskId);
+        if (!stored || stored.agent !== agentId) {
+          this.logger.warn({ agent: agentId, task: r.taskId }, 'report for a task this agent does not own; ignored');
+          outcomes.push('ignored');
+          continue;
+        }
+        change = { before: stored, next: this.withDelivery(stored), effect: false };
+        touched.set(r.taskId, change);
       }
-      if (stored) touched.set(r.taskId, { before: stored, next: this.withDelivery(stored), effect: false });
-      const cur = touched.get(r.taskId)!.next;
-      if (cur.history.some((h) => h.reportId === r.id)) {
+      if (change.next.history.some((h) => h.reportId === r.id)) {
         outcomes.push('duplicate');
         continue;
       }
       outcomes.push('applied');
-      const { next, forward } = this.advance(cur, this.entryOf(r), r.output, isUnverified(r));
-      const prev = touched.get(r.taskId)!;
-      touched.set(r.taskId, { before: prev.before, next, effect: prev.effect || (forward && r.state === 'succeeded') });
+      const { next, forward } = this.advance(change.next, this.entryOf(r), r.output, isUnverified(r));
+      change.next = next;
+      change.effect ||= forward && r.state === 'succeeded';
     }
     await this.commitChanges([...touched.values()].filter((c) => c.next !== c.before));
     return outcomes;

@@ -1,7 +1,7 @@
 import sodium from 'libsodium-wrappers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from './canonical.js';
-import { checkEnvelope, openTask, signTask, signTaskSync, type TaskEnvelope } from './envelope.js';
+import { checkEnvelope, openTask, signTask, type TaskEnvelope } from './envelope.js';
 
 let central: { publicKey: Uint8Array; privateKey: Uint8Array };
 let other: { publicKey: Uint8Array; privateKey: Uint8Array };
@@ -41,20 +41,20 @@ describe('signTask / openTask', () => {
   });
 
   it('bad-signature: signed with another key (a forgery), reporting the unverified id', async () => {
-    const signed = signTaskSync(envelope({ id: 'forged-1' }), other.privateKey);
+    const signed = signTask(envelope({ id: 'forged-1' }), other.privateKey);
     const r = await openTask(signed, central.publicKey);
     expect(r).toMatchObject({ ok: false, reason: 'bad-signature', id: 'forged-1' });
   });
 
   it('bad-signature: a tampered payload under a genuine signature', async () => {
-    const signed = signTaskSync(envelope({ kind: 'set-netboot', machine: 'm1', payload: { netboot: false } }), central.privateKey);
+    const signed = signTask(envelope({ kind: 'set-netboot', machine: 'm1', payload: { netboot: false } }), central.privateKey);
     const tampered = Buffer.from(signed.canonical, 'base64').toString('utf8').replace('"netboot":false', '"netboot":true');
     const r = await openTask({ canonical: b64(tampered), signature: signed.signature }, central.publicKey);
     expect(r).toMatchObject({ ok: false, reason: 'bad-signature' });
   });
 
   it('bad-signature: one flipped signature bit, or a signature of the wrong length', async () => {
-    const signed = signTaskSync(envelope(), central.privateKey);
+    const signed = signTask(envelope(), central.privateKey);
     const sig = Buffer.from(signed.signature, 'base64');
     sig[10] ^= 1;
     expect(await openTask({ ...signed, signature: sig.toString('base64') }, central.publicKey)).toMatchObject({ ok: false, reason: 'bad-signature' });
@@ -82,7 +82,7 @@ describe('signTask / openTask', () => {
   });
 
   it('parses the verified bytes, never another copy (a second unsigned field is ignored)', async () => {
-    const signed = signTaskSync(envelope(), central.privateKey);
+    const signed = signTask(envelope(), central.privateKey);
     const r = await openTask({ ...signed, envelope: envelope({ agent: 'evil' }) } as never, central.publicKey);
     // the strict wire schema refuses extra members outright
     expect(r).toMatchObject({ ok: false, reason: 'malformed' });

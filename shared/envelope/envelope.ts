@@ -25,12 +25,8 @@ export type SignedTask = z.infer<typeof SignedTask>;
 
 export type RejectReason = 'bad-signature' | 'malformed' | 'expired' | 'replay' | 'wrong-agent' | 'unknown-kind';
 
-export async function signTask(envelope: TaskEnvelope, privateKey: Uint8Array): Promise<SignedTask> {
-  return signTaskSync(envelope, privateKey);
-}
-
 /** Signs the canonical JSON of the envelope with the libsodium secret key (64 bytes); see ed25519.ts. */
-export function signTaskSync(envelope: TaskEnvelope, privateKey: Uint8Array): SignedTask {
+export function signTask(envelope: TaskEnvelope, privateKey: Uint8Array): SignedTask {
   const bytes = Buffer.from(canonicalJson(envelope), 'utf8');
   return { canonical: bytes.toString('base64'), signature: ed25519Sign(bytes, privateKey).toString('base64') };
 }
@@ -39,12 +35,7 @@ export function signTaskSync(envelope: TaskEnvelope, privateKey: Uint8Array): Si
  * Verifies the signature over the exact bytes received, then parses those bytes (never a second,
  * unsigned copy). Addressee, expiry and sequence are the caller's checks (`checkEnvelope`).
  */
-export async function openTask(signed: unknown, publicKey: Uint8Array): Promise<{ ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string }> {
-  return openTaskSync(signed, publicKey);
-}
-
-/** See openTask. */
-export function openTaskSync(signed: unknown, publicKey: Uint8Array): { ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string } {
+export function openTask(signed: unknown, publicKey: Uint8Array): { ok: true; envelope: TaskEnvelope } | { ok: false; reason: RejectReason; detail: string; id?: string } {
   const wire = SignedTask.safeParse(signed);
   if (!wire.success) return { ok: false, reason: 'malformed', detail: 'not a signed task {canonical, signature}' };
   const bytes = Buffer.from(wire.data.canonical, 'base64');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import sodium from 'libsodium-wrappers';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { signTaskSync, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
+import { signTask, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 
 /**
@@ -99,7 +99,7 @@ export class FakeCentral {
   }
 
   sign(env: TaskEnvelope, key = this.signingKey): SignedTask {
-    return signTaskSync(env, key);
+    return signTask(env, key);
   }
 
   sendTask(task: SignedTask | unknown): void {

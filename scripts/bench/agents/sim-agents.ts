@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { checkEnvelope, openTaskSync } from '../../../shared/envelope/envelope.js';
+import { checkEnvelope, openTask } from '../../../shared/envelope/envelope.js';
 import { CentralToAgent, FEATURES, parseMessage, type ReportMsg } from '../../../shared/protocol/messages.js';
 import { nowMs, type ChildMsg, type ParentMsg, type SimIdentity } from './ipc.js';
 
@@ -70,7 +70,7 @@ function connect(sim: Sim, url: string, key: string, ca: string): Promise<void> 
 function onTasks(sim: Sim, signed: unknown[]): void {
   const reports: ReportMsg[] = [];
   for (const one of signed) {
-    const opened = openTaskSync(one, pubKey);
+    const opened = openTask(one, pubKey);
     if (!opened.ok) {
       rejected++;
       continue;
