@@ -48,7 +48,7 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
     expect(api.bootenv_local!.hosts).toHaveLength(5);
     expect(api.service_etcd!.hosts).toEqual(['etcd-1', 'etcd-2']); // etcd-3 is critical
     expect(api.cpu_xeon_gold_6338!.hosts).toEqual(['new-1', 'web-1']); // "®" dropped
-    expect(api._10g!.hosts).toEqual(['web-1']); // leading digit, no prefix
+    expect(api._10000!.hosts).toEqual(['web-1']); // leading digit, no prefix
     expect(api.role_control!.hosts).toEqual(['etcd-1', 'etcd-2', 'etcd-3']);
     expect(api.grosse_256_gib!.hosts).toEqual(['etcd-1', 'etcd-2', 'web-1']); // unicode transliterated
     for (const g of Object.keys(api)) if (g !== '_meta') expect(g).toMatch(VALID_GROUP);
@@ -200,7 +200,7 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
     expect((await central.request('GET', '/api/v1/inventory?group=no_such_group')).status).toBe(404);
     const pre = (await central.request('GET', '/api/v1/inventory?prefix=ul')).json as Doc;
     expect(pre.ul_site_dc1!.hosts).toEqual(['etcd-1', 'web-1', 'web-2']);
-    expect(pre.ul_10g!.hosts).toEqual(['web-1']);
+    expect(pre.ul_10000!.hosts).toEqual(['web-1']);
     // A different view is a different document and ETag; the same view after a write is too.
     expect((await central.request('GET', '/api/v1/inventory?prefix=ul')).headers.etag).not.toBe(etag);
     const viewer = JSON.parse((await central.request('POST', '/api/v1/tokens', { body: { role: 'viewer' } })).text).token as string;
