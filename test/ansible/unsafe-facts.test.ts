@@ -2,13 +2,14 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllCentrals, spawnCentral, type CentralProcess } from '../central/support.js';
+import { killAllCentrals, REPO, spawnCentral, type CentralProcess } from '../central/support.js';
 import { checkPrereqs } from '../support/require.js';
 import { ansibleEnv, run, SCRIPT } from './fleet.js';
 
 /**
  * Facts are data, never templates (issue 11): a machine whose facts carry Jinja is put in the inventory,
- * then the real ansible-playbook prints and copies those facts through the inventory script. Every
+ * then the real ansible-playbook prints and copies those facts, once through the inventory script and
+ * once through the inventory plugin (underlay.underlay.inventory, scripts/ansible/collections). Every
  * payload must come out verbatim and none of them may run on the controller: each would create its own
  * marker file, and no marker file may exist afterwards. An operator param carrying a template is the
  * control: it is rendered, so templating was on in that very run.
@@ -27,7 +28,8 @@ describe.skipIf(!ready)('machine facts carrying Jinja reach a real ansible-playb
     home = mkdtempSync(join(tmpdir(), 'underlay-unsafe-'));
     marks = join(home, 'marks');
     mkdirSync(marks);
-    env = ansibleEnv(central, home);
+    env = ansibleEnv(central, home, { ANSIBLE_COLLECTIONS_PATH: join(REPO, 'scripts/ansible/collections') });
+    writeFileSync(join(home, 'underlay.yml'), 'plugin: underlay.underlay.inventory\n');
     const touch = (name: string) => `lookup('pipe','touch ${join(marks, name)}')`;
     Object.assign(payload, {
       expr: `{{ ${touch('expr')} }}`,
@@ -61,8 +63,13 @@ describe.skipIf(!ready)('machine facts carrying Jinja reach a real ansible-playb
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
-  it('ansible-playbook prints and copies every payload verbatim; none runs, the operator param still renders', async () => {
-    const dir = join(home, 'play');
+  const sources = [
+    ['the inventory script', () => SCRIPT],
+    ['the inventory plugin', () => join(home, 'underlay.yml')],
+  ] as const;
+
+  it.each(sources)('ansible-playbook over %s prints and copies every payload verbatim; none runs, the operator param still renders', async (label, source) => {
+    const dir = join(home, `play-${label.split(' ').pop()}`);
     const out = join(dir, 'out');
     mkdirSync(out, { recursive: true });
     writeFileSync(
@@ -95,7 +102,7 @@ describe.skipIf(!ready)('machine facts carrying Jinja reach a real ansible-playb
         dest: "${out}/{{ inventory_hostname }}.brackets"
 `,
     );
-    const r = await run('ansible-playbook', ['-i', SCRIPT, join(dir, 'site.yml')], env, dir);
+    const r = await run('ansible-playbook', ['-i', source(), join(dir, 'site.yml')], env, dir);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/evil-1\s+: ok=8 .*failed=0/);
 
@@ -114,8 +121,8 @@ describe.skipIf(!ready)('machine facts carrying Jinja reach a real ansible-playb
     expect(readFileSync(join(out, 'evil-1.brackets'), 'utf8')).toBe(`model=${payload.brackets}\n`);
   });
 
-  it('ansible-inventory sees every fact string as unsafe and the params as plain strings', async () => {
-    const r = await run('ansible-inventory', ['-i', SCRIPT, '--host', 'evil-1'], env);
+  it.each(sources)('ansible-inventory over %s sees every fact string as unsafe and the params as plain strings', async (_label, source) => {
+    const r = await run('ansible-inventory', ['-i', source(), '--host', 'evil-1'], env);
     expect(r.code, r.stderr).toBe(0);
     const hv = JSON.parse(r.stdout) as { greeting: unknown; underlay_facts: Record<string, any>; underlay_site: unknown };
     const u = (s: string) => ({ __ansible_unsafe: s });
