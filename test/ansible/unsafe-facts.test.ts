@@ -1,5 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAllCentrals, REPO, spawnCentral, type CentralProcess } from '../central/support.js';
@@ -134,5 +136,29 @@ describe.skipIf(!ready)('machine facts carrying Jinja reach a real ansible-playb
     expect(hv.greeting).toBe('{{ 20 + 22 }}');
     expect(hv.underlay_site).toBe('dc1');
     expect(readdirSync(marks)).toEqual([]);
+  });
+
+  it('the plugin marks facts itself: a document from a central that did not mark them runs nothing either', async () => {
+    // The document of an unpatched central: facts as plain strings. Served over loopback HTTP.
+    const doc = (await central.request('GET', '/api/v1/inventory')).json as { _meta: { hostvars: Record<string, Record<string, unknown>> } };
+    const unmark = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(unmark) : v && typeof v === 'object' ? ('__ansible_unsafe' in v ? (v as { __ansible_unsafe: unknown }).__ansible_unsafe : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unmark(x)]))) : v;
+    const hv = doc._meta.hostvars['evil-1']!;
+    hv.underlay_facts = unmark(hv.underlay_facts);
+    expect(JSON.stringify(doc)).not.toContain('__ansible_unsafe');
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const dir = join(home, 'play-old');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'site.yml'), `- hosts: all\n  connection: local\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug:\n        msg: "{{ underlay_facts.cpu.model }}|{{ underlay_facts.system.product }}|{{ greeting }}"\n`);
+      const r = await run('ansible-playbook', ['-i', join(home, 'underlay.yml'), join(dir, 'site.yml')], { ...env, UNDERLAY_URL: url }, dir);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain(`"msg": ${JSON.stringify(`${payload.expr}|${payload.stmt}|42`)}`);
+      expect(readdirSync(marks)).toEqual([]);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -68,18 +68,29 @@ from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible.utils.unsafe_proxy import wrap_var
 
+try:  # ansible-core 2.19+: strings an inventory plugin sets are not templates unless trusted
+    from ansible.template import trust_as_template
+except ImportError:  # before 2.19 every plain string is a template already
+    trust_as_template = None
+
 UNSAFE_KEY = '__ansible_unsafe'
 FACTS = 'underlay_facts'
 
 
-def _unmark(value):
-    """The central's {"__ansible_unsafe": "text"} markers as unsafe strings; everything else as is."""
+def _unmark(value, trust=True):
+    """
+    The central's {"__ansible_unsafe": "text"} markers as unsafe strings. Every other string is
+    operator-authored (params, group vars) and stays a template, as it is through the inventory script,
+    unless trust is False.
+    """
     if isinstance(value, dict):
         if len(value) == 1 and isinstance(value.get(UNSAFE_KEY), str):
             return wrap_var(value[UNSAFE_KEY])
-        return dict((k, _unmark(v)) for k, v in value.items())
+        return dict((k, _unmark(v, trust)) for k, v in value.items())
     if isinstance(value, list):
-        return [_unmark(v) for v in value]
+        return [_unmark(v, trust) for v in value]
+    if trust and isinstance(value, str) and trust_as_template is not None:
+        return trust_as_template(value)
     return value
 
 
@@ -94,10 +105,10 @@ class InventoryModule(BaseInventoryPlugin):
         url = self.get_option('url').rstrip('/') + '/api/v1/inventory' + ('?' + urlencode(query) if query else '')
         # Python's own TLS context: ansible's open_url(ca_path=) finds no certificate in a PEM file with
         # CRLF line endings, which is what the central's CA file has.
-        if self.get_option('validate_certs'):
-            context = ssl.create_default_context(cafile=self.get_option('ca'))
-        else:
-            context = ssl._create_unverified_context()
+        context = ssl.create_default_context(cafile=self.get_option('ca'))
+        if not self.get_option('validate_certs'):
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         req = Request(url, headers={'Authorization': 'Bearer ' + self.get_option('token'), 'Accept': 'application/json'})
         try:
             with urlopen(req, timeout=self.get_option('timeout'), context=context) as res:
@@ -136,6 +147,5 @@ class InventoryModule(BaseInventoryPlugin):
         for host, variables in hostvars.items():
             self.inventory.add_host(host)
             for key, value in variables.items():
-                value = _unmark(value)
                 # Machine-reported: unsafe as a whole, even from a central that did not mark it.
-                self.inventory.set_variable(host, key, wrap_var(value) if key == FACTS else value)
+                self.inventory.set_variable(host, key, wrap_var(_unmark(value, trust=False)) if key == FACTS else _unmark(value))
