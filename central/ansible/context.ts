@@ -3,13 +3,14 @@ import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resource
 import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/inventory.js';
 import { GLOBAL_PROFILE } from '../inventory/profiles.js';
+import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
 
 /**
  * What the renderer reads (the store's collections or a synthetic set) and what it derives from them
  * once per render: which params are secret, the inherited params of each site+profiles combination
  * (resolved and serialised once, not per host), service memberships. Secret params (ParamDef
  * `secret: true`) and sealed values are dropped here and never reach hostvars, group vars, keyed groups
- * or conditions.
+ * or conditions. Machine-reported facts reach hostvars with every string marked unsafe (unsafe-facts.ts).
  */
 
 export interface InventorySource {
@@ -159,7 +160,7 @@ export class InventoryContext {
     hv.underlay_boot_state = m.bootState;
     hv.underlay_bootenv = m.bootenv;
     hv.underlay_profiles = m.profiles;
-    hv.underlay_facts = m.facts;
+    hv.underlay_facts = unsafeFacts(m.facts);
     hv.underlay_services = this.memberships.get(m.name) ?? {};
     return hv;
   }
@@ -216,6 +217,6 @@ export class InventoryContext {
     if (paramsJson) out += `${paramsJson},`;
     out += layer.siteJson;
     if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
-    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_boot_state":${this.str(m.bootState)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${JSON.stringify(m.facts)},"underlay_services":${memJson}}`;
+    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_boot_state":${this.str(m.bootState)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}}`;
   }
 }

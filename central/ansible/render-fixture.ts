@@ -59,6 +59,11 @@ export function fixture(): InventorySource {
   };
 }
 
+/** Facts of a shape the schema refuses today (unknown keys), as a store written before issue 11 may hold. */
+function legacyFacts(f: Record<string, unknown>): Machine['facts'] {
+  return f as Machine['facts'];
+}
+
 /** Machines and rules that exercise the serialiser: overrides, reserved names, escaping, odd shapes. */
 export function edgeCases(): InventorySource {
   const src = fixture();
@@ -70,7 +75,7 @@ export function edgeCases(): InventorySource {
     machine('odd-2', { params: {} }),
     machine('odd-3', { address: '10.0.0.10', profiles: ['jump'] }),
     machine('x-1', { site: 'dc-1', rack: 'r1', profiles: ['web', 'web'], params: { port: 8080 } }),
-    machine('x-2', { site: 'dc_1', rack: 'r1', profiles: ['Ünïcode prof', 'missing-profile'], facts: { tags: ['a', 'b', ''], labels: { env: 'prod', n: 3, deep: { x: 1 } }, weird: 'quote " back \\ nl \n 😀' } }),
+    machine('x-2', { site: 'dc_1', rack: 'r1', profiles: ['Ünïcode prof', 'missing-profile'], facts: legacyFacts({ tags: ['a', 'b', ''], labels: { env: 'prod', n: 3, deep: { x: 1 } }, weird: 'quote " back \\ nl \n 😀' }) }),
     machine('ünï "q"', { site: 'nowhere', address: 'fe80::1', bootState: 'failed', facts: { cpu: { model: '' }, memory: { totalBytes: '300000000000' as unknown as number } } }),
   ];
   src.rules = [

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { InventoryDocument } from '../../shared/api/inventory.js';
 import { fixture, machine, profile, SECRET, site } from './render-fixture.js';
 import { renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
 
@@ -40,9 +41,36 @@ describe('renderInventory', () => {
       underlay_macs: ['52:54:00:00:00:01'],
       underlay_boot_state: 'installed',
       underlay_bootenv: 'debian-12',
-      underlay_facts: { cpu: { model: 'Xeon Gold 6338' } },
+      underlay_facts: { cpu: { model: { __ansible_unsafe: 'Xeon Gold 6338' } } },
       underlay_services: { etcd: [{ id: 'a', address: '10.0.0.1', port: 2379, status: 'passing' }] },
     });
+  });
+
+  it('marks every fact string unsafe for Ansible and leaves params, group vars and its own vars plain', () => {
+    const src = fixture();
+    const jinja = "{{ lookup('pipe','touch /tmp/pwned') }}";
+    const stmt = "{% for x in range(1) %}{{ lookup('pipe','id') }}{% endfor %}";
+    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, params: { ...m.params, greeting: '{{ inventory_hostname }}' }, facts: { ...m.facts, cpu: { model: jinja }, disks: [{ name: 'sda', model: stmt, sizeBytes: 1 }] } } : m));
+    src.profiles = src.profiles.map((p) => (p.name === 'db' ? { ...p, params: { ...p.params, motd: '{{ ansible_host }}' } } : p));
+    const body = renderInventoryBody(src).bytes.toString('utf8');
+    const doc = JSON.parse(body) as InventoryDocument;
+    const hv = doc._meta!.hostvars['db-1']!;
+    expect(hv.underlay_facts).toEqual({ cpu: { model: { __ansible_unsafe: jinja } }, memory: { totalBytes: 128 * 1024 ** 3 }, disks: [{ name: { __ansible_unsafe: 'sda' }, sizeBytes: 1, model: { __ansible_unsafe: stmt } }] });
+    // Operator-authored values stay templates: params, profile group vars, the inventory's own vars.
+    expect(hv).toMatchObject({ greeting: '{{ inventory_hostname }}', role: 'database', underlay_site: 'dc1', underlay_boot_state: 'installed' });
+    expect(doc.profile_db!.vars).toMatchObject({ motd: '{{ ansible_host }}' });
+    // The payload is in the document only inside a marker, and the keyed group it lands in is a slug.
+    for (const p of [jinja, stmt]) {
+      const raw = JSON.stringify(p);
+      expect(body.split(raw).length - 1).toBe(1);
+      expect(body).toContain(`{"__ansible_unsafe":${raw}}`);
+    }
+    const cpuGroups = Object.keys(doc).filter((g) => g.startsWith('cpu_'));
+    expect(cpuGroups).toContain('cpu_lookup_pipe_touch_tmp_pwned');
+    for (const g of Object.keys(doc)) if (g !== '_meta') expect(g).toMatch(/^[a-z_][a-z0-9_]*$/);
+    for (const g of Object.values(doc)) if (g && 'vars' in g && g.vars) expect(JSON.stringify(g.vars)).not.toContain('lookup');
+    // `--host` says the same.
+    expect(renderHostVars(src, 'db-1')!.underlay_facts).toEqual(hv.underlay_facts);
   });
 
   it('puts profile and site params in group vars, the global profile and all endpoints in all.vars', () => {

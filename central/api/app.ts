@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { issuesToDetails } from '../../shared/api/issues.js';
 import { ConflictError } from '../store/types.js';
 import { requirePermission } from '../auth/middleware.js';
 import { registerTokenRoutes } from '../auth/routes.js';
@@ -23,16 +24,6 @@ export type RouteModule = (app: OpenAPIHono, deps: ApiDeps) => void;
 export interface AppOptions {
   bodyLimit?: number;
   modules?: RouteModule[];
-}
-
-/** Renders zod issues as `{ path, message }` with dotted paths. */
-function issuesToDetails(issues: readonly { code?: string; path: readonly PropertyKey[]; message: string; keys?: readonly string[] }[]) {
-  return issues.flatMap((i) =>
-    // An unknown field is reported at its own path, so clients learn which field to drop.
-    i.code === 'unrecognized_keys' && i.keys?.length
-      ? i.keys.map((k) => ({ path: [...i.path, k].map(String).join('.'), message: 'unknown field' }))
-      : [{ path: i.path.map(String).join('.') || '(body)', message: i.message }],
-  );
 }
 
 export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Machine } from '../../shared/api/resources.js';
 import { silentLogger } from '../../shared/log/logger.js';
@@ -64,6 +66,28 @@ describe('discovery events → inventory', () => {
     await handlers.discovery(agent, ev({ machineId: 'x', mac: '52:54:00:00:00:01', facts: { memory: { totalBytes: 'lots' } } }));
     await handlers.discovery({ id: 'a2', site: 'gone' } as AgentDoc, ev({ machineId: 'y', mac: '52:54:00:00:00:03', facts: facts('u-3') }));
     expect(machines()).toHaveLength(0);
+  });
+
+  it('refuses facts outside the schema (unknown key, long string, oversized), stores nothing and logs the paths, not the values', async () => {
+    const lines: { msg: string; problems?: { path: string; message: string }[] }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
+        cb();
+      },
+    });
+    const strict = discoveryHandlers(store, new ChangeFeed(), pino({ level: 'warn' }, sink));
+    const payload = "{{ lookup('pipe','id') }}";
+    const bigDisks = Array.from({ length: 200 }, (_, i) => ({ name: `sd${i}`, model: 'm'.repeat(256), serial: 's'.repeat(256) }));
+    await strict.discovery(agent, ev({ machineId: 'x1', mac: '52:54:00:00:00:01', facts: { ...facts('u-1'), hostname: payload } }));
+    await strict.discovery(agent, ev({ machineId: 'x2', mac: '52:54:00:00:00:02', facts: { ...facts('u-2'), cpu: { model: 'x'.repeat(300) } } }));
+    await strict.discovery(agent, ev({ machineId: 'x3', mac: '52:54:00:00:00:03', facts: { ...facts('u-3'), disks: bigDisks } }));
+    expect(machines()).toHaveLength(0);
+    expect(lines.map((l) => l.msg)).toEqual(['malformed discovery event; ignored', 'malformed discovery event; ignored', 'malformed discovery event; ignored']);
+    expect(lines[0]!.problems).toEqual([{ path: 'facts.hostname', message: 'unknown field' }]);
+    expect(lines[1]!.problems![0]!.path).toBe('facts.cpu.model');
+    expect(lines[2]!.problems![0]!.message).toMatch(/at most 65536/);
+    expect(JSON.stringify(lines)).not.toContain('lookup');
   });
 
   it('an install success switches the machine to local boot and disallows netboot', async () => {

@@ -1,4 +1,5 @@
 import { HardwareFacts } from '../../shared/api/facts.js';
+import { issuesToDetails } from '../../shared/api/issues.js';
 import type { Machine } from '../../shared/api/resources.js';
 import { z } from 'zod';
 import type { Logger } from '../../shared/log/logger.js';
@@ -29,7 +30,8 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
     discovery: async (agent, ev) => {
       const parsed = DiscoveryEvent.safeParse(ev.data);
       if (!parsed.success) {
-        logger.warn({ agent: agent.id, reason: parsed.error.issues.slice(0, 3) }, 'malformed discovery event; ignored');
+        // Paths and messages only: a machine's values are never echoed into the log.
+        logger.warn({ agent: agent.id, problems: issuesToDetails(parsed.error.issues).slice(0, 10) }, 'malformed discovery event; ignored');
         return;
       }
       const { machineId, mac, facts } = parsed.data;

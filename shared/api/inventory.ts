@@ -94,6 +94,14 @@ export interface InventoryGroup {
   vars?: Record<string, unknown>;
 }
 
+/**
+ * How the inventory marks a value unsafe for Ansible: `{"__ansible_unsafe": "text"}`. Ansible's JSON
+ * decoder turns it into a string that is never templated. Every string a machine reported (its
+ * `underlay_facts`) is sent this way; operator-authored values (params, group vars) are sent plain.
+ */
+export const ANSIBLE_UNSAFE_KEY = '__ansible_unsafe';
+export type UnsafeText = { [ANSIBLE_UNSAFE_KEY]: string };
+
 /** Ansible's `--list` document: groups plus `_meta.hostvars`. */
 export type InventoryDocument = Record<string, InventoryGroup> & { _meta?: { hostvars: Record<string, Record<string, unknown>> } };
 
@@ -101,10 +109,13 @@ export const InventoryDocumentSchema = z
   .record(z.string(), z.unknown())
   .meta({
     id: 'AnsibleInventory',
-    description: 'Ansible `--list` document: `{ group: { hosts, children, vars }, …, _meta: { hostvars } }`.',
+    description:
+      'Ansible `--list` document: `{ group: { hosts, children, vars }, …, _meta: { hostvars } }`. Every string in a host\'s `underlay_facts` (reported by the machine) is marked unsafe as `{"__ansible_unsafe": "…"}`, so Ansible never templates it.',
   });
 
-export const HostVarsSchema = z.record(z.string(), z.unknown()).meta({ id: 'AnsibleHostVars', description: 'The variables of one host (`--host`).' });
+export const HostVarsSchema = z
+  .record(z.string(), z.unknown())
+  .meta({ id: 'AnsibleHostVars', description: 'The variables of one host (`--host`); strings in `underlay_facts` are marked `{"__ansible_unsafe": "…"}`.' });
 
 /** A service endpoint as the inventory shows it. */
 export interface InventoryEndpoint {

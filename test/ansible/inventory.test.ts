@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllCentrals, runCli, spawnCentral, type CentralProcess } from '../central/support.js';
+import { killAllCentrals, REPO, runCli, spawnCentral, type CentralProcess } from '../central/support.js';
 import { checkPrereqs } from '../support/require.js';
 import { ansibleEnv, run, SCRIPT, SECRET, SECRET_HASH, seedFleet } from './fleet.js';
 
@@ -48,7 +48,7 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
     expect(api.bootenv_local!.hosts).toHaveLength(5);
     expect(api.service_etcd!.hosts).toEqual(['etcd-1', 'etcd-2']); // etcd-3 is critical
     expect(api.cpu_xeon_gold_6338!.hosts).toEqual(['new-1', 'web-1']); // "®" dropped
-    expect(api._10g!.hosts).toEqual(['web-1']); // leading digit, no prefix
+    expect(api._10000!.hosts).toEqual(['web-1']); // leading digit, no prefix
     expect(api.role_control!.hosts).toEqual(['etcd-1', 'etcd-2', 'etcd-3']);
     expect(api.grosse_256_gib!.hosts).toEqual(['etcd-1', 'etcd-2', 'web-1']); // unicode transliterated
     for (const g of Object.keys(api)) if (g !== '_meta') expect(g).toMatch(VALID_GROUP);
@@ -72,6 +72,27 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
     }
     expect(new Set(seen.all!.children)).toEqual(new Set(api.all!.children));
     expect(seen.all!.vars).toEqual(api.all!.vars);
+  });
+
+  it('the inventory plugin (underlay.underlay.inventory) gives Ansible the same inventory as the script', async () => {
+    const plugin = join(home, 'underlay.yml');
+    writeFileSync(plugin, 'plugin: underlay.underlay.inventory\n');
+    const penv = { ...env, ANSIBLE_COLLECTIONS_PATH: join(REPO, 'scripts/ansible/collections') };
+    const viaPlugin = await run('ansible-inventory', ['-i', plugin, '--list', '--export'], penv);
+    expect(viaPlugin.code, viaPlugin.stderr).toBe(0);
+    const viaScript = await run('ansible-inventory', ['-i', SCRIPT, '--list', '--export'], env);
+    expect(viaScript.code, viaScript.stderr).toBe(0);
+    const seen = JSON.parse(viaPlugin.stdout) as Doc;
+    expect(seen).toEqual(JSON.parse(viaScript.stdout));
+    expect(Object.keys(seen._meta.hostvars).sort()).toEqual(Object.keys(api._meta.hostvars).sort());
+    // A view option goes through to the central.
+    writeFileSync(plugin, 'plugin: underlay.underlay.inventory\nsite: dc-2\n');
+    const bySite = await run('ansible-inventory', ['-i', plugin, '--list', '--export'], penv);
+    expect(Object.keys((JSON.parse(bySite.stdout) as Doc)._meta.hostvars).sort()).toEqual(['etcd-2', 'etcd-3']);
+    // A wrong token is a clear error that does not echo the token.
+    const bad = await run('ansible-inventory', ['-i', plugin, '--list'], { ...penv, UNDERLAY_TOKEN: 'not-a-real-token-xyz' });
+    expect(bad.stderr).toContain('HTTP 401');
+    expect(bad.stderr).not.toContain('not-a-real-token-xyz');
   });
 
   it('ansible-inventory --graph equals underlay inventory --graph, and --host returns the host vars', async () => {
@@ -200,7 +221,7 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
     expect((await central.request('GET', '/api/v1/inventory?group=no_such_group')).status).toBe(404);
     const pre = (await central.request('GET', '/api/v1/inventory?prefix=ul')).json as Doc;
     expect(pre.ul_site_dc1!.hosts).toEqual(['etcd-1', 'web-1', 'web-2']);
-    expect(pre.ul_10g!.hosts).toEqual(['web-1']);
+    expect(pre.ul_10000!.hosts).toEqual(['web-1']);
     // A different view is a different document and ETag; the same view after a write is too.
     expect((await central.request('GET', '/api/v1/inventory?prefix=ul')).headers.etag).not.toBe(etag);
     const viewer = JSON.parse((await central.request('POST', '/api/v1/tokens', { body: { role: 'viewer' } })).text).token as string;

@@ -1,0 +1,242 @@
+import { ANSIBLE_UNSAFE_KEY } from '../../shared/api/inventory.js';
+
+/**
+ * A machine's facts as Ansible must see them: data, never templates. Every string becomes
+ * `{"__ansible_unsafe": "…"}`, which Ansible's JSON decoder (script inventories, `--host`, and our
+ * inventory plugin) turns into an unsafe string that is never templated (ansible-core 2.14:
+ * `AnsibleUnsafeText`; 2.19+: a string not trusted as a template). The marker must wrap a string, not an
+ * object: ansible-core 2.19+ rejects a non-string `__ansible_unsafe` value, so each string is wrapped.
+ * Numbers, booleans and null stay as they are. Keys are not marked (JSON cannot mark a key, and Ansible
+ * never templates dict keys); keys starting with `__ansible` are dropped, so stored facts cannot smuggle
+ * a marker of their own (`__ansible_vault` would be decrypted with the controller's vault secrets).
+ *
+ * Speed: the inventory serialises the facts of every host on a cold render (100k hosts), so facts of
+ * the shape the collector sends (shared/api/facts.ts; the store holds nothing else since facts are
+ * validated at every edge) are written by straight-line code in a fixed key order. Anything else (facts
+ * stored before the strict schema, odd types) falls back to a generic walk in the object's own key order.
+ */
+
+const OPEN = `{"${ANSIBLE_UNSAFE_KEY}":`;
+/** Deeper than any fact the schema admits (3 levels); deeper stored values are rendered as null. */
+const MAX_DEPTH = 32;
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function keyCount(o: Obj): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
+/** Any JSON value with its strings marked, own key order, marker-like keys dropped. */
+function anyJson(v: unknown, depth: number): string {
+  if (typeof v === 'string') return OPEN + JSON.stringify(v) + '}';
+  if (typeof v === 'number') return Number.isFinite(v) ? '' + v : 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (v === null || typeof v !== 'object' || depth >= MAX_DEPTH) return 'null';
+  let s = '';
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + (v[i] === undefined ? 'null' : anyJson(v[i], depth + 1));
+    return `[${s}]`;
+  }
+  for (const k in v) {
+    const x = (v as Obj)[k];
+    if (x === undefined || typeof x === 'function' || k.startsWith('__ansible')) continue;
+    s += `,${JSON.stringify(k)}:${anyJson(x, depth + 1)}`;
+  }
+  return `{${s.slice(1)}}`;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? OPEN + JSON.stringify(v) + '}' : anyJson(v, 2));
+const num = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? '' + v : anyJson(v, 2));
+const bool = (v: unknown): string => (v === true ? 'true' : v === false ? 'false' : anyJson(v, 2));
+
+/** Thrown inside the fast path when the facts are not of the collector's shape. */
+const ODD = Symbol('odd');
+
+function system(s: Obj): string {
+  let o = '';
+  let n = 0;
+  if (s.uuid !== undefined) {
+    n++;
+    o += `,"uuid":${str(s.uuid)}`;
+  }
+  if (s.serial !== undefined) {
+    n++;
+    o += `,"serial":${str(s.serial)}`;
+  }
+  if (s.vendor !== undefined) {
+    n++;
+    o += `,"vendor":${str(s.vendor)}`;
+  }
+  if (s.product !== undefined) {
+    n++;
+    o += `,"product":${str(s.product)}`;
+  }
+  if (n !== keyCount(s)) throw ODD;
+  return `{${o.slice(1)}}`;
+}
+
+function cpu(c: Obj): string {
+  let o = '';
+  let n = 0;
+  if (c.model !== undefined) {
+    n++;
+    o += `,"model":${str(c.model)}`;
+  }
+  if (c.sockets !== undefined) {
+    n++;
+    o += `,"sockets":${num(c.sockets)}`;
+  }
+  if (c.cores !== undefined) {
+    n++;
+    o += `,"cores":${num(c.cores)}`;
+  }
+  if (c.threads !== undefined) {
+    n++;
+    o += `,"threads":${num(c.threads)}`;
+  }
+  if (n !== keyCount(c)) throw ODD;
+  return `{${o.slice(1)}}`;
+}
+
+function memory(m: Obj): string {
+  if (m.totalBytes === undefined) {
+    if (keyCount(m) !== 0) throw ODD;
+    return '{}';
+  }
+  if (keyCount(m) !== 1) throw ODD;
+  return `{"totalBytes":${num(m.totalBytes)}}`;
+}
+
+function disk(d: Obj): string {
+  let o = '';
+  let n = 0;
+  if (d.name !== undefined) {
+    n++;
+    o += `,"name":${str(d.name)}`;
+  }
+  if (d.sizeBytes !== undefined) {
+    n++;
+    o += `,"sizeBytes":${num(d.sizeBytes)}`;
+  }
+  if (d.model !== undefined) {
+    n++;
+    o += `,"model":${str(d.model)}`;
+  }
+  if (d.serial !== undefined) {
+    n++;
+    o += `,"serial":${str(d.serial)}`;
+  }
+  if (d.rotational !== undefined) {
+    n++;
+    o += `,"rotational":${bool(d.rotational)}`;
+  }
+  if (n !== keyCount(d)) throw ODD;
+  return `{${o.slice(1)}}`;
+}
+
+function nic(d: Obj): string {
+  let o = '';
+  let n = 0;
+  if (d.name !== undefined) {
+    n++;
+    o += `,"name":${str(d.name)}`;
+  }
+  if (d.mac !== undefined) {
+    n++;
+    o += `,"mac":${str(d.mac)}`;
+  }
+  if (d.driver !== undefined) {
+    n++;
+    o += `,"driver":${str(d.driver)}`;
+  }
+  if (d.link !== undefined) {
+    n++;
+    o += `,"link":${bool(d.link)}`;
+  }
+  if (d.speedMbps !== undefined) {
+    n++;
+    o += `,"speedMbps":${num(d.speedMbps)}`;
+  }
+  if (n !== keyCount(d)) throw ODD;
+  return `{${o.slice(1)}}`;
+}
+
+function list(v: unknown, item: (o: Obj) => string): string {
+  if (!Array.isArray(v)) throw ODD;
+  let o = '';
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i];
+    if (!isObj(x)) throw ODD;
+    o += (i ? ',' : '') + item(x);
+  }
+  return `[${o}]`;
+}
+
+function obj(v: unknown, part: (o: Obj) => string): string {
+  if (!isObj(v)) throw ODD;
+  return part(v);
+}
+
+/** The collector's shape, in its key order; throws ODD for anything else. */
+function collectorShape(f: Obj): string {
+  let o = '';
+  let n = 0;
+  if (f.system !== undefined) {
+    n++;
+    o += `,"system":${obj(f.system, system)}`;
+  }
+  if (f.firmware !== undefined) {
+    n++;
+    o += `,"firmware":${str(f.firmware)}`;
+  }
+  if (f.cpu !== undefined) {
+    n++;
+    o += `,"cpu":${obj(f.cpu, cpu)}`;
+  }
+  if (f.memory !== undefined) {
+    n++;
+    o += `,"memory":${obj(f.memory, memory)}`;
+  }
+  if (f.disks !== undefined) {
+    n++;
+    o += `,"disks":${list(f.disks, disk)}`;
+  }
+  if (f.nics !== undefined) {
+    n++;
+    o += `,"nics":${list(f.nics, nic)}`;
+  }
+  if (f.bmc !== undefined) {
+    n++;
+    const b = f.bmc;
+    if (!isObj(b) || keyCount(b) !== (b.address === undefined ? 0 : 1)) throw ODD;
+    o += b.address === undefined ? ',"bmc":{}' : `,"bmc":{"address":${str(b.address)}}`;
+  }
+  if (f.bootMac !== undefined) {
+    n++;
+    o += `,"bootMac":${str(f.bootMac)}`;
+  }
+  if (n !== keyCount(f)) throw ODD;
+  return `{${o.slice(1)}}`;
+}
+
+/** `underlay_facts` as JSON text, every string marked unsafe. */
+export function unsafeFactsJson(facts: unknown): string {
+  if (!isObj(facts)) return anyJson(facts, 0);
+  try {
+    return collectorShape(facts);
+  } catch (e) {
+    if (e !== ODD) throw e;
+    return anyJson(facts, 0);
+  }
+}
+
+/** `underlay_facts` as a value (the same document as `unsafeFactsJson`, for `--host` and the object form). */
+export function unsafeFacts(facts: unknown): unknown {
+  return JSON.parse(unsafeFactsJson(facts));
+}
