@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
+import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
 import { StoreLockedError } from './store/types.js';
 import { defaultFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
@@ -17,7 +18,9 @@ export function register(program: Command): void {
     .option('--insecure-http', 'serve plain HTTP (development only; loopback only) (env UNDERLAY_INSECURE_HTTP=1)', process.env.UNDERLAY_INSECURE_HTTP === '1')
     .option('--task-retention <duration>', 'keep finished tasks and agent events this long, e.g. 7d, 12h (env UNDERLAY_TASK_RETENTION)', process.env.UNDERLAY_TASK_RETENTION ?? DEFAULT_RETENTION.age)
     .option('--task-retention-max <count>', 'and at most this many of each, the newest (env UNDERLAY_TASK_RETENTION_MAX)', process.env.UNDERLAY_TASK_RETENTION_MAX ?? DEFAULT_RETENTION.max)
-    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string }) => {
+    .option('--agent-cert-lifetime <duration>', 'lifetime of agent client certificates; agents renew after 2/3 of it (env UNDERLAY_AGENT_CERT_LIFETIME)', process.env.UNDERLAY_AGENT_CERT_LIFETIME ?? DEFAULT_AGENT_CERT_LIFETIME)
+    .option('--server-cert-lifetime <duration>', 'lifetime of the HTTPS server certificate; renewed after 2/3 of it without a restart (env UNDERLAY_SERVER_CERT_LIFETIME)', process.env.UNDERLAY_SERVER_CERT_LIFETIME ?? DEFAULT_SERVER_CERT_LIFETIME)
+    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; agentCertLifetime: string; serverCertLifetime: string }) => {
       const logger = createLogger('central');
       let running;
       try {

@@ -1,4 +1,5 @@
-import { createServer as createHttpsServer } from 'node:https';
+import type { z } from 'zod';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { ChangeFeed } from '../store/change-feed.js';
 import { FileStore } from '../store/file-store.js';
 import type { CollectionSpec } from '../store/types.js';
 import { ensureIdentity, type CentralIdentity } from './identity.js';
+import { ServerCertRenewer } from './server-cert-renewer.js';
 import { sodiumReady } from '../secrets/seal.js';
 import { CentralOptions, isLoopback, serverSans, splitHostPort } from './options.js';
 
@@ -31,11 +33,13 @@ export interface RunningCentral {
   deps: ApiDeps;
   identity: CentralIdentity;
   server: Server;
+  /** Renews the HTTPS server certificate before expiry (null with --insecure-http). */
+  certRenewer: ServerCertRenewer | null;
   /** Stop accepting, finish in-flight requests and writes, release the data dir. */
   close(): Promise<void>;
 }
 
-export async function startCentral(input: Partial<CentralOptions> & { logger?: Logger; features?: CentralFeature[] }): Promise<RunningCentral> {
+export async function startCentral(input: Partial<z.input<typeof CentralOptions>> & { logger?: Logger; features?: CentralFeature[] }): Promise<RunningCentral> {
   const opts = CentralOptions.parse(Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && k !== 'logger' && k !== 'features')));
   const logger = input.logger ?? createLogger('central');
   const features = input.features ?? [];
@@ -55,7 +59,8 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
     },
   });
   try {
-    const identity = await ensureIdentity(opts.data, serverSans(host, opts.publicUrl), logger);
+    const sans = serverSans(host, opts.publicUrl);
+    const identity = await ensureIdentity(opts.data, sans, logger, opts.serverCertLifetime);
     const tokens = new TokenService(store);
     const scheme = opts.insecureHttp ? 'http' : 'https';
     const publicUrl = opts.publicUrl ?? `${scheme}://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -65,7 +70,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
       metrics,
       changes: new ChangeFeed(),
       logger,
-      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64') },
+      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64'), agentCertLifetimeMs: opts.agentCertLifetime },
       identity,
       dataDir: opts.data,
     };
@@ -96,6 +101,16 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
             },
           })
     ) as Server;
+    const certRenewer = opts.insecureHttp
+      ? null
+      : new ServerCertRenewer({
+          dir: opts.data,
+          identity,
+          sans,
+          lifetimeMs: opts.serverCertLifetime,
+          logger,
+          install: (next) => (server as unknown as HttpsServer).setSecureContext({ key: next.keyPem, cert: next.certPem + identity.ca.certPem, ca: identity.ca.certPem }),
+        });
     const stops = features.map((f) => f.attach?.({ server, deps, identity })).filter((s): s is () => Promise<void> | void => !!s);
 
     await new Promise<void>((resolve, reject) => {
@@ -105,6 +120,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
         resolve();
       });
     });
+    certRenewer?.start();
     const bound = server.address() as AddressInfo;
     const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address}:${bound.port}`;
     if (!opts.publicUrl) deps.central.publicUrl = url.replace('127.0.0.1', host === '0.0.0.0' ? 'localhost' : '127.0.0.1');
@@ -113,6 +129,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
     let closing: Promise<void> | null = null;
     const close = () =>
       (closing ??= (async () => {
+        certRenewer?.stop();
         for (const s of stops) await s();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -121,7 +138,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
         await store.close();
         logger.info('central stopped');
       })());
-    return { url, deps, identity, server, close };
+    return { url, deps, identity, server, certRenewer, close };
   } catch (e) {
     await store.close();
     throw e;
