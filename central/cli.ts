@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { ApiClient, resolveClientConfig } from '../shared/client/api-client.js';
+import { action, type GlobalOptions } from '../shared/cli/context.js';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
 import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
@@ -50,4 +53,23 @@ export function register(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+
+  central
+    .command('rotate-admin-token')
+    .description("replace the central's own admin token (DATA/admin.token) while it runs: the old one is revoked, the new one is written there and printed once")
+    .option('--data <dir>', 'data directory of the running central (env UNDERLAY_DATA); its admin.token and ca.pem are used', process.env.UNDERLAY_DATA ?? './data')
+    .addHelpText('after', '\nTalks to the running central (--url / UNDERLAY_URL, default https://127.0.0.1:8443) with --token / UNDERLAY_TOKEN or,\nby default, the token in DATA/admin.token. The central must be running: it holds the data-dir lock and its tokens.')
+    .action(
+      action(async ({ data }: { data: string }, c: Command) => {
+        const g = c.optsWithGlobals<GlobalOptions>();
+        const client = new ApiClient(resolveClientConfig({ url: g.url, token: g.token, ca: g.ca }, { ...process.env, UNDERLAY_DATA: data }));
+        const res = await client.call<{ token: string; id: string; revokedId: string | null }>('POST', '/api/v1/admin-token/rotate');
+        if (g.output === 'json') process.stdout.write(JSON.stringify({ token: res.token, id: res.id, revokedId: res.revokedId }) + '\n');
+        else {
+          process.stdout.write(res.token + '\n');
+          process.stderr.write(`the new admin token is in ${join(data, 'admin.token')} (mode 0600)${res.revokedId ? `; token ${res.revokedId} was revoked` : ''}\n`);
+        }
+      }),
+    );
 }
+

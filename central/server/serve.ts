@@ -3,13 +3,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { createAdaptorServer } from '@hono/node-server';
-import { writeFileDurableSync } from '../../shared/fs/durable.js';
 import { createLogger, type Logger } from '../../shared/log/logger.js';
 import { createApp, type RouteModule } from '../api/app.js';
 import type { ApiDeps } from '../api/deps.js';
 import { TokenService } from '../auth/tokens.js';
+import { ADMIN_TOKEN_FILE, AdminTokenFile } from '../auth/admin-token.js';
 import { COLLECTIONS } from '../inventory/collections.js';
 import { Metrics } from '../metrics/metrics.js';
 import { ChangeFeed } from '../store/change-feed.js';
@@ -75,11 +74,11 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
       dataDir: opts.data,
     };
 
-    const adminTokenFile = join(opts.data, 'admin.token');
-    if (!existsSync(adminTokenFile) && store.count('tokens') === 0) {
-      const { token } = await tokens.create({ role: 'admin', name: 'initial admin' });
-      writeFileDurableSync(adminTokenFile, token + '\n', 0o600);
-      process.stdout.write(`Initial admin token (also in ${adminTokenFile}, mode 0600; shown only once):\n${token}\n`);
+    const adminToken = new AdminTokenFile(opts.data, store, tokens, logger);
+    adminToken.settlePending();
+    const initial = await adminToken.ensureInitial();
+    if (initial) {
+      process.stdout.write(`Initial admin token (also in ${join(opts.data, ADMIN_TOKEN_FILE)}, mode 0600; shown only once; replace it with "underlay central rotate-admin-token"):\n${initial}\n`);
     }
 
     const app = createApp(deps, { bodyLimit: opts.bodyLimit, modules: features.map((f) => f.routes).filter((r): r is RouteModule => !!r) });
