@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { ApiClient, resolveClientConfig } from '../shared/client/api-client.js';
-import { action, type GlobalOptions } from '../shared/cli/context.js';
+import { action, globals, type GlobalOptions } from '../shared/cli/context.js';
+import { print } from '../shared/cli/output.js';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
 import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
@@ -64,7 +65,9 @@ export function register(program: Command): void {
         const g = c.optsWithGlobals<GlobalOptions>();
         const client = new ApiClient(resolveClientConfig({ url: g.url, token: g.token, ca: g.ca }, { ...process.env, UNDERLAY_DATA: data }));
         const res = await client.call<{ token: string; id: string; revokedId: string | null }>('POST', '/api/v1/admin-token/rotate');
-        if (g.output === 'json') process.stdout.write(JSON.stringify({ token: res.token, id: res.id, revokedId: res.revokedId }) + '\n');
+        const format = globals(c).format;
+        if (format === 'json') process.stdout.write(JSON.stringify({ token: res.token, id: res.id, revokedId: res.revokedId }) + '\n');
+        else if (format === 'yaml') print({ token: res.token, id: res.id, revokedId: res.revokedId }, 'yaml');
         else {
           process.stdout.write(res.token + '\n');
           process.stderr.write(`the new admin token is in ${join(data, 'admin.token')} (mode 0600)${res.revokedId ? `; token ${res.revokedId} was revoked` : ''}\n`);
