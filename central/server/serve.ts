@@ -39,7 +39,9 @@ export interface RunningCentral {
 }
 
 export async function startCentral(input: Partial<z.input<typeof CentralOptions>> & { logger?: Logger; features?: CentralFeature[] }): Promise<RunningCentral> {
-  const opts = CentralOptions.parse(Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && k !== 'logger' && k !== 'features')));
+  const parsed = CentralOptions.safeParse(Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && k !== 'logger' && k !== 'features')));
+  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join('.').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${i.message}`).join('; '));
+  const opts = parsed.data;
   const logger = input.logger ?? createLogger('central');
   const features = input.features ?? [];
   const { host, port } = splitHostPort(opts.listen);
