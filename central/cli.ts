@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADMIN_TOKEN_FILE } from './auth/admin-token.js';
+import { parseToken } from './auth/token-secret.js';
 import { ApiClient, resolveClientConfig } from '../shared/client/api-client.js';
 import { action, globals, type GlobalOptions } from '../shared/cli/context.js';
 import { print } from '../shared/cli/output.js';
@@ -64,7 +67,9 @@ export function register(program: Command): void {
       action(async ({ data }: { data: string }, c: Command) => {
         const g = c.optsWithGlobals<GlobalOptions>();
         const client = new ApiClient(resolveClientConfig({ url: g.url, token: g.token, ca: g.ca }, { ...process.env, UNDERLAY_DATA: data }));
-        const res = await client.call<{ token: string; id: string; revokedId: string | null }>('POST', '/api/v1/admin-token/rotate');
+        const inFile = existsSync(join(data, ADMIN_TOKEN_FILE)) ? readFileSync(join(data, ADMIN_TOKEN_FILE), 'utf8').trim() : '';
+        const revoke = parseToken(inFile)?.id ?? null;
+        const res = await client.call<{ token: string; id: string; revokedId: string | null }>('POST', '/api/v1/admin-token/rotate', { revoke });
         const format = globals(c).format;
         if (format === 'json') process.stdout.write(JSON.stringify({ token: res.token, id: res.id, revokedId: res.revokedId }) + '\n');
         else if (format === 'yaml') print({ token: res.token, id: res.id, revokedId: res.revokedId }, 'yaml');

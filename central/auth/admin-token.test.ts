@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log/logger.js';
 import { COLLECTIONS } from '../inventory/collections.js';
 import { FileStore } from '../store/file-store.js';
-import { AdminTokenFile } from './admin-token.js';
+import { AdminTokenConflictError, AdminTokenFile } from './admin-token.js';
 import { TOKENS, TokenService } from './tokens.js';
 
 let dir: string;
@@ -14,6 +14,7 @@ let tokens: TokenService;
 let file: AdminTokenFile;
 const tokenFile = () => join(dir, 'admin.token');
 const inFile = () => readFileSync(tokenFile(), 'utf8').trim();
+const idOf = (token: string) => token.split('_')[1];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'admin-token-test-'));
@@ -38,7 +39,7 @@ describe('AdminTokenFile', () => {
 
   it('rotate revokes the token in the file and writes a new admin token there', async () => {
     const initial = (await file.ensureInitial())!;
-    const r = await file.rotate();
+    const r = await file.rotate(idOf(initial));
     expect(inFile()).toBe(r.token);
     expect(r.token).not.toBe(initial);
     expect(tokens.authenticate(initial)).toEqual({ ok: false, reason: 'revoked' });
@@ -46,18 +47,37 @@ describe('AdminTokenFile', () => {
     expect(r.revoked?.id).toBe(initial.split('_')[1]);
     expect(existsSync(tokenFile() + '.next')).toBe(false);
     // Rotations in parallel run one after another: only the last token is valid, and it is in the file.
-    const [a, b] = await Promise.all([file.rotate(), file.rotate()]);
+    // Two rotations at once naming the same token: one wins, the other is refused (compare-and-swap).
+    const [a, b] = await Promise.allSettled([file.rotate(idOf(r.token)), file.rotate(idOf(r.token))]);
+    expect(a.status).toBe('fulfilled');
+    expect(b).toMatchObject({ status: 'rejected', reason: expect.any(AdminTokenConflictError) });
+    const winner = (a as PromiseFulfilledResult<{ token: string }>).value.token;
     expect(tokens.authenticate(r.token).ok).toBe(false);
-    expect(tokens.authenticate(a.token).ok).toBe(false);
-    expect(tokens.authenticate(b.token).ok).toBe(true);
-    expect(inFile()).toBe(b.token);
+    expect(tokens.authenticate(winner).ok).toBe(true);
+    expect(inFile()).toBe(winner);
+    expect(existsSync(tokenFile() + '.next')).toBe(false);
+  });
+
+  it('refuses to rotate when the file holds another token than the caller named; nothing changes', async () => {
+    const initial = (await file.ensureInitial())!;
+    const count = store.count(TOKENS);
+    await expect(file.rotate('0123456789abcdef')).rejects.toThrow(AdminTokenConflictError);
+    await expect(file.rotate(null)).rejects.toThrow(/holds token/);
+    expect(inFile()).toBe(initial);
+    expect(store.count(TOKENS)).toBe(count);
+    expect(tokens.authenticate(initial).ok).toBe(true);
+    // With no file at all, null is the right expectation.
+    rmSync(tokenFile());
+    const r = await file.rotate(null);
+    expect(inFile()).toBe(r.token);
+    expect(r.revoked).toBeNull();
   });
 
   it('a failed commit changes nothing: the old token stays valid and in the file', async () => {
     const initial = (await file.ensureInitial())!;
     const countBefore = store.count(TOKENS);
     await store.close(); // every write now fails
-    await expect(file.rotate()).rejects.toThrow();
+    await expect(file.rotate(idOf(initial))).rejects.toThrow();
     expect(inFile()).toBe(initial);
     expect(existsSync(tokenFile() + '.next')).toBe(false);
     store = await FileStore.open({ dir, collections: COLLECTIONS });

@@ -7,6 +7,9 @@ import { parseToken } from './token-secret.js';
 import { NO_EXPIRY, TOKENS, type TokenDoc, type TokenService } from './tokens.js';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
+
+/** The rotation named a token that is not the one in admin.token (someone rotated it meanwhile). */
+export class AdminTokenConflictError extends Error {}
 const INITIAL_ADMIN_NAME = 'initial admin';
 
 /**
@@ -54,15 +57,25 @@ export class AdminTokenFile {
     fsyncDirSync(this.dataDir);
   }
 
-  /** Revokes the token in the file (if any is still valid) and puts a new admin token in its place. */
-  rotate(): Promise<{ doc: TokenDoc; token: string; revoked: TokenDoc | null }> {
-    const run = this.chain.then(() => this.rotateNow());
+  /** The id of the token in admin.token, or null (no file, or not a token). */
+  currentId(): string | null {
+    return existsSync(this.path) ? (parseToken(readFileSync(this.path, 'utf8').trim())?.id ?? null) : null;
+  }
+
+  /**
+   * Revokes the token in the file (if still valid) and puts a new admin token in its place. `expected` is
+   * the id the caller saw in the file (null: none): a compare-and-swap, so two operators rotating at
+   * once, or a stray call, cannot revoke a token the caller did not mean.
+   */
+  rotate(expected: string | null): Promise<{ doc: TokenDoc; token: string; revoked: TokenDoc | null }> {
+    const run = this.chain.then(() => this.rotateNow(expected));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async rotateNow(): Promise<{ doc: TokenDoc; token: string; revoked: TokenDoc | null }> {
-    const currentId = existsSync(this.path) ? parseToken(readFileSync(this.path, 'utf8').trim())?.id : undefined;
+  private async rotateNow(expected: string | null): Promise<{ doc: TokenDoc; token: string; revoked: TokenDoc | null }> {
+    const currentId = this.currentId();
+    if (currentId !== expected) throw new AdminTokenConflictError(`${ADMIN_TOKEN_FILE} holds token ${currentId ?? '(none)'}, not ${expected ?? '(none)'}: it was rotated meanwhile`);
     const current = currentId ? this.tokens.get(currentId) : undefined;
     const created = this.tokens.draft({ role: 'admin', name: INITIAL_ADMIN_NAME, ttl: NO_EXPIRY });
     const revoked = current && !current.revokedAt ? { ...current, revokedAt: new Date().toISOString() } : null;

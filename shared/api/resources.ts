@@ -141,4 +141,7 @@ export const TokenCreate = z
   })
   .strict();
 export const TokenCreated = Token.extend({ token: z.string() }).meta({ id: 'TokenCreated' });
+export const AdminTokenRotate = z
+  .object({ revoke: z.string().regex(/^[0-9a-f]{16}$/).nullable().describe('id of the token now in DATA/admin.token (null if it holds none): the rotation is refused (409) if that changed') })
+  .strict();
 export const AdminTokenRotated = Token.extend({ token: z.string(), revokedId: z.string().nullable().describe('the token that was in DATA/admin.token, now revoked') }).meta({ id: 'AdminTokenRotated' });

@@ -90,6 +90,12 @@ describe('underlay central rotate-admin-token', () => {
     expect(denied.stderr).toMatch(/403/);
     expect(readFileSync(join(central.dataDir, 'admin.token'), 'utf8').trim()).toBe(central.token);
     expect((await central.request('GET', '/api/v1/sites')).status).toBe(200);
+    // A rotation naming a token that is no longer in the file (someone rotated meanwhile) is refused.
+    const stale = await central.request('POST', '/api/v1/admin-token/rotate', { body: { revoke: fresh.split('_')[1] } });
+    expect(stale.status).toBe(409);
+    expect(readFileSync(join(central.dataDir, 'admin.token'), 'utf8').trim()).toBe(central.token);
+    expect((await central.request('POST', '/api/v1/admin-token/rotate', { body: {} })).status).toBe(400);
+    expect((await central.request('GET', '/api/v1/sites')).status).toBe(200);
   });
 
   it('the rotated token survives a restart of the central', async () => {
