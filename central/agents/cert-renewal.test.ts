@@ -102,6 +102,11 @@ describe('AgentCertRenewal', () => {
     const limited = new AgentCertRenewal({ store, changes: new ChangeFeed(), ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 60_000 });
     expect(await limited.answer('a1', joinedFp, { type: 'cert-renew', id: 'r1', csr: makeCsr('x').csrPem })).toMatchObject({ type: 'cert-renewed' });
     expect(await limited.answer('a1', joinedFp, { type: 'cert-renew', id: 'r2', csr: makeCsr('x').csrPem })).toMatchObject({ type: 'cert-renew-refused', code: 'too-soon' });
+    // Garbage counts too: a flood of bad CSRs is cut off after the first.
+    const other = new AgentCertRenewal({ store, changes: new ChangeFeed(), ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 60_000 });
+    const garbage = '-----BEGIN CERTIFICATE REQUEST-----\n' + 'A'.repeat(300) + '\n-----END CERTIFICATE REQUEST-----\n';
+    expect(await other.answer('a1', agent().certFingerprint, { type: 'cert-renew', id: 'g1', csr: garbage })).toMatchObject({ code: 'invalid-csr' });
+    expect(await other.answer('a1', agent().certFingerprint, { type: 'cert-renew', id: 'g2', csr: garbage })).toMatchObject({ code: 'too-soon' });
   });
 
   it('a store failure is answered as unavailable (the agent retries), not thrown', async () => {

@@ -52,13 +52,13 @@ export class AgentCertRenewal {
     const now = Date.now();
     const last = this.lastAt.get(agentId);
     if (last !== undefined && now - last < (this.o.minIntervalMs ?? 5000)) throw new CertRenewalTooSoonError('renewed moments ago; try again later');
+    this.lastAt.set(agentId, now); // every attempt counts, a garbage CSR too (each costs a parse and a verify)
     let certPem: string;
     try {
       certPem = signCsr(this.o.ca, csrPem, { commonName: `agent:${agentId}`, usage: 'client', lifetimeMs: this.o.lifetimeMs });
     } catch (e) {
       throw new CertRenewalInvalidError((e as Error).message);
     }
-    this.lastAt.set(agentId, now);
     const x = new X509Certificate(certPem);
     const next: AgentDoc = {
       ...doc,
