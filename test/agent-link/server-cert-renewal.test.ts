@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSite, createTask, getTask, isConnected, joinAgent, killAllAgents, removeDir, spawnAgent, spawnCentral, tempDir, waitFor, type AgentProcess, type CentralProcess } from './support.js';
 
@@ -73,6 +74,29 @@ describe('server certificate renewal without a restart', () => {
     await pingSucceeds('after the swap');
     // Plain API calls over new connections work too (the CLI/test client verifies against the CA).
     expect((await central.request('GET', '/healthz')).status).toBe(200);
+
+    // A new agent connection after the swap still authenticates with its client certificate (the new
+    // secure context keeps requesting and checking client certificates against the CA).
+    const state = join(dir, 'agent');
+    const ws = new WebSocket(central.url.replace('https', 'wss') + '/api/v1/agents/connect', {
+      key: readFileSync(join(state, 'tls.key')), cert: readFileSync(join(state, 'tls.pem')), ca: readFileSync(join(state, 'ca.pem')),
+    });
+    const welcome = await new Promise<{ type: string; agent: string }>((resolve, reject) => {
+      ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, agentVersion: 'test', stateVersion: null, lastSeq: 0 })));
+      ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+      ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+    ws.terminate();
+    expect(welcome).toMatchObject({ type: 'welcome', agent: agentId });
+    // Without a client certificate the upgrade is refused as before.
+    const anon = new WebSocket(central.url.replace('https', 'wss') + '/api/v1/agents/connect', { ca: central.ca });
+    await expect(new Promise((resolve, reject) => {
+      anon.once('open', resolve);
+      anon.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      anon.once('error', reject);
+    })).rejects.toThrow(/HTTP 401/);
+    anon.terminate();
     expect(central.running).toBe(true);
   });
 });
