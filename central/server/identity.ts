@@ -19,7 +19,7 @@ export interface CentralIdentity {
  * central is reached by or 2/3 of its lifetime have passed (see server-cert.ts; a running central renews
  * it with ServerCertRenewer). Private keys are written 0600.
  */
-export async function ensureIdentity(dir: string, sans: string[], logger: Logger, serverCertLifetimeMs = 397 * 86_400_000): Promise<CentralIdentity> {
+export async function ensureIdentity(dir: string, sans: string[], logger: Logger, serverCertLifetimeMs: number): Promise<CentralIdentity> {
   const p = (f: string) => join(dir, f);
   let ca: KeyPairPem;
   if (existsSync(p('ca.pem')) && existsSync(p('ca.key'))) {
