@@ -2,6 +2,7 @@ import sodium from 'libsodium-wrappers';
 import { createLogger, type Logger } from '../shared/log/logger.js';
 import type { RejectReason } from '../shared/envelope/envelope.js';
 import type { CentralToAgent } from '../shared/protocol/messages.js';
+import { CertRenewer } from './link/cert-renewer.js';
 import { Link } from './link/link.js';
 import { Outbox } from './link/outbox.js';
 import { DesiredStateCache } from './state/desired-state-cache.js';
@@ -86,6 +87,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
       for (const t of msg.tasks) await executor.handle(t);
     } else if (msg.type === 'cancel') {
       await executor.cancel(msg.taskId);
+    } else if (msg.type === 'cert-renewed' || msg.type === 'cert-renew-refused') {
+      certRenewer.onAnswer(msg);
     }
   };
 
@@ -99,6 +102,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     heartbeatMs: opts.heartbeatMs,
     deadAfterMs: opts.deadAfterMs,
   });
+  const certRenewer = new CertRenewer({ agentId: identity.agentId, paths, tls, link, logger });
+  certRenewer.start();
   link.start();
   logger.info({ agent: identity.agentId, site: identity.site, central: opts.centralUrl ?? identity.centralUrl, outbox: outbox.size }, 'agent started');
 
@@ -118,6 +123,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     logger,
     emitEvent: (kind, data, id) => outbox.add({ type: 'event', id: id ?? crypto.randomUUID(), kind, data, at: new Date().toISOString() }),
     async stop() {
+      certRenewer.stop();
       await link.stop();
       await outbox.close();
       await taskLog.close();

@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADMIN_TOKEN_FILE } from './auth/admin-token.js';
+import { parseToken } from './auth/token-secret.js';
+import { ApiClient, resolveClientConfig } from '../shared/client/api-client.js';
+import { action, globals, type GlobalOptions } from '../shared/cli/context.js';
+import { print } from '../shared/cli/output.js';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
+import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
 import { StoreLockedError } from './store/types.js';
 import { defaultFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
@@ -17,7 +25,9 @@ export function register(program: Command): void {
     .option('--insecure-http', 'serve plain HTTP (development only; loopback only) (env UNDERLAY_INSECURE_HTTP=1)', process.env.UNDERLAY_INSECURE_HTTP === '1')
     .option('--task-retention <duration>', 'keep finished tasks and agent events this long, e.g. 7d, 12h (env UNDERLAY_TASK_RETENTION)', process.env.UNDERLAY_TASK_RETENTION ?? DEFAULT_RETENTION.age)
     .option('--task-retention-max <count>', 'and at most this many of each, the newest (env UNDERLAY_TASK_RETENTION_MAX)', process.env.UNDERLAY_TASK_RETENTION_MAX ?? DEFAULT_RETENTION.max)
-    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string }) => {
+    .option('--agent-cert-lifetime <duration>', 'lifetime of agent client certificates; agents renew after 2/3 of it (env UNDERLAY_AGENT_CERT_LIFETIME)', process.env.UNDERLAY_AGENT_CERT_LIFETIME ?? DEFAULT_AGENT_CERT_LIFETIME)
+    .option('--server-cert-lifetime <duration>', 'lifetime of the HTTPS server certificate; renewed after 2/3 of it without a restart (env UNDERLAY_SERVER_CERT_LIFETIME)', process.env.UNDERLAY_SERVER_CERT_LIFETIME ?? DEFAULT_SERVER_CERT_LIFETIME)
+    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; agentCertLifetime: string; serverCertLifetime: string }) => {
       const logger = createLogger('central');
       let running;
       try {
@@ -47,4 +57,27 @@ export function register(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+
+  central
+    .command('rotate-admin-token')
+    .description("replace the central's own admin token (DATA/admin.token) while it runs: the old one is revoked, the new one is written there and printed once")
+    .option('--data <dir>', 'data directory of the running central (env UNDERLAY_DATA); its admin.token and ca.pem are used', process.env.UNDERLAY_DATA ?? './data')
+    .addHelpText('after', '\nTalks to the running central (--url / UNDERLAY_URL, default https://127.0.0.1:8443) with --token / UNDERLAY_TOKEN or,\nby default, the token in DATA/admin.token. The central must be running: it holds the data-dir lock and its tokens.')
+    .action(
+      action(async ({ data }: { data: string }, c: Command) => {
+        const g = c.optsWithGlobals<GlobalOptions>();
+        const client = new ApiClient(resolveClientConfig({ url: g.url, token: g.token, ca: g.ca }, { ...process.env, UNDERLAY_DATA: data }));
+        const inFile = existsSync(join(data, ADMIN_TOKEN_FILE)) ? readFileSync(join(data, ADMIN_TOKEN_FILE), 'utf8').trim() : '';
+        const revoke = parseToken(inFile)?.id ?? null;
+        const res = await client.call<{ token: string; id: string; revokedId: string | null }>('POST', '/api/v1/admin-token/rotate', { revoke });
+        const format = globals(c).format;
+        if (format === 'json') process.stdout.write(JSON.stringify({ token: res.token, id: res.id, revokedId: res.revokedId }) + '\n');
+        else if (format === 'yaml') print({ token: res.token, id: res.id, revokedId: res.revokedId }, 'yaml');
+        else {
+          process.stdout.write(res.token + '\n');
+          process.stderr.write(`the new admin token is in ${join(data, 'admin.token')} (mode 0600)${res.revokedId ? `; token ${res.revokedId} was revoked` : ''}\n`);
+        }
+      }),
+    );
 }
+

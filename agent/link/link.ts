@@ -9,6 +9,7 @@ export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'ready' | 'backo
 
 export interface LinkOptions {
   centralUrl: string;
+  /** Read at every (re)connect: a certificate renewal replaces key and cert in this object. */
   tls: { key: string; cert: string; ca: string };
   outbox: Outbox;
   logger: Logger;
@@ -55,6 +56,19 @@ export class Link {
     this.opts.logger.debug({ from: this.state, to: s }, 'link state');
     this.state = s;
     for (const l of this.listeners) l(s);
+  }
+
+  /** Whether the central announced `f` in its welcome (on this connection). */
+  hasFeature(f: Feature): boolean {
+    return this.state === 'ready' && this.centralFeatures.has(f);
+  }
+
+  /** Closes the connection and dials again at once (e.g. to present a renewed client certificate). */
+  reconnect(reason: string): void {
+    if (this.state === 'stopped' || !this.ws) return;
+    this.opts.logger.info({ reason }, 'reconnecting');
+    this.attempt = 0;
+    this.ws.close(1000, reason);
   }
 
   start(): void {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileDurableSync } from '../../shared/fs/durable.js';
+import { completePendingTls } from './tls-files.js';
 
 /** Layout of the agent's state directory (`--state DIR`, env UNDERLAY_STATE, default ./agent-state). */
 export function statePaths(dir: string) {
@@ -11,6 +12,8 @@ export function statePaths(dir: string) {
     identity: p('agent.json'),
     tlsKey: p('tls.key'),
     tlsCert: p('tls.pem'),
+    /** A renewed key + certificate on their way into tls.key / tls.pem (see tls-files.ts). */
+    tlsNext: p('tls.next.json'),
     ca: p('ca.pem'),
     sealKey: p('seal.key'),
     desiredState: p('desired-state.json'),
@@ -47,6 +50,7 @@ export function loadIdentity(paths: StatePaths): { identity: AgentIdentity; tls:
     throw new Error(`no agent identity in ${paths.dir}: run "underlay agent join --central URL --token TOKEN --state ${paths.dir}" first`);
   }
   const identity = AgentIdentity.parse(JSON.parse(readFileSync(paths.identity, 'utf8')));
+  completePendingTls(paths);
   return {
     identity,
     tls: { key: readFileSync(paths.tlsKey, 'utf8'), cert: readFileSync(paths.tlsCert, 'utf8'), ca: readFileSync(paths.ca, 'utf8') },

@@ -11,6 +11,11 @@ export interface AgentDoc {
   name: string;
   certFingerprint: string;
   certSerial: string;
+  /** Expiry of the current certificate (set at join since certificates renew; absent on older records). */
+  certExpiresAt?: string;
+  /** The certificate a renewal replaced: still accepted until the agent connects with the new one. */
+  previousCertFingerprint?: string;
+  certRenewedAt?: string;
   sealPublicKey: string;
   agentVersion: string;
   /** The next task sequence number for this agent (monotonic, persisted). */
@@ -22,7 +27,8 @@ export interface AgentDoc {
 }
 
 export const AGENT_COLLECTIONS: CollectionSpec[] = [
-  { name: AGENTS, unique: [{ field: 'certFingerprint', values: (d) => [String(d.certFingerprint)] }] },
+  // The previous fingerprint is indexed too: findUnique('certFingerprint', fp) finds the agent by either.
+  { name: AGENTS, unique: [{ field: 'certFingerprint', values: (d) => [String(d.certFingerprint), ...(d.previousCertFingerprint ? [String(d.previousCertFingerprint)] : [])] }] },
   { name: TASKS, unique: [] },
   { name: EVENTS, unique: [] },
 ];

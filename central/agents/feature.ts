@@ -7,6 +7,7 @@ import { AGENT_COLLECTIONS } from './collections.js';
 import type { StateContributor } from './desired-state.js';
 import { AgentHub, type EventHandler } from './hub.js';
 import { registerAgentRoutes } from './routes.js';
+import { AgentCertRenewal } from './cert-renewal.js';
 
 export interface AgentsFeatureOptions {
   contributors?: StateContributor[];
@@ -25,7 +26,8 @@ export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature &
     collections: AGENT_COLLECTIONS,
     routes: (app, deps) => {
       tasks = new TaskService(deps.store, deps.changes, deps.identity.signing.privateKey, deps.logger);
-      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps) });
+      const certRenewal = new AgentCertRenewal({ store: deps.store, changes: deps.changes, ca: deps.identity.ca, lifetimeMs: deps.central.agentCertLifetimeMs, logger: deps.logger });
+      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps), certRenewal });
       registerAgentRoutes(app, deps, () => hub);
       registerTaskRoutes(app, deps, tasks);
       pruner = new RetentionPruner(deps.store, opts.retention ?? parseRetention(DEFAULT_RETENTION.age, DEFAULT_RETENTION.max), deps.logger);

@@ -12,6 +12,7 @@ import type { TaskService } from '../tasks/service.js';
 import { AGENTS, EVENTS, type AgentDoc } from './collections.js';
 import { buildDesiredState, STATE_COLLECTIONS, type StateContributor } from './desired-state.js';
 import { AgentSession } from './session.js';
+import { retirePreviousCert, type AgentCertRenewal } from './cert-renewal.js';
 
 export const CONNECT_PATH = '/api/v1/agents/connect';
 
@@ -26,6 +27,8 @@ export interface HubOptions {
   /** Collections (beyond the core) whose changes alter desired state. */
   stateCollections?: string[];
   eventHandlers?: Record<string, EventHandler>;
+  /** Renews agents' client certificates over the link (feature `cert-renew`). */
+  certRenewal?: AgentCertRenewal;
 }
 
 /**
@@ -74,7 +77,7 @@ export class AgentHub {
         socket.end(`HTTP/1.1 ${agent.status} ${agent.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${agent.reason}\n`);
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(agent.doc, ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(agent.doc, ws, agent.fingerprint));
     };
     server.on('upgrade', onUpgrade);
     return async () => {
@@ -85,7 +88,7 @@ export class AgentHub {
     };
   }
 
-  private authenticate(socket: TLSSocket): { ok: true; doc: AgentDoc } | { ok: false; status: number; reason: string } {
+  private authenticate(socket: TLSSocket): { ok: true; doc: AgentDoc; fingerprint: string } | { ok: false; status: number; reason: string } {
     if (typeof socket.getPeerCertificate !== 'function') return { ok: false, status: 401, reason: 'agents connect over TLS with their client certificate' };
     const cert = socket.getPeerCertificate();
     if (!cert || !cert.fingerprint256) return { ok: false, status: 401, reason: 'no client certificate presented' };
@@ -94,16 +97,17 @@ export class AgentHub {
     const doc = this.opts.store.findUnique<AgentDoc>(AGENTS, 'certFingerprint', fp);
     if (!doc) return { ok: false, status: 403, reason: 'unknown agent certificate' };
     if (doc.revokedAt) return { ok: false, status: 403, reason: `agent ${doc.id} was revoked at ${doc.revokedAt}` };
-    return { ok: true, doc };
+    return { ok: true, doc, fingerprint: fp };
   }
 
-  private accept(agent: AgentDoc, ws: import('ws').WebSocket): void {
+  private accept(agent: AgentDoc, ws: import('ws').WebSocket, fingerprint: string): void {
     const prev = this.sessions.get(agent.id);
     if (prev) prev.close(4000, 'replaced by a newer connection');
     const session = new AgentSession(agent, ws, {
       tasks: this.opts.tasks,
       desiredState: (site) => this.desiredState(site, agent.id),
       onEvent: (a, ev) => this.onEvent(a, ev),
+      renewCert: (msg) => this.opts.certRenewal?.answer(agent.id, fingerprint, msg) ?? Promise.resolve({ type: 'cert-renew-refused', id: msg.id, code: 'unavailable', message: 'this central does not renew certificates' }),
       onClose: (s) => {
         if (this.sessions.get(agent.id) === s) this.sessions.delete(agent.id);
         void this.touch(agent.id);
@@ -112,13 +116,13 @@ export class AgentHub {
       logger: this.opts.logger,
     });
     this.sessions.set(agent.id, session);
-    void this.touch(agent.id);
+    void this.touch(agent.id, fingerprint);
     this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent connected');
   }
 
-  private async touch(agentId: string): Promise<void> {
+  private async touch(agentId: string, connectedWith?: string): Promise<void> {
     const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
-    if (doc) await this.opts.store.put(AGENTS, { ...doc, lastSeenAt: new Date().toISOString() });
+    if (doc) await this.opts.store.put(AGENTS, { ...retirePreviousCert(doc, connectedWith), lastSeenAt: new Date().toISOString() });
   }
 
   /** Events are stored by id (a redelivery overwrites the same record), then handed to their feature. */

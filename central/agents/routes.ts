@@ -25,6 +25,8 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
     createdAt: a.createdAt,
     ...(a.revokedAt ? { revokedAt: a.revokedAt } : {}),
     certFingerprint: a.certFingerprint,
+    certSerial: a.certSerial,
+    ...(a.certExpiresAt ? { certExpiresAt: a.certExpiresAt } : {}),
   });
   const find = (ref: string) => {
     const a = deps.store.get<AgentDoc>(AGENTS, ref) ?? deps.store.list<AgentDoc>(AGENTS, { where: { name: ref } }).items[0];
@@ -49,7 +51,7 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
       const id = randomUUID();
       let certPem: string;
       try {
-        certPem = signCsr(deps.identity.ca, body.csr, { commonName: `agent:${id}`, usage: 'client', days: 825 });
+        certPem = signCsr(deps.identity.ca, body.csr, { commonName: `agent:${id}`, usage: 'client', lifetimeMs: deps.central.agentCertLifetimeMs });
       } catch (e) {
         throw ApiError.badRequest(`CSR rejected: ${(e as Error).message}`, [{ path: 'csr', message: (e as Error).message }]);
       }
@@ -62,6 +64,7 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
         name: body.name,
         certFingerprint: fingerprint(certPem),
         certSerial: new X509Certificate(certPem).serialNumber,
+        certExpiresAt: new Date(Date.parse(new X509Certificate(certPem).validTo)).toISOString(),
         sealPublicKey: body.sealPublicKey,
         agentVersion: body.agentVersion,
         nextSeq: 1,

@@ -36,7 +36,7 @@ function setup(pendingFor: () => Promise<TaskDoc[]>) {
     markDeliveredMany: async (ts: TaskDoc[]) => void delivered.push(...ts.map((t) => t.id)),
     applyReports: async (_a: string, rs: { id: string }[]) => void reports.push(...rs.map((r) => r.id)),
   } as unknown as TaskService;
-  const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, onClose: () => undefined, logger: silentLogger });
+  const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, renewCert: async () => { throw new Error('unused'); }, onClose: () => undefined, logger: silentLogger });
   const hello = (features?: string[]) => ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0, ...(features ? { features } : {}) }), false);
   return { ws, session, delivered, reports, hello };
 }
@@ -66,7 +66,7 @@ describe('AgentSession', () => {
     const { ws, session, delivered, hello } = setup(async () => []);
     hello(['batch', 'some-future-feature']);
     await tick();
-    expect(ws.sent[0]).toMatchObject({ type: 'welcome', features: ['batch'] });
+    expect(ws.sent[0]).toMatchObject({ type: 'welcome', features: ['batch', 'cert-renew'] });
     for (const t of [task(1), task(2), task(3, 'cancelled'), task(4)]) await session.deliver(t);
     expect(ws.sent.filter((m) => m.type === 'tasks' || m.type === 'task')).toHaveLength(0);
     await tick();

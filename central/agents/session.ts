@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
-import { AgentToCentral, BATCH_FILL_BYTES, FEATURES, MAX_BATCH_ITEMS, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type EventMsg, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
+import { AgentToCentral, BATCH_FILL_BYTES, FEATURES, MAX_BATCH_ITEMS, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type CertRenewAnswer, type CertRenewMsg, type EventMsg, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
 import { TurnBatcher } from '../../shared/util/turn-batcher.js';
@@ -17,6 +17,8 @@ export interface SessionHooks {
   tasks: TaskService;
   desiredState: (site: string) => DesiredState;
   onEvent: (agent: AgentDoc, ev: EventMsg) => Promise<void>;
+  /** Answers a `cert-renew` (central/agents/cert-renewal.ts); never throws. */
+  renewCert: (msg: CertRenewMsg) => Promise<CertRenewAnswer>;
   onClose: (s: AgentSession) => void;
   logger: Logger;
 }
@@ -127,6 +129,8 @@ export class AgentSession {
         this.reports.add(msg);
       } else if (msg.type === 'reports') {
         for (const r of msg.items) this.reports.add(r);
+      } else if (msg.type === 'cert-renew') {
+        this.send(await this.hooks.renewCert(msg));
       } else if (msg.type === 'event') {
         await this.hooks.onEvent(this.agent, msg);
         this.ack(msg.id);

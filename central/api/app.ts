@@ -6,6 +6,7 @@ import { issuesToDetails } from '../../shared/api/issues.js';
 import { ConflictError } from '../store/types.js';
 import { requirePermission } from '../auth/middleware.js';
 import { registerTokenRoutes } from '../auth/routes.js';
+import { registerAdminTokenRoutes } from '../auth/admin-token-routes.js';
 import { machinesResource } from '../inventory/machines.js';
 import { registerMachineParamRoutes } from '../inventory/machine-params.js';
 import { paramsResource } from '../inventory/params.js';
@@ -98,6 +99,7 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   registerCrud(app, deps, machinesResource);
   registerMachineParamRoutes(app, deps);
   registerTokenRoutes(app, deps);
+  registerAdminTokenRoutes(app, deps);
   for (const m of opts.modules ?? []) m(app, deps);
 
   app.doc31('/api/v1/openapi.json', {

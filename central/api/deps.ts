@@ -13,7 +13,7 @@ export interface ApiDeps {
   changes: ChangeFeed;
   logger: Logger;
   /** Facts about this central that API routes may reveal (e.g. the CA fingerprint for join tokens). */
-  central: { caFingerprint: string; publicUrl: string; signingPublicKey: string };
+  central: { caFingerprint: string; publicUrl: string; signingPublicKey: string; /** Lifetime of agent client certificates (join and renewal). */ agentCertLifetimeMs: number };
   /** The central's CA and signing key: only the agent join and task features use them. */
   identity: CentralIdentity;
   /** The central's data directory (for features that keep files, e.g. artifacts). */

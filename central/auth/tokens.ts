@@ -20,6 +20,20 @@ export interface TokenDoc {
   usedAt?: string;
 }
 
+/** How long an agent-join token is valid unless its creator says otherwise. */
+export const DEFAULT_JOIN_TOKEN_TTL = '24h';
+/** The `ttl` of a token that never expires. */
+export const NO_EXPIRY = 'never';
+
+export interface TokenInput {
+  role: Role;
+  site?: string;
+  name?: string;
+  /** A duration ("30m", "24h", "7d") or "never". */
+  ttl?: string;
+  oneTime?: boolean;
+}
+
 export type AuthFailure = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'used';
 
 /** Bearer tokens: created with a role (and optionally a site and expiry), stored hashed, revocable. */
@@ -29,9 +43,21 @@ export class TokenService {
 
   constructor(private readonly store: Store) {}
 
-  async create(input: { role: Role; site?: string; name?: string; ttl?: string; oneTime?: boolean }): Promise<{ doc: TokenDoc; token: string }> {
+  async create(input: TokenInput): Promise<{ doc: TokenDoc; token: string }> {
+    const created = this.draft(input);
+    await this.store.put(TOKENS, created.doc);
+    return created;
+  }
+
+  /**
+   * A new token's record and secret, not yet stored (for writes that commit it with other changes). An
+   * agent-join token expires after DEFAULT_JOIN_TOKEN_TTL unless `ttl` says otherwise; `ttl: 'never'`
+   * makes a token that never expires (a deliberate choice; the default for the other roles).
+   */
+  draft(input: TokenInput): { doc: TokenDoc; token: string } {
     const { id, secret, hash } = newTokenSecret();
     const now = Date.now();
+    const ttl = input.ttl ?? (input.role === 'agent-join' ? DEFAULT_JOIN_TOKEN_TTL : undefined);
     const doc: TokenDoc = {
       id,
       role: input.role,
@@ -40,9 +66,8 @@ export class TokenService {
       createdAt: new Date(now).toISOString(),
       ...(input.name ? { name: input.name } : {}),
       ...(input.site ? { site: input.site } : {}),
-      ...(input.ttl ? { expiresAt: new Date(now + parseDuration(input.ttl)).toISOString() } : {}),
+      ...(ttl && ttl !== NO_EXPIRY ? { expiresAt: new Date(now + parseDuration(ttl)).toISOString() } : {}),
     };
-    await this.store.put(TOKENS, doc);
     return { doc, token: formatToken(id, secret) };
   }
 

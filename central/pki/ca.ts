@@ -1,6 +1,7 @@
 import { constants, createHash, createPrivateKey, generateKeyPairSync, privateEncrypt, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { BACKDATE_MS } from '../../shared/pki/renewal.js';
 
 /**
  * The central's embedded certificate authority (node-forge; RSA only, as forge signs nothing else).
@@ -75,7 +76,9 @@ export interface IssueOptions {
   commonName: string;
   /** DNS names and IP addresses. */
   sans?: string[];
+  /** Lifetime in days (default 397), or `lifetimeMs` when given. */
   days?: number;
+  lifetimeMs?: number;
   usage: 'server' | 'client' | 'both';
 }
 
@@ -84,8 +87,8 @@ function buildLeaf(ca: KeyPairPem, publicKey: forge.pki.PublicKey, opts: IssueOp
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = serial();
-  cert.validity.notBefore = new Date(Date.now() - 5 * 60_000);
-  cert.validity.notAfter = new Date(Date.now() + (opts.days ?? 397) * 86_400_000);
+  cert.validity.notBefore = new Date(Date.now() - BACKDATE_MS);
+  cert.validity.notAfter = new Date(Date.now() + (opts.lifetimeMs ?? (opts.days ?? 397) * 86_400_000));
   cert.setSubject([{ name: 'commonName', value: opts.commonName }]);
   cert.setIssuer(caCert.subject.attributes);
   const altNames = (opts.sans ?? []).map((s) => (isIP(s) ? { type: 7, ip: s } : { type: 2, value: s }));

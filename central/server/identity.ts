@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileDurableSync } from '../../shared/fs/durable.js';
 import type { Logger } from '../../shared/log/logger.js';
-import { createCa, fingerprint, issueWithNewKey, sansOf, type KeyPairPem } from '../pki/ca.js';
+import { createCa, fingerprint, type KeyPairPem } from '../pki/ca.js';
+import { issueServerCert, serverCertPaths, serverCertRenewalReason } from './server-cert.js';
 import { decodeSigningKey, encodeSigningKey, generateSigningKey, type SigningKeyPair } from '../keys/signing-key.js';
 
 export interface CentralIdentity {
@@ -16,9 +16,10 @@ export interface CentralIdentity {
 /**
  * Creates (first start) or loads (later starts) the central's CA, server certificate and task-signing
  * key in the data dir. The server certificate is re-issued when it no longer covers the names the
- * central is reached by, or expires within 30 days. Private keys are written 0600.
+ * central is reached by or 2/3 of its lifetime have passed (see server-cert.ts; a running central renews
+ * it with ServerCertRenewer). Private keys are written 0600.
  */
-export async function ensureIdentity(dir: string, sans: string[], logger: Logger): Promise<CentralIdentity> {
+export async function ensureIdentity(dir: string, sans: string[], logger: Logger, serverCertLifetimeMs: number): Promise<CentralIdentity> {
   const p = (f: string) => join(dir, f);
   let ca: KeyPairPem;
   if (existsSync(p('ca.pem')) && existsSync(p('ca.key'))) {
@@ -31,18 +32,18 @@ export async function ensureIdentity(dir: string, sans: string[], logger: Logger
   }
 
   let server: KeyPairPem | undefined;
-  if (existsSync(p('server.pem')) && existsSync(p('server.key'))) {
-    server = { certPem: readFileSync(p('server.pem'), 'utf8'), keyPem: readFileSync(p('server.key'), 'utf8') };
-    const have = new Set(sansOf(server.certPem));
-    const expiresSoon = Date.parse(new X509Certificate(server.certPem).validTo) - Date.now() < 30 * 86_400_000;
-    const issuedByCa = new X509Certificate(server.certPem).checkIssued(new X509Certificate(ca.certPem));
-    if (expiresSoon || !issuedByCa || sans.some((s) => !have.has(s))) server = undefined;
+  const sp = serverCertPaths(dir);
+  if (existsSync(sp.cert) && existsSync(sp.key)) {
+    server = { certPem: readFileSync(sp.cert, 'utf8'), keyPem: readFileSync(sp.key, 'utf8') };
+    const why = serverCertRenewalReason(server, ca, sans);
+    if (why) {
+      logger.info({ reason: why }, 're-issuing the central server certificate');
+      server = undefined;
+    }
   }
   if (!server) {
     logger.info({ sans }, 'issuing the central server certificate');
-    server = issueWithNewKey(ca, { commonName: sans[0] ?? 'underlay-central', sans, usage: 'server' });
-    writeFileDurableSync(p('server.key'), server.keyPem, 0o600);
-    writeFileDurableSync(p('server.pem'), server.certPem, 0o644);
+    server = issueServerCert(dir, ca, sans, serverCertLifetimeMs);
   }
 
   let signing: SigningKeyPair;

@@ -1,5 +1,24 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseDuration } from '../../shared/util/duration.js';
+
+/** A certificate lifetime: a duration ("90d", "30s") or milliseconds; at least 10 s. */
+const Lifetime = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  let ms: number;
+  try {
+    ms = typeof v === 'number' ? v : parseDuration(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+  if (!(ms >= 10_000 && ms <= 10 * 365 * 86_400_000)) {
+    ctx.addIssue({ code: 'custom', message: 'a certificate lifetime between 10s and 3650d' });
+    return z.NEVER;
+  }
+  return ms;
+});
+export const DEFAULT_AGENT_CERT_LIFETIME = '90d';
+export const DEFAULT_SERVER_CERT_LIFETIME = '397d';
 
 export const CentralOptions = z.object({
   data: z.string().min(1).default('./data'),
@@ -10,6 +29,10 @@ export const CentralOptions = z.object({
   publicUrl: z.url().optional(),
   insecureHttp: z.boolean().default(false),
   bodyLimit: z.number().int().positive().default(1024 * 1024),
+  /** Lifetime of the client certificates agents get at join and renewal (they renew after 2/3 of it). */
+  agentCertLifetime: Lifetime.prefault(DEFAULT_AGENT_CERT_LIFETIME),
+  /** Lifetime of the central's HTTPS server certificate (renewed after 2/3 of it, without a restart). */
+  serverCertLifetime: Lifetime.prefault(DEFAULT_SERVER_CERT_LIFETIME),
 });
 export type CentralOptions = z.infer<typeof CentralOptions>;
 

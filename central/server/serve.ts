@@ -1,20 +1,21 @@
-import { createServer as createHttpsServer } from 'node:https';
+import type { z } from 'zod';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { createAdaptorServer } from '@hono/node-server';
-import { writeFileDurableSync } from '../../shared/fs/durable.js';
 import { createLogger, type Logger } from '../../shared/log/logger.js';
 import { createApp, type RouteModule } from '../api/app.js';
 import type { ApiDeps } from '../api/deps.js';
 import { TokenService } from '../auth/tokens.js';
+import { ADMIN_TOKEN_FILE, AdminTokenFile } from '../auth/admin-token.js';
 import { COLLECTIONS } from '../inventory/collections.js';
 import { Metrics } from '../metrics/metrics.js';
 import { ChangeFeed } from '../store/change-feed.js';
 import { FileStore } from '../store/file-store.js';
 import type { CollectionSpec } from '../store/types.js';
 import { ensureIdentity, type CentralIdentity } from './identity.js';
+import { ServerCertRenewer } from './server-cert-renewer.js';
 import { sodiumReady } from '../secrets/seal.js';
 import { CentralOptions, isLoopback, serverSans, splitHostPort } from './options.js';
 
@@ -31,12 +32,16 @@ export interface RunningCentral {
   deps: ApiDeps;
   identity: CentralIdentity;
   server: Server;
+  /** Renews the HTTPS server certificate before expiry (null with --insecure-http). */
+  certRenewer: ServerCertRenewer | null;
   /** Stop accepting, finish in-flight requests and writes, release the data dir. */
   close(): Promise<void>;
 }
 
-export async function startCentral(input: Partial<CentralOptions> & { logger?: Logger; features?: CentralFeature[] }): Promise<RunningCentral> {
-  const opts = CentralOptions.parse(Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && k !== 'logger' && k !== 'features')));
+export async function startCentral(input: Partial<z.input<typeof CentralOptions>> & { logger?: Logger; features?: CentralFeature[] }): Promise<RunningCentral> {
+  const parsed = CentralOptions.safeParse(Object.fromEntries(Object.entries(input).filter(([k, v]) => v !== undefined && k !== 'logger' && k !== 'features')));
+  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join('.').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${i.message}`).join('; '));
+  const opts = parsed.data;
   const logger = input.logger ?? createLogger('central');
   const features = input.features ?? [];
   const { host, port } = splitHostPort(opts.listen);
@@ -55,7 +60,8 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
     },
   });
   try {
-    const identity = await ensureIdentity(opts.data, serverSans(host, opts.publicUrl), logger);
+    const sans = serverSans(host, opts.publicUrl);
+    const identity = await ensureIdentity(opts.data, sans, logger, opts.serverCertLifetime);
     const tokens = new TokenService(store);
     const scheme = opts.insecureHttp ? 'http' : 'https';
     const publicUrl = opts.publicUrl ?? `${scheme}://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -65,16 +71,16 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
       metrics,
       changes: new ChangeFeed(),
       logger,
-      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64') },
+      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64'), agentCertLifetimeMs: opts.agentCertLifetime },
       identity,
       dataDir: opts.data,
     };
 
-    const adminTokenFile = join(opts.data, 'admin.token');
-    if (!existsSync(adminTokenFile) && store.count('tokens') === 0) {
-      const { token } = await tokens.create({ role: 'admin', name: 'initial admin' });
-      writeFileDurableSync(adminTokenFile, token + '\n', 0o600);
-      process.stdout.write(`Initial admin token (also in ${adminTokenFile}, mode 0600; shown only once):\n${token}\n`);
+    const adminToken = new AdminTokenFile(opts.data, store, tokens, logger);
+    adminToken.settlePending();
+    const initial = await adminToken.ensureInitial();
+    if (initial) {
+      process.stdout.write(`Initial admin token (also in ${join(opts.data, ADMIN_TOKEN_FILE)}, mode 0600; shown only once; replace it with "underlay central rotate-admin-token"):\n${initial}\n`);
     }
 
     const app = createApp(deps, { bodyLimit: opts.bodyLimit, modules: features.map((f) => f.routes).filter((r): r is RouteModule => !!r) });
@@ -96,6 +102,16 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
             },
           })
     ) as Server;
+    const certRenewer = opts.insecureHttp
+      ? null
+      : new ServerCertRenewer({
+          dir: opts.data,
+          identity,
+          sans,
+          lifetimeMs: opts.serverCertLifetime,
+          logger,
+          install: (next) => (server as unknown as HttpsServer).setSecureContext({ key: next.keyPem, cert: next.certPem + identity.ca.certPem, ca: identity.ca.certPem }),
+        });
     const stops = features.map((f) => f.attach?.({ server, deps, identity })).filter((s): s is () => Promise<void> | void => !!s);
 
     await new Promise<void>((resolve, reject) => {
@@ -105,6 +121,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
         resolve();
       });
     });
+    certRenewer?.start();
     const bound = server.address() as AddressInfo;
     const url = `${scheme}://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address}:${bound.port}`;
     if (!opts.publicUrl) deps.central.publicUrl = url.replace('127.0.0.1', host === '0.0.0.0' ? 'localhost' : '127.0.0.1');
@@ -113,6 +130,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
     let closing: Promise<void> | null = null;
     const close = () =>
       (closing ??= (async () => {
+        certRenewer?.stop();
         for (const s of stops) await s();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -121,7 +139,7 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
         await store.close();
         logger.info('central stopped');
       })());
-    return { url, deps, identity, server, close };
+    return { url, deps, identity, server, certRenewer, close };
   } catch (e) {
     await store.close();
     throw e;

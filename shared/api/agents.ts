@@ -32,6 +32,8 @@ export const Agent = z
     createdAt: z.string(),
     revokedAt: z.string().optional(),
     certFingerprint: z.string(),
+    certSerial: z.string().describe('serial of the current client certificate (changes when the agent renews it)'),
+    certExpiresAt: z.string().optional().describe('expiry of the current client certificate; the agent renews it after 2/3 of its lifetime'),
   })
   .meta({ id: 'Agent' });
 

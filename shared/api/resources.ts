@@ -135,8 +135,13 @@ export const TokenCreate = z
     site: Name.optional(),
     ttl: z
       .string()
-      .regex(/^\d+(s|m|h|d)$/, 'a duration like 30m, 12h or 7d')
-      .optional(),
+      .regex(/^(\d+(s|m|h|d)|never)$/, 'a duration like 30m, 12h or 7d, or "never"')
+      .optional()
+      .describe('expiry; agent-join tokens default to 24h, other roles to never; "never" is a deliberate no-expiry'),
   })
   .strict();
 export const TokenCreated = Token.extend({ token: z.string() }).meta({ id: 'TokenCreated' });
+export const AdminTokenRotate = z
+  .object({ revoke: z.string().regex(/^[0-9a-f]{16}$/).nullable().describe('id of the token now in DATA/admin.token (null if it holds none): the rotation is refused (409) if that changed') })
+  .strict();
+export const AdminTokenRotated = Token.extend({ token: z.string(), revokedId: z.string().nullable().describe('the token that was in DATA/admin.token, now revoked') }).meta({ id: 'AdminTokenRotated' });

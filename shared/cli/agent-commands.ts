@@ -13,7 +13,7 @@ export function registerAgentAdminCommands(program: Command): void {
       action(async (o: { site?: string }, c: Command) => {
         const g = globals(c);
         const page = await g.client().call<{ items: unknown[] }>('GET', `/api/v1/agents${o.site ? `?site=${encodeURIComponent(o.site)}` : ''}`);
-        print(g.format === 'table' ? page.items : page, g.format, ['id', 'site', 'name', 'agentVersion', 'connected', 'lastSeenAt', 'revokedAt']);
+        print(g.format === 'table' ? page.items : page, g.format, ['id', 'site', 'name', 'agentVersion', 'connected', 'lastSeenAt', 'certExpiresAt', 'revokedAt']);
       }),
     );
   agents.command('show <ref>').action(

@@ -71,15 +71,20 @@ function registerTokenCommands(program: Command): void {
       .description('create a token; prints the secret once (an agent-join token also carries the CA fingerprint)')
       .requiredOption('--role <role>', 'admin|operator|viewer|agent-join')
       .option('--site <site>', 'site (required for agent-join)')
-      .option('--ttl <duration>', 'expiry, e.g. 1h, 7d')
+      .option('--ttl <duration>', 'expiry, e.g. 1h, 7d, or "never" (agent-join tokens: 24h unless given; other roles: never)')
       .option('--name <name>', 'a label')
       .action(
         action(async (opts: { role: string; site?: string; ttl?: string; name?: string }, c: Command) => {
           const g = globals(c);
-          const res = await g.client().call<{ token: string }>('POST', '/api/v1/tokens', opts);
-          if (g.format === 'json') process.stdout.write(JSON.stringify({ token: res.token }) + '\n');
-          else if (g.format === 'yaml') print({ token: res.token }, 'yaml');
-          else process.stdout.write(res.token + '\n');
+          const res = await g.client().call<{ token: string; expiresAt?: string }>('POST', '/api/v1/tokens', opts);
+          const out = { token: res.token, expiresAt: res.expiresAt ?? null };
+          if (g.format === 'json') process.stdout.write(JSON.stringify(out) + '\n');
+          else if (g.format === 'yaml') print(out, 'yaml');
+          else {
+            // The token alone on stdout (TOKEN=$(underlay token create …) keeps working); its expiry on stderr.
+            process.stdout.write(res.token + '\n');
+            process.stderr.write(res.expiresAt ? `expires at ${res.expiresAt}\n` : 'never expires\n');
+          }
         }),
       );
     cmd

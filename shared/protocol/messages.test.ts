@@ -82,7 +82,7 @@ describe('batch messages and features', () => {
     const hello = { type: 'hello', v: 1, agentVersion: 'x', stateVersion: null, lastSeq: 0 };
     expect(parseMessage(AgentToCentral, JSON.stringify(hello))).toMatchObject({ ok: true, msg: { features: [] } });
     expect(parseMessage(AgentToCentral, JSON.stringify({ ...hello, features: ['teleport', 'batch'] }))).toMatchObject({ ok: true, msg: { features: ['batch'] } });
-    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'welcome', v: 1, agent: 'a', site: 's', serverTime: 'now', features: FEATURES }))).toMatchObject({ ok: true, msg: { features: ['batch'] } });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'welcome', v: 1, agent: 'a', site: 's', serverTime: 'now', features: FEATURES }))).toMatchObject({ ok: true, msg: { features: ['batch', 'cert-renew'] } });
     expect(parseMessage(AgentToCentral, JSON.stringify({ ...hello, features: 'batch' }))).toMatchObject({ ok: false, reason: /features/ });
   });
 });
@@ -105,5 +105,25 @@ describe('heartbeatSettings', () => {
   });
   it('refuses nonsense', () => {
     for (const v of ['0', '-5', 'fast', '1.5', '99999999']) expect(() => heartbeatSettings({ UNDERLAY_HEARTBEAT_MS: v })).toThrow(/UNDERLAY_HEARTBEAT_MS/);
+  });
+});
+
+describe('certificate renewal messages', () => {
+  const csr = '-----BEGIN CERTIFICATE REQUEST-----\n' + 'A'.repeat(200) + '\n-----END CERTIFICATE REQUEST-----\n';
+  const cert = '-----BEGIN CERTIFICATE-----\n' + 'A'.repeat(200) + '\n-----END CERTIFICATE-----\n';
+
+  it('parses cert-renew (agent → central) and both answers (central → agent)', () => {
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'cert-renew', id: 'r1', csr }))).toMatchObject({ ok: true, msg: { type: 'cert-renew', id: 'r1' } });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'cert-renewed', id: 'r1', certificate: cert }))).toMatchObject({ ok: true, msg: { type: 'cert-renewed' } });
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'cert-renew-refused', id: 'r1', code: 'revoked', message: 'no' }))).toMatchObject({ ok: true, msg: { code: 'revoked' } });
+  });
+
+  it('refuses a missing or oversize CSR, an empty id, and renewal messages in the wrong direction', () => {
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'cert-renew', id: 'r1' })).ok).toBe(false);
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'cert-renew', id: 'r1', csr: 'x'.repeat(20_000) })).ok).toBe(false);
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'cert-renew', id: '', csr })).ok).toBe(false);
+    expect(parseMessage(AgentToCentral, JSON.stringify({ type: 'cert-renewed', id: 'r1', certificate: cert })).ok).toBe(false);
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'cert-renew', id: 'r1', csr })).ok).toBe(false);
+    expect(parseMessage(CentralToAgent, JSON.stringify({ type: 'cert-renewed', id: 'r1', certificate: 'short' })).ok).toBe(false);
   });
 });

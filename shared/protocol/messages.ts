@@ -14,11 +14,13 @@ export const BATCH_FILL_BYTES = 1024 * 1024;
  * Optional capabilities, announced in hello (agent) and welcome (central); a side uses one only when the
  * other announced it, so an older peer never receives a message type it does not know.
  * - `batch`: `tasks` (several signed tasks in one frame) and `reports` (several reports in one frame).
+ * - `cert-renew`: the agent may renew its client certificate over the link (`cert-renew` → `cert-renewed`
+ *   or `cert-renew-refused`).
  */
-export const Feature = z.enum(['batch']);
+export const Feature = z.enum(['batch', 'cert-renew']);
 export type Feature = z.infer<typeof Feature>;
 /** This build's features (both sides). */
-export const FEATURES: Feature[] = ['batch'];
+export const FEATURES: Feature[] = ['batch', 'cert-renew'];
 /** Features announced by a peer; unknown names (a newer peer) are ignored, not an error. */
 const Features = z.array(z.string().max(64)).max(64).optional().transform((fs) => (fs ?? []).filter((f): f is Feature => Feature.safeParse(f).success));
 
@@ -55,6 +57,8 @@ export const AgentEvent = z.object({
 /** Several reports in one frame (feature `batch`); applied exactly as if each had come alone, in order. */
 export const Reports = z.object({ type: z.literal('reports'), items: z.array(Report).min(1).max(MAX_BATCH_ITEMS) });
 export const StateRequest = z.object({ type: z.literal('state-request') });
+/** A CSR for a new client key the agent just made (the key never leaves the agent); `id` pairs the answer. */
+export const CertRenew = z.object({ type: z.literal('cert-renew'), id: z.string().min(1).max(64), csr: z.string().min(100).max(16_384) });
 
 // ---- either way
 export const Ping = z.object({ type: z.literal('ping'), t: z.number() });
@@ -69,14 +73,20 @@ export const TasksMsg = z.object({ type: z.literal('tasks'), tasks: z.array(Sign
 export const Cancel = z.object({ type: z.literal('cancel'), taskId: z.string() });
 export const Ack = z.object({ type: z.literal('ack'), ids: z.array(z.string().max(64)).max(10_000) });
 export const ErrorMsg = z.object({ type: z.literal('error'), code: z.string(), message: z.string() });
+/** The renewed client certificate for the CSR of `cert-renew` `id` (PEM; the new serial is on the agent's record). */
+export const CertRenewed = z.object({ type: z.literal('cert-renewed'), id: z.string().min(1).max(64), certificate: z.string().min(100).max(16_384) });
+/** Why a `cert-renew` was refused (`revoked`, `invalid-csr`, `too-soon`, `unavailable`); the agent retries with backoff. */
+export const CertRenewRefused = z.object({ type: z.literal('cert-renew-refused'), id: z.string().min(1).max(64), code: z.string().max(64), message: z.string().max(1024) });
 
-export const AgentToCentral = z.discriminatedUnion('type', [Hello, Report, Reports, AgentEvent, StateRequest, Ping, Pong]);
+export const AgentToCentral = z.discriminatedUnion('type', [Hello, Report, Reports, AgentEvent, StateRequest, CertRenew, Ping, Pong]);
 export type AgentToCentral = z.infer<typeof AgentToCentral>;
-export const CentralToAgent = z.discriminatedUnion('type', [Welcome, StateMsg, TaskMsg, TasksMsg, Cancel, Ack, Ping, Pong, ErrorMsg]);
+export const CentralToAgent = z.discriminatedUnion('type', [Welcome, StateMsg, TaskMsg, TasksMsg, Cancel, Ack, Ping, Pong, ErrorMsg, CertRenewed, CertRenewRefused]);
 export type CentralToAgent = z.infer<typeof CentralToAgent>;
 
 export type ReportMsg = z.infer<typeof Report>;
 export type EventMsg = z.infer<typeof AgentEvent>;
+export type CertRenewMsg = z.infer<typeof CertRenew>;
+export type CertRenewAnswer = z.infer<typeof CertRenewed> | z.infer<typeof CertRenewRefused>;
 
 /** Parses one WebSocket text frame; returns a reason instead of throwing. */
 export function parseMessage<T>(schema: z.ZodType<T>, data: unknown): { ok: true; msg: T } | { ok: false; reason: string } {

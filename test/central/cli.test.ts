@@ -70,13 +70,14 @@ describe('underlay CLI', () => {
     expect((await central.request('GET', '/api/v1/machines/db-01')).status).toBe(404);
   });
 
-  it('token create --role viewer -o json prints {"token": …} and nothing else; the token has the viewer role', async () => {
+  it('token create --role viewer -o json prints {"token": …, "expiresAt": null} and nothing else; the token has the viewer role', async () => {
     const r = await cli('token', 'create', '--role', 'viewer', '-o', 'json');
     const out = ok(r);
     expect(out.endsWith('\n')).toBe(true);
     expect(out.trim().split('\n')).toHaveLength(1);
     const parsed = JSON.parse(out);
-    expect(Object.keys(parsed)).toEqual(['token']);
+    expect(Object.keys(parsed)).toEqual(['token', 'expiresAt']);
+    expect(parsed.expiresAt).toBeNull(); // API tokens do not expire unless --ttl says so
     expect(parsed.token).toMatch(/^ul_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
 
     const asViewer = { ...env, UNDERLAY_TOKEN: parsed.token };
