@@ -12,6 +12,11 @@ beforeAll(() => {
 });
 
 describe('embedded CA', () => {
+  it('writes PEM with LF line endings (Python ssl refuses the CRLF forge writes)', () => {
+    expect(ca.certPem).not.toContain('\r');
+    expect(issueWithNewKey(ca, { commonName: 'x', sans: ['127.0.0.1'], usage: 'server' }).certPem).not.toContain('\r');
+  });
+
   it('creates a self-signed CA certificate Node accepts as a CA', () => {
     const cert = new X509Certificate(ca.certPem);
     expect(cert.ca).toBe(true);

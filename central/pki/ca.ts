@@ -69,7 +69,12 @@ export function createCa(commonName: string, years = 10): KeyPairPem {
     { name: 'subjectKeyIdentifier' },
   ]);
   cert.sign(nativeSigner(keyPem), forge.md.sha256.create());
-  return { keyPem, certPem: forge.pki.certificateToPem(cert) };
+  return { keyPem, certPem: certToPem(cert) };
+}
+
+/** PEM with LF line endings: forge writes CRLF, which some PEM readers (Python's ssl via Ansible's open_url) refuse. */
+function certToPem(cert: forge.pki.Certificate): string {
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
 
 export interface IssueOptions {
@@ -102,7 +107,7 @@ function buildLeaf(ca: KeyPairPem, publicKey: forge.pki.PublicKey, opts: IssueOp
   if (altNames.length > 0) extensions.push({ name: 'subjectAltName', altNames });
   cert.setExtensions(extensions);
   cert.sign(nativeSigner(ca.keyPem), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  return certToPem(cert);
 }
 
 /** Issues a leaf certificate for a key generated here (the central's own server certificate). */

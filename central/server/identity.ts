@@ -24,6 +24,11 @@ export async function ensureIdentity(dir: string, sans: string[], logger: Logger
   let ca: KeyPairPem;
   if (existsSync(p('ca.pem')) && existsSync(p('ca.key'))) {
     ca = { certPem: readFileSync(p('ca.pem'), 'utf8'), keyPem: readFileSync(p('ca.key'), 'utf8') };
+    // Earlier versions wrote forge's CRLF PEM; Python's ssl (Ansible's open_url) refuses it.
+    if (ca.certPem.includes('\r')) {
+      ca.certPem = ca.certPem.replace(/\r\n/g, '\n');
+      writeFileDurableSync(p('ca.pem'), ca.certPem, 0o644);
+    }
   } else {
     logger.info('creating the control-plane CA');
     ca = createCa('Underlay control-plane CA');
