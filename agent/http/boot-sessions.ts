@@ -161,6 +161,13 @@ export class BootSessions {
     return id ? this.sessions.get(id) : undefined;
   }
 
+  /** The MAC a boot token was minted for (claimed or not), if the token is known. */
+  macOf(token: string): string | undefined {
+    if (!TOKEN_SHAPE.test(token)) return undefined;
+    const h = sha(token);
+    return this.tokens.get(h)?.mac ?? this.sessionOfToken(token)?.mac;
+  }
+
   /** Records that a runner task went to this session (reports are accepted only from it). */
   async recordHanded(session: BootSession, task: string, seq: number): Promise<void> {
     await this.write({ t: 'handed', id: session.id, task, machine: session.machine, seq });
