@@ -14,7 +14,9 @@ const ClaimBody = z.object({ token: z.string().max(128) }).strict();
  */
 export async function claimBoot(h: BootHttp, c: Context, token: string, via: ClaimVia): Promise<ClaimResult> {
   const remote = h.remote(c);
-  h.limits.claim.take(h.sessions.macOf(token) ?? 'unknown-token', remote);
+  // A URL client's later requests (same token, same address) are not claims: the config limiter covers them.
+  const holder = h.sessions.sessionOfToken(token);
+  if (!(via === 'url' && holder?.remote === remote)) h.limits.claim.take(h.sessions.macOf(token) ?? 'unknown-token', remote);
   let r: ClaimResult;
   try {
     r = await h.sessions.claim(token, remote, via);
