@@ -21,16 +21,23 @@ export interface HttpServerLimits {
  * listener would end the agent.
  */
 export async function listenBootHttp(app: Hono, o: { hostname: string; port: number; logger: Logger } & HttpServerLimits): Promise<Server> {
+  const headersTimeout = o.headersTimeoutMs ?? 15_000;
+  const requestTimeout = o.requestTimeoutMs ?? 60_000;
+  const serverOptions = {
+    headersTimeout,
+    requestTimeout,
+    maxHeaderSize: 16 * 1024,
+    // How often Node checks the two timeouts above (its default, 30 s, would let a slow client linger).
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+  };
   const s = await new Promise<Server>((resolve, reject) => {
-    const srv = serve({ fetch: app.fetch, hostname: o.hostname, port: o.port }, () => {
+    const srv = serve({ fetch: app.fetch, hostname: o.hostname, port: o.port, serverOptions }, () => {
       srv.off('error', reject);
       resolve(srv as Server);
     }) as Server;
     srv.once('error', reject);
   });
   s.maxConnections = o.maxConnections ?? 4096;
-  s.headersTimeout = o.headersTimeoutMs ?? 15_000;
-  s.requestTimeout = o.requestTimeoutMs ?? 60_000;
   s.maxHeadersCount = 100;
   s.setTimeout(o.idleTimeoutMs ?? 120_000, (socket) => socket.destroy());
   s.on('error', (err) => o.logger.error({ err: err.message }, 'HTTP boot server error (still serving)'));
