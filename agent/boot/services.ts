@@ -71,6 +71,7 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
   if (missing.length) log.warn({ ipxeDir: o.ipxeDir, missing }, 'iPXE binaries missing: install Debian\'s "ipxe" package or pass --ipxe-dir');
 
   await sodium.ready;
+  let dhcp: DhcpServer | undefined;
   const sessions = new BootSessions(rt.paths.bootSessions, { ...(o.bootTokenTtlMs ? { tokenTtlMs: o.bootTokenTtlMs } : {}) });
   await sessions.open();
   const httpUrl = `http://${o.address}:${o.httpPort}`;
@@ -100,6 +101,10 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
     renderer: currentRenderer,
     openSecret,
     localArtifact: (url) => artifacts.localPath(url),
+    leasedAddresses: (mac) => {
+      const now = Date.now();
+      return (dhcp?.leases() ?? []).filter((l) => l.mac === mac && l.state === 'bound' && l.expiresAt > now).map((l) => l.address);
+    },
   });
   const http = await listenBootHttp(app, { hostname: o.address, port: o.httpPort, logger: log, ...o.httpLimits });
   log.info({ url: httpUrl }, 'HTTP boot listening');
@@ -118,7 +123,6 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
     log.info({ address: o.address, port: o.tftpPort }, 'TFTP listening');
   }
 
-  let dhcp: DhcpServer | undefined;
   if (o.dhcp !== 'off') {
     if (o.dhcpPort < 1024 && !isRoot()) log.error({ port: o.dhcpPort }, 'DHCP needs root for port 67: not serving DHCP');
     else {

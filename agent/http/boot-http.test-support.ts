@@ -22,7 +22,10 @@ export const AGENT_URL = 'http://198.18.0.1:8080';
  * desired-state cache, boot sessions: the classes startAgent wires), for in-process tests. The outbox
  * is what the link forwards to the central: a message not in it never reaches the central.
  */
-export async function bootRuntime(dir: string, o: { state: unknown; rates?: BootHttpOptions['rates']; openSecret?: (v: unknown) => unknown; emitEvent?: BootHttpOptions['rt']['emitEvent'] }) {
+export async function bootRuntime(
+  dir: string,
+  o: { state: unknown; rates?: BootHttpOptions['rates']; openSecret?: (v: unknown) => unknown; emitEvent?: BootHttpOptions['rt']['emitEvent']; leasedAddresses?: BootHttpOptions['leasedAddresses'] },
+) {
   await sodium.ready;
   const keys = sodium.crypto_sign_keypair();
   const outbox = new Outbox(join(dir, 'outbox.jsonl'));
@@ -53,6 +56,7 @@ export async function bootRuntime(dir: string, o: { state: unknown; rates?: Boot
     ipxeDir: join(dir, 'ipxe'),
     ...(o.rates ? { rates: o.rates } : {}),
     ...(o.openSecret ? { openSecret: o.openSecret } : {}),
+    ...(o.leasedAddresses ? { leasedAddresses: o.leasedAddresses } : {}),
   });
   let seq = 0;
   /** Queues a signed machine task through the executor, as a task from the central would arrive. */

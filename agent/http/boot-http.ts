@@ -47,6 +47,11 @@ export interface BootHttpOptions {
   /** Longest a runner may long-poll, seconds. */
   maxWaitSec?: number;
   rates?: Partial<MachineRateSpecs>;
+  /**
+   * Addresses this agent's DHCP server has bound to a MAC right now. When it knows any, a boot token for
+   * that MAC is minted only for a script request from one of them (knowing a MAC is not enough).
+   */
+  leasedAddresses?: (mac: string) => string[];
 }
 
 /** What the route modules share: options, renderer, render contexts, limits, events and who is asking. */
@@ -107,9 +112,9 @@ export class BootHttp {
     }
   }
 
-  /** The TCP peer's address ("unknown" for in-process requests without a socket). */
+  /** The TCP peer's address, IPv4-mapped IPv6 unwrapped ("unknown" for in-process requests without a socket). */
   remote(c: Context): string {
-    return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
+    return ((c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d+\.)/, '');
   }
 
   bearer(c: Context): string | undefined {

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
 import { renderFailure } from './render-failure.js';
 
+/** Stands in for the token in a boot-from-disk script (which renders no URL that would carry it). */
+const LOCAL_BOOT_NO_TOKEN = 'local-boot-no-token';
+
 export const MacQuery = z.string().regex(/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/).transform((m) => m.toLowerCase().replace(/-/g, ':'));
 
 /**
@@ -39,10 +42,22 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
     const mac = MacQuery.safeParse(c.req.query('mac'));
     if (!mac.success) return c.text('#!ipxe\necho Underlay: the request carried no valid MAC\nexit\n', 400);
     h.limits.script.take(mac.data, h.remote(c));
+    // Every script is a new boot token: when this agent's DHCP leased the MAC an address, only a request
+    // from that address gets one (an attacker must then take the machine's address, not just know its MAC).
     const platform = c.req.query('platform');
     const arch = c.req.query('buildarch');
     const machineId = h.machineIdOf(mac.data);
-    const token = await h.sessions.mint(mac.data, machineId);
+    // A machine that boots from its disk gets a script without a token: nothing to claim, nothing minted.
+    const known = h.machineByMac(mac.data);
+    const netboots = !known || known.netboot;
+    const remote = h.remote(c);
+    const leased = netboots ? (h.o.leasedAddresses?.(mac.data) ?? []) : [];
+    if (leased.length > 0 && !leased.includes(remote)) {
+      h.log.warn({ mac: mac.data, remote, leased }, 'boot script for a MAC requested from an address not leased to it; no boot token minted');
+      await h.emit('boot-script-refused', { machineId, mac: mac.data, remote, leased });
+      return c.text('#!ipxe\necho Underlay: this address does not hold the lease of that MAC\nexit\n', 403);
+    }
+    const token = netboots ? await h.sessions.mint(mac.data, machineId) : LOCAL_BOOT_NO_TOKEN;
     let script: string;
     try {
       script = h.renderer().ipxeScript(
