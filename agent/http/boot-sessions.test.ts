@@ -75,6 +75,25 @@ describe('BootSessions (per-boot machine credentials)', () => {
     expect(() => s.authenticate('nope')).toThrow(UnauthenticatedError);
   });
 
+  it('two concurrent claims of one token: exactly one wins, the other is refused (no silent race)', async () => {
+    const s = await open();
+    const tok = await s.mint(MAC, 'm1');
+    const [a, b] = await Promise.allSettled([s.claim(tok, 'r1', 'explicit'), s.claim(tok, 'r2', 'url')]);
+    expect([a.status, b.status].sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = (a.status === 'rejected' ? a : b) as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(ClaimRefusedError);
+  });
+
+  it('two sessions racing for a deploy’s secrets: exactly one gets them', async () => {
+    const s = await open();
+    const one = (await s.claim(await s.mint(MAC, 'm1'), 'r1', 'url')).session;
+    const two = (await s.claim(await s.mint(MAC, 'm1'), 'r2', 'url')).session;
+    const got = await Promise.all([s.takeSecrets('m1', 0, one), s.takeSecrets('m1', 0, two)]);
+    expect(got.filter(Boolean)).toHaveLength(1);
+    expect(await s.takeSecrets('m1', 0, got[0] ? one : two)).toBe(true); // the holder's retry
+    expect(await s.takeSecrets('m1', 1, two)).toBe(true); // re-armed: a new generation
+  });
+
   it('survives a restart: sessions, hand-outs, the replay floor and secrets holders; only hashes on disk', async () => {
     const path = join(dir, 'restart.jsonl');
     const s1 = new BootSessions(path);
@@ -83,7 +102,7 @@ describe('BootSessions (per-boot machine credentials)', () => {
     const pending = await s1.mint('52:54:00:aa:bb:02', 'm2');
     const c = await s1.claim(tok, 'r1', 'explicit');
     await s1.recordHanded(c.session, 'task-1', 41);
-    await s1.recordSecrets('m1', 0, c.session);
+    await s1.takeSecrets('m1', 0, c.session);
     await s1.close();
     const disk = readFileSync(path, 'utf8');
     expect(disk).not.toContain(tok);

@@ -79,6 +79,8 @@ export class BootSessions {
   private readonly handed = new Map<string, string>(); // task id → session id
   private readonly floors = new Map<string, number>();
   private readonly secrets = new Map<string, { gen: number; id: string }>();
+  /** Claims being written (token hash → claimer's address): a concurrent second claim is refused, not raced. */
+  private readonly claiming = new Map<string, string>();
   private appended = 0;
   private readonly ttl: number;
   private readonly perMac: number;
@@ -126,24 +128,36 @@ export class BootSessions {
     if (!TOKEN_SHAPE.test(token)) throw new ForbiddenError('unknown or expired boot token');
     const h = sha(token);
     const claimedBy = this.byToken.get(h);
+    const inflight = this.claiming.get(h);
     if (claimedBy) {
       const s = this.sessions.get(claimedBy)!;
       if (s.remote === remote && via === 'url') return { session: s, fresh: false };
-      if (s.remote === remote && via === 'explicit' && s.cred === null) {
+      if (s.remote === remote && via === 'explicit' && s.cred === null && inflight === undefined) {
         const credential = random();
-        await this.write({ t: 'cred', id: s.id, cred: sha(credential) });
+        await this.guarded(h, remote, () => this.write({ t: 'cred', id: s.id, cred: sha(credential) }));
         return { session: s, credential, fresh: true };
       }
-      throw new ClaimRefusedError(s.machine, s.mac, s.remote);
+      throw new ClaimRefusedError(s.machine, s.mac, inflight ?? s.remote);
     }
     const t = this.tokens.get(h);
     if (!t || t.exp <= this.now()) throw new ForbiddenError('unknown or expired boot token');
+    if (inflight !== undefined) throw new ClaimRefusedError(t.machine, t.mac, inflight);
     const credential = via === 'explicit' ? random() : undefined;
     const session: BootSession = { id: randomBytes(9).toString('base64url'), machine: t.machine, mac: t.mac, remote, token: h, cred: credential ? sha(credential) : null, at: this.now() };
     const prevId = this.byMachine.get(t.machine);
     const superseded = prevId ? this.sessions.get(prevId) : undefined;
-    await this.write({ t: 'session', ...session });
+    await this.guarded(h, remote, () => this.write({ t: 'session', ...session }));
     return { session, ...(credential ? { credential } : {}), ...(superseded ? { superseded } : {}), fresh: true };
+  }
+
+  /** Runs a claim's write with the token reserved, so a concurrent claim sees it as taken. */
+  private async guarded(h: string, remote: string, write: () => Promise<void>): Promise<void> {
+    this.claiming.set(h, remote);
+    try {
+      await write();
+    } finally {
+      this.claiming.delete(h);
+    }
   }
 
   /** The live session a credential belongs to, or UnauthenticatedError. */
@@ -188,8 +202,24 @@ export class BootSessions {
     return s && s.gen === gen ? s.id : undefined;
   }
 
-  async recordSecrets(machine: string, gen: number, session: BootSession): Promise<void> {
-    await this.write({ t: 'secrets', machine, gen, id: session.id });
+  /**
+   * Makes `session` the holder of the machine's secrets for generation `gen`, unless another session
+   * already is (returns false). Check and reservation are synchronous: two sessions racing for the same
+   * secrets cannot both win. Durable before it resolves true.
+   */
+  async takeSecrets(machine: string, gen: number, session: BootSession): Promise<boolean> {
+    const holder = this.secretsHolder(machine, gen);
+    if (holder) return holder === session.id;
+    const before = this.secrets.get(machine);
+    this.secrets.set(machine, { gen, id: session.id });
+    try {
+      await this.log.append({ t: 'secrets', machine, gen, id: session.id });
+    } catch (e) {
+      if (before) this.secrets.set(machine, before);
+      else this.secrets.delete(machine);
+      throw e;
+    }
+    return true;
   }
 
   private async write(r: Rec): Promise<void> {

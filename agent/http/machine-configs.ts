@@ -62,12 +62,9 @@ function carriesSecrets(h: BootHttp, s: BootSession, token: string, path: string
 /** Secrets once per deploy: the first session to receive them holds them until the operator re-arms. */
 async function guardSecrets(h: BootHttp, s: BootSession, path: string): Promise<void> {
   const gen = h.o.rt.desiredState.machineById(s.machine)?.secretsGeneration ?? 0;
-  const holder = h.sessions.secretsHolder(s.machine, gen);
-  if (holder === s.id) return;
-  if (holder) {
+  if (!(await h.sessions.takeSecrets(s.machine, gen, s))) {
     h.log.warn({ machine: s.machine, mac: s.mac, remote: s.remote, path, generation: gen }, 'refused a config with secrets: already served to another session for this deploy');
     await h.emit('boot-secrets-refused', { machineId: s.machine, mac: s.mac, remote: s.remote, path, generation: gen });
     throw new SecretsGoneError();
   }
-  await h.sessions.recordSecrets(s.machine, gen, s);
 }
