@@ -3,6 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_URL, bootRuntime, machine, siteState, tokenIn } from './boot-http.test-support.js';
+import { jsonNesting } from './machine-reports.js';
+
+describe('jsonNesting', () => {
+  it('counts bracket depth outside strings, without parsing', () => {
+    expect(jsonNesting('{}')).toBe(1);
+    expect(jsonNesting('{"a":[{"b":[1]}]}')).toBe(4);
+    expect(jsonNesting('{"a":"[[[[{{{{\\"[["}')).toBe(1);
+    expect(jsonNesting('[[[' + ']]]')).toBe(3);
+  });
+});
 
 /** The agent's HTTP boot surface, in process, over a real durable runtime in a temp dir. */
 describe('agent HTTP boot surface', () => {
@@ -118,6 +128,9 @@ describe('agent HTTP boot surface', () => {
     expect((await rt.app.request('/api/v1/discovery', { method: 'POST', body: JSON.stringify({ cpu: { threads: 'many' } }), headers: auth })).status).toBe(400);
     const huge = await rt.app.request('/api/v1/discovery', { method: 'POST', body: JSON.stringify({ pad: 'x'.repeat(300 * 1024) }), headers: auth });
     expect(huge.status).toBe(413);
+    // Deep nesting is refused before parsing (it would overflow JSON.stringify in the outbox and the link).
+    const deep = await rt.app.request('/api/v1/discovery', { method: 'POST', body: `{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, headers: auth });
+    expect(deep.status).toBe(400);
     expect(rt.outbox.size).toBe(before);
     const ok = await rt.app.request('/api/v1/discovery', { method: 'POST', body: JSON.stringify({ cpu: { threads: 2 } }), headers: auth });
     expect(ok.status).toBe(202);
