@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { createLogger } from '../shared/log/logger.js';
+import { parseDuration } from '../shared/util/duration.js';
 import { heartbeatSettings } from '../shared/protocol/heartbeat.js';
 import { joinCentral } from './join/join.js';
 import { networkInterfaces } from 'node:os';
@@ -17,6 +18,14 @@ interface RunFlags {
   dhcpPort: string;
   ipxeDir: string;
   bootDir?: string;
+  bootTokenTtl: string;
+  httpMaxConnections: string;
+}
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got "${v}")`);
+  return n;
 }
 
 function port(name: string, v: string): number {
@@ -46,6 +55,8 @@ function bootOptions(f: RunFlags): BootServiceOptions | null {
     dhcpClientPort: dhcpPort === 67 ? 68 : dhcpPort + 1,
     ipxeDir: f.ipxeDir,
     ...(f.bootDir ? { bootDir: f.bootDir } : {}),
+    bootTokenTtlMs: parseDuration(f.bootTokenTtl),
+    httpLimits: { maxConnections: positive('http-max-connections', f.httpMaxConnections) },
   };
 }
 
@@ -87,6 +98,8 @@ export function register(program: Command): void {
     .option('--dhcp-port <port>', 'DHCP server port (env UNDERLAY_DHCP_PORT)', process.env.UNDERLAY_DHCP_PORT ?? '67')
     .option('--ipxe-dir <dir>', "where the iPXE binaries are (Debian's ipxe package) (env UNDERLAY_IPXE_DIR)", process.env.UNDERLAY_IPXE_DIR ?? '/usr/lib/ipxe')
     .option('--boot-dir <dir>', 'boot artifacts served at /files/ (default <state>/boot) (env UNDERLAY_BOOT_DIR)', process.env.UNDERLAY_BOOT_DIR)
+    .option('--boot-token-ttl <duration>', 'how long a boot script\'s single-use boot token may be claimed (env UNDERLAY_BOOT_TOKEN_TTL)', process.env.UNDERLAY_BOOT_TOKEN_TTL ?? '15m')
+    .option('--http-max-connections <n>', 'open HTTP boot connections at most (env UNDERLAY_HTTP_MAX_CONNECTIONS)', process.env.UNDERLAY_HTTP_MAX_CONNECTIONS ?? '4096')
     .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
       let rt: AgentRuntime;

@@ -51,9 +51,12 @@ export class ArtifactSync {
 
   kick(): void {
     if (this.running) return;
-    this.running = this.pullMissing().finally(() => {
-      this.running = null;
-    });
+    // Runs from a timer and from desired-state callbacks: a failure is logged, never an unhandled rejection.
+    this.running = this.pullMissing()
+      .catch((e: unknown) => this.o.logger.error({ err: (e as Error).message }, 'artifact sync failed; will retry'))
+      .finally(() => {
+        this.running = null;
+      });
   }
 
   async idle(): Promise<void> {

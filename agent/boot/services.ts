@@ -1,6 +1,5 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
 import sodium from 'libsodium-wrappers';
 import { ReservationSchema, SubnetSchema, type Subnet, type Reservation } from '../../shared/dhcp/config.js';
@@ -9,7 +8,9 @@ import { DhcpServer } from '../dhcp/server.js';
 import { TftpServer } from '../tftp/index.js';
 import { createBootApp } from '../http/app.js';
 import { ArtifactSync } from '../artifacts/sync.js';
-import { MachineTokens, tokenSecretFrom } from '../http/machine-token.js';
+import { BootSessions } from '../http/boot-sessions.js';
+import { MachineIds, machineIdSecretFrom } from '../http/machine-id.js';
+import { listenBootHttp, type HttpServerLimits } from '../http/server.js';
 import type { AgentRuntime } from '../run.js';
 
 export interface BootServiceOptions {
@@ -27,11 +28,15 @@ export interface BootServiceOptions {
   bootDir?: string;
   /** Where the iPXE binaries are (Debian's ipxe package: /usr/lib/ipxe). */
   ipxeDir: string;
+  /** Lifetime of an unclaimed boot token, ms (default 15 min). */
+  bootTokenTtlMs?: number;
+  /** Connection limits and timeouts of the HTTP boot server. */
+  httpLimits?: HttpServerLimits;
 }
 
 export interface BootServices {
   httpUrl: string;
-  tokens: MachineTokens;
+  sessions: BootSessions;
   dhcp?: DhcpServer;
   tftp?: TftpServer;
   http: Server;
@@ -66,7 +71,9 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
   if (missing.length) log.warn({ ipxeDir: o.ipxeDir, missing }, 'iPXE binaries missing: install Debian\'s "ipxe" package or pass --ipxe-dir');
 
   await sodium.ready;
-  const tokens = new MachineTokens(tokenSecretFrom(rt.sealKey.privateKey));
+  let dhcp: DhcpServer | undefined;
+  const sessions = new BootSessions(rt.paths.bootSessions, { ...(o.bootTokenTtlMs ? { tokenTtlMs: o.bootTokenTtlMs } : {}) });
+  await sessions.open();
   const httpUrl = `http://${o.address}:${o.httpPort}`;
   const openSecret = (v: unknown) => {
     const sealed = (v as { $sealed?: string }).$sealed;
@@ -85,18 +92,21 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
   const offState = rt.desiredState.onChange((s) => artifacts.update(s));
   const app = createBootApp({
     rt,
-    tokens,
+    sessions,
+    machineIds: new MachineIds(machineIdSecretFrom(rt.sealKey.privateKey)),
+    agentId: rt.identity.agentId,
     agent: { httpUrl, tftpAddress: o.address, pubkey: rt.identity.signingPublicKey },
     bootDir,
     ipxeDir: o.ipxeDir,
     renderer: currentRenderer,
     openSecret,
     localArtifact: (url) => artifacts.localPath(url),
+    leasedAddresses: (mac) => {
+      const now = Date.now();
+      return (dhcp?.leases() ?? []).filter((l) => l.mac === mac && l.state === 'bound' && l.expiresAt > now).map((l) => l.address);
+    },
   });
-  const http = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: o.address, port: o.httpPort }, () => resolve(s as Server)) as Server;
-    s.once('error', reject);
-  });
+  const http = await listenBootHttp(app, { hostname: o.address, port: o.httpPort, logger: log, ...o.httpLimits });
   log.info({ url: httpUrl }, 'HTTP boot listening');
 
   let tftp: TftpServer | undefined;
@@ -113,7 +123,6 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
     log.info({ address: o.address, port: o.tftpPort }, 'TFTP listening');
   }
 
-  let dhcp: DhcpServer | undefined;
   if (o.dhcp !== 'off') {
     if (o.dhcpPort < 1024 && !isRoot()) log.error({ port: o.dhcpPort }, 'DHCP needs root for port 67: not serving DHCP');
     else {
@@ -152,7 +161,7 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
 
   return {
     httpUrl,
-    tokens,
+    sessions,
     dhcp,
     tftp,
     http,
@@ -166,6 +175,7 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
         http.close(() => r());
         (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await sessions.close();
     },
   };
 }

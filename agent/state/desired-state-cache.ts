@@ -1,13 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileDurable } from '../../shared/fs/durable.js';
 import type { Logger } from '../../shared/log/logger.js';
+import { z } from 'zod';
 import { DesiredState, type MachineState } from '../../shared/protocol/desired-state.js';
+
+const Overrides = z.record(z.string(), z.object({ netboot: z.boolean().optional(), bootenv: z.string().optional() }).strict());
 
 /**
  * The site's desired state as last received from the central, on disk (fsync'd) so the agent serves
  * boots from it after a restart while the central is unreachable. Local overrides (from set-netboot /
  * set-bootenv tasks executed while the central's copy has not caught up) apply on top, until a newer
- * state from the central reflects them.
+ * state from the central reflects them. Overrides are on disk too (`overridesPath`, fsync'd before
+ * `override()` resolves): an agent restarted during a central outage keeps booting an installed machine
+ * from its disk instead of serving the installer again.
  */
 export class DesiredStateCache {
   private state: DesiredState | null = null;
@@ -18,7 +23,15 @@ export class DesiredStateCache {
   constructor(
     private readonly path: string,
     private readonly logger: Logger,
+    private readonly overridesPath = path.replace(/(\.json)?$/, '.overrides.json'),
   ) {
+    if (existsSync(overridesPath)) {
+      try {
+        for (const [id, o] of Object.entries(Overrides.parse(JSON.parse(readFileSync(overridesPath, 'utf8'))))) this.overrides.set(id, o);
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, 'local overrides file is unreadable; ignoring it');
+      }
+    }
     if (existsSync(path)) {
       try {
         this.state = DesiredState.parse(JSON.parse(readFileSync(path, 'utf8')));
@@ -42,19 +55,27 @@ export class DesiredStateCache {
     await writeFileDurable(this.path, JSON.stringify(next));
     this.state = next;
     // Drop overrides the central now agrees with.
+    let dropped = false;
     for (const [id, o] of this.overrides) {
       const m = next.machines.find((x) => x.id === id);
-      if (!m || Object.entries(o).every(([k, v]) => (m as Record<string, unknown>)[k] === v)) this.overrides.delete(id);
+      if (!m || Object.entries(o).every(([k, v]) => (m as Record<string, unknown>)[k] === v)) dropped = this.overrides.delete(id);
     }
+    if (dropped) await this.saveOverrides();
     this.index();
     for (const l of this.listeners) l(next);
   }
 
-  override(machineId: string, fields: Partial<Pick<MachineState, 'netboot' | 'bootenv'>>): boolean {
+  /** Applies a local override, durably (on disk before it resolves); false for a machine not in the state. */
+  async override(machineId: string, fields: Partial<Pick<MachineState, 'netboot' | 'bootenv'>>): Promise<boolean> {
     if (!this.state?.machines.some((m) => m.id === machineId)) return false;
     this.overrides.set(machineId, { ...this.overrides.get(machineId), ...fields });
+    await this.saveOverrides();
     this.index();
     return true;
+  }
+
+  private saveOverrides(): Promise<void> {
+    return writeFileDurable(this.overridesPath, JSON.stringify(Object.fromEntries(this.overrides)));
   }
 
   private index(): void {

@@ -22,6 +22,7 @@ export function statePaths(dir: string) {
     machineQueue: p('machine-tasks.jsonl'),
     rejections: p('rejections.jsonl'),
     leases: p('leases.jsonl'),
+    bootSessions: p('boot-sessions.jsonl'),
     bootFiles: p('boot'),
   };
 }

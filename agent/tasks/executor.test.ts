@@ -222,7 +222,11 @@ describe('TaskExecutor: rejections', () => {
     await parts.executor.handle(sign(e));
     await parts.close();
     parts = await build();
+    // The local override survives the restart (it is durable) until the central agrees with it; then the
+    // central turns netboot back on. A second execution would turn it off again.
+    await parts.desiredState.replace({ ...state, version: 'v2', machines: [{ ...state.machines[0], netboot: false }] });
     await parts.desiredState.replace(state); // netboot back to true in the central's copy
+    expect(parts.desiredState.machineById('m1')?.netboot).toBe(true);
     await parts.executor.handle(sign(e));
     expect(parts.desiredState.machineById('m1')?.netboot).toBe(true); // not executed again
     expect(reports(e.id).at(-1)).toMatchObject({ state: 'succeeded', reason: 'duplicate-delivery' });

@@ -94,7 +94,7 @@ export class TaskExecutor {
       case 'set-netboot':
       case 'set-bootenv': {
         const field = env.kind === 'set-netboot' ? { netboot: p.netboot as boolean } : { bootenv: p.bootenv as string };
-        if (!env.machine || !this.d.desiredState.override(env.machine, field)) {
+        if (!env.machine || !(await this.d.desiredState.override(env.machine, field))) {
           return this.finish(rec, 'failed', { reason: 'unknown-machine', output: `machine ${env.machine} is not in this site's state` });
         }
         return this.finish(rec, 'succeeded', { output: `${Object.keys(field)[0]} = ${Object.values(field)[0]}` });

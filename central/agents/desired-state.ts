@@ -24,6 +24,7 @@ function machineState(m: Machine): MachineState {
     bootenv: m.bootenv,
     bootState: m.bootState,
     netboot: m.netboot,
+    ...(m.secretsGeneration ? { secretsGeneration: m.secretsGeneration } : {}),
     profiles: m.profiles,
     params: m.params,
   };

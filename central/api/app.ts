@@ -9,6 +9,7 @@ import { registerTokenRoutes } from '../auth/routes.js';
 import { registerAdminTokenRoutes } from '../auth/admin-token-routes.js';
 import { machinesResource } from '../inventory/machines.js';
 import { registerMachineParamRoutes } from '../inventory/machine-params.js';
+import { registerMachineRearmRoute } from '../inventory/machine-rearm.js';
 import { paramsResource } from '../inventory/params.js';
 import { profilesResource } from '../inventory/profiles.js';
 import { sitesResource } from '../inventory/sites.js';
@@ -98,6 +99,7 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   registerCrud(app, deps, paramsResource);
   registerCrud(app, deps, machinesResource);
   registerMachineParamRoutes(app, deps);
+  registerMachineRearmRoute(app, deps);
   registerTokenRoutes(app, deps);
   registerAdminTokenRoutes(app, deps);
   for (const m of opts.modules ?? []) m(app, deps);

@@ -104,17 +104,17 @@ jget() {
   awk -F '\t' -v p="$2" '$1 == p { sub(/^[^\t]*\t/, ""); print; exit }' "$1"
 }
 
-# http_request METHOD URL BODYFILE OUTFILE: busybox wget with the machine token. Prints the HTTP status
-# code (000 when there was no HTTP answer). Response body goes to OUTFILE.
+# http_request METHOD URL BODYFILE OUTFILE: busybox wget with this boot's session credential (see ul_claim).
+# Prints the HTTP status code (000 when there was no HTTP answer). Response body goes to OUTFILE.
 http_request() {
   local _m _u _b _o _h _code
   _m="$1"; _u="$2"; _b="$3"; _o="$4"; _h="$UL_STATE/http.headers.$$"
   rm -f "$_o" "$_h"
   if [ "$_m" = POST ]; then
-    wget -S -q -O "$_o" --header "Authorization: Bearer $UL_TOKEN" --header "Content-Type: application/json" \
+    wget -S -q -O "$_o" --header "Authorization: Bearer $UL_SESSION" --header "Content-Type: application/json" \
       --post-file "$_b" "$_u" 2>"$_h"
   else
-    wget -S -q -O "$_o" --header "Authorization: Bearer $UL_TOKEN" "$_u" 2>"$_h"
+    wget -S -q -O "$_o" --header "Authorization: Bearer $UL_SESSION" "$_u" 2>"$_h"
   fi
   _code=$(sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$_h" | tail -n 1)
   rm -f "$_h"
@@ -131,6 +131,36 @@ backoff() {
   sleep $((_d + RANDOM % (_d / 4 + 1)))
 }
 
+# ul_claim: trades the single-use boot token of the kernel command line for this boot's session
+# credential (POST /api/v1/boot/claim), once per boot; the answer is kept in $UL_STATE/claim.flat (RAM)
+# and the credential in $UL_STATE/session. Retries network errors, 429 and 5xx with backoff. A refusal
+# (403 expired/unknown, 409 already claimed by another client) is final: the agent raised an event, and
+# this boot can do nothing more with the agent.
+ul_claim() {
+  local _a _c
+  [ -s "$UL_STATE/session" ] && { UL_SESSION=$(cat "$UL_STATE/session"); return 0; }
+  case "$UL_TOKEN" in '' | *[!A-Za-z0-9_-]*) ul_log "no usable underlay.token on the kernel command line"; return 1 ;; esac
+  printf '{"token":"%s"}' "$UL_TOKEN" >"$UL_STATE/claim.json"
+  _a=0
+  while :; do
+    _a=$((_a + 1))
+    _c=$(http_request POST "$UL_URL/api/v1/boot/claim" "$UL_STATE/claim.json" "$UL_STATE/claim.response")
+    case "$_c" in
+      2??) break ;;
+      401 | 403 | 404 | 409 | 410)
+        ul_log "the agent refused this boot's token (HTTP $_c): another client claimed it first, or it expired; reboot to get a new one"
+        return 1 ;;
+    esac
+    [ $((_a % 5)) -eq 1 ] && ul_log "claiming the boot token at $UL_URL failed (HTTP $_c), retrying"
+    backoff "$_a"
+  done
+  json_flat <"$UL_STATE/claim.response" >"$UL_STATE/claim.flat"
+  UL_SESSION=$(jget "$UL_STATE/claim.flat" session)
+  case "$UL_SESSION" in '' | *[!A-Za-z0-9_-]*) ul_log "the agent's claim answer carried no session"; UL_SESSION=""; return 1 ;; esac
+  printf '%s' "$UL_SESSION" >"$UL_STATE/session"
+  ul_log "boot token claimed: session for machine $(jget "$UL_STATE/claim.flat" machine)"
+}
+
 ul_init_env() {
   mkdir -p "$UL_STATE"
   UL_URL="$(ul_arg url)"; UL_URL="${UL_URL%/}"
@@ -138,5 +168,6 @@ ul_init_env() {
   UL_MAC="$(ul_arg mac | tr 'A-F-' 'a-f:')"
   UL_PUBKEY="$(ul_arg pubkey)"
   UL_MACHINE="$(ul_arg machine)"
-  export UL_URL UL_TOKEN UL_MAC UL_PUBKEY UL_MACHINE
+  UL_SESSION="$(cat "$UL_STATE/session" 2>/dev/null)"
+  export UL_URL UL_TOKEN UL_MAC UL_PUBKEY UL_MACHINE UL_SESSION
 }

@@ -5,7 +5,9 @@
 # Every task is an Ed25519-signed envelope (docs/agent-http.md). The runner verifies the signature with
 # openssl against underlay.pubkey BEFORE parsing the bytes, then checks v, addressee, expiry and replay.
 # Refusals are reported as state "failed" with output: bad-signature, bad-envelope, wrong-machine,
-# expired, unsupported-kind. A repeated task id is never run again (its recorded final report is re-sent).
+# expired, unsupported-kind, replay. A repeated task id is never run again (its recorded final report is
+# re-sent); a task of the agent at or below the replay floor it gave this boot's claim (the highest
+# sequence it handed to an earlier boot of this machine) is refused: replay protection survives reboots.
 . "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
 ul_init_env
 
@@ -18,8 +20,16 @@ POWER_CMD="${UNDERLAY_POWER_CMD:-}"   # tests on a host set this to "echo" so re
 # The machine id tasks must be addressed to: underlay.machine from the command line, else the id the
 # agent returned when it accepted the discovery report ({"accepted": true, "machine": "<id>"}).
 MACHINE="$UL_MACHINE"
+if [ -z "$MACHINE" ] && [ -s "$UL_STATE/claim.flat" ]; then MACHINE=$(jget "$UL_STATE/claim.flat" machine); fi
 if [ -z "$MACHINE" ] && [ -s "$UL_STATE/discovery.flat" ]; then MACHINE=$(jget "$UL_STATE/discovery.flat" machine); fi
 [ "$MACHINE" = null ] && MACHINE=""
+
+# Replay floor across reboots (from the claim): tasks of agent FLOOR_AGENT with seq <= FLOOR are old.
+FLOOR=""; FLOOR_AGENT=""
+if [ -s "$UL_STATE/claim.flat" ]; then
+  FLOOR=$(jget "$UL_STATE/claim.flat" seqFloor); FLOOR_AGENT=$(jget "$UL_STATE/claim.flat" agent)
+  case "$FLOOR" in '' | *[!0-9]*) FLOOR="" ;; esac
+fi
 
 # Public key: base64 of the raw 32-byte Ed25519 key. DER SubjectPublicKeyInfo prefix 302a300506032b6570032100
 # is 12 bytes, which is "MCowBQYDK2VwAyEA" in base64; 12 is a multiple of 3, so the key's base64 appends.
@@ -117,7 +127,7 @@ run_script() {
 }
 
 handle() {
-  local _resp _w _c64 _s64 _ok _uid _id _m _exp _kind
+  local _resp _w _c64 _s64 _ok _uid _id _m _exp _kind _seq
   _resp="$1"; _w="$UL_STATE/incoming"; rm -rf "$_w"; mkdir -p "$_w"
   # base64 has no quotes, so the two fields can be taken with sed; "\/" (an escaped slash) is undone.
   _c64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
@@ -150,6 +160,11 @@ handle() {
   mkdir -p "$TASKS/$_id"; cp "$_w/canonical" "$_w/flat" "$TASKS/$_id/"
 
   if [ "$(jget "$_w/flat" v)" != 1 ]; then refuse "$_id" bad-envelope; return 0; fi
+  _seq=$(jget "$_w/flat" seq)
+  case "$_seq" in '' | *[!0-9]*) refuse "$_id" bad-envelope; return 0 ;; esac
+  if [ -n "$FLOOR" ] && [ "$(jget "$_w/flat" agent)" = "$FLOOR_AGENT" ] && [ "$_seq" -le "$FLOOR" ]; then
+    refuse "$_id" replay; return 0
+  fi
   _m=$(jget "$_w/flat" machine)
   if [ -z "$MACHINE" ] || [ "$_m" != "$MACHINE" ]; then refuse "$_id" wrong-machine; return 0; fi
   _exp=$(iso_to_epoch "$(jget "$_w/flat" expiresAt)") || { refuse "$_id" bad-envelope; return 0; }

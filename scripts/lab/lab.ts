@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -427,10 +427,11 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   };
   saveState(s);
   try {
-    // Boot files the agent serves at /files/: the discovery image, by symlink into the image cache.
-    mkdirSync(bootDir, { recursive: true });
+    // Boot files the agent serves at /files/: a copy of the discovery image (the agent refuses symlinks
+    // that leave its boot directory, as TFTP does).
+    mkdirSync(join(bootDir, 'discovery'), { recursive: true });
     track('boot');
-    symlinkSync(image, join(bootDir, 'discovery'));
+    for (const f of ['vmlinuz', 'initrd.img']) copyFileSync(join(image, f), join(bootDir, 'discovery', f));
 
     // Network first (cheap), so a failure here leaves nothing running.
     const machines: LabMachine[] = [];

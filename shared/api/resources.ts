@@ -71,6 +71,7 @@ export const Machine = z
     bootenv: Name,
     bootState: BootState,
     netboot: z.boolean().describe('netboot allowed: when false the machine boots from its disk'),
+    secretsGeneration: z.number().int().min(0).optional().describe('bumped by POST /machines/{id}/rearm: configs carrying secrets are served to one boot session per generation'),
     ...Timestamps,
   })
   .meta({ id: 'Machine' });

@@ -59,6 +59,16 @@ export function registerInventoryCommands(program: Command): void {
         print(g.format === 'table' ? Object.entries(res).map(([name, v]) => ({ name, ...v })) : res, g.format, ['name', 'value', 'source']);
       }),
     );
+  machines
+    .command('rearm <ref>')
+    .description("let the machine's next boot session receive its secret-carrying configs once more (the agent serves them once per deploy)")
+    .action(
+      action(async (ref: string, _o: unknown, c: Command) => {
+        const g = globals(c);
+        const res = await g.client().call<{ id: string; name: string; secretsGeneration: number }>('POST', `/api/v1/machines/${encodeURIComponent(ref)}/rearm`);
+        print(res, g.format, ['name', 'id', 'secretsGeneration']);
+      }),
+    );
   registerTokenCommands(program);
 }
 

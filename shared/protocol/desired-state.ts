@@ -13,6 +13,11 @@ export const MachineState = z.object({
   bootState: z.string(),
   netboot: z.boolean(),
   profiles: z.array(z.string()),
+  /**
+   * Bumped by `POST /machines/{id}/rearm`: a config carrying secrets is served to one boot session per
+   * value of this (the agent refuses later sessions with 410 until the operator re-arms).
+   */
+  secretsGeneration: z.number().int().min(0).optional(),
   /** Params with secret values replaced by `{ "$sealed": base64 }` sealed to this agent. */
   params: z.record(z.string(), z.unknown()),
 });

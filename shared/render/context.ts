@@ -41,7 +41,7 @@ export const BootContextSchema = z.object({
     tftpAddress: z.string().min(1).max(255),
     pubkey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 Ed25519 public key (32 bytes)').optional(),
   }),
-  /** The machine's per-machine token (also in urls.machineBase). */
+  /** This boot's single-use boot token (also in urls.machineBase); see agent/http/boot-sessions.ts. */
   token: z.string().regex(/^[A-Za-z0-9_-]{8,256}$/, 'token is 8-256 characters of [A-Za-z0-9_-]'),
   urls: z.object({
     /** URL of a boot artifact under the agent's /files/. */

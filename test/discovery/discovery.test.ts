@@ -94,7 +94,9 @@ describe.skipIf(!ready)('discovery image', () => {
   const machine = 'm-discovery-test';
   const agentUrl = 'http://198.18.0.1:8080';
   const serialLog = join(work, 'serial.log');
-  const ids = { good: 'task-good-1', failing: 'task-fail-2', wrongKey: 'task-badsig-3', tampered: 'task-badsig-4', expired: 'task-expired-5', off: 'task-poweroff-6' };
+  const ids = { good: 'task-good-1', failing: 'task-fail-2', wrongKey: 'task-badsig-3', tampered: 'task-badsig-4', expired: 'task-expired-5', off: 'task-poweroff-6', old: 'task-old-7' };
+  // The agent tells the claim that it handed tasks up to this sequence to an earlier boot of the machine.
+  const seqFloor = 5;
   const goodOutputLine = 'hello "quoted" \\ back\ttab \u00e9';
   let qemuExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
@@ -110,7 +112,7 @@ describe.skipIf(!ready)('discovery image', () => {
       id,
       site: 'site-test',
       agent: 'agent-test',
-      seq: 1,
+      seq: 10,
       kind,
       machine,
       payload,
@@ -129,6 +131,8 @@ describe.skipIf(!ready)('discovery image', () => {
       sign(envelope(ids.wrongKey, 'run-script', script(`${marker('wrong-key')}\necho BAD-TASK-RAN`)), otherKey.privateKey),
       { canonical: tamperedBytes.toString('base64'), signature: tamperedSrc.signature },
       good, // replayed: must not run again
+      // A genuine, unexpired task an earlier boot already received (seq at or below the floor): a replay.
+      sign(envelope(ids.old, 'run-script', script(`${marker('old')}\n`), { seq: seqFloor }), key.privateKey),
       sign(envelope(ids.failing, 'run-script', script('echo "about to fail" >&2\nexit 3\n')), key.privateKey),
       sign(envelope(ids.expired, 'run-script', script(`${marker('expired')}\n`), { expiresAt: new Date(now - 60_000).toISOString() }), key.privateKey),
       sign(envelope(ids.off, 'poweroff', {}), key.privateKey),
@@ -155,7 +159,7 @@ describe.skipIf(!ready)('discovery image', () => {
     ns.spawn(['busybox', 'udhcpd', '-f', join(work, 'udhcpd.conf')], { stdio: 'ignore' });
 
     const agent = ns.spawn(
-      ['node', 'test/discovery/stand-in-agent.mjs', '--host', '198.18.0.1', '--port', '8080', '--dir', out, '--token', token, '--tasks', join(work, 'tasks.json'), '--machine', machine],
+      ['node', 'test/discovery/stand-in-agent.mjs', '--host', '198.18.0.1', '--port', '8080', '--dir', out, '--token', token, '--tasks', join(work, 'tasks.json'), '--machine', machine, '--seq-floor', String(seqFloor), '--agent-id', 'agent-test'],
       { cwd: REPO },
     );
     await waitForLine(agent, 'listening');
@@ -270,6 +274,19 @@ describe.skipIf(!ready)('discovery image', () => {
     expect(markers).not.toContain('wrong-key');
     expect(markers).not.toContain('tampered');
     expect(readFileSync(serialLog, 'utf8')).not.toContain('BAD-TASK-RAN');
+  });
+
+  it('claims the boot token once and uses the session for everything after', () => {
+    expect(jsonl<{ ok: boolean }>(join(out, 'claims.jsonl'))).toEqual([{ ok: true, tokenMatches: true }]);
+    const reqs = jsonl<{ path: string; authed: boolean }>(join(out, 'requests.jsonl')).filter((r) => r.path.startsWith('/api/v1/') && r.path !== '/api/v1/boot/claim');
+    expect(reqs.length).toBeGreaterThan(3);
+    expect(reqs.every((r) => r.authed)).toBe(true);
+  });
+
+  it('refuses a task at or below the replay floor the claim gave (replay across reboots)', () => {
+    const events = jsonl<Event>(join(out, 'events.jsonl'));
+    expect(events.filter((e) => e.id === ids.old).map((e) => e.body)).toEqual([{ state: 'failed', output: 'replay' }]);
+    expect(jsonl<{ name: string }>(join(out, 'markers.jsonl')).map((m) => m.name)).not.toContain('old');
   });
 
   it('refuses an expired task without running it', () => {

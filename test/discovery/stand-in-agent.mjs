@@ -2,14 +2,18 @@
 // Plain ESM JavaScript so it runs with `node` inside a network namespace without a build step.
 //
 //   node test/discovery/stand-in-agent.mjs --host H --port P --dir DIR --token T [--tasks FILE] [--machine ID]
+//        [--seq-floor N --agent-id A]
 //
 // Routes:
-//   POST /api/v1/discovery              bearer T; body saved to DIR/discovery.json; 202 {accepted, machine?}
-//   GET  /api/v1/runner/next?wait=S     bearer T; hands out the envelopes of FILE (a JSON array of
+//   POST /api/v1/boot/claim             body {"token": T}: the first claim gets 200 {session, machine, mac,
+//                                       seqFloor, agent}; any later claim 409 (appended to DIR/claims.jsonl)
+//   POST /api/v1/discovery              bearer SESSION; body saved to DIR/discovery.json; 202 {accepted, machine?}
+//   GET  /api/v1/runner/next?wait=S     bearer SESSION; hands out the envelopes of FILE (a JSON array of
 //                                       {canonical, signature}) one per request, in order; 204 after wait
-//   POST /api/v1/runner/tasks/ID/events bearer T; appended to DIR/events.jsonl as {id, body}
+//   POST /api/v1/runner/tasks/ID/events bearer SESSION; appended to DIR/events.jsonl as {id, body}
 //   GET  /marker/NAME                   no auth; appended to DIR/markers.jsonl (side effects of task scripts)
 // Every request is logged to DIR/requests.jsonl. Prints "listening" on stdout once ready.
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,18 +40,34 @@ const send = (res, status, body) => {
   res.end(text);
 };
 
+const session = randomBytes(32).toString('base64url');
+let claimed = false;
+
 const server = createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const raw = Buffer.concat(chunks).toString('utf8');
     const url = new URL(req.url ?? '/', 'http://stand-in');
-    const authed = req.headers.authorization === `Bearer ${token}`;
+    const authed = claimed && req.headers.authorization === `Bearer ${session}`;
     line('requests.jsonl', { method: req.method, path: url.pathname, authed, contentType: req.headers['content-type'] ?? null });
 
     if (url.pathname.startsWith('/marker/')) {
       line('markers.jsonl', { name: decodeURIComponent(url.pathname.slice('/marker/'.length)) });
       return send(res, 200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/api/v1/boot/claim') {
+      let body;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return send(res, 400, { error: 'invalid JSON' });
+      }
+      const ok = body.token === token && !claimed;
+      line('claims.jsonl', { ok, tokenMatches: body.token === token });
+      if (!ok) return send(res, body.token === token ? 409 : 403, { error: 'refused' });
+      claimed = true;
+      return send(res, 200, { session, machine: args.machine ?? null, seqFloor: Number(args['seq-floor'] ?? 0), agent: args['agent-id'] ?? 'agent-test' });
     }
     if (!authed) return send(res, 401, { error: 'unauthorized' });
 

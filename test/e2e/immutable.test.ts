@@ -71,7 +71,7 @@ describe.skipIf(!ready)('a live immutable OS boots once with Ignition from the a
     const wrote = await first.waitForSerial(/live: ignition (3\.4\.0) wrote \/run\/hello: (.*)/, 'the Ignition file written on the console', 600_000);
     expect(wrote[2].trim()).toBe(`hello from ${NAME}`);
     const cmdline = /Command line: (.*)/.exec(first.serial())?.[1] ?? '';
-    expect(cmdline).toMatch(new RegExp(`ignition\\.config\\.url=http://${AGENT_ADDRESS.replace(/\./g, '\\.')}:8080/m/[0-9a-f]{12}-\\S+/config\\.ign`));
+    expect(cmdline).toMatch(new RegExp(`ignition\\.config\\.url=http://${AGENT_ADDRESS.replace(/\./g, '\\.')}:8080/m/[A-Za-z0-9_-]{43}/config\\.ign`));
     expect(cmdline).toContain('ignition.firstboot');
     await first.waitForSerial(/live: first boot complete, reported to \S+\/done/, 'the success callback', 120_000);
   });

@@ -11,7 +11,7 @@
  * Uses the built CLI (`dist/`): run `npm run build` first (`npm test` does).
  */
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { NetNs } from '../support/netns.js';
@@ -157,12 +157,13 @@ export class Rack {
     ns.addBridge('br0', `${AGENT_ADDRESS}/24`);
     if (opts.relay) this.addRelaySegment();
 
-    // Boot files: discovery/vmlinuz + discovery/initrd.img, symlinks to the cached build output.
+    // Boot files: discovery/vmlinuz + discovery/initrd.img, copies of the cached build output (the agent
+    // refuses symlinks that leave its boot directory).
     const bootDir = join(this.work, 'boot');
     mkdirSync(join(bootDir, 'discovery'), { recursive: true });
     if (opts.discovery !== false) {
       const img = discoveryImage();
-      for (const f of ['vmlinuz', 'initrd.img']) symlinkSync(join(img, f), join(bootDir, 'discovery', f));
+      for (const f of ['vmlinuz', 'initrd.img']) copyFileSync(join(img, f), join(bootDir, 'discovery', f));
     }
 
     phase('discovery image ready');

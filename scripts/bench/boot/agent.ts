@@ -17,7 +17,11 @@ import { createLogger } from '../../../shared/log/logger.js';
 import { DhcpServer } from '../../../agent/dhcp/server.js';
 import { TftpServer } from '../../../agent/tftp/index.js';
 import { createBootApp, type BootHttpOptions } from '../../../agent/http/app.js';
-import { MachineTokens } from '../../../agent/http/machine-token.js';
+import { BootSessions } from '../../../agent/http/boot-sessions.js';
+import { MachineIds } from '../../../agent/http/machine-id.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface AgentSpec {
   address: string;
@@ -39,9 +43,15 @@ async function main(spec: AgentSpec): Promise<void> {
     logger: log,
     emitEvent: async () => undefined,
   } as unknown as BootHttpOptions['rt'];
+  const sessions = new BootSessions(join(mkdtempSync(join(tmpdir(), 'ul-bench-sessions-')), 'boot-sessions.jsonl'));
+  await sessions.open();
+  const unlimited = { mac: { burst: 1e9, perSec: 1e9 }, source: { burst: 1e9, perSec: 1e9 } };
   const app = createBootApp({
     rt,
-    tokens: new MachineTokens(randomBytes(32)),
+    sessions,
+    machineIds: new MachineIds(randomBytes(32)),
+    // The bench measures throughput: the per-MAC and per-source limits would be what it measures.
+    rates: { script: unlimited, claim: unlimited, discovery: unlimited, health: unlimited, config: unlimited },
     agent: { httpUrl, tftpAddress: spec.address, pubkey: '' },
     bootDir: spec.bootDir,
     ipxeDir: spec.ipxeDir,

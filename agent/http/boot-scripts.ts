@@ -1,0 +1,72 @@
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import type { BootHttp } from './boot-http.js';
+import { renderFailure } from './render-failure.js';
+
+/** Stands in for the token in a boot-from-disk script (which renders no URL that would carry it). */
+const LOCAL_BOOT_NO_TOKEN = 'local-boot-no-token';
+
+export const MacQuery = z.string().regex(/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/).transform((m) => m.toLowerCase().replace(/-/g, ':'));
+
+/**
+ * iPXE entry (`/boot.ipxe`) and per-machine scripts (`/ipxe/script?mac=`). Every script served mints a
+ * fresh boot token for that MAC (agent/http/boot-sessions.ts): knowing a MAC gets a script and a token,
+ * but a token is only the right to claim that boot once, and a claim that is not the first is raised.
+ */
+export function registerBootScripts(app: Hono, h: BootHttp): void {
+  app.get('/boot.ipxe', (c) =>
+    c.text(
+      [
+        '#!ipxe',
+        'set try:int32 0',
+        ':retry',
+        `chain ${h.o.agent.httpUrl}/ipxe/script?mac=\${mac}&uuid=\${uuid}&buildarch=\${buildarch}&platform=\${platform} && goto done || goto failed`,
+        ':failed',
+        'iseq ${try} 5 && goto giveup ||',
+        'inc try',
+        'echo Underlay: could not load this machine\'s boot script; retrying in 5 s',
+        'sleep 5',
+        'goto retry',
+        ':giveup',
+        'echo Underlay: giving up; booting from disk',
+        'exit',
+        ':done',
+        '',
+      ].join('\n'),
+      200,
+      { 'content-type': 'text/plain; charset=utf-8' },
+    ),
+  );
+
+  app.get('/ipxe/script', async (c) => {
+    const mac = MacQuery.safeParse(c.req.query('mac'));
+    if (!mac.success) return c.text('#!ipxe\necho Underlay: the request carried no valid MAC\nexit\n', 400);
+    h.limits.script.take(mac.data, h.remote(c));
+    // Every script is a new boot token: when this agent's DHCP leased the MAC an address, only a request
+    // from that address gets one (an attacker must then take the machine's address, not just know its MAC).
+    const platform = c.req.query('platform');
+    const arch = c.req.query('buildarch');
+    const machineId = h.machineIdOf(mac.data);
+    // A machine that boots from its disk gets a script without a token: nothing to claim, nothing minted.
+    const known = h.machineByMac(mac.data);
+    const netboots = !known || known.netboot;
+    const remote = h.remote(c);
+    const leased = netboots ? (h.o.leasedAddresses?.(mac.data) ?? []) : [];
+    if (leased.length > 0 && !leased.includes(remote)) {
+      h.log.warn({ mac: mac.data, remote, leased }, 'boot script for a MAC requested from an address not leased to it; no boot token minted');
+      await h.emit('boot-script-refused', { machineId, mac: mac.data, remote, leased });
+      return c.text('#!ipxe\necho Underlay: this address does not hold the lease of that MAC\nexit\n', 403);
+    }
+    const token = netboots ? await h.sessions.mint(mac.data, machineId) : LOCAL_BOOT_NO_TOKEN;
+    let script: string;
+    try {
+      script = h.renderer().ipxeScript(
+        h.context(mac.data, token, { ...(platform === 'pcbios' || platform === 'efi' ? { platform } : {}), ...(arch && /^[a-z0-9_]{1,16}$/.test(arch) ? { arch } : {}) }),
+      );
+    } catch (e) {
+      return c.text(await renderFailure(h, e, { mac: mac.data, machineId, path: 'ipxe' }), 500);
+    }
+    h.log.info({ mac: mac.data, known: !!h.machineByMac(mac.data), platform }, 'served iPXE script');
+    return c.text(script, 200, { 'content-type': 'text/plain; charset=utf-8' });
+  });
+}

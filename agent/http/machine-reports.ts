@@ -1,0 +1,91 @@
+import type { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { HardwareFacts } from '../../shared/api/facts.js';
+import type { BootHttp } from './boot-http.js';
+import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from './errors.js';
+
+export const MAX_DISCOVERY_BYTES = 256 * 1024;
+/** Facts are a few levels deep; anything deeper is refused before parsing (deep values overflow JSON.stringify later). */
+const MAX_FACTS_DEPTH = 16;
+
+/** Deepest nesting of `[`/`{` in JSON text (brackets inside strings ignored), counted without parsing. */
+export function jsonNesting(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+const MAX_HEALTH_BYTES = 8 * 1024;
+const ServiceName = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/);
+const HealthBody = z.object({ note: z.string().max(4096).optional() }).strict();
+const tooLarge = (what: string) => () => {
+  throw new PayloadTooLargeError(what);
+};
+
+/**
+ * What machines report about themselves: discovery facts and service health. Both need the boot's
+ * session (authenticated before the body is read), are rate limited per MAC and per source, size
+ * limited, validated at the edge, and durable in the outbox before they are acknowledged (503 when the
+ * outbox cannot take them).
+ */
+export function registerMachineReports(app: Hono, h: BootHttp): void {
+  app.post('/api/v1/discovery', async (c, next) => {
+    const s = h.session(c);
+    h.limits.discovery.take(s.mac, h.remote(c));
+    await next();
+  }, bodyLimit({ maxSize: MAX_DISCOVERY_BYTES, onError: tooLarge('discovery facts over 256 KiB') }), async (c) => {
+    const s = h.session(c);
+    let raw: unknown;
+    try {
+      const text = await c.req.text();
+      if (jsonNesting(text) > MAX_FACTS_DEPTH) throw new InvalidRequestError(`facts nest deeper than ${MAX_FACTS_DEPTH} levels`);
+      raw = JSON.parse(text);
+    } catch (e) {
+      if (e instanceof PayloadTooLargeError || e instanceof InvalidRequestError) throw e;
+      throw new InvalidRequestError('body is not JSON');
+    }
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidRequestError('facts must be a JSON object');
+    const facts = HardwareFacts.safeParse(raw);
+    if (!facts.success) throw new InvalidRequestError(`facts do not match the HardwareFacts schema at ${facts.error.issues.slice(0, 5).map((i) => i.path.join('.') || '(root)').join(', ')}`);
+    // Durable in the outbox before we acknowledge: discovery during a central outage is not lost.
+    await h.emit('discovery', { machineId: s.machine, mac: s.mac, facts: facts.data }, `discovery-${s.mac}-${Date.now()}`);
+    h.log.info({ mac: s.mac, machine: s.machine }, 'discovery received');
+    return c.json({ accepted: true, machine: s.machine }, 202);
+  });
+
+  // Service health for members running on this machine, relayed to the central through the outbox.
+  app.put('/api/v1/services/:service/members/:member/:check', async (c, next) => {
+    const s = h.session(c);
+    h.limits.health.take(s.mac, h.remote(c));
+    await next();
+  }, bodyLimit({ maxSize: MAX_HEALTH_BYTES, onError: tooLarge('health body over 8 KiB') }), async (c) => {
+    const s = h.session(c);
+    const status = ({ pass: 'passing', warn: 'warning', fail: 'critical' } as const)[c.req.param('check') as 'pass' | 'warn' | 'fail'];
+    if (!status) throw new NotFoundError('use pass, warn or fail');
+    const service = ServiceName.safeParse(c.req.param('service'));
+    const member = ServiceName.safeParse(c.req.param('member'));
+    if (!service.success || !member.success) throw new InvalidRequestError('service and member are 1-128 characters of [A-Za-z0-9._:-]');
+    let note: string | undefined;
+    const text = await c.req.text();
+    if (text) {
+      try {
+        note = HealthBody.parse(JSON.parse(text)).note;
+      } catch {
+        throw new InvalidRequestError('body must be {"note"?: string of at most 4096 characters}');
+      }
+    }
+    const data = { service: service.data, member: member.data, status, machineId: s.machine, ...(note ? { note } : {}) };
+    await h.emit('service-status', data);
+    return c.json({ accepted: true, ...data }, 202);
+  });
+}

@@ -1,0 +1,58 @@
+import type { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import type { BootHttp } from './boot-http.js';
+import { InvalidRequestError, NotFoundError, PayloadTooLargeError, UnavailableError } from './errors.js';
+
+const RunnerEvent = z
+  .object({ state: z.enum(['running', 'succeeded', 'failed']), output: z.string().max(1_100_000).optional(), exitCode: z.number().int().optional() })
+  .strict();
+
+/**
+ * The machine runner's task API. A task goes to the session that asks for it (recorded durably); a
+ * report is accepted only from the session the task was handed to. Anything else is 404 and nothing is
+ * recorded or forwarded to the central.
+ */
+export function registerRunnerRoutes(app: Hono, h: BootHttp): void {
+  app.get('/api/v1/runner/next', async (c) => {
+    const s = h.session(c);
+    const wait = Math.min(Math.max(Number(c.req.query('wait') ?? 0) || 0, 0), h.o.maxWaitSec ?? 60);
+    const task = await h.o.rt.machineQueue.waitFor(s.machine, wait * 1000);
+    if (!task) return c.body(null, 204);
+    await h.sessions.recordHanded(s, task.id, h.o.rt.taskLog.get(task.id)?.seq ?? 0);
+    h.log.info({ mac: s.mac, task: task.id, kind: task.kind, session: s.id }, 'handed a task to the machine runner');
+    return c.json(task.signed, 200);
+  });
+
+  app.post(
+    '/api/v1/runner/tasks/:id/events',
+    async (c, next) => {
+      const s = h.session(c);
+      if (!h.sessions.wasHandedTo(s, c.req.param('id'))) throw new NotFoundError('no such task for this session');
+      await next();
+    },
+    bodyLimit({ maxSize: 2 * 1024 * 1024, onError: () => { throw new PayloadTooLargeError('report over 2 MiB'); } }),
+    async (c) => {
+      const id = c.req.param('id');
+      let body: z.infer<typeof RunnerEvent>;
+      try {
+        body = RunnerEvent.parse(await c.req.json());
+      } catch (e) {
+        if (e instanceof PayloadTooLargeError) throw e;
+        throw new InvalidRequestError('body must be {"state": "running"|"succeeded"|"failed", "output"?: string, "exitCode"?: integer}');
+      }
+      const known = h.o.rt.taskLog.get(id);
+      try {
+        await h.o.rt.executor.report(id, body.state, { ...(body.output !== undefined ? { output: body.output } : {}), ...(body.exitCode !== undefined ? { exitCode: body.exitCode } : {}) });
+      } catch (e) {
+        h.log.error({ task: id, err: (e as Error).message }, 'could not queue a runner report; answering 503');
+        throw new UnavailableError('the agent cannot record this report right now (outbox or disk full); retry later');
+      }
+      if (body.state !== 'running') {
+        await h.o.rt.machineQueue.done(id);
+        if (known) await h.o.rt.taskLog.record({ ...known, state: body.state, at: new Date().toISOString() });
+      }
+      return c.json({ ok: true });
+    },
+  );
+}
