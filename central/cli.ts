@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
-import { StoreLockedError } from './store/types.js';
 import { defaultFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
 
@@ -24,8 +23,7 @@ export function register(program: Command): void {
         const retention = parseRetention(taskRetention, taskRetentionMax);
         running = await startCentral({ ...opts, logger, features: await defaultFeatures({ retention }) });
       } catch (e) {
-        if (e instanceof StoreLockedError) process.stderr.write(`error: ${e.message}\n`);
-        else process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);
       }
       process.stdout.write(`central listening on ${running.url} (CA fingerprint sha256:${running.identity.caFingerprint})\n`);

@@ -39,7 +39,10 @@ export class MachineQueue {
         this.taken.delete(r.id);
       }
     }
-    await this.log.compact([...this.queued.values()].map((task) => ({ t: 'add' as const, task })).concat([...this.taken.values()].flatMap((task) => [{ t: 'add' as const, task }, { t: 'take' as const, id: task.id }]) as never[]));
+    this.log.compactInBackground(() => [
+      ...[...this.queued.values()].map((task): Rec => ({ t: 'add', task })),
+      ...[...this.taken.values()].flatMap((task): Rec[] => [{ t: 'add', task }, { t: 'take', id: task.id }]),
+    ]);
   }
 
   async add(task: MachineTask): Promise<void> {

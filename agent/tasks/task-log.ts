@@ -48,7 +48,7 @@ export class TaskLog {
       const keep = [...this.tasks.values()].sort((a, b) => a.seq - b.seq).slice(-KEEP / 2);
       this.tasks.clear();
       for (const k of keep) this.tasks.set(k.id, k);
-      await this.log.compact(keep);
+      this.log.compactInBackground(() => [...this.tasks.values()]);
     }
   }
 

@@ -1,14 +1,15 @@
-import { mkdirSync, chmodSync } from 'node:fs';
+import { mkdirSync, chmodSync, statfsSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
+import { acquireDirLock, type DirLock } from '../../shared/fs/dir-lock.js';
 import { Journal } from '../../shared/fs/journal.js';
+import { StorageError, storageError } from '../../shared/fs/storage-errors.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
-import { acquireDataDirLock } from './data-dir-lock.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
 import { migrate, SCHEMA_VERSION, type Snapshot } from './migrations.js';
-import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, Store, WriteOp } from './types.js';
+import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, Store, StoreHealth, WriteOp } from './types.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -16,6 +17,8 @@ export interface FileStoreOptions {
   logger?: Logger;
   /** Fold the journal into a new snapshot once it is this large (bytes). */
   compactAfterBytes?: number;
+  /** While a write or a compaction is failing, retry the compaction this often (ms; default 10 s). */
+  retryCompactionMs?: number;
   /** Called with each group commit's duration (seconds) and record count. */
   onCommit?: (seconds: number, records: number) => void;
 }
@@ -24,19 +27,35 @@ type JournalRecord = { ops: WriteOp[] };
 
 /**
  * The embedded store: a lowdb JSON snapshot (`store.json`) plus an append-only journal
- * (`journal.<generation>.jsonl`) of whole-document writes. A write is applied in memory, appended to the
- * journal and acknowledged only after the group commit's fsync. Compaction switches to a new journal
- * generation, writes a snapshot durably (lowdb with a fsync'ing adapter), then drops the old journal.
- * Replaying a journal is idempotent (whole-document puts and deletes), so a crash anywhere in
- * compaction loses nothing.
+ * (`journal.<generation>.jsonl`) of whole-document writes.
+ *
+ * A write is checked (unique indexes) and applied in memory, so concurrent writers see each other, but
+ * readers see it only once the journal's group commit made it durable; it is acknowledged then. If the
+ * journal refuses a batch (full disk, I/O error), every write in flight is rolled back at once (the
+ * journal fails the batch and everything queued behind it) and the writers get a StorageFullError or
+ * StorageUnavailableError: nothing of them is on disk or visible.
+ *
+ * Compaction switches to a new journal generation (writers wait for the switch, about one fsync), writes
+ * a snapshot of the committed state durably, then drops the older journals. Replaying a journal is
+ * idempotent (whole-document puts and deletes), so a crash or a failure (ENOSPC) anywhere in compaction
+ * loses nothing: the old snapshot and journals stay, the store keeps serving, and compaction is retried.
  */
 export class FileStore implements Store {
   private readonly collections = new Map<string, MemoryCollection>();
   private readonly db: Low<Snapshot>;
   private journal!: Journal<JournalRecord>;
   private generation = 0;
-  private releaseLock: (() => void) | null = null;
+  /** The generation the snapshot on disk starts from. */
+  private snapshotGeneration = 0;
+  private lock: DirLock | null = null;
   private compacting: Promise<void> | null = null;
+  /** Set while compaction switches journals: writers wait for it. */
+  private switching: Promise<void> | null = null;
+  private compactOwed = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private writeFault: string | null = null;
+  private compactionFault: string | null = null;
+  private closed = false;
   private readonly logger: Logger;
   private readonly compactAfterBytes: number;
 
@@ -51,11 +70,11 @@ export class FileStore implements Store {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     chmodSync(opts.dir, 0o700);
     const store = new FileStore(opts);
-    store.releaseLock = acquireDataDirLock(join(opts.dir, 'lock'));
+    store.lock = await acquireDirLock(opts.dir, 'central');
     try {
       await store.load();
     } catch (e) {
-      store.releaseLock();
+      await store.lock.release();
       throw e;
     }
     return store;
@@ -63,6 +82,26 @@ export class FileStore implements Store {
 
   private journalPath(gen: number): string {
     return join(this.opts.dir, `journal.${gen}.jsonl`);
+  }
+
+  private async openJournal(gen: number): Promise<Journal<JournalRecord>> {
+    const { journal } = await Journal.open<JournalRecord>(this.journalPath(gen), {
+      logger: this.logger,
+      onCommit: (seconds, records) => {
+        this.writeFault = null;
+        this.opts.onCommit?.(seconds, records);
+      },
+      onWriteFailure: (err) => this.onWriteFailure(err),
+    });
+    return journal;
+  }
+
+  private async journalGenerations(): Promise<number[]> {
+    return (await readdir(this.opts.dir))
+      .map((f) => /^journal\.(\d+)\.jsonl$/.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
   }
 
   private async load(): Promise<void> {
@@ -77,41 +116,29 @@ export class FileStore implements Store {
       }
       for (const d of docs) this.collections.get(name)!.put(d);
     }
-    this.generation = snapshot.journalGeneration;
-    // Replay this generation's journal and any later one (a crash during compaction).
-    const gens = (await readdir(this.opts.dir))
-      .map((f) => /^journal\.(\d+)\.jsonl$/.exec(f))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+    this.generation = this.snapshotGeneration = snapshot.journalGeneration;
+    // Replay this generation's journal and any later one (a crash or a failure during compaction). A
+    // corrupt complete line refuses the start (JournalCorruptError names file, line and offset).
     let replayed = 0;
     let torn = false;
-    const replayedGens: number[] = [];
-    for (const gen of gens) {
+    for (const gen of await this.journalGenerations()) {
       if (gen < this.generation) {
-        await unlink(this.journalPath(gen)); // already folded into the snapshot
+        await unlink(this.journalPath(gen)).catch(() => undefined); // already folded into the snapshot
         continue;
       }
-      const { records, tornBytes } = await Journal.readAll<JournalRecord>(this.journalPath(gen));
+      const { records, tornBytes } = await Journal.read<JournalRecord>(this.journalPath(gen));
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
       torn ||= tornBytes > 0;
-      replayedGens.push(gen);
       for (const r of records) for (const op of r.ops) this.applyOp(op);
       replayed += records.length;
       this.generation = Math.max(this.generation, gen);
     }
-    this.journal = this.newJournal(this.generation);
-    await this.journal.open();
-    if (migrated || !existed || replayed > 0 || torn) await this.compact();
-    // compact() drops only the journal it switched from; earlier ones (a crash mid-compaction) are folded too.
-    for (const gen of replayedGens) if (gen < this.generation) await unlink(this.journalPath(gen)).catch(() => undefined);
+    this.journal = await this.openJournal(this.generation);
+    if (migrated || !existed || replayed > 0 || torn) {
+      if (!existed) await this.compact(); // a new data dir must get its snapshot: fail the start if it cannot
+      else await this.compact().catch(() => undefined); // logged, marked degraded and retried: serve meanwhile
+    }
     this.logger.info({ replayed, schemaVersion: SCHEMA_VERSION, counts: this.counts() }, 'store loaded');
-  }
-
-  private newJournal(gen: number): Journal<JournalRecord> {
-    const j = new Journal<JournalRecord>(this.journalPath(gen));
-    j.onCommit = this.opts.onCommit;
-    return j;
   }
 
   private coll(name: CollectionName): MemoryCollection {
@@ -120,8 +147,12 @@ export class FileStore implements Store {
     return c;
   }
 
+  private collFor(name: CollectionName): MemoryCollection {
+    return this.collections.get(name) ?? this.collections.set(name, new MemoryCollection({ name, unique: [] })).get(name)!;
+  }
+
   private applyOp(op: WriteOp): void {
-    const c = this.collections.get(op.collection) ?? this.collections.set(op.collection, new MemoryCollection({ name: op.collection, unique: [] })).get(op.collection)!;
+    const c = this.collFor(op.collection);
     if (op.type === 'put') c.put(op.doc);
     else c.delete(op.id);
   }
@@ -139,44 +170,54 @@ export class FileStore implements Store {
   }
 
   count(collection: CollectionName): number {
-    return this.coll(collection).docs.size;
+    return this.coll(collection).count();
   }
 
   counts(): Record<string, number> {
-    return Object.fromEntries([...this.collections].map(([k, c]) => [k, c.docs.size]));
+    return Object.fromEntries([...this.collections].map(([k, c]) => [k, c.count()]));
   }
 
   async commit(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    // Apply op by op, checking unique indexes against the state left by the ops before it; on a
-    // conflict (or a failed journal write) undo what was applied: all or nothing.
-    const undo: (() => void)[] = [];
-    const rollback = () => {
-      for (const u of undo.reverse()) u();
-    };
+    while (this.switching) await this.switching;
+    // Apply op by op, checking unique indexes against the state left by the ops before it (and by writes
+    // still in flight); on a conflict undo what was applied: all or nothing.
+    const applied: { c: MemoryCollection; id: string; prev: Doc | undefined }[] = [];
     try {
       for (const op of ops) {
         const c = this.coll(op.collection);
         const id = op.type === 'put' ? op.doc.id : op.id;
-        const prev = c.get(id);
+        const prev = c.docs.get(id);
         if (op.type === 'put') c.checkUnique(op.doc);
+        c.begin(id);
+        applied.push({ c, id, prev });
         this.applyOp(op);
-        undo.push(() => (prev ? c.put(prev) : c.delete(id)));
       }
     } catch (e) {
-      rollback();
+      for (const a of applied.reverse()) {
+        if (a.prev) a.c.put(a.prev);
+        else a.c.delete(a.id);
+        a.c.abandon(a.id);
+      }
       throw e;
     }
-    try {
-      await this.journal.append({ ops });
-    } catch (e) {
-      this.logger.error({ err: e }, 'journal write failed; write rolled back');
-      rollback();
-      throw e;
+    // On failure the journal has called onWriteFailure (every write in flight rolled back) and rejects
+    // with a StorageError.
+    await this.journal.append({ ops });
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      applied[i].c.settle(applied[i].id, op.type === 'put' ? op.doc : undefined);
     }
-    if (this.journal.bytes > this.compactAfterBytes && !this.compacting) {
-      this.compacting = this.compact().finally(() => (this.compacting = null));
+    if ((this.journal.bytes > this.compactAfterBytes || this.compactOwed) && !this.compacting && !this.retryTimer) {
+      this.compact().catch(() => undefined); // logged and retried
     }
+  }
+
+  private onWriteFailure(err: StorageError): void {
+    for (const c of this.collections.values()) c.rollbackInflight();
+    this.writeFault = err.message;
+    this.logger.error({ err: err.message }, 'store: a write could not be made durable; it and every write in flight were refused and rolled back');
+    this.scheduleRetry();
   }
 
   async put<T extends Doc>(collection: CollectionName, doc: T): Promise<T> {
@@ -188,30 +229,96 @@ export class FileStore implements Store {
     await this.commit([{ type: 'delete', collection, id }]);
   }
 
-  /** Writes a snapshot of the current state and drops journals it covers. */
-  async compact(): Promise<void> {
-    const old = this.journal;
-    const gen = this.generation + 1;
-    const next = this.newJournal(gen);
-    await next.open();
-    this.journal = next;
-    this.generation = gen;
-    await old.drain();
-    this.db.data = {
-      schemaVersion: SCHEMA_VERSION,
-      journalGeneration: gen,
-      collections: Object.fromEntries([...this.collections].map(([k, c]) => [k, [...c.docs.values()]])),
-    };
-    await this.db.write();
-    await old.close();
-    await unlink(old.path).catch(() => undefined);
+  /** ok, or degraded with the reason (a full disk refuses writes; a failing compaction does not). */
+  health(): StoreHealth {
+    if (this.writeFault) return { status: 'degraded', reason: `${this.writeFault}; writes are refused until space is freed` };
+    if (this.compactionFault) return { status: 'degraded', reason: `${this.compactionFault}; compaction is retried` };
+    try {
+      const fs = statfsSync(this.opts.dir);
+      if (fs.bavail === 0) return { status: 'degraded', reason: `disk full: no space left on ${this.opts.dir}` };
+    } catch {
+      /* statfs is a hint only */
+    }
+    return { status: 'ok' };
+  }
+
+  /**
+   * Writes a snapshot of the committed state and drops the journals it covers. On failure (e.g. ENOSPC)
+   * the previous snapshot and every journal stay; the error is logged, the store reports degraded and
+   * the compaction is retried later.
+   */
+  compact(): Promise<void> {
+    this.compacting ??= this.runCompaction().finally(() => (this.compacting = null));
+    return this.compacting;
+  }
+
+  private async runCompaction(): Promise<void> {
+    try {
+      // A journal with nothing in it can take the snapshot as is (also after a failed compaction that
+      // switched to it): no new generation, no new file.
+      if (this.journal.bytes > 0) await this.switchJournal();
+      const gen = this.generation;
+      this.db.data = {
+        schemaVersion: SCHEMA_VERSION,
+        journalGeneration: gen,
+        collections: Object.fromEntries([...this.collections].map(([k, c]) => [k, c.committedDocs()])),
+      };
+      await this.db.write();
+      this.db.data = emptySnapshot(); // not kept: the collections are the state
+      this.snapshotGeneration = gen;
+      for (const g of await this.journalGenerations()) if (g < gen) await unlink(this.journalPath(g)).catch(() => undefined);
+      this.compactOwed = false;
+      this.compactionFault = null;
+      this.writeFault = null; // the disk took a whole snapshot: it has room again
+    } catch (e) {
+      const err = storageError(e, join(this.opts.dir, 'store.json'));
+      this.compactOwed = true;
+      this.compactionFault = `compaction failed: ${err.message}`;
+      this.logger.error({ err: err.message }, 'store: compaction failed; the previous snapshot and journals are kept; retrying later');
+      this.scheduleRetry();
+      throw err;
+    }
+  }
+
+  /** Moves writers to a new journal generation once the current one is idle. */
+  private async switchJournal(): Promise<void> {
+    let release!: () => void;
+    this.switching = new Promise<void>((r) => (release = r));
+    try {
+      const next = await this.openJournal(this.generation + 1);
+      const old = this.journal;
+      await old.drain();
+      this.journal = next;
+      this.generation += 1;
+      await old.close();
+    } finally {
+      this.switching = null;
+      release();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    this.compactOwed = true;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.closed) return;
+      this.compact().then(
+        () => this.logger.info('store: compaction succeeded again; writes are accepted'),
+        () => undefined, // logged; scheduled again
+      );
+    }, this.opts.retryCompactionMs ?? 10_000);
+    this.retryTimer.unref();
   }
 
   async close(): Promise<void> {
-    if (this.compacting) await this.compacting;
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.compacting) await this.compacting.catch(() => undefined);
     await this.journal.close();
-    this.releaseLock?.();
-    this.releaseLock = null;
+    await this.lock?.release();
+    this.lock = null;
   }
 }
 

@@ -1,15 +1,28 @@
 import { ConflictError, type CollectionSpec, type Doc, type ListQuery, type Page } from './types.js';
 
-/** One collection held in memory with its unique indexes. Used by the file store; no I/O here. */
+/**
+ * One collection held in memory with its unique indexes. Used by the file store; no I/O here.
+ *
+ * `docs` and the indexes hold every write applied so far, durable or not (writers check uniqueness
+ * against each other there). Readers (`get`, `findUnique`, `list`, `count`, `committedDocs`) see only
+ * durable writes: a document changed by a write still in flight is shown in its committed version, kept
+ * in `inflight` until the write is durable (`settle`) or rolled back (`rollbackInflight`).
+ */
 export class MemoryCollection {
   readonly docs = new Map<string, Doc>();
   private readonly indexes = new Map<string, Map<string, string>>();
+  /** Committed versions (undefined: absent) of documents with writes in flight, and how many. */
+  private readonly inflight = new Map<string, { doc: Doc | undefined; writes: number }>();
 
   constructor(readonly spec: CollectionSpec) {
     for (const u of spec.unique) this.indexes.set(u.field, new Map());
   }
 
   get(id: string): Doc | undefined {
+    if (this.inflight.size > 0) {
+      const f = this.inflight.get(id);
+      if (f) return f.doc;
+    }
     return this.docs.get(id);
   }
 
@@ -17,7 +30,57 @@ export class MemoryCollection {
     const idx = this.indexes.get(field);
     if (!idx) throw new Error(`${this.spec.name} has no unique index on ${field}`);
     const id = idx.get(value);
-    return id === undefined ? undefined : this.docs.get(id);
+    if (this.inflight.size === 0 || (id !== undefined && !this.inflight.has(id))) return id === undefined ? undefined : this.docs.get(id);
+    // The holder (if any) has a write in flight: the committed holder is among the in-flight documents.
+    const u = this.spec.unique.find((x) => x.field === field)!;
+    for (const f of this.inflight.values()) if (f.doc && u.values(f.doc).includes(value)) return f.doc;
+    return undefined;
+  }
+
+  /** Documents as committed (durable). */
+  committedDocs(): Doc[] {
+    if (this.inflight.size === 0) return [...this.docs.values()];
+    const out: Doc[] = [];
+    for (const [id, d] of this.docs) if (!this.inflight.has(id)) out.push(d);
+    for (const f of this.inflight.values()) if (f.doc) out.push(f.doc);
+    return out;
+  }
+
+  count(): number {
+    if (this.inflight.size === 0) return this.docs.size;
+    let n = this.docs.size;
+    for (const [id, f] of this.inflight) n += (f.doc ? 1 : 0) - (this.docs.has(id) ? 1 : 0);
+    return n;
+  }
+
+  /** A write to `id` is about to be applied and is not durable yet. */
+  begin(id: string): void {
+    const f = this.inflight.get(id);
+    if (f) f.writes++;
+    else this.inflight.set(id, { doc: this.docs.get(id), writes: 1 });
+  }
+
+  /** That write is durable: `doc` (undefined for a delete) is now the committed version. */
+  settle(id: string, doc: Doc | undefined): void {
+    const f = this.inflight.get(id);
+    if (!f) return;
+    if (--f.writes === 0) this.inflight.delete(id);
+    else f.doc = doc;
+  }
+
+  /** That write was undone before it reached the journal (the caller restored the document). */
+  abandon(id: string): void {
+    const f = this.inflight.get(id);
+    if (f && --f.writes === 0) this.inflight.delete(id);
+  }
+
+  /** Every write in flight failed: back to the committed state. */
+  rollbackInflight(): void {
+    for (const [id, f] of this.inflight) {
+      if (f.doc) this.put(f.doc);
+      else this.delete(id);
+    }
+    this.inflight.clear();
   }
 
   /** Throws ConflictError if `doc` claims a unique value held by another document. */
@@ -60,7 +123,7 @@ export class MemoryCollection {
 
   list(query: ListQuery = {}): Page<Doc> {
     const where = Object.entries(query.where ?? {});
-    let items = [...this.docs.values()];
+    let items = this.committedDocs();
     if (where.length > 0) items = items.filter((d) => where.every(([k, v]) => matches(d, k, v)));
     const sortKey = query.sort ?? 'name';
     items.sort((a, b) => compare(a[sortKey] ?? a.id, b[sortKey] ?? b.id));
