@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { createLogger } from '../shared/log/logger.js';
+import { parseCount, parseSize } from '../shared/util/size.js';
 import { heartbeatSettings } from '../shared/protocol/heartbeat.js';
 import { joinCentral } from './join/join.js';
 import { networkInterfaces } from 'node:os';
+import { DEFAULT_OUTBOX_LIMITS } from './link/outbox.js';
 import { startAgent, type AgentRuntime } from './run.js';
 import { startBootServices, type BootServiceOptions, type BootServices } from './boot/services.js';
 
@@ -17,6 +19,8 @@ interface RunFlags {
   dhcpPort: string;
   ipxeDir: string;
   bootDir?: string;
+  outboxMaxRecords: string;
+  outboxMaxBytes: string;
 }
 
 function port(name: string, v: string): number {
@@ -87,13 +91,16 @@ export function register(program: Command): void {
     .option('--dhcp-port <port>', 'DHCP server port (env UNDERLAY_DHCP_PORT)', process.env.UNDERLAY_DHCP_PORT ?? '67')
     .option('--ipxe-dir <dir>', "where the iPXE binaries are (Debian's ipxe package) (env UNDERLAY_IPXE_DIR)", process.env.UNDERLAY_IPXE_DIR ?? '/usr/lib/ipxe')
     .option('--boot-dir <dir>', 'boot artifacts served at /files/ (default <state>/boot) (env UNDERLAY_BOOT_DIR)', process.env.UNDERLAY_BOOT_DIR)
+    .option('--outbox-max-records <n>', 'unsent reports and events kept at most; past it new events are refused (503) (env UNDERLAY_OUTBOX_MAX_RECORDS)', process.env.UNDERLAY_OUTBOX_MAX_RECORDS ?? String(DEFAULT_OUTBOX_LIMITS.maxRecords))
+    .option('--outbox-max-bytes <size>', 'bytes of unsent reports and events kept at most, e.g. 64M (env UNDERLAY_OUTBOX_MAX_BYTES)', process.env.UNDERLAY_OUTBOX_MAX_BYTES ?? String(DEFAULT_OUTBOX_LIMITS.maxBytes))
     .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
       let rt: AgentRuntime;
       let boot: BootServices | undefined;
       try {
         const services = bootOptions(opts);
-        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, ...heartbeatSettings() });
+        const outboxLimits = { maxRecords: parseCount(opts.outboxMaxRecords, '--outbox-max-records'), maxBytes: parseSize(opts.outboxMaxBytes) };
+        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, ...heartbeatSettings() });
         if (services) boot = await startBootServices(rt, services);
         else logger.warn('no --interface or --address given: boot services (DHCP, TFTP, HTTP) are off; the agent only links to the central');
       } catch (e) {

@@ -65,6 +65,7 @@ describe('agent HTTP boot surface', () => {
         machineQueue: queue,
         executor,
         taskLog,
+        outbox,
         logger: silentLogger,
         emitEvent: (kind, data, id) => outbox.add({ type: 'event', id: id ?? randomUUID(), kind, data, at: new Date().toISOString() }),
       },

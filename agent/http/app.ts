@@ -17,7 +17,7 @@ import { bootContext, type AgentUrls } from './boot-context.js';
 import type { MachineTokens } from './machine-token.js';
 
 export interface BootHttpOptions {
-  rt: Pick<AgentRuntime, 'desiredState' | 'machineQueue' | 'executor' | 'taskLog' | 'logger' | 'emitEvent'>;
+  rt: Pick<AgentRuntime, 'desiredState' | 'machineQueue' | 'executor' | 'taskLog' | 'logger' | 'emitEvent' | 'outbox'>;
   tokens: MachineTokens;
   agent: AgentUrls;
   /** Directory served at /files/ (kernels, initrds, images). */
@@ -73,7 +73,7 @@ export function createBootApp(o: BootHttpOptions): Hono {
   });
   app.use('/api/*', bodyLimit({ maxSize: 2 * 1024 * 1024, onError: (c) => c.json({ error: { code: 'payload_too_large', message: 'body over 2 MiB' } }, 413) }));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version }));
+  app.get('/healthz', (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version, outbox: o.rt.outbox.depth() }));
 
   app.get('/boot.ipxe', (c) =>
     c.text(

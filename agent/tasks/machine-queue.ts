@@ -1,4 +1,5 @@
 import type { SignedTask } from '../../shared/envelope/envelope.js';
+import type { Logger } from '../../shared/log/logger.js';
 import { RecordLog } from '../state/record-log.js';
 
 export interface MachineTask {
@@ -21,8 +22,8 @@ export class MachineQueue {
   private readonly taken = new Map<string, MachineTask>();
   private readonly waiters = new Map<string, Set<() => void>>();
 
-  constructor(path: string) {
-    this.log = new RecordLog<Rec>(path);
+  constructor(path: string, logger?: Logger) {
+    this.log = new RecordLog<Rec>(path, logger);
   }
 
   async open(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Logger } from '../../shared/log/logger.js';
 import { RecordLog } from '../state/record-log.js';
 
 export interface TaskRecord {
@@ -23,8 +24,8 @@ export class TaskLog {
   lastSeq = 0;
   private appended = 0;
 
-  constructor(path: string) {
-    this.log = new RecordLog<TaskRecord>(path);
+  constructor(path: string, logger?: Logger) {
+    this.log = new RecordLog<TaskRecord>(path, logger);
   }
 
   async open(): Promise<void> {

@@ -38,6 +38,7 @@ async function main(spec: AgentSpec): Promise<void> {
     desiredState: { version: null, current: null, machineByMac: () => undefined, override: () => undefined },
     logger: log,
     emitEvent: async () => undefined,
+    outbox: { depth: () => undefined },
   } as unknown as BootHttpOptions['rt'];
   const app = createBootApp({
     rt,
