@@ -98,6 +98,19 @@ function probe(dir: string, name: string): Promise<Probe> {
   }));
 }
 
+/**
+ * A socket that accepts but says nothing may belong to a holder that is dying right now (its threads
+ * still exiting) or is stopped: ask again a few times before calling it live.
+ */
+async function probeSettled(dir: string, name: string): Promise<Probe> {
+  let p = await probe(dir, name);
+  for (let i = 0; i < 5 && p.live && p.holder === null; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    p = await probe(dir, name);
+  }
+  return p;
+}
+
 function listen(dir: string, name: string, holder: LockHolder): Promise<Server> {
   return withSocketPath(dir, name, (path) => new Promise<Server>((resolve, reject) => {
     const server = createServer((sock) => {
@@ -136,7 +149,7 @@ export async function acquireDirLock(dir: string, role: string): Promise<DirLock
   for (let attempt = 0; attempt < 10; attempt++) {
     const found = sockets(dir);
     for (const s of found) {
-      const p = await probe(dir, s.name);
+      const p = await probeSettled(dir, s.name);
       if (p.live) throw new DirLockedError(dir, p.holder);
     }
     const name = `lock.${(found.at(-1)?.n ?? 0) + 1}.sock`;
@@ -156,7 +169,7 @@ export async function acquireDirLock(dir: string, role: string): Promise<DirLock
     // Check again: a racer that bound another number at the same time and answers means back off.
     for (const s of sockets(dir)) {
       if (s.name === name) continue;
-      const p = await probe(dir, s.name);
+      const p = await probeSettled(dir, s.name);
       if (p.live) {
         await release();
         throw new DirLockedError(dir, p.holder);
