@@ -99,6 +99,15 @@ describe('agent HTTP boot surface', () => {
     expect(efi).not.toContain('sanboot');
   });
 
+  it('shows the outbox depth (the gauge) in /healthz', async () => {
+    const before = outbox.depth();
+    await outbox.add({ type: 'event', id: randomUUID(), kind: 'test', data: {}, at: new Date(0).toISOString() });
+    const h = (await (await app.request('/healthz')).json()) as { status: string; outbox: { records: number; bytes: number; maxRecords: number; full: boolean } };
+    expect(h.status).toBe('ok');
+    expect(h.outbox).toMatchObject({ records: before.records + 1, maxRecords: before.maxRecords, full: false });
+    expect(h.outbox.bytes).toBeGreaterThan(before.bytes);
+  });
+
   it('rejects a request without a valid MAC', async () => {
     expect((await app.request('/ipxe/script?mac=nope')).status).toBe(400);
   });
