@@ -250,34 +250,45 @@ describe('FileStore', () => {
       await s.close();
     });
 
-    it('never shows readers a write that is not durable yet', async () => {
+    it('snapshots only durable writes; a write in flight is seen by read-modify-write and vanishes if refused', async () => {
       const s = await open();
       await s.put('things', thing('a', 'alpha', { v: 1 }));
       const fh = journalFh(s);
       const origSync = fh.datasync;
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
+      let fail = false;
       fh.datasync = async () => {
         await gate;
+        if (fail) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
         return origSync.call(fh);
       };
-      const writes = [s.put('things', thing('a', 'renamed', { v: 2 })), s.put('things', thing('b', 'beta')), s.delete('things', 'a')];
+      const inFlight = [s.put('things', thing('a', 'renamed', { v: 2 })), s.put('things', thing('b', 'beta'))];
       await new Promise((r) => setTimeout(r, 20)); // the batch is written, waiting for its fdatasync
-      expect(s.get('things', 'a')).toEqual({ id: 'a', name: 'alpha', v: 1 });
-      expect(s.findUnique('things', 'name', 'alpha')?.id).toBe('a');
-      expect(s.findUnique('things', 'name', 'renamed')).toBeUndefined();
-      expect(s.get('things', 'b')).toBeUndefined();
-      expect(names(s)).toEqual(['alpha']);
-      expect(s.count('things')).toBe(1);
-      // ... while writers still conflict with it.
+      // A read-modify-write now builds on the writes in flight (a one-time token used twice fails once).
+      expect(s.get('things', 'a')).toMatchObject({ v: 2 });
       await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(ConflictError);
+      // A compaction meanwhile snapshots only what is durable.
+      const coll = (s as unknown as { collections: Map<string, { committedDocs(): Doc[] }> }).collections.get('things')!;
+      expect(coll.committedDocs()).toEqual([thing('a', 'alpha', { v: 1 })]);
+      // The fdatasync fails: both writes are refused and rolled back; a write made after them works.
+      fail = true;
+      const queued = s.put('things', thing('c', 'gamma')); // queued behind the failing batch
       release();
-      await Promise.all(writes);
+      for (const r of await Promise.allSettled([...inFlight, queued])) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
+      }
       fh.datasync = origSync;
-      expect(s.get('things', 'a')).toBeUndefined();
-      expect(names(s)).toEqual(['beta']);
-      expect(s.count('things')).toBe(1);
+      expect(s.get('things', 'a')).toEqual(thing('a', 'alpha', { v: 1 }));
+      expect(s.get('things', 'b')).toBeUndefined();
+      expect(s.get('things', 'c')).toBeUndefined();
+      await s.put('things', thing('b', 'beta'));
+      expect(coll.committedDocs().map((d) => d.id)).toEqual(['a', 'b']);
       await s.close();
+      const again = await open();
+      expect(again.list('things').items).toEqual([thing('a', 'alpha', { v: 1 }), thing('b', 'beta')]);
+      await again.close();
     });
 
     it('a failing compaction keeps the snapshot and journals, never crashes, and is retried until it works', async () => {

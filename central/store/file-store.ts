@@ -29,11 +29,13 @@ type JournalRecord = { ops: WriteOp[] };
  * The embedded store: a lowdb JSON snapshot (`store.json`) plus an append-only journal
  * (`journal.<generation>.jsonl`) of whole-document writes.
  *
- * A write is checked (unique indexes) and applied in memory, so concurrent writers see each other, but
- * readers see it only once the journal's group commit made it durable; it is acknowledged then. If the
+ * A write is checked (unique indexes) and applied in memory (so a read-modify-write made after it builds
+ * on it), appended to the journal and acknowledged only after the group commit's fdatasync. If the
  * journal refuses a batch (full disk, I/O error), every write in flight is rolled back at once (the
- * journal fails the batch and everything queued behind it) and the writers get a StorageFullError or
- * StorageUnavailableError: nothing of them is on disk or visible.
+ * journal fails the batch and everything queued behind it, which may have been built on it) and the
+ * writers get a StorageFullError or StorageUnavailableError: nothing of them stays on disk or in memory.
+ * Snapshots hold only durable writes (MemoryCollection keeps the committed version of documents with
+ * writes in flight).
  *
  * Compaction switches to a new journal generation (writers wait for the switch, about one fsync), writes
  * a snapshot of the committed state durably, then drops the older journals. Replaying a journal is

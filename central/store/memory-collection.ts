@@ -3,10 +3,12 @@ import { ConflictError, type CollectionSpec, type Doc, type ListQuery, type Page
 /**
  * One collection held in memory with its unique indexes. Used by the file store; no I/O here.
  *
- * `docs` and the indexes hold every write applied so far, durable or not (writers check uniqueness
- * against each other there). Readers (`get`, `findUnique`, `list`, `count`, `committedDocs`) see only
- * durable writes: a document changed by a write still in flight is shown in its committed version, kept
- * in `inflight` until the write is durable (`settle`) or rolled back (`rollbackInflight`).
+ * `docs` and the indexes hold every write applied so far, durable or not: readers and writers see a
+ * write from the moment it is applied, so a read-modify-write in one turn (a one-time token's use, a
+ * PATCH) builds on the writes before it and never loses one. The committed version of each document
+ * changed by a write still in flight is kept in `inflight` until the write is durable (`settle`): the
+ * snapshot (`committedDocs`) is taken from it, and if the journal refuses the writes in flight they are
+ * all rolled back to it at once (`rollbackInflight`).
  */
 export class MemoryCollection {
   readonly docs = new Map<string, Doc>();
@@ -19,10 +21,6 @@ export class MemoryCollection {
   }
 
   get(id: string): Doc | undefined {
-    if (this.inflight.size > 0) {
-      const f = this.inflight.get(id);
-      if (f) return f.doc;
-    }
     return this.docs.get(id);
   }
 
@@ -30,11 +28,7 @@ export class MemoryCollection {
     const idx = this.indexes.get(field);
     if (!idx) throw new Error(`${this.spec.name} has no unique index on ${field}`);
     const id = idx.get(value);
-    if (this.inflight.size === 0 || (id !== undefined && !this.inflight.has(id))) return id === undefined ? undefined : this.docs.get(id);
-    // The holder (if any) has a write in flight: the committed holder is among the in-flight documents.
-    const u = this.spec.unique.find((x) => x.field === field)!;
-    for (const f of this.inflight.values()) if (f.doc && u.values(f.doc).includes(value)) return f.doc;
-    return undefined;
+    return id === undefined ? undefined : this.docs.get(id);
   }
 
   /** Documents as committed (durable). */
@@ -47,10 +41,7 @@ export class MemoryCollection {
   }
 
   count(): number {
-    if (this.inflight.size === 0) return this.docs.size;
-    let n = this.docs.size;
-    for (const [id, f] of this.inflight) n += (f.doc ? 1 : 0) - (this.docs.has(id) ? 1 : 0);
-    return n;
+    return this.docs.size;
   }
 
   /** A write to `id` is about to be applied and is not durable yet. */
@@ -123,7 +114,7 @@ export class MemoryCollection {
 
   list(query: ListQuery = {}): Page<Doc> {
     const where = Object.entries(query.where ?? {});
-    let items = this.committedDocs();
+    let items = [...this.docs.values()];
     if (where.length > 0) items = items.filter((d) => where.every(([k, v]) => matches(d, k, v)));
     const sortKey = query.sort ?? 'name';
     items.sort((a, b) => compare(a[sortKey] ?? a.id, b[sortKey] ?? b.id));
