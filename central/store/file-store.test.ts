@@ -250,7 +250,7 @@ describe('FileStore', () => {
       await s.close();
     });
 
-    it('snapshots only durable writes; a write in flight is seen by read-modify-write and vanishes if refused', async () => {
+    it('a write in flight is seen by read-modify-write, vanishes if refused, and never reaches a snapshot', async () => {
       const s = await open();
       await s.put('things', thing('a', 'alpha', { v: 1 }));
       const fh = journalFh(s);
@@ -268,23 +268,29 @@ describe('FileStore', () => {
       // A read-modify-write now builds on the writes in flight (a one-time token used twice fails once).
       expect(s.get('things', 'a')).toMatchObject({ v: 2 });
       await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(ConflictError);
-      // A compaction meanwhile snapshots only what is durable.
-      const coll = (s as unknown as { collections: Map<string, { committedDocs(): Doc[] }> }).collections.get('things')!;
-      expect(coll.committedDocs()).toEqual([thing('a', 'alpha', { v: 1 })]);
-      // The fdatasync fails: both writes are refused and rolled back; a write made after them works.
+      // A compaction asked for meanwhile waits until they are durable or refused.
+      const compaction = s.compact();
+      const waiting = s.put('things', thing('c', 'gamma')); // made during the compaction: waits for its switch
+      // The fdatasync fails: the writes in flight are refused and rolled back.
       fail = true;
-      const queued = s.put('things', thing('c', 'gamma')); // queued behind the failing batch
       release();
-      for (const r of await Promise.allSettled([...inFlight, queued])) {
+      const results = await Promise.allSettled([...inFlight, waiting]);
+      for (const r of results.slice(0, 2)) {
         expect(r.status).toBe('rejected');
         expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
       }
       fh.datasync = origSync;
+      await compaction;
+      const snap = snapshot().collections.things.map((d: Doc) => d.id);
+      expect(snap).not.toContain('b'); // the snapshot never holds a refused write
+      expect(snap).toContain('a');
+      expect(snapshot().collections.things.find((d: Doc) => d.id === 'a')).toEqual(thing('a', 'alpha', { v: 1 }));
+      expect(results[2].status).toBe('fulfilled'); // written to the new journal, after the snapshot
+      expect(snap).not.toContain('c');
+      await s.delete('things', 'c');
       expect(s.get('things', 'a')).toEqual(thing('a', 'alpha', { v: 1 }));
       expect(s.get('things', 'b')).toBeUndefined();
-      expect(s.get('things', 'c')).toBeUndefined();
       await s.put('things', thing('b', 'beta'));
-      expect(coll.committedDocs().map((d) => d.id)).toEqual(['a', 'b']);
       await s.close();
       const again = await open();
       expect(again.list('things').items).toEqual([thing('a', 'alpha', { v: 1 }), thing('b', 'beta')]);

@@ -34,11 +34,11 @@ type JournalRecord = { ops: WriteOp[] };
  * journal refuses a batch (full disk, I/O error), every write in flight is rolled back at once (the
  * journal fails the batch and everything queued behind it, which may have been built on it) and the
  * writers get a StorageFullError or StorageUnavailableError: nothing of them stays on disk or in memory.
- * Snapshots hold only durable writes (MemoryCollection keeps the committed version of documents with
- * writes in flight).
+ * Each commit in flight keeps its undo list; they are undone newest first.
  *
- * Compaction switches to a new journal generation (writers wait for the switch, about one fsync), writes
- * a snapshot of the committed state durably, then drops the older journals. Replaying a journal is
+ * Compaction pauses writers until the journal is idle (about one fsync), takes the state (then all of
+ * it is durable) and switches to a new journal generation, lets writers go on, writes the snapshot
+ * durably, then drops the older journals. Replaying a journal is
  * idempotent (whole-document puts and deletes), so a crash or a failure (ENOSPC) anywhere in compaction
  * loses nothing: the old snapshot and journals stay, the store keeps serving, and compaction is retried.
  */
@@ -55,6 +55,8 @@ export class FileStore implements Store {
   private switching: Promise<void> | null = null;
   private compactOwed = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Undo lists of the commits applied in memory and not durable yet, oldest first. */
+  private readonly inflight = new Set<Undo[]>();
   private writeFault: string | null = null;
   private compactionFault: string | null = null;
   private closed = false;
@@ -172,11 +174,11 @@ export class FileStore implements Store {
   }
 
   count(collection: CollectionName): number {
-    return this.coll(collection).count();
+    return this.coll(collection).docs.size;
   }
 
   counts(): Record<string, number> {
-    return Object.fromEntries([...this.collections].map(([k, c]) => [k, c.count()]));
+    return Object.fromEntries([...this.collections].map(([k, c]) => [k, c.docs.size]));
   }
 
   async commit(ops: WriteOp[]): Promise<void> {
@@ -184,31 +186,26 @@ export class FileStore implements Store {
     while (this.switching) await this.switching;
     // Apply op by op, checking unique indexes against the state left by the ops before it (and by writes
     // still in flight); on a conflict undo what was applied: all or nothing.
-    const applied: { c: MemoryCollection; id: string; prev: Doc | undefined }[] = [];
+    const undo: Undo[] = [];
     try {
       for (const op of ops) {
         const c = this.coll(op.collection);
         const id = op.type === 'put' ? op.doc.id : op.id;
-        const prev = c.docs.get(id);
+        const prev = c.get(id);
         if (op.type === 'put') c.checkUnique(op.doc);
-        c.begin(id);
-        applied.push({ c, id, prev });
         this.applyOp(op);
+        undo.push({ c, id, prev });
       }
     } catch (e) {
-      for (const a of applied.reverse()) {
-        if (a.prev) a.c.put(a.prev);
-        else a.c.delete(a.id);
-        a.c.abandon(a.id);
-      }
+      undoAll(undo);
       throw e;
     }
-    // On failure the journal has called onWriteFailure (every write in flight rolled back) and rejects
-    // with a StorageError.
-    await this.journal.append({ ops });
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i];
-      applied[i].c.settle(applied[i].id, op.type === 'put' ? op.doc : undefined);
+    this.inflight.add(undo);
+    try {
+      await this.journal.append({ ops });
+    } finally {
+      // Durable, or refused (then onWriteFailure has undone it with every other write in flight).
+      this.inflight.delete(undo);
     }
     if ((this.journal.bytes > this.compactAfterBytes || this.compactOwed) && !this.compacting && !this.retryTimer) {
       this.compact().catch(() => undefined); // logged and retried
@@ -216,7 +213,8 @@ export class FileStore implements Store {
   }
 
   private onWriteFailure(err: StorageError): void {
-    for (const c of this.collections.values()) c.rollbackInflight();
+    for (const undo of [...this.inflight].reverse()) undoAll(undo);
+    this.inflight.clear();
     this.writeFault = err.message;
     this.logger.error({ err: err.message }, 'store: a write could not be made durable; it and every write in flight were refused and rolled back');
     this.scheduleRetry();
@@ -256,15 +254,8 @@ export class FileStore implements Store {
 
   private async runCompaction(): Promise<void> {
     try {
-      // A journal with nothing in it can take the snapshot as is (also after a failed compaction that
-      // switched to it): no new generation, no new file.
-      if (this.journal.bytes > 0) await this.switchJournal();
-      const gen = this.generation;
-      this.db.data = {
-        schemaVersion: SCHEMA_VERSION,
-        journalGeneration: gen,
-        collections: Object.fromEntries([...this.collections].map(([k, c]) => [k, c.committedDocs()])),
-      };
+      const { gen, collections } = await this.pauseAndSwitch();
+      this.db.data = { schemaVersion: SCHEMA_VERSION, journalGeneration: gen, collections };
       await this.db.write();
       this.db.data = emptySnapshot(); // not kept: the collections are the state
       this.snapshotGeneration = gen;
@@ -282,17 +273,25 @@ export class FileStore implements Store {
     }
   }
 
-  /** Moves writers to a new journal generation once the current one is idle. */
-  private async switchJournal(): Promise<void> {
+  /**
+   * Pauses writers until the journal is idle, so every write applied in memory is durable; takes the
+   * state then; moves to a new journal generation unless the current one is empty (also after a failed
+   * compaction: retries on a full disk do not pile up files); lets writers go on.
+   */
+  private async pauseAndSwitch(): Promise<{ gen: number; collections: Snapshot['collections'] }> {
     let release!: () => void;
     this.switching = new Promise<void>((r) => (release = r));
     try {
-      const next = await this.openJournal(this.generation + 1);
-      const old = this.journal;
-      await old.drain();
-      this.journal = next;
-      this.generation += 1;
-      await old.close();
+      const next = this.journal.bytes > 0 ? await this.openJournal(this.generation + 1) : null;
+      await this.journal.drain();
+      const collections = Object.fromEntries([...this.collections].map(([k, c]) => [k, [...c.docs.values()]]));
+      if (next) {
+        const old = this.journal;
+        this.journal = next;
+        this.generation += 1;
+        await old.close();
+      }
+      return { gen: this.generation, collections };
     } finally {
       this.switching = null;
       release();
@@ -321,6 +320,21 @@ export class FileStore implements Store {
     await this.journal.close();
     await this.lock?.release();
     this.lock = null;
+  }
+}
+
+interface Undo {
+  c: MemoryCollection;
+  id: string;
+  prev: Doc | undefined;
+}
+
+/** Restores what `undo` records, newest first. */
+function undoAll(undo: Undo[]): void {
+  for (let i = undo.length - 1; i >= 0; i--) {
+    const { c, id, prev } = undo[i];
+    if (prev) c.put(prev);
+    else c.delete(id);
   }
 }
 
