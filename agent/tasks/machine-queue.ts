@@ -49,7 +49,12 @@ export class MachineQueue {
   async add(task: MachineTask): Promise<void> {
     if (this.queued.has(task.id) || this.taken.has(task.id)) return;
     this.queued.set(task.id, task);
-    await this.log.append({ t: 'add', task });
+    try {
+      await this.log.append({ t: 'add', task });
+    } catch (e) {
+      this.queued.delete(task.id); // not on disk: not queued
+      throw e;
+    }
     for (const w of this.waiters.get(task.machine) ?? []) w();
   }
 
@@ -61,7 +66,13 @@ export class MachineQueue {
       if (Date.parse(t.expiresAt) <= now) continue;
       this.queued.delete(t.id);
       this.taken.set(t.id, t);
-      await this.log.append({ t: 'take', id: t.id });
+      try {
+        await this.log.append({ t: 'take', id: t.id });
+      } catch (e) {
+        this.taken.delete(t.id); // not recorded as handed over: still queued
+        this.queued.set(t.id, t);
+        throw e;
+      }
       return t;
     }
     return undefined;

@@ -40,9 +40,21 @@ export class TaskLog {
   }
 
   async record(r: TaskRecord): Promise<void> {
+    const prev = this.tasks.get(r.id);
+    const prevSeq = this.lastSeq;
     this.tasks.set(r.id, r);
     this.lastSeq = Math.max(this.lastSeq, r.seq);
-    await this.log.append(r);
+    try {
+      await this.log.append(r);
+    } catch (e) {
+      // Not on disk (a full disk): not in memory either, or a redelivery would be taken for a known task.
+      if (this.tasks.get(r.id) === r) {
+        if (prev) this.tasks.set(r.id, prev);
+        else this.tasks.delete(r.id);
+        if (this.lastSeq === Math.max(prevSeq, r.seq)) this.lastSeq = prevSeq;
+      }
+      throw e;
+    }
     if (++this.appended > KEEP) {
       this.appended = 0;
       // Keep the newest records; the high-water mark stays in the newest one.
