@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -63,6 +63,26 @@ describe('Outbox', () => {
     const third = new Outbox(path);
     await third.open();
     expect(third.messages().map((m) => m.id)).toEqual(['r0', 'r2', 'r3', 'r4', 'r5']);
+    await third.close();
+  });
+
+  it('opens over a corrupt line in the middle: keeps every valid record (also after it) and sets the file aside', async () => {
+    const path = join(dir, 'outbox.jsonl');
+    const ob = new Outbox(path);
+    await ob.open();
+    for (let i = 0; i < 3; i++) await ob.add(rep(i));
+    await ob.close();
+    const lines = readFileSync(path, 'utf8').split('\n');
+    writeFileSync(path, [lines[0], '{"t":"add","m":{garbage', ...lines.slice(1)].join('\n'));
+    const again = new Outbox(path);
+    await again.open(); // an agent keeps serving its rack over one bad line
+    expect(again.messages().map((m) => m.id)).toEqual(['r0', 'r1', 'r2']);
+    await again.add(rep(3));
+    await again.close();
+    expect(readdirSync(dir).filter((f) => f.startsWith('outbox.jsonl.corrupt-'))).toHaveLength(1);
+    const third = new Outbox(path);
+    await third.open();
+    expect(third.messages().map((m) => m.id)).toEqual(['r0', 'r1', 'r2', 'r3']);
     await third.close();
   });
 
