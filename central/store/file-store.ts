@@ -36,22 +36,20 @@ type JournalRecord = { ops: WriteOp[] };
  * writers get a StorageFullError or StorageUnavailableError: nothing of them stays on disk or in memory.
  * Each commit in flight keeps its undo list; they are undone newest first.
  *
- * Compaction pauses writers until the journal is idle (about one fsync), takes the state (then all of
- * it is durable) and switches to a new journal generation, lets writers go on, writes the snapshot
- * durably, then drops the older journals. Replaying a journal is
- * idempotent (whole-document puts and deletes), so a crash or a failure (ENOSPC) anywhere in compaction
- * loses nothing: the old snapshot and journals stay, the store keeps serving, and compaction is retried.
+ * Compaction pauses writers until the journal is idle (about one fsync), takes the state (then all of it
+ * is durable), switches to a new journal generation, lets writers go on, writes the snapshot durably,
+ * then drops the older journals. Replaying a journal is idempotent (whole-document puts and deletes), so
+ * a crash or a failure (ENOSPC) anywhere in compaction loses nothing: the old snapshot and journals stay,
+ * the store keeps serving, and compaction is retried.
  */
 export class FileStore implements Store {
   private readonly collections = new Map<string, MemoryCollection>();
   private readonly db: Low<Snapshot>;
   private journal!: Journal<JournalRecord>;
   private generation = 0;
-  /** The generation the snapshot on disk starts from. */
-  private snapshotGeneration = 0;
   private lock: DirLock | null = null;
   private compacting: Promise<void> | null = null;
-  /** Set while compaction switches journals: writers wait for it. */
+  /** Set while compaction waits for the journal to be idle and switches it: writers wait for it. */
   private switching: Promise<void> | null = null;
   private compactOwed = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -120,7 +118,7 @@ export class FileStore implements Store {
       }
       for (const d of docs) this.collections.get(name)!.put(d);
     }
-    this.generation = this.snapshotGeneration = snapshot.journalGeneration;
+    this.generation = snapshot.journalGeneration;
     // Replay this generation's journal and any later one (a crash or a failure during compaction). A
     // corrupt complete line refuses the start (JournalCorruptError names file, line and offset).
     let replayed = 0;
@@ -235,7 +233,7 @@ export class FileStore implements Store {
     if (this.compactionFault) return { status: 'degraded', reason: `${this.compactionFault}; compaction is retried` };
     try {
       const fs = statfsSync(this.opts.dir);
-      if (fs.bavail === 0) return { status: 'degraded', reason: `disk full: no space left on ${this.opts.dir}` };
+      if (fs.bavail === 0) return { status: 'degraded', reason: 'disk full: no space left in the data directory' }; // no path: /healthz is public
     } catch {
       /* statfs is a hint only */
     }
@@ -258,7 +256,6 @@ export class FileStore implements Store {
       this.db.data = { schemaVersion: SCHEMA_VERSION, journalGeneration: gen, collections };
       await this.db.write();
       this.db.data = emptySnapshot(); // not kept: the collections are the state
-      this.snapshotGeneration = gen;
       for (const g of await this.journalGenerations()) if (g < gen) await unlink(this.journalPath(g)).catch(() => undefined);
       this.compactOwed = false;
       this.compactionFault = null;
