@@ -73,7 +73,7 @@ describe('Outbox', () => {
     for (let i = 0; i < 3; i++) await ob.add(rep(i));
     await ob.close();
     const lines = readFileSync(path, 'utf8').split('\n');
-    writeFileSync(path, [lines[0], '{"t":"add","m":{garbage', ...lines.slice(1)].join('\n'));
+    writeFileSync(path, [lines[0], '{"t":"add","m":{garbage', '{"t":"add"}', ...lines.slice(1)].join('\n'));
     const again = new Outbox(path);
     await again.open(); // an agent keeps serving its rack over one bad line
     expect(again.messages().map((m) => m.id)).toEqual(['r0', 'r1', 'r2']);

@@ -5,6 +5,13 @@ import { RecordLog } from '../state/record-log.js';
 export type OutboxMessage = ReportMsg | EventMsg;
 type Rec = { t: 'add'; m: OutboxMessage } | { t: 'ack'; ids: string[] };
 
+function parseRec(v: unknown): Rec {
+  const r = v as Rec | null;
+  if (r?.t === 'add' && typeof r.m?.id === 'string' && (r.m.type === 'report' || r.m.type === 'event')) return r;
+  if (r?.t === 'ack' && Array.isArray(r.ids)) return r;
+  throw new Error('not an outbox record');
+}
+
 export interface OutboxLimits {
   /** Unacknowledged messages at most (default 10 000; env UNDERLAY_OUTBOX_MAX_RECORDS). */
   maxRecords: number;
@@ -54,7 +61,7 @@ export class Outbox {
   constructor(path: string, opts: { limits?: Partial<OutboxLimits>; logger?: Logger } = {}) {
     this.logger = opts.logger ?? silentLogger;
     this.limits = { ...DEFAULT_OUTBOX_LIMITS, ...opts.limits };
-    this.log = new RecordLog<Rec>(path, this.logger);
+    this.log = new RecordLog<Rec>(path, this.logger, parseRec);
   }
 
   async open(): Promise<void> {

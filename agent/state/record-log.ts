@@ -15,10 +15,12 @@ export class RecordLog<T> {
   constructor(
     readonly path: string,
     private readonly logger: Logger = silentLogger,
+    /** Checks a line's shape (throw: the line is corrupt and salvaged away). */
+    private readonly parse?: (value: unknown) => T,
   ) {}
 
   async open(): Promise<T[]> {
-    const { journal, records } = await Journal.open<T>(this.path, { corrupt: 'salvage', logger: this.logger });
+    const { journal, records } = await Journal.open<T>(this.path, { corrupt: 'salvage', logger: this.logger, ...(this.parse ? { parse: this.parse } : {}) });
     this.journal = journal;
     return records;
   }

@@ -23,7 +23,12 @@ export class MachineQueue {
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(path: string, logger?: Logger) {
-    this.log = new RecordLog<Rec>(path, logger);
+    this.log = new RecordLog<Rec>(path, logger, (v): Rec => {
+      const r = v as Rec | null;
+      const ok = r?.t === 'add' ? typeof r.task?.id === 'string' && typeof r.task.machine === 'string' : (r?.t === 'take' || r?.t === 'done') && typeof r.id === 'string';
+      if (!ok) throw new Error('not a machine-queue record');
+      return r!;
+    });
   }
 
   async open(): Promise<void> {

@@ -25,7 +25,11 @@ export class TaskLog {
   private appended = 0;
 
   constructor(path: string, logger?: Logger) {
-    this.log = new RecordLog<TaskRecord>(path, logger);
+    this.log = new RecordLog<TaskRecord>(path, logger, (v) => {
+      const r = v as TaskRecord | null;
+      if (typeof r?.id !== 'string' || typeof r.seq !== 'number') throw new Error('not a task record');
+      return r;
+    });
   }
 
   async open(): Promise<void> {

@@ -372,5 +372,8 @@ describe('FileStore', () => {
     expect(err).toBeInstanceOf(JournalCorruptError);
     expect((err as Error).message).toContain(`${join(dir, j)} line 2 (byte offset ${Buffer.byteLength(lines[0]) + 1})`);
     expect(readdirSync(dir).filter((f) => f.startsWith('lock'))).toEqual([]); // released
+    // Valid JSON that is not a store record is corruption too.
+    writeFileSync(join(dir, j), [lines[0], '{"ops":[{"type":"put","collection":"things"}]}', ...lines.slice(1)].join('\n'));
+    await expect(open()).rejects.toThrow(/line 2 .*not a store journal record/);
   });
 });

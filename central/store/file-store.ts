@@ -128,7 +128,7 @@ export class FileStore implements Store {
         await unlink(this.journalPath(gen)).catch(() => undefined); // already folded into the snapshot
         continue;
       }
-      const { records, tornBytes } = await Journal.read<JournalRecord>(this.journalPath(gen));
+      const { records, tornBytes } = await Journal.read<JournalRecord>(this.journalPath(gen), { parse: parseJournalRecord });
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
       torn ||= tornBytes > 0;
       for (const r of records) for (const op of r.ops) this.applyOp(op);
@@ -318,6 +318,16 @@ export class FileStore implements Store {
     await this.lock?.release();
     this.lock = null;
   }
+}
+
+/** A journal line must be `{ops: [...]}` of puts (with a document with an id) and deletes (with an id). */
+function parseJournalRecord(v: unknown): JournalRecord {
+  const ops = (v as JournalRecord | null)?.ops;
+  const ok =
+    Array.isArray(ops) &&
+    ops.every((op) => typeof op?.collection === 'string' && (op.type === 'put' ? typeof op.doc?.id === 'string' : op.type === 'delete' && typeof op.id === 'string'));
+  if (!ok) throw new Error('not a store journal record ({ops: [put|delete …]})');
+  return v as JournalRecord;
 }
 
 interface Undo {
