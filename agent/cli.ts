@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { createLogger } from '../shared/log/logger.js';
 import { parseDuration } from '../shared/util/duration.js';
+import { parseCount, parseSize } from '../shared/util/size.js';
 import { heartbeatSettings } from '../shared/protocol/heartbeat.js';
 import { joinCentral } from './join/join.js';
 import { networkInterfaces } from 'node:os';
+import { DEFAULT_OUTBOX_LIMITS } from './link/outbox.js';
 import { startAgent, type AgentRuntime } from './run.js';
 import { startBootServices, type BootServiceOptions, type BootServices } from './boot/services.js';
 
@@ -20,12 +22,8 @@ interface RunFlags {
   bootDir?: string;
   bootTokenTtl: string;
   httpMaxConnections: string;
-}
-
-function positive(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got "${v}")`);
-  return n;
+  outboxMaxRecords: string;
+  outboxMaxBytes: string;
 }
 
 function port(name: string, v: string): number {
@@ -56,7 +54,7 @@ function bootOptions(f: RunFlags): BootServiceOptions | null {
     ipxeDir: f.ipxeDir,
     ...(f.bootDir ? { bootDir: f.bootDir } : {}),
     bootTokenTtlMs: parseDuration(f.bootTokenTtl),
-    httpLimits: { maxConnections: positive('http-max-connections', f.httpMaxConnections) },
+    httpLimits: { maxConnections: parseCount(f.httpMaxConnections, '--http-max-connections') },
   };
 }
 
@@ -100,13 +98,16 @@ export function register(program: Command): void {
     .option('--boot-dir <dir>', 'boot artifacts served at /files/ (default <state>/boot) (env UNDERLAY_BOOT_DIR)', process.env.UNDERLAY_BOOT_DIR)
     .option('--boot-token-ttl <duration>', 'how long a boot script\'s single-use boot token may be claimed (env UNDERLAY_BOOT_TOKEN_TTL)', process.env.UNDERLAY_BOOT_TOKEN_TTL ?? '15m')
     .option('--http-max-connections <n>', 'open HTTP boot connections at most (env UNDERLAY_HTTP_MAX_CONNECTIONS)', process.env.UNDERLAY_HTTP_MAX_CONNECTIONS ?? '4096')
+    .option('--outbox-max-records <n>', 'unsent reports and events kept at most; past it new events are refused (503) (env UNDERLAY_OUTBOX_MAX_RECORDS)', process.env.UNDERLAY_OUTBOX_MAX_RECORDS ?? String(DEFAULT_OUTBOX_LIMITS.maxRecords))
+    .option('--outbox-max-bytes <size>', 'bytes of unsent reports and events kept at most, e.g. 64M (env UNDERLAY_OUTBOX_MAX_BYTES)', process.env.UNDERLAY_OUTBOX_MAX_BYTES ?? String(DEFAULT_OUTBOX_LIMITS.maxBytes))
     .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
       let rt: AgentRuntime;
       let boot: BootServices | undefined;
       try {
         const services = bootOptions(opts);
-        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, ...heartbeatSettings() });
+        const outboxLimits = { maxRecords: parseCount(opts.outboxMaxRecords, '--outbox-max-records'), maxBytes: parseSize(opts.outboxMaxBytes) };
+        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, ...heartbeatSettings() });
         if (services) boot = await startBootServices(rt, services);
         else logger.warn('no --interface or --address given: boot services (DHCP, TFTP, HTTP) are off; the agent only links to the central');
       } catch (e) {

@@ -4,7 +4,8 @@ import type { RejectReason } from '../shared/envelope/envelope.js';
 import type { CentralToAgent } from '../shared/protocol/messages.js';
 import { CertRenewer } from './link/cert-renewer.js';
 import { Link } from './link/link.js';
-import { Outbox } from './link/outbox.js';
+import { acquireDirLock } from '../shared/fs/dir-lock.js';
+import { Outbox, type OutboxLimits } from './link/outbox.js';
 import { DesiredStateCache } from './state/desired-state-cache.js';
 import { RecordLog } from './state/record-log.js';
 import { ensureStateDir, loadIdentity, type AgentIdentity, type StatePaths } from './state/state-dir.js';
@@ -19,6 +20,8 @@ export interface AgentOptions {
   centralUrl?: string;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  /** Bounds of the outbox (defaults: DEFAULT_OUTBOX_LIMITS). */
+  outboxLimits?: Partial<OutboxLimits>;
 }
 
 /** A running agent's parts; boot services (DHCP, TFTP, HTTP) hang off these. */
@@ -49,15 +52,23 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
   const paths = ensureStateDir(opts.state);
   const { identity, tls, sealKey } = loadIdentity(paths);
   const signingPublicKey = new Uint8Array(Buffer.from(identity.signingPublicKey, 'base64'));
+  // One agent per state directory: a second one would interleave writes to the same journals.
+  const lock = await acquireDirLock(paths.dir, 'agent');
 
-  const outbox = new Outbox(paths.outbox);
-  await outbox.open();
-  const taskLog = new TaskLog(paths.taskLog);
-  await taskLog.open();
-  const machineQueue = new MachineQueue(paths.machineQueue);
-  await machineQueue.open();
-  const rejections = new RecordLog<{ at: string; reason: RejectReason; detail: string; id?: string; seq?: number }>(paths.rejections);
-  await rejections.open();
+  const outbox = new Outbox(paths.outbox, { limits: opts.outboxLimits, logger });
+  const taskLog = new TaskLog(paths.taskLog, logger);
+  const machineQueue = new MachineQueue(paths.machineQueue, logger);
+  const rejections = new RecordLog<{ at: string; reason: RejectReason; detail: string; id?: string; seq?: number }>(paths.rejections, logger);
+  try {
+    await outbox.open();
+    await taskLog.open();
+    await machineQueue.open();
+    await rejections.open();
+  } catch (e) {
+    await Promise.all([outbox.close(), taskLog.close(), machineQueue.close(), rejections.close()]).catch(() => undefined);
+    await lock.release();
+    throw e;
+  }
   const desiredState = new DesiredStateCache(paths.desiredState, logger);
 
   let link!: Link;
@@ -129,6 +140,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
       await taskLog.close();
       await machineQueue.close();
       await rejections.close();
+      await lock.release();
     },
   };
 }

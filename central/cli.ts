@@ -9,7 +9,6 @@ import { print } from '../shared/cli/output.js';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
 import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
-import { StoreLockedError } from './store/types.js';
 import { defaultFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
 
@@ -34,8 +33,7 @@ export function register(program: Command): void {
         const retention = parseRetention(taskRetention, taskRetentionMax);
         running = await startCentral({ ...opts, logger, features: await defaultFeatures({ retention }) });
       } catch (e) {
-        if (e instanceof StoreLockedError) process.stderr.write(`error: ${e.message}\n`);
-        else process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);
       }
       process.stdout.write(`central listening on ${running.url} (CA fingerprint sha256:${running.identity.caFingerprint})\n`);

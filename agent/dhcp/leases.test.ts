@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SubnetSchema, type LeaseEvent, type Reservation } from '../../shared/dhcp/config.js';
@@ -196,13 +196,18 @@ describe('lease persistence', () => {
     const file = join(dir, 'leases.jsonl');
     const s = await LeaseStore.open({ file });
     await s.bind({ subnet, mac: mac(1), reservations: [], address: '198.18.0.101', leaseTimeSec: 600 });
-    appendFileSync(file, 'garbage\n{"mac":1}\n');
     await s.bind({ subnet, mac: mac(2), reservations: [], address: '198.18.0.102', leaseTimeSec: 600 });
+    await s.close();
+    // Corruption between the two records: an unparsable line and one that fails the schema.
+    const [first, ...rest] = readFileSync(file, 'utf8').split('\n');
+    writeFileSync(file, [first, 'garbage', '{"mac":1}', ...rest].join('\n'));
+    // DHCP keeps serving (the agent salvages, docs/decisions.md): the record after the bad lines is kept.
     const s2 = await LeaseStore.open({ file });
     expect(s2.isBoundTo('198.18.0.101', mac(1))).toBe(true);
     expect(s2.isBoundTo('198.18.0.102', mac(2))).toBe(true);
-    await s.close();
     await s2.close();
+    expect(readFileSync(file, 'utf8')).not.toContain('garbage'); // rewritten without the bad lines
+    expect(readdirSync(dir).filter((f) => f.startsWith('leases.jsonl.corrupt-'))).toHaveLength(1);
   });
 
   it('group-commits concurrent binds into fewer fsyncs than records, all durable', async () => {

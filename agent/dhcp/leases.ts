@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import type { LeaseEvent, Reservation, Subnet } from '../../shared/dhcp/config.js';
 import { inCidr, intToIp, ipToInt, parseCidr, broadcastOf } from '../../shared/dhcp/ip.js';
-import { Journal } from './journal.js';
+import { Journal } from '../../shared/fs/journal.js';
 
 export const LeaseRecordSchema = z.object({
   mac: z.string(),
@@ -89,10 +89,15 @@ export class LeaseStore {
 
   static async open(opts: LeaseStoreOptions = {}): Promise<LeaseStore> {
     if (!opts.file) return new LeaseStore(undefined, opts);
-    const { journal, records, torn, skipped } = await Journal.open(opts.file, LeaseRecordSchema, opts.logger);
+    // A corrupt line is salvaged, not fatal: DHCP must keep serving the rack (docs/decisions.md).
+    const { journal, records, tornBytes, corrupt } = await Journal.open<LeaseRecord>(opts.file, {
+      parse: (v) => LeaseRecordSchema.parse(v),
+      corrupt: 'salvage',
+      logger: opts.logger,
+    });
     const store = new LeaseStore(journal, opts);
     for (const r of records) store.apply(r);
-    store.logger.info({ file: opts.file, leases: store.byAddress.size, torn, skipped }, 'leases loaded');
+    store.logger.info({ file: opts.file, leases: store.byAddress.size, tornBytes, corrupt: corrupt.length }, 'leases loaded');
     return store;
   }
 
@@ -211,8 +216,7 @@ export class LeaseStore {
     };
     writes.push(lease);
     this.dropOffer(cidr, ctx.mac);
-    for (const w of writes) this.apply(w);
-    await this.persist(writes);
+    await this.applyDurably(writes);
     this.emit('lease', lease);
     return { ok: true, lease: { ...lease } };
   }
@@ -223,8 +227,7 @@ export class LeaseStore {
     if (!r || r.mac !== mac || r.subnet !== subnet || r.state !== 'bound') return false;
     const now = this.now();
     const rec: LeaseRecord = { ...r, state: 'released', expiresAt: now, updatedAt: now };
-    this.apply(rec);
-    await this.persist([rec]);
+    await this.applyDurably([rec]);
     this.emit('release', rec);
     return true;
   }
@@ -239,10 +242,9 @@ export class LeaseStore {
     const now = this.now();
     const rec: LeaseRecord = { mac, address, subnet, state: 'declined', expiresAt: now + this.declineQuarantineMs, updatedAt: now };
     this.dropOffer(subnet, mac);
-    this.apply(rec);
+    await this.applyDurably([rec]);
     // A declined address keeps no affinity to the client that declined it.
     if (this.byMac.get(key(subnet, mac)) === address) this.byMac.delete(key(subnet, mac));
-    await this.persist([rec]);
     this.emit('decline', rec);
     return true;
   }
@@ -261,8 +263,7 @@ export class LeaseStore {
       }
     }
     if (expired.length === 0) return 0;
-    for (const r of expired) this.apply(r);
-    await this.persist(expired);
+    await this.applyDurably(expired);
     for (const r of expired) this.emit('expire', r);
     return expired.length;
   }
@@ -336,6 +337,29 @@ export class LeaseStore {
   private snapshot(): LeaseRecord[] {
     const now = this.now();
     return [...this.byAddress.values()].filter((r) => !(r.state === 'declined' && r.expiresAt <= now));
+  }
+
+  /**
+   * Applies the records and resolves once they are durable. If the journal refuses them (a full disk, an
+   * I/O error: a StorageError), they are rolled back, so no lease that was never on disk stays in memory
+   * (or reaches a later compaction), and the error is rethrown: the caller answers nothing (no ACK).
+   */
+  private async applyDurably(records: LeaseRecord[]): Promise<void> {
+    const before = records.map((r) => this.byAddress.get(r.address));
+    for (const r of records) this.apply(r);
+    try {
+      await this.persist(records);
+    } catch (e) {
+      for (let i = records.length - 1; i >= 0; i--) {
+        const r = records[i];
+        if (this.byAddress.get(r.address) !== r) continue; // changed since by a later write: leave it
+        const prev = before[i];
+        this.byAddress.delete(r.address);
+        if (this.byMac.get(key(r.subnet, r.mac)) === r.address) this.byMac.delete(key(r.subnet, r.mac));
+        if (prev) this.apply(prev);
+      }
+      throw e;
+    }
   }
 
   private async persist(records: LeaseRecord[]): Promise<void> {

@@ -61,6 +61,15 @@ describe('agent HTTP boot surface', () => {
   };
   const bearer = (s: string) => ({ authorization: `Bearer ${s}` });
 
+  it('shows the outbox depth (the gauge) in /healthz', async () => {
+    const before = rt.outbox.depth();
+    await rt.outbox.add({ type: 'event', id: 'gauge-test', kind: 'test', data: {}, at: new Date(0).toISOString() });
+    const h = (await (await rt.app.request('/healthz')).json()) as { status: string; outbox: { records: number; bytes: number; maxRecords: number; full: boolean } };
+    expect(h.status).toBe('ok');
+    expect(h.outbox).toMatchObject({ records: before.records + 1, maxRecords: before.maxRecords, full: false });
+    expect(h.outbox.bytes).toBeGreaterThan(before.bytes);
+  });
+
   it('chains every iPXE client to its per-machine script', async () => {
     const res = await rt.app.request('/boot.ipxe');
     expect(res.status).toBe(200);

@@ -36,7 +36,7 @@ export function createBootApp(o: BootHttpOptions): Hono {
     return c.text('internal error\n', 500);
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version }));
+  app.get('/healthz', (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version, outbox: o.rt.outbox.depth() }));
   registerBootScripts(app, h);
   registerBootFiles(app, h);
   registerBootClaim(app, h);

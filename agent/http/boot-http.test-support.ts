@@ -47,7 +47,7 @@ export async function bootRuntime(
   writeFileSync(join(bootDir, 'discovery', 'vmlinuz'), Buffer.alloc(10_000, 7));
   const emitEvent = o.emitEvent ?? ((kind: string, data: unknown, id?: string) => outbox.add({ type: 'event', id: id ?? randomUUID(), kind, data, at: new Date().toISOString() }));
   const app = createBootApp({
-    rt: { desiredState: cache, machineQueue: queue, executor, taskLog, logger: silentLogger, emitEvent },
+    rt: { desiredState: cache, machineQueue: queue, executor, taskLog, outbox, logger: silentLogger, emitEvent },
     sessions,
     machineIds: ids,
     agentId: 'a1',

@@ -30,7 +30,7 @@ export const DEFAULT_RATES: MachineRateSpecs = {
 };
 
 export interface BootHttpOptions {
-  rt: Pick<AgentRuntime, 'desiredState' | 'machineQueue' | 'executor' | 'taskLog' | 'logger' | 'emitEvent'>;
+  rt: Pick<AgentRuntime, 'desiredState' | 'machineQueue' | 'executor' | 'taskLog' | 'logger' | 'emitEvent' | 'outbox'>;
   sessions: BootSessions;
   machineIds: MachineIds;
   agent: AgentUrls;

@@ -105,7 +105,7 @@ export class BootSessions {
 
   async open(): Promise<void> {
     for (const r of await this.log.open()) this.apply(r);
-    await this.compact();
+    this.compact();
   }
 
   close(): Promise<void> {
@@ -225,7 +225,7 @@ export class BootSessions {
   private async write(r: Rec): Promise<void> {
     await this.log.append(r);
     this.apply(r);
-    if (++this.appended > 5000 && this.appended > 4 * (this.tokens.size + this.sessions.size + this.handed.size)) await this.compact();
+    if (++this.appended > 5000 && this.appended > 4 * (this.tokens.size + this.sessions.size + this.handed.size)) this.compact();
   }
 
   private apply(r: Rec): void {
@@ -281,18 +281,23 @@ export class BootSessions {
     for (const [task, sid] of this.handed) if (sid === id) this.handed.delete(task);
   }
 
-  /** Rewrites the log with live records only (expired tokens, ended sessions and their hand-outs dropped). */
-  private async compact(): Promise<void> {
+  /**
+   * Rewrites the log with live records only (expired tokens, ended sessions and their hand-outs dropped),
+   * in the journal's queue and in the background: a failure (full disk) keeps the old file and is retried
+   * at the next trigger.
+   */
+  private compact(): void {
     this.appended = 0;
-    const now = this.now();
-    for (const [h, t] of this.tokens) if (t.exp <= now) this.tokens.delete(h);
-    const live: Rec[] = [
-      ...[...this.floors].map(([machine, seq]) => ({ t: 'floor' as const, machine, seq })),
-      ...[...this.secrets].map(([machine, s]) => ({ t: 'secrets' as const, machine, ...s })),
-      ...[...this.tokens.values()].map((t) => ({ t: 'token' as const, ...t })),
-      ...[...this.sessions.values()].map((s) => ({ t: 'session' as const, ...s })),
-      ...[...this.handed].map(([task, id]) => ({ t: 'handed' as const, id, task, machine: this.sessions.get(id)!.machine, seq: 0 })),
-    ];
-    await this.log.compact(live);
+    this.log.compactInBackground(() => {
+      const now = this.now();
+      for (const [h, t] of this.tokens) if (t.exp <= now) this.tokens.delete(h);
+      return [
+        ...[...this.floors].map(([machine, seq]) => ({ t: 'floor' as const, machine, seq })),
+        ...[...this.secrets].map(([machine, s]) => ({ t: 'secrets' as const, machine, ...s })),
+        ...[...this.tokens.values()].map((t) => ({ t: 'token' as const, ...t })),
+        ...[...this.sessions.values()].map((s) => ({ t: 'session' as const, ...s })),
+        ...[...this.handed].map(([task, id]) => ({ t: 'handed' as const, id, task, machine: this.sessions.get(id)!.machine, seq: 0 })),
+      ];
+    });
   }
 }

@@ -176,7 +176,9 @@ export class Link {
       return;
     }
     if (msg.type === 'ack') {
-      await this.opts.outbox.ack(msg.ids);
+      // A full disk must not take the agent down: unrecorded acks only mean those messages are resent
+      // (the central drops duplicates by id).
+      await this.opts.outbox.ack(msg.ids).catch((e: Error) => this.opts.logger.warn({ err: e.message }, 'could not record acks from the central; the messages will be resent'));
       return;
     }
     if (msg.type === 'error') {

@@ -1,4 +1,5 @@
 import type { SignedTask } from '../../shared/envelope/envelope.js';
+import type { Logger } from '../../shared/log/logger.js';
 import { RecordLog } from '../state/record-log.js';
 
 export interface MachineTask {
@@ -21,8 +22,13 @@ export class MachineQueue {
   private readonly taken = new Map<string, MachineTask>();
   private readonly waiters = new Map<string, Set<() => void>>();
 
-  constructor(path: string) {
-    this.log = new RecordLog<Rec>(path);
+  constructor(path: string, logger?: Logger) {
+    this.log = new RecordLog<Rec>(path, logger, (v): Rec => {
+      const r = v as Rec | null;
+      const ok = r?.t === 'add' ? typeof r.task?.id === 'string' && typeof r.task.machine === 'string' : (r?.t === 'take' || r?.t === 'done') && typeof r.id === 'string';
+      if (!ok) throw new Error('not a machine-queue record');
+      return r!;
+    });
   }
 
   async open(): Promise<void> {
@@ -39,13 +45,21 @@ export class MachineQueue {
         this.taken.delete(r.id);
       }
     }
-    await this.log.compact([...this.queued.values()].map((task) => ({ t: 'add' as const, task })).concat([...this.taken.values()].flatMap((task) => [{ t: 'add' as const, task }, { t: 'take' as const, id: task.id }]) as never[]));
+    this.log.compactInBackground(() => [
+      ...[...this.queued.values()].map((task): Rec => ({ t: 'add', task })),
+      ...[...this.taken.values()].flatMap((task): Rec[] => [{ t: 'add', task }, { t: 'take', id: task.id }]),
+    ]);
   }
 
   async add(task: MachineTask): Promise<void> {
     if (this.queued.has(task.id) || this.taken.has(task.id)) return;
     this.queued.set(task.id, task);
-    await this.log.append({ t: 'add', task });
+    try {
+      await this.log.append({ t: 'add', task });
+    } catch (e) {
+      this.queued.delete(task.id); // not on disk: not queued
+      throw e;
+    }
     for (const w of this.waiters.get(task.machine) ?? []) w();
   }
 
@@ -57,7 +71,13 @@ export class MachineQueue {
       if (Date.parse(t.expiresAt) <= now) continue;
       this.queued.delete(t.id);
       this.taken.set(t.id, t);
-      await this.log.append({ t: 'take', id: t.id });
+      try {
+        await this.log.append({ t: 'take', id: t.id });
+      } catch (e) {
+        this.taken.delete(t.id); // not recorded as handed over: still queued
+        this.queued.set(t.id, t);
+        throw e;
+      }
       return t;
     }
     return undefined;

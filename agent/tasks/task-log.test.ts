@@ -49,4 +49,22 @@ describe('TaskLog', () => {
     expect(third.lastSeq).toBe(2);
     await third.close();
   });
+
+  it('keeps nothing in memory of a record the disk refused (a redelivery is not taken for a known task)', async () => {
+    const log = new TaskLog(join(dir, 'tasks.jsonl'));
+    await log.open();
+    await log.record(rec(3));
+    const inner = (log as unknown as { log: { append: () => Promise<void> } }).log;
+    const orig = inner.append;
+    inner.append = async () => {
+      throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+    };
+    await expect(log.record(rec(4))).rejects.toThrow(/ENOSPC/);
+    await expect(log.record(rec(3, 'succeeded'))).rejects.toThrow(/ENOSPC/);
+    expect(log.get('t4')).toBeUndefined();
+    expect(log.get('t3')?.state).toBe('accepted');
+    expect(log.lastSeq).toBe(3);
+    inner.append = orig;
+    await log.close();
+  });
 });

@@ -1,3 +1,4 @@
+import type { Logger } from '../../shared/log/logger.js';
 import { RecordLog } from '../state/record-log.js';
 
 export interface TaskRecord {
@@ -23,8 +24,12 @@ export class TaskLog {
   lastSeq = 0;
   private appended = 0;
 
-  constructor(path: string) {
-    this.log = new RecordLog<TaskRecord>(path);
+  constructor(path: string, logger?: Logger) {
+    this.log = new RecordLog<TaskRecord>(path, logger, (v) => {
+      const r = v as TaskRecord | null;
+      if (typeof r?.id !== 'string' || typeof r.seq !== 'number') throw new Error('not a task record');
+      return r;
+    });
   }
 
   async open(): Promise<void> {
@@ -39,16 +44,28 @@ export class TaskLog {
   }
 
   async record(r: TaskRecord): Promise<void> {
+    const prev = this.tasks.get(r.id);
+    const prevSeq = this.lastSeq;
     this.tasks.set(r.id, r);
     this.lastSeq = Math.max(this.lastSeq, r.seq);
-    await this.log.append(r);
+    try {
+      await this.log.append(r);
+    } catch (e) {
+      // Not on disk (a full disk): not in memory either, or a redelivery would be taken for a known task.
+      if (this.tasks.get(r.id) === r) {
+        if (prev) this.tasks.set(r.id, prev);
+        else this.tasks.delete(r.id);
+        if (this.lastSeq === Math.max(prevSeq, r.seq)) this.lastSeq = prevSeq;
+      }
+      throw e;
+    }
     if (++this.appended > KEEP) {
       this.appended = 0;
       // Keep the newest records; the high-water mark stays in the newest one.
       const keep = [...this.tasks.values()].sort((a, b) => a.seq - b.seq).slice(-KEEP / 2);
       this.tasks.clear();
       for (const k of keep) this.tasks.set(k.id, k);
-      await this.log.compact(keep);
+      this.log.compactInBackground(() => [...this.tasks.values()]);
     }
   }
 

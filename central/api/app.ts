@@ -3,6 +3,7 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { issuesToDetails } from '../../shared/api/issues.js';
+import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
 import { ConflictError } from '../store/types.js';
 import { requirePermission } from '../auth/middleware.js';
 import { registerTokenRoutes } from '../auth/routes.js';
@@ -77,6 +78,14 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
     if (err instanceof ConflictError) {
       return c.json({ error: { code: 'conflict', message: err.message, details: [{ path: err.field, message: `"${err.value}" is already in use` }] } }, 409);
     }
+    // Nothing of the write was kept (the store rolled it back): say why, and that a retry may work later.
+    if (err instanceof StorageFullError) {
+      return c.json({ error: { code: 'insufficient_storage', message: `the central's disk is full; the write was not saved (${err.message})` } }, 507);
+    }
+    if (err instanceof StorageUnavailableError) {
+      c.header('Retry-After', '10');
+      return c.json({ error: { code: 'unavailable', message: `the central's storage failed; the write was not saved (${err.message})` } }, 503);
+    }
     if (err instanceof HTTPException) {
       const code = err.status === 400 ? 'invalid_request' : `http_${err.status}`;
       return c.json({ error: { code, message: err.message || 'request failed' } }, err.status);
@@ -88,7 +97,8 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An Underlay token (`underlay token create`)' });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // 200 also when degraded: a restart would not free the disk, and reads are still served.
+  app.get('/healthz', (c) => c.json(deps.store.health()));
   app.get('/metrics', requirePermission(deps.tokens, 'read'), async (c) => {
     for (const [collection, n] of Object.entries(deps.store.counts())) deps.metrics.objects.set({ collection }, n);
     return c.text(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileStore } from './file-store.js';
-import { ConflictError, StoreLockedError, type CollectionSpec, type Doc } from './types.js';
+import { DirLockedError } from '../../shared/fs/dir-lock.js';
+import { JournalCorruptError } from '../../shared/fs/journal.js';
+import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
+import { ConflictError, type CollectionSpec, type Doc } from './types.js';
 
 const SPECS: CollectionSpec[] = [
   { name: 'things', unique: [{ field: 'name', values: (d) => [String(d.name)] }] },
@@ -62,7 +65,7 @@ describe('FileStore', () => {
 
   it('refuses a second opener of the same directory', async () => {
     const s = await open();
-    await expect(open()).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(open()).rejects.toBeInstanceOf(DirLockedError);
     await s.close();
     const again = await open();
     await again.close();
@@ -171,7 +174,7 @@ describe('FileStore', () => {
     writeFileSync(join(dir, 'store.json'), JSON.stringify({ ...JSON.parse(good), schemaVersion: 999 }));
     await expect(open()).rejects.toThrow(/newer than this central/);
     // The failed opens released the lock.
-    expect(existsSync(join(dir, 'lock'))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('lock'))).toEqual([]);
   });
 
   it('keeps collections it does not know and lists with filters, sort and paging', async () => {
@@ -191,5 +194,186 @@ describe('FileStore', () => {
     const third = await open();
     expect(third.counts().future).toBe(1);
     await third.close();
+  });
+
+  describe('when the disk refuses a write', () => {
+    type Fh = Record<string, (...a: unknown[]) => Promise<unknown>>;
+    /** The current journal's file handle (private), to inject failures as a full disk would cause them. */
+    const journalFh = (s: FileStore) => (s as unknown as { journal: { fh: Fh } }).journal.fh;
+    const failWrites = (s: FileStore, code = 'ENOSPC') => {
+      const fh = journalFh(s);
+      const orig = fh.write;
+      fh.write = async (...a: unknown[]) => {
+        // Half of the batch reaches the file, then the error: the journal must cut it back.
+        await orig.call(fh, a[0], a[1], Math.floor((a[2] as number) / 2), a[3]);
+        throw Object.assign(new Error(`${code}: injected`), { code });
+      };
+      return () => (fh.write = orig);
+    };
+
+    it('refuses the whole batch, rolls it back in memory, keeps nothing on disk, and takes writes again later', async () => {
+      const s = await open();
+      await s.put('things', thing('a', 'alpha', { v: 1 }));
+      const restore = failWrites(s);
+      // Concurrent writers share the failing batch (or queue behind it): all are refused.
+      const results = await Promise.allSettled([
+        s.put('things', thing('a', 'alpha', { v: 2 })),
+        s.put('things', thing('b', 'beta')),
+        s.delete('things', 'a'),
+        s.commit([{ type: 'put', collection: 'other', doc: { id: 'o1' } }]),
+      ]);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageFullError);
+      }
+      expect(s.get('things', 'a')).toEqual({ id: 'a', name: 'alpha', v: 1 });
+      expect(s.get('things', 'b')).toBeUndefined();
+      expect(s.findUnique('things', 'name', 'beta')).toBeUndefined();
+      expect(s.count('other')).toBe(0);
+      expect(s.health()).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^disk full: ENOSPC/) });
+      // The unique index was rolled back too: "beta" can be taken by another document.
+      restore();
+      await s.put('things', thing('c', 'beta'));
+      expect(s.health()).toEqual({ status: 'ok' });
+      await s.close();
+      const again = await open();
+      expect(again.list('things').items).toEqual([thing('a', 'alpha', { v: 1 }), thing('c', 'beta')]);
+      expect(again.count('other')).toBe(0);
+      await again.close();
+    });
+
+    it('maps other I/O errors to StorageUnavailableError', async () => {
+      const s = await open();
+      const restore = failWrites(s, 'EIO');
+      await expect(s.put('things', thing('x'))).rejects.toBeInstanceOf(StorageUnavailableError);
+      restore();
+      await s.close();
+    });
+
+    it('a write in flight is seen by read-modify-write, vanishes if refused, and never reaches a snapshot', async () => {
+      const s = await open();
+      await s.put('things', thing('a', 'alpha', { v: 1 }));
+      const fh = journalFh(s);
+      const origSync = fh.datasync;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let fail = false;
+      fh.datasync = async () => {
+        await gate;
+        if (fail) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+        return origSync.call(fh);
+      };
+      const inFlight = [s.put('things', thing('a', 'renamed', { v: 2 })), s.put('things', thing('b', 'beta'))];
+      await new Promise((r) => setTimeout(r, 20)); // the batch is written, waiting for its fdatasync
+      // A read-modify-write now builds on the writes in flight (a one-time token used twice fails once).
+      expect(s.get('things', 'a')).toMatchObject({ v: 2 });
+      await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(ConflictError);
+      // A compaction asked for meanwhile waits until they are durable or refused.
+      const compaction = s.compact();
+      const waiting = s.put('things', thing('c', 'gamma')); // made during the compaction: waits for its switch
+      // The fdatasync fails: the writes in flight are refused and rolled back.
+      fail = true;
+      release();
+      const results = await Promise.allSettled([...inFlight, waiting]);
+      for (const r of results.slice(0, 2)) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
+      }
+      fh.datasync = origSync;
+      await compaction;
+      const snap = snapshot().collections.things.map((d: Doc) => d.id);
+      expect(snap).not.toContain('b'); // the snapshot never holds a refused write
+      expect(snap).toContain('a');
+      expect(snapshot().collections.things.find((d: Doc) => d.id === 'a')).toEqual(thing('a', 'alpha', { v: 1 }));
+      expect(results[2].status).toBe('fulfilled'); // written to the new journal, after the snapshot
+      expect(snap).not.toContain('c');
+      await s.delete('things', 'c');
+      expect(s.get('things', 'a')).toEqual(thing('a', 'alpha', { v: 1 }));
+      expect(s.get('things', 'b')).toBeUndefined();
+      await s.put('things', thing('b', 'beta'));
+      await s.close();
+      const again = await open();
+      expect(again.list('things').items).toEqual([thing('a', 'alpha', { v: 1 }), thing('b', 'beta')]);
+      await again.close();
+    });
+
+    it('a failing compaction keeps the snapshot and journals, never crashes, and is retried until it works', async () => {
+      const s = await open({ compactAfterBytes: 1, retryCompactionMs: 50 });
+      await s.put('things', thing('a'));
+      await s.compact();
+      const adapter = (s as unknown as { db: { adapter: { write: (d: unknown) => Promise<void> } } }).db.adapter;
+      const origWrite = adapter.write.bind(adapter);
+      let failing = true;
+      adapter.write = async (d) => {
+        if (failing) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+        return origWrite(d);
+      };
+      const unhandled: unknown[] = [];
+      const onUnhandled = (e: unknown) => unhandled.push(e);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        // Each acknowledged write triggers a background compaction (compactAfterBytes: 1), which fails.
+        for (let i = 0; i < 5; i++) await s.put('things', thing(`t${i}`));
+        await expect(s.compact()).rejects.toBeInstanceOf(StorageFullError);
+        expect(s.health()).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/compaction failed: disk full/) });
+        expect(snapshot().collections.things.map((d: Doc) => d.id)).toEqual(['a']); // the old snapshot stays
+        // Restarting now replays the journals: nothing acknowledged is lost.
+        failing = false;
+        for (let i = 0; i < 100 && s.health().status !== 'ok'; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(s.health()).toEqual({ status: 'ok' }); // the retry timer compacted by itself
+        expect(snapshot().collections.things).toHaveLength(6);
+        await new Promise((r) => setTimeout(r, 20));
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+      await s.close();
+      expect(journals()).toHaveLength(1);
+      const again = await open();
+      expect(again.count('things')).toBe(6);
+      await again.close();
+    });
+
+    it('starts when the start-up compaction fails (full disk), serving what was acknowledged', async () => {
+      const s = await open();
+      await s.put('things', thing('a'));
+      await s.put('things', thing('b'));
+      await s.close(); // the next open replays them and wants to compact
+      const { DurableJsonFile } = await import('./lowdb-durable-adapter.js');
+      const orig = DurableJsonFile.prototype.write;
+      DurableJsonFile.prototype.write = async () => {
+        throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+      };
+      try {
+        const again = await open({ retryCompactionMs: 60_000 });
+        expect(names(again)).toEqual(['a', 'b']);
+        expect(again.health()).toMatchObject({ status: 'degraded' });
+        await again.close();
+      } finally {
+        DurableJsonFile.prototype.write = orig;
+      }
+      const third = await open();
+      expect(names(third)).toEqual(['a', 'b']);
+      await third.close();
+    });
+  });
+
+  it('refuses to start over a corrupt complete journal line, naming file, line and offset', async () => {
+    const s = await open();
+    await s.put('things', thing('a'));
+    await s.put('things', thing('b'));
+    await s.close();
+    const [j] = journals();
+    const text = readFileSync(join(dir, j), 'utf8');
+    const lines = text.split('\n');
+    // A corrupt line in the middle, then a record after it (which would be silently dropped by a reader that stops).
+    writeFileSync(join(dir, j), [lines[0], '{"ops":[{"type":"put"garbage', ...lines.slice(1)].join('\n'));
+    const err = await open().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JournalCorruptError);
+    expect((err as Error).message).toContain(`${join(dir, j)} line 2 (byte offset ${Buffer.byteLength(lines[0]) + 1})`);
+    expect(readdirSync(dir).filter((f) => f.startsWith('lock'))).toEqual([]); // released
+    // Valid JSON that is not a store record is corruption too.
+    writeFileSync(join(dir, j), [lines[0], '{"ops":[{"type":"put","collection":"things"}]}', ...lines.slice(1)].join('\n'));
+    await expect(open()).rejects.toThrow(/line 2 .*not a store journal record/);
   });
 });

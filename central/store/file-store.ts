@@ -1,14 +1,15 @@
-import { mkdirSync, chmodSync } from 'node:fs';
+import { mkdirSync, chmodSync, statfsSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
+import { acquireDirLock, type DirLock } from '../../shared/fs/dir-lock.js';
 import { Journal } from '../../shared/fs/journal.js';
+import { StorageError, storageError } from '../../shared/fs/storage-errors.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
-import { acquireDataDirLock } from './data-dir-lock.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
 import { migrate, SCHEMA_VERSION, type Snapshot } from './migrations.js';
-import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, Store, WriteOp } from './types.js';
+import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, Store, StoreHealth, WriteOp } from './types.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -16,6 +17,8 @@ export interface FileStoreOptions {
   logger?: Logger;
   /** Fold the journal into a new snapshot once it is this large (bytes). */
   compactAfterBytes?: number;
+  /** While a write or a compaction is failing, retry the compaction this often (ms; default 10 s). */
+  retryCompactionMs?: number;
   /** Called with each group commit's duration (seconds) and record count. */
   onCommit?: (seconds: number, records: number) => void;
 }
@@ -24,19 +27,37 @@ type JournalRecord = { ops: WriteOp[] };
 
 /**
  * The embedded store: a lowdb JSON snapshot (`store.json`) plus an append-only journal
- * (`journal.<generation>.jsonl`) of whole-document writes. A write is applied in memory, appended to the
- * journal and acknowledged only after the group commit's fsync. Compaction switches to a new journal
- * generation, writes a snapshot durably (lowdb with a fsync'ing adapter), then drops the old journal.
- * Replaying a journal is idempotent (whole-document puts and deletes), so a crash anywhere in
- * compaction loses nothing.
+ * (`journal.<generation>.jsonl`) of whole-document writes.
+ *
+ * A write is checked (unique indexes) and applied in memory (so a read-modify-write made after it builds
+ * on it), appended to the journal and acknowledged only after the group commit's fdatasync. If the
+ * journal refuses a batch (full disk, I/O error), every write in flight is rolled back at once (the
+ * journal fails the batch and everything queued behind it, which may have been built on it) and the
+ * writers get a StorageFullError or StorageUnavailableError: nothing of them stays on disk or in memory.
+ * Each commit in flight keeps its undo list; they are undone newest first.
+ *
+ * Compaction pauses writers until the journal is idle (about one fsync), takes the state (then all of it
+ * is durable), switches to a new journal generation, lets writers go on, writes the snapshot durably,
+ * then drops the older journals. Replaying a journal is idempotent (whole-document puts and deletes), so
+ * a crash or a failure (ENOSPC) anywhere in compaction loses nothing: the old snapshot and journals stay,
+ * the store keeps serving, and compaction is retried.
  */
 export class FileStore implements Store {
   private readonly collections = new Map<string, MemoryCollection>();
   private readonly db: Low<Snapshot>;
   private journal!: Journal<JournalRecord>;
   private generation = 0;
-  private releaseLock: (() => void) | null = null;
+  private lock: DirLock | null = null;
   private compacting: Promise<void> | null = null;
+  /** Set while compaction waits for the journal to be idle and switches it: writers wait for it. */
+  private switching: Promise<void> | null = null;
+  private compactOwed = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Undo lists of the commits applied in memory and not durable yet, oldest first. */
+  private readonly inflight = new Set<Undo[]>();
+  private writeFault: string | null = null;
+  private compactionFault: string | null = null;
+  private closed = false;
   private readonly logger: Logger;
   private readonly compactAfterBytes: number;
 
@@ -51,11 +72,11 @@ export class FileStore implements Store {
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     chmodSync(opts.dir, 0o700);
     const store = new FileStore(opts);
-    store.releaseLock = acquireDataDirLock(join(opts.dir, 'lock'));
+    store.lock = await acquireDirLock(opts.dir, 'central');
     try {
       await store.load();
     } catch (e) {
-      store.releaseLock();
+      await store.lock.release();
       throw e;
     }
     return store;
@@ -63,6 +84,26 @@ export class FileStore implements Store {
 
   private journalPath(gen: number): string {
     return join(this.opts.dir, `journal.${gen}.jsonl`);
+  }
+
+  private async openJournal(gen: number): Promise<Journal<JournalRecord>> {
+    const { journal } = await Journal.open<JournalRecord>(this.journalPath(gen), {
+      logger: this.logger,
+      onCommit: (seconds, records) => {
+        this.writeFault = null;
+        this.opts.onCommit?.(seconds, records);
+      },
+      onWriteFailure: (err) => this.onWriteFailure(err),
+    });
+    return journal;
+  }
+
+  private async journalGenerations(): Promise<number[]> {
+    return (await readdir(this.opts.dir))
+      .map((f) => /^journal\.(\d+)\.jsonl$/.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
   }
 
   private async load(): Promise<void> {
@@ -78,40 +119,28 @@ export class FileStore implements Store {
       for (const d of docs) this.collections.get(name)!.put(d);
     }
     this.generation = snapshot.journalGeneration;
-    // Replay this generation's journal and any later one (a crash during compaction).
-    const gens = (await readdir(this.opts.dir))
-      .map((f) => /^journal\.(\d+)\.jsonl$/.exec(f))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
+    // Replay this generation's journal and any later one (a crash or a failure during compaction). A
+    // corrupt complete line refuses the start (JournalCorruptError names file, line and offset).
     let replayed = 0;
     let torn = false;
-    const replayedGens: number[] = [];
-    for (const gen of gens) {
+    for (const gen of await this.journalGenerations()) {
       if (gen < this.generation) {
-        await unlink(this.journalPath(gen)); // already folded into the snapshot
+        await unlink(this.journalPath(gen)).catch(() => undefined); // already folded into the snapshot
         continue;
       }
-      const { records, tornBytes } = await Journal.readAll<JournalRecord>(this.journalPath(gen));
+      const { records, tornBytes } = await Journal.read<JournalRecord>(this.journalPath(gen), { parse: parseJournalRecord });
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
       torn ||= tornBytes > 0;
-      replayedGens.push(gen);
       for (const r of records) for (const op of r.ops) this.applyOp(op);
       replayed += records.length;
       this.generation = Math.max(this.generation, gen);
     }
-    this.journal = this.newJournal(this.generation);
-    await this.journal.open();
-    if (migrated || !existed || replayed > 0 || torn) await this.compact();
-    // compact() drops only the journal it switched from; earlier ones (a crash mid-compaction) are folded too.
-    for (const gen of replayedGens) if (gen < this.generation) await unlink(this.journalPath(gen)).catch(() => undefined);
+    this.journal = await this.openJournal(this.generation);
+    if (migrated || !existed || replayed > 0 || torn) {
+      if (!existed) await this.compact(); // a new data dir must get its snapshot: fail the start if it cannot
+      else await this.compact().catch(() => undefined); // logged, marked degraded and retried: serve meanwhile
+    }
     this.logger.info({ replayed, schemaVersion: SCHEMA_VERSION, counts: this.counts() }, 'store loaded');
-  }
-
-  private newJournal(gen: number): Journal<JournalRecord> {
-    const j = new Journal<JournalRecord>(this.journalPath(gen));
-    j.onCommit = this.opts.onCommit;
-    return j;
   }
 
   private coll(name: CollectionName): MemoryCollection {
@@ -120,8 +149,12 @@ export class FileStore implements Store {
     return c;
   }
 
+  private collFor(name: CollectionName): MemoryCollection {
+    return this.collections.get(name) ?? this.collections.set(name, new MemoryCollection({ name, unique: [] })).get(name)!;
+  }
+
   private applyOp(op: WriteOp): void {
-    const c = this.collections.get(op.collection) ?? this.collections.set(op.collection, new MemoryCollection({ name: op.collection, unique: [] })).get(op.collection)!;
+    const c = this.collFor(op.collection);
     if (op.type === 'put') c.put(op.doc);
     else c.delete(op.id);
   }
@@ -148,12 +181,10 @@ export class FileStore implements Store {
 
   async commit(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    // Apply op by op, checking unique indexes against the state left by the ops before it; on a
-    // conflict (or a failed journal write) undo what was applied: all or nothing.
-    const undo: (() => void)[] = [];
-    const rollback = () => {
-      for (const u of undo.reverse()) u();
-    };
+    while (this.switching) await this.switching;
+    // Apply op by op, checking unique indexes against the state left by the ops before it (and by writes
+    // still in flight); on a conflict undo what was applied: all or nothing.
+    const undo: Undo[] = [];
     try {
       for (const op of ops) {
         const c = this.coll(op.collection);
@@ -161,22 +192,30 @@ export class FileStore implements Store {
         const prev = c.get(id);
         if (op.type === 'put') c.checkUnique(op.doc);
         this.applyOp(op);
-        undo.push(() => (prev ? c.put(prev) : c.delete(id)));
+        undo.push({ c, id, prev });
       }
     } catch (e) {
-      rollback();
+      undoAll(undo);
       throw e;
     }
+    this.inflight.add(undo);
     try {
       await this.journal.append({ ops });
-    } catch (e) {
-      this.logger.error({ err: e }, 'journal write failed; write rolled back');
-      rollback();
-      throw e;
+    } finally {
+      // Durable, or refused (then onWriteFailure has undone it with every other write in flight).
+      this.inflight.delete(undo);
     }
-    if (this.journal.bytes > this.compactAfterBytes && !this.compacting) {
-      this.compacting = this.compact().finally(() => (this.compacting = null));
+    if ((this.journal.bytes > this.compactAfterBytes || this.compactOwed) && !this.compacting && !this.retryTimer) {
+      this.compact().catch(() => undefined); // logged and retried
     }
+  }
+
+  private onWriteFailure(err: StorageError): void {
+    for (const undo of [...this.inflight].reverse()) undoAll(undo);
+    this.inflight.clear();
+    this.writeFault = err.message;
+    this.logger.error({ err: err.message }, 'store: a write could not be made durable; it and every write in flight were refused and rolled back');
+    this.scheduleRetry();
   }
 
   async put<T extends Doc>(collection: CollectionName, doc: T): Promise<T> {
@@ -188,30 +227,121 @@ export class FileStore implements Store {
     await this.commit([{ type: 'delete', collection, id }]);
   }
 
-  /** Writes a snapshot of the current state and drops journals it covers. */
-  async compact(): Promise<void> {
-    const old = this.journal;
-    const gen = this.generation + 1;
-    const next = this.newJournal(gen);
-    await next.open();
-    this.journal = next;
-    this.generation = gen;
-    await old.drain();
-    this.db.data = {
-      schemaVersion: SCHEMA_VERSION,
-      journalGeneration: gen,
-      collections: Object.fromEntries([...this.collections].map(([k, c]) => [k, [...c.docs.values()]])),
-    };
-    await this.db.write();
-    await old.close();
-    await unlink(old.path).catch(() => undefined);
+  /** ok, or degraded with the reason (a full disk refuses writes; a failing compaction does not). */
+  health(): StoreHealth {
+    if (this.writeFault) return { status: 'degraded', reason: `${this.writeFault}; writes are refused until space is freed` };
+    if (this.compactionFault) return { status: 'degraded', reason: `${this.compactionFault}; compaction is retried` };
+    try {
+      const fs = statfsSync(this.opts.dir);
+      if (fs.bavail === 0) return { status: 'degraded', reason: 'disk full: no space left in the data directory' }; // no path: /healthz is public
+    } catch {
+      /* statfs is a hint only */
+    }
+    return { status: 'ok' };
+  }
+
+  /**
+   * Writes a snapshot of the committed state and drops the journals it covers. On failure (e.g. ENOSPC)
+   * the previous snapshot and every journal stay; the error is logged, the store reports degraded and
+   * the compaction is retried later.
+   */
+  compact(): Promise<void> {
+    this.compacting ??= this.runCompaction().finally(() => (this.compacting = null));
+    return this.compacting;
+  }
+
+  private async runCompaction(): Promise<void> {
+    try {
+      const { gen, collections } = await this.pauseAndSwitch();
+      this.db.data = { schemaVersion: SCHEMA_VERSION, journalGeneration: gen, collections };
+      await this.db.write();
+      this.db.data = emptySnapshot(); // not kept: the collections are the state
+      for (const g of await this.journalGenerations()) if (g < gen) await unlink(this.journalPath(g)).catch(() => undefined);
+      this.compactOwed = false;
+      this.compactionFault = null;
+      this.writeFault = null; // the disk took a whole snapshot: it has room again
+    } catch (e) {
+      const err = storageError(e, join(this.opts.dir, 'store.json'));
+      this.compactOwed = true;
+      this.compactionFault = `compaction failed: ${err.message}`;
+      this.logger.error({ err: err.message }, 'store: compaction failed; the previous snapshot and journals are kept; retrying later');
+      this.scheduleRetry();
+      throw err;
+    }
+  }
+
+  /**
+   * Pauses writers until the journal is idle, so every write applied in memory is durable; takes the
+   * state then; moves to a new journal generation unless the current one is empty (also after a failed
+   * compaction: retries on a full disk do not pile up files); lets writers go on.
+   */
+  private async pauseAndSwitch(): Promise<{ gen: number; collections: Snapshot['collections'] }> {
+    let release!: () => void;
+    this.switching = new Promise<void>((r) => (release = r));
+    try {
+      const next = this.journal.bytes > 0 ? await this.openJournal(this.generation + 1) : null;
+      await this.journal.drain();
+      const collections = Object.fromEntries([...this.collections].map(([k, c]) => [k, [...c.docs.values()]]));
+      if (next) {
+        const old = this.journal;
+        this.journal = next;
+        this.generation += 1;
+        await old.close();
+      }
+      return { gen: this.generation, collections };
+    } finally {
+      this.switching = null;
+      release();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    this.compactOwed = true;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.closed) return;
+      this.compact().then(
+        () => this.logger.info('store: compaction succeeded again; writes are accepted'),
+        () => undefined, // logged; scheduled again
+      );
+    }, this.opts.retryCompactionMs ?? 10_000);
+    this.retryTimer.unref();
   }
 
   async close(): Promise<void> {
-    if (this.compacting) await this.compacting;
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.compacting) await this.compacting.catch(() => undefined);
     await this.journal.close();
-    this.releaseLock?.();
-    this.releaseLock = null;
+    await this.lock?.release();
+    this.lock = null;
+  }
+}
+
+/** A journal line must be `{ops: [...]}` of puts (with a document with an id) and deletes (with an id). */
+function parseJournalRecord(v: unknown): JournalRecord {
+  const ops = (v as JournalRecord | null)?.ops;
+  const ok =
+    Array.isArray(ops) &&
+    ops.every((op) => typeof op?.collection === 'string' && (op.type === 'put' ? typeof op.doc?.id === 'string' : op.type === 'delete' && typeof op.id === 'string'));
+  if (!ok) throw new Error('not a store journal record ({ops: [put|delete …]})');
+  return v as JournalRecord;
+}
+
+interface Undo {
+  c: MemoryCollection;
+  id: string;
+  prev: Doc | undefined;
+}
+
+/** Restores what `undo` records, newest first. */
+function undoAll(undo: Undo[]): void {
+  for (let i = undo.length - 1; i >= 0; i--) {
+    const { c, id, prev } = undo[i];
+    if (prev) c.put(prev);
+    else c.delete(id);
   }
 }
 

@@ -51,8 +51,12 @@ export interface Store {
   put<T extends Doc>(collection: CollectionName, doc: T): Promise<T>;
   delete(collection: CollectionName, id: string): Promise<void>;
   counts(): Record<CollectionName, number>;
+  /** Whether writes can be made durable now (shown by /healthz). */
+  health(): StoreHealth;
   close(): Promise<void>;
 }
+
+export type StoreHealth = { status: 'ok' } | { status: 'degraded'; reason: string };
 
 export class ConflictError extends Error {
   constructor(
@@ -63,5 +67,3 @@ export class ConflictError extends Error {
     super(`${collection}: ${field} "${value}" is already in use`);
   }
 }
-
-export class StoreLockedError extends Error {}

@@ -1,8 +1,9 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Journal } from './journal.js';
+import { Journal, JournalCorruptError } from './journal.js';
+import { StorageFullError, StorageUnavailableError } from './storage-errors.js';
 
 let dir: string;
 beforeEach(() => {
@@ -11,19 +12,29 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 type Rec = { n: number; text?: string };
+const nums = (rs: Rec[]) => rs.map((r) => r.n);
+
+/** Replaces the journal's file handle write/datasync (private) to inject failures. */
+function inject(j: Journal<Rec>, fn: 'write' | 'datasync', impl: (orig: (...a: unknown[]) => Promise<unknown>, ...a: unknown[]) => Promise<unknown>): () => void {
+  const fh = (j as unknown as { fh: Record<string, (...a: unknown[]) => Promise<unknown>> }).fh;
+  const orig = fh[fn].bind(fh);
+  fh[fn] = (...a: unknown[]) => impl(orig, ...a);
+  return () => {
+    fh[fn] = orig;
+  };
+}
+const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
 
 describe('Journal', () => {
   it('makes every acknowledged append readable, in order, with group commit', async () => {
     const path = join(dir, 'j.jsonl');
-    const j = new Journal<Rec>(path);
     const commits: number[] = [];
-    j.onCommit = (_s, n) => commits.push(n);
-    await j.open();
+    const { journal: j } = await Journal.open<Rec>(path, { onCommit: (_s, n) => commits.push(n) });
     const N = 200;
     await Promise.all(Array.from({ length: N }, (_, n) => j.append({ n, text: 'é✓' })));
     await j.close();
-    const { records, tornBytes } = await Journal.readAll<Rec>(path);
-    expect(records.map((r) => r.n)).toEqual(Array.from({ length: N }, (_, n) => n));
+    const { records, tornBytes } = await Journal.read<Rec>(path);
+    expect(nums(records)).toEqual(Array.from({ length: N }, (_, n) => n));
     expect(records[5].text).toBe('é✓');
     expect(tornBytes).toBe(0);
     // Concurrent appends share fsyncs: fewer commits than records, and every record counted once.
@@ -33,67 +44,145 @@ describe('Journal', () => {
   });
 
   it('rejects appends after close', async () => {
-    const j = new Journal<Rec>(join(dir, 'j.jsonl'));
-    await j.open();
+    const { journal: j } = await Journal.open<Rec>(join(dir, 'j.jsonl'));
     await j.close();
     await expect(j.append({ n: 1 })).rejects.toThrow(/closed/);
   });
 
-  it('ignores a torn tail on read (unterminated line, or a partly written multi-byte character)', async () => {
+  it('drops a torn tail (unterminated line, or a partly written multi-byte character) and cuts it on open', async () => {
     const path = join(dir, 'j.jsonl');
     const good = '{"n":0}\n{"n":1}\n';
     writeFileSync(path, good + '{"n":2,"te');
-    let r = await Journal.readAll<Rec>(path);
+    let r = await Journal.read<Rec>(path);
     expect(r.records).toEqual([{ n: 0 }, { n: 1 }]);
     expect(r.tornBytes).toBe(Buffer.byteLength('{"n":2,"te'));
     expect(r.validBytes).toBe(Buffer.byteLength(good));
 
-    // Torn in the middle of "✓" (3 bytes in UTF-8): counts raw bytes, not decoded characters.
     const tail = Buffer.concat([Buffer.from('{"n":2,"text":"'), Buffer.from('✓').subarray(0, 2)]);
     writeFileSync(path, Buffer.concat([Buffer.from(good), tail]));
-    r = await Journal.readAll<Rec>(path);
+    r = await Journal.read<Rec>(path);
     expect(r.records).toHaveLength(2);
     expect(r.tornBytes).toBe(tail.length);
 
-    // A garbage line (a crash left zeroes) ends the readable part; what follows was never acknowledged.
-    writeFileSync(path, good + '\0\0\0\0\n{"n":3}\n');
-    r = await Journal.readAll<Rec>(path);
-    expect(r.records.map((x) => x.n)).toEqual([0, 1]);
-
-    expect(await Journal.readAll(join(dir, 'missing.jsonl'))).toEqual({ records: [], tornBytes: 0, validBytes: 0 });
+    const { journal, tornBytes } = await Journal.open<Rec>(path);
+    expect(tornBytes).toBe(tail.length);
+    await journal.append({ n: 3 });
+    await journal.close();
+    expect(readFileSync(path, 'utf8')).toBe(good + '{"n":3}\n');
+    expect(await Journal.read(join(dir, 'missing.jsonl'))).toEqual({ records: [], tornBytes: 0, validBytes: 0, corrupt: [] });
   });
 
-  it('cuts a torn tail when reopened, so records appended afterwards survive the next read', async () => {
+  it('refuses to open over a corrupt complete line in the middle, naming file, line and offset', async () => {
     const path = join(dir, 'j.jsonl');
-    const first = new Journal<Rec>(path);
-    await first.open();
-    await first.append({ n: 0 });
-    await first.close();
-    appendFileSync(path, '{"n":1,"text":"crash here'); // a write that was never acknowledged
-
-    const second = new Journal<Rec>(path);
-    await second.open();
-    await second.append({ n: 2 });
-    await second.append({ n: 3 });
-    await second.close();
-
-    const { records, tornBytes } = await Journal.readAll<Rec>(path);
-    expect(records.map((r) => r.n)).toEqual([0, 2, 3]);
-    expect(tornBytes).toBe(0);
-    expect(readFileSync(path, 'utf8')).toBe('{"n":0}\n{"n":2}\n{"n":3}\n');
+    const text = '{"n":0}\n{"n":1}\n\0\0\0\0\n{"n":3}\n';
+    writeFileSync(path, text);
+    const err = await Journal.open<Rec>(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JournalCorruptError);
+    expect(err).toMatchObject({ file: path, line: 3, offset: 16 });
+    expect((err as Error).message).toContain(`${path} line 3 (byte offset 16)`);
+    expect(readFileSync(path, 'utf8')).toBe(text); // nothing was changed
+    // A record that parses but fails validation is corruption too.
+    writeFileSync(path, '{"n":0}\n{"n":"x"}\n{"n":2}\n');
+    const parse = (v: unknown) => {
+      if (typeof (v as Rec).n !== 'number') throw new Error('n must be a number');
+      return v as Rec;
+    };
+    await expect(Journal.open<Rec>(path, { parse })).rejects.toThrow(/line 2 .*n must be a number/);
   });
 
-  it('truncate() empties the journal after draining pending appends', async () => {
+  it('salvage mode keeps every valid record (also after the bad line) and sets a copy aside', async () => {
     const path = join(dir, 'j.jsonl');
-    const j = new Journal<Rec>(path);
-    await j.open();
-    const pending = j.append({ n: 1 });
-    await j.truncate();
-    await pending;
-    expect(j.bytes).toBe(0);
-    expect(statSync(path).size).toBe(0);
-    await j.append({ n: 2 });
+    const text = '{"n":0}\ngarbage\n{"n":2}\n';
+    writeFileSync(path, text);
+    const { journal, records, corrupt } = await Journal.open<Rec>(path, { corrupt: 'salvage' });
+    expect(nums(records)).toEqual([0, 2]);
+    expect(corrupt).toMatchObject([{ line: 2, offset: 8 }]);
+    await journal.append({ n: 3 });
+    await journal.close();
+    expect(nums((await Journal.read<Rec>(path)).records)).toEqual([0, 2, 3]);
+    const aside = readdirSync(dir).filter((f) => f.startsWith('j.jsonl.corrupt-'));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(dir, aside[0]), 'utf8')).toBe(text);
+  });
+
+  it('a failed write fails its batch and every append queued behind it, cuts the file back, and recovers', async () => {
+    const path = join(dir, 'j.jsonl');
+    const failures: Error[] = [];
+    const order: string[] = [];
+    const { journal: j } = await Journal.open<Rec>(path, {
+      onWriteFailure: (e) => {
+        failures.push(e);
+        order.push('hook');
+      },
+    });
+    await j.append({ n: 0 });
+    const size = statSync(path).size;
+    // The write lands half of its bytes, then the disk is full.
+    const restore = inject(j, 'write', async (orig, buf, off, len, pos) => {
+      await orig(buf, off, Math.floor((len as number) / 2), pos);
+      throw enospc();
+    });
+    const batch = [1, 2, 3].map((n) => j.append({ n }).then(() => 'ok', (e: Error) => (order.push('reject'), e)));
+    const results = await Promise.all(batch);
+    for (const r of results) expect(r).toBeInstanceOf(StorageFullError);
+    expect(order[0]).toBe('hook'); // the owner rolls back before any writer hears of it
+    expect(failures).toHaveLength(1);
+    expect(statSync(path).size).toBe(size); // the half-written batch is gone
+    restore();
+    await j.append({ n: 4 });
     await j.close();
-    expect((await Journal.readAll<Rec>(path)).records).toEqual([{ n: 2 }]);
+    expect(nums((await Journal.read<Rec>(path)).records)).toEqual([0, 4]);
+    expect(j.stats()).toMatchObject({ failedBatches: 1, records: 2 });
+  });
+
+  it('a short write (fewer bytes than asked) fails the batch; a failed fdatasync is a 503-kind error', async () => {
+    const path = join(dir, 'j.jsonl');
+    const { journal: j } = await Journal.open<Rec>(path);
+    await j.append({ n: 0 });
+    let restore = inject(j, 'write', (orig, buf, off, len, pos) => orig(buf, off, (len as number) - 3, pos));
+    const short = await j.append({ n: 1 }).catch((e: unknown) => e);
+    expect(short).toBeInstanceOf(StorageFullError);
+    expect((short as Error).message).toMatch(/short write/);
+    restore();
+    restore = inject(j, 'datasync', async () => {
+      throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    });
+    const eio = await j.append({ n: 2 }).catch((e: unknown) => e);
+    expect(eio).toBeInstanceOf(StorageUnavailableError);
+    restore();
+    await j.append({ n: 3 });
+    await j.close();
+    expect(readFileSync(path, 'utf8')).toBe('{"n":0}\n{"n":3}\n');
+  });
+
+  it('compacts in the queue: appends made meanwhile land after the snapshot', async () => {
+    const path = join(dir, 'j.jsonl');
+    const { journal: j } = await Journal.open<Rec>(path);
+    // The owner's live state: the snapshot is taken from it when the compaction runs.
+    const live: Rec[] = [];
+    const add = (n: number) => (live.push({ n }), j.append({ n }));
+    await Promise.all([0, 1, 2].map(add));
+    live.splice(0, 2); // 0 and 1 are dead
+    const compacted = j.compact(() => [...live]);
+    const during = add(3); // made while the compaction is queued: written, and in the snapshot or after it
+    await Promise.all([compacted, during]);
+    await add(4);
+    await j.close();
+    expect(nums((await Journal.read<Rec>(path)).records)).toEqual([2, 3, 4]);
+    expect(j.stats()).toMatchObject({ compactions: 1, records: 3 });
+  });
+
+  it('a failed compaction leaves the journal intact, rejects only itself, and appends go on', async () => {
+    const path = join(dir, 'j.jsonl');
+    const { journal: j } = await Journal.open<Rec>(path);
+    await j.append({ n: 0 });
+    const failing = j.compact(() => {
+      throw enospc();
+    });
+    await expect(failing).rejects.toBeInstanceOf(StorageFullError);
+    await j.append({ n: 1 });
+    await j.close();
+    expect(nums((await Journal.read<Rec>(path)).records)).toEqual([0, 1]);
+    expect(readdirSync(dir)).toEqual(['j.jsonl']); // no temp file left
   });
 });

@@ -1,118 +1,357 @@
-import { open, type FileHandle, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { fsyncDir } from './durable.js';
-
 /**
- * An append-only journal of JSON records, one per line, with group commit: every `append()` issued
- * while an fsync is in flight joins the next batch, so N concurrent writers cost one write + one fsync,
- * not N. `append()` resolves only once its record is on disk.
+ * The one append-only JSON-lines journal of the central and the agent (store, DHCP leases, outbox, task
+ * log, machine queue).
  *
- * A torn last line (a crash mid-write) is ignored on read: its writer was never acknowledged.
+ * - Group commit: every `append()` that arrives while a batch is being written joins the next batch; one
+ *   batch costs one write + one fdatasync. `append()` resolves only once its record is on disk.
+ * - A short or failed write (or fdatasync) fails its batch and every append queued behind it (they may
+ *   have been derived from it): nothing of them is acknowledged, the file is truncated back to the last
+ *   good offset before they are rejected, and later appends work again once the disk has room.
+ *   `onWriteFailure` runs synchronously at that moment, before any other append can be made, so an owner
+ *   can roll back in-memory state it applied for them.
+ * - `compact(snapshot)` rewrites the file from `snapshot()` (temp file, fsync, rename, fsync of the
+ *   directory) in the same queue, once earlier appends are on disk; appends made meanwhile land after it.
+ *   A failed compaction leaves the old file intact and only rejects its own promise.
+ * - Replay accepts only a torn tail (a last line without its newline: a write that was never
+ *   acknowledged). An unparseable complete line is corruption: `open()` refuses with a
+ *   JournalCorruptError naming the file, line and byte offset, or (`corrupt: 'salvage'`) keeps every
+ *   valid record, moves a copy of the file aside and rewrites it without the bad lines.
  */
-export class Journal<T> {
-  private fh: FileHandle | null = null;
-  private pending: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private flushing: Promise<void> | null = null;
-  private closed = false;
-  /** Bytes written since open (for compaction decisions). */
-  bytes = 0;
-  /** Called with the duration of each group commit in seconds (metrics). */
+import { constants } from 'node:fs';
+import { copyFile, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { fsyncDir } from './durable.js';
+import { StorageError, StorageFullError, storageError } from './storage-errors.js';
+
+export class JournalCorruptError extends Error {
+  constructor(
+    readonly file: string,
+    /** 1-based line number of the first corrupt line. */
+    readonly line: number,
+    /** Byte offset where that line starts. */
+    readonly offset: number,
+    reason: string,
+  ) {
+    super(
+      `${file} line ${line} (byte offset ${offset}) is corrupt: ${reason}. Refusing to open it: the records after it would be lost. ` +
+        `Restore the file from a backup, or cut it at that offset if you accept losing what follows.`,
+    );
+  }
+}
+
+export interface JournalOptions<T> {
+  /** Validates a parsed line; throw to mark it corrupt. Default: accept any JSON value. */
+  parse?: (value: unknown) => T;
+  logger?: Logger;
+  /** What to do with an unparseable complete line: refuse to open (default) or salvage (see above). */
+  corrupt?: 'refuse' | 'salvage';
+  /** Called with each group commit's duration (seconds) and record count (metrics). */
   onCommit?: (seconds: number, records: number) => void;
+  /** Called synchronously when a batch failed, before its appends (and those queued behind) are rejected. */
+  onWriteFailure?: (err: StorageError) => void;
+}
 
-  constructor(readonly path: string) {}
+export interface JournalReplay<T> {
+  records: T[];
+  /** Bytes of complete, valid lines (where the next append goes). */
+  validBytes: number;
+  /** Bytes of a torn last line (no newline), dropped. */
+  tornBytes: number;
+  /** Complete lines that did not parse (only with `corrupt: 'salvage'`; otherwise replay throws). */
+  corrupt: { line: number; offset: number; reason: string }[];
+}
 
-  async open(): Promise<void> {
-    // Cut a torn tail (a crash mid-append: never acknowledged) before appending; otherwise the next
-    // record is glued to it, that line no longer parses, and it and every record after it are lost.
-    const { validBytes, tornBytes } = await Journal.readAll(this.path);
-    this.fh = await open(this.path, 'a', 0o600);
-    if (tornBytes > 0) {
-      await this.fh.truncate(validBytes);
-      await this.fh.sync();
-    }
-    await fsyncDir(dirname(this.path));
-    try {
-      this.bytes = (await stat(this.path)).size;
-    } catch {
-      this.bytes = 0;
-    }
+export interface JournalOpened<T> extends JournalReplay<T> {
+  journal: Journal<T>;
+}
+
+export interface JournalStats {
+  /** Records in the file (for compaction decisions). */
+  records: number;
+  batches: number;
+  appends: number;
+  compactions: number;
+  failedBatches: number;
+  failedCompactions: number;
+}
+
+interface Pending {
+  line: string;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface Compaction {
+  snapshot: () => unknown[];
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+const RW_CREATE = constants.O_RDWR | constants.O_CREAT;
+
+export class Journal<T> {
+  private pending: Pending[] = [];
+  private compactions: Compaction[] = [];
+  private running = false;
+  private closed = false;
+  /** A failed batch may have left bytes past `offset`: cut them before the next write. */
+  private dirty = false;
+  private idle: (() => void)[] = [];
+  private st: JournalStats;
+
+  private constructor(
+    readonly path: string,
+    private fh: FileHandle,
+    /** End of the last durable record: where the next batch is written. */
+    private offset: number,
+    records: number,
+    private readonly opts: JournalOptions<T>,
+  ) {
+    this.st = { records, batches: 0, appends: 0, compactions: 0, failedBatches: 0, failedCompactions: 0 };
   }
 
-  /** Reads every complete record; stops at the first torn or unparseable line (which can only be the last). */
-  static async readAll<T>(path: string): Promise<{ records: T[]; tornBytes: number; validBytes: number }> {
-    let raw: Buffer;
+  /**
+   * Reads every record of `file` (none if it does not exist). A torn last line is reported, not returned;
+   * a corrupt complete line throws JournalCorruptError unless `corrupt` is 'salvage'.
+   */
+  static async read<T>(file: string, opts: Pick<JournalOptions<T>, 'parse' | 'corrupt'> = {}): Promise<JournalReplay<T>> {
+    let fh: FileHandle;
     try {
-      raw = await readFile(path);
+      fh = await open(file, 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], tornBytes: 0, validBytes: 0 };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], validBytes: 0, tornBytes: 0, corrupt: [] };
       throw e;
     }
-    const text = raw.toString('utf8');
+    let buf: Buffer;
+    try {
+      buf = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+    return Journal.parseBuffer(file, buf, opts);
+  }
+
+  private static parseBuffer<T>(file: string, buf: Buffer, opts: Pick<JournalOptions<T>, 'parse' | 'corrupt'>): JournalReplay<T> {
     const records: T[] = [];
+    const corrupt: JournalReplay<T>['corrupt'] = [];
     let pos = 0;
-    while (pos < text.length) {
-      const nl = text.indexOf('\n', pos);
-      if (nl === -1) break; // torn tail: no newline
-      const line = text.slice(pos, nl);
+    let line = 0;
+    for (;;) {
+      const nl = buf.indexOf(0x0a, pos);
+      if (nl === -1) break;
+      line++;
       try {
-        records.push(JSON.parse(line) as T);
-      } catch {
-        break;
+        const value: unknown = JSON.parse(buf.toString('utf8', pos, nl));
+        records.push(opts.parse ? opts.parse(value) : (value as T));
+      } catch (e) {
+        const reason = e instanceof SyntaxError ? `not JSON (${e.message})` : `invalid record (${(e as Error).message.slice(0, 200)})`;
+        if (opts.corrupt !== 'salvage') throw new JournalCorruptError(file, line, pos, reason);
+        corrupt.push({ line, offset: pos, reason });
       }
       pos = nl + 1;
     }
-    // Bytes counted on the raw file: a tail torn inside a multi-byte character decodes to U+FFFD.
-    const validBytes = Buffer.byteLength(text.slice(0, pos));
-    return { records, tornBytes: raw.length - validBytes, validBytes };
+    return { records, validBytes: pos, tornBytes: buf.length - pos, corrupt };
   }
 
-  append(record: T): Promise<void> {
-    if (this.closed || !this.fh) return Promise.reject(new Error('journal is closed'));
-    const line = JSON.stringify(record) + '\n';
-    const p = new Promise<void>((resolve, reject) => this.pending.push({ line, resolve, reject }));
-    if (!this.flushing) this.flushing = this.flushLoop();
-    return p;
-  }
-
-  private async flushLoop(): Promise<void> {
+  /** Replays `file` (see `read`), cuts a torn tail and opens it for appending. */
+  static async open<T>(file: string, opts: JournalOptions<T> = {}): Promise<JournalOpened<T>> {
+    const logger = opts.logger ?? silentLogger;
+    await mkdir(dirname(file), { recursive: true });
+    const fh = await open(file, RW_CREATE, 0o600);
+    let replay: JournalReplay<T>;
+    let journal: Journal<T>;
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        const started = process.hrtime.bigint();
-        try {
-          const buf = Buffer.from(batch.map((b) => b.line).join(''));
-          await this.fh!.write(buf);
-          await this.fh!.datasync();
-          this.bytes += buf.length;
-          this.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9, batch.length);
-          for (const b of batch) b.resolve();
-        } catch (e) {
-          for (const b of batch) b.reject(e as Error);
-        }
+      const buf = await fh.readFile();
+      replay = Journal.parseBuffer(file, buf, opts);
+      if (buf.length === 0) await fsyncDir(dirname(file)); // a new file: make its directory entry durable
+      if (replay.tornBytes > 0) {
+        // Never acknowledged (its batch never finished its fdatasync). Cutting it only shrinks the file,
+        // which works on a full disk too.
+        logger.warn({ file, tornBytes: replay.tornBytes }, 'journal: dropping a torn last record (a write that was never acknowledged)');
+        await fh.truncate(replay.validBytes);
+        await fh.datasync();
       }
-    } finally {
-      this.flushing = null;
+      journal = new Journal<T>(file, fh, replay.validBytes, replay.records.length, opts);
+    } catch (e) {
+      await fh.close();
+      throw e;
     }
+    if (replay.corrupt.length > 0) {
+      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      logger.error({ file, corrupt: replay.corrupt.slice(0, 5), kept: replay.records.length, copy: aside }, 'journal: corrupt lines skipped; a copy of the file is kept for inspection');
+      try {
+        await copyFile(file, aside);
+        const records = replay.records;
+        await journal.compact(() => records);
+      } catch (e) {
+        // Keep running over the file as it is (its bad lines are skipped again at the next open).
+        logger.error({ err: e, file }, 'journal: could not set the corrupt journal aside');
+      }
+    }
+    return { journal, ...replay };
   }
 
-  /** Waits for every pending append to be on disk. */
-  async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  /** Resolves once the record is durable (fdatasync'd). `line` is the record's JSON + "\n" if the caller has it. */
+  append(record: T, line?: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`journal ${this.path} is closed`));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ line: line ?? JSON.stringify(record) + '\n', resolve, reject });
+      this.kick();
+    });
   }
 
-  /** Empties the journal (after its records were folded into a durable snapshot). */
-  async truncate(): Promise<void> {
-    await this.drain();
-    await this.fh!.truncate(0);
-    await this.fh!.sync();
-    this.bytes = 0;
+  /** Replaces the file's content with `snapshot()`, evaluated once every earlier append is on disk. */
+  compact(snapshot: () => T[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`journal ${this.path} is closed`));
+    return new Promise((resolve, reject) => {
+      this.compactions.push({ snapshot, resolve, reject });
+      this.kick();
+    });
+  }
+
+  stats(): JournalStats {
+    return { ...this.st };
+  }
+
+  /** Records in the file. */
+  get size(): number {
+    return this.st.records;
+  }
+
+  /** Bytes in the file. */
+  get bytes(): number {
+    return this.offset;
+  }
+
+  /** Resolves when nothing is queued or being written. */
+  drain(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     await this.drain();
     this.closed = true;
-    await this.fh?.close();
-    this.fh = null;
+    await this.fh.close();
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    // Start on the next turn so that appends made in the same tick share the first batch.
+    setImmediate(() => void this.pump());
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.pending.length > 0 || this.compactions.length > 0) {
+        if (this.pending.length > 0) await this.writeBatch();
+        else await this.runCompaction();
+      }
+    } catch (e) {
+      // writeBatch and runCompaction handle their errors; this is a last guard: never an unhandled rejection.
+      (this.opts.logger ?? silentLogger).error({ err: e, file: this.path }, 'journal: unexpected error');
+    } finally {
+      this.running = false;
+      for (const r of this.idle.splice(0)) r();
+    }
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    const started = process.hrtime.bigint();
+    let buf: Buffer;
+    try {
+      if (this.dirty) await this.cutBack();
+      buf = Buffer.from(batch.map((b) => b.line).join(''), 'utf8');
+      const { bytesWritten } = await this.fh.write(buf, 0, buf.length, this.offset);
+      if (bytesWritten !== buf.length) {
+        this.dirty = true;
+        throw new StorageFullError(`disk full: short write (${bytesWritten} of ${buf.length} bytes) to ${basename(this.path)}`, 'SHORT_WRITE');
+      }
+      await this.fh.datasync();
+    } catch (e) {
+      await this.failBatch(batch, e);
+      return;
+    }
+    this.offset += buf.length;
+    this.st.batches++;
+    this.st.appends += batch.length;
+    this.st.records += batch.length;
+    this.opts.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9, batch.length);
+    for (const b of batch) b.resolve();
+  }
+
+  /** Truncates the file back to the last durable record. */
+  private async cutBack(): Promise<void> {
+    await this.fh.truncate(this.offset);
+    await this.fh.datasync();
+    this.dirty = false;
+  }
+
+  private async failBatch(batch: Pending[], e: unknown): Promise<void> {
+    const err = storageError(e, this.path);
+    const failed = batch.concat(this.pending.splice(0));
+    this.dirty = true;
+    this.st.failedBatches++;
+    const logger = this.opts.logger ?? silentLogger;
+    logger.error({ err: err.message, file: this.path, records: failed.length }, 'journal: write failed; nothing of the batch is acknowledged');
+    try {
+      this.opts.onWriteFailure?.(err);
+    } catch (hookErr) {
+      logger.error({ err: hookErr }, 'journal: onWriteFailure threw');
+    }
+    try {
+      await this.cutBack(); // before rejecting: a refused record must not survive a crash right after
+    } catch (cutErr) {
+      logger.error({ err: (cutErr as Error).message, file: this.path }, 'journal: could not truncate after a failed write; retried before the next write');
+    }
+    for (const b of failed) b.reject(err);
+  }
+
+  private async runCompaction(): Promise<void> {
+    // Let the owners of a failed batch roll back (their rejection handlers) before the snapshot is taken.
+    await new Promise<void>((r) => setImmediate(r));
+    if (this.pending.length > 0) return; // appends came in meanwhile: they go first
+    const c = this.compactions.shift()!;
+    const tmp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.compact.tmp`);
+    try {
+      const records = c.snapshot();
+      const buf = Buffer.from(records.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8');
+      const th = await open(tmp, 'w', 0o600);
+      try {
+        const { bytesWritten } = await th.write(buf, 0, buf.length, 0);
+        if (bytesWritten !== buf.length) throw new StorageFullError(`disk full: short write to ${basename(this.path)}`, 'SHORT_WRITE');
+        await th.sync();
+      } finally {
+        await th.close();
+      }
+      const next = await open(tmp, 'r+');
+      try {
+        await rename(tmp, this.path);
+      } catch (e) {
+        await next.close();
+        throw e;
+      }
+      // From here on the file at `path` is the new one: append to it whatever happens next.
+      const old = this.fh;
+      this.fh = next;
+      this.offset = buf.length;
+      this.dirty = false;
+      this.st.records = records.length;
+      this.st.compactions++;
+      await old.close().catch(() => undefined);
+      await fsyncDir(dirname(this.path));
+      c.resolve();
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      this.st.failedCompactions++;
+      const err = storageError(e, this.path);
+      (this.opts.logger ?? silentLogger).error({ err: err.message, file: this.path }, 'journal: compaction failed; the journal is unchanged');
+      c.reject(err);
+    }
   }
 }

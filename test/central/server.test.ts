@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { connect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, httpCall, killAllCentrals, spawnCentral, tempDir } from './support.js';
+import { freePort, httpCall, killAllCentrals, lockHolder, lockSockets, spawnCentral, tempDir } from './support.js';
 
 /** The central server process: identity across restarts, TLS, flags, signals and the data-dir lock. */
 const dirs: string[] = [];
@@ -139,15 +139,15 @@ describe('central server', () => {
     }
   });
 
-  it('exits 0 on SIGTERM and removes its lock file', async () => {
+  it('exits 0 on SIGTERM and releases its lock', async () => {
     const dir = dataDir();
     const c = await spawnCentral({ dataDir: dir });
     try {
-      const lock = JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'));
-      expect(lock.pid).toBe(c.pid);
+      expect(await lockHolder(dir)).toMatchObject({ pid: c.pid, role: 'central' });
       const exit = await c.stop('SIGTERM');
       expect(exit).toEqual({ code: 0, signal: null });
-      expect(existsSync(join(dir, 'lock'))).toBe(false);
+      expect(lockSockets(dir)).toEqual([]);
+      expect(await lockHolder(dir)).toBeNull();
     } finally {
       await c.cleanup();
     }
@@ -159,9 +159,9 @@ describe('central server', () => {
     try {
       const second = await spawnCentral({ dataDir: dir, expectExit: true });
       expect(second.exitInfo!.code).not.toBe(0);
-      expect(second.stderr).toContain(`in use by process ${first.pid}`);
+      expect(second.stderr).toContain(`in use by central process ${first.pid}`);
       expect(second.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toHaveLength(1);
-      expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8')).pid).toBe(first.pid);
+      expect(await lockHolder(dir)).toMatchObject({ pid: first.pid });
       expect((await first.request('GET', '/api/v1/sites')).status).toBe(200);
     } finally {
       await first.cleanup();
@@ -172,10 +172,10 @@ describe('central server', () => {
     const dir = dataDir();
     const first = await spawnCentral({ dataDir: dir });
     await first.kill();
-    expect(existsSync(join(dir, 'lock'))).toBe(true);
+    expect(lockSockets(dir)).toHaveLength(1); // left behind, but nobody listens on it
     const second = await spawnCentral({ dataDir: dir });
     try {
-      expect(JSON.parse(readFileSync(join(dir, 'lock'), 'utf8')).pid).toBe(second.pid);
+      expect(await lockHolder(dir)).toMatchObject({ pid: second.pid });
       expect((await second.request('GET', '/api/v1/sites')).status).toBe(200);
     } finally {
       await second.cleanup();

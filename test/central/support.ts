@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { acquireDirLock, DirLockedError, type LockHolder } from '../../shared/fs/dir-lock.js';
 
 /**
  * Test support for suites that run a real central: spawn the built CLI (`underlay central serve`) on a
@@ -113,6 +114,8 @@ export interface SpawnCentralOptions {
   /** Extra arguments after `central serve --data DIR --listen ADDR`. */
   args?: string[];
   env?: Record<string, string>;
+  /** A command to run the central under, e.g. ['unshare', '--pid', '--fork', '--mount-proc']. */
+  wrap?: string[];
   /** Resolve as soon as the process exits instead of waiting for it to listen (for refusal tests). */
   expectExit?: boolean;
 }
@@ -195,7 +198,9 @@ export async function spawnCentral(opts: SpawnCentralOptions = {}): Promise<Cent
   const parent = opts.dataDir ? undefined : tempDir('underlay-central-');
   const dataDir = opts.dataDir ?? join(parent!, 'data');
   const listen = opts.listen ?? `127.0.0.1:${await freePort()}`;
-  const proc = spawn(process.execPath, [CLI, 'central', 'serve', '--data', dataDir, '--listen', listen, ...(opts.args ?? [])], {
+  const argv = [process.execPath, CLI, 'central', 'serve', '--data', dataDir, '--listen', listen, ...(opts.args ?? [])];
+  const [cmd, ...args] = [...(opts.wrap ?? []), ...argv];
+  const proc = spawn(cmd, args, {
     cwd: REPO,
     env: cleanEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -270,3 +275,19 @@ export function runProcess(cmd: string, args: string[], opts: { cwd: string; env
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Who holds the data-dir lock of `dir` (null: nobody), asked through the lock itself. */
+export async function lockHolder(dir: string): Promise<LockHolder | null> {
+  try {
+    await (await acquireDirLock(dir, 'test')).release();
+    return null;
+  } catch (e) {
+    if (e instanceof DirLockedError) return e.holder;
+    throw e;
+  }
+}
+
+/** The lock sockets in `dir` (a dead holder leaves its socket file behind). */
+export function lockSockets(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /^lock\.\d+\.sock$/.test(f));
+}

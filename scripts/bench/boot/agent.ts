@@ -42,6 +42,7 @@ async function main(spec: AgentSpec): Promise<void> {
     desiredState: { version: null, current: null, machineByMac: () => undefined, override: () => undefined },
     logger: log,
     emitEvent: async () => undefined,
+    outbox: { depth: () => undefined },
   } as unknown as BootHttpOptions['rt'];
   const sessions = new BootSessions(join(mkdtempSync(join(tmpdir(), 'ul-bench-sessions-')), 'boot-sessions.jsonl'));
   await sessions.open();

@@ -20,7 +20,7 @@ import type { Machine } from '../../../shared/api/resources.js';
 import { HostBlockCache, renderInventory as renderInventoryDoc, renderInventoryBody } from '../../../central/ansible/render.js';
 import { sourceFromStore } from '../../../central/ansible/routes.js';
 import { MemoryCollection } from '../../../central/store/memory-collection.js';
-import type { CollectionName, Doc, ListQuery, Page, Store, WriteOp } from '../../../central/store/types.js';
+import type { CollectionName, Doc, ListQuery, Page, Store, StoreHealth, WriteOp } from '../../../central/store/types.js';
 import { fleet } from './fleet.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -61,6 +61,9 @@ class MemStore implements Store {
   }
   counts(): Record<string, number> {
     return Object.fromEntries([...this.colls].map(([k, c]) => [k, c.docs.size]));
+  }
+  health(): StoreHealth {
+    return { status: 'ok' };
   }
   async close(): Promise<void> {}
 }
