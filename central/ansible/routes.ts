@@ -6,6 +6,7 @@ import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resource
 import type { Service } from '../../shared/api/services.js';
 import { ApiError } from '../api/api-error.js';
 import { registerCrud } from '../api/crud.js';
+import { inScope, requireVisible, scopeOf, type Scope } from '../auth/scope.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
 import type { Store } from '../store/types.js';
@@ -64,6 +65,12 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim() === etag);
 }
 
+/** A site-scoped token's inventory is its site's (a `site=` naming another site yields no hosts). */
+function siteForInventory(scope: Scope, asked: string | undefined): string | undefined {
+  if (scope === undefined) return asked;
+  return asked === undefined || inScope(scope, asked) ? scope : '\u0000none';
+}
+
 export interface InventoryRouteOptions {
   /** Default group-name prefix when the query gives none (UNDERLAY_INVENTORY_PREFIX). */
   defaultPrefix?: string;
@@ -97,12 +104,13 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
     (c) => {
       const q = c.req.valid('query');
       const prefix = q.prefix ?? opts.defaultPrefix ?? '';
-      const key = `${prefix}\0${q.site ?? ''}\0${q.group ?? ''}`;
+      const site = siteForInventory(scopeOf(c), q.site);
+      const key = `${prefix}\0${site ?? ''}\0${q.group ?? ''}`;
       let rendered: RenderedBody;
       try {
         rendered = cache.get(deps.changes.index, key, () => {
           const t0 = performance.now();
-          const r = renderInventoryBody(sourceFromStore(deps.store), { prefix, site: q.site, group: q.group, fragments: cache.fragments });
+          const r = renderInventoryBody(sourceFromStore(deps.store), { prefix, site, group: q.group, fragments: cache.fragments });
           deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
           return r;
         });
@@ -147,6 +155,7 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
       const name = c.req.valid('param').name;
       const m = deps.store.findUnique<Machine>('machines', 'name', name);
       if (!m) throw ApiError.notFound('host', name);
+      requireVisible(scopeOf(c), m.site, 'host', name);
       const src = sourceFromStore(deps.store, { machines: false });
       return c.json(new InventoryContext(src).hostVars(m) as never, 200);
     },

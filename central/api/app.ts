@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { DOMAIN_STATUS, DomainError } from './domain-errors.js';
 import { ConflictError } from '../store/types.js';
 import { requirePermission } from '../auth/middleware.js';
 import { registerTokenRoutes } from '../auth/routes.js';
@@ -80,6 +81,11 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
       // clients not to reuse it (they would get ECONNRESET on their next request).
       if (err.status === 413 || err.status === 415) c.header('Connection', 'close');
       return c.json({ error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } }, err.status);
+    }
+    const domain = err instanceof DomainError ? DOMAIN_STATUS.find(([k]) => err instanceof k) : undefined;
+    if (domain) {
+      const d = err as DomainError;
+      return c.json({ error: { code: domain[2], message: d.message, ...(d.details !== undefined ? { details: d.details } : {}) } }, domain[1]);
     }
     if (err instanceof ConflictError) {
       return c.json({ error: { code: 'conflict', message: err.message, details: [{ path: err.field, message: `"${err.value}" is already in use` }] } }, 409);

@@ -1,8 +1,10 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { newId } from '../auth/tokens.js';
 import { requirePermission } from '../auth/middleware.js';
+import { requireUnscoped, requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
 import type { Doc, ListQuery } from '../store/types.js';
 import { ApiError } from './api-error.js';
 import type { ApiDeps } from './deps.js';
@@ -32,6 +34,14 @@ export interface ResourceSpec<D extends Doc> {
   transform?: (doc: D, deps: ApiDeps) => D;
   /** What responses show of a stored document (default: all of it). */
   view?: (doc: D) => unknown;
+  /**
+   * Site scope (central/auth/scope.ts): the field naming the site a document belongs to ('site', or
+   * 'name' for sites themselves). Without it the collection is global: readable by every token, writable
+   * only by unscoped ones.
+   */
+  siteField?: string;
+  /** Site-owned collections whose create and delete still need an unscoped token (sites themselves). */
+  unscopedCreateDelete?: boolean;
 }
 
 const errors = (...codes: number[]) =>
@@ -65,6 +75,13 @@ export function lookup<D extends Doc>(deps: ApiDeps, collection: string, label: 
   return doc;
 }
 
+/** Finds a document by id or name that the caller's site scope may see (else 404). */
+export function lookupScoped<D extends Doc>(deps: ApiDeps, collection: string, label: string, ref: string, scope: Scope, siteField = 'site'): D {
+  const doc = lookup<D>(deps, collection, label, ref);
+  requireVisible(scope, doc[siteField], label, ref);
+  return doc;
+}
+
 /** Registers list/get/create/patch/delete with OpenAPI documentation for one resource. */
 export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spec: ResourceSpec<D>): void {
   const read = requirePermission(deps.tokens, 'read');
@@ -74,6 +91,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
   const query = spec.filters ? ListQueryParams.extend(spec.filters.shape) : ListQueryParams;
   const security = [{ bearer: [] }];
+  const find = (c: Context, ref: string): D =>
+    spec.siteField ? lookupScoped<D>(deps, spec.collection, spec.label, ref, scopeOf(c), spec.siteField) : lookup<D>(deps, spec.collection, spec.label, ref);
 
   app.openapi(
     createRoute({
@@ -89,7 +108,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
     }),
     (c) => {
       const q = c.req.valid('query') as { limit: number; offset: number } & Record<string, string | undefined>;
-      const where = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
+      const filters = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
+      const where = spec.siteField ? scopedWhere(scopeOf(c), filters, spec.siteField) : filters;
       const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset });
       return c.json((spec.view ? { ...page, items: page.items.map(spec.view) } : page) as never, 200);
     },
@@ -108,7 +128,7 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       responses: { 200: { description: `The ${spec.label}`, content: json(spec.schema) }, ...errors(401, 403, 404) },
     }),
     (c) => {
-      const doc = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      const doc = find(c, c.req.valid('param').ref);
       return c.json((spec.view ? spec.view(doc) : doc) as never, 200);
     },
   );
@@ -128,6 +148,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
     async (c) => {
       const now = new Date().toISOString();
       let doc = spec.build(c.req.valid('json') as Record<string, unknown>, { id: newId(), now });
+      if (!spec.siteField || spec.unscopedCreateDelete) requireUnscoped(scopeOf(c), `creating a ${spec.label}`);
+      else requireWritableSite(scopeOf(c), doc[spec.siteField]);
       spec.check?.(doc, deps);
       if (spec.transform) doc = spec.transform(doc, deps);
       await deps.store.put(spec.collection, doc);
@@ -149,8 +171,10 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       responses: { 200: { description: `The updated ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 404, 409, 413, 415) },
     }),
     async (c) => {
-      const before = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      if (!spec.siteField) requireUnscoped(scopeOf(c), `changing a ${spec.label}`);
+      const before = find(c, c.req.valid('param').ref);
       let next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
+      if (spec.siteField) requireWritableSite(scopeOf(c), next[spec.siteField]);
       spec.check?.(next, deps, before);
       if (spec.transform) next = spec.transform(next, deps);
       await deps.store.put(spec.collection, next);
@@ -172,7 +196,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       responses: { 204: { description: 'Deleted' }, ...errors(401, 403, 404, 409) },
     }),
     async (c) => {
-      const doc = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      if (!spec.siteField || spec.unscopedCreateDelete) requireUnscoped(scopeOf(c), `deleting a ${spec.label}`);
+      const doc = find(c, c.req.valid('param').ref);
       spec.beforeDelete?.(doc, deps);
       await deps.store.delete(spec.collection, doc.id);
       deps.changes.emit({ collection: spec.collection, type: 'delete', id: doc.id, before: doc });

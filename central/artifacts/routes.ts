@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
+import { requireUnscoped, scopeOf } from '../auth/scope.js';
 import { requirePermission } from '../auth/middleware.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { ArtifactFiles, HashMismatch, SHA256_RE } from './store.js';
@@ -59,6 +60,7 @@ export function registerArtifactRoutes(app: OpenAPIHono, deps: ApiDeps, files: A
       responses: { 201: { description: 'Stored', content: json(Artifact) }, 400: err('hash mismatch or bad body'), 401: err('unauthenticated'), 403: err('forbidden'), 413: err('too large') },
     }),
     async (c) => {
+      requireUnscoped(scopeOf(c), 'uploading an artifact (artifacts are global)');
       const { sha256 } = c.req.valid('param');
       const q = c.req.valid('query');
       const urls = q.url === undefined ? [] : Array.isArray(q.url) ? q.url : [q.url];

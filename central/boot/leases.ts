@@ -6,6 +6,7 @@ import { LeaseEventSchema } from '../../shared/dhcp/config.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { scopedWhere, scopeOf } from '../auth/scope.js';
 import type { EventHandler } from '../agents/hub.js';
 import type { Store } from '../store/types.js';
 
@@ -51,7 +52,7 @@ export function registerLeaseRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       if (q.site) where.site = q.site;
       if (q.mac) where.mac = q.mac.toLowerCase();
       if (q.state) where.state = q.state;
-      return c.json(deps.store.list(LEASES, { where, limit: q.limit, offset: q.offset, sort: 'address' }) as never, 200);
+      return c.json(deps.store.list(LEASES, { where: scopedWhere(scopeOf(c), where), limit: q.limit, offset: q.offset, sort: 'address' }) as never, 200);
     },
   );
 }

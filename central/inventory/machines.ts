@@ -8,6 +8,7 @@ import { checkParamValues } from './params.js';
 export const machinesResource: ResourceSpec<MachineT> = {
   collection: 'machines',
   path: 'machines',
+  siteField: 'site',
   label: 'machine',
   tag: 'Machines',
   schema: Machine,

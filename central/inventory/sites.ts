@@ -6,6 +6,8 @@ import type { ResourceSpec } from '../api/crud.js';
 export const sitesResource: ResourceSpec<SiteT> = {
   collection: 'sites',
   path: 'sites',
+  siteField: 'name',
+  unscopedCreateDelete: true,
   label: 'site',
   tag: 'Sites',
   schema: Site,

@@ -7,6 +7,8 @@ import { parseDuration } from '../../shared/util/duration.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { requireUnscoped, requireWritableSite, scopeOf, type Scope } from '../auth/scope.js';
+import { ForbiddenError } from '../api/domain-errors.js';
 import { MAX_WAIT_MS, type ServiceRegistry } from './registry.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -23,6 +25,20 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
   const write = requirePermission(deps.tokens, 'write');
   const security = [{ bearer: [] }];
   const tags = ['Services'];
+  /**
+   * Services are global (readable by every token); a site-scoped token may only register, deregister
+   * and heartbeat members that run on a machine of its site; creating and deleting services needs an
+   * unscoped token.
+   */
+  const requireMemberScope = (scope: Scope, machine: string | undefined) => {
+    if (scope === undefined) return;
+    if (!machine) throw new ForbiddenError(`this token is scoped to site "${scope}": it may only manage members that run on a machine of that site`);
+    requireWritableSite(scope, deps.store.findUnique<Machine>('machines', 'name', machine)?.site, `members on machine "${machine}" of site`);
+  };
+  const requireExistingMemberScope = (scope: Scope, service: string, id: string) => {
+    if (scope === undefined) return;
+    requireMemberScope(scope, reg.get(service)?.members.find((m) => m.id === id)?.machine);
+  };
   // While the central shuts down, blocking queries return at once; closing their connections lets the
   // server finish instead of serving a client's immediate retry on the same keep-alive connection.
   app.use('/api/v1/services/*', async (c, next) => {
@@ -66,7 +82,10 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       request: { body: { content: json(ServiceCreate), required: true } },
       responses: { 201: { description: 'The service', content: json(Service) }, 400: err('Invalid request'), 401: E401, 403: E403, 409: err('A service with this name exists') },
     }),
-    async (c) => c.json((await reg.create(c.req.valid('json') as z.infer<typeof ServiceCreate>)) as never, 201),
+    async (c) => {
+      requireUnscoped(scopeOf(c), 'creating a service');
+      return c.json((await reg.create(c.req.valid('json') as z.infer<typeof ServiceCreate>)) as never, 201);
+    },
   );
 
   app.openapi(
@@ -104,6 +123,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       responses: { 204: { description: 'Deleted' }, 401: E401, 403: E403, 404: err('No such service') },
     }),
     async (c) => {
+      requireUnscoped(scopeOf(c), 'deleting a service');
       await reg.delete(c.req.valid('param').name);
       return c.body(null, 204);
     },
@@ -131,6 +151,8 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       const { name } = c.req.valid('param');
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw ApiError.badRequest('service names are letters, digits, ".", "_" and "-"', [{ path: 'name', message: 'invalid name' }]);
       const body = c.req.valid('json') as z.infer<typeof MemberRegister>;
+      requireMemberScope(scopeOf(c), body.machine);
+      if (body.id) requireExistingMemberScope(scopeOf(c), name, body.id);
       if (body.address !== undefined && !AddressLike.safeParse(body.address).success) throw ApiError.badRequest(`address "${body.address}" is not an IP address or host name`, [{ path: 'address', message: 'invalid address' }]);
       for (const [field, v] of [['ttl', body.ttl], ['deregisterCriticalAfter', body.deregisterCriticalAfter]] as const) {
         if (v !== undefined && parseDuration(v) <= 0) throw ApiError.badRequest(`${field} must be positive`, [{ path: field, message: 'must be positive' }]);
@@ -157,6 +179,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
     }),
     async (c) => {
       const p = c.req.valid('param');
+      requireExistingMemberScope(scopeOf(c), p.name, p.id);
       await reg.deregister(p.name, p.id);
       return c.body(null, 204);
     },
@@ -177,6 +200,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       }),
       async (c) => {
         const p = c.req.valid('param');
+        requireExistingMemberScope(scopeOf(c), p.name, p.id);
         const body = (c.req.valid('json') ?? {}) as { note?: string };
         return c.json((await reg.reportMemberStatus(p.name, p.id, status, body.note)) as never, 200);
       },

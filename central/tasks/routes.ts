@@ -5,6 +5,7 @@ import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { requireVisible, requireWritableSite, scopedWhere, scopeOf } from '../auth/scope.js';
 import { TASKS } from '../agents/collections.js';
 import type { TaskDoc, TaskService } from './service.js';
 
@@ -25,7 +26,11 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       middleware: [write] as const, request: { body: { content: json(TaskCreate), required: true } },
       responses: { 201: { description: 'Created', content: json(Task) }, 400: err('invalid'), 401: err('unauthenticated'), 403: err('forbidden'), 409: err('site has no agent') },
     }),
-    async (c) => c.json(view(await tasks.create(c.req.valid('json') as z.infer<typeof TaskCreate>)) as never, 201),
+    async (c) => {
+      const input = c.req.valid('json') as z.infer<typeof TaskCreate>;
+      requireWritableSite(scopeOf(c), input.site);
+      return c.json(view(await tasks.create(input)) as never, 201);
+    },
   );
   app.openapi(
     createRoute({
@@ -36,6 +41,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     }),
     async (c) => {
       const body = c.req.valid('json') as { tasks: z.infer<typeof TaskCreate>[] };
+      for (const t of body.tasks) requireWritableSite(scopeOf(c), t.site);
       return c.json({ items: (await tasks.createMany(body.tasks)).map(view) } as never, 201);
     },
   );
@@ -50,7 +56,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       const q = c.req.valid('query');
       const where: Record<string, string> = {};
       for (const k of ['site', 'machine', 'state', 'kind'] as const) if (q[k]) where[k] = q[k]!;
-      const all = deps.store.list<TaskDoc>(TASKS, { where, sort: 'createdAt' });
+      const all = deps.store.list<TaskDoc>(TASKS, { where: scopedWhere(scopeOf(c), where), sort: 'createdAt' });
       const items = all.items.reverse().slice(q.offset, q.offset + q.limit);
       return c.json({ items: items.map(view), total: all.total, limit: q.limit, offset: q.offset } as never, 200);
     },
@@ -64,6 +70,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     (c) => {
       const t = tasks.get(c.req.valid('param').id);
       if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
+      requireVisible(scopeOf(c), t.site, 'task', t.id);
       return c.json(view(t) as never, 200);
     },
   );
@@ -73,6 +80,11 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       middleware: [write] as const, request: { params: z.object({ id: z.string().max(64) }) },
       responses: { 200: { description: 'Cancelled', content: json(Task) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found'), 409: err('already running or finished') },
     }),
-    async (c) => c.json(view(await tasks.cancel(c.req.valid('param').id)) as never, 200),
+    async (c) => {
+      const t = tasks.get(c.req.valid('param').id);
+      if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
+      requireVisible(scopeOf(c), t.site, 'task', t.id);
+      return c.json(view(await tasks.cancel(t.id)) as never, 200);
+    },
   );
 }
