@@ -1,6 +1,8 @@
 import { HardwareFacts } from '../../shared/api/facts.js';
 import type { Machine } from '../../shared/api/resources.js';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { EVENTS } from '../agents/collections.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { EventHandler } from '../agents/hub.js';
 import type { ChangeFeed } from '../store/change-feed.js';
@@ -36,10 +38,20 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       const uuid = facts.system?.uuid ?? undefined;
       const serial = facts.system?.serial ?? undefined;
       const nicMacs = (facts.nics ?? []).map((n) => normMac(n.mac)).filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m));
-      const existing =
-        store.findUnique<Machine>('machines', 'mac', mac) ??
-        (uuid ? store.list<Machine>('machines', { where: { uuid }, limit: 1 }).items[0] : undefined) ??
-        store.get<Machine>('machines', machineId);
+      // The discovering agent's site bounds every match: a machine of another site is never touched.
+      const here = (m: Machine | undefined) => (m && m.site === agent.site ? m : undefined);
+      const byMac = store.findUnique<Machine>('machines', 'mac', mac);
+      const byId = store.get<Machine>('machines', machineId);
+      const byUuid = uuid ? store.list<Machine>('machines', { where: { uuid, site: agent.site }, limit: 1 }).items.find((m) => m.site === agent.site) : undefined;
+      const elsewhere = [byMac, byId].find((m) => m && m.site !== agent.site);
+      const existing = here(byMac) ?? byUuid ?? here(byId);
+      if (elsewhere && (!existing || elsewhere === byMac)) {
+        // Refused (docs/decisions.md): MACs are unique in the store, and a machine that physically moved
+        // is moved by an operator (PATCH its site, or delete it at the old site), never by a discovery post.
+        logger.warn({ agent: agent.id, site: agent.site, mac, otherSite: elsewhere.site, machine: elsewhere.id }, 'discovery claims a machine (MAC or id) of another site; refused, nothing changed');
+        await store.put(EVENTS, { id: randomUUID(), agent: agent.id, site: agent.site, kind: 'discovery-refused', data: { mac, machineId, reason: 'claimed by a machine of another site' }, at: new Date().toISOString(), receivedAt: new Date().toISOString() });
+        return;
+      }
       const now = new Date().toISOString();
       // Every MAC the machine has, except ones another machine already claims.
       const macsFor = (own: string[], id: string) => {
@@ -57,6 +69,7 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
           ...(uuid ? { uuid } : {}),
           ...(serial ? { serial } : {}),
           bootState: existing.bootState === 'new' ? 'discovered' : existing.bootState,
+          servedBy: agent.id,
           updatedAt: now,
         };
         await save(next, existing);
@@ -82,6 +95,7 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
         bootenv: 'discovery',
         bootState: 'discovered',
         netboot: true,
+        servedBy: agent.id,
         createdAt: now,
         updatedAt: now,
       };

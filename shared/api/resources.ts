@@ -71,6 +71,7 @@ export const Machine = z
     bootenv: Name,
     bootState: BootState,
     netboot: z.boolean().describe('netboot allowed: when false the machine boots from its disk'),
+    servedBy: z.string().optional().describe('the agent that serves this machine (leased it, saw it boot or discovered it); its tasks go there'),
     ...Timestamps,
   })
   .meta({ id: 'Machine' });
