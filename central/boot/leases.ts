@@ -9,11 +9,13 @@ import { requirePermission } from '../auth/middleware.js';
 import { scopedWhere, scopeOf } from '../auth/scope.js';
 import type { EventHandler } from '../agents/hub.js';
 import type { Store } from '../store/types.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { Machine } from '../../shared/api/resources.js';
 
 export const LEASES = 'leases';
 
 /** Lease events from agents land here: one record per site and address, the latest state wins. */
-export function leaseEventHandler(store: Store, logger: Logger): EventHandler {
+export function leaseEventHandler(store: Store, logger: Logger, changes?: ChangeFeed): EventHandler {
   return async (agent, ev) => {
     const parsed = LeaseEventSchema.safeParse(ev.data);
     if (!parsed.success) {
@@ -21,6 +23,13 @@ export function leaseEventHandler(store: Store, logger: Logger): EventHandler {
       return;
     }
     const l = parsed.data;
+    // The agent that leased a machine serves it: its tasks go there (central/tasks/service.ts pickAgent).
+    const m = l.type === 'lease' ? store.findUnique<Machine>('machines', 'mac', l.mac.toLowerCase()) : undefined;
+    if (m && m.site === agent.site && m.servedBy !== agent.id) {
+      const next = { ...m, servedBy: agent.id, updatedAt: new Date().toISOString() };
+      await store.put('machines', next);
+      changes?.emit({ collection: 'machines', type: 'put', id: m.id, doc: next, before: m });
+    }
     await store.put(LEASES, {
       id: `${agent.site}/${l.address}`,
       site: agent.site,

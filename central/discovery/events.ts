@@ -107,7 +107,7 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       if (!parsed.success) return;
       const m = store.get<Machine>('machines', parsed.data.machineId);
       if (!m || m.site !== agent.site) return;
-      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', updatedAt: new Date().toISOString() }, m);
+      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', servedBy: agent.id, updatedAt: new Date().toISOString() }, m);
       logger.info({ machine: m.name }, 'install succeeded: machine switched to local boot, netboot disallowed');
     },
     'render-error': async (agent, ev) => {
