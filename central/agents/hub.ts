@@ -116,9 +116,14 @@ export class AgentHub {
     this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent connected');
   }
 
+  /** Records when the agent was last seen; a failed write (store closed, disk full) is logged, never thrown. */
   private async touch(agentId: string): Promise<void> {
-    const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
-    if (doc) await this.opts.store.put(AGENTS, { ...doc, lastSeenAt: new Date().toISOString() });
+    try {
+      const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
+      if (doc) await this.opts.store.put(AGENTS, { ...doc, lastSeenAt: new Date().toISOString() });
+    } catch (e) {
+      this.opts.logger.warn({ agent: agentId, err: (e as Error).message }, 'could not record when the agent was last seen');
+    }
   }
 
   /** Events are stored by id (a redelivery overwrites the same record), then handed to their feature. */

@@ -65,6 +65,21 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim() === etag);
 }
 
+/**
+ * What a site-scoped token's inventory is rendered from: its site, its machines, and the service members
+ * that run on them (members without a machine are global); unscoped tokens get the whole source.
+ */
+function scopedSource(src: InventorySource, scope: Scope): InventorySource {
+  if (scope === undefined) return src;
+  const siteOf = new Map(src.machines.map((m) => [m.name, m.site]));
+  return {
+    ...src,
+    sites: src.sites.filter((s) => inScope(scope, s.name)),
+    machines: src.machines.filter((m) => inScope(scope, m.site)),
+    services: src.services.map((s) => ({ ...s, members: s.members.filter((m) => !m.machine || inScope(scope, siteOf.get(m.machine))) })),
+  };
+}
+
 /** A site-scoped token's inventory is its site's (a `site=` naming another site yields no hosts). */
 function siteForInventory(scope: Scope, asked: string | undefined): string | undefined {
   if (scope === undefined) return asked;
@@ -80,6 +95,8 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
   registerCrud(app, deps, groupRulesResource);
   const read = requirePermission(deps.tokens, 'read');
   const cache = new InventoryCache();
+  // Scoped views render from a filtered source: their host blocks must never mix with unscoped ones.
+  const scopedFragments = new HostBlockCache();
   const security = [{ bearer: [] }];
   const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
 
@@ -105,12 +122,13 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
       const q = c.req.valid('query');
       const prefix = q.prefix ?? opts.defaultPrefix ?? '';
       const site = siteForInventory(scopeOf(c), q.site);
-      const key = `${prefix}\0${site ?? ''}\0${q.group ?? ''}`;
+      const scope = scopeOf(c);
+      const key = `${scope === undefined ? '' : 'scoped'}\0${prefix}\0${site ?? ''}\0${q.group ?? ''}`;
       let rendered: RenderedBody;
       try {
         rendered = cache.get(deps.changes.index, key, () => {
           const t0 = performance.now();
-          const r = renderInventoryBody(sourceFromStore(deps.store), { prefix, site, group: q.group, fragments: cache.fragments });
+          const r = renderInventoryBody(scopedSource(sourceFromStore(deps.store), scope), { prefix, site, group: q.group, fragments: scope === undefined ? cache.fragments : scopedFragments });
           deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
           return r;
         });
@@ -156,7 +174,7 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
       const m = deps.store.findUnique<Machine>('machines', 'name', name);
       if (!m) throw ApiError.notFound('host', name);
       requireVisible(scopeOf(c), m.site, 'host', name);
-      const src = sourceFromStore(deps.store, { machines: false });
+      const src = scopedSource(sourceFromStore(deps.store, { machines: false }), scopeOf(c));
       return c.json(new InventoryContext(src).hostVars(m) as never, 200);
     },
   );

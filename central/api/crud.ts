@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { newId } from '../auth/tokens.js';
 import { requirePermission } from '../auth/middleware.js';
-import { requireUnscoped, requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
+import { requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
 import type { Doc, ListQuery } from '../store/types.js';
 import { ApiError } from './api-error.js';
 import type { ApiDeps } from './deps.js';
@@ -86,6 +86,10 @@ export function lookupScoped<D extends Doc>(deps: ApiDeps, collection: string, l
 export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spec: ResourceSpec<D>): void {
   const read = requirePermission(deps.tokens, 'read');
   const write = requirePermission(deps.tokens, 'write');
+  // Global collections (no siteField) are changed only by unscoped tokens; sites are created and deleted only by them.
+  const writeGlobal = requirePermission(deps.tokens, 'write', { unscoped: spec.siteField ? `creating or deleting ${spec.path}` : `changing ${spec.path} (global objects)` });
+  const createOrDelete = spec.siteField && !spec.unscopedCreateDelete ? write : writeGlobal;
+  const change = spec.siteField ? write : writeGlobal;
   const Ref = z.object({ ref: z.string().min(1).max(128).describe(`${spec.label} id or name`) });
   const base = `/api/v1/${spec.path}`;
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -141,15 +145,14 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       operationId: `create_${spec.label}`,
       summary: `Create a ${spec.label}`,
       security,
-      middleware: [write] as const,
+      middleware: [createOrDelete] as const,
       request: { body: { content: json(spec.createSchema), required: true } },
       responses: { 201: { description: `The created ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 409, 413, 415) },
     }),
     async (c) => {
       const now = new Date().toISOString();
       let doc = spec.build(c.req.valid('json') as Record<string, unknown>, { id: newId(), now });
-      if (!spec.siteField || spec.unscopedCreateDelete) requireUnscoped(scopeOf(c), `creating a ${spec.label}`);
-      else requireWritableSite(scopeOf(c), doc[spec.siteField]);
+      if (spec.siteField) requireWritableSite(scopeOf(c), doc[spec.siteField]);
       spec.check?.(doc, deps);
       if (spec.transform) doc = spec.transform(doc, deps);
       await deps.store.put(spec.collection, doc);
@@ -166,12 +169,11 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       operationId: `update_${spec.label}`,
       summary: `Update a ${spec.label} (fields given replace; null removes an optional field)`,
       security,
-      middleware: [write] as const,
+      middleware: [change] as const,
       request: { params: Ref, body: { content: json(spec.patchSchema), required: true } },
       responses: { 200: { description: `The updated ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 404, 409, 413, 415) },
     }),
     async (c) => {
-      if (!spec.siteField) requireUnscoped(scopeOf(c), `changing a ${spec.label}`);
       const before = find(c, c.req.valid('param').ref);
       let next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
       if (spec.siteField) requireWritableSite(scopeOf(c), next[spec.siteField]);
@@ -191,12 +193,11 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       operationId: `delete_${spec.label}`,
       summary: `Delete a ${spec.label}`,
       security,
-      middleware: [write] as const,
+      middleware: [createOrDelete] as const,
       request: { params: Ref },
       responses: { 204: { description: 'Deleted' }, ...errors(401, 403, 404, 409) },
     }),
     async (c) => {
-      if (!spec.siteField || spec.unscopedCreateDelete) requireUnscoped(scopeOf(c), `deleting a ${spec.label}`);
       const doc = find(c, c.req.valid('param').ref);
       spec.beforeDelete?.(doc, deps);
       await deps.store.delete(spec.collection, doc.id);

@@ -7,7 +7,6 @@ import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requireUnscoped, scopeOf } from '../auth/scope.js';
 import { requirePermission } from '../auth/middleware.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { ArtifactFiles, HashMismatch, SHA256_RE } from './store.js';
@@ -55,12 +54,11 @@ export function registerArtifactRoutes(app: OpenAPIHono, deps: ApiDeps, files: A
       method: 'put', path: '/api/v1/artifacts/{sha256}', tags, security, operationId: 'put_artifact',
       summary: 'Upload an artifact; stored only if its content hashes to {sha256}',
       description: 'Body: the raw bytes (application/octet-stream). Query `url` (repeatable) records where it came from, so boot environments naming that URL are served from the site agent.',
-      middleware: [requirePermission(deps.tokens, 'write')] as const,
+      middleware: [requirePermission(deps.tokens, 'write', { unscoped: 'uploading an artifact (artifacts are global)' })] as const,
       request: { params: Sha, query: z.object({ url: z.union([z.string(), z.array(z.string())]).optional(), name: z.string().max(256).optional() }) },
       responses: { 201: { description: 'Stored', content: json(Artifact) }, 400: err('hash mismatch or bad body'), 401: err('unauthenticated'), 403: err('forbidden'), 413: err('too large') },
     }),
     async (c) => {
-      requireUnscoped(scopeOf(c), 'uploading an artifact (artifacts are global)');
       const { sha256 } = c.req.valid('param');
       const q = c.req.valid('query');
       const urls = q.url === undefined ? [] : Array.isArray(q.url) ? q.url : [q.url];

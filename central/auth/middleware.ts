@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from '../api/api-error.js';
 import { allows, type Permission } from './permissions.js';
+import { requireUnscoped } from './scope.js';
 import type { TokenDoc, TokenService } from './tokens.js';
 
 export type AuthVariables = { token: TokenDoc };
@@ -14,8 +15,11 @@ const MESSAGES = {
   used: 'this one-time token has already been used',
 } as const;
 
-/** Bearer authentication + role check for one route. */
-export function requirePermission(tokens: TokenService, need: Permission): MiddlewareHandler<{ Variables: AuthVariables }> {
+/**
+ * Bearer authentication + role check for one route. `unscoped`: the route changes global objects, so a
+ * site-scoped token is refused (403) before the body is read (central/auth/scope.ts).
+ */
+export function requirePermission(tokens: TokenService, need: Permission, opts: { unscoped?: string } = {}): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
@@ -27,6 +31,7 @@ export function requirePermission(tokens: TokenService, need: Permission): Middl
     if (!allows(result.token.role, need)) {
       throw new ApiError(403, 'forbidden', `role "${result.token.role}" may not ${need === 'read' ? 'read this' : need === 'join' ? 'join agents' : 'change this'}`);
     }
+    if (opts.unscoped) requireUnscoped(result.token.site, opts.unscoped);
     c.set('token', result.token);
     await next();
   };
