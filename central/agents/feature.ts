@@ -7,6 +7,7 @@ import { AGENT_COLLECTIONS } from './collections.js';
 import type { StateContributor } from './desired-state.js';
 import { AgentHub, type EventHandler } from './hub.js';
 import { registerAgentRoutes } from './routes.js';
+import { failureSink } from '../metrics/metrics.js';
 
 export interface AgentsFeatureOptions {
   contributors?: StateContributor[];
@@ -25,7 +26,7 @@ export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature &
     collections: AGENT_COLLECTIONS,
     routes: (app, deps) => {
       tasks = new TaskService(deps.store, deps.changes, deps.identity.signing.privateKey, deps.logger);
-      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps) });
+      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps), onFailure: failureSink(deps.logger, deps.metrics) });
       registerAgentRoutes(app, deps, () => hub);
       registerTaskRoutes(app, deps, tasks);
       pruner = new RetentionPruner(deps.store, opts.retention ?? parseRetention(DEFAULT_RETENTION.age, DEFAULT_RETENTION.max), deps.logger);

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
+import { guarded, type FailureSink } from '../../shared/util/guarded.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { EventMsg } from '../../shared/protocol/messages.js';
 import { MAX_MESSAGE_BYTES } from '../../shared/protocol/messages.js';
@@ -26,6 +27,8 @@ export interface HubOptions {
   /** Collections (beyond the core) whose changes alter desired state. */
   stateCollections?: string[];
   eventHandlers?: Record<string, EventHandler>;
+  /** Where failed timers and callbacks are reported (default: logged). */
+  onFailure?: FailureSink;
 }
 
 /**
@@ -49,11 +52,16 @@ export class AgentHub {
     });
   }
 
+  private get onFailure(): FailureSink {
+    return this.opts.onFailure ?? ((where, err) => this.opts.logger.error({ err, where }, `${where} failed`));
+  }
+
+  /** One site's state that cannot be built (e.g. a bad document) fails its own push, never the others or the process. */
   private schedulePush(): void {
     if (this.pushTimer) return;
     this.pushTimer = setTimeout(() => {
       this.pushTimer = null;
-      for (const s of this.sessions.values()) s.pushState();
+      for (const s of this.sessions.values()) guarded(`desired-state push to agent ${s.agent.id}`, this.onFailure, () => s.pushState())();
     }, 50);
   }
 
@@ -110,6 +118,7 @@ export class AgentHub {
         this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent disconnected');
       },
       logger: this.opts.logger,
+      onFailure: this.onFailure,
     });
     this.sessions.set(agent.id, session);
     void this.touch(agent.id);

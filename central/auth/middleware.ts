@@ -1,5 +1,7 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { jsonTextDepth, MAX_JSON_DEPTH } from '../../shared/util/json-depth.js';
 import { ApiError } from '../api/api-error.js';
+import { bodyReadError } from '../api/body-limit.js';
 import { allows, type Permission } from './permissions.js';
 import { requireUnscoped } from './scope.js';
 import type { TokenDoc, TokenService } from './tokens.js';
@@ -14,6 +16,24 @@ const MESSAGES = {
   revoked: 'the bearer token has been revoked',
   used: 'this one-time token has already been used',
 } as const;
+
+/**
+ * Reads a JSON request body only now that the caller is authenticated and allowed (an unauthenticated
+ * request is answered 401 without its body being read), and refuses one nested deeper than
+ * MAX_JSON_DEPTH before anything parses it. The validators then parse the cached text.
+ */
+async function checkJsonBody(c: Context): Promise<void> {
+  if (!['POST', 'PUT', 'PATCH'].includes(c.req.method) || !/^application\/json\b/i.test(c.req.header('content-type') ?? '')) return;
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (e) {
+    throw bodyReadError(e) ?? e;
+  }
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new ApiError(400, 'invalid_request', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`, [{ path: '(body)', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+  }
+}
 
 /**
  * Bearer authentication + role check for one route. `unscoped`: the route changes global objects, so a
@@ -33,6 +53,7 @@ export function requirePermission(tokens: TokenService, need: Permission, opts: 
     }
     if (opts.unscoped) requireUnscoped(result.token.site, opts.unscoped);
     c.set('token', result.token);
+    await checkJsonBody(c);
     await next();
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Ipv4, Mac, Name, ParamValues, Timestamps } from './common.js';
+import { Ipv4, Mac, Name, ParamValue, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
 
 /** Param names are lower-case identifiers so templates can use `params.<name>`. */
@@ -32,7 +32,7 @@ export const ParamDef = z
     name: ParamName,
     description: z.string().max(1024).optional(),
     schema: z.record(z.string(), z.unknown()).describe('JSON schema the value must satisfy'),
-    default: z.unknown().optional(),
+    default: ParamValue.optional(),
     secret: z.boolean(),
     ...Timestamps,
   })
@@ -43,7 +43,7 @@ export const ParamDefCreate = z
     name: ParamName,
     description: z.string().max(1024).optional(),
     schema: z.record(z.string(), z.unknown()).default({}),
-    default: z.unknown().optional(),
+    default: ParamValue.optional(),
     secret: z.boolean().default(false),
   })
   .strict();

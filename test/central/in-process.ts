@@ -15,6 +15,7 @@ import { httpCall, tempDir, type HttpResult, type RequestOptions } from './suppo
  */
 export interface InProcessCentral {
   running: RunningCentral;
+  dir: string;
   url: string;
   ca: string;
   adminToken: string;
@@ -34,8 +35,9 @@ export interface SimAgent {
   close(): void;
 }
 
-export async function startInProcessCentral(opts: { logger?: Logger; bodyLimit?: number } = {}): Promise<InProcessCentral> {
-  const dir = tempDir('underlay-inproc-');
+/** `dir`: reuse a data directory (a restart); it is then left for the caller to remove. */
+export async function startInProcessCentral(opts: { logger?: Logger; bodyLimit?: number; dir?: string } = {}): Promise<InProcessCentral> {
+  const dir = opts.dir ?? tempDir('underlay-inproc-');
   const running = await startCentral({ data: join(dir, 'data'), listen: '127.0.0.1:0', logger: opts.logger ?? silentLogger, features: await defaultFeatures(), bodyLimit: opts.bodyLimit });
   const ca = running.identity.ca.certPem;
   const adminToken = readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim();
@@ -83,6 +85,7 @@ export async function startInProcessCentral(opts: { logger?: Logger; bodyLimit?:
 
   return {
     running,
+    dir,
     url: running.url,
     ca,
     adminToken,
@@ -92,7 +95,7 @@ export async function startInProcessCentral(opts: { logger?: Logger; bodyLimit?:
     close: async () => {
       for (const s of sims) s.close();
       await running.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
