@@ -17,12 +17,13 @@ export function register(program: Command): void {
     .option('--insecure-http', 'serve plain HTTP (development only; loopback only) (env UNDERLAY_INSECURE_HTTP=1)', process.env.UNDERLAY_INSECURE_HTTP === '1')
     .option('--task-retention <duration>', 'keep finished tasks and agent events this long, e.g. 7d, 12h (env UNDERLAY_TASK_RETENTION)', process.env.UNDERLAY_TASK_RETENTION ?? DEFAULT_RETENTION.age)
     .option('--task-retention-max <count>', 'and at most this many of each, the newest (env UNDERLAY_TASK_RETENTION_MAX)', process.env.UNDERLAY_TASK_RETENTION_MAX ?? DEFAULT_RETENTION.max)
-    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string }) => {
+    .option('--max-connections <n>', 'open connections accepted at once (env UNDERLAY_MAX_CONNECTIONS)', process.env.UNDERLAY_MAX_CONNECTIONS ?? '4096')
+    .action(async ({ taskRetention, taskRetentionMax, maxConnections, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; maxConnections: string }) => {
       const logger = createLogger('central');
       let running;
       try {
         const retention = parseRetention(taskRetention, taskRetentionMax);
-        running = await startCentral({ ...opts, logger, features: await defaultFeatures({ retention }) });
+        running = await startCentral({ ...opts, maxConnections: Number(maxConnections), logger, features: await defaultFeatures({ retention }) });
       } catch (e) {
         if (e instanceof StoreLockedError) process.stderr.write(`error: ${e.message}\n`);
         else process.stderr.write(`error: ${(e as Error).message}\n`);

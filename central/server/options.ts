@@ -10,6 +10,12 @@ export const CentralOptions = z.object({
   publicUrl: z.url().optional(),
   insecureHttp: z.boolean().default(false),
   bodyLimit: z.number().int().positive().default(1024 * 1024),
+  /** Open connections the server accepts at once (agents' WebSockets included); more are closed at accept. */
+  maxConnections: z.number().int().positive().default(4096),
+  /** A client must send its request headers within this long (slowloris). */
+  headersTimeoutMs: z.number().int().positive().default(20_000),
+  /** …and its whole request (artifact uploads included) within this long. */
+  requestTimeoutMs: z.number().int().positive().default(600_000),
 });
 export type CentralOptions = z.infer<typeof CentralOptions>;
 

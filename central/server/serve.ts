@@ -78,9 +78,11 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
     }
 
     const app = createApp(deps, { bodyLimit: opts.bodyLimit, modules: features.map((f) => f.routes).filter((r): r is RouteModule => !!r) });
+    // Clients that trickle their headers or their request are cut off (checked every few seconds).
+    const limits = { headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(5_000, opts.headersTimeoutMs) };
     const server = (
       opts.insecureHttp
-        ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer })
+        ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer, serverOptions: limits })
         : createAdaptorServer({
             fetch: app.fetch,
             createServer: createHttpsServer,
@@ -93,9 +95,12 @@ export async function startCentral(input: Partial<CentralOptions> & { logger?: L
               // tokens, so a client certificate is requested but not required at the TLS layer.
               requestCert: true,
               rejectUnauthorized: false,
+              ...limits,
             },
           })
     ) as Server;
+    // Connection limits: a cap on open connections (more are closed at accept).
+    server.maxConnections = opts.maxConnections;
     const stops = features.map((f) => f.attach?.({ server, deps, identity })).filter((s): s is () => Promise<void> | void => !!s);
 
     await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { makeCsr } from '../../shared/pki/csr.js';
 import { FEATURES, type CentralToAgent } from '../../shared/protocol/messages.js';
 import { defaultFeatures } from '../../central/features.js';
 import { startCentral, type RunningCentral } from '../../central/server/serve.js';
+import type { CentralOptions } from '../../central/server/options.js';
 import { httpCall, tempDir, type HttpResult, type RequestOptions } from './support.js';
 
 /**
@@ -36,9 +37,9 @@ export interface SimAgent {
 }
 
 /** `dir`: reuse a data directory (a restart); it is then left for the caller to remove. */
-export async function startInProcessCentral(opts: { logger?: Logger; bodyLimit?: number; dir?: string } = {}): Promise<InProcessCentral> {
+export async function startInProcessCentral(opts: { logger?: Logger; dir?: string; options?: Partial<CentralOptions> } = {}): Promise<InProcessCentral> {
   const dir = opts.dir ?? tempDir('underlay-inproc-');
-  const running = await startCentral({ data: join(dir, 'data'), listen: '127.0.0.1:0', logger: opts.logger ?? silentLogger, features: await defaultFeatures(), bodyLimit: opts.bodyLimit });
+  const running = await startCentral({ data: join(dir, 'data'), listen: '127.0.0.1:0', logger: opts.logger ?? silentLogger, features: await defaultFeatures(), ...opts.options });
   const ca = running.identity.ca.certPem;
   const adminToken = readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim();
   const request = (method: string, path: string, o: RequestOptions = {}) => httpCall(running.url, ca, method, path, { token: adminToken, ...o });
