@@ -33,7 +33,12 @@ export interface ResourceSpec<D extends Doc> {
   /** Last step before a write (after check): e.g. sealing secret param values. */
   transform?: (doc: D, deps: ApiDeps) => D;
   /** What responses show of a stored document (default: all of it). */
-  view?: (doc: D) => unknown;
+  view?: (doc: D, deps: ApiDeps) => unknown;
+  /**
+   * Other documents that change with this write, committed in the same durable store commit (e.g.
+   * marking a param secret seals its existing values). Throw to refuse the whole write.
+   */
+  alsoWrite?: (doc: D, deps: ApiDeps, before?: D) => { collection: string; doc: Doc; before: Doc }[];
   /**
    * Site scope (central/auth/scope.ts): the field naming the site a document belongs to ('site', or
    * 'name' for sites themselves). Without it the collection is global: readable by every token, writable
@@ -73,6 +78,14 @@ export function lookup<D extends Doc>(deps: ApiDeps, collection: string, label: 
   const doc = deps.store.get<D>(collection, ref) ?? deps.store.findUnique<D>(collection, 'name', ref);
   if (!doc) throw ApiError.notFound(label, ref);
   return doc;
+}
+
+/** Writes a document and what changes with it (spec.alsoWrite) in one store commit, then announces each. */
+async function commitWith<D extends Doc>(deps: ApiDeps, spec: ResourceSpec<D>, doc: D, before?: D): Promise<void> {
+  const also = spec.alsoWrite?.(doc, deps, before) ?? [];
+  await deps.store.commit([{ type: 'put', collection: spec.collection, doc }, ...also.map((a) => ({ type: 'put' as const, collection: a.collection, doc: a.doc }))]);
+  deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc, ...(before ? { before } : {}) });
+  for (const a of also) deps.changes.emit({ collection: a.collection, type: 'put', id: a.doc.id, doc: a.doc, before: a.before });
 }
 
 /** Finds a document by id or name that the caller's site scope may see (else 404). */
@@ -115,7 +128,7 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       const filters = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
       const where = spec.siteField ? scopedWhere(scopeOf(c), filters, spec.siteField) : filters;
       const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset });
-      return c.json((spec.view ? { ...page, items: page.items.map(spec.view) } : page) as never, 200);
+      return c.json((spec.view ? { ...page, items: page.items.map((d) => spec.view!(d, deps)) } : page) as never, 200);
     },
   );
 
@@ -133,7 +146,7 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
     }),
     (c) => {
       const doc = find(c, c.req.valid('param').ref);
-      return c.json((spec.view ? spec.view(doc) : doc) as never, 200);
+      return c.json((spec.view ? spec.view(doc, deps) : doc) as never, 200);
     },
   );
 
@@ -155,9 +168,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       if (spec.siteField) requireWritableSite(scopeOf(c), doc[spec.siteField]);
       spec.check?.(doc, deps);
       if (spec.transform) doc = spec.transform(doc, deps);
-      await deps.store.put(spec.collection, doc);
-      deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc });
-      return c.json((spec.view ? spec.view(doc) : doc) as never, 201);
+      await commitWith(deps, spec, doc);
+      return c.json((spec.view ? spec.view(doc, deps) : doc) as never, 201);
     },
   );
 
@@ -179,9 +191,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       if (spec.siteField) requireWritableSite(scopeOf(c), next[spec.siteField]);
       spec.check?.(next, deps, before);
       if (spec.transform) next = spec.transform(next, deps);
-      await deps.store.put(spec.collection, next);
-      deps.changes.emit({ collection: spec.collection, type: 'put', id: next.id, doc: next, before });
-      return c.json((spec.view ? spec.view(next) : next) as never, 200);
+      await commitWith(deps, spec, next, before);
+      return c.json((spec.view ? spec.view(next, deps) : next) as never, 200);
     },
   );
 

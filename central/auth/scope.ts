@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { ForbiddenError, NotFoundError } from '../api/domain-errors.js';
 import type { TokenDoc } from './tokens.js';
+import type { Role } from '../../shared/api/resources.js';
 
 /**
  * Site scope. A token created with `--site S` sees and changes only site S (docs/decisions.md):
@@ -18,6 +19,11 @@ export type Scope = string | undefined;
 /** The calling token's site, or undefined for an unscoped token (set by requirePermission). */
 export function scopeOf(c: Context): Scope {
   return (c.get('token') as TokenDoc | undefined)?.site;
+}
+
+/** The calling token's role (set by requirePermission). */
+export function roleOf(c: Context): Role {
+  return (c.get('token') as TokenDoc).role;
 }
 
 export function inScope(scope: Scope, site: unknown): boolean {

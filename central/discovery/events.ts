@@ -111,7 +111,11 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       logger.info({ machine: m.name }, 'install succeeded: machine switched to local boot, netboot disallowed');
     },
     'render-error': async (agent, ev) => {
-      logger.error({ agent: agent.id, site: agent.site, ...(ev.data as object) }, 'an agent could not render boot configuration');
+      // Only where it failed: a render error's text can quote the values it was rendering (secrets
+      // included), so the reason stays in the agent's own log.
+      const d = (ev.data ?? {}) as { mac?: unknown; path?: unknown };
+      const short = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : undefined);
+      logger.error({ agent: agent.id, site: agent.site, mac: short(d.mac), path: short(d.path) }, 'an agent could not render boot configuration (details in the agent log)');
     },
   };
 }

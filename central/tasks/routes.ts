@@ -8,6 +8,8 @@ import { requirePermission } from '../auth/middleware.js';
 import { requireVisible, requireWritableSite, scopedWhere, scopeOf } from '../auth/scope.js';
 import { TASKS } from '../agents/collections.js';
 import type { TaskDoc, TaskService } from './service.js';
+import { taskView } from './redact.js';
+import { roleOf } from '../auth/scope.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (d: string) => ({ description: d, content: json(ErrorBody) });
@@ -17,7 +19,6 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
   const write = requirePermission(deps.tokens, 'write');
   const security = [{ bearer: [] }];
   const tags = ['Tasks'];
-  const view = ({ signed: _s, ...rest }: TaskDoc) => rest;
 
   app.openapi(
     createRoute({
@@ -29,7 +30,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     async (c) => {
       const input = c.req.valid('json') as z.infer<typeof TaskCreate>;
       requireWritableSite(scopeOf(c), input.site);
-      return c.json(view(await tasks.create(input)) as never, 201);
+      return c.json(taskView(await tasks.create(input), roleOf(c)) as never, 201);
     },
   );
   app.openapi(
@@ -42,7 +43,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     async (c) => {
       const body = c.req.valid('json') as { tasks: z.infer<typeof TaskCreate>[] };
       for (const t of body.tasks) requireWritableSite(scopeOf(c), t.site);
-      return c.json({ items: (await tasks.createMany(body.tasks)).map(view) } as never, 201);
+      return c.json({ items: (await tasks.createMany(body.tasks)).map((t) => taskView(t, roleOf(c))) } as never, 201);
     },
   );
   app.openapi(
@@ -58,7 +59,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       for (const k of ['site', 'machine', 'state', 'kind'] as const) if (q[k]) where[k] = q[k]!;
       const all = deps.store.list<TaskDoc>(TASKS, { where: scopedWhere(scopeOf(c), where), sort: 'createdAt' });
       const items = all.items.reverse().slice(q.offset, q.offset + q.limit);
-      return c.json({ items: items.map(view), total: all.total, limit: q.limit, offset: q.offset } as never, 200);
+      return c.json({ items: items.map((t) => taskView(t, roleOf(c))), total: all.total, limit: q.limit, offset: q.offset } as never, 200);
     },
   );
   app.openapi(
@@ -71,7 +72,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       const t = tasks.get(c.req.valid('param').id);
       if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
       requireVisible(scopeOf(c), t.site, 'task', t.id);
-      return c.json(view(t) as never, 200);
+      return c.json(taskView(t, roleOf(c)) as never, 200);
     },
   );
   app.openapi(
@@ -84,7 +85,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       const t = tasks.get(c.req.valid('param').id);
       if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
       requireVisible(scopeOf(c), t.site, 'task', t.id);
-      return c.json(view(await tasks.cancel(t.id)) as never, 200);
+      return c.json(taskView(await tasks.cancel(t.id), roleOf(c)) as never, 200);
     },
   );
 }

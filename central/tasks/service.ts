@@ -41,6 +41,7 @@ export interface TaskDoc {
   output?: string;
   exitCode?: number;
   reason?: string;
+  secret?: boolean;
 }
 
 export type ReportOutcome = 'applied' | 'duplicate' | 'ignored';
@@ -51,6 +52,8 @@ export interface CreateTaskInput {
   kind: string;
   payload?: unknown;
   ttl?: string;
+  /** Payload and output shown only to admins (central/tasks/redact.ts). */
+  secret?: boolean;
 }
 
 /** Creates, signs, tracks and finishes tasks. Delivery is the hub's job; this is the bookkeeping. */
@@ -201,6 +204,7 @@ export class TaskService {
       expiresAt: envelope.expiresAt,
       signed: signTask(envelope, this.signingKey),
       history: [{ state: 'queued', at: envelope.issuedAt }],
+      ...(input.secret ? { secret: true } : {}),
     };
   }
 

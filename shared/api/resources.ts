@@ -47,7 +47,16 @@ export const ParamDefCreate = z
     secret: z.boolean().default(false),
   })
   .strict();
-export const ParamDefPatch = ParamDefCreate.partial().strict();
+// Spelled out: `.partial()` keeps the create defaults, so any patch reset `secret` to false and `schema` to {}.
+export const ParamDefPatch = z
+  .object({
+    name: ParamName.optional(),
+    description: z.string().max(1024).optional(),
+    schema: z.record(z.string(), z.unknown()).optional(),
+    default: ParamValue.optional(),
+    secret: z.boolean().optional(),
+  })
+  .strict();
 
 // ---- machines
 export const BootStates = ['new', 'discovered', 'provisioning', 'installed', 'failed', 'local'] as const;
