@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import { lazyBodyLimit } from './body-limit.js';
+import { isRawUpload, lazyBodyLimit } from './body-limit.js';
 import { HTTPException } from 'hono/http-exception';
 import { DOMAIN_STATUS, DomainError } from './domain-errors.js';
 import { ConflictError } from '../store/types.js';
@@ -64,11 +64,10 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   });
 
   // Artifact uploads stream raw bytes straight to disk (their own size limit and hash check).
-  const isArtifactUpload = (method: string, path: string) => method === 'PUT' && path.startsWith('/api/v1/artifacts/');
   const jsonLimit = lazyBodyLimit(opts.bodyLimit ?? DEFAULT_BODY_LIMIT);
-  app.use('/api/*', (c, next) => (isArtifactUpload(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
+  app.use('/api/*', (c, next) => (isRawUpload(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
   app.use('/api/*', async (c, next) => {
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isArtifactUpload(c.req.method, c.req.path)) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isRawUpload(c.req.method, c.req.path)) {
       const type = c.req.header('content-type') ?? '';
       const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined);
       if (hasBody && !/^application\/json\b/i.test(type)) {

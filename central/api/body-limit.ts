@@ -32,6 +32,11 @@ export function lazyBodyLimit(maxSize: number): MiddlewareHandler {
   };
 }
 
+/** Artifact uploads stream raw bytes straight to disk, with their own size limit and hash check. */
+export function isRawUpload(method: string, path: string): boolean {
+  return method === 'PUT' && path.startsWith('/api/v1/artifacts/');
+}
+
 /** The ApiError a body read failed with (the limit above), however the stream wrapped it. */
 export function bodyReadError(e: unknown): ApiError | undefined {
   if (e instanceof ApiError) return e;

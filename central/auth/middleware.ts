@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { jsonTextDepth, MAX_JSON_DEPTH } from '../../shared/util/json-depth.js';
 import { ApiError } from '../api/api-error.js';
-import { bodyReadError } from '../api/body-limit.js';
+import { bodyReadError, isRawUpload } from '../api/body-limit.js';
 import { allows, type Permission } from './permissions.js';
 import { requireUnscoped } from './scope.js';
 import type { TokenDoc, TokenService } from './tokens.js';
@@ -23,7 +23,7 @@ const MESSAGES = {
  * MAX_JSON_DEPTH before anything parses it. The validators then parse the cached text.
  */
 async function checkJsonBody(c: Context): Promise<void> {
-  if (!['POST', 'PUT', 'PATCH'].includes(c.req.method) || !/^application\/json\b/i.test(c.req.header('content-type') ?? '')) return;
+  if (!['POST', 'PUT', 'PATCH'].includes(c.req.method) || isRawUpload(c.req.method, c.req.path) || !/^application\/json\b/i.test(c.req.header('content-type') ?? '')) return;
   let text: string;
   try {
     text = await c.req.text();
