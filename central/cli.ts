@@ -26,12 +26,13 @@ export function register(program: Command): void {
     .option('--task-retention-max <count>', 'and at most this many of each, the newest (env UNDERLAY_TASK_RETENTION_MAX)', process.env.UNDERLAY_TASK_RETENTION_MAX ?? DEFAULT_RETENTION.max)
     .option('--agent-cert-lifetime <duration>', 'lifetime of agent client certificates; agents renew after 2/3 of it (env UNDERLAY_AGENT_CERT_LIFETIME)', process.env.UNDERLAY_AGENT_CERT_LIFETIME ?? DEFAULT_AGENT_CERT_LIFETIME)
     .option('--server-cert-lifetime <duration>', 'lifetime of the HTTPS server certificate; renewed after 2/3 of it without a restart (env UNDERLAY_SERVER_CERT_LIFETIME)', process.env.UNDERLAY_SERVER_CERT_LIFETIME ?? DEFAULT_SERVER_CERT_LIFETIME)
-    .action(async ({ taskRetention, taskRetentionMax, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; agentCertLifetime: string; serverCertLifetime: string }) => {
+    .option('--max-connections <n>', 'open connections accepted at once (env UNDERLAY_MAX_CONNECTIONS)', process.env.UNDERLAY_MAX_CONNECTIONS ?? '4096')
+    .action(async ({ taskRetention, taskRetentionMax, maxConnections, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; maxConnections: string; agentCertLifetime: string; serverCertLifetime: string }) => {
       const logger = createLogger('central');
       let running;
       try {
         const retention = parseRetention(taskRetention, taskRetentionMax);
-        running = await startCentral({ ...opts, logger, features: await defaultFeatures({ retention }) });
+        running = await startCentral({ ...opts, maxConnections: Number(maxConnections), logger, features: await defaultFeatures({ retention }) });
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);

@@ -19,7 +19,7 @@ export async function defaultFeatures(opts: { retention?: RetentionPolicy } = {}
       contributors: [bootStateContributor, artifactStateContributor],
       stateCollections: [...BOOT_STATE_COLLECTIONS, ARTIFACTS],
       retention: opts.retention,
-      eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger), 'service-status': serviceStatusHandler(deps, deps.logger) }),
+      eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger, deps.changes), 'service-status': serviceStatusHandler(deps, deps.logger) }),
     }),
     inventoryFeature(),
     servicesFeature(),

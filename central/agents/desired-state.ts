@@ -44,7 +44,8 @@ export function buildDesiredState(store: Store, siteName: string, contributors: 
     reservations: [],
     bootenvs: [],
     profiles: profiles.map((p) => ({ name: p.name, params: own(p.params) })),
-    paramDefs: store.list<ParamDef>('params').items.map((d) => ({ name: d.name, schema: d.schema, default: d.default, secret: d.secret })),
+    // A secret param has no default (refused at write); one stored before that is never sent.
+    paramDefs: store.list<ParamDef>('params').items.map((d) => ({ name: d.name, schema: d.schema, ...(d.secret ? {} : { default: d.default }), secret: d.secret })),
     globalParams: own(profiles.find((p) => p.name === GLOBAL_PROFILE)?.params ?? {}),
     templates: {},
     artifacts: [],

@@ -8,6 +8,7 @@ import type { StateContributor } from './desired-state.js';
 import { AgentHub, type EventHandler } from './hub.js';
 import { registerAgentRoutes } from './routes.js';
 import { AgentCertRenewal } from './cert-renewal.js';
+import { failureSink } from '../metrics/metrics.js';
 
 export interface AgentsFeatureOptions {
   contributors?: StateContributor[];
@@ -27,7 +28,7 @@ export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature &
     routes: (app, deps) => {
       tasks = new TaskService(deps.store, deps.changes, deps.identity.signing.privateKey, deps.logger);
       const certRenewal = new AgentCertRenewal({ store: deps.store, changes: deps.changes, ca: deps.identity.ca, lifetimeMs: deps.central.agentCertLifetimeMs, logger: deps.logger });
-      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps), certRenewal });
+      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps), certRenewal, onFailure: failureSink(deps.logger, deps.metrics) });
       registerAgentRoutes(app, deps, () => hub);
       registerTaskRoutes(app, deps, tasks);
       pruner = new RetentionPruner(deps.store, opts.retention ?? parseRetention(DEFAULT_RETENTION.age, DEFAULT_RETENTION.max), deps.logger);

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
+import { guarded, type FailureSink } from '../../shared/util/guarded.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { EventMsg } from '../../shared/protocol/messages.js';
 import { MAX_MESSAGE_BYTES } from '../../shared/protocol/messages.js';
@@ -29,6 +30,8 @@ export interface HubOptions {
   eventHandlers?: Record<string, EventHandler>;
   /** Renews agents' client certificates over the link (feature `cert-renew`). */
   certRenewal?: AgentCertRenewal;
+  /** Where failed timers and callbacks are reported (default: logged). */
+  onFailure?: FailureSink;
 }
 
 /**
@@ -52,11 +55,16 @@ export class AgentHub {
     });
   }
 
+  private get onFailure(): FailureSink {
+    return this.opts.onFailure ?? ((where, err) => this.opts.logger.error({ err, where }, `${where} failed`));
+  }
+
+  /** One site's state that cannot be built (e.g. a bad document) fails its own push, never the others or the process. */
   private schedulePush(): void {
     if (this.pushTimer) return;
     this.pushTimer = setTimeout(() => {
       this.pushTimer = null;
-      for (const s of this.sessions.values()) s.pushState();
+      for (const s of this.sessions.values()) guarded(`desired-state push to agent ${s.agent.id}`, this.onFailure, () => s.pushState())();
     }, 50);
   }
 
@@ -114,15 +122,21 @@ export class AgentHub {
         this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent disconnected');
       },
       logger: this.opts.logger,
+      onFailure: this.onFailure,
     });
     this.sessions.set(agent.id, session);
     void this.touch(agent.id, fingerprint);
     this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent connected');
   }
 
+  /** Records when the agent was last seen (and retires its previous certificate once it connected with the new one); a failed write (store closed, disk full) is logged, never thrown. */
   private async touch(agentId: string, connectedWith?: string): Promise<void> {
-    const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
-    if (doc) await this.opts.store.put(AGENTS, { ...retirePreviousCert(doc, connectedWith), lastSeenAt: new Date().toISOString() });
+    try {
+      const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
+      if (doc) await this.opts.store.put(AGENTS, { ...retirePreviousCert(doc, connectedWith), lastSeenAt: new Date().toISOString() });
+    } catch (e) {
+      this.opts.logger.warn({ agent: agentId, err: (e as Error).message }, 'could not record when the agent was last seen');
+    }
   }
 
   /** Events are stored by id (a redelivery overwrites the same record), then handed to their feature. */

@@ -7,6 +7,7 @@ import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission, type AuthVariables } from '../auth/middleware.js';
 import { TOKENS, type TokenDoc } from '../auth/tokens.js';
+import { requireVisible, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
 import { fingerprint, signCsr } from '../pki/ca.js';
 import { AGENTS, type AgentDoc } from './collections.js';
 import type { AgentHub } from './hub.js';
@@ -28,9 +29,10 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
     certSerial: a.certSerial,
     ...(a.certExpiresAt ? { certExpiresAt: a.certExpiresAt } : {}),
   });
-  const find = (ref: string) => {
-    const a = deps.store.get<AgentDoc>(AGENTS, ref) ?? deps.store.list<AgentDoc>(AGENTS, { where: { name: ref } }).items[0];
+  const find = (ref: string, scope: Scope) => {
+    const a = deps.store.get<AgentDoc>(AGENTS, ref) ?? deps.store.list<AgentDoc>(AGENTS, { where: scopedWhere(scope, { name: ref }) }).items[0];
     if (!a) throw ApiError.notFound('agent', ref);
+    requireVisible(scope, a.site, 'agent', ref);
     return a;
   };
 
@@ -100,7 +102,7 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
     }),
     (c) => {
       const q = c.req.valid('query');
-      const page = deps.store.list<AgentDoc>(AGENTS, { where: q.site ? { site: q.site } : undefined, limit: q.limit, offset: q.offset });
+      const page = deps.store.list<AgentDoc>(AGENTS, { where: scopedWhere(scopeOf(c), q.site ? { site: q.site } : undefined), limit: q.limit, offset: q.offset });
       return c.json({ ...page, items: page.items.map(view) } as never, 200);
     },
   );
@@ -110,7 +112,7 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
       middleware: [read] as const, request: { params: z.object({ ref: z.string().max(253) }) },
       responses: { 200: { description: 'Agent', content: json(Agent) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
     }),
-    (c) => c.json(view(find(c.req.valid('param').ref)) as never, 200),
+    (c) => c.json(view(find(c.req.valid('param').ref, scopeOf(c))) as never, 200),
   );
   app.openapi(
     createRoute({
@@ -120,7 +122,7 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
       responses: { 200: { description: 'Revoked', content: json(Agent) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
     }),
     async (c) => {
-      const a = find(c.req.valid('param').ref);
+      const a = find(c.req.valid('param').ref, scopeOf(c));
       const next = { ...a, revokedAt: a.revokedAt ?? new Date().toISOString(), updatedAt: new Date().toISOString() };
       await deps.store.put(AGENTS, next);
       deps.changes.emit({ collection: AGENTS, type: 'put', id: a.id, doc: next, before: a });

@@ -42,6 +42,20 @@ function setup(pendingFor: () => Promise<TaskDoc[]>) {
 }
 
 describe('AgentSession', () => {
+  it('rejects a frame nested past the depth limit before parsing it, and keeps the session', async () => {
+    const { ws, session, hello } = setup(async () => []);
+    hello();
+    await tick();
+    const deep = '{"type":"event","id":"e","kind":"discovery","at":"x","data":' + '['.repeat(5000) + ']'.repeat(5000) + '}';
+    ws.emit('message', deep, false);
+    await tick();
+    expect(session.rejected).toBe(1);
+    expect(ws.sent.at(-1)).toMatchObject({ type: 'error', code: 'malformed', message: expect.stringMatching(/deeper than 64/) });
+    ws.emit('message', JSON.stringify({ type: 'ping', t: 1 }), false);
+    await tick();
+    expect(ws.sent.at(-1)).toMatchObject({ type: 'pong', t: 1 });
+  });
+
   it('a task created while the backlog is read at hello is neither lost nor sent ahead of older ones', async () => {
     let release!: (ts: TaskDoc[]) => void;
     const { ws, session, delivered, hello } = setup(() => new Promise((r) => (release = r)));

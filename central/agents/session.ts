@@ -4,6 +4,7 @@ import { AgentToCentral, BATCH_FILL_BYTES, FEATURES, MAX_BATCH_ITEMS, parseMessa
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
 import { TurnBatcher } from '../../shared/util/turn-batcher.js';
+import { guarded, type FailureSink } from '../../shared/util/guarded.js';
 import type { TaskDoc, TaskService } from '../tasks/service.js';
 import type { AgentDoc } from './collections.js';
 
@@ -21,6 +22,7 @@ export interface SessionHooks {
   renewCert: (msg: CertRenewMsg) => Promise<CertRenewAnswer>;
   onClose: (s: AgentSession) => void;
   logger: Logger;
+  onFailure?: FailureSink;
 }
 
 /** One connected agent: hello → welcome + state + pending tasks; then reports, events, heartbeats. */
@@ -54,18 +56,19 @@ export class AgentSession {
     private readonly ws: WebSocket,
     private readonly hooks: SessionHooks,
   ) {
-    ws.on('message', (data, isBinary) => void this.onMessage(isBinary ? data : data.toString()));
+    const sink: FailureSink = hooks.onFailure ?? ((where, err) => hooks.logger.error({ err, agent: agent.id, where }, `${where} failed`));
+    ws.on('message', guarded('agent message', sink, (data: import('ws').RawData, isBinary: boolean) => this.onMessage(isBinary ? data : data.toString())));
     ws.on('pong', () => (this.lastInbound = Date.now()));
     ws.on('close', () => this.closed());
     ws.on('error', (e) => hooks.logger.warn({ agent: agent.id, err: e.message }, 'agent websocket error'));
-    this.heartbeat = setInterval(() => {
+    this.heartbeat = setInterval(guarded('agent heartbeat', sink, () => {
       if (Date.now() - this.lastInbound > DEAD_AFTER_MS) {
         hooks.logger.warn({ agent: agent.id }, 'agent link dead (no traffic for the dead-after time); closing');
         ws.terminate();
         return;
       }
       this.send({ type: 'ping', t: Date.now() });
-    }, HEARTBEAT_INTERVAL_MS);
+    }), HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
   }
 

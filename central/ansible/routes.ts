@@ -6,6 +6,7 @@ import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resource
 import type { Service } from '../../shared/api/services.js';
 import { ApiError } from '../api/api-error.js';
 import { registerCrud } from '../api/crud.js';
+import { inScope, requireVisible, scopeOf, type Scope } from '../auth/scope.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
 import type { Store } from '../store/types.js';
@@ -64,6 +65,27 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim() === etag);
 }
 
+/**
+ * What a site-scoped token's inventory is rendered from: its site, its machines, and the service members
+ * that run on them (members without a machine are global); unscoped tokens get the whole source.
+ */
+function scopedSource(src: InventorySource, scope: Scope): InventorySource {
+  if (scope === undefined) return src;
+  const siteOf = new Map(src.machines.map((m) => [m.name, m.site]));
+  return {
+    ...src,
+    sites: src.sites.filter((s) => inScope(scope, s.name)),
+    machines: src.machines.filter((m) => inScope(scope, m.site)),
+    services: src.services.map((s) => ({ ...s, members: s.members.filter((m) => !m.machine || inScope(scope, siteOf.get(m.machine))) })),
+  };
+}
+
+/** A site-scoped token's inventory is its site's (a `site=` naming another site yields no hosts). */
+function siteForInventory(scope: Scope, asked: string | undefined): string | undefined {
+  if (scope === undefined) return asked;
+  return asked === undefined || inScope(scope, asked) ? scope : '\u0000none';
+}
+
 export interface InventoryRouteOptions {
   /** Default group-name prefix when the query gives none (UNDERLAY_INVENTORY_PREFIX). */
   defaultPrefix?: string;
@@ -73,6 +95,8 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
   registerCrud(app, deps, groupRulesResource);
   const read = requirePermission(deps.tokens, 'read');
   const cache = new InventoryCache();
+  // Scoped views render from a filtered source: their host blocks must never mix with unscoped ones.
+  const scopedFragments = new HostBlockCache();
   const security = [{ bearer: [] }];
   const err = (description: string) => ({ description, content: { 'application/json': { schema: ErrorBody } } });
 
@@ -97,12 +121,14 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
     (c) => {
       const q = c.req.valid('query');
       const prefix = q.prefix ?? opts.defaultPrefix ?? '';
-      const key = `${prefix}\0${q.site ?? ''}\0${q.group ?? ''}`;
+      const site = siteForInventory(scopeOf(c), q.site);
+      const scope = scopeOf(c);
+      const key = `${scope === undefined ? '' : 'scoped'}\0${prefix}\0${site ?? ''}\0${q.group ?? ''}`;
       let rendered: RenderedBody;
       try {
         rendered = cache.get(deps.changes.index, key, () => {
           const t0 = performance.now();
-          const r = renderInventoryBody(sourceFromStore(deps.store), { prefix, site: q.site, group: q.group, fragments: cache.fragments });
+          const r = renderInventoryBody(scopedSource(sourceFromStore(deps.store), scope), { prefix, site, group: q.group, fragments: scope === undefined ? cache.fragments : scopedFragments });
           deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
           return r;
         });
@@ -147,7 +173,8 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
       const name = c.req.valid('param').name;
       const m = deps.store.findUnique<Machine>('machines', 'name', name);
       if (!m) throw ApiError.notFound('host', name);
-      const src = sourceFromStore(deps.store, { machines: false });
+      requireVisible(scopeOf(c), m.site, 'host', name);
+      const src = scopedSource(sourceFromStore(deps.store, { machines: false }), scopeOf(c));
       return c.json(new InventoryContext(src).hostVars(m) as never, 200);
     },
   );

@@ -1,9 +1,10 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import { bodyLimit } from 'hono/body-limit';
+import { isRawUpload, lazyBodyLimit } from './body-limit.js';
 import { HTTPException } from 'hono/http-exception';
 import { issuesToDetails } from '../../shared/api/issues.js';
 import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
+import { DOMAIN_STATUS, DomainError } from './domain-errors.js';
 import { ConflictError } from '../store/types.js';
 import { requirePermission } from '../auth/middleware.js';
 import { registerTokenRoutes } from '../auth/routes.js';
@@ -29,6 +30,14 @@ export interface AppOptions {
   modules?: RouteModule[];
 }
 
+/**
+ * A request whose body was announced and not read (refused before reading it: 401, 403): the server then
+ * closes the connection rather than draining a body nobody wants.
+ */
+function bodyPending(req: Request): boolean {
+  return req.body !== null && !req.bodyUsed;
+}
+
 export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   const app = new OpenAPIHono({
     defaultHook: (result) => {
@@ -49,16 +58,10 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   });
 
   // Artifact uploads stream raw bytes straight to disk (their own size limit and hash check).
-  const isArtifactUpload = (method: string, path: string) => method === 'PUT' && path.startsWith('/api/v1/artifacts/');
-  const jsonLimit = bodyLimit({
-      maxSize: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
-      onError: () => {
-        throw new ApiError(413, 'payload_too_large', `request body exceeds ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes`);
-      },
-    });
-  app.use('/api/*', (c, next) => (isArtifactUpload(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
+  const jsonLimit = lazyBodyLimit(opts.bodyLimit ?? DEFAULT_BODY_LIMIT);
+  app.use('/api/*', (c, next) => (isRawUpload(c.req.method, c.req.path) ? next() : jsonLimit(c, next)));
   app.use('/api/*', async (c, next) => {
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isArtifactUpload(c.req.method, c.req.path)) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isRawUpload(c.req.method, c.req.path)) {
       const type = c.req.header('content-type') ?? '';
       const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined);
       if (hasBody && !/^application\/json\b/i.test(type)) {
@@ -72,8 +75,14 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
     if (err instanceof ApiError) {
       // The body was not (fully) read: the server drops the connection afterwards, so tell keep-alive
       // clients not to reuse it (they would get ECONNRESET on their next request).
-      if (err.status === 413 || err.status === 415) c.header('Connection', 'close');
+      if (err.status === 413 || err.status === 415 || (err.status === 401 && bodyPending(c.req.raw))) c.header('Connection', 'close');
       return c.json({ error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } }, err.status);
+    }
+    const domain = err instanceof DomainError ? DOMAIN_STATUS.find(([k]) => err instanceof k) : undefined;
+    if (domain) {
+      const d = err as DomainError;
+      if (domain[1] === 403 && bodyPending(c.req.raw)) c.header('Connection', 'close');
+      return c.json({ error: { code: domain[2], message: d.message, ...(d.details !== undefined ? { details: d.details } : {}) } }, domain[1]);
     }
     if (err instanceof ConflictError) {
       return c.json({ error: { code: 'conflict', message: err.message, details: [{ path: err.field, message: `"${err.value}" is already in use` }] } }, 409);

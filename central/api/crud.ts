@@ -1,8 +1,10 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { newId } from '../auth/tokens.js';
 import { requirePermission } from '../auth/middleware.js';
+import { requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
 import type { Doc, ListQuery } from '../store/types.js';
 import { ApiError } from './api-error.js';
 import type { ApiDeps } from './deps.js';
@@ -31,7 +33,20 @@ export interface ResourceSpec<D extends Doc> {
   /** Last step before a write (after check): e.g. sealing secret param values. */
   transform?: (doc: D, deps: ApiDeps) => D;
   /** What responses show of a stored document (default: all of it). */
-  view?: (doc: D) => unknown;
+  view?: (doc: D, deps: ApiDeps) => unknown;
+  /**
+   * Other documents that change with this write, committed in the same durable store commit (e.g.
+   * marking a param secret seals its existing values). Throw to refuse the whole write.
+   */
+  alsoWrite?: (doc: D, deps: ApiDeps, before?: D) => { collection: string; doc: Doc; before: Doc }[];
+  /**
+   * Site scope (central/auth/scope.ts): the field naming the site a document belongs to ('site', or
+   * 'name' for sites themselves). Without it the collection is global: readable by every token, writable
+   * only by unscoped ones.
+   */
+  siteField?: string;
+  /** Site-owned collections whose create and delete still need an unscoped token (sites themselves). */
+  unscopedCreateDelete?: boolean;
 }
 
 const errors = (...codes: number[]) =>
@@ -65,15 +80,36 @@ export function lookup<D extends Doc>(deps: ApiDeps, collection: string, label: 
   return doc;
 }
 
+/** Writes a document and what changes with it (spec.alsoWrite) in one store commit, then announces each. */
+async function commitWith<D extends Doc>(deps: ApiDeps, spec: ResourceSpec<D>, doc: D, before?: D): Promise<void> {
+  const also = spec.alsoWrite?.(doc, deps, before) ?? [];
+  await deps.store.commit([{ type: 'put', collection: spec.collection, doc }, ...also.map((a) => ({ type: 'put' as const, collection: a.collection, doc: a.doc }))]);
+  deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc, ...(before ? { before } : {}) });
+  for (const a of also) deps.changes.emit({ collection: a.collection, type: 'put', id: a.doc.id, doc: a.doc, before: a.before });
+}
+
+/** Finds a document by id or name that the caller's site scope may see (else 404). */
+export function lookupScoped<D extends Doc>(deps: ApiDeps, collection: string, label: string, ref: string, scope: Scope, siteField = 'site'): D {
+  const doc = lookup<D>(deps, collection, label, ref);
+  requireVisible(scope, doc[siteField], label, ref);
+  return doc;
+}
+
 /** Registers list/get/create/patch/delete with OpenAPI documentation for one resource. */
 export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spec: ResourceSpec<D>): void {
   const read = requirePermission(deps.tokens, 'read');
   const write = requirePermission(deps.tokens, 'write');
+  // Global collections (no siteField) are changed only by unscoped tokens; sites are created and deleted only by them.
+  const writeGlobal = requirePermission(deps.tokens, 'write', { unscoped: spec.siteField ? `creating or deleting ${spec.path}` : `changing ${spec.path} (global objects)` });
+  const createOrDelete = spec.siteField && !spec.unscopedCreateDelete ? write : writeGlobal;
+  const change = spec.siteField ? write : writeGlobal;
   const Ref = z.object({ ref: z.string().min(1).max(128).describe(`${spec.label} id or name`) });
   const base = `/api/v1/${spec.path}`;
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
   const query = spec.filters ? ListQueryParams.extend(spec.filters.shape) : ListQueryParams;
   const security = [{ bearer: [] }];
+  const find = (c: Context, ref: string): D =>
+    spec.siteField ? lookupScoped<D>(deps, spec.collection, spec.label, ref, scopeOf(c), spec.siteField) : lookup<D>(deps, spec.collection, spec.label, ref);
 
   app.openapi(
     createRoute({
@@ -89,9 +125,10 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
     }),
     (c) => {
       const q = c.req.valid('query') as { limit: number; offset: number } & Record<string, string | undefined>;
-      const where = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
+      const filters = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
+      const where = spec.siteField ? scopedWhere(scopeOf(c), filters, spec.siteField) : filters;
       const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset });
-      return c.json((spec.view ? { ...page, items: page.items.map(spec.view) } : page) as never, 200);
+      return c.json((spec.view ? { ...page, items: page.items.map((d) => spec.view!(d, deps)) } : page) as never, 200);
     },
   );
 
@@ -108,8 +145,8 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       responses: { 200: { description: `The ${spec.label}`, content: json(spec.schema) }, ...errors(401, 403, 404) },
     }),
     (c) => {
-      const doc = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
-      return c.json((spec.view ? spec.view(doc) : doc) as never, 200);
+      const doc = find(c, c.req.valid('param').ref);
+      return c.json((spec.view ? spec.view(doc, deps) : doc) as never, 200);
     },
   );
 
@@ -121,18 +158,18 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       operationId: `create_${spec.label}`,
       summary: `Create a ${spec.label}`,
       security,
-      middleware: [write] as const,
+      middleware: [createOrDelete] as const,
       request: { body: { content: json(spec.createSchema), required: true } },
       responses: { 201: { description: `The created ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 409, 413, 415) },
     }),
     async (c) => {
       const now = new Date().toISOString();
       let doc = spec.build(c.req.valid('json') as Record<string, unknown>, { id: newId(), now });
+      if (spec.siteField) requireWritableSite(scopeOf(c), doc[spec.siteField]);
       spec.check?.(doc, deps);
       if (spec.transform) doc = spec.transform(doc, deps);
-      await deps.store.put(spec.collection, doc);
-      deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc });
-      return c.json((spec.view ? spec.view(doc) : doc) as never, 201);
+      await commitWith(deps, spec, doc);
+      return c.json((spec.view ? spec.view(doc, deps) : doc) as never, 201);
     },
   );
 
@@ -144,18 +181,18 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       operationId: `update_${spec.label}`,
       summary: `Update a ${spec.label} (fields given replace; null removes an optional field)`,
       security,
-      middleware: [write] as const,
+      middleware: [change] as const,
       request: { params: Ref, body: { content: json(spec.patchSchema), required: true } },
       responses: { 200: { description: `The updated ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 404, 409, 413, 415) },
     }),
     async (c) => {
-      const before = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      const before = find(c, c.req.valid('param').ref);
       let next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
+      if (spec.siteField) requireWritableSite(scopeOf(c), next[spec.siteField]);
       spec.check?.(next, deps, before);
       if (spec.transform) next = spec.transform(next, deps);
-      await deps.store.put(spec.collection, next);
-      deps.changes.emit({ collection: spec.collection, type: 'put', id: next.id, doc: next, before });
-      return c.json((spec.view ? spec.view(next) : next) as never, 200);
+      await commitWith(deps, spec, next, before);
+      return c.json((spec.view ? spec.view(next, deps) : next) as never, 200);
     },
   );
 
@@ -167,12 +204,12 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       operationId: `delete_${spec.label}`,
       summary: `Delete a ${spec.label}`,
       security,
-      middleware: [write] as const,
+      middleware: [createOrDelete] as const,
       request: { params: Ref },
       responses: { 204: { description: 'Deleted' }, ...errors(401, 403, 404, 409) },
     }),
     async (c) => {
-      const doc = lookup<D>(deps, spec.collection, spec.label, c.req.valid('param').ref);
+      const doc = find(c, c.req.valid('param').ref);
       spec.beforeDelete?.(doc, deps);
       await deps.store.delete(spec.collection, doc.id);
       deps.changes.emit({ collection: spec.collection, type: 'delete', id: doc.id, before: doc });

@@ -54,7 +54,7 @@ export function registerArtifactRoutes(app: OpenAPIHono, deps: ApiDeps, files: A
       method: 'put', path: '/api/v1/artifacts/{sha256}', tags, security, operationId: 'put_artifact',
       summary: 'Upload an artifact; stored only if its content hashes to {sha256}',
       description: 'Body: the raw bytes (application/octet-stream). Query `url` (repeatable) records where it came from, so boot environments naming that URL are served from the site agent.',
-      middleware: [requirePermission(deps.tokens, 'write')] as const,
+      middleware: [requirePermission(deps.tokens, 'write', { unscoped: 'uploading an artifact (artifacts are global)' })] as const,
       request: { params: Sha, query: z.object({ url: z.union([z.string(), z.array(z.string())]).optional(), name: z.string().max(256).optional() }) },
       responses: { 201: { description: 'Stored', content: json(Artifact) }, 400: err('hash mismatch or bad body'), 401: err('unauthenticated'), 403: err('forbidden'), 413: err('too large') },
     }),

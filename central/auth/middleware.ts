@@ -1,6 +1,9 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { jsonTextDepth, MAX_JSON_DEPTH } from '../../shared/util/json-depth.js';
 import { ApiError } from '../api/api-error.js';
+import { bodyReadError, isRawUpload } from '../api/body-limit.js';
 import { allows, type Permission } from './permissions.js';
+import { requireUnscoped } from './scope.js';
 import type { TokenDoc, TokenService } from './tokens.js';
 
 export type AuthVariables = { token: TokenDoc };
@@ -14,8 +17,29 @@ const MESSAGES = {
   used: 'this one-time token has already been used',
 } as const;
 
-/** Bearer authentication + role check for one route. */
-export function requirePermission(tokens: TokenService, need: Permission): MiddlewareHandler<{ Variables: AuthVariables }> {
+/**
+ * Reads a JSON request body only now that the caller is authenticated and allowed (an unauthenticated
+ * request is answered 401 without its body being read), and refuses one nested deeper than
+ * MAX_JSON_DEPTH before anything parses it. The validators then parse the cached text.
+ */
+async function checkJsonBody(c: Context): Promise<void> {
+  if (!['POST', 'PUT', 'PATCH'].includes(c.req.method) || isRawUpload(c.req.method, c.req.path) || !/^application\/json\b/i.test(c.req.header('content-type') ?? '')) return;
+  let text: string;
+  try {
+    text = await c.req.text();
+  } catch (e) {
+    throw bodyReadError(e) ?? e;
+  }
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new ApiError(400, 'invalid_request', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`, [{ path: '(body)', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+  }
+}
+
+/**
+ * Bearer authentication + role check for one route. `unscoped`: the route changes global objects, so a
+ * site-scoped token is refused (403) before the body is read (central/auth/scope.ts).
+ */
+export function requirePermission(tokens: TokenService, need: Permission, opts: { unscoped?: string } = {}): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
@@ -27,7 +51,9 @@ export function requirePermission(tokens: TokenService, need: Permission): Middl
     if (!allows(result.token.role, need)) {
       throw new ApiError(403, 'forbidden', `role "${result.token.role}" may not ${need === 'read' ? 'read this' : need === 'join' ? 'join agents' : 'change this'}`);
     }
+    if (opts.unscoped) requireUnscoped(result.token.site, opts.unscoped);
     c.set('token', result.token);
+    await checkJsonBody(c);
     await next();
   };
 }

@@ -6,6 +6,7 @@ import { Token, TokenCreate, TokenCreated } from '../../shared/api/resources.js'
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from './middleware.js';
+import { requireVisible, requireWritableSite, scopedWhere, scopeOf } from './scope.js';
 import { TOKENS, type TokenDoc } from './tokens.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -30,7 +31,7 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const where: Record<string, string> = {};
       if (q.role) where.role = q.role;
       if (q.site) where.site = q.site;
-      const page = deps.store.list<TokenDoc>(TOKENS, { where, limit: q.limit, offset: q.offset, sort: 'createdAt' });
+      const page = deps.store.list<TokenDoc>(TOKENS, { where: scopedWhere(scopeOf(c), where), limit: q.limit, offset: q.offset, sort: 'createdAt' });
       return c.json({ ...page, items: page.items.map((t) => deps.tokens.view(t)) } as never, 200);
     },
   );
@@ -44,6 +45,7 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     (c) => {
       const doc = deps.tokens.get(c.req.valid('param').id);
       if (!doc) throw ApiError.notFound('token', c.req.valid('param').id);
+      requireVisible(scopeOf(c), doc.site, 'token', doc.id);
       return c.json(deps.tokens.view(doc) as never, 200);
     },
   );
@@ -58,6 +60,8 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     }),
     async (c) => {
       const body = c.req.valid('json') as z.infer<typeof TokenCreate>;
+      // A site-scoped admin mints tokens for its own site only (never unscoped ones).
+      if (scopeOf(c) !== undefined) requireWritableSite(scopeOf(c), body.site ?? '(none: an unscoped token)');
       if (body.role === 'agent-join' && !body.site) throw ApiError.badRequest('an agent-join token needs a site', [{ path: 'site', message: 'required for agent-join' }]);
       if (body.site && !deps.store.findUnique('sites', 'name', body.site)) throw ApiError.badRequest(`site "${body.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
       const { doc, token } = await deps.tokens.create(body);
@@ -75,7 +79,10 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       responses: { 200: { description: 'Revoked', content: json(Token) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
     }),
     async (c) => {
-      const doc = await deps.tokens.revoke(c.req.valid('param').id);
+      const found = deps.tokens.get(c.req.valid('param').id);
+      if (!found) throw ApiError.notFound('token', c.req.valid('param').id);
+      requireVisible(scopeOf(c), found.site, 'token', found.id);
+      const doc = await deps.tokens.revoke(found.id);
       if (!doc) throw ApiError.notFound('token', c.req.valid('param').id);
       deps.changes.emit({ collection: TOKENS, type: 'put', id: doc.id, doc });
       return c.json(deps.tokens.view(doc) as never, 200);

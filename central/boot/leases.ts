@@ -6,13 +6,16 @@ import { LeaseEventSchema } from '../../shared/dhcp/config.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { scopedWhere, scopeOf } from '../auth/scope.js';
 import type { EventHandler } from '../agents/hub.js';
 import type { Store } from '../store/types.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { Machine } from '../../shared/api/resources.js';
 
 export const LEASES = 'leases';
 
 /** Lease events from agents land here: one record per site and address, the latest state wins. */
-export function leaseEventHandler(store: Store, logger: Logger): EventHandler {
+export function leaseEventHandler(store: Store, logger: Logger, changes?: ChangeFeed): EventHandler {
   return async (agent, ev) => {
     const parsed = LeaseEventSchema.safeParse(ev.data);
     if (!parsed.success) {
@@ -20,6 +23,13 @@ export function leaseEventHandler(store: Store, logger: Logger): EventHandler {
       return;
     }
     const l = parsed.data;
+    // The agent that leased a machine serves it: its tasks go there (central/tasks/service.ts pickAgent).
+    const m = l.type === 'lease' ? store.findUnique<Machine>('machines', 'mac', l.mac.toLowerCase()) : undefined;
+    if (m && m.site === agent.site && m.servedBy !== agent.id) {
+      const next = { ...m, servedBy: agent.id, updatedAt: new Date().toISOString() };
+      await store.put('machines', next);
+      changes?.emit({ collection: 'machines', type: 'put', id: m.id, doc: next, before: m });
+    }
     await store.put(LEASES, {
       id: `${agent.site}/${l.address}`,
       site: agent.site,
@@ -51,7 +61,7 @@ export function registerLeaseRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       if (q.site) where.site = q.site;
       if (q.mac) where.mac = q.mac.toLowerCase();
       if (q.state) where.state = q.state;
-      return c.json(deps.store.list(LEASES, { where, limit: q.limit, offset: q.offset, sort: 'address' }) as never, 200);
+      return c.json(deps.store.list(LEASES, { where: scopedWhere(scopeOf(c), where), limit: q.limit, offset: q.offset, sort: 'address' }) as never, 200);
     },
   );
 }

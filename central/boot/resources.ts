@@ -43,6 +43,7 @@ function mergeRevalidated<D extends Doc>(schema: z.ZodType, stored: readonly str
 export const subnetsResource: ResourceSpec<SubnetDoc> = {
   collection: 'subnets',
   path: 'subnets',
+  siteField: 'site',
   label: 'subnet',
   tag: 'Subnets',
   schema: Subnet as unknown as z.ZodType<SubnetDoc>,
@@ -66,6 +67,7 @@ export const subnetsResource: ResourceSpec<SubnetDoc> = {
 export const reservationsResource: ResourceSpec<ReservationDoc> = {
   collection: 'reservations',
   path: 'reservations',
+  siteField: 'site',
   label: 'reservation',
   tag: 'Subnets',
   schema: Reservation as unknown as z.ZodType<ReservationDoc>,

@@ -100,4 +100,25 @@ describe('discovery events → inventory', () => {
     await handlers['install-done']({ id: 'a9', site: 'other' } as AgentDoc, { ...ev({ machineId: 'p1' }), kind: 'install-done' });
     expect(machines()[0]).toMatchObject({ bootenv: 'discovery', netboot: true });
   });
+
+  it('never touches a machine of another site: a MAC, UUID or id claimed at another site is refused and recorded', async () => {
+    const now = new Date().toISOString();
+    await store.put('sites', { id: 's2', name: 'rack2', params: {}, createdAt: now, updatedAt: now });
+    const other = { id: 'a2', site: 'rack2' } as AgentDoc;
+    await handlers.discovery(agent, ev({ machineId: 'p1', mac: '52:54:00:00:00:01', facts: facts('u-1', 512 * 1048576) }));
+    const before = machines()[0];
+    expect(before.servedBy).toBe('a1');
+    // Same MAC from rack2: refused.
+    await handlers.discovery(other, ev({ machineId: 'q1', mac: '52:54:00:00:00:01', facts: facts('u-1', 4096 * 1048576) }));
+    // Same machine id proposed from rack2 with a fresh MAC: refused (would overwrite p1).
+    await handlers.discovery(other, ev({ machineId: 'p1', mac: '52:54:00:00:00:02', facts: facts('u-x', 4096 * 1048576) }));
+    expect(machines()).toEqual([before]);
+    const refused = store.list<{ id: string; kind: string; site: string }>('events').items.filter((e) => e.kind === 'discovery-refused');
+    expect(refused).toHaveLength(2);
+    expect(refused.every((e) => e.site === 'rack2')).toBe(true);
+    // The same UUID at rack2 with a fresh MAC and id is a different machine there (UUID matches are per site).
+    await handlers.discovery(other, ev({ machineId: 'q3', mac: '52:54:00:00:00:03', facts: facts('u-1', 1024 * 1048576) }));
+    expect(machines().find((m) => m.id === 'p1')).toEqual(before);
+    expect(machines().find((m) => m.id === 'q3')).toMatchObject({ site: 'rack2', servedBy: 'a2' });
+  });
 });

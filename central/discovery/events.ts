@@ -1,7 +1,9 @@
 import { HardwareFacts } from '../../shared/api/facts.js';
 import { issuesToDetails } from '../../shared/api/issues.js';
 import type { Machine } from '../../shared/api/resources.js';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { EVENTS } from '../agents/collections.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { EventHandler } from '../agents/hub.js';
 import type { ChangeFeed } from '../store/change-feed.js';
@@ -38,10 +40,20 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       const uuid = facts.system?.uuid ?? undefined;
       const serial = facts.system?.serial ?? undefined;
       const nicMacs = (facts.nics ?? []).map((n) => normMac(n.mac)).filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m));
-      const existing =
-        store.findUnique<Machine>('machines', 'mac', mac) ??
-        (uuid ? store.list<Machine>('machines', { where: { uuid }, limit: 1 }).items[0] : undefined) ??
-        store.get<Machine>('machines', machineId);
+      // The discovering agent's site bounds every match: a machine of another site is never touched.
+      const here = (m: Machine | undefined) => (m && m.site === agent.site ? m : undefined);
+      const byMac = store.findUnique<Machine>('machines', 'mac', mac);
+      const byId = store.get<Machine>('machines', machineId);
+      const byUuid = uuid ? store.list<Machine>('machines', { where: { uuid, site: agent.site }, limit: 1 }).items.find((m) => m.site === agent.site) : undefined;
+      const elsewhere = [byMac, byId].find((m) => m && m.site !== agent.site);
+      const existing = here(byMac) ?? byUuid ?? here(byId);
+      if (elsewhere && (!existing || elsewhere === byMac)) {
+        // Refused (docs/decisions.md): MACs are unique in the store, and a machine that physically moved
+        // is moved by an operator (PATCH its site, or delete it at the old site), never by a discovery post.
+        logger.warn({ agent: agent.id, site: agent.site, mac, otherSite: elsewhere.site, machine: elsewhere.id }, 'discovery claims a machine (MAC or id) of another site; refused, nothing changed');
+        await store.put(EVENTS, { id: randomUUID(), agent: agent.id, site: agent.site, kind: 'discovery-refused', data: { mac, machineId, reason: 'claimed by a machine of another site' }, at: new Date().toISOString(), receivedAt: new Date().toISOString() });
+        return;
+      }
       const now = new Date().toISOString();
       // Every MAC the machine has, except ones another machine already claims.
       const macsFor = (own: string[], id: string) => {
@@ -59,6 +71,7 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
           ...(uuid ? { uuid } : {}),
           ...(serial ? { serial } : {}),
           bootState: existing.bootState === 'new' ? 'discovered' : existing.bootState,
+          servedBy: agent.id,
           updatedAt: now,
         };
         await save(next, existing);
@@ -84,6 +97,7 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
         bootenv: 'discovery',
         bootState: 'discovered',
         netboot: true,
+        servedBy: agent.id,
         createdAt: now,
         updatedAt: now,
       };
@@ -95,11 +109,15 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       if (!parsed.success) return;
       const m = store.get<Machine>('machines', parsed.data.machineId);
       if (!m || m.site !== agent.site) return;
-      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', updatedAt: new Date().toISOString() }, m);
+      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', servedBy: agent.id, updatedAt: new Date().toISOString() }, m);
       logger.info({ machine: m.name }, 'install succeeded: machine switched to local boot, netboot disallowed');
     },
     'render-error': async (agent, ev) => {
-      logger.error({ agent: agent.id, site: agent.site, ...(ev.data as object) }, 'an agent could not render boot configuration');
+      // Only where it failed: a render error's text can quote the values it was rendering (secrets
+      // included), so the reason stays in the agent's own log.
+      const d = (ev.data ?? {}) as { mac?: unknown; path?: unknown };
+      const short = (v: unknown) => (typeof v === 'string' ? v.slice(0, 128) : undefined);
+      logger.error({ agent: agent.id, site: agent.site, mac: short(d.mac), path: short(d.path) }, 'an agent could not render boot configuration (details in the agent log)');
     },
   };
 }

@@ -4,7 +4,8 @@ import { ErrorBody } from '../../shared/api/common.js';
 import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
 import { ParamError, redactSecrets, resolveParams } from '../../shared/params/resolve.js';
 import { ApiError } from '../api/api-error.js';
-import { lookup } from '../api/crud.js';
+import { lookupScoped } from '../api/crud.js';
+import { scopeOf } from '../auth/scope.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
 import { GLOBAL_PROFILE } from './profiles.js';
@@ -43,7 +44,7 @@ export function registerMachineParamRoutes(app: OpenAPIHono, deps: ApiDeps): voi
       },
     }),
     (c) => {
-      const m = lookup<Machine>(deps, 'machines', 'machine', c.req.valid('param').ref);
+      const m = lookupScoped<Machine>(deps, 'machines', 'machine', c.req.valid('param').ref, scopeOf(c));
       if (c.req.valid('query').resolved !== 'true') {
         const secret = new Set(deps.store.list<ParamDef>('params').items.filter((d) => d.secret).map((d) => d.name));
         return c.json(Object.fromEntries(Object.entries(m.params).map(([k, v]) => [k, { value: secret.has(k) ? '[secret]' : v, source: 'machine', secret: secret.has(k) }])) as never, 200);

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { Machine, MachineCreate, MachinePatch, type Machine as MachineT, type ParamDef } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
-import { redactSealed, sealParams } from '../secrets/seal.js';
+import { redactSealed, sealParams, secretParamNames } from '../secrets/seal.js';
 import { defaultMerge, type ResourceSpec } from '../api/crud.js';
 import { checkParamValues } from './params.js';
 
 export const machinesResource: ResourceSpec<MachineT> = {
   collection: 'machines',
   path: 'machines',
+  siteField: 'site',
   label: 'machine',
   tag: 'Machines',
   schema: Machine,
@@ -50,5 +51,5 @@ export const machinesResource: ResourceSpec<MachineT> = {
     checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>('params', 'name', n), 'params');
   },
   transform: (m, deps) => ({ ...m, params: sealParams(deps.store, m.params, { site: m.site }, 'params') }),
-  view: (m) => ({ ...m, params: redactSealed(m.params) }),
+  view: (m, deps) => ({ ...m, params: redactSealed(m.params, secretParamNames(deps.store)) }),
 };

@@ -1,6 +1,6 @@
 import { Profile, ProfileCreate, ProfilePatch, type Profile as ProfileT } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
-import { redactSealed, sealParams } from '../secrets/seal.js';
+import { redactSealed, sealParams, secretParamNames } from '../secrets/seal.js';
 import type { ResourceSpec } from '../api/crud.js';
 
 /** The profile named "global" carries params every machine inherits (after its site). */
@@ -25,5 +25,5 @@ export const profilesResource: ResourceSpec<ProfileT> = {
     }
   },
   transform: (profile, deps) => ({ ...profile, params: sealParams(deps.store, profile.params, 'all', 'params') }),
-  view: (profile) => ({ ...profile, params: redactSealed(profile.params) }),
+  view: (profile, deps) => ({ ...profile, params: redactSealed(profile.params, secretParamNames(deps.store)) }),
 };

@@ -1,11 +1,13 @@
 import { Site, SiteCreate, SitePatch, type Site as SiteT } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
-import { redactSealed, sealParams } from '../secrets/seal.js';
+import { redactSealed, sealParams, secretParamNames } from '../secrets/seal.js';
 import type { ResourceSpec } from '../api/crud.js';
 
 export const sitesResource: ResourceSpec<SiteT> = {
   collection: 'sites',
   path: 'sites',
+  siteField: 'name',
+  unscopedCreateDelete: true,
   label: 'site',
   tag: 'Sites',
   schema: Site,
@@ -22,5 +24,5 @@ export const sitesResource: ResourceSpec<SiteT> = {
     }
   },
   transform: (site, deps) => ({ ...site, params: sealParams(deps.store, site.params, { site: site.name }, 'params') }),
-  view: (site) => ({ ...site, params: redactSealed(site.params) }),
+  view: (site, deps) => ({ ...site, params: redactSealed(site.params, secretParamNames(deps.store)) }),
 };

@@ -1,3 +1,5 @@
+import type { Logger } from '../../shared/log/logger.js';
+import type { FailureSink } from '../../shared/util/guarded.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of the central (served at /metrics). */
@@ -34,7 +36,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly callbackFailures = new Counter({
+    name: 'underlay_callback_failures_total',
+    help: 'Timers and callbacks that threw (logged and survived) by where they run',
+    labelNames: ['where'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'underlay_' });
   }
+}
+
+/** The central's sink for failed timers and callbacks (shared/util/guarded.ts): logged and counted. */
+export function failureSink(logger: Logger, metrics?: Metrics): FailureSink {
+  return (where, err) => {
+    logger.error({ err, where }, `${where} failed; the central keeps running`);
+    metrics?.callbackFailures.inc({ where });
+  };
 }

@@ -21,8 +21,14 @@ export function isSealed(v: unknown): v is SealedValue {
 /** Libsodium must be ready before the first seal (awaited once at start). */
 export const sodiumReady = sodium.ready;
 
-export function sealParams(store: Store, params: Record<string, unknown>, scope: { site: string } | 'all', where: string): Record<string, unknown> {
-  const secrets = new Set(store.list<ParamDef>('params').items.filter((d) => d.secret).map((d) => d.name));
+/** Names of the params defined secret. */
+export function secretParamNames(store: Store): Set<string> {
+  return new Set(store.list<ParamDef>('params').items.filter((d) => d.secret).map((d) => d.name));
+}
+
+/** Seals the plaintext values of secret params (those defined secret, plus `alsoSecret`: a param being made secret). */
+export function sealParams(store: Store, params: Record<string, unknown>, scope: { site: string } | 'all', where: string, alsoSecret: string[] = []): Record<string, unknown> {
+  const secrets = new Set([...secretParamNames(store), ...alsoSecret]);
   const pending = Object.keys(params).filter((k) => secrets.has(k) && !isSealed(params[k]));
   if (pending.length === 0) return params;
   const agents = store
@@ -52,7 +58,11 @@ export function paramsForAgent(params: Record<string, unknown>, agentId: string)
   return out;
 }
 
-/** What the API shows for params: sealed values say which agents can open them, never more. */
-export function redactSealed(params: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, isSealed(v) ? { $sealed: Object.keys(v.$sealed) } : v]));
+/**
+ * What the API shows for params: sealed values say which agents can open them, never more; a plaintext
+ * value of a secret param (stored before its param was made secret, before that sealed it in the same
+ * write) shows as "[secret]".
+ */
+export function redactSealed(params: Record<string, unknown>, secrets: Set<string> = new Set()): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, isSealed(v) ? { $sealed: Object.keys(v.$sealed) } : secrets.has(k) ? '[secret]' : v]));
 }

@@ -33,6 +33,12 @@ export const CentralOptions = z.object({
   agentCertLifetime: Lifetime.prefault(DEFAULT_AGENT_CERT_LIFETIME),
   /** Lifetime of the central's HTTPS server certificate (renewed after 2/3 of it, without a restart). */
   serverCertLifetime: Lifetime.prefault(DEFAULT_SERVER_CERT_LIFETIME),
+  /** Open connections the server accepts at once (agents' WebSockets included); more are closed at accept. */
+  maxConnections: z.number().int().positive().default(4096),
+  /** A client must send its request headers within this long (slowloris). */
+  headersTimeoutMs: z.number().int().positive().default(20_000),
+  /** …and its whole request (artifact uploads included) within this long. */
+  requestTimeoutMs: z.number().int().positive().default(600_000),
 });
 export type CentralOptions = z.infer<typeof CentralOptions>;
 

@@ -84,9 +84,11 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
     }
 
     const app = createApp(deps, { bodyLimit: opts.bodyLimit, modules: features.map((f) => f.routes).filter((r): r is RouteModule => !!r) });
+    // Clients that trickle their headers or their request are cut off (checked every few seconds).
+    const limits = { headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(5_000, opts.headersTimeoutMs) };
     const server = (
       opts.insecureHttp
-        ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer })
+        ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer, serverOptions: limits })
         : createAdaptorServer({
             fetch: app.fetch,
             createServer: createHttpsServer,
@@ -99,6 +101,7 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
               // tokens, so a client certificate is requested but not required at the TLS layer.
               requestCert: true,
               rejectUnauthorized: false,
+              ...limits,
             },
           })
     ) as Server;
@@ -112,6 +115,8 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
           logger,
           install: (next) => (server as unknown as HttpsServer).setSecureContext({ key: next.keyPem, cert: next.certPem + identity.ca.certPem, ca: identity.ca.certPem }),
         });
+    // Connection limits: a cap on open connections (more are closed at accept).
+    server.maxConnections = opts.maxConnections;
     const stops = features.map((f) => f.attach?.({ server, deps, identity })).filter((s): s is () => Promise<void> | void => !!s);
 
     await new Promise<void>((resolve, reject) => {

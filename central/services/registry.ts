@@ -1,3 +1,4 @@
+import { guarded } from '../../shared/util/guarded.js';
 import { EventEmitter } from 'node:events';
 import type { MemberRegister, MemberStatus, Service, ServiceMember, WaitResult } from '../../shared/api/services.js';
 import { parseDuration } from '../../shared/util/duration.js';
@@ -76,9 +77,7 @@ export class ServiceRegistry {
   start(): void {
     if (this.timer) return;
     this.stopped = false;
-    this.timer = setInterval(() => {
-      this.sweep().catch((e: Error) => this.logger.error({ err: e }, 'service TTL sweep failed'));
-    }, this.opts.sweepMs ?? 250);
+    this.timer = setInterval(guarded('service TTL sweep', (_w, e) => this.logger.error({ err: e }, 'service TTL sweep failed'), () => this.sweep()), this.opts.sweepMs ?? 250);
     this.timer.unref();
   }
 

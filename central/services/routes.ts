@@ -7,6 +7,8 @@ import { parseDuration } from '../../shared/util/duration.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { inScope, requireVisible, requireWritableSite, scopeOf, type Scope } from '../auth/scope.js';
+import { ForbiddenError } from '../api/domain-errors.js';
 import { MAX_WAIT_MS, type ServiceRegistry } from './registry.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
@@ -21,8 +23,30 @@ const MemberParams = NameParam.extend({ id: MemberId });
 export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: ServiceRegistry): void {
   const read = requirePermission(deps.tokens, 'read');
   const write = requirePermission(deps.tokens, 'write');
+  const writeGlobal = requirePermission(deps.tokens, 'write', { unscoped: 'creating or deleting a service' });
   const security = [{ bearer: [] }];
   const tags = ['Services'];
+  /**
+   * Services are global (every token sees them; creating and deleting one needs an unscoped token). A
+   * site-scoped token sees only the members that run on a machine of its site, and registers,
+   * deregisters and heartbeats only those; a member of another site's machine is not found (404), and
+   * a member without a machine is changed only by unscoped tokens (403).
+   */
+  const siteOfMachine = (machine: string | undefined) => (machine ? deps.store.findUnique<Machine>('machines', 'name', machine)?.site : undefined);
+  const visibleMembers = <S extends { members: { machine?: string }[] }>(scope: Scope, s: S): S =>
+    scope === undefined ? s : { ...s, members: s.members.filter((m) => !m.machine || inScope(scope, siteOfMachine(m.machine))) };
+  const requireMemberScope = (scope: Scope, machine: string | undefined) => {
+    if (scope === undefined) return;
+    if (!machine) throw new ForbiddenError(`this token is scoped to site "${scope}": it may only manage members that run on a machine of that site`);
+    requireWritableSite(scope, siteOfMachine(machine), `members on machine "${machine}" of site`);
+  };
+  const requireExistingMemberScope = (scope: Scope, service: string, id: string) => {
+    if (scope === undefined) return;
+    const member = reg.get(service)?.members.find((m) => m.id === id);
+    if (!member) return; // the registry answers 404 itself
+    if (member.machine) requireVisible(scope, siteOfMachine(member.machine), 'member', id);
+    requireMemberScope(scope, member.machine);
+  };
   // While the central shuts down, blocking queries return at once; closing their connections lets the
   // server finish instead of serving a client's immediate retry on the same keep-alive connection.
   app.use('/api/v1/services/*', async (c, next) => {
@@ -50,7 +74,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       const q = c.req.valid('query');
       const items = await reg.watchAll(q.index, reg.waitMs(q.wait), c.req.raw.signal);
       c.header(INDEX_HEADER, String(reg.currentIndex()));
-      return c.json({ items, total: items.length, index: reg.currentIndex() } as never, 200);
+      return c.json({ items: items.map((s) => visibleMembers(scopeOf(c), s)), total: items.length, index: reg.currentIndex() } as never, 200);
     },
   );
 
@@ -62,11 +86,13 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       security,
       operationId: 'create_service',
       summary: 'Create a service (registering a member also creates it)',
-      middleware: [write] as const,
+      middleware: [writeGlobal] as const,
       request: { body: { content: json(ServiceCreate), required: true } },
       responses: { 201: { description: 'The service', content: json(Service) }, 400: err('Invalid request'), 401: E401, 403: E403, 409: err('A service with this name exists') },
     }),
-    async (c) => c.json((await reg.create(c.req.valid('json') as z.infer<typeof ServiceCreate>)) as never, 201),
+    async (c) => {
+      return c.json((await reg.create(c.req.valid('json') as z.infer<typeof ServiceCreate>)) as never, 201);
+    },
   );
 
   app.openapi(
@@ -87,7 +113,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       const s = await reg.watch(name, q.index, reg.waitMs(q.wait), c.req.raw.signal);
       c.header(INDEX_HEADER, String(s ? s.modifyIndex : reg.currentIndex()));
       if (!s) throw ApiError.notFound('service', name);
-      return c.json(s as never, 200);
+      return c.json(visibleMembers(scopeOf(c), s) as never, 200);
     },
   );
 
@@ -99,7 +125,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       security,
       operationId: 'delete_service',
       summary: 'Delete a service and all its members',
-      middleware: [write] as const,
+      middleware: [writeGlobal] as const,
       request: { params: NameParam },
       responses: { 204: { description: 'Deleted' }, 401: E401, 403: E403, 404: err('No such service') },
     }),
@@ -131,6 +157,8 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       const { name } = c.req.valid('param');
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw ApiError.badRequest('service names are letters, digits, ".", "_" and "-"', [{ path: 'name', message: 'invalid name' }]);
       const body = c.req.valid('json') as z.infer<typeof MemberRegister>;
+      requireMemberScope(scopeOf(c), body.machine);
+      if (body.id) requireExistingMemberScope(scopeOf(c), name, body.id);
       if (body.address !== undefined && !AddressLike.safeParse(body.address).success) throw ApiError.badRequest(`address "${body.address}" is not an IP address or host name`, [{ path: 'address', message: 'invalid address' }]);
       for (const [field, v] of [['ttl', body.ttl], ['deregisterCriticalAfter', body.deregisterCriticalAfter]] as const) {
         if (v !== undefined && parseDuration(v) <= 0) throw ApiError.badRequest(`${field} must be positive`, [{ path: field, message: 'must be positive' }]);
@@ -157,6 +185,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
     }),
     async (c) => {
       const p = c.req.valid('param');
+      requireExistingMemberScope(scopeOf(c), p.name, p.id);
       await reg.deregister(p.name, p.id);
       return c.body(null, 204);
     },
@@ -177,6 +206,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       }),
       async (c) => {
         const p = c.req.valid('param');
+        requireExistingMemberScope(scopeOf(c), p.name, p.id);
         const body = (c.req.valid('json') ?? {}) as { note?: string };
         return c.json((await reg.reportMemberStatus(p.name, p.id, status, body.note)) as never, 200);
       },

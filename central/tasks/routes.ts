@@ -5,8 +5,11 @@ import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { requireVisible, requireWritableSite, scopedWhere, scopeOf } from '../auth/scope.js';
 import { TASKS } from '../agents/collections.js';
 import type { TaskDoc, TaskService } from './service.js';
+import { taskView } from './redact.js';
+import { roleOf } from '../auth/scope.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (d: string) => ({ description: d, content: json(ErrorBody) });
@@ -16,7 +19,6 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
   const write = requirePermission(deps.tokens, 'write');
   const security = [{ bearer: [] }];
   const tags = ['Tasks'];
-  const view = ({ signed: _s, ...rest }: TaskDoc) => rest;
 
   app.openapi(
     createRoute({
@@ -25,7 +27,11 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       middleware: [write] as const, request: { body: { content: json(TaskCreate), required: true } },
       responses: { 201: { description: 'Created', content: json(Task) }, 400: err('invalid'), 401: err('unauthenticated'), 403: err('forbidden'), 409: err('site has no agent') },
     }),
-    async (c) => c.json(view(await tasks.create(c.req.valid('json') as z.infer<typeof TaskCreate>)) as never, 201),
+    async (c) => {
+      const input = c.req.valid('json') as z.infer<typeof TaskCreate>;
+      requireWritableSite(scopeOf(c), input.site);
+      return c.json(taskView(await tasks.create(input), roleOf(c)) as never, 201);
+    },
   );
   app.openapi(
     createRoute({
@@ -36,7 +42,8 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     }),
     async (c) => {
       const body = c.req.valid('json') as { tasks: z.infer<typeof TaskCreate>[] };
-      return c.json({ items: (await tasks.createMany(body.tasks)).map(view) } as never, 201);
+      for (const t of body.tasks) requireWritableSite(scopeOf(c), t.site);
+      return c.json({ items: (await tasks.createMany(body.tasks)).map((t) => taskView(t, roleOf(c))) } as never, 201);
     },
   );
   app.openapi(
@@ -50,9 +57,9 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       const q = c.req.valid('query');
       const where: Record<string, string> = {};
       for (const k of ['site', 'machine', 'state', 'kind'] as const) if (q[k]) where[k] = q[k]!;
-      const all = deps.store.list<TaskDoc>(TASKS, { where, sort: 'createdAt' });
+      const all = deps.store.list<TaskDoc>(TASKS, { where: scopedWhere(scopeOf(c), where), sort: 'createdAt' });
       const items = all.items.reverse().slice(q.offset, q.offset + q.limit);
-      return c.json({ items: items.map(view), total: all.total, limit: q.limit, offset: q.offset } as never, 200);
+      return c.json({ items: items.map((t) => taskView(t, roleOf(c))), total: all.total, limit: q.limit, offset: q.offset } as never, 200);
     },
   );
   app.openapi(
@@ -64,7 +71,8 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     (c) => {
       const t = tasks.get(c.req.valid('param').id);
       if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
-      return c.json(view(t) as never, 200);
+      requireVisible(scopeOf(c), t.site, 'task', t.id);
+      return c.json(taskView(t, roleOf(c)) as never, 200);
     },
   );
   app.openapi(
@@ -73,6 +81,11 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
       middleware: [write] as const, request: { params: z.object({ id: z.string().max(64) }) },
       responses: { 200: { description: 'Cancelled', content: json(Task) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found'), 409: err('already running or finished') },
     }),
-    async (c) => c.json(view(await tasks.cancel(c.req.valid('param').id)) as never, 200),
+    async (c) => {
+      const t = tasks.get(c.req.valid('param').id);
+      if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
+      requireVisible(scopeOf(c), t.site, 'task', t.id);
+      return c.json(taskView(await tasks.cancel(t.id), roleOf(c)) as never, 200);
+    },
   );
 }

@@ -56,6 +56,23 @@ describe('TaskService', () => {
     await expect(svc.create({ site: 's2', kind: 'ping' })).rejects.toThrow(/no joined agent/);
   });
 
+  it('routes a machine task to the agent that serves the machine, never the most recently seen one', async () => {
+    await store.put(AGENTS, agentDoc('b1', 's2', { lastSeenAt: '2026-01-01T00:00:00Z' }));
+    await store.put(AGENTS, agentDoc('b2', 's2', { lastSeenAt: '2026-06-01T00:00:00Z' }));
+    const now = new Date().toISOString();
+    const machine = (id: string, servedBy?: string) => ({ id, name: id, site: 's2', macs: [], profiles: [], params: {}, bootenv: 'local', bootState: 'new', netboot: true, createdAt: now, updatedAt: now, ...(servedBy ? { servedBy } : {}) });
+    await store.put('machines', machine('m1', 'b1'));
+    await store.put('machines', machine('m2'));
+    // m1 is served by b1 although b2 was seen more recently.
+    expect((await svc.create({ site: 's2', machine: 'm1', kind: 'set-netboot', payload: { netboot: false } })).agent).toBe('b1');
+    // m2 has no serving agent at a two-agent site: refused, naming the machine.
+    await expect(svc.create({ site: 's2', machine: 'm2', kind: 'set-netboot', payload: { netboot: false } })).rejects.toThrow(/machine "m2" has not been served/);
+    // Its serving agent revoked, with one agent left: that agent takes it.
+    await store.put(AGENTS, { ...store.get<AgentDoc>(AGENTS, 'b1')!, revokedAt: 'now' });
+    expect((await svc.create({ site: 's2', machine: 'm1', kind: 'set-netboot', payload: { netboot: false } })).agent).toBe('b2');
+    expect((await svc.create({ site: 's2', machine: 'm2', kind: 'set-netboot', payload: { netboot: false } })).agent).toBe('b2');
+  });
+
   it('a report is applied once by id; later reports never move a finished task backwards', async () => {
     await store.put(AGENTS, agentDoc('a1', 's1'));
     const t = await svc.create({ site: 's1', kind: 'ping' });

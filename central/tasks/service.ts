@@ -6,6 +6,7 @@ import type { ReportMsg } from '../../shared/protocol/messages.js';
 import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
 import { parseDuration } from '../../shared/util/duration.js';
 import { ApiError } from '../api/api-error.js';
+import { DomainConflictError, DomainError } from '../api/domain-errors.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { Store } from '../store/types.js';
 import { AGENTS, TASKS, type AgentDoc } from '../agents/collections.js';
@@ -40,6 +41,7 @@ export interface TaskDoc {
   output?: string;
   exitCode?: number;
   reason?: string;
+  secret?: boolean;
 }
 
 export type ReportOutcome = 'applied' | 'duplicate' | 'ignored';
@@ -50,6 +52,8 @@ export interface CreateTaskInput {
   kind: string;
   payload?: unknown;
   ttl?: string;
+  /** Payload and output shown only to admins (central/tasks/redact.ts). */
+  secret?: boolean;
 }
 
 /** Creates, signs, tracks and finishes tasks. Delivery is the hub's job; this is the bookkeeping. */
@@ -87,9 +91,24 @@ export class TaskService {
     return (this.agentIndex.bySite.get(site.toLowerCase()) ?? []).map((id) => this.store.get<AgentDoc>(AGENTS, id)).filter((a): a is AgentDoc => !!a);
   }
 
-  private pickAgent(site: string): AgentDoc {
+  /**
+   * The agent a task goes to. A machine's task goes to the agent that serves the machine (`servedBy`: the
+   * one that leased it, saw it boot or discovered it), never by recency; a machine no agent of a
+   * multi-agent site has served yet is refused, and with a single agent that agent takes it
+   * (docs/decisions.md). A site task (no machine) goes to the most recently seen agent.
+   */
+  private pickAgent(site: string, machine?: { id: string; name?: string; servedBy?: string }): AgentDoc {
     const agents = this.agentsAt(site).filter((a) => !a.revokedAt);
     if (agents.length === 0) throw ApiError.conflict(`site "${site}" has no joined agent; join one with "underlay agent join"`);
+    if (machine) {
+      const serving = agents.find((a) => a.id === machine.servedBy);
+      if (serving) return serving;
+      if (agents.length === 1) return agents[0];
+      throw new DomainConflictError(
+        `machine "${machine.name ?? machine.id}" has not been served by any of site "${site}"'s ${agents.length} agents yet (no lease, boot or discovery seen${machine.servedBy ? `; its last agent ${machine.servedBy} is gone` : ''}): boot it once so its agent is known`,
+        [{ path: 'machine', message: 'no serving agent known' }],
+      );
+    }
     agents.sort((a, b) => String(b.lastSeenAt ?? b.createdAt).localeCompare(String(a.lastSeenAt ?? a.createdAt)));
     return agents[0];
   }
@@ -110,6 +129,9 @@ export class TaskService {
       try {
         tasks.push(this.prepare(input, agents));
       } catch (e) {
+        if (e instanceof DomainError && inputs.length > 1) {
+          throw new (e.constructor as new (m: string, d?: DomainError['details']) => DomainError)(`tasks.${i}: ${e.message}`, e.details?.map((d) => ({ ...d, path: `tasks.${i}.${d.path}` })));
+        }
         if (e instanceof ApiError && inputs.length > 1) {
           throw new ApiError(e.status, e.code, `tasks.${i}: ${e.message}`, Array.isArray(e.details) ? e.details.map((d: { path: string; message: string }) => ({ ...d, path: `tasks.${i}.${d.path}` })) : e.details);
         }
@@ -140,17 +162,19 @@ export class TaskService {
     }
     if (!this.store.findUnique('sites', 'name', input.site)) throw ApiError.badRequest(`site "${input.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
     let machineId: string | null = null;
+    let machineDoc: { id: string; name?: string; servedBy?: string } | undefined;
     if (kind.machine) {
       if (!input.machine) throw ApiError.badRequest(`task kind ${input.kind} needs a machine`, [{ path: 'machine', message: 'required' }]);
-      const m = this.store.get<{ id: string; site: string }>('machines', input.machine) ?? this.store.findUnique<{ id: string; site: string }>('machines', 'name', input.machine);
+      const m = this.store.get<{ id: string; site: string; name?: string; servedBy?: string }>('machines', input.machine) ?? this.store.findUnique<{ id: string; site: string; name?: string; servedBy?: string }>('machines', 'name', input.machine);
       if (!m) throw ApiError.badRequest(`machine "${input.machine}" does not exist`, [{ path: 'machine', message: 'unknown machine' }]);
       if (m.site !== input.site) throw ApiError.badRequest(`machine "${input.machine}" is not at site "${input.site}"`, [{ path: 'machine', message: 'other site' }]);
       machineId = m.id;
+      machineDoc = m;
     }
     const ttlMs = parseDuration(input.ttl ?? '1h');
     if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw ApiError.badRequest('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
-    const picked = this.pickAgent(input.site);
+    const picked = this.pickAgent(input.site, machineDoc);
     const agent = agents.get(picked.id) ?? picked;
     agents.set(agent.id, { ...agent, nextSeq: agent.nextSeq + 1 });
     const now = new Date();
@@ -180,6 +204,7 @@ export class TaskService {
       expiresAt: envelope.expiresAt,
       signed: signTask(envelope, this.signingKey),
       history: [{ state: 'queued', at: envelope.issuedAt }],
+      ...(input.secret ? { secret: true } : {}),
     };
   }
 

@@ -44,6 +44,7 @@ export const TaskCreate = z
     kind: z.string().min(1).max(64),
     payload: z.unknown().optional(),
     ttl: z.string().regex(/^\d+(ms|s|m|h|d)?$/).optional(),
+    secret: z.boolean().optional().describe('payload and output are shown only to admin tokens'),
   })
   .strict();
 
@@ -60,6 +61,7 @@ export const Task = z
     createdAt: z.string(),
     updatedAt: z.string(),
     expiresAt: z.string(),
+    secret: z.boolean().optional(),
     history: z.array(z.object({ state: z.string(), at: z.string(), reportId: z.string().optional(), reason: z.string().optional(), exitCode: z.number().optional() })),
     output: z.string().optional(),
     exitCode: z.number().optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_PARAM_DEPTH, valueDepth } from '../util/json-depth.js';
 
 /** Object names: what operators type on the CLI and Ansible sees (before slugging). */
 export const Name = z
@@ -20,7 +21,9 @@ export const Timestamps = {
 };
 
 /** Param values by name; names are lower-case identifiers so templates can use `params.<name>`. */
-export const ParamValues = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'param names are lower-case identifiers: [a-z][a-z0-9_]*').max(128), z.unknown());
+/** A param value: any JSON, nested at most MAX_PARAM_DEPTH levels (deeper values are refused, never stored). */
+export const ParamValue = z.unknown().refine((v) => valueDepth(v, MAX_PARAM_DEPTH) <= MAX_PARAM_DEPTH, `param values nest at most ${MAX_PARAM_DEPTH} levels deep`);
+export const ParamValues = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'param names are lower-case identifiers: [a-z][a-z0-9_]*').max(128), ParamValue);
 
 export function pageOf<T extends z.ZodTypeAny>(item: T, id: string) {
   return z

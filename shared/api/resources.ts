@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Ipv4, Mac, Name, ParamValues, Timestamps } from './common.js';
+import { Ipv4, Mac, Name, ParamValue, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
 
 /** Param names are lower-case identifiers so templates can use `params.<name>`. */
@@ -32,7 +32,7 @@ export const ParamDef = z
     name: ParamName,
     description: z.string().max(1024).optional(),
     schema: z.record(z.string(), z.unknown()).describe('JSON schema the value must satisfy'),
-    default: z.unknown().optional(),
+    default: ParamValue.optional(),
     secret: z.boolean(),
     ...Timestamps,
   })
@@ -43,11 +43,20 @@ export const ParamDefCreate = z
     name: ParamName,
     description: z.string().max(1024).optional(),
     schema: z.record(z.string(), z.unknown()).default({}),
-    default: z.unknown().optional(),
+    default: ParamValue.optional(),
     secret: z.boolean().default(false),
   })
   .strict();
-export const ParamDefPatch = ParamDefCreate.partial().strict();
+// Spelled out: `.partial()` keeps the create defaults, so any patch reset `secret` to false and `schema` to {}.
+export const ParamDefPatch = z
+  .object({
+    name: ParamName.optional(),
+    description: z.string().max(1024).optional(),
+    schema: z.record(z.string(), z.unknown()).optional(),
+    default: ParamValue.optional(),
+    secret: z.boolean().optional(),
+  })
+  .strict();
 
 // ---- machines
 export const BootStates = ['new', 'discovered', 'provisioning', 'installed', 'failed', 'local'] as const;
@@ -72,6 +81,7 @@ export const Machine = z
     bootState: BootState,
     netboot: z.boolean().describe('netboot allowed: when false the machine boots from its disk'),
     secretsGeneration: z.number().int().min(0).optional().describe('bumped by POST /machines/{id}/rearm: configs carrying secrets are served to one boot session per generation'),
+    servedBy: z.string().optional().describe('the agent that serves this machine (leased it, saw it boot or discovered it); its tasks go there'),
     ...Timestamps,
   })
   .meta({ id: 'Machine' });

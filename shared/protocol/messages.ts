@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JsonTooDeepError, parseJsonWithin } from '../util/json-depth.js';
 import { SignedTask } from '../envelope/envelope.js';
 import { DesiredState } from './desired-state.js';
 
@@ -98,9 +99,9 @@ export function parseMessage<T>(schema: z.ZodType<T>, data: unknown): { ok: true
   else return { ok: false, reason: 'unsupported frame type' };
   let json: unknown;
   try {
-    json = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'frame is not JSON' };
+    json = parseJsonWithin(text);
+  } catch (e) {
+    return { ok: false, reason: e instanceof JsonTooDeepError ? `frame is ${e.message}` : 'frame is not JSON' };
   }
   const r = schema.safeParse(json);
   if (!r.success) return { ok: false, reason: r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ') };

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { makeCsr } from '../../shared/pki/csr.js';
 import { REPO, runProcess, type CentralProcess, type CliResult } from '../central/support.js';
 
 /** Shared by the Ansible e2e suites: a small fleet across sites, profiles, services and group rules. */
@@ -16,9 +17,8 @@ async function must(central: CentralProcess, method: string, path: string, body?
 }
 
 export async function seedFleet(central: CentralProcess): Promise<void> {
-  // Secret values can only be stored sealed to a joined agent; this fleet has none. So the params start
-  // non-secret, get clear values, and are then declared secret: the store keeps clear values of secret
-  // params (the worst case for a leak), which the inventory must hide by definition alone.
+  // The params start non-secret, get clear values, and are then declared secret: that seals the values
+  // (to the agent joined below), and the inventory must hide them by definition alone.
   await must(central, 'POST', '/api/v1/params', { name: 'bmc_password', schema: { type: 'string' } });
   await must(central, 'POST', '/api/v1/params', { name: 'root_hash' });
   await must(central, 'POST', '/api/v1/params', { name: 'color', default: 'blue' });
@@ -47,6 +47,13 @@ export async function seedFleet(central: CentralProcess): Promise<void> {
     await must(central, 'POST', '/api/v1/services/etcd/members', { machine: m, port: 2379, status: i < 2 ? 'passing' : 'critical', tags: ['peer'] });
   }
   await must(central, 'POST', '/api/v1/services/http/members', { machine: 'web-1', port: 8080, status: 'passing' });
+  // Marking a param secret seals its existing values in the same write (issue 11), so the sites holding
+  // them need an agent to seal to: one is joined at dc1 (profiles seal to every agent).
+  const join = await must(central, 'POST', '/api/v1/tokens', { role: 'agent-join', site: 'dc1' });
+  const { csrPem } = makeCsr('agent-candidate:fleet');
+  const bearer = /^ulj1\.(ul_[^.]+)\./.exec(join.token)![1];
+  const joined = await central.request('POST', '/api/v1/agents/join', { token: bearer, body: { csr: csrPem, sealPublicKey: Buffer.alloc(32, 7).toString('base64'), name: 'fleet-agent', agentVersion: 'test' } });
+  expect(joined.status, joined.text).toBe(201);
   await must(central, 'PATCH', '/api/v1/params/bmc_password', { secret: true });
   await must(central, 'PATCH', '/api/v1/params/root_hash', { secret: true });
 }

@@ -1,0 +1,16 @@
+import type { Role } from '../../shared/api/resources.js';
+import type { TaskDoc } from './service.js';
+
+export const REDACTED = '[redacted]';
+
+/**
+ * What a reader may see of a task (docs/decisions.md): a task created `secret: true` shows its payload
+ * and output to admins only; a run-script task's payload (the script) and output are never shown to
+ * viewers. The signed envelope is never shown.
+ */
+export function taskView(t: TaskDoc, role: Role): Omit<TaskDoc, 'signed'> {
+  const { signed: _s, ...rest } = t;
+  const hidden = (t.secret && role !== 'admin') || (t.kind === 'run-script' && role === 'viewer');
+  if (!hidden) return rest;
+  return { ...rest, payload: REDACTED, ...(rest.output !== undefined ? { output: REDACTED } : {}) };
+}
