@@ -18,7 +18,7 @@ export function registerAdminTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void 
     createRoute({
       method: 'post', path: '/api/v1/admin-token/rotate', tags: ['Tokens'], security: [{ bearer: ['admin'] }], operationId: 'rotate_admin_token',
       summary: "Replace the central's own admin token (DATA/admin.token): the token in the file is revoked, a new one is written there and returned once",
-      middleware: [requirePermission(deps.tokens, 'admin')] as const,
+      middleware: [requirePermission(deps.tokens, 'admin', { unscoped: 'rotating the admin token' })] as const,
       request: { body: { content: json(AdminTokenRotate), required: true } },
       responses: {
         200: { description: 'Rotated', content: json(AdminTokenRotated) }, 400: err('invalid body'), 401: err('unauthenticated'),

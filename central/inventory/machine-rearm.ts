@@ -2,9 +2,10 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { ErrorBody } from '../../shared/api/common.js';
 import type { Machine } from '../../shared/api/resources.js';
-import { lookup } from '../api/crud.js';
+import { lookupScoped } from '../api/crud.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../auth/middleware.js';
+import { scopeOf } from '../auth/scope.js';
 
 const Rearmed = z
   .object({ id: z.string(), name: z.string(), secretsGeneration: z.number().int() })
@@ -30,7 +31,7 @@ export function registerMachineRearmRoute(app: OpenAPIHono, deps: ApiDeps): void
       },
     }),
     async (c) => {
-      const before = lookup<Machine>(deps, 'machines', 'machine', c.req.valid('param').ref);
+      const before = lookupScoped<Machine>(deps, 'machines', 'machine', c.req.valid('param').ref, scopeOf(c));
       const doc: Machine = { ...before, secretsGeneration: (before.secretsGeneration ?? 0) + 1, updatedAt: new Date().toISOString() };
       await deps.store.put('machines', doc);
       deps.changes.emit({ collection: 'machines', type: 'put', id: doc.id, doc, before });

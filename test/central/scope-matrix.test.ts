@@ -20,6 +20,7 @@ const CLASS: Record<string, Class> = {
   '/api/v1/machines': 'site',
   '/api/v1/machines/{ref}': 'site',
   '/api/v1/machines/{ref}/params': 'site',
+  '/api/v1/machines/{ref}/rearm': 'site',
   '/api/v1/tokens': 'site',
   '/api/v1/tokens/{id}': 'site',
   '/api/v1/subnets': 'site',
@@ -57,10 +58,11 @@ const CLASS: Record<string, Class> = {
   '/api/v1/group-rules/{ref}': 'global',
   '/api/v1/artifacts': 'global',
   '/api/v1/artifacts/{sha256}': 'global',
+  '/api/v1/admin-token/rotate': 'global',
 };
 /** Own-site writes a scoped token still may not do. */
 const OWN_FORBIDDEN = new Set(['POST /api/v1/sites', 'DELETE /api/v1/sites/{ref}']);
-const NEEDS_ADMIN = [/^[A-Z]+ \/api\/v1\/tokens/, /^POST \/api\/v1\/agents\/\{ref\}\/revoke$/];
+const NEEDS_ADMIN = [/^[A-Z]+ \/api\/v1\/tokens/, /^POST \/api\/v1\/agents\/\{ref\}\/revoke$/, /^POST \/api\/v1\/admin-token\/rotate$/];
 
 let central: InProcessCentral;
 const tokens = {} as Record<Caller, string>;
