@@ -45,6 +45,8 @@ describe('serverCertRenewalReason', () => {
 describe('ServerCertRenewer', () => {
   it('renews at 2/3 of the lifetime: new key and certificate on disk, installed in the server', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    // X.509 validity has whole seconds: start on one, so due times are exact.
+    vi.setSystemTime(Math.ceil(Date.now() / 1000) * 1000);
     const identity = identityWith(30_000);
     const before = identity.server;
     const installed: KeyPairPem[] = [];
@@ -69,6 +71,8 @@ describe('ServerCertRenewer', () => {
 
   it('a failing renewal is logged with the time left and retried; it never throws out of the timer', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    // X.509 validity has whole seconds: start on one, so due times are exact.
+    vi.setSystemTime(Math.ceil(Date.now() / 1000) * 1000);
     const identity = identityWith(30_000);
     const { logger, lines } = captureLogger();
     let fail = 2;
