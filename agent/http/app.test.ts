@@ -3,16 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_URL, bootRuntime, machine, siteState, tokenIn } from './boot-http.test-support.js';
-import { jsonNesting } from './machine-reports.js';
-
-describe('jsonNesting', () => {
-  it('counts bracket depth outside strings, without parsing', () => {
-    expect(jsonNesting('{}')).toBe(1);
-    expect(jsonNesting('{"a":[{"b":[1]}]}')).toBe(4);
-    expect(jsonNesting('{"a":"[[[[{{{{\\"[["}')).toBe(1);
-    expect(jsonNesting('[[[' + ']]]')).toBe(3);
-  });
-});
 
 /** The agent's HTTP boot surface, in process, over a real durable runtime in a temp dir. */
 describe('agent HTTP boot surface', () => {

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { HardwareFacts } from '../../shared/api/facts.js';
+import { jsonTextDepth } from '../../shared/util/json-depth.js';
 import type { BootHttp } from './boot-http.js';
 import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from './errors.js';
 
@@ -9,22 +10,6 @@ export const MAX_DISCOVERY_BYTES = 256 * 1024;
 /** Facts are a few levels deep; anything deeper is refused before parsing (deep values overflow JSON.stringify later). */
 const MAX_FACTS_DEPTH = 16;
 
-/** Deepest nesting of `[`/`{` in JSON text (brackets inside strings ignored), counted without parsing. */
-export function jsonNesting(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
-}
 const MAX_HEALTH_BYTES = 8 * 1024;
 const ServiceName = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/);
 const HealthBody = z.object({ note: z.string().max(4096).optional() }).strict();
@@ -48,7 +33,7 @@ export function registerMachineReports(app: Hono, h: BootHttp): void {
     let raw: unknown;
     try {
       const text = await c.req.text();
-      if (jsonNesting(text) > MAX_FACTS_DEPTH) throw new InvalidRequestError(`facts nest deeper than ${MAX_FACTS_DEPTH} levels`);
+      if (jsonTextDepth(text, MAX_FACTS_DEPTH) > MAX_FACTS_DEPTH) throw new InvalidRequestError(`facts nest deeper than ${MAX_FACTS_DEPTH} levels`);
       raw = JSON.parse(text);
     } catch (e) {
       if (e instanceof PayloadTooLargeError || e instanceof InvalidRequestError) throw e;
