@@ -3,6 +3,7 @@
 # (systemd-boot), with systemd, Debian's kernel, cloud-init (NoCloud), python3, networkd DHCP.
 #
 #   scripts/images/build-debian.sh [--release bookworm] [--size 2G] [--packages p,...] [--ssh] [--force] [--out DIR]
+#   scripts/images/build-debian.sh --print-key [options]   # print the cache key (<hash>) only
 #
 # Output: DIR/<hash>/{disk.raw,disk.raw.zst,manifest.json} and the symlink DIR/current -> <hash>, where DIR
 # defaults to ${UNDERLAY_CACHE:-$HOME/.cache/underlay}/images/debian. The output directory is the LAST line
@@ -10,12 +11,17 @@
 # returns at once. Packages come from this host's apt sources (never a hard-coded mirror). No loop
 # devices, no mounts: mmdebstrap into a directory, mkfs.ext4 -d, mkfs.vfat + mtools, sfdisk, dd.
 set -euo pipefail
+# The whole script is one function, parsed before it runs: editing this file during a build cannot
+# make the running build execute half-edited lines.
+main() {
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 RECIPE="$REPO/images/debian"
-RELEASE="" SIZE=2G PACKAGES="" SSH=0 FORCE=0 OUTBASE=""
+RELEASE="" SIZE=2G PACKAGES="" SSH=0 FORCE=0 OUTBASE="" PRINT_KEY=0
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1704067200}" # 2024-01-01T00:00:00Z unless the caller pins another
+# Debian's own tools first (mmdebstrap's helpers are python3 scripts; a pyenv shim would only slow them).
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 export LC_ALL=C TZ=UTC MTOOLS_SKIP_CHECK=1 E2FSPROGS_FAKE_TIME="$SOURCE_DATE_EPOCH"
 
 log() { echo "build-debian: $*" >&2; }
@@ -28,13 +34,13 @@ while [ $# -gt 0 ]; do
     --ssh) SSH=1; shift ;;
     --force) FORCE=1; shift ;;
     --out) OUTBASE="${2:?}"; shift 2 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --print-key) PRINT_KEY=1; shift ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
 # --- prerequisites -------------------------------------------------------------------------------------
-[ "$(id -u)" = 0 ] || die "run as root (mmdebstrap installs packages into a chroot)"
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: install it with: apt-get install -y $2"; }
 need mmdebstrap mmdebstrap; need sfdisk fdisk; need mkfs.ext4 e2fsprogs; need debugfs e2fsprogs
 need dumpe2fs e2fsprogs; need mkfs.vfat dosfstools; need mcopy mtools; need mmd mtools; need syslinux syslinux
@@ -73,7 +79,7 @@ sources_for_release() { # file → its text with the host codename replaced by $
   else cat "$1"; fi
 }
 # What the mirror had when this host last ran apt-get update: the Date of each Release file for $RELEASE.
-APT_STATE="$(for f in /var/lib/apt/lists/*_dists_"$RELEASE"*Release; do [ -f "$f" ] && echo "${f##*/} $(sed -n 's/^Date: //p' "$f" | head -n 1)"; done | sort)"
+APT_STATE="$(for f in /var/lib/apt/lists/*_dists_"$RELEASE"*Release; do if [ -f "$f" ]; then echo "${f##*/} $(sed -n 's/^Date: //p' "$f" | head -n 1)"; fi; done | sort)"
 TOOLS="$(dpkg-query -W -f='${Package}=${Version}\n' mmdebstrap e2fsprogs dosfstools mtools syslinux syslinux-common fdisk zstd 2>/dev/null | sort)"
 
 HASH="$(
@@ -86,6 +92,8 @@ HASH="$(
     done
   } | sha256sum | cut -c1-16
 )"
+if [ "$PRINT_KEY" = 1 ]; then echo "$HASH"; exit 0; fi
+[ "$(id -u)" = 0 ] || die "run as root (mmdebstrap installs packages into a chroot)"
 BASE="${OUTBASE:-${UNDERLAY_CACHE:-$HOME/.cache/underlay}/images/debian}"
 OUT="$BASE/$HASH"
 mkdir -p "$BASE"
@@ -121,7 +129,7 @@ done
 # --- 1. root filesystem ---------------------------------------------------------------------------------
 log "mmdebstrap $RELEASE: $INCLUDE"
 UL_ROOT_UUID="$ROOT_UUID" UL_ESP_VOLID="$ESP_VOLID_DASHED" UL_SSH="$SSH" \
-  mmdebstrap --variant=minbase --include="$INCLUDE" --skip=download/empty --skip=essential/unlink \
+  mmdebstrap --mode=unshare --variant=minbase --include="$INCLUDE" --skip=download/empty --skip=essential/unlink \
   --aptopt='Acquire::Languages "none"' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -175,7 +183,7 @@ cp "$ROOT/boot/initrd.img-$KREL" "$WORK/esp/initrd.img"
 cp "$ROOT/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$WORK/esp/EFI/BOOT/BOOTX64.EFI"
 printf 'default debian.conf\ntimeout 0\neditor no\n' >"$WORK/esp/loader/loader.conf"
 printf 'title Debian (Underlay image)\nlinux /vmlinuz\ninitrd /initrd.img\noptions %s\n' "$CMDLINE" >"$WORK/esp/loader/entries/debian.conf"
-printf 'DEFAULT debian\nPROMPT 0\nTIMEOUT 0\nLABEL debian\n  LINUX /vmlinuz\n  INITRD /initrd.img\n  APPEND %s\n' "$CMDLINE" >"$WORK/esp/syslinux/syslinux.cfg"
+printf 'SERIAL 0 115200\nDEFAULT debian\nPROMPT 0\nTIMEOUT 0\nLABEL debian\n  LINUX /vmlinuz\n  INITRD /initrd.img\n  APPEND %s\n' "$CMDLINE" >"$WORK/esp/syslinux/syslinux.cfg"
 find "$WORK/esp" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 mcopy -s -m -Q -i "$ESP" "$WORK"/esp/EFI "$WORK"/esp/loader "$WORK"/esp/syslinux "$WORK"/esp/vmlinuz "$WORK"/esp/initrd.img ::/
 syslinux --install --directory /syslinux "$ESP"
@@ -218,3 +226,5 @@ echo "disk.raw   $(mib "$RAW_SIZE") sha256:$RAW_SHA"
 echo "disk.raw.zst $(mib "$ZST_SIZE") sha256:$ZST_SHA"
 echo "build time $(($(date +%s) - START)) s"
 echo "$OUT"
+}
+main "$@"
