@@ -70,6 +70,11 @@ export function debugfs(image: string, offsetBytes: number, cmd: string): string
   return execFileSync('debugfs', ['-R', cmd, `${image}?offset=${offsetBytes}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
 }
 
+/** Whether a path exists in the ext4 partition (debugfs prints an inode for it). */
+export function debugfsExists(image: string, offsetBytes: number, path: string): boolean {
+  return /Inode: \d+/.test(debugfs(image, offsetBytes, `stat ${path}`));
+}
+
 /** Write one local file into a directory of the ext4 partition (what the deployer does after writing the disk). */
 export function debugfsWrite(image: string, offsetBytes: number, localFile: string, dir: string, name: string): void {
   const r = spawnSync('debugfs', ['-w', '-f', '-', `${image}?offset=${offsetBytes}`], { input: `cd ${dir}\nrm ${name}\nwrite ${localFile} ${name}\n`, encoding: 'utf8' });
