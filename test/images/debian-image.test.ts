@@ -168,6 +168,10 @@ describe.skipIf(!ready)('debian image: build, manifest, reproducible, boots on S
     expect(debugfsExists(raw, rootOffset, '/usr/sbin/sshd')).toBe(false);
     expect(debugfsExists(raw, rootOffset, '/etc/ssh/ssh_host_ed25519_key')).toBe(false);
     expect(debugfs(raw, rootOffset, 'stat /etc/machine-id')).toMatch(/Size: 0\b/);
+    // No account can log in with a password: every shadow entry is locked (* or !).
+    const shadow = debugfs(raw, rootOffset, 'cat /etc/shadow').trim().split('\n');
+    expect(shadow.map((l) => l.split(':')[0])).toContain('root');
+    expect(shadow.filter((l) => !/^[^:]+:[*!]/.test(l))).toEqual([]);
     // cloud-init is set up for our deploy path.
     const cfg = debugfs(raw, rootOffset, 'cat /etc/cloud/cloud.cfg.d/10-underlay.cfg');
     expect(cfg).toMatch(/^datasource_list: \[ NoCloud, None \]$/m);
@@ -188,16 +192,6 @@ describe.skipIf(!ready)('debian image: build, manifest, reproducible, boots on S
     const others = [key('--packages', 'jq'), key('--size', '3G'), key('--ssh'), key('--release', 'trixie')];
     expect(new Set([built.manifest.hash, ...others]).size).toBe(5);
   });
-
-  it('a full forced rebuild of the same inputs gives byte-identical images (raw and zstd)', () => {
-    const out = join(work, 'rebuild');
-    const again = buildImage(['--force', '--out', out]);
-    expect(again.manifest.hash).toBe(built.manifest.hash);
-    expect(again.manifest.raw.sha256).toBe(built.manifest.raw.sha256);
-    expect(again.manifest.compressed.sha256).toBe(built.manifest.compressed.sha256);
-    expect(again.manifest.packages).toEqual(built.manifest.packages);
-    rmSync(out, { recursive: true, force: true });
-  }, 45 * 60_000);
 
   it('boots on SeaBIOS (gptmbr + syslinux), cloud-init from a CIDATA disk sets the hostname and writes a file', async () => {
     const disk = join(work, 'bios.raw');
@@ -241,4 +235,14 @@ describe.skipIf(!ready)('debian image: build, manifest, reproducible, boots on S
     expect(fetched).toContain('/seed/user-data');
     expectBootedFromDisk(r, disk, hostname, file, content);
   }, BOOT_TIMEOUT_MS + 60_000);
+
+  it('a full forced rebuild of the same inputs gives byte-identical images (raw and zstd)', () => {
+    const out = join(work, 'rebuild');
+    const again = buildImage(['--force', '--out', out]);
+    expect(again.manifest.hash).toBe(built.manifest.hash);
+    expect(again.manifest.raw.sha256).toBe(built.manifest.raw.sha256);
+    expect(again.manifest.compressed.sha256).toBe(built.manifest.compressed.sha256);
+    expect(again.manifest.packages).toEqual(built.manifest.packages);
+    rmSync(out, { recursive: true, force: true });
+  }, 45 * 60_000);
 });
