@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { resolveClientConfig } from '../client/api-client.js';
 import { downloadTo, uploadArtifact } from '../client/transfer.js';
 import { action, globals, type GlobalOptions } from './context.js';
+import { imageBuildCommand, type ImageBuildOptions } from './image-build.js';
 import { print } from './output.js';
 
 interface Artifact {
@@ -14,19 +15,24 @@ interface Artifact {
   sha256?: string;
 }
 
-/** `underlay images build discovery` and `underlay images fetch <bootenv>`. */
+/** `underlay images build discovery|debian` and `underlay images fetch <bootenv>`. */
 export function registerImageCommands(program: Command): void {
   const images = program.command('images').description('boot images: build the discovery image, fetch boot environment artifacts into the central');
   images
     .command('build <image>')
-    .description('build an image from Debian packages (only "discovery" today); prints the output directory')
+    .description('build an image from Debian packages: "discovery" (kernel + initramfs) or "debian" (a bootable BIOS+UEFI disk image); prints the output directory last')
     .option('--force', 'rebuild even if cached')
+    .option('--release <codename>', 'debian: Debian release (default: this host\'s)')
+    .option('--size <size>', 'debian: disk size, e.g. 2G (default 2G)')
+    .option('--packages <p,...>', 'debian: extra packages to install')
+    .option('--ssh', 'debian: include an SSH server (host keys made at first boot)')
+    .option('--out <dir>', 'debian: output base directory (default $UNDERLAY_CACHE/images/debian)')
     .action(
-      action(async (image: string, o: { force?: boolean }) => {
-        if (image !== 'discovery') throw new Error(`unknown image "${image}" (known: discovery)`);
-        const script = fileURLToPath(new URL('../../../scripts/images/build-discovery.sh', import.meta.url));
+      action(async (image: string, o: ImageBuildOptions) => {
+        const { script, args } = imageBuildCommand(image, o);
+        const path = fileURLToPath(new URL(`../../../${script}`, import.meta.url));
         const code = await new Promise<number>((resolve) => {
-          const p = spawn('bash', [script, ...(o.force ? ['--force'] : [])], { stdio: 'inherit' });
+          const p = spawn('bash', [path, ...args], { stdio: 'inherit' });
           p.on('exit', (c) => resolve(c ?? 1));
         });
         if (code !== 0) throw new Error(`image build failed (exit ${code})`);

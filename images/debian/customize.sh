@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# mmdebstrap customize hook of the Underlay Debian image (scripts/images/build-debian.sh).
+# Runs on the build host after every package is installed; $1 is the root directory.
+# Environment from the build script: UL_ROOT_UUID, UL_ESP_VOLID, UL_SSH (0|1), SOURCE_DATE_EPOCH.
+set -euo pipefail
+R="$1"
+: "${UL_ROOT_UUID:?}" "${UL_ESP_VOLID:?}" "${UL_SSH:?}"
+
+# --- identity: nothing of the build host, nothing unique to this build ---------------------------------
+echo debian >"$R/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' >"$R/etc/hosts"
+rm -f "$R/etc/resolv.conf"
+ln -s ../run/systemd/resolve/stub-resolv.conf "$R/etc/resolv.conf"
+: >"$R/etc/machine-id" # empty: systemd makes one at first boot (ConditionFirstBoot)
+rm -f "$R/var/lib/dbus/machine-id"
+
+# --- filesystems: fixed UUIDs, so the kernel line and fstab are known before the disk is written ----------
+cat >"$R/etc/fstab" <<EOF
+# <file system>          <mount point> <type> <options>                  <dump> <pass>
+UUID=$UL_ROOT_UUID /             ext4   errors=remount-ro          0      1
+UUID=$UL_ESP_VOLID                        /boot/efi     vfat   umask=0077,nofail          0      2
+EOF
+mkdir -p "$R/boot/efi"
+
+# --- services -------------------------------------------------------------------------------------------
+systemctl --root="$R" enable systemd-networkd.service systemd-resolved.service >/dev/null 2>&1
+if [ "$UL_SSH" = 1 ]; then
+  # Host keys are made at first boot by cloud-init, never baked into the image (every machine would share them).
+  cat >"$R/etc/cloud/cloud.cfg.d/20-underlay-ssh.cfg" <<'EOF'
+# Underlay Debian image built with --ssh: cloud-init generates this machine's SSH host keys at first boot.
+ssh_genkeytypes: [ed25519, ecdsa, rsa]
+ssh_deletekeys: true
+EOF
+fi
+rm -f "$R"/etc/ssh/ssh_host_*
+
+# --- Underlay machine runner (next session): its unit goes to /etc/systemd/system/underlay-runner.service,
+# enabled here with systemctl --root. Nothing is installed yet (images/debian/README.md, "Hooks").
+
+# --- remove what differs between two builds of the same inputs (logs, caches, seeds, backups) ------------
+rm -rf "$R"/var/log/* "$R"/var/cache/ldconfig/aux-cache "$R"/var/lib/systemd/catalog/database \
+  "$R"/var/cache/debconf/*-old "$R"/var/lib/dpkg/*-old "$R"/etc/*- "$R"/var/lib/systemd/random-seed \
+  "$R"/var/lib/cloud/* "$R"/var/cache/apt/*.bin
