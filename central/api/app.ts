@@ -108,7 +108,8 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
 
   // 200 also when degraded: a restart would not free the disk, and reads are still served.
   app.get('/healthz', (c) => c.json(deps.store.health()));
-  app.get('/metrics', requirePermission(deps.tokens, 'read'), async (c) => {
+  // Fleet-wide counts: a site-scoped token may not read them.
+  app.get('/metrics', requirePermission(deps.tokens, 'read', { unscoped: 'reading fleet-wide metrics' }), async (c) => {
     for (const [collection, n] of Object.entries(deps.store.counts())) deps.metrics.objects.set({ collection }, n);
     return c.text(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
   });

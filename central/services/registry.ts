@@ -368,14 +368,18 @@ export class ServiceRegistry {
     return this.list();
   }
 
-  passing(name: string): number {
-    return this.services.get(name)?.members.filter((m) => m.status === 'passing').length ?? 0;
+  /** Passing members of a service, counting only those `visible` (a site-scoped caller's). */
+  passing(name: string, visible: (m: ServiceMember) => boolean = () => true): number {
+    return this.services.get(name)?.members.filter((m) => m.status === 'passing' && visible(m)).length ?? 0;
   }
 
-  /** Waits until the service has at least `wanted` passing members (the service may not exist yet). */
-  async waitForPassing(name: string, wanted: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
-    const satisfied = await this.waitUntil(name, () => this.passing(name) >= wanted, timeoutMs, signal);
-    return { service: name, wanted, passing: this.passing(name), satisfied, index: this.index, members: this.get(name)?.members ?? [] };
+  /**
+   * Waits until the service has at least `wanted` passing members (the service may not exist yet),
+   * counting and answering only the members `visible` to the caller.
+   */
+  async waitForPassing(name: string, wanted: number, timeoutMs: number, signal?: AbortSignal, visible: (m: ServiceMember) => boolean = () => true): Promise<WaitResult> {
+    const satisfied = await this.waitUntil(name, () => this.passing(name, visible) >= wanted, timeoutMs, signal);
+    return { service: name, wanted, passing: this.passing(name, visible), satisfied, index: this.index, members: (this.get(name)?.members ?? []).filter(visible) };
   }
 }
 

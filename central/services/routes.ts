@@ -33,8 +33,8 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
    * a member without a machine is changed only by unscoped tokens (403).
    */
   const siteOfMachine = (machine: string | undefined) => (machine ? deps.store.findUnique<Machine>('machines', 'name', machine)?.site : undefined);
-  const visibleMembers = <S extends { members: { machine?: string }[] }>(scope: Scope, s: S): S =>
-    scope === undefined ? s : { ...s, members: s.members.filter((m) => !m.machine || inScope(scope, siteOfMachine(m.machine))) };
+  const memberVisible = (scope: Scope) => (m: { machine?: string }) => scope === undefined || !m.machine || inScope(scope, siteOfMachine(m.machine));
+  const visibleMembers = <S extends { members: { machine?: string }[] }>(scope: Scope, s: S): S => (scope === undefined ? s : { ...s, members: s.members.filter(memberVisible(scope)) });
   const requireMemberScope = (scope: Scope, machine: string | undefined) => {
     if (scope === undefined) return;
     if (!machine) throw new ForbiddenError(`this token is scoped to site "${scope}": it may only manage members that run on a machine of that site`);
@@ -235,7 +235,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
       const { name } = c.req.valid('param');
       const q = c.req.valid('query');
       const timeout = Math.min(q.timeout ? parseDuration(q.timeout) : 5 * 60_000, MAX_WAIT_MS);
-      const r = await reg.waitForPassing(name, q.passing, timeout, c.req.raw.signal);
+      const r = await reg.waitForPassing(name, q.passing, timeout, c.req.raw.signal, memberVisible(scopeOf(c)));
       c.header(INDEX_HEADER, String(r.index));
       if (!r.satisfied) {
         throw new ApiError(408, 'wait_timeout', `service "${name}" has ${r.passing} of ${q.passing} passing member(s) after ${q.timeout ?? '5m'}`, { passing: r.passing, wanted: q.passing, index: r.index });

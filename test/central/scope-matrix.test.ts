@@ -232,6 +232,17 @@ describe('scoped-token matrix over every documented route', () => {
     expect(unscoped.status).toBe(403);
     const mixedBatch = await central.request('POST', '/api/v1/tasks/batch', { token: tokens.operator, body: { tasks: [{ site: 'dc2', kind: 'ping' }, { site: 'dc1', kind: 'ping' }] } });
     expect(mixedBatch.status).toBe(403);
+    // Cluster-linking waits count and list only the caller's members; fleet-wide metrics need an unscoped token.
+    expect((await central.request('PUT', `/api/v1/services/web/members/${ids.one.member}/pass`)).status).toBe(200);
+    const all = await central.request('GET', '/api/v1/services/web/wait?passing=1&timeout=1s');
+    expect(all.status).toBe(200);
+    expect(all.text).toContain(ids.one.member);
+    const scoped = await central.request('GET', '/api/v1/services/web/wait?passing=1&timeout=1s', { token: tokens.viewer });
+    expect(scoped.status).toBe(408);
+    expect(scoped.json.error.details.passing).toBe(0);
+    expect(scoped.text).not.toContain(ids.one.member);
+    expect((await central.request('GET', '/metrics', { token: tokens.viewer })).status).toBe(403);
+    expect((await central.request('GET', '/metrics')).status).toBe(200);
   });
 
   it('a dc2 token works on its own site (reads 200; writes allowed except creating and deleting sites)', async () => {
