@@ -1,7 +1,7 @@
-import type { Hono } from 'hono';
+import type { Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { HardwareFacts } from '../../shared/api/facts.js';
+import { InvalidFactsError, parseFacts, type HardwareFacts } from '../../shared/api/facts.js';
 import { jsonTextDepth } from '../../shared/util/json-depth.js';
 import type { BootHttp } from './boot-http.js';
 import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from './errors.js';
@@ -17,6 +17,14 @@ const tooLarge = (what: string) => () => {
   throw new PayloadTooLargeError(what);
 };
 
+/** Session first (no body is read without one), then the per-MAC and per-source rate limit. */
+function sessionThenRate(h: BootHttp, limit: BootHttp['limits']['health']): MiddlewareHandler {
+  return async (c, next) => {
+    limit.take(h.session(c).mac, h.remote(c));
+    await next();
+  };
+}
+
 /**
  * What machines report about themselves: discovery facts and service health. Both need the boot's
  * session (authenticated before the body is read), are rate limited per MAC and per source, size
@@ -24,11 +32,7 @@ const tooLarge = (what: string) => () => {
  * outbox cannot take them).
  */
 export function registerMachineReports(app: Hono, h: BootHttp): void {
-  app.post('/api/v1/discovery', async (c, next) => {
-    const s = h.session(c);
-    h.limits.discovery.take(s.mac, h.remote(c));
-    await next();
-  }, bodyLimit({ maxSize: MAX_DISCOVERY_BYTES, onError: tooLarge('discovery facts over 256 KiB') }), async (c) => {
+  app.post('/api/v1/discovery', sessionThenRate(h, h.limits.discovery), bodyLimit({ maxSize: MAX_DISCOVERY_BYTES, onError: tooLarge('discovery facts over 256 KiB') }), async (c) => {
     const s = h.session(c);
     let raw: unknown;
     try {
@@ -40,20 +44,21 @@ export function registerMachineReports(app: Hono, h: BootHttp): void {
       throw new InvalidRequestError('body is not JSON');
     }
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidRequestError('facts must be a JSON object');
-    const facts = HardwareFacts.safeParse(raw);
-    if (!facts.success) throw new InvalidRequestError(`facts do not match the HardwareFacts schema at ${facts.error.issues.slice(0, 5).map((i) => i.path.join('.') || '(root)').join(', ')}`);
+    let facts: HardwareFacts;
+    try {
+      facts = parseFacts(raw);
+    } catch (e) {
+      if (e instanceof InvalidFactsError) throw new InvalidRequestError(e.message);
+      throw e;
+    }
     // Durable in the outbox before we acknowledge: discovery during a central outage is not lost.
-    await h.emit('discovery', { machineId: s.machine, mac: s.mac, facts: facts.data }, `discovery-${s.mac}-${Date.now()}`);
+    await h.emit('discovery', { machineId: s.machine, mac: s.mac, facts }, `discovery-${s.mac}-${Date.now()}`);
     h.log.info({ mac: s.mac, machine: s.machine }, 'discovery received');
     return c.json({ accepted: true, machine: s.machine }, 202);
   });
 
   // Service health for members running on this machine, relayed to the central through the outbox.
-  app.put('/api/v1/services/:service/members/:member/:check', async (c, next) => {
-    const s = h.session(c);
-    h.limits.health.take(s.mac, h.remote(c));
-    await next();
-  }, bodyLimit({ maxSize: MAX_HEALTH_BYTES, onError: tooLarge('health body over 8 KiB') }), async (c) => {
+  app.put('/api/v1/services/:service/members/:member/:check', sessionThenRate(h, h.limits.health), bodyLimit({ maxSize: MAX_HEALTH_BYTES, onError: tooLarge('health body over 8 KiB') }), async (c) => {
     const s = h.session(c);
     const status = ({ pass: 'passing', warn: 'warning', fail: 'critical' } as const)[c.req.param('check') as 'pass' | 'warn' | 'fail'];
     if (!status) throw new NotFoundError('use pass, warn or fail');
