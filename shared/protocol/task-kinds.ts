@@ -1,4 +1,17 @@
 import { z } from 'zod';
+import { ImageRef } from '../api/images.js';
+
+/** What an `image-deploy` task carries (the central builds it from the image and the machine). */
+export const ImageDeployPayload = z
+  .object({
+    image: ImageRef,
+    /** Target disk, e.g. /dev/vda or /dev/disk/by-id/…; default: the machine's first non-removable disk. */
+    disk: z.string().regex(/^\/dev\/[A-Za-z0-9._:\/-]{1,120}$/).optional(),
+    /** How first boot is configured: cloud-init NoCloud from the agent, or Ignition from the agent. */
+    config: z.enum(['cloud-init', 'ignition']),
+  })
+  .strict();
+export type ImageDeployPayload = z.infer<typeof ImageDeployPayload>;
 
 /**
  * Task kinds: a registry both sides share. `target` says whether a task runs on the agent itself or is
@@ -14,6 +27,15 @@ export const TASK_KINDS = {
     machine: true,
     payload: z.object({ scriptB64: z.base64().max(1_000_000), timeoutSec: z.number().int().min(1).max(86_400).optional() }).strict(),
   },
+  /**
+   * Deploy: the runner (discovery environment) streams the image from its agent (`/files/sha256/<sha256>`),
+   * decompresses on the fly, writes `disk`, verifies the sha256 of exactly what it wrote, grows the root
+   * partition and filesystem, installs the config seed and the installed-OS runner's credential. The
+   * agent turns netboot off when it succeeds; the runner then reboots into the disk.
+   */
+  'image-deploy': { target: 'machine', machine: true, payload: ImageDeployPayload },
+  /** Release: the runner (installed OS or discovery) wipes the disks and netboots back into discovery. */
+  release: { target: 'machine', machine: true, payload: z.object({ wipe: z.enum(['quick', 'secure']).default('quick') }).strict() },
   reboot: { target: 'machine', machine: true, payload: z.object({}).strict() },
   poweroff: { target: 'machine', machine: true, payload: z.object({}).strict() },
 } as const;
