@@ -7,7 +7,7 @@ import { joinCentral } from './join/join.js';
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_OUTBOX_LIMITS } from './link/outbox.js';
 import { startAgent, type AgentRuntime } from './run.js';
-import { startBootServices, type BootServiceOptions, type BootServices } from './boot/services.js';
+import { startBootListeners, type BootListenerOptions, type BootListeners } from './boot/listeners.js';
 
 interface RunFlags {
   state: string;
@@ -33,7 +33,7 @@ function port(name: string, v: string): number {
 }
 
 /** Boot service options from flags; null when neither an interface nor an address is given. */
-function bootOptions(f: RunFlags): BootServiceOptions | null {
+function bootOptions(f: RunFlags): BootListenerOptions | null {
   if (!['full', 'proxy', 'off'].includes(f.dhcp)) throw new Error(`--dhcp must be full, proxy or off (got "${f.dhcp}")`);
   let address = f.address;
   if (!address && f.interface) {
@@ -103,12 +103,12 @@ export function register(program: Command): void {
     .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
       let rt: AgentRuntime;
-      let boot: BootServices | undefined;
+      let boot: BootListeners | undefined;
       try {
-        const services = bootOptions(opts);
+        const listeners = bootOptions(opts);
         const outboxLimits = { maxRecords: parseCount(opts.outboxMaxRecords, '--outbox-max-records'), maxBytes: parseSize(opts.outboxMaxBytes) };
         rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, ...heartbeatSettings() });
-        if (services) boot = await startBootServices(rt, services);
+        if (listeners) boot = await startBootListeners(rt, listeners);
         else logger.warn('no --interface or --address given: boot services (DHCP, TFTP, HTTP) are off; the agent only links to the central');
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);

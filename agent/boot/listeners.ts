@@ -13,7 +13,7 @@ import { MachineIds, machineIdSecretFrom } from '../http/machine-id.js';
 import { listenBootHttp, type HttpServerLimits } from '../http/server.js';
 import type { AgentRuntime } from '../run.js';
 
-export interface BootServiceOptions {
+export interface BootListenerOptions {
   /** The agent's address on the provisioning network (DHCP server id, TFTP next-server, HTTP URLs). */
   address: string;
   /** The provisioning interface (documented constraint: see docs/decisions.md on interface binding). */
@@ -34,7 +34,7 @@ export interface BootServiceOptions {
   httpLimits?: HttpServerLimits;
 }
 
-export interface BootServices {
+export interface BootListeners {
   httpUrl: string;
   sessions: BootSessions;
   dhcp?: DhcpServer;
@@ -52,7 +52,7 @@ const isRoot = () => typeof process.getuid === 'function' && process.getuid() ==
  * binaries only) and HTTP boot. Each serves from the agent's local copy, so booting continues while
  * the central is unreachable. Without root, privileged ports are skipped with a clear message.
  */
-export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions): Promise<BootServices> {
+export async function startBootListeners(rt: AgentRuntime, o: BootListenerOptions): Promise<BootListeners> {
   const log = rt.logger;
   const bootDir = o.bootDir ?? rt.paths.bootFiles;
   mkdirSync(bootDir, { recursive: true });

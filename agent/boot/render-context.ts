@@ -1,6 +1,6 @@
 import { paramValues, resolveParams } from '../../shared/params/resolve.js';
 import type { ParamDefinitionInput } from '../../shared/params/definition.js';
-import type { BootContext } from '../../shared/render/context.js';
+import type { RenderContext } from '../../shared/render/context.js';
 import { parseBootEnv, type BootEnv } from '../../shared/bootenv/schema.js';
 import { BUILTIN_DISCOVERY, BUILTIN_LOCAL } from '../../shared/bootenv/builtin.js';
 import type { DesiredState, MachineState } from '../../shared/protocol/desired-state.js';
@@ -15,7 +15,7 @@ export interface AgentUrls {
  * Builds the render context for one machine from the site's cached desired state (works offline).
  * Secret params arrive sealed (`{ "$sealed": … }`); `openSecret` opens them in memory only.
  */
-export function bootContext(args: {
+export function renderContextFor(args: {
   state: DesiredState | null;
   machine: MachineState | undefined;
   mac: string;
@@ -27,7 +27,7 @@ export function bootContext(args: {
   openSecret?: (v: unknown) => unknown;
   /** The agent's local copy of an upstream artifact (content-addressed), if it has one. */
   localArtifact?: (url: string) => string | undefined;
-}): BootContext {
+}): RenderContext {
   const { state, machine, agent, token } = args;
   const base = `${agent.httpUrl}/m/${token}`;
   const bootenvs = (state?.bootenvs ?? []) as BootEnv[];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { clientArchOf, selectBoot, type BootContext, type BootRequest } from './pxe.js';
+import { clientArchOf, selectBoot, type BootChoiceInput, type BootRequest } from './pxe.js';
 
-const ctx = (over: Partial<BootContext> = {}): BootContext => ({
+const ctx = (over: Partial<BootChoiceInput> = {}): BootChoiceInput => ({
   machine: { known: true, netboot: true },
   ipxeScriptUrl: 'http://198.18.0.1:8080/boot.ipxe',
   httpBootUrl: 'http://198.18.0.1:8080/ipxe/ipxe.efi',

@@ -20,7 +20,8 @@ export interface BootRequest {
   clientArch?: number[];
 }
 
-export interface BootContext {
+/** What the agent knows when it chooses a boot file for a client: the machine, the subnet's default and where to send it. */
+export interface BootChoiceInput {
   machine: MachineFacts;
   /** The subnet's default for x86-64 UEFI. */
   subnetIpxeBinary?: IpxeBinary;
@@ -62,7 +63,7 @@ export function isHttpVendorClass(vc: string | undefined): boolean {
   return /^HTTPClient/.test(vc ?? '');
 }
 
-export function selectBoot(r: BootRequest, ctx: BootContext): BootDecision {
+export function selectBoot(r: BootRequest, ctx: BootChoiceInput): BootDecision {
   const ipxe = r.userClass.includes('iPXE');
   const pxe = isPxeVendorClass(r.vendorClass);
   const http = isHttpVendorClass(r.vendorClass);

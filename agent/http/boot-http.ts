@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { BootRenderer } from '../../shared/render/bootfiles.js';
 import type { MachineState } from '../../shared/protocol/desired-state.js';
 import type { AgentRuntime } from '../run.js';
-import { bootContext, type AgentUrls } from './boot-context.js';
+import { renderContextFor, type AgentUrls } from '../boot/render-context.js';
 import type { BootSession, BootSessions } from './boot-sessions.js';
 import { UnavailableError } from './errors.js';
 import type { MachineIds } from './machine-id.js';
@@ -86,7 +86,7 @@ export class BootHttp {
 
   /** Render context for a MAC with a boot token; `sealed` counts the secret params opened for it. */
   context(mac: string, token: string, extra: { platform?: 'pcbios' | 'efi'; arch?: string; openSecret?: (v: unknown) => unknown } = {}) {
-    return bootContext({
+    return renderContextFor({
       state: this.o.rt.desiredState.current,
       machine: this.machineByMac(mac),
       mac,

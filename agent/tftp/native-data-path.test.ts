@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tftpGet } from './client.js';
+import { tftpGet } from '../../scripts/bench/tftp-client.js';
 import { loadNativeAddon, nativeAddon, NativeTransfer, selectDataPath, toTransferResult, type NativeAddon, type NativeResult, type NativeStartOptions } from './native-data-path.js';
 import { encodeAck, encodeError, encodeOack, encodeRequest, Opcode, parsePacket, type Packet } from './packet.js';
 import { TftpServer, type TftpTransferEvent } from './server.js';

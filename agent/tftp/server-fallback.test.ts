@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, expect, it, vi } from 'vitest';
-import { tftpGet } from './client.js';
+import { tftpGet } from '../../scripts/bench/tftp-client.js';
 import { TftpServer } from './server.js';
 
 // The addon "fails to load": the server must fall back to the JS data path and say so once.

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tftpGet, TftpClientError } from './client.js';
+import { tftpGet, TftpClientError } from '../../scripts/bench/tftp-client.js';
 import { encodeAck, encodeRequest, Opcode, parsePacket, type Packet } from './packet.js';
 import { TftpServer, type TftpTransferEvent } from './server.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from './fake-clock.js';
+import { FakeClock } from './fake-clock.test-support.js';
 import { encodeError, Opcode, parsePacket, type Packet } from './packet.js';
 import { MemorySource, type ByteSource } from './source.js';
 import { ReadTransfer, type TransferResult } from './transfer.js';

@@ -4,7 +4,7 @@ import type { Machine } from '../../shared/api/resources.js';
 import { fleet } from '../../scripts/bench/inventory/fleet.js';
 import { HostBlockCache, renderInventoryBody } from './body.js';
 import type { InventorySource } from './context.js';
-import { def, fixture } from './render-fixture.js';
+import { def, fixture } from './render-fixture.test-support.js';
 import { renderInventory } from './render.js';
 
 const text = (src: InventorySource, cache?: HostBlockCache, opts = {}) => renderInventoryBody(src, { ...opts, fragments: cache }).bytes.toString('utf8');

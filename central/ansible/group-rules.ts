@@ -1,4 +1,4 @@
-import { GroupRule, GroupRuleCreate, GroupRulePatch, type GroupRule as GroupRuleT } from '../../shared/api/inventory.js';
+import { GroupRule, GroupRuleCreate, GroupRulePatch, type GroupRule as GroupRuleT } from '../../shared/api/ansible-inventory.js';
 import { ApiError } from '../api/api-error.js';
 import { defaultMerge, type ResourceSpec } from '../api/crud.js';
 import type { CollectionSpec, Doc } from '../store/types.js';

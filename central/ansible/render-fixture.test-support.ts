@@ -1,4 +1,4 @@
-import type { GroupRule } from '../../shared/api/inventory.js';
+import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
 import type { Service } from '../../shared/api/services.js';
 import type { InventorySource, RenderOptions } from './render.js';
@@ -108,8 +108,8 @@ export function edgeCases(): InventorySource {
 
 /**
  * The inputs of the renderer's golden-output test: the benchmark fleet at 1,000 hosts and the edge cases,
- * each in several views. `scripts/bench/inventory/golden.ts` wrote `testdata/inventory-golden.json.gz`
- * from the renderer as it was before the single-pass rewrite; the test checks today's output against it.
+ * each in several views. `testdata/inventory-golden.json.gz` was recorded (now: `UNDERLAY_RECORD_GOLDEN=1`,
+ * see render-golden.test.ts) from the renderer as it was before the single-pass rewrite; the test checks today's output against it.
  */
 export function goldenCases(fleet: (n: number) => InventorySource): { name: string; src: InventorySource; opts: RenderOptions }[] {
   const big = fleet(1000);

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { fleet } from '../../scripts/bench/inventory/fleet.js';
-import { goldenCases } from './render-fixture.js';
+import { goldenCases } from './render-fixture.test-support.js';
 import { HostBlockCache, renderInventory, renderInventoryBody } from './render.js';
 
 /**
@@ -12,7 +12,7 @@ import { HostBlockCache, renderInventory, renderInventoryBody } from './render.j
  * marked `{"__ansible_unsafe": …}`. The expected bytes are the recording with that marking applied by
  * the reference below, and removing the marks from today's output gives the recording back exactly.
  */
-const recorded = JSON.parse(gunzipSync(readFileSync(new URL('./testdata/inventory-golden.json.gz', import.meta.url))).toString('utf8')) as Record<string, string>;
+const GOLDEN = new URL('./testdata/inventory-golden.json.gz', import.meta.url);
 const cases = goldenCases(fleet);
 
 type Doc = { _meta: { hostvars: Record<string, { underlay_facts?: unknown }> } };
@@ -40,6 +40,15 @@ function withFacts(text: string, f: (facts: unknown) => unknown): string {
   return JSON.stringify(doc);
 }
 
+/**
+ * Recording an intended change of output: `UNDERLAY_RECORD_GOLDEN=1 npx vitest run central/ansible/render-golden.test.ts`
+ * writes today's bodies (facts unmarked, as the recording keeps them), then the tests below check against it.
+ */
+if (process.env.UNDERLAY_RECORD_GOLDEN === '1') {
+  const now = Object.fromEntries(cases.map((c) => [c.name, withFacts(renderInventoryBody(c.src, c.opts).bytes.toString('utf8'), unmark)]));
+  writeFileSync(GOLDEN, gzipSync(JSON.stringify(now), { level: 9 }));
+}
+const recorded = JSON.parse(gunzipSync(readFileSync(GOLDEN)).toString('utf8')) as Record<string, string>;
 const golden = Object.fromEntries(Object.entries(recorded).map(([name, text]) => [name, withFacts(text, mark)]));
 
 describe('inventory render: golden output', () => {

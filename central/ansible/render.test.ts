@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { InventoryDocument } from '../../shared/api/inventory.js';
-import { fixture, machine, profile, SECRET, site } from './render-fixture.js';
+import type { InventoryDocument } from '../../shared/api/ansible-inventory.js';
+import { fixture, machine, profile, SECRET, site } from './render-fixture.test-support.js';
 import { renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
 
 describe('renderInventory', () => {

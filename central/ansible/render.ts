@@ -1,4 +1,4 @@
-import type { InventoryDocument } from '../../shared/api/inventory.js';
+import type { InventoryDocument } from '../../shared/api/ansible-inventory.js';
 import { InventoryContext, type InventorySource } from './context.js';
 import { plan, type ViewOptions } from './plan.js';
 

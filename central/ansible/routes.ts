@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { ErrorBody } from '../../shared/api/common.js';
-import { HostVarsSchema, InventoryDocumentSchema, InventoryQuery, type GroupRule } from '../../shared/api/inventory.js';
+import { HostVarsSchema, InventoryDocumentSchema, InventoryQuery, type GroupRule } from '../../shared/api/ansible-inventory.js';
 import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
 import type { Service } from '../../shared/api/services.js';
 import { ApiError } from '../api/api-error.js';

@@ -1,4 +1,4 @@
-import type { Condition, GroupRule } from '../../shared/api/inventory.js';
+import type { Condition, GroupRule } from '../../shared/api/ansible-inventory.js';
 import type { Machine } from '../../shared/api/resources.js';
 import type { InventoryContext, Params } from './context.js';
 

@@ -1,4 +1,4 @@
-import { ANSIBLE_UNSAFE_KEY } from '../../shared/api/inventory.js';
+import { ANSIBLE_UNSAFE_KEY } from '../../shared/api/ansible-inventory.js';
 
 /**
  * A machine's facts as Ansible must see them: data, never templates. Every string becomes

@@ -1,9 +1,10 @@
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { encodeAck, encodeError, encodeRequest, ErrorCode, Opcode, parsePacket } from './packet.js';
+import { encodeAck, encodeError, encodeRequest, ErrorCode, Opcode, parsePacket } from '../../agent/tftp/packet.js';
 
 /**
- * A minimal TFTP read client (RFC 1350 + options + windowsize + rollover), for tests, the benchmark
- * and diagnostics (`fetch a file from an agent`). Not used on the boot path.
+ * A minimal TFTP read client (RFC 1350 + options + windowsize + rollover) for the TFTP tests and the
+ * benchmarks (scripts/bench/tftp, scripts/bench/boot). Not part of the agent: it lives here so that no
+ * test tool ships in the agent (docs/decisions.md, "The TFTP client is a bench tool").
  */
 export interface TftpGetOptions {
   host: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BootRenderer, listMachinePaths } from '../render/bootfiles.js';
 import { checkRendered } from '../render/validate.js';
-import { SAMPLE_PARAMS, sampleContext } from '../render/sample-context.js';
+import { SAMPLE_PARAMS, sampleContext } from '../render/sample-context.test-support.js';
 import { BUILTIN_DISCOVERY, BUILTIN_LOCAL } from './builtin.js';
 import { BootenvLibraryError, loadBootenvLibrary } from './library.js';
 

@@ -5,7 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import type { InventoryDocument } from '../api/inventory.js';
+import type { InventoryDocument } from '../api/ansible-inventory.js';
 import { ApiClientError, type ClientConfig } from '../client/api-client.js';
 import { action, globals } from './context.js';
 import { registerObjectCommands } from './objects.js';

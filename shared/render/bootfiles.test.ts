@@ -4,7 +4,7 @@ import { parseBootEnv, type BootEnvInput } from '../bootenv/schema.js';
 import { BootRenderer, listMachinePaths, renderFile, renderIpxeScript } from './bootfiles.js';
 import { InvalidRenderError, MissingParamError, NoSuchFileError, RenderError, TemplateRenderError } from './errors.js';
 import { checkRendered } from './validate.js';
-import { sampleContext } from './sample-context.js';
+import { sampleContext } from './sample-context.test-support.js';
 
 const env = (over: Partial<BootEnvInput> = {}) =>
   parseBootEnv({

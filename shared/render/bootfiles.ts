@@ -1,7 +1,7 @@
 import { silentLogger, type Logger } from '../log/logger.js';
 import { BUILTIN_DISCOVERY } from '../bootenv/builtin.js';
 import type { BootEnv } from '../bootenv/schema.js';
-import { BootContextSchema, type BootContext, type ParsedBootContext } from './context.js';
+import { RenderContextSchema, type RenderContext, type ParsedRenderContext } from './context.js';
 import { TemplateEngine, type EngineLimits } from './engine.js';
 import { MissingParamError, NoSuchFileError, RenderError, TemplateRenderError } from './errors.js';
 import { validateRendered, type ValidatorKind } from './validate.js';
@@ -41,7 +41,7 @@ export function listMachinePaths(bootenv: Pick<BootEnv, 'templates'>): string[] 
 }
 
 /** Which boot environment a machine actually boots: discovery when unknown, else its own. */
-export function effectiveBootenv(ctx: ParsedBootContext): BootEnv {
+export function effectiveBootenv(ctx: ParsedRenderContext): BootEnv {
   if (!ctx.machine.known) return ctx.discovery ?? BUILTIN_DISCOVERY;
   if (!ctx.bootenv) throw new RenderError('context', `machine ${ctx.machine.id} is known but has no boot environment`);
   // "discovery" is every machine's default (MachineCreate; what the central records on discovery): a known
@@ -80,7 +80,7 @@ export class BootRenderer {
   }
 
   /** The iPXE script for `GET /ipxe/script`. */
-  ipxeScript(input: BootContext): string {
+  ipxeScript(input: RenderContext): string {
     const ctx = parseContext(input);
     const { machine } = ctx;
     let script: string;
@@ -103,7 +103,7 @@ export class BootRenderer {
   }
 
   /** A file for `GET /m/<token>/<path>`. Throws NoSuchFileError for paths the boot environment does not serve. */
-  file(input: BootContext, path: string): RenderedFile {
+  file(input: RenderContext, path: string): RenderedFile {
     const ctx = parseContext(input);
     const env = effectiveBootenv(ctx);
     const clean = path.replace(/^\/+/, '');
@@ -117,7 +117,7 @@ export class BootRenderer {
   }
 
   /** The kernel command line a boot environment renders to (one line). */
-  kernelCommandLine(input: BootContext): string {
+  kernelCommandLine(input: RenderContext): string {
     const ctx = parseContext(input);
     const env = effectiveBootenv(ctx);
     requireParams(env, ctx.params);
@@ -128,7 +128,7 @@ export class BootRenderer {
    * Everything a machine would be served, for previews (`underlay bootenvs preview`, the central's API):
    * the iPXE script and every file, each either rendered or with the error that stops it being served.
    */
-  preview(input: BootContext): BootPreview {
+  preview(input: RenderContext): BootPreview {
     const attempt = <T>(f: () => T): { ok: true; value: T } | { ok: false; error: RenderError } => {
       try {
         return { ok: true, value: f() };
@@ -147,11 +147,11 @@ export class BootRenderer {
     };
   }
 
-  private hooks(ctx: ParsedBootContext) {
+  private hooks(ctx: ParsedRenderContext) {
     return { fileUrl: (p: string) => artifactUrl(ctx, p) };
   }
 
-  private scope(ctx: ParsedBootContext, env: BootEnv): Record<string, unknown> {
+  private scope(ctx: ParsedRenderContext, env: BootEnv): Record<string, unknown> {
     const initrds = env.initrds.map((i, idx) => ({ url: artifactUrl(ctx, i.url), name: initrdName(i, idx), sha256: i.sha256 ?? null }));
     return {
       machine: { ...ctx.machine, mac: ctx.machine.macs[0] ?? null },
@@ -171,12 +171,12 @@ export class BootRenderer {
     };
   }
 
-  private bootParams(ctx: ParsedBootContext, env: BootEnv, scope: Record<string, unknown>): string {
+  private bootParams(ctx: ParsedRenderContext, env: BootEnv, scope: Record<string, unknown>): string {
     // One line: a newline from a template or a param value would start a new iPXE command.
     return this.engine.render(`${env.name}/bootParams`, env.bootParams, scope, this.hooks(ctx)).replace(/\s+/g, ' ').trim();
   }
 
-  private defaultScript(ctx: ParsedBootContext, env: BootEnv, scope: Record<string, unknown>): string {
+  private defaultScript(ctx: ParsedRenderContext, env: BootEnv, scope: Record<string, unknown>): string {
     if (!env.kernel) throw new RenderError(env.name, 'boot environment has neither a kernel nor an ipxe script');
     const platform = ctx.machine.platform;
     // UEFI needs named initrds and `initrd=<name>` on the kernel line; with the platform unknown use that
@@ -210,8 +210,8 @@ export class BootRenderer {
   }
 }
 
-function parseContext(input: BootContext): ParsedBootContext {
-  const parsed = BootContextSchema.safeParse(input);
+function parseContext(input: RenderContext): ParsedRenderContext {
+  const parsed = RenderContextSchema.safeParse(input);
   if (!parsed.success) {
     const reason = parsed.error.issues.map((i) => `${i.path.join('.') || '/'}: ${i.message}`).join('; ');
     throw new TemplateRenderError('context', `bad render context: ${reason}`);
@@ -234,7 +234,7 @@ function initrdName(i: { name?: string }, idx: number): string {
  * an absolute upstream URL becomes the agent's content-addressed copy when the site has it, so an
  * air-gapped rack never needs the internet).
  */
-function artifactUrl(ctx: ParsedBootContext, url: string): string {
+function artifactUrl(ctx: ParsedRenderContext, url: string): string {
   const out = ctx.urls.files(url);
   if (typeof out !== 'string' || /\s/.test(out) || out === '') throw new RenderError('context', `files URL for "${url}" is empty or contains whitespace`);
   return out;
@@ -243,7 +243,7 @@ function artifactUrl(ctx: ParsedBootContext, url: string): string {
 // One-call forms. Renderers (and their parsed-template caches) are kept per snippet map.
 const renderers = new WeakMap<object, BootRenderer>();
 const noSnippets = {};
-function rendererFor(ctx: BootContext): BootRenderer {
+function rendererFor(ctx: RenderContext): BootRenderer {
   const key = ctx.snippets ?? noSnippets;
   let r = renderers.get(key);
   if (!r) renderers.set(key, (r = new BootRenderer({ snippets: ctx.snippets })));
@@ -251,11 +251,11 @@ function rendererFor(ctx: BootContext): BootRenderer {
 }
 
 /** The machine's iPXE script (discovery if unknown, local boot if netboot is off or its bootenv is local). */
-export function renderIpxeScript(ctx: BootContext): string {
+export function renderIpxeScript(ctx: RenderContext): string {
   return rendererFor(ctx).ipxeScript(ctx);
 }
 
 /** A per-machine file (`/m/<token>/<path>`), rendered and validated. */
-export function renderFile(ctx: BootContext, path: string): RenderedFile {
+export function renderFile(ctx: RenderContext, path: string): RenderedFile {
   return rendererFor(ctx).file(ctx, path);
 }

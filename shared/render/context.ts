@@ -29,7 +29,7 @@ export const MachineInfoSchema = z.object({
 const fn = z.custom<(path: string) => string>((v) => typeof v === 'function', 'must be a function');
 const httpUrl = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 
-export const BootContextSchema = z.object({
+export const RenderContextSchema = z.object({
   machine: MachineInfoSchema,
   site: z.object({ name: noControl(128) }),
   /** Resolved param values (`paramValues(resolveParams(...))`). */
@@ -57,6 +57,6 @@ export const BootContextSchema = z.object({
   snippets: z.record(z.string(), z.string()).optional(),
 });
 
-export type BootContext = z.input<typeof BootContextSchema>;
-export type ParsedBootContext = z.output<typeof BootContextSchema>;
+export type RenderContext = z.input<typeof RenderContextSchema>;
+export type ParsedRenderContext = z.output<typeof RenderContextSchema>;
 export type MachineInfo = z.input<typeof MachineInfoSchema>;

@@ -1,11 +1,11 @@
 import type { BootEnv } from '../bootenv/schema.js';
-import type { BootContext, MachineInfo } from './context.js';
+import type { RenderContext, MachineInfo } from './context.js';
 
 /**
  * A complete render context for a made-up machine: used by tests and by previews
  * (`underlay bootenvs preview`) where no real machine is at hand.
  */
-export function sampleContext(bootenv: BootEnv, opts: { machine?: Partial<MachineInfo>; params?: Record<string, unknown>; snippets?: Record<string, string> } = {}): BootContext {
+export function sampleContext(bootenv: BootEnv, opts: { machine?: Partial<MachineInfo>; params?: Record<string, unknown>; snippets?: Record<string, string> } = {}): RenderContext {
   const httpUrl = 'http://198.18.0.1:8080';
   const token = 'tok_sample_0123456789';
   return {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadBootenvLibrary } from '../../shared/bootenv/library.js';
 import type { ValidatorKind } from '../../shared/render/validate.js';
 import { BootRenderer } from '../../shared/render/bootfiles.js';
-import { SAMPLE_PARAMS, sampleContext } from '../../shared/render/sample-context.js';
+import { SAMPLE_PARAMS, sampleContext } from '../../shared/render/sample-context.test-support.js';
 
 export interface RenderedCase {
   label: string;

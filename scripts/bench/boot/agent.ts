@@ -1,7 +1,7 @@
 /**
  * The agent's boot services for the bench, in their own process inside the server namespace:
  * DhcpServer (full mode, lease journal on disk), TftpServer and the HTTP boot app (`/files/` = bootDir),
- * wired as agent/boot/services.ts wires them (same classes, same defaults, production pino logger at info
+ * wired as agent/boot/listeners.ts wires them (same classes, same defaults, production pino logger at info
  * to stderr, which the bench sends to a file), minus the central link (an empty desired state: every MAC
  * is an unknown machine that may netboot).
  *

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Agent, get } from 'node:http';
 import { readFileSync, rmSync, statSync } from 'node:fs';
-import { tftpGet } from '../../../agent/tftp/client.js';
+import { tftpGet } from '../tftp-client.js';
 import { RelayDhcpClient, duplicateAddresses, macFor, type DoraResult } from './dhcp-client.js';
 
 export interface DhcpSpec {

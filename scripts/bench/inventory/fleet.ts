@@ -1,4 +1,4 @@
-import type { GroupRule } from '../../../shared/api/inventory.js';
+import type { GroupRule } from '../../../shared/api/ansible-inventory.js';
 import type { Machine, ParamDef, Profile, Site } from '../../../shared/api/resources.js';
 import type { Service } from '../../../shared/api/services.js';
 

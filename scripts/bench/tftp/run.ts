@@ -17,7 +17,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tftpGet } from '../../../agent/tftp/client.js';
+import { tftpGet } from '../tftp-client.js';
 import { TftpServer } from '../../../agent/tftp/server.js';
 
 interface Args {
