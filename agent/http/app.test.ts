@@ -183,12 +183,29 @@ describe('agent HTTP boot surface', () => {
     const res = await rt.app.request(`/ipxe/script?mac=${BROKEN}`);
     expect(res.status).toBe(500);
     const text = await res.text();
-    expect(text).toMatch(/^render error \(id [0-9a-f]{12}\)/);
+    expect(JSON.parse(text).error).toMatchObject({ code: 'render_error', message: expect.stringMatching(/^render error \(id [0-9a-f]{12}\)/) });
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('install_disk');
     const ev = rt.events('render-error').at(-1)!;
     expect(ev.data.errorId).toBe(/id ([0-9a-f]{12})/.exec(text)![1]);
     expect(JSON.stringify(ev.data)).not.toContain('hunter2');
+  });
+
+  it('answers every refusal with the one JSON error body: unknown path, missing file or binary, bad path, bad MAC', async () => {
+    const cases: [string, number, string][] = [
+      ['/no/such/path', 404, 'not_found'],
+      ['/files/nope.img', 404, 'not_found'],
+      ['/ipxe/evil.efi', 404, 'not_found'],
+      ['/files/%E0%A4%A', 400, 'invalid_request'],
+      ['/ipxe/script?mac=nope', 400, 'invalid_request'],
+      ['/api/v1/runner/next', 401, 'unauthenticated'],
+    ];
+    for (const [path, status, code] of cases) {
+      const res = await rt.app.request(path);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('content-type'), path).toMatch(/^application\/json/);
+      expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe(code);
+    }
   });
 
   it('relays service health for a machine’s own members through the outbox, only with a session', async () => {

@@ -1,16 +1,15 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { BootHttp, type BootHttpOptions } from './boot-http.js';
 import { registerBootClaim } from './boot-claim.js';
 import { registerBootFiles } from './boot-files.js';
 import { registerBootScripts } from './boot-scripts.js';
-import { machineErrorResponse, MachineHttpError } from './errors.js';
+import { NotFoundError } from '../../shared/errors/domain-errors.js';
+import { errorResponse } from './errors.js';
 import { registerMachineConfigs } from './machine-configs.js';
 import { registerMachineReports } from './machine-reports.js';
 import { registerRunnerRoutes } from './runner-routes.js';
 
 export type { BootHttpOptions } from './boot-http.js';
-
-const STORAGE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
 
 /**
  * The agent's HTTP boot surface (docs/agent-http.md): iPXE entry and per-machine scripts, boot files
@@ -22,19 +21,14 @@ export function createBootApp(o: BootHttpOptions): Hono {
   const app = new Hono();
   const h = new BootHttp(o);
 
-  app.onError((err, c) => {
-    if (err instanceof MachineHttpError) {
-      const r = machineErrorResponse(err);
-      return c.json(r.body, r.status as 400, r.headers);
-    }
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code && STORAGE_ERRORS.has(code)) {
-      h.log.error({ err: err.message, code, path: c.req.path }, 'storage error on the boot surface; answering 503');
-      return c.json({ error: { code: 'unavailable', message: 'the agent cannot write to its disk right now; retry later' } }, 503, { 'retry-after': '30' });
-    }
-    h.log.error({ err, path: c.req.path }, 'boot http error');
-    return c.text('internal error\n', 500);
-  });
+  const answer = (err: unknown, c: Context) => {
+    const r = errorResponse(err);
+    if (r.log === 'storage') h.log.error({ err: (err as Error).message, code: (err as NodeJS.ErrnoException).code, path: c.req.path }, 'storage error on the boot surface; answering 503');
+    if (r.log === 'internal') h.log.error({ err, path: c.req.path }, 'boot http error');
+    return c.json(r.body, r.status as 500, r.headers);
+  };
+  app.onError(answer);
+  app.notFound((c) => answer(new NotFoundError('no such path on this agent'), c));
 
   app.get('/healthz', (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version, outbox: o.rt.outbox.depth() }));
   registerBootScripts(app, h);

@@ -3,7 +3,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
 import type { BootSession, ClaimResult, ClaimVia } from './boot-sessions.js';
-import { ClaimRefusedError, ForbiddenError, InvalidRequestError, PayloadTooLargeError } from './errors.js';
+import { ForbiddenError, InvalidError } from '../../shared/errors/domain-errors.js';
+import { ClaimRefusedError, PayloadTooLargeError } from './errors.js';
 
 const ClaimBody = z.object({ token: z.string().max(128) }).strict();
 
@@ -54,7 +55,7 @@ export function registerBootClaim(app: Hono, h: BootHttp): void {
       try {
         body = ClaimBody.parse(await c.req.json());
       } catch {
-        throw new InvalidRequestError('body must be {"token": "<boot token>"}');
+        throw new InvalidError('body must be {"token": "<boot token>"}');
       }
       const r = await claimBoot(h, c, body.token, 'explicit');
       return c.json({

@@ -7,6 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
+import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import type { BootHttp } from './boot-http.js';
 
 const IPXE_BINARIES = new Set(['undionly.kpxe', 'ipxe.efi', 'snponly.efi', 'ipxe.pxe', 'snp.efi']);
@@ -37,9 +38,8 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
 
   app.get('/ipxe/:binary', (c) => {
     const name = c.req.param('binary');
-    if (!IPXE_BINARIES.has(name)) return c.text('not found\n', 404);
     const p = join(h.o.ipxeDir, name);
-    if (!existsSync(p)) return c.text('not found\n', 404);
+    if (!IPXE_BINARIES.has(name) || !existsSync(p)) throw new NotFoundError('no such iPXE binary on this agent');
     return new Response(Readable.toWeb(createReadStream(p)) as ReadableStream, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(statSync(p).size) } });
   });
 
@@ -48,13 +48,13 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     try {
       rel = decodeURIComponent(c.req.path.slice('/files/'.length));
     } catch {
-      return c.text('bad path\n', 400);
+      throw new InvalidError('bad path');
     }
     const target = resolve(bootDir, rel);
-    if (rel.includes('\0') || rel.split('/').includes('..') || !inside(bootDir, target)) return c.text('bad path\n', 400);
+    if (rel.includes('\0') || rel.split('/').includes('..') || !inside(bootDir, target)) throw new InvalidError('bad path');
     // Both the fast path and serveStatic below open what this check resolved: no symlink out of bootDir.
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {
-      if (!(await realFileInside(bootDir, target))) return c.text('not found\n', 404);
+      if (!(await realFileInside(bootDir, target))) throw new NotFoundError('no such file on this agent');
     }
     await next();
   });

@@ -5,7 +5,7 @@ import type { MachineState } from '../../shared/protocol/desired-state.js';
 import type { AgentRuntime } from '../run.js';
 import { renderContextFor, type AgentUrls } from '../boot/render-context.js';
 import type { BootSession, BootSessions } from './boot-sessions.js';
-import { UnavailableError } from './errors.js';
+import { UnavailableError } from '../../shared/errors/domain-errors.js';
 import type { MachineIds } from './machine-id.js';
 import { MachineRateLimits, type BucketSpec } from './rate-limit.js';
 

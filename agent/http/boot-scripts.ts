@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
+import { ForbiddenError, InvalidError } from '../../shared/errors/domain-errors.js';
 import { renderFailure } from './render-failure.js';
 
 /** Stands in for the token in a boot-from-disk script (which renders no URL that would carry it). */
@@ -40,7 +41,7 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
 
   app.get('/ipxe/script', async (c) => {
     const mac = MacQuery.safeParse(c.req.query('mac'));
-    if (!mac.success) return c.text('#!ipxe\necho Underlay: the request carried no valid MAC\nexit\n', 400);
+    if (!mac.success) throw new InvalidError('the request carried no valid MAC (?mac=52:54:00:12:34:56)');
     h.limits.script.take(mac.data, h.remote(c));
     // Every script is a new boot token: when this agent's DHCP leased the MAC an address, only a request
     // from that address gets one (an attacker must then take the machine's address, not just know its MAC).
@@ -55,7 +56,7 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
     if (leased.length > 0 && !leased.includes(remote)) {
       h.log.warn({ mac: mac.data, remote, leased }, 'boot script for a MAC requested from an address not leased to it; no boot token minted');
       await h.emit('boot-script-refused', { machineId, mac: mac.data, remote, leased });
-      return c.text('#!ipxe\necho Underlay: this address does not hold the lease of that MAC\nexit\n', 403);
+      throw new ForbiddenError('this address does not hold the lease of that MAC');
     }
     const token = netboots ? await h.sessions.mint(mac.data, machineId) : LOCAL_BOOT_NO_TOKEN;
     let script: string;
@@ -64,7 +65,7 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
         h.context(mac.data, token, { ...(platform === 'pcbios' || platform === 'efi' ? { platform } : {}), ...(arch && /^[a-z0-9_]{1,16}$/.test(arch) ? { arch } : {}) }),
       );
     } catch (e) {
-      return c.text(await renderFailure(h, e, { mac: mac.data, machineId, path: 'ipxe' }), 500);
+      throw await renderFailure(h, e, { mac: mac.data, machineId, path: 'ipxe' });
     }
     h.log.info({ mac: mac.data, known: !!h.machineByMac(mac.data), platform }, 'served iPXE script');
     return c.text(script, 200, { 'content-type': 'text/plain; charset=utf-8' });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BootSessions } from './boot-sessions.js';
-import { ClaimRefusedError, ForbiddenError, UnauthenticatedError } from './errors.js';
+import { ForbiddenError } from '../../shared/errors/domain-errors.js';
+import { ClaimRefusedError, UnauthenticatedError } from './errors.js';
 
 const MAC = '52:54:00:aa:bb:01';
 const dir = mkdtempSync(join(tmpdir(), 'underlay-sessions-'));

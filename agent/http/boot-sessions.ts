@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { RecordLog } from '../state/record-log.js';
-import { ClaimRefusedError, ForbiddenError, UnauthenticatedError } from './errors.js';
+import { ForbiddenError } from '../../shared/errors/domain-errors.js';
+import { ClaimRefusedError, UnauthenticatedError } from './errors.js';
 
 /** How a boot token was claimed: by `POST /api/v1/boot/claim` (gets a credential) or by fetching a `/m/<token>/…` URL. */
 export type ClaimVia = 'explicit' | 'url';

@@ -1,99 +1,88 @@
+import type { ErrorBody } from '../../shared/api/common.js';
+import { ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError, UnavailableError } from '../../shared/errors/domain-errors.js';
+import { StorageError } from '../../shared/fs/storage-errors.js';
+
 /**
- * Domain errors of the agent's machine-facing HTTP surface. Services throw these; only the HTTP layer
- * (agent/http/app.ts, `machineErrorResponse`) turns them into status codes. Messages are safe to show
- * to any client on the provisioning network: they never carry tokens, params or rendered content.
+ * The errors of the agent's machine-facing HTTP surface and their one mapping to HTTP. Services and
+ * route modules throw the shared domain errors (shared/errors/domain-errors.ts) or the agent's own kinds
+ * below (each a subclass of one of them); only `errorResponse` turns an error into a status code, headers
+ * and the one error body. Messages are safe to show to any client on the provisioning network: they
+ * never carry tokens, params or rendered content.
  */
-export class MachineHttpError extends Error {
-  override name = 'MachineHttpError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
+
+/** No credential, or one that is unknown, expired or superseded. */
+export class UnauthenticatedError extends DomainError {
+  constructor(message = 'a boot session credential is required') {
     super(message);
   }
 }
-/** No credential, or one that is unknown, expired or superseded. */
-export class UnauthenticatedError extends MachineHttpError {
-  override name = 'UnauthenticatedError';
-  constructor(message = 'a boot session credential is required') {
-    super('unauthenticated', message);
-  }
-}
-/** A credential that is genuine but not allowed to do this. */
-export class ForbiddenError extends MachineHttpError {
-  override name = 'ForbiddenError';
-  constructor(message: string) {
-    super('forbidden', message);
-  }
-}
 /** A boot token already claimed by another client: the second claim is refused (and raised as an event). */
-export class ClaimRefusedError extends MachineHttpError {
-  override name = 'ClaimRefusedError';
+export class ClaimRefusedError extends ConflictError {
   constructor(
     readonly machineId: string,
     readonly mac: string,
     readonly holderRemote: string,
   ) {
-    super('conflict', 'this boot token was already claimed by another client');
+    super('this boot token was already claimed by another client');
   }
 }
 /** Secrets of this deploy were already served to another session; the operator must re-arm. */
-export class SecretsGoneError extends MachineHttpError {
-  override name = 'SecretsGoneError';
+export class SecretsGoneError extends ConflictError {
   constructor() {
-    super('gone', 'this configuration carries secrets that were already served for this deploy; ask the operator to re-arm the machine');
+    super('this configuration carries secrets that were already served for this deploy; ask the operator to re-arm the machine');
   }
 }
-export class NotFoundError extends MachineHttpError {
-  override name = 'NotFoundError';
-  constructor(message: string) {
-    super('not_found', message);
-  }
-}
-export class InvalidRequestError extends MachineHttpError {
-  override name = 'InvalidRequestError';
-  constructor(message: string) {
-    super('invalid_request', message);
-  }
-}
-export class PayloadTooLargeError extends MachineHttpError {
-  override name = 'PayloadTooLargeError';
-  constructor(message: string) {
-    super('payload_too_large', message);
-  }
-}
+/** A body over the route's size limit. */
+export class PayloadTooLargeError extends InvalidError {}
 /** Too many requests for this MAC or source: retry after `retryAfterSec`. */
-export class RateLimitedError extends MachineHttpError {
-  override name = 'RateLimitedError';
+export class RateLimitedError extends UnavailableError {
   constructor(readonly retryAfterSec: number) {
-    super('rate_limited', 'too many requests; slow down');
+    super('too many requests; slow down');
   }
 }
-/** The agent cannot take the write now (outbox full, disk full): retry after `retryAfterSec`. */
-export class UnavailableError extends MachineHttpError {
-  override name = 'UnavailableError';
-  constructor(
-    message: string,
-    readonly retryAfterSec = 30,
-  ) {
-    super('unavailable', message);
-  }
+/** A rendered boot file or script failed (its id is in the message; the reason only in the agent's log). */
+export class RenderFailedError extends DomainError {}
+
+/** Seconds a client should wait after a 503 (outbox or disk full). */
+export const UNAVAILABLE_RETRY_SEC = 30;
+
+/** Most specific first: a subclass maps before the kind it extends. */
+const MAPPING: [new (...a: never[]) => DomainError, number, string][] = [
+  [UnauthenticatedError, 401, 'unauthenticated'],
+  [SecretsGoneError, 410, 'gone'],
+  [PayloadTooLargeError, 413, 'payload_too_large'],
+  [RateLimitedError, 429, 'rate_limited'],
+  [RenderFailedError, 500, 'render_error'],
+  [NotFoundError, 404, 'not_found'],
+  [ForbiddenError, 403, 'forbidden'],
+  [InvalidError, 400, 'invalid_request'],
+  [ConflictError, 409, 'conflict'],
+  [UnavailableError, 503, 'unavailable'],
+];
+
+/** Disk errors of a write the agent could not make durable: the client retries, nothing was acknowledged. */
+const STORAGE_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
+
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: ErrorBody;
+  /** Why the caller should log it: a storage failure or an unexpected error (a bug); domain errors are not logged. */
+  log?: 'storage' | 'internal';
 }
 
-const STATUS: Record<string, number> = {
-  unauthenticated: 401,
-  forbidden: 403,
-  conflict: 409,
-  gone: 410,
-  not_found: 404,
-  invalid_request: 400,
-  payload_too_large: 413,
-  rate_limited: 429,
-  unavailable: 503,
-};
-
-/** Status, headers and JSON body for a domain error (the only place these map to HTTP). */
-export function machineErrorResponse(e: MachineHttpError): { status: number; headers: Record<string, string>; body: { error: { code: string; message: string } } } {
-  const retry: Record<string, string> = e instanceof RateLimitedError || e instanceof UnavailableError ? { 'retry-after': String(e.retryAfterSec) } : {};
-  return { status: STATUS[e.code] ?? 500, headers: retry, body: { error: { code: e.code, message: e.message } } };
+/** Status, headers and the one JSON error body for anything a route threw (the only place errors map to HTTP). */
+export function errorResponse(err: unknown): ErrorResponse {
+  const storage = err instanceof StorageError || STORAGE_ERRNO.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+  const e = storage ? new UnavailableError('the agent cannot write to its disk right now; retry later') : err;
+  const mapped = e instanceof DomainError ? MAPPING.find(([kind]) => e instanceof kind) : undefined;
+  if (!mapped) return { status: 500, headers: {}, body: { error: { code: 'internal', message: 'internal error' } }, log: 'internal' };
+  const d = e as DomainError;
+  const retryAfter = d instanceof RateLimitedError ? d.retryAfterSec : d instanceof UnavailableError ? UNAVAILABLE_RETRY_SEC : undefined;
+  return {
+    status: mapped[1],
+    headers: retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) },
+    body: { error: { code: mapped[2], message: d.message, ...(d.details ? { details: d.details } : {}) } },
+    ...(storage ? { log: 'storage' as const } : {}),
+  };
 }

@@ -3,7 +3,8 @@ import { NoSuchFileError } from '../../shared/render/errors.js';
 import type { BootHttp } from './boot-http.js';
 import type { BootSession } from './boot-sessions.js';
 import { sessionForUrl } from './boot-claim.js';
-import { InvalidRequestError, NotFoundError, SecretsGoneError } from './errors.js';
+import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
+import { SecretsGoneError } from './errors.js';
 import { renderFailure } from './render-failure.js';
 
 /**
@@ -22,7 +23,7 @@ export function registerMachineConfigs(app: Hono, h: BootHttp): void {
     try {
       path = decodeURIComponent(c.req.path.slice(`/m/${token}/`.length));
     } catch {
-      throw new InvalidRequestError('bad path');
+      throw new InvalidError('bad path');
     }
     let opened = 0;
     const open = h.o.openSecret;
@@ -32,7 +33,7 @@ export function registerMachineConfigs(app: Hono, h: BootHttp): void {
       f = h.renderer().file(h.context(s.mac, token, counting), path);
     } catch (e) {
       if (e instanceof NoSuchFileError) throw new NotFoundError('this boot environment serves no such file');
-      return c.text(await renderFailure(h, e, { mac: s.mac, machineId: s.machine, path }), 500);
+      throw await renderFailure(h, e, { mac: s.mac, machineId: s.machine, path });
     }
     if (opened > 0 && carriesSecrets(h, s, token, path, f.body)) await guardSecrets(h, s, path);
     return c.body(f.body, 200, { 'content-type': f.contentType ?? 'text/plain; charset=utf-8' });

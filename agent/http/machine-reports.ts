@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { InvalidFactsError, parseFacts, type HardwareFacts } from '../../shared/api/facts.js';
 import { jsonTextDepth } from '../../shared/util/json-depth.js';
 import type { BootHttp } from './boot-http.js';
-import { InvalidRequestError, NotFoundError, PayloadTooLargeError } from './errors.js';
+import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
+import { PayloadTooLargeError } from './errors.js';
 
 export const MAX_DISCOVERY_BYTES = 256 * 1024;
 /** Facts are a few levels deep; anything deeper is refused before parsing (deep values overflow JSON.stringify later). */
@@ -37,18 +38,18 @@ export function registerMachineReports(app: Hono, h: BootHttp): void {
     let raw: unknown;
     try {
       const text = await c.req.text();
-      if (jsonTextDepth(text, MAX_FACTS_DEPTH) > MAX_FACTS_DEPTH) throw new InvalidRequestError(`facts nest deeper than ${MAX_FACTS_DEPTH} levels`);
+      if (jsonTextDepth(text, MAX_FACTS_DEPTH) > MAX_FACTS_DEPTH) throw new InvalidError(`facts nest deeper than ${MAX_FACTS_DEPTH} levels`);
       raw = JSON.parse(text);
     } catch (e) {
-      if (e instanceof PayloadTooLargeError || e instanceof InvalidRequestError) throw e;
-      throw new InvalidRequestError('body is not JSON');
+      if (e instanceof PayloadTooLargeError || e instanceof InvalidError) throw e;
+      throw new InvalidError('body is not JSON');
     }
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidRequestError('facts must be a JSON object');
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidError('facts must be a JSON object');
     let facts: HardwareFacts;
     try {
       facts = parseFacts(raw);
     } catch (e) {
-      if (e instanceof InvalidFactsError) throw new InvalidRequestError(e.message);
+      if (e instanceof InvalidFactsError) throw new InvalidError(e.message);
       throw e;
     }
     // Durable in the outbox before we acknowledge: discovery during a central outage is not lost.
@@ -64,14 +65,14 @@ export function registerMachineReports(app: Hono, h: BootHttp): void {
     if (!status) throw new NotFoundError('use pass, warn or fail');
     const service = ServiceName.safeParse(c.req.param('service'));
     const member = ServiceName.safeParse(c.req.param('member'));
-    if (!service.success || !member.success) throw new InvalidRequestError('service and member are 1-128 characters of [A-Za-z0-9._:-]');
+    if (!service.success || !member.success) throw new InvalidError('service and member are 1-128 characters of [A-Za-z0-9._:-]');
     let note: string | undefined;
     const text = await c.req.text();
     if (text) {
       try {
         note = HealthBody.parse(JSON.parse(text)).note;
       } catch {
-        throw new InvalidRequestError('body must be {"note"?: string of at most 4096 characters}');
+        throw new InvalidError('body must be {"note"?: string of at most 4096 characters}');
       }
     }
     const data = { service: service.data, member: member.data, status, machineId: s.machine, ...(note ? { note } : {}) };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidRenderError, MissingParamError, RenderError } from '../../shared/render/errors.js';
 import type { BootHttp } from './boot-http.js';
+import { RenderFailedError } from './errors.js';
 
 /**
  * A render failure, reported without values: RenderError messages may quote param values or rendered
@@ -8,7 +9,7 @@ import type { BootHttp } from './boot-http.js';
  * and the log and the central's event get the id, the template, the error kind and (for a missing param)
  * its name. The full reason is what `underlay bootenvs preview` shows an operator on the central.
  */
-export async function renderFailure(h: BootHttp, e: unknown, where: { mac: string; machineId: string; path: string }): Promise<string> {
+export async function renderFailure(h: BootHttp, e: unknown, where: { mac: string; machineId: string; path: string }): Promise<RenderFailedError> {
   const errorId = randomBytes(6).toString('hex');
   const safe = {
     errorId,
@@ -20,5 +21,5 @@ export async function renderFailure(h: BootHttp, e: unknown, where: { mac: strin
   };
   h.log.error(safe, 'could not render boot configuration; not serving it (run "underlay bootenvs preview" for the reason)');
   await h.o.rt.emitEvent('render-error', safe).catch(() => undefined);
-  return `render error (id ${errorId}); the site agent's log has the details\n`;
+  return new RenderFailedError(`render error (id ${errorId}); the site agent's log has the details`);
 }

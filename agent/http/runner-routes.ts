@@ -2,7 +2,8 @@ import type { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
-import { InvalidRequestError, NotFoundError, PayloadTooLargeError, UnavailableError } from './errors.js';
+import { InvalidError, NotFoundError, UnavailableError } from '../../shared/errors/domain-errors.js';
+import { PayloadTooLargeError } from './errors.js';
 
 const RunnerEvent = z
   .object({ state: z.enum(['running', 'succeeded', 'failed']), output: z.string().max(1_100_000).optional(), exitCode: z.number().int().optional() })
@@ -39,7 +40,7 @@ export function registerRunnerRoutes(app: Hono, h: BootHttp): void {
         body = RunnerEvent.parse(await c.req.json());
       } catch (e) {
         if (e instanceof PayloadTooLargeError) throw e;
-        throw new InvalidRequestError('body must be {"state": "running"|"succeeded"|"failed", "output"?: string, "exitCode"?: integer}');
+        throw new InvalidError('body must be {"state": "running"|"succeeded"|"failed", "output"?: string, "exitCode"?: integer}');
       }
       const known = h.o.rt.taskLog.get(id);
       try {
