@@ -12,6 +12,7 @@ import { BootSessions } from '../http/boot-sessions.js';
 import { MachineIds, machineIdSecretFrom } from '../http/machine-id.js';
 import { listenBootHttp, type HttpServerLimits } from '../http/server.js';
 import type { AgentRuntime } from '../run.js';
+import { bootUrls } from './urls.js';
 
 export interface BootListenerOptions {
   /** The agent's address on the provisioning network (DHCP server id, TFTP next-server, HTTP URLs). */
@@ -74,7 +75,8 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   let dhcp: DhcpServer | undefined;
   const sessions = new BootSessions(rt.paths.bootSessions, { ...(o.bootTokenTtlMs ? { tokenTtlMs: o.bootTokenTtlMs } : {}) });
   await sessions.open();
-  const httpUrl = `http://${o.address}:${o.httpPort}`;
+  const urls = bootUrls(`http://${o.address}:${o.httpPort}`);
+  const httpUrl = urls.base;
   const openSecret = (v: unknown) => {
     const sealed = (v as { $sealed?: string }).$sealed;
     if (typeof sealed !== 'string') return v;
@@ -149,7 +151,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
           const m = rt.desiredState.machineByMac(mac);
           return m ? { known: true, netboot: m.netboot } : { known: false, netboot: true };
         },
-        bootUrls: { ipxeScript: `${httpUrl}/boot.ipxe`, httpBoot: `${httpUrl}/ipxe/ipxe.efi` },
+        bootUrls: { ipxeScript: urls.entryScript, httpBoot: urls.ipxeBinary('ipxe.efi') },
         leaseFile: rt.paths.leases,
         logger: log,
         onLeaseEvent: (e) => void rt.emitEvent('lease', e).catch((err: Error) => log.error({ err: err.message }, 'could not queue a lease event')),

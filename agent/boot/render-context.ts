@@ -4,6 +4,7 @@ import type { RenderContext } from '../../shared/render/context.js';
 import { parseBootEnv, type BootEnv } from '../../shared/bootenv/schema.js';
 import { BUILTIN_DISCOVERY, BUILTIN_LOCAL } from '../../shared/bootenv/builtin.js';
 import type { DesiredState, MachineState } from '../../shared/protocol/desired-state.js';
+import { bootUrls } from './urls.js';
 
 export interface AgentUrls {
   httpUrl: string;
@@ -29,7 +30,7 @@ export function renderContextFor(args: {
   localArtifact?: (url: string) => string | undefined;
 }): RenderContext {
   const { state, machine, agent, token } = args;
-  const base = `${agent.httpUrl}/m/${token}`;
+  const urls = bootUrls(agent.httpUrl);
   const bootenvs = (state?.bootenvs ?? []) as BootEnv[];
   const open = (o: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v && typeof v === 'object' && '$sealed' in (v as object) && args.openSecret ? args.openSecret(v) : v]));
@@ -71,10 +72,10 @@ export function renderContextFor(args: {
     urls: {
       files: (p: string) => {
         const local = /^https?:\/\//.test(p) ? args.localArtifact?.(p) : p;
-        return local === undefined ? p : `${agent.httpUrl}/files/${local.replace(/^\/+/, '')}`;
+        return local === undefined ? p : urls.file(local);
       },
-      machineBase: base,
-      done: `${base}/done`,
+      machineBase: urls.machineBase(token),
+      done: urls.installDone(token),
     },
   };
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootUrls } from '../boot/urls.js';
 import { AGENT_URL, bootRuntime, machine, siteState, tokenIn } from './boot-http.test-support.js';
 
 /** The agent's HTTP boot surface, in process, over a real durable runtime in a temp dir. */
@@ -61,7 +62,8 @@ describe('agent HTTP boot surface', () => {
   });
 
   it('chains every iPXE client to its per-machine script', async () => {
-    const res = await rt.app.request('/boot.ipxe');
+    // The entry script DHCP hands to iPXE clients (agent/boot/listeners.ts) is the one this surface serves.
+    const res = await rt.app.request(new URL(bootUrls(AGENT_URL).entryScript).pathname);
     expect(res.status).toBe(200);
     expect(await res.text()).toContain(`chain ${AGENT_URL}/ipxe/script?mac=\${mac}&uuid=\${uuid}&buildarch=\${buildarch}&platform=\${platform}`);
   });

@@ -8,6 +8,7 @@ import { errorResponse } from './errors.js';
 import { registerMachineConfigs } from './machine-configs.js';
 import { registerMachineReports } from './machine-reports.js';
 import { registerRunnerRoutes } from './runner-routes.js';
+import { BOOT_ROUTES } from '../boot/urls.js';
 
 export type { BootHttpOptions } from './boot-http.js';
 
@@ -30,7 +31,7 @@ export function createBootApp(o: BootHttpOptions): Hono {
   app.onError(answer);
   app.notFound((c) => answer(new NotFoundError('no such path on this agent'), c));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version, outbox: o.rt.outbox.depth() }));
+  app.get(BOOT_ROUTES.health, (c) => c.json({ status: 'ok', stateVersion: o.rt.desiredState.version, outbox: o.rt.outbox.depth() }));
   registerBootScripts(app, h);
   registerBootFiles(app, h);
   registerBootClaim(app, h);

@@ -5,6 +5,7 @@ import type { BootHttp } from './boot-http.js';
 import type { BootSession, ClaimResult, ClaimVia } from './boot-sessions.js';
 import { ForbiddenError, InvalidError } from '../../shared/errors/domain-errors.js';
 import { ClaimRefusedError, PayloadTooLargeError } from './errors.js';
+import { BOOT_ROUTES } from '../boot/urls.js';
 
 const ClaimBody = z.object({ token: z.string().max(128) }).strict();
 
@@ -48,7 +49,7 @@ export async function sessionForUrl(h: BootHttp, c: Context, token: string): Pro
 /** `POST /api/v1/boot/claim {token}`: the boot token from the kernel line → this boot's session credential. */
 export function registerBootClaim(app: Hono, h: BootHttp): void {
   app.post(
-    '/api/v1/boot/claim',
+    BOOT_ROUTES.claim,
     bodyLimit({ maxSize: 1024, onError: () => { throw new PayloadTooLargeError('claim body over 1 KiB'); } }),
     async (c) => {
       let body: z.infer<typeof ClaimBody>;

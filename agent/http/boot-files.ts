@@ -9,6 +9,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import type { BootHttp } from './boot-http.js';
+import { BOOT_ROUTES, filePathOf } from '../boot/urls.js';
 
 const IPXE_BINARIES = new Set(['undionly.kpxe', 'ipxe.efi', 'snponly.efi', 'ipxe.pxe', 'snp.efi']);
 
@@ -36,17 +37,17 @@ export async function realFileInside(root: string, target: string): Promise<stri
 export function registerBootFiles(app: Hono, h: BootHttp): void {
   const bootDir = resolve(h.o.bootDir);
 
-  app.get('/ipxe/:binary', (c) => {
+  app.get(BOOT_ROUTES.ipxeBinary, (c) => {
     const name = c.req.param('binary');
     const p = join(h.o.ipxeDir, name);
     if (!IPXE_BINARIES.has(name) || !existsSync(p)) throw new NotFoundError('no such iPXE binary on this agent');
     return new Response(Readable.toWeb(createReadStream(p)) as ReadableStream, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(statSync(p).size) } });
   });
 
-  app.use('/files/*', async (c, next) => {
+  app.use(BOOT_ROUTES.files, async (c, next) => {
     let rel: string;
     try {
-      rel = decodeURIComponent(c.req.path.slice('/files/'.length));
+      rel = decodeURIComponent(filePathOf(c.req.path));
     } catch {
       throw new InvalidError('bad path');
     }
@@ -61,10 +62,10 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
   // Fast path for whole-file GETs under @hono/node-server (kernels, initrds): the file is piped straight
   // into the Node response instead of through a web ReadableStream, which cost ~3-4x throughput in
   // scripts/bench/boot. Range, HEAD, percent-encoded paths and anything unusual go to serveStatic below.
-  app.get('/files/*', async (c, next) => {
+  app.get(BOOT_ROUTES.files, async (c, next) => {
     const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     if (!out || typeof out.writeHead !== 'function' || c.req.method !== 'GET' || c.req.header('range') || c.req.path.includes('%') || c.req.path.includes('\\')) return next();
-    const rel = c.req.path.slice('/files/'.length);
+    const rel = filePathOf(c.req.path);
     if (!rel || rel.includes('//')) return next();
     const real = await realFileInside(bootDir, resolve(bootDir, rel));
     if (!real) return next();
@@ -79,5 +80,5 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     });
     return RESPONSE_ALREADY_SENT;
   });
-  app.get('/files/*', serveStatic({ root: bootDir, rewriteRequestPath: (p) => p.slice('/files'.length) }));
+  app.get(BOOT_ROUTES.files, serveStatic({ root: bootDir, rewriteRequestPath: (p) => `/${filePathOf(p)}` }));
 }

@@ -8,6 +8,7 @@ import type { BootSession, BootSessions } from './boot-sessions.js';
 import { UnavailableError } from '../../shared/errors/domain-errors.js';
 import type { MachineIds } from './machine-id.js';
 import { MachineRateLimits, type BucketSpec } from './rate-limit.js';
+import { bootUrls, type BootUrls } from '../boot/urls.js';
 
 type Limits = { mac: BucketSpec; source: BucketSpec };
 
@@ -59,9 +60,12 @@ export class BootHttp {
   readonly log: AgentRuntime['logger'];
   readonly limits: Record<keyof MachineRateSpecs, MachineRateLimits>;
   private readonly fixed: BootRenderer | null;
+  /** The absolute URLs of this agent's boot surface (agent/boot/urls.ts). */
+  readonly urls: BootUrls;
 
   constructor(readonly o: BootHttpOptions) {
     this.log = o.rt.logger;
+    this.urls = bootUrls(o.agent.httpUrl);
     this.fixed = o.renderer instanceof BootRenderer ? o.renderer : o.renderer ? null : new BootRenderer({ logger: this.log });
     const rates = { ...DEFAULT_RATES, ...o.rates };
     this.limits = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, new MachineRateLimits(v)])) as Record<keyof MachineRateSpecs, MachineRateLimits>;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
 import { ForbiddenError, InvalidError } from '../../shared/errors/domain-errors.js';
 import { renderFailure } from './render-failure.js';
+import { BOOT_ROUTES } from '../boot/urls.js';
 
 /** Stands in for the token in a boot-from-disk script (which renders no URL that would carry it). */
 const LOCAL_BOOT_NO_TOKEN = 'local-boot-no-token';
@@ -15,13 +16,13 @@ export const MacQuery = z.string().regex(/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}
  * but a token is only the right to claim that boot once, and a claim that is not the first is raised.
  */
 export function registerBootScripts(app: Hono, h: BootHttp): void {
-  app.get('/boot.ipxe', (c) =>
+  app.get(BOOT_ROUTES.entryScript, (c) =>
     c.text(
       [
         '#!ipxe',
         'set try:int32 0',
         ':retry',
-        `chain ${h.o.agent.httpUrl}/ipxe/script?mac=\${mac}&uuid=\${uuid}&buildarch=\${buildarch}&platform=\${platform} && goto done || goto failed`,
+        `chain ${h.urls.machineScript}?mac=\${mac}&uuid=\${uuid}&buildarch=\${buildarch}&platform=\${platform} && goto done || goto failed`,
         ':failed',
         'iseq ${try} 5 && goto giveup ||',
         'inc try',
@@ -39,7 +40,7 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
     ),
   );
 
-  app.get('/ipxe/script', async (c) => {
+  app.get(BOOT_ROUTES.machineScript, async (c) => {
     const mac = MacQuery.safeParse(c.req.query('mac'));
     if (!mac.success) throw new InvalidError('the request carried no valid MAC (?mac=52:54:00:12:34:56)');
     h.limits.script.take(mac.data, h.remote(c));

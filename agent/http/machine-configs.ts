@@ -6,6 +6,7 @@ import { sessionForUrl } from './boot-claim.js';
 import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import { SecretsGoneError } from './errors.js';
 import { renderFailure } from './render-failure.js';
+import { BOOT_ROUTES, machineFilePathOf } from '../boot/urls.js';
 
 /**
  * Per-machine rendered configuration (`/m/<token>/<path>`: Ignition, NoCloud, kickstart, preseed …) and
@@ -15,13 +16,13 @@ import { renderFailure } from './render-failure.js';
  * session per deploy; later sessions get 410 and an event until the operator re-arms the machine.
  */
 export function registerMachineConfigs(app: Hono, h: BootHttp): void {
-  app.get('/m/:token/*', async (c) => {
+  app.get(BOOT_ROUTES.machineFile, async (c) => {
     const token = c.req.param('token');
     const s = await sessionForUrl(h, c, token);
     h.limits.config.take(s.mac, h.remote(c));
     let path: string;
     try {
-      path = decodeURIComponent(c.req.path.slice(`/m/${token}/`.length));
+      path = decodeURIComponent(machineFilePathOf(c.req.path, token));
     } catch {
       throw new InvalidError('bad path');
     }
@@ -40,7 +41,7 @@ export function registerMachineConfigs(app: Hono, h: BootHttp): void {
   });
 
   // Reinstall-loop guard: an install reports success; the machine boots from disk from now on.
-  app.post('/m/:token/done', async (c) => {
+  app.post(BOOT_ROUTES.installDone, async (c) => {
     const s = await sessionForUrl(h, c, c.req.param('token'));
     const m = h.o.rt.desiredState.machineById(s.machine);
     if (!m) throw new NotFoundError('unknown machine');

@@ -6,6 +6,7 @@ import { jsonTextDepth } from '../../shared/util/json-depth.js';
 import type { BootHttp } from './boot-http.js';
 import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import { PayloadTooLargeError } from './errors.js';
+import { BOOT_ROUTES } from '../boot/urls.js';
 
 export const MAX_DISCOVERY_BYTES = 256 * 1024;
 /** Facts are a few levels deep; anything deeper is refused before parsing (deep values overflow JSON.stringify later). */
@@ -33,7 +34,7 @@ function sessionThenRate(h: BootHttp, limit: BootHttp['limits']['health']): Midd
  * outbox cannot take them).
  */
 export function registerMachineReports(app: Hono, h: BootHttp): void {
-  app.post('/api/v1/discovery', sessionThenRate(h, h.limits.discovery), bodyLimit({ maxSize: MAX_DISCOVERY_BYTES, onError: tooLarge('discovery facts over 256 KiB') }), async (c) => {
+  app.post(BOOT_ROUTES.discovery, sessionThenRate(h, h.limits.discovery), bodyLimit({ maxSize: MAX_DISCOVERY_BYTES, onError: tooLarge('discovery facts over 256 KiB') }), async (c) => {
     const s = h.session(c);
     let raw: unknown;
     try {
@@ -59,7 +60,7 @@ export function registerMachineReports(app: Hono, h: BootHttp): void {
   });
 
   // Service health for members running on this machine, relayed to the central through the outbox.
-  app.put('/api/v1/services/:service/members/:member/:check', sessionThenRate(h, h.limits.health), bodyLimit({ maxSize: MAX_HEALTH_BYTES, onError: tooLarge('health body over 8 KiB') }), async (c) => {
+  app.put(BOOT_ROUTES.serviceHealth, sessionThenRate(h, h.limits.health), bodyLimit({ maxSize: MAX_HEALTH_BYTES, onError: tooLarge('health body over 8 KiB') }), async (c) => {
     const s = h.session(c);
     const status = ({ pass: 'passing', warn: 'warning', fail: 'critical' } as const)[c.req.param('check') as 'pass' | 'warn' | 'fail'];
     if (!status) throw new NotFoundError('use pass, warn or fail');

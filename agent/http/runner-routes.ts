@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
 import { InvalidError, NotFoundError, UnavailableError } from '../../shared/errors/domain-errors.js';
 import { PayloadTooLargeError } from './errors.js';
+import { BOOT_ROUTES } from '../boot/urls.js';
 
 const RunnerEvent = z
   .object({ state: z.enum(['running', 'succeeded', 'failed']), output: z.string().max(1_100_000).optional(), exitCode: z.number().int().optional() })
@@ -15,7 +16,7 @@ const RunnerEvent = z
  * recorded or forwarded to the central.
  */
 export function registerRunnerRoutes(app: Hono, h: BootHttp): void {
-  app.get('/api/v1/runner/next', async (c) => {
+  app.get(BOOT_ROUTES.runnerNext, async (c) => {
     const s = h.session(c);
     const wait = Math.min(Math.max(Number(c.req.query('wait') ?? 0) || 0, 0), h.o.maxWaitSec ?? 60);
     const task = await h.o.rt.machineQueue.waitFor(s.machine, wait * 1000);
@@ -26,7 +27,7 @@ export function registerRunnerRoutes(app: Hono, h: BootHttp): void {
   });
 
   app.post(
-    '/api/v1/runner/tasks/:id/events',
+    BOOT_ROUTES.runnerEvents,
     async (c, next) => {
       const s = h.session(c);
       if (!h.sessions.wasHandedTo(s, c.req.param('id'))) throw new NotFoundError('no such task for this session');

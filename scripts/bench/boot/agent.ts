@@ -22,6 +22,7 @@ import { MachineIds } from '../../../agent/http/machine-id.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bootUrls } from '../../../agent/boot/urls.js';
 
 export interface AgentSpec {
   address: string;
@@ -37,7 +38,8 @@ export interface AgentSpec {
 
 async function main(spec: AgentSpec): Promise<void> {
   const log = createLogger('agent');
-  const httpUrl = `http://${spec.address}:${spec.httpPort}`;
+  const urls = bootUrls(`http://${spec.address}:${spec.httpPort}`);
+  const httpUrl = urls.base;
   const rt = {
     desiredState: { version: null, current: null, machineByMac: () => undefined, override: () => undefined },
     logger: log,
@@ -79,7 +81,7 @@ async function main(spec: AgentSpec): Promise<void> {
       subnets: () => subnets,
       reservations: () => [],
       lookupMachine: () => ({ known: false, netboot: true }),
-      bootUrls: { ipxeScript: `${httpUrl}/boot.ipxe`, httpBoot: `${httpUrl}/ipxe/ipxe.efi` },
+      bootUrls: { ipxeScript: urls.entryScript, httpBoot: urls.ipxeBinary('ipxe.efi') },
       leaseFile: spec.leaseFile,
       logger: log,
       onLeaseEvent: () => undefined,
