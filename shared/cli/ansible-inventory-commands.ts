@@ -110,7 +110,7 @@ export function formatGraph(doc: InventoryDocument, root = 'all'): string {
   return lines.join('\n');
 }
 
-export function registerInventoryScript(program: Command): void {
+export function registerAnsibleInventoryCommands(program: Command): void {
   const cmd = program
     .command('inventory')
     .description('Ansible dynamic inventory script: --list, --host NAME, --graph (reads UNDERLAY_URL, UNDERLAY_TOKEN, UNDERLAY_CA)')

@@ -8,7 +8,7 @@ const described: FieldFlag[] = [
   { flags: '--param <key=value>', description: 'a param value (repeatable; value parsed as JSON if it is JSON)', field: 'params', kind: 'params' },
 ];
 
-export function registerInventoryCommands(program: Command): void {
+export function registerResourceCommands(program: Command): void {
   registerObjectCommands(program, { noun: 'sites', singular: 'site', columns: ['name', 'description', 'updatedAt'], fields: described });
   registerObjectCommands(program, { noun: 'profiles', singular: 'profile', columns: ['name', 'description', 'params'], fields: described });
   registerObjectCommands(program, {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { registerInventoryCommands } from './inventory-commands.js';
+import { registerResourceCommands } from './resource-commands.js';
 import { registerAgentAdminCommands } from './agent-commands.js';
 import { registerBootCommands } from './boot-commands.js';
 import { registerImageCommands } from './images-commands.js';
-import { registerInventoryScript } from './inventory-script.js';
+import { registerAnsibleInventoryCommands } from './ansible-inventory-commands.js';
 import { registerServiceCommands } from './services-commands.js';
 
 /**
@@ -24,11 +24,11 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format (table on a TTY, json otherwise)').choices(['table', 'json', 'yaml']))
     .showHelpAfterError()
     .enablePositionalOptions(false);
-  registerInventoryCommands(program);
+  registerResourceCommands(program);
   registerAgentAdminCommands(program);
   registerBootCommands(program);
   registerImageCommands(program);
-  registerInventoryScript(program);
+  registerAnsibleInventoryCommands(program);
   registerServiceCommands(program);
   return program;
 }
