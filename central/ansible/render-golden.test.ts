@@ -6,7 +6,7 @@ import { goldenCases } from './render-fixture.test-support.js';
 import { HostBlockCache, renderInventory, renderInventoryBody } from './render.js';
 
 /**
- * The renderer against the output recorded before its single-pass rewrite (see render-fixture.ts): the
+ * The renderer against the output recorded before its single-pass rewrite (see render-fixture.test-support.ts): the
  * same hosts, groups, children and vars, and (since the rewrite kept the key order) the same bytes.
  * One deliberate change since the recording (issue 11): every string in a host's `underlay_facts` is
  * marked `{"__ansible_unsafe": …}`. The expected bytes are the recording with that marking applied by

@@ -1,10 +1,7 @@
 import type { BootEnv } from '../bootenv/schema.js';
 import type { RenderContext, MachineInfo } from './context.js';
 
-/**
- * A complete render context for a made-up machine: used by tests and by previews
- * (`underlay bootenvs preview`) where no real machine is at hand.
- */
+/** A complete render context for a made-up machine, for the renderer's and the library's tests. */
 export function sampleContext(bootenv: BootEnv, opts: { machine?: Partial<MachineInfo>; params?: Record<string, unknown>; snippets?: Record<string, string> } = {}): RenderContext {
   const httpUrl = 'http://198.18.0.1:8080';
   const token = 'tok_sample_0123456789';
@@ -37,7 +34,7 @@ export function sampleContext(bootenv: BootEnv, opts: { machine?: Partial<Machin
   };
 }
 
-/** Params that satisfy every boot environment in images/bootenvs (tests and previews). */
+/** Params that satisfy every boot environment in images/bootenvs. */
 export const SAMPLE_PARAMS: Record<string, unknown> = {
   install_disk: '/dev/sda',
   root_password_hash: '$6$rounds=4096$saltsalt$8s0yTtHcmTn3KJr0Q5.hlQTvA2mS1y8yVwE0f4T5cU2oS8cI3p7G9Xk0b1nQwq7v0h9XQb0mJ7Z3g5x6Y3X4a.',
