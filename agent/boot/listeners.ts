@@ -49,7 +49,7 @@ const IPXE_FILES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'];
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
 /**
- * Starts the site's boot services from the cached desired state: DHCP (full/proxy/off), TFTP (iPXE
+ * Starts the site's boot listeners from the cached desired state: DHCP (full/proxy/off), TFTP (iPXE
  * binaries only) and HTTP boot. Each serves from the agent's local copy, so booting continues while
  * the central is unreachable. Without root, privileged ports are skipped with a clear message.
  */
@@ -58,18 +58,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   const bootDir = o.bootDir ?? rt.paths.bootFiles;
   mkdirSync(bootDir, { recursive: true });
   const tftpRoot = join(rt.paths.dir, 'tftp');
-  mkdirSync(tftpRoot, { recursive: true });
-  const missing: string[] = [];
-  for (const f of IPXE_FILES) {
-    const src = join(o.ipxeDir, f);
-    if (!existsSync(src)) {
-      missing.push(f);
-      continue;
-    }
-    const dst = join(tftpRoot, f);
-    if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) copyFileSync(src, dst);
-  }
-  if (missing.length) log.warn({ ipxeDir: o.ipxeDir, missing }, 'iPXE binaries missing: install Debian\'s "ipxe" package or pass --ipxe-dir');
+  stageIpxeBinaries(o.ipxeDir, tftpRoot, log);
 
   await sodium.ready;
   let dhcp: DhcpServer | undefined;
@@ -128,16 +117,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   if (o.dhcp !== 'off') {
     if (o.dhcpPort < 1024 && !isRoot()) log.error({ port: o.dhcpPort }, 'DHCP needs root for port 67: not serving DHCP');
     else {
-      const parseAll = <T>(items: unknown[], schema: { safeParse: (v: unknown) => { success: boolean; data?: T } }): T[] =>
-        items.map((i) => schema.safeParse(i)).filter((r) => r.success).map((r) => r.data as T);
-      let cache: { version: string | null; subnets: Subnet[]; reservations: Reservation[] } = { version: null, subnets: [], reservations: [] };
-      const current = () => {
-        if (cache.version !== rt.desiredState.version) {
-          const s = rt.desiredState.current;
-          cache = { version: rt.desiredState.version, subnets: parseAll<Subnet>(s?.subnets ?? [], SubnetSchema), reservations: parseAll<Reservation>(s?.reservations ?? [], ReservationSchema) };
-        }
-        return cache;
-      };
+      const current = siteDhcpConfig(rt);
       dhcp = new DhcpServer({
         mode: o.dhcp,
         ...(o.interface ? { interface: o.interface } : {}),
@@ -179,5 +159,35 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
       });
       await sessions.close();
     },
+  };
+}
+
+/** Copies the iPXE binaries TFTP hands out into the TFTP root (only the changed ones); warns about missing ones. */
+function stageIpxeBinaries(ipxeDir: string, tftpRoot: string, log: AgentRuntime['logger']): void {
+  mkdirSync(tftpRoot, { recursive: true });
+  const missing: string[] = [];
+  for (const f of IPXE_FILES) {
+    const src = join(ipxeDir, f);
+    if (!existsSync(src)) {
+      missing.push(f);
+      continue;
+    }
+    const dst = join(tftpRoot, f);
+    if (!existsSync(dst) || statSync(dst).size !== statSync(src).size) copyFileSync(src, dst);
+  }
+  if (missing.length) log.warn({ ipxeDir, missing }, 'iPXE binaries missing: install Debian\'s "ipxe" package or pass --ipxe-dir');
+}
+
+/** The site's subnets and reservations from the cached desired state, parsed once per state version (invalid entries skipped). */
+function siteDhcpConfig(rt: AgentRuntime): () => { subnets: Subnet[]; reservations: Reservation[] } {
+  const parseAll = <T>(items: unknown[], schema: { safeParse: (v: unknown) => { success: boolean; data?: T } }): T[] =>
+    items.map((i) => schema.safeParse(i)).filter((r) => r.success).map((r) => r.data as T);
+  let cache: { version: string | null; subnets: Subnet[]; reservations: Reservation[] } = { version: null, subnets: [], reservations: [] };
+  return () => {
+    if (cache.version !== rt.desiredState.version) {
+      const s = rt.desiredState.current;
+      cache = { version: rt.desiredState.version, subnets: parseAll<Subnet>(s?.subnets ?? [], SubnetSchema), reservations: parseAll<Reservation>(s?.reservations ?? [], ReservationSchema) };
+    }
+    return cache;
   };
 }
