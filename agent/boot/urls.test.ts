@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BOOT_ROUTES, bootUrls, filePathOf, machineFilePathOf } from './urls.js';
 
@@ -31,4 +32,17 @@ describe('boot URLs: one definition for DHCP, the HTTP routes and the render con
     expect(filePathOf(new URL(u.file('a/b%20c.img')).pathname)).toBe('a/b%20c.img');
     expect(machineFilePathOf(new URL(`${u.machineBase('tok')}/meta-data`).pathname, 'tok')).toBe('meta-data');
   });
+
+  it('every agent API path the discovery image calls (shell, it cannot import this) is one of these routes', () => {
+    const dir = new URL('../../images/discovery/', import.meta.url);
+    const called = new Set<string>();
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.sh') || n === 'init')) {
+      for (const m of readFileSync(new URL(f, dir), 'utf8').matchAll(/\/api\/v1\/[A-Za-z0-9_/$<>{}.-]+/g)) {
+        called.add(m[0].split('/').map((seg) => (/[$<{]/.test(seg) ? 'x' : seg)).join('/'));
+      }
+    }
+    expect([...called]).toEqual(expect.arrayContaining(['/api/v1/boot/claim', '/api/v1/discovery', '/api/v1/runner/next', '/api/v1/runner/tasks/x/events']));
+    for (const path of called) expect(routed(`${u.base}${path}`), path).not.toEqual([]);
+  });
 });
+
