@@ -8,10 +8,15 @@ import { ApiError } from '../api/api-error.js';
 import { registerCrud } from '../api/crud.js';
 import { inScope, requireVisible, scopeOf, type Scope } from '../auth/scope.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from '../api/auth-middleware.js';
 import type { Store } from '../store/types.js';
 import { GROUP_RULES, groupRulesResource } from './group-rules.js';
 import { HostBlockCache, InventoryContext, renderInventoryBody, UnknownGroupError, type InventorySource, type RenderedBody } from './render.js';
+import { MACHINES } from '../machines/resources.js';
+import { PARAMS } from '../params/resources.js';
+import { PROFILES } from '../profiles/resources.js';
+import { SERVICES } from '../services/registry.js';
+import { SITES } from '../sites/resources.js';
 
 const all = <T>(store: Store, collection: string, present: Record<string, number>): T[] =>
   collection in present ? (store.list(collection).items as unknown as T[]) : [];
@@ -20,12 +25,12 @@ const all = <T>(store: Store, collection: string, present: Record<string, number
 export function sourceFromStore(store: Store, opts: { machines?: boolean } = {}): InventorySource {
   const present = store.counts();
   return {
-    sites: all<Site>(store, 'sites', present),
-    profiles: all<Profile>(store, 'profiles', present),
-    params: all<ParamDef>(store, 'params', present),
-    machines: opts.machines === false ? [] : all<Machine>(store, 'machines', present),
+    sites: all<Site>(store, SITES, present),
+    profiles: all<Profile>(store, PROFILES, present),
+    params: all<ParamDef>(store, PARAMS, present),
+    machines: opts.machines === false ? [] : all<Machine>(store, MACHINES, present),
     rules: all<GroupRule>(store, GROUP_RULES, present),
-    services: all<Service>(store, 'services', present),
+    services: all<Service>(store, SERVICES, present),
   };
 }
 
@@ -91,7 +96,7 @@ export interface InventoryRouteOptions {
   defaultPrefix?: string;
 }
 
-export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: InventoryRouteOptions = {}): InventoryCache {
+export function registerAnsibleRoutes(app: OpenAPIHono, deps: ApiDeps, opts: InventoryRouteOptions = {}): InventoryCache {
   registerCrud(app, deps, groupRulesResource);
   const read = requirePermission(deps.tokens, 'read');
   const cache = new InventoryCache();
@@ -171,7 +176,7 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
     }),
     (c) => {
       const name = c.req.valid('param').name;
-      const m = deps.store.findUnique<Machine>('machines', 'name', name);
+      const m = deps.store.findUnique<Machine>(MACHINES, 'name', name);
       if (!m) throw ApiError.notFound('host', name);
       requireVisible(scopeOf(c), m.site, 'host', name);
       const src = scopedSource(sourceFromStore(deps.store, { machines: false }), scopeOf(c));

@@ -1,12 +1,27 @@
 import { z } from 'zod';
 import { Machine, MachineCreate, MachinePatch, type Machine as MachineT, type ParamDef } from '../../shared/api/resources.js';
-import { ApiError } from '../api/api-error.js';
-import { redactSealed, sealParams, secretParamNames } from '../secrets/seal.js';
+import { InvalidError } from '../../shared/errors/domain-errors.js';
+import { redactSealed, sealParams } from '../secrets/seal.js';
 import { defaultMerge, type ResourceSpec } from '../api/crud.js';
-import { checkParamValues } from './params.js';
+import { checkParamValues, PARAMS, type ParamHolder } from '../params/resources.js';
+import { sealingFor, secretParamNames } from '../params/sealing.js';
+import { PROFILES } from '../profiles/resources.js';
+import { SITES } from '../sites/resources.js';
+import type { CollectionSpec, Doc } from '../store/types.js';
+
+export const MACHINES = 'machines';
+export const machinesCollection: CollectionSpec = {
+  name: MACHINES,
+  unique: [
+    { field: 'name', values: (d: Doc) => [String(d.name)] },
+    { field: 'mac', values: (d) => ((d.macs as string[] | undefined) ?? []).map((m) => m.toLowerCase()) },
+  ],
+};
+/** A machine's param values are sealed to its site's agents. */
+export const machinesParamHolder: ParamHolder = { collection: MACHINES, sealScope: (d) => ({ site: String(d.site) }) };
 
 export const machinesResource: ResourceSpec<MachineT> = {
-  collection: 'machines',
+  collection: MACHINES,
   path: 'machines',
   siteField: 'site',
   label: 'machine',
@@ -37,19 +52,19 @@ export const machinesResource: ResourceSpec<MachineT> = {
   build: (input, { id, now }) => ({ id, ...(input as object), createdAt: now, updatedAt: now }) as MachineT,
   merge: (doc, patch, now) => defaultMerge(doc, patch, now),
   check: (m, deps) => {
-    if (!deps.store.findUnique('sites', 'name', m.site)) {
-      throw ApiError.badRequest(`site "${m.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+    if (!deps.store.findUnique(SITES, 'name', m.site)) {
+      throw new InvalidError(`site "${m.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
     }
     m.profiles.forEach((p, i) => {
-      if (!deps.store.findUnique('profiles', 'name', p)) throw ApiError.badRequest(`profile "${p}" does not exist`, [{ path: `profiles.${i}`, message: 'unknown profile' }]);
+      if (!deps.store.findUnique(PROFILES, 'name', p)) throw new InvalidError(`profile "${p}" does not exist`, [{ path: `profiles.${i}`, message: 'unknown profile' }]);
     });
     if (m.bootenv !== 'discovery' && m.bootenv !== 'local') {
       const env = deps.store.counts().bootenvs === undefined ? undefined : deps.store.findUnique<{ id: string; onlyUnknown?: boolean }>('bootenvs', 'name', m.bootenv);
-      if (!env) throw ApiError.badRequest(`boot environment "${m.bootenv}" does not exist (import one with "underlay bootenvs import images")`, [{ path: 'bootenv', message: 'unknown boot environment' }]);
-      if (env.onlyUnknown) throw ApiError.badRequest(`boot environment "${m.bootenv}" is only for unknown machines`, [{ path: 'bootenv', message: 'only for unknown machines' }]);
+      if (!env) throw new InvalidError(`boot environment "${m.bootenv}" does not exist (import one with "underlay bootenvs import images")`, [{ path: 'bootenv', message: 'unknown boot environment' }]);
+      if (env.onlyUnknown) throw new InvalidError(`boot environment "${m.bootenv}" is only for unknown machines`, [{ path: 'bootenv', message: 'only for unknown machines' }]);
     }
-    checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>('params', 'name', n), 'params');
+    checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>(PARAMS, 'name', n), 'params');
   },
-  transform: (m, deps) => ({ ...m, params: sealParams(deps.store, m.params, { site: m.site }, 'params') }),
+  transform: (m, deps) => ({ ...m, params: sealParams(sealingFor(deps.store), m.params, { site: m.site }, 'params') }),
   view: (m, deps) => ({ ...m, params: redactSealed(m.params, secretParamNames(deps.store)) }),
 };

@@ -1,27 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log/logger.js';
-import { AGENT_COLLECTIONS, type AgentDoc } from '../agents/collections.js';
-import { COLLECTIONS } from '../inventory/collections.js';
-import { ChangeFeed } from '../store/change-feed.js';
-import { FileStore } from '../store/file-store.js';
+import type { AgentDoc } from '../agents/collections.js';
+import { memoryStore } from '../all-collections.test-support.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { MemoryStore } from '../store/memory-store.js';
 import { serviceStatusHandler } from './agent-events.js';
 import { serviceRegistry, servicesCollection } from './registry.js';
 
 describe('service health reported by a site agent for its machines', () => {
-  let dir: string;
-  let store: FileStore;
-  let deps: { store: FileStore; changes: ChangeFeed };
+  let store: MemoryStore;
+  let deps: { store: MemoryStore; changes: ChangeFeed };
   const ev = (data: unknown) => ({ type: 'event' as const, id: crypto.randomUUID(), kind: 'service-status', data, at: new Date().toISOString() });
   const now = new Date().toISOString();
   const machine = (id: string, name: string, site: string) => ({ id, name, site, macs: [], profiles: [], params: {}, facts: {}, bootenv: 'local', bootState: 'installed', netboot: false, address: '198.18.0.10', createdAt: now, updatedAt: now });
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'underlay-svc-ev-'));
-    store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS, servicesCollection] });
-    deps = { store, changes: new ChangeFeed() };
+    store = memoryStore();
+    deps = { store, changes: store.changes };
     await store.put('machines', machine('m1', 'etcd-1', 'dc1'));
     await store.put('machines', machine('m2', 'etcd-2', 'dc1'));
     await serviceRegistry(deps).register('etcd', { machine: 'etcd-1', port: 2379, tags: [], meta: {}, status: 'critical' } as never, () => '198.18.0.10');
@@ -29,7 +24,6 @@ describe('service health reported by a site agent for its machines', () => {
   afterEach(async () => {
     await serviceRegistry(deps).stop();
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('updates a member running on the reporting machine at the agent’s site, and nothing else', async () => {

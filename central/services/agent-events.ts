@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Machine } from '../../shared/api/resources.js';
 import type { Logger } from '../../shared/log/logger.js';
-import type { EventHandler } from '../agents/hub.js';
+import type { EventHandler } from '../api/feature.js';
+import { MACHINES } from '../machines/resources.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { Store } from '../store/types.js';
 import { serviceRegistry } from './registry.js';
@@ -29,7 +30,7 @@ export function serviceStatusHandler(deps: { store: Store; changes: ChangeFeed }
     const { service, member, status, machineId, note } = parsed.data;
     const registry = serviceRegistry(deps);
     const m = registry.get(service)?.members.find((x) => x.id === member);
-    const machine = deps.store.get<Machine>('machines', machineId);
+    const machine = deps.store.get<Machine>(MACHINES, machineId);
     if (!m || !machine || machine.site !== agent.site || m.machine !== machine.name) {
       logger.warn({ agent: agent.id, service, member, machine: machineId }, 'service-status for a member that is not on that machine of this site; ignored');
       return;

@@ -6,7 +6,7 @@ import { FileStore } from './file-store.js';
 import { DirLockedError } from '../../shared/fs/dir-lock.js';
 import { JournalCorruptError } from '../../shared/fs/journal.js';
 import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
-import { ConflictError, type CollectionSpec, type Doc } from './types.js';
+import { UniqueConflictError, type CollectionSpec, type Doc } from './types.js';
 
 const SPECS: CollectionSpec[] = [
   { name: 'things', unique: [{ field: 'name', values: (d) => [String(d.name)] }] },
@@ -51,7 +51,7 @@ describe('FileStore', () => {
         { type: 'put', collection: 'things', doc: thing('b', 'beta') },
         { type: 'put', collection: 'things', doc: thing('c', 'beta') },
       ]),
-    ).rejects.toBeInstanceOf(ConflictError);
+    ).rejects.toBeInstanceOf(UniqueConflictError);
     expect(s.get('other', 'o1')).toBeUndefined();
     expect(s.get('things', 'b')).toBeUndefined();
     expect(s.findUnique('things', 'name', 'alpha')?.id).toBe('a');
@@ -267,7 +267,7 @@ describe('FileStore', () => {
       await new Promise((r) => setTimeout(r, 20)); // the batch is written, waiting for its fdatasync
       // A read-modify-write now builds on the writes in flight (a one-time token used twice fails once).
       expect(s.get('things', 'a')).toMatchObject({ v: 2 });
-      await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(ConflictError);
+      await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(UniqueConflictError);
       // A compaction asked for meanwhile waits until they are durable or refused.
       const compaction = s.compact();
       const waiting = s.put('things', thing('c', 'gamma')); // made during the compaction: waits for its switch

@@ -6,6 +6,8 @@ import { acquireDirLock, type DirLock } from '../../shared/fs/dir-lock.js';
 import { Journal } from '../../shared/fs/journal.js';
 import { StorageError, storageError } from '../../shared/fs/storage-errors.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
+import { ChangeFeed } from './change-feed.js';
+import { announce } from './announce.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
 import { migrate, SCHEMA_VERSION, type Snapshot } from './migrations.js';
@@ -21,6 +23,8 @@ export interface FileStoreOptions {
   retryCompactionMs?: number;
   /** Called with each group commit's duration (seconds) and record count. */
   onCommit?: (seconds: number, records: number) => void;
+  /** Where acknowledged writes are announced (default: a new feed). */
+  changes?: ChangeFeed;
 }
 
 type JournalRecord = { ops: WriteOp[] };
@@ -60,8 +64,10 @@ export class FileStore implements Store {
   private closed = false;
   private readonly logger: Logger;
   private readonly compactAfterBytes: number;
+  readonly changes: ChangeFeed;
 
   private constructor(private readonly opts: FileStoreOptions) {
+    this.changes = opts.changes ?? new ChangeFeed();
     this.logger = opts.logger ?? silentLogger;
     this.compactAfterBytes = opts.compactAfterBytes ?? 64 * 1024 * 1024;
     for (const spec of opts.collections) this.collections.set(spec.name, new MemoryCollection(spec));
@@ -205,6 +211,7 @@ export class FileStore implements Store {
       // Durable, or refused (then onWriteFailure has undone it with every other write in flight).
       this.inflight.delete(undo);
     }
+    announce(this.changes, ops, undo.map((u) => u.prev));
     if ((this.journal.bytes > this.compactAfterBytes || this.compactOwed) && !this.compacting && !this.retryTimer) {
       this.compact().catch(() => undefined); // logged and retried
     }

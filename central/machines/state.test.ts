@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { buildDesiredState } from '../agents/desired-state.js';
 import type { Store } from '../store/types.js';
-import { buildDesiredState } from './desired-state.js';
+import { machinesState } from './feature.js';
 
 const machine = (over: Record<string, unknown>) => ({ id: 'm1', name: 'web-01', site: 'dc1', macs: ['52:54:00:00:00:01'], profiles: [], params: {}, facts: {}, bootenv: 'local', bootState: 'installed', netboot: false, ...over });
 const storeWith = (machines: unknown[]) =>
@@ -9,11 +10,11 @@ const storeWith = (machines: unknown[]) =>
     list: (c: string) => ({ items: c === 'machines' ? machines : [] }),
   }) as unknown as Store;
 
-describe('buildDesiredState', () => {
+describe('machines in the desired state', () => {
   it('carries a machine’s secretsGeneration to its agent (the re-arm), and a re-arm changes the version', () => {
-    const before = buildDesiredState(storeWith([machine({})]), 'dc1');
+    const before = buildDesiredState(storeWith([machine({})]), 'dc1', [machinesState]);
     expect(before.machines[0].secretsGeneration).toBeUndefined();
-    const after = buildDesiredState(storeWith([machine({ secretsGeneration: 3 })]), 'dc1');
+    const after = buildDesiredState(storeWith([machine({ secretsGeneration: 3 })]), 'dc1', [machinesState]);
     expect(after.machines[0].secretsGeneration).toBe(3);
     expect(after.version).not.toBe(before.version);
   });
