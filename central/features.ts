@@ -5,7 +5,7 @@ import { artifactsFeature } from './artifacts/feature.js';
 import { bootFeature } from './boot/feature.js';
 import { discoveryFeature } from './discovery/feature.js';
 import { machinesFeature } from './machines/feature.js';
-import { machinesParamHolder } from './machines/resources.js';
+import { machinesOfProfile, machinesOfSite, machinesParamHolder } from './machines/resources.js';
 import { paramsFeature } from './params/feature.js';
 import { profilesFeature } from './profiles/feature.js';
 import { profilesParamHolder } from './profiles/resources.js';
@@ -27,8 +27,8 @@ export interface FeatureOptions {
  */
 export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
   return [
-    sitesFeature(),
-    profilesFeature(),
+    sitesFeature({ referrers: [machinesOfSite] }),
+    profilesFeature({ referrers: [machinesOfProfile] }),
     paramsFeature({ holders: [machinesParamHolder, sitesParamHolder, profilesParamHolder] }),
     machinesFeature(),
     tokensFeature(),

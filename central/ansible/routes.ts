@@ -22,6 +22,9 @@ const all = <T>(store: Store, collection: string, present: Record<string, number
   collection in present ? (store.list(collection).items as unknown as T[]) : [];
 
 /** The store's collections as the renderer wants them (services only when the services feature runs). */
+/** The collections the inventory is built from: the render cache is valid while none of them changed. */
+export const INVENTORY_SOURCES = [SITES, PROFILES, PARAMS, MACHINES, GROUP_RULES, SERVICES];
+
 export function sourceFromStore(store: Store, opts: { machines?: boolean } = {}): InventorySource {
   const present = store.counts();
   return {
@@ -35,7 +38,7 @@ export function sourceFromStore(store: Store, opts: { machines?: boolean } = {})
 }
 
 /**
- * Rendered documents keyed by (change-feed index, query). Every acknowledged write moves the index, so
+ * Rendered documents keyed by (change-feed index of INVENTORY_SOURCES, query). Every acknowledged write to those moves the index, so
  * an entry is valid exactly as long as the index it was rendered at is current; a conditional GET then
  * costs a map lookup and a string compare, no render. A few variants (prefix/site/group) are kept.
  */
@@ -131,7 +134,7 @@ export function registerAnsibleRoutes(app: OpenAPIHono, deps: ApiDeps, opts: Inv
       const key = `${scope === undefined ? '' : 'scoped'}\0${prefix}\0${site ?? ''}\0${q.group ?? ''}`;
       let rendered: RenderedBody;
       try {
-        rendered = cache.get(deps.changes.index, key, () => {
+        rendered = cache.get(deps.changes.indexOf(INVENTORY_SOURCES), key, () => {
           const t0 = performance.now();
           const r = renderInventoryBody(scopedSource(sourceFromStore(deps.store), scope), { prefix, site, group: q.group, fragments: scope === undefined ? cache.fragments : scopedFragments });
           deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');

@@ -7,7 +7,7 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { TokenService } from '../auth/tokens.js';
 import { ALL_COLLECTIONS as COLLECTIONS } from '../all-collections.test-support.js';
 import { Metrics } from '../metrics/metrics.js';
-import { centralFeatures } from '../features.js';
+import { sitesFeature } from '../sites/feature.js';
 import type { CentralKeys } from './deps.js';
 import { FileStore } from '../store/file-store.js';
 import { createApp } from './app.js';
@@ -32,7 +32,7 @@ describe('storage errors over HTTP', () => {
       central: { caFingerprint: 'x', publicUrl: 'https://127.0.0.1', signingPublicKey: 'x', agentCertLifetimeMs: 86_400_000 },
       identity: {} as CentralKeys,
       dataDir: dir,
-    }, { features: centralFeatures() });
+    }, { features: [sitesFeature()] });
   });
   afterAll(async () => {
     await store.close();

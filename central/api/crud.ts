@@ -5,9 +5,21 @@ import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { newId } from '../auth/tokens.js';
 import { requirePermission } from './auth-middleware.js';
 import { requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
-import type { Doc, ListQuery } from '../store/types.js';
+import type { Doc, ListQuery, Store } from '../store/types.js';
 import { ApiError } from './api-error.js';
 import type { ApiDeps } from './deps.js';
+
+/**
+ * Documents of another resource that name one of this resource by its name (machines name their site
+ * and profiles): such a document is in use and can be neither deleted nor renamed. The referring
+ * feature exports it and central/features.ts hands it over, so the referred-to folder need not know it.
+ */
+export interface Referrer {
+  /** Singular noun of the referring documents, e.g. "machine". */
+  noun: string;
+  /** How many of them name `name`. */
+  count(store: Store, name: string): number;
+}
 
 /** Everything that makes one resource (sites, machines, profiles, params …) differ from the next. */
 export interface ResourceSpec<D extends Doc> {

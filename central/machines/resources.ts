@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Machine, MachineCreate, MachinePatch, type Machine as MachineT, type ParamDef } from '../../shared/api/resources.js';
 import { InvalidError } from '../../shared/errors/domain-errors.js';
 import { redactSealed, sealParams } from '../secrets/seal.js';
-import { defaultMerge, type ResourceSpec } from '../api/crud.js';
+import { defaultMerge, type Referrer, type ResourceSpec } from '../api/crud.js';
 import { checkParamValues, PARAMS, type ParamHolder } from '../params/resources.js';
 import { sealingFor, secretParamNames } from '../params/sealing.js';
 import { PROFILES } from '../profiles/resources.js';
@@ -17,6 +17,10 @@ export const machinesCollection: CollectionSpec = {
     { field: 'mac', values: (d) => ((d.macs as string[] | undefined) ?? []).map((m) => m.toLowerCase()) },
   ],
 };
+/** Machines name their site: a site with machines can be neither deleted nor renamed. */
+export const machinesOfSite: Referrer = { noun: 'machine', count: (store, site) => store.list(MACHINES, { where: { site }, limit: 1 }).total };
+/** Machines name their profiles: a profile in use can be neither deleted nor renamed. */
+export const machinesOfProfile: Referrer = { noun: 'machine', count: (store, profile) => store.list(MACHINES, { where: { profiles: profile }, limit: 1 }).total };
 /** A machine's param values are sealed to its site's agents. */
 export const machinesParamHolder: ParamHolder = { collection: MACHINES, sealScope: (d) => ({ site: String(d.site) }) };
 

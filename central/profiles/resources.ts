@@ -1,8 +1,7 @@
 import { Profile, ProfileCreate, ProfilePatch, type Profile as ProfileT } from '../../shared/api/resources.js';
 import { ConflictError } from '../../shared/errors/domain-errors.js';
 import { redactSealed, sealParams } from '../secrets/seal.js';
-import type { ResourceSpec } from '../api/crud.js';
-import { MACHINES } from '../machines/resources.js';
+import type { Referrer, ResourceSpec } from '../api/crud.js';
 import type { ParamHolder } from '../params/resources.js';
 import { sealingFor, secretParamNames } from '../params/sealing.js';
 import type { CollectionSpec } from '../store/types.js';
@@ -15,7 +14,9 @@ export const profilesParamHolder: ParamHolder = { collection: PROFILES, sealScop
 /** The profile named "global" carries params every machine inherits (after its site). */
 export const GLOBAL_PROFILE = 'global';
 
-export const profilesResource: ResourceSpec<ProfileT> = {
+/** `referrers`: what names a profile (machines); a profile in use can be neither deleted nor renamed. */
+export function profilesResource(referrers: Referrer[]): ResourceSpec<ProfileT> {
+  return {
   collection: PROFILES,
   path: 'profiles',
   label: 'profile',
@@ -25,14 +26,19 @@ export const profilesResource: ResourceSpec<ProfileT> = {
   patchSchema: ProfilePatch,
   build: (input, { id, now }) => ({ id, params: {}, ...(input as object), createdAt: now, updatedAt: now }) as ProfileT,
   beforeDelete: (profile, deps) => {
-    const used = deps.store.list(MACHINES, { where: { profiles: profile.name }, limit: 1 }).total;
-    if (used > 0) throw new ConflictError(`profile "${profile.name}" is used by ${used} machine(s)`);
+    for (const r of referrers) {
+      const used = r.count(deps.store, profile.name);
+      if (used > 0) throw new ConflictError(`profile "${profile.name}" is used by ${used} ${r.noun}(s)`);
+    }
   },
   check: (profile, deps, before) => {
-    if (before && before.name !== profile.name && deps.store.list(MACHINES, { where: { profiles: before.name }, limit: 1 }).total > 0) {
-      throw new ConflictError(`profile "${before.name}" is used by machines; it cannot be renamed`);
+    for (const r of referrers) {
+      if (before && before.name !== profile.name && r.count(deps.store, before.name) > 0) {
+        throw new ConflictError(`profile "${before.name}" is used by ${r.noun}s; it cannot be renamed`);
+      }
     }
   },
   transform: (profile, deps) => ({ ...profile, params: sealParams(sealingFor(deps.store), profile.params, 'all', 'params') }),
   view: (profile, deps) => ({ ...profile, params: redactSealed(profile.params, secretParamNames(deps.store)) }),
-};
+  };
+}
