@@ -20,13 +20,14 @@ export function agentsFeature(): CentralFeature {
     name: 'agents',
     collections: AGENT_COLLECTIONS,
     setup: ({ deps, services, features }) => {
+      const tasks = services.get(TASK_QUEUE);
       const eventHandlers: Record<string, EventHandler> = {};
       for (const f of features) Object.assign(eventHandlers, f.eventHandlers?.(deps, services));
       const certRenewal = new AgentCertRenewal({ store: deps.store, ca: deps.identity.ca, lifetimeMs: deps.central.agentCertLifetimeMs, logger: deps.logger });
       const hub = new AgentHub({
         store: deps.store,
         changes: deps.changes,
-        tasks: services.get(TASK_QUEUE),
+        tasks,
         logger: deps.logger,
         contributors: features.flatMap((f) => f.stateContributors ?? []),
         stateCollections: features.flatMap((f) => f.stateCollections ?? []),

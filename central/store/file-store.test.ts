@@ -214,6 +214,8 @@ describe('FileStore', () => {
     it('refuses the whole batch, rolls it back in memory, keeps nothing on disk, and takes writes again later', async () => {
       const s = await open();
       await s.put('things', thing('a', 'alpha', { v: 1 }));
+      const announced: string[] = [];
+      s.changes.on((c) => announced.push(`${c.type} ${c.id}`));
       const restore = failWrites(s);
       // Concurrent writers share the failing batch (or queue behind it): all are refused.
       const results = await Promise.allSettled([
@@ -231,9 +233,11 @@ describe('FileStore', () => {
       expect(s.findUnique('things', 'name', 'beta')).toBeUndefined();
       expect(s.count('other')).toBe(0);
       expect(s.health()).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^disk full: ENOSPC/) });
+      expect(announced).toEqual([]); // a refused write is never announced
       // The unique index was rolled back too: "beta" can be taken by another document.
       restore();
       await s.put('things', thing('c', 'beta'));
+      expect(announced).toEqual(['put c']);
       expect(s.health()).toEqual({ status: 'ok' });
       await s.close();
       const again = await open();

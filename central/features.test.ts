@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { agentsFeature } from './agents/feature.js';
+import { createApp } from './api/app.js';
+import type { ApiDeps } from './api/deps.js';
+import { centralFeatures } from './features.js';
+import { tasksFeature } from './tasks/feature.js';
+
+describe('central/features.ts: every feature listed once', () => {
+  const features = centralFeatures();
+
+  it('has every resource as a feature, each once, and every collection owned by exactly one feature', () => {
+    const names = features.map((f) => f.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const noun of ['sites', 'profiles', 'params', 'machines', 'tokens', 'boot', 'artifacts', 'tasks', 'agents', 'discovery', 'ansible', 'services']) expect(names).toContain(noun);
+    const collections = features.flatMap((f) => (f.collections ?? []).map((c) => c.name));
+    expect(new Set(collections).size).toBe(collections.length);
+    for (const c of ['sites', 'profiles', 'params', 'machines', 'tokens', 'tasks', 'agents', 'events', 'leases', 'artifacts', 'services', 'group-rules']) expect(collections).toContain(c);
+  });
+
+  it('the core inventory reaches the agents: sites, profiles, params and machines contribute desired state and name their collections', () => {
+    const byName = new Map(features.map((f) => [f.name, f]));
+    for (const noun of ['sites', 'profiles', 'params', 'machines']) {
+      expect(byName.get(noun)!.stateContributors?.length, noun).toBeGreaterThan(0);
+      expect(byName.get(noun)!.stateCollections, noun).toContain(noun);
+    }
+  });
+
+  it('agent events are handled by the features that own them', () => {
+    const kinds = features.flatMap((f) => Object.keys(f.eventHandlers?.({} as ApiDeps, undefined as never) ?? {}));
+    expect(kinds.sort()).toEqual(['discovery', 'install-done', 'lease', 'render-error', 'service-status']);
+  });
+
+  it('a feature listed before the one providing what it needs fails the start with a clear message', () => {
+    const deps = { logger: console, metrics: {}, identity: { signing: { privateKey: new Uint8Array(64) } } } as unknown as ApiDeps;
+    expect(() => createApp(deps, { features: [agentsFeature(), tasksFeature()] })).toThrow('service "task-queue" is not provided');
+  });
+});
