@@ -24,32 +24,32 @@ const ajv = new Ajv({ strict: false, allErrors: true });
 /** Param definitions: a JSON schema per param, an optional default, and whether the value is secret. */
 export function paramsResource(holders: ParamHolder[]): ResourceSpec<ParamDefT> {
   return {
-  collection: PARAMS,
-  path: 'params',
-  label: 'param',
-  tag: 'Params',
-  schema: ParamDef,
-  createSchema: ParamDefCreate,
-  patchSchema: ParamDefPatch,
-  build: (input, { id, now }) => ({ id, schema: {}, secret: false, ...(input as object), createdAt: now, updatedAt: now }) as ParamDefT,
-  check: (def) => {
-    if (def.secret && def.default !== undefined) {
-      throw new InvalidError(`param "${def.name}" is secret and cannot have a default: a default is stored and served in plaintext; set the value per site, profile or machine (it is sealed to their agents)`, [{ path: 'default', message: 'not allowed on a secret param' }]);
-    }
-    let validate;
-    try {
-      validate = ajv.compile(def.schema);
-    } catch (e) {
-      throw new InvalidError(`schema of param "${def.name}" is not a valid JSON schema: ${(e as Error).message}`, [{ path: 'schema', message: (e as Error).message }]);
-    }
-    if (def.default !== undefined && !validate(def.default)) {
-      throw new InvalidError(`default of param "${def.name}" does not match its schema`, validate.errors?.map((e): ErrorDetail => ({ path: `default${e.instancePath.replace(/\//g, '.')}`, message: e.message ?? 'invalid' })));
-    }
-  },
-  // Marking a param secret seals its existing plaintext values everywhere, in the same store commit.
-  alsoWrite: (def, deps, before) => (def.secret && !before?.secret ? sealExistingValues(deps.store, holders, def.name) : []),
-  // A secret param's default (only one stored before secret defaults were refused) is never shown.
-  view: (def) => (def.secret ? (({ default: _d, ...rest }) => rest)(def) : def),
+    collection: PARAMS,
+    path: 'params',
+    label: 'param',
+    tag: 'Params',
+    schema: ParamDef,
+    createSchema: ParamDefCreate,
+    patchSchema: ParamDefPatch,
+    build: (input, { id, now }) => ({ id, schema: {}, secret: false, ...(input as object), createdAt: now, updatedAt: now }) as ParamDefT,
+    check: (def) => {
+      if (def.secret && def.default !== undefined) {
+        throw new InvalidError(`param "${def.name}" is secret and cannot have a default: a default is stored and served in plaintext; set the value per site, profile or machine (it is sealed to their agents)`, [{ path: 'default', message: 'not allowed on a secret param' }]);
+      }
+      let validate;
+      try {
+        validate = ajv.compile(def.schema);
+      } catch (e) {
+        throw new InvalidError(`schema of param "${def.name}" is not a valid JSON schema: ${(e as Error).message}`, [{ path: 'schema', message: (e as Error).message }]);
+      }
+      if (def.default !== undefined && !validate(def.default)) {
+        throw new InvalidError(`default of param "${def.name}" does not match its schema`, validate.errors?.map((e): ErrorDetail => ({ path: `default${e.instancePath.replace(/\//g, '.')}`, message: e.message ?? 'invalid' })));
+      }
+    },
+    // Marking a param secret seals its existing plaintext values everywhere, in the same store commit.
+    alsoWrite: (def, deps, before) => (def.secret && !before?.secret ? sealExistingValues(deps.store, holders, def.name) : []),
+    // A secret param's default (only one stored before secret defaults were refused) is never shown.
+    view: (def) => (def.secret ? (({ default: _d, ...rest }) => rest)(def) : def),
   };
 }
 

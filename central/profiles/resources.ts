@@ -17,28 +17,28 @@ export const GLOBAL_PROFILE = 'global';
 /** `referrers`: what names a profile (machines); a profile in use can be neither deleted nor renamed. */
 export function profilesResource(referrers: Referrer[]): ResourceSpec<ProfileT> {
   return {
-  collection: PROFILES,
-  path: 'profiles',
-  label: 'profile',
-  tag: 'Profiles',
-  schema: Profile,
-  createSchema: ProfileCreate,
-  patchSchema: ProfilePatch,
-  build: (input, { id, now }) => ({ id, params: {}, ...(input as object), createdAt: now, updatedAt: now }) as ProfileT,
-  beforeDelete: (profile, deps) => {
-    for (const r of referrers) {
-      const used = r.count(deps.store, profile.name);
-      if (used > 0) throw new ConflictError(`profile "${profile.name}" is used by ${used} ${r.noun}(s)`);
-    }
-  },
-  check: (profile, deps, before) => {
-    for (const r of referrers) {
-      if (before && before.name !== profile.name && r.count(deps.store, before.name) > 0) {
-        throw new ConflictError(`profile "${before.name}" is used by ${r.noun}s; it cannot be renamed`);
+    collection: PROFILES,
+    path: 'profiles',
+    label: 'profile',
+    tag: 'Profiles',
+    schema: Profile,
+    createSchema: ProfileCreate,
+    patchSchema: ProfilePatch,
+    build: (input, { id, now }) => ({ id, params: {}, ...(input as object), createdAt: now, updatedAt: now }) as ProfileT,
+    beforeDelete: (profile, deps) => {
+      for (const r of referrers) {
+        const used = r.count(deps.store, profile.name);
+        if (used > 0) throw new ConflictError(`profile "${profile.name}" is used by ${used} ${r.noun}(s)`);
       }
-    }
-  },
-  transform: (profile, deps) => ({ ...profile, params: sealParams(sealingFor(deps.store), profile.params, 'all', 'params') }),
-  view: (profile, deps) => ({ ...profile, params: redactSealed(profile.params, secretParamNames(deps.store)) }),
+    },
+    check: (profile, deps, before) => {
+      for (const r of referrers) {
+        if (before && before.name !== profile.name && r.count(deps.store, before.name) > 0) {
+          throw new ConflictError(`profile "${before.name}" is used by ${r.noun}s; it cannot be renamed`);
+        }
+      }
+    },
+    transform: (profile, deps) => ({ ...profile, params: sealParams(sealingFor(deps.store), profile.params, 'all', 'params') }),
+    view: (profile, deps) => ({ ...profile, params: redactSealed(profile.params, secretParamNames(deps.store)) }),
   };
 }

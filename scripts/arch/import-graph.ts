@@ -1,7 +1,7 @@
 // Folder-level import graph of a source tree (central/ by default): which top-level folder imports which.
 // A node is a top-level folder (`central/tasks/...` → `tasks`) or a top-level file (`central/features.ts` → `features.ts`),
-// so the composition root files do not fuse with the folders they wire. Test files are left out: the graph is the product's.
-// Run after `npm run build`: `node dist/scripts/arch/import-graph.js central [--mermaid]` (prints edges, cycles, two-way pairs).
+// so the composition root files do not fuse with the folders they wire. Tests and *.test-support.ts are left out: the graph is the product's.
+// Run after `npm run build`: `node dist/scripts/arch/import-graph.js central [--list | --mermaid]` (prints edges, cycles, two-way pairs).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +17,7 @@ function sourceFiles(dir: string): string[] {
     if (statSync(path).isDirectory()) {
       if (name === 'testdata' || name === 'node_modules') continue;
       out.push(...sourceFiles(path));
-    } else if (name.endsWith('.ts') && !name.endsWith('.test.ts') && !name.endsWith('.d.ts')) {
+    } else if (name.endsWith('.ts') && !name.endsWith('.test.ts') && !name.endsWith('.test-support.ts') && !name.endsWith('.d.ts')) {
       out.push(path);
     }
   }
@@ -95,6 +95,13 @@ export function twoWayPairs(edges: Edge[]): string[] {
   return edges.filter((e) => e.from < e.to && set.has(`${e.to} ${e.from}`)).map((e) => `${e.from}↔${e.to}`);
 }
 
+/** One line per folder: `from → to, to …` (what docs/architecture.md shows). */
+export function adjacency(edges: Edge[]): string {
+  const out = new Map<string, string[]>();
+  for (const e of edges) out.set(e.from, [...(out.get(e.from) ?? []), e.to]);
+  return [...out].map(([from, tos]) => `${from} → ${tos.join(', ')}`).join('\n');
+}
+
 export function mermaid(edges: Edge[]): string {
   const id = (n: string): string => n.replace(/[^A-Za-z0-9]/g, '_');
   const lines = ['graph LR'];
@@ -109,6 +116,8 @@ if (invokedDirectly) {
   const edges = importGraph(root);
   if (args.includes('--mermaid')) {
     console.log(mermaid(edges));
+  } else if (args.includes('--list')) {
+    console.log(adjacency(edges));
   } else {
     for (const e of edges) console.log(`${e.from} -> ${e.to}`);
   }
