@@ -14,7 +14,7 @@ describe('ServiceRegistry', () => {
     store = new MemoryStore([servicesCollection]);
     changes = store.changes; // the store announces the registry's writes
     clock = Date.parse('2024-05-01T00:00:00Z');
-    reg = new ServiceRegistry(store, changes, { now });
+    reg = new ServiceRegistry(store, { now });
   });
   afterEach(async () => {
     await reg.stop();
@@ -74,7 +74,7 @@ describe('ServiceRegistry', () => {
     const idx = reg.currentIndex();
     await reg.stop();
     clock += 60_000; // the central was down longer than the TTL
-    const again = new ServiceRegistry(store, changes, { now });
+    const again = new ServiceRegistry(store, { now });
     expect(again.currentIndex()).toBe(idx);
     expect(again.get('etcd')!.members[0]!.status).toBe('passing');
     await again.sweep();
@@ -112,7 +112,7 @@ describe('ServiceRegistry', () => {
   });
 
   it('clamps waits to 10 minutes plus at most 1/16 jitter', () => {
-    const r = new ServiceRegistry(store, changes, { now, random: () => 0.999 });
+    const r = new ServiceRegistry(store, { now, random: () => 0.999 });
     expect(r.waitMs('1h')).toBeLessThan(10 * 60_000 * (1 + 1 / 16));
     expect(r.waitMs('1h')).toBeGreaterThanOrEqual(10 * 60_000);
     expect(r.waitMs()).toBeGreaterThanOrEqual(5 * 60_000);

@@ -5,7 +5,6 @@ import { parseDuration } from '../../shared/util/duration.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { ConflictError, InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import { newId } from '../auth/tokens.js';
-import type { ChangeFeed } from '../store/change-feed.js';
 import type { CollectionSpec, Doc, Store, WriteOp } from '../store/types.js';
 
 export const SERVICES = 'services';
@@ -58,7 +57,6 @@ export class ServiceRegistry {
 
   constructor(
     private readonly store: Store,
-    private readonly changes: ChangeFeed,
     private readonly opts: RegistryOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
@@ -378,24 +376,4 @@ export class ServiceRegistry {
     const satisfied = await this.waitUntil(name, () => this.passing(name, visible) >= wanted, timeoutMs, signal);
     return { service: name, wanted, passing: this.passing(name, visible), satisfied, index: this.index, members: (this.get(name)?.members ?? []).filter(visible) };
   }
-}
-
-const registries = new WeakMap<Store, ServiceRegistry>();
-
-/** The registry of one running central (one per store), for the routes and the agent hub. */
-export function serviceRegistry(deps: { store: Store; changes: ChangeFeed; logger?: Logger }, opts: RegistryOptions = {}): ServiceRegistry {
-  let r = registries.get(deps.store);
-  if (!r) {
-    r = new ServiceRegistry(deps.store, deps.changes, { logger: deps.logger, ...opts });
-    registries.set(deps.store, r);
-  }
-  return r;
-}
-
-/**
- * For the agent hub: a site agent reports the health of a member running on one of its machines
- * (same effect as a TTL heartbeat: sets the status, restarts the TTL, writes only on a change).
- */
-export function reportMemberStatus(deps: { store: Store; changes: ChangeFeed }, service: string, member: string, status: MemberStatus, note?: string): Promise<ServiceMember> {
-  return serviceRegistry(deps).reportMemberStatus(service, member, status, note);
 }
