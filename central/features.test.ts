@@ -3,6 +3,9 @@ import { agentsFeature } from './agents/feature.js';
 import { createApp } from './api/app.js';
 import type { ApiDeps } from './api/deps.js';
 import { centralFeatures } from './features.js';
+import { Services } from './api/services.js';
+import { SERVICE_REGISTRY } from './services/feature.js';
+import type { ServiceRegistry } from './services/registry.js';
 import { tasksFeature } from './tasks/feature.js';
 
 describe('central/features.ts: every feature listed once', () => {
@@ -26,7 +29,9 @@ describe('central/features.ts: every feature listed once', () => {
   });
 
   it('agent events are handled by the features that own them', () => {
-    const kinds = features.flatMap((f) => Object.keys(f.eventHandlers?.({} as ApiDeps, undefined as never) ?? {}));
+    const services = new Services();
+    services.provide(SERVICE_REGISTRY, {} as ServiceRegistry); // handlers are only built here, not called
+    const kinds = features.flatMap((f) => Object.keys(f.eventHandlers?.({} as ApiDeps, services) ?? {}));
     expect(kinds.sort()).toEqual(['discovery', 'install-done', 'lease', 'render-error', 'service-status']);
   });
 
