@@ -40,8 +40,19 @@ export class ChangeFeed {
     return n;
   }
 
+  /**
+   * Listens to every change. A listener that throws is reported (a process warning) and skipped: it must
+   * not turn a write that is already durable into a failed commit, nor keep the change from other listeners.
+   */
   on(listener: (c: Change) => void): () => void {
-    this.emitter.on('change', listener);
-    return () => this.emitter.off('change', listener);
+    const guarded = (c: Change) => {
+      try {
+        listener(c);
+      } catch (e) {
+        process.emitWarning(`a change listener failed on ${c.collection}/${c.id}: ${(e as Error).message}`, 'ChangeListenerWarning');
+      }
+    };
+    this.emitter.on('change', guarded);
+    return () => this.emitter.off('change', guarded);
   }
 }

@@ -77,6 +77,24 @@ describe.each(stores)('%s', (_name, open) => {
     await s.close();
   });
 
+  it('a listener that throws neither fails the durable commit nor keeps the change from the others', async () => {
+    const s = await open();
+    s.changes.on(() => {
+      throw new Error('listener bug');
+    });
+    const seen = watch(s);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    await expect(s.put('things', thing('a'))).resolves.toEqual(thing('a'));
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(s.get('things', 'a')).toEqual(thing('a'));
+    expect(seen.map((c) => c.id)).toEqual(['a']);
+    expect(warnings).toEqual(['a change listener failed on things/a: listener bug']);
+    await s.close();
+  });
+
   it('refuses an unknown collection, reads and writes alike', async () => {
     const s = await open();
     expect(() => s.list('nope')).toThrow(/unknown collection nope/);
