@@ -23,7 +23,8 @@ export interface FeatureOptions {
 
 /**
  * Every feature of the central, listed once, in the order they are set up (a feature that provides a
- * service comes before the ones that use it: tasks before agents). Routes are registered in this order.
+ * service comes before the ones that use it: tasks and services before agents, whose setup gathers
+ * every feature's event handlers). Routes are registered in this order.
  */
 export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
   return [
@@ -35,9 +36,9 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     bootFeature(),
     artifactsFeature(),
     tasksFeature({ retention: opts.retention }),
+    servicesFeature(),
     agentsFeature(),
     discoveryFeature(),
     ansibleFeature(),
-    servicesFeature(),
   ];
 }
