@@ -9,7 +9,7 @@ import { print } from '../shared/cli/output.js';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
 import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
-import { defaultFeatures } from './features.js';
+import { centralFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
 
 /** `underlay central serve`. Flags override UNDERLAY_* environment variables. */
@@ -32,7 +32,7 @@ export function register(program: Command): void {
       let running;
       try {
         const retention = parseRetention(taskRetention, taskRetentionMax);
-        running = await startCentral({ ...opts, maxConnections: Number(maxConnections), logger, features: await defaultFeatures({ retention }) });
+        running = await startCentral({ ...opts, maxConnections: Number(maxConnections), logger, features: centralFeatures({ retention }) });
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);

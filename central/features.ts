@@ -1,27 +1,44 @@
 import { agentsFeature } from './agents/feature.js';
-import { artifactsFeature, artifactStateContributor } from './artifacts/feature.js';
-import { ARTIFACTS } from './artifacts/routes.js';
-import { inventoryFeature } from './ansible/feature.js';
-import { bootFeature, bootStateContributor, BOOT_STATE_COLLECTIONS } from './boot/feature.js';
-import { leaseEventHandler } from './boot/leases.js';
-import { discoveryHandlers } from './discovery/events.js';
+import { ansibleFeature } from './ansible/feature.js';
+import type { CentralFeature } from './api/feature.js';
+import { artifactsFeature } from './artifacts/feature.js';
+import { bootFeature } from './boot/feature.js';
+import { discoveryFeature } from './discovery/feature.js';
+import { machinesFeature } from './machines/feature.js';
+import { machinesOfProfile, machinesOfSite, machinesParamHolder } from './machines/resources.js';
+import { paramsFeature } from './params/feature.js';
+import { profilesFeature } from './profiles/feature.js';
+import { profilesParamHolder } from './profiles/resources.js';
 import { servicesFeature } from './services/feature.js';
-import { serviceStatusHandler } from './services/agent-events.js';
-import type { CentralFeature } from './server/serve.js';
+import { sitesFeature } from './sites/feature.js';
+import { sitesParamHolder } from './sites/resources.js';
+import { tasksFeature } from './tasks/feature.js';
 import type { RetentionPolicy } from './tasks/retention.js';
+import { tokensFeature } from './tokens/feature.js';
 
-/** The features a production central runs with. */
-export async function defaultFeatures(opts: { retention?: RetentionPolicy } = {}): Promise<CentralFeature[]> {
+export interface FeatureOptions {
+  /** How long finished tasks and agent events are kept. */
+  retention?: RetentionPolicy;
+}
+
+/**
+ * Every feature of the central, listed once, in the order they are set up (a feature that provides a
+ * service comes before the ones that use it: tasks and services before agents, whose setup gathers
+ * every feature's event handlers). Routes are registered in this order.
+ */
+export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
   return [
+    sitesFeature({ referrers: [machinesOfSite] }),
+    profilesFeature({ referrers: [machinesOfProfile] }),
+    paramsFeature({ holders: [machinesParamHolder, sitesParamHolder, profilesParamHolder] }),
+    machinesFeature(),
+    tokensFeature(),
     bootFeature(),
     artifactsFeature(),
-    agentsFeature({
-      contributors: [bootStateContributor, artifactStateContributor],
-      stateCollections: [...BOOT_STATE_COLLECTIONS, ARTIFACTS],
-      retention: opts.retention,
-      eventHandlers: (deps) => ({ ...discoveryHandlers(deps.store, deps.changes, deps.logger), lease: leaseEventHandler(deps.store, deps.logger, deps.changes), 'service-status': serviceStatusHandler(deps, deps.logger) }),
-    }),
-    inventoryFeature(),
+    tasksFeature({ retention: opts.retention }),
     servicesFeature(),
+    agentsFeature(),
+    discoveryFeature(),
+    ansibleFeature(),
   ];
 }

@@ -1,5 +1,5 @@
 import type { ErrorBody } from '../../shared/api/common.js';
-import { ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError, UnavailableError } from '../../shared/errors/domain-errors.js';
+import { ConflictError, DOMAIN_STATUS, DomainError, InvalidError, UnavailableError } from '../../shared/errors/domain-errors.js';
 import { StorageError } from '../../shared/fs/storage-errors.js';
 
 /**
@@ -53,11 +53,8 @@ const MAPPING: [new (...a: never[]) => DomainError, number, string][] = [
   [PayloadTooLargeError, 413, 'payload_too_large'],
   [RateLimitedError, 429, 'rate_limited'],
   [RenderFailedError, 500, 'render_error'],
-  [NotFoundError, 404, 'not_found'],
-  [ForbiddenError, 403, 'forbidden'],
-  [InvalidError, 400, 'invalid_request'],
-  [ConflictError, 409, 'conflict'],
-  [UnavailableError, 503, 'unavailable'],
+  // The shared kinds map as they do on the central.
+  ...DOMAIN_STATUS,
 ];
 
 /** Disk errors of a write the agent could not make durable: the client retries, nothing was acknowledged. */

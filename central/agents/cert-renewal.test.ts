@@ -28,7 +28,7 @@ beforeEach(async () => {
   joinedFp = fingerprint(joined);
   const now = new Date().toISOString();
   await store.put<AgentDoc>(AGENTS, { id: 'a1', site: 's1', name: 'a1', certFingerprint: joinedFp, certSerial: new X509Certificate(joined).serialNumber, sealPublicKey: 'x', agentVersion: '1', nextSeq: 1, createdAt: now, updatedAt: now });
-  renewal = new AgentCertRenewal({ store, changes: new ChangeFeed(), ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 0 });
+  renewal = new AgentCertRenewal({ store, ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 0 });
 });
 afterEach(async () => {
   await store.close();
@@ -99,11 +99,11 @@ describe('AgentCertRenewal', () => {
   });
 
   it('renewals of one agent are rate-limited', async () => {
-    const limited = new AgentCertRenewal({ store, changes: new ChangeFeed(), ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 60_000 });
+    const limited = new AgentCertRenewal({ store, ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 60_000 });
     expect(await limited.answer('a1', joinedFp, { type: 'cert-renew', id: 'r1', csr: makeCsr('x').csrPem })).toMatchObject({ type: 'cert-renewed' });
     expect(await limited.answer('a1', joinedFp, { type: 'cert-renew', id: 'r2', csr: makeCsr('x').csrPem })).toMatchObject({ type: 'cert-renew-refused', code: 'too-soon' });
     // Garbage counts too: a flood of bad CSRs is cut off after the first.
-    const other = new AgentCertRenewal({ store, changes: new ChangeFeed(), ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 60_000 });
+    const other = new AgentCertRenewal({ store, ca, lifetimeMs: LIFETIME, logger: silentLogger, minIntervalMs: 60_000 });
     const garbage = '-----BEGIN CERTIFICATE REQUEST-----\n' + 'A'.repeat(300) + '\n-----END CERTIFICATE REQUEST-----\n';
     expect(await other.answer('a1', agent().certFingerprint, { type: 'cert-renew', id: 'g1', csr: garbage })).toMatchObject({ code: 'invalid-csr' });
     expect(await other.answer('a1', agent().certFingerprint, { type: 'cert-renew', id: 'g2', csr: garbage })).toMatchObject({ code: 'too-soon' });

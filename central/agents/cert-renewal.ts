@@ -2,7 +2,6 @@ import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../../shared/log/logger.js';
 import type { CertRenewAnswer, CertRenewMsg } from '../../shared/protocol/messages.js';
 import { fingerprint, signCsr, type KeyPairPem } from '../pki/ca.js';
-import type { ChangeFeed } from '../store/change-feed.js';
 import type { Store } from '../store/types.js';
 import { AGENTS, type AgentDoc } from './collections.js';
 
@@ -21,7 +20,6 @@ export class CertRenewalTooSoonError extends Error {
 
 export interface AgentCertRenewalOptions {
   store: Store;
-  changes: ChangeFeed;
   ca: KeyPairPem;
   /** Lifetime of the certificates issued (the central's --agent-cert-lifetime). */
   lifetimeMs: number;
@@ -70,7 +68,6 @@ export class AgentCertRenewal {
       updatedAt: new Date(now).toISOString(),
     };
     await this.o.store.put(AGENTS, next);
-    this.o.changes.emit({ collection: AGENTS, type: 'put', id: agentId, doc: next, before: doc });
     this.o.logger.info({ agent: agentId, serial: next.certSerial, notAfter: next.certExpiresAt }, 'renewed an agent certificate');
     return certPem;
   }

@@ -1,7 +1,6 @@
 import type { CollectionSpec } from '../store/types.js';
 
 export const AGENTS = 'agents';
-export const TASKS = 'tasks';
 export const EVENTS = 'events';
 
 export interface AgentDoc {
@@ -29,6 +28,5 @@ export interface AgentDoc {
 export const AGENT_COLLECTIONS: CollectionSpec[] = [
   // The previous fingerprint is indexed too: findUnique('certFingerprint', fp) finds the agent by either.
   { name: AGENTS, unique: [{ field: 'certFingerprint', values: (d) => [String(d.certFingerprint), ...(d.previousCertFingerprint ? [String(d.previousCertFingerprint)] : [])] }] },
-  { name: TASKS, unique: [] },
   { name: EVENTS, unique: [] },
 ];

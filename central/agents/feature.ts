@@ -1,48 +1,46 @@
-import type { CentralFeature } from '../server/serve.js';
-import type { ApiDeps } from '../api/deps.js';
-import { DEFAULT_RETENTION, parseRetention, RetentionPruner, type RetentionPolicy } from '../tasks/retention.js';
-import { TaskService } from '../tasks/service.js';
-import { registerTaskRoutes } from '../tasks/routes.js';
-import { AGENT_COLLECTIONS } from './collections.js';
-import type { StateContributor } from './desired-state.js';
-import { AgentHub, type EventHandler } from './hub.js';
-import { registerAgentRoutes } from './routes.js';
-import { AgentCertRenewal } from './cert-renewal.js';
+import type { CentralFeature, EventHandler } from '../api/feature.js';
+import { serviceKey } from '../api/services.js';
 import { failureSink } from '../metrics/metrics.js';
+import { AgentCertRenewal } from './cert-renewal.js';
+import { AGENT_COLLECTIONS } from './collections.js';
+import { AgentHub } from './hub.js';
+import { registerAgentRoutes } from './routes.js';
+import { TASK_QUEUE } from './task-queue.js';
 
-export interface AgentsFeatureOptions {
-  contributors?: StateContributor[];
-  stateCollections?: string[];
-  eventHandlers?: (deps: ApiDeps) => Record<string, EventHandler>;
-  /** How long finished tasks and agent events are kept (central/tasks/retention.ts); default 7 days, 100,000 each. */
-  retention?: RetentionPolicy;
-}
+/** The agent hub, for features that talk to connected agents. */
+export const AGENT_HUB = serviceKey<AgentHub>('agent-hub');
 
-/** Agents (join, mTLS WebSocket hub, revocation) and signed tasks. */
-export function agentsFeature(opts: AgentsFeatureOptions = {}): CentralFeature & { hub: () => AgentHub | undefined; tasks: () => TaskService | undefined } {
-  let hub: AgentHub | undefined;
-  let tasks: TaskService | undefined;
-  let pruner: RetentionPruner | undefined;
+/**
+ * Agents (join, mTLS WebSocket hub, revocation, certificate renewal). Needs the task queue (TASK_QUEUE:
+ * the tasks feature, listed before it); builds each site's desired state from every feature's state
+ * contributors and dispatches agent events to every feature's event handlers.
+ */
+export function agentsFeature(): CentralFeature {
   return {
+    name: 'agents',
     collections: AGENT_COLLECTIONS,
-    routes: (app, deps) => {
-      tasks = new TaskService(deps.store, deps.changes, deps.identity.signing.privateKey, deps.logger);
-      const certRenewal = new AgentCertRenewal({ store: deps.store, changes: deps.changes, ca: deps.identity.ca, lifetimeMs: deps.central.agentCertLifetimeMs, logger: deps.logger });
-      hub = new AgentHub({ store: deps.store, changes: deps.changes, tasks, logger: deps.logger, contributors: opts.contributors, stateCollections: opts.stateCollections, eventHandlers: opts.eventHandlers?.(deps), certRenewal, onFailure: failureSink(deps.logger, deps.metrics) });
+    setup: ({ deps, services, features }) => {
+      const tasks = services.get(TASK_QUEUE);
+      const eventHandlers: Record<string, EventHandler> = {};
+      for (const f of features) Object.assign(eventHandlers, f.eventHandlers?.(deps, services));
+      const certRenewal = new AgentCertRenewal({ store: deps.store, ca: deps.identity.ca, lifetimeMs: deps.central.agentCertLifetimeMs, logger: deps.logger });
+      const hub = new AgentHub({
+        store: deps.store,
+        changes: deps.changes,
+        tasks,
+        logger: deps.logger,
+        contributors: features.flatMap((f) => f.stateContributors ?? []),
+        stateCollections: features.flatMap((f) => f.stateCollections ?? []),
+        eventHandlers,
+        certRenewal,
+        onFailure: failureSink(deps.logger, deps.metrics),
+      });
+      services.provide(AGENT_HUB, hub);
+    },
+    routes: (app, deps, services) => {
+      const hub = services.get(AGENT_HUB);
       registerAgentRoutes(app, deps, () => hub);
-      registerTaskRoutes(app, deps, tasks);
-      pruner = new RetentionPruner(deps.store, opts.retention ?? parseRetention(DEFAULT_RETENTION.age, DEFAULT_RETENTION.max), deps.logger);
     },
-    attach: ({ server }) => {
-      const detach = hub!.attach(server);
-      pruner!.start();
-      return async () => {
-        await pruner!.stop();
-        await detach();
-        await tasks!.flushDeliveries(); // pending `delivered` marks (see TaskService.markDeliveredMany)
-      };
-    },
-    hub: () => hub,
-    tasks: () => tasks,
+    attach: ({ server, services }) => services.get(AGENT_HUB).attach(server),
   };
 }

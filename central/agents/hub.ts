@@ -9,23 +9,24 @@ import { MAX_MESSAGE_BYTES } from '../../shared/protocol/messages.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { Store } from '../store/types.js';
-import type { TaskService } from '../tasks/service.js';
 import { AGENTS, EVENTS, type AgentDoc } from './collections.js';
-import { buildDesiredState, STATE_COLLECTIONS, type StateContributor } from './desired-state.js';
+import type { EventHandler, StateContributor } from '../api/feature.js';
+import { buildDesiredState } from './desired-state.js';
+import type { TaskQueue } from './task-queue.js';
 import { AgentSession } from './session.js';
 import { retirePreviousCert, type AgentCertRenewal } from './cert-renewal.js';
 
 export const CONNECT_PATH = '/api/v1/agents/connect';
 
-export type EventHandler = (agent: AgentDoc, ev: EventMsg) => Promise<void>;
+export type { EventHandler };
 
 export interface HubOptions {
   store: Store;
   changes: ChangeFeed;
-  tasks: TaskService;
+  tasks: TaskQueue;
   logger: Logger;
   contributors?: StateContributor[];
-  /** Collections (beyond the core) whose changes alter desired state. */
+  /** Collections whose changes alter desired state (every feature's stateCollections). */
   stateCollections?: string[];
   eventHandlers?: Record<string, EventHandler>;
   /** Renews agents' client certificates over the link (feature `cert-renew`). */
@@ -47,7 +48,7 @@ export class AgentHub {
   private unsubscribe: () => void;
 
   constructor(private readonly opts: HubOptions) {
-    this.stateCollections = new Set([...STATE_COLLECTIONS, ...(opts.stateCollections ?? [])]);
+    this.stateCollections = new Set(opts.stateCollections ?? []);
     opts.tasks.onTask = (task) => void this.sessions.get(task.agent)?.deliver(task);
     this.unsubscribe = opts.changes.on((c) => {
       if (this.stateCollections.has(c.collection)) this.schedulePush();

@@ -5,7 +5,7 @@ import { Agent, AgentJoinRequest, AgentJoinResponse } from '../../shared/api/age
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission, type AuthVariables } from '../auth/middleware.js';
+import { requirePermission, type AuthVariables } from '../api/auth-middleware.js';
 import { TOKENS, type TokenDoc } from '../auth/tokens.js';
 import { requireVisible, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
 import { fingerprint, signCsr } from '../pki/ca.js';
@@ -78,7 +78,6 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
         { type: 'put', collection: TOKENS, doc: { ...fresh, usedAt: now } },
         { type: 'put', collection: AGENTS, doc },
       ]);
-      deps.changes.emit({ collection: AGENTS, type: 'put', id, doc });
       deps.logger.info({ agent: id, site, name: body.name }, 'agent joined');
       return c.json(
         {
@@ -125,7 +124,6 @@ export function registerAgentRoutes(app: OpenAPIHono, deps: ApiDeps, hub: () => 
       const a = find(c.req.valid('param').ref, scopeOf(c));
       const next = { ...a, revokedAt: a.revokedAt ?? new Date().toISOString(), updatedAt: new Date().toISOString() };
       await deps.store.put(AGENTS, next);
-      deps.changes.emit({ collection: AGENTS, type: 'put', id: a.id, doc: next, before: a });
       hub()?.disconnect(a.id, 'revoked');
       return c.json(view(next) as never, 200);
     },

@@ -5,7 +5,7 @@ import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
 import { TurnBatcher } from '../../shared/util/turn-batcher.js';
 import { guarded, type FailureSink } from '../../shared/util/guarded.js';
-import type { TaskDoc, TaskService } from '../tasks/service.js';
+import type { DeliverableTask as TaskDoc, TaskQueue } from './task-queue.js';
 import type { AgentDoc } from './collections.js';
 
 const HEARTBEAT = heartbeatSettings();
@@ -15,7 +15,7 @@ export const DEAD_AFTER_MS = HEARTBEAT.deadAfterMs;
 export type SessionState = 'awaiting-hello' | 'syncing' | 'ready' | 'closed';
 
 export interface SessionHooks {
-  tasks: TaskService;
+  tasks: TaskQueue;
   desiredState: (site: string) => DesiredState;
   onEvent: (agent: AgentDoc, ev: EventMsg) => Promise<void>;
   /** Answers a `cert-renew` (central/agents/cert-renewal.ts); never throws. */

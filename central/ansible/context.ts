@@ -2,7 +2,7 @@ import type { InventoryEndpoint } from '../../shared/api/ansible-inventory.js';
 import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resources.js';
 import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/ansible-inventory.js';
-import { GLOBAL_PROFILE } from '../inventory/profiles.js';
+import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Machine } from '../../shared/api/resources.js';
-import { GLOBAL_PROFILE } from '../inventory/profiles.js';
+import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
 import { compileRules, holds, keyedValues, readPath } from './rules.js';
 import { GroupNamer, groupName, normalisePrefix, slugPart } from './sanitize.js';

@@ -8,29 +8,37 @@ import { ApiError } from '../api/api-error.js';
 import { registerCrud } from '../api/crud.js';
 import { inScope, requireVisible, scopeOf, type Scope } from '../auth/scope.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from '../api/auth-middleware.js';
 import type { Store } from '../store/types.js';
 import { GROUP_RULES, groupRulesResource } from './group-rules.js';
 import { HostBlockCache, InventoryContext, renderInventoryBody, UnknownGroupError, type InventorySource, type RenderedBody } from './render.js';
+import { MACHINES } from '../machines/resources.js';
+import { PARAMS } from '../params/resources.js';
+import { PROFILES } from '../profiles/resources.js';
+import { SERVICES } from '../services/registry.js';
+import { SITES } from '../sites/resources.js';
 
 const all = <T>(store: Store, collection: string, present: Record<string, number>): T[] =>
   collection in present ? (store.list(collection).items as unknown as T[]) : [];
 
 /** The store's collections as the renderer wants them (services only when the services feature runs). */
+/** The collections the inventory is built from: the render cache is valid while none of them changed. */
+export const INVENTORY_SOURCES = [SITES, PROFILES, PARAMS, MACHINES, GROUP_RULES, SERVICES];
+
 export function sourceFromStore(store: Store, opts: { machines?: boolean } = {}): InventorySource {
   const present = store.counts();
   return {
-    sites: all<Site>(store, 'sites', present),
-    profiles: all<Profile>(store, 'profiles', present),
-    params: all<ParamDef>(store, 'params', present),
-    machines: opts.machines === false ? [] : all<Machine>(store, 'machines', present),
+    sites: all<Site>(store, SITES, present),
+    profiles: all<Profile>(store, PROFILES, present),
+    params: all<ParamDef>(store, PARAMS, present),
+    machines: opts.machines === false ? [] : all<Machine>(store, MACHINES, present),
     rules: all<GroupRule>(store, GROUP_RULES, present),
-    services: all<Service>(store, 'services', present),
+    services: all<Service>(store, SERVICES, present),
   };
 }
 
 /**
- * Rendered documents keyed by (change-feed index, query). Every acknowledged write moves the index, so
+ * Rendered documents keyed by (change-feed index of INVENTORY_SOURCES, query). Every acknowledged write to those moves the index, so
  * an entry is valid exactly as long as the index it was rendered at is current; a conditional GET then
  * costs a map lookup and a string compare, no render. A few variants (prefix/site/group) are kept.
  */
@@ -91,7 +99,7 @@ export interface InventoryRouteOptions {
   defaultPrefix?: string;
 }
 
-export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: InventoryRouteOptions = {}): InventoryCache {
+export function registerAnsibleRoutes(app: OpenAPIHono, deps: ApiDeps, opts: InventoryRouteOptions = {}): InventoryCache {
   registerCrud(app, deps, groupRulesResource);
   const read = requirePermission(deps.tokens, 'read');
   const cache = new InventoryCache();
@@ -126,7 +134,7 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
       const key = `${scope === undefined ? '' : 'scoped'}\0${prefix}\0${site ?? ''}\0${q.group ?? ''}`;
       let rendered: RenderedBody;
       try {
-        rendered = cache.get(deps.changes.index, key, () => {
+        rendered = cache.get(deps.changes.indexOf(INVENTORY_SOURCES), key, () => {
           const t0 = performance.now();
           const r = renderInventoryBody(scopedSource(sourceFromStore(deps.store), scope), { prefix, site, group: q.group, fragments: scope === undefined ? cache.fragments : scopedFragments });
           deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
@@ -171,7 +179,7 @@ export function registerInventoryRoutes(app: OpenAPIHono, deps: ApiDeps, opts: I
     }),
     (c) => {
       const name = c.req.valid('param').name;
-      const m = deps.store.findUnique<Machine>('machines', 'name', name);
+      const m = deps.store.findUnique<Machine>(MACHINES, 'name', name);
       if (!m) throw ApiError.notFound('host', name);
       requireVisible(scopeOf(c), m.site, 'host', name);
       const src = scopedSource(sourceFromStore(deps.store, { machines: false }), scopeOf(c));

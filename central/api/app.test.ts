@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import { TokenService } from '../auth/tokens.js';
-import { COLLECTIONS } from '../inventory/collections.js';
+import { ALL_COLLECTIONS as COLLECTIONS } from '../all-collections.test-support.js';
 import { Metrics } from '../metrics/metrics.js';
-import type { CentralIdentity } from '../server/identity.js';
-import { ChangeFeed } from '../store/change-feed.js';
+import { sitesFeature } from '../sites/feature.js';
+import type { CentralKeys } from './deps.js';
 import { FileStore } from '../store/file-store.js';
 import { createApp } from './app.js';
 
@@ -27,12 +27,12 @@ describe('storage errors over HTTP', () => {
       store,
       tokens,
       metrics: new Metrics(),
-      changes: new ChangeFeed(),
+      changes: store.changes,
       logger: silentLogger,
-      central: { caFingerprint: 'x', publicUrl: 'https://127.0.0.1', signingPublicKey: 'x' },
-      identity: {} as CentralIdentity,
+      central: { caFingerprint: 'x', publicUrl: 'https://127.0.0.1', signingPublicKey: 'x', agentCertLifetimeMs: 86_400_000 },
+      identity: {} as CentralKeys,
       dataDir: dir,
-    });
+    }, { features: [sitesFeature()] });
   });
   afterAll(async () => {
     await store.close();

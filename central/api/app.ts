@@ -3,31 +3,24 @@ import { swaggerUI } from '@hono/swagger-ui';
 import { isRawUpload, lazyBodyLimit } from './body-limit.js';
 import { HTTPException } from 'hono/http-exception';
 import { issuesToDetails } from '../../shared/api/issues.js';
-import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
-import { DOMAIN_STATUS, DomainError } from './domain-errors.js';
-import { ConflictError } from '../store/types.js';
-import { requirePermission } from '../auth/middleware.js';
-import { registerTokenRoutes } from '../auth/routes.js';
-import { registerAdminTokenRoutes } from '../auth/admin-token-routes.js';
-import { machinesResource } from '../inventory/machines.js';
-import { registerMachineParamRoutes } from '../inventory/machine-params.js';
-import { registerMachineRearmRoute } from '../inventory/machine-rearm.js';
-import { paramsResource } from '../inventory/params.js';
-import { profilesResource } from '../inventory/profiles.js';
-import { sitesResource } from '../inventory/sites.js';
+import { requirePermission } from './auth-middleware.js';
 import { ApiError } from './api-error.js';
-import { registerCrud } from './crud.js';
 import type { ApiDeps } from './deps.js';
+import { mapDomainError } from './error-body.js';
+import type { CentralFeature } from './feature.js';
+import { Services } from './services.js';
 
 export const API_VERSION = '0.1.0';
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
-/** Route modules later features add (agents, tasks, subnets, inventory, services …). */
-export type RouteModule = (app: OpenAPIHono, deps: ApiDeps) => void;
+export type { RouteModule } from './feature.js';
 
 export interface AppOptions {
   bodyLimit?: number;
-  modules?: RouteModule[];
+  /** Every resource and protocol the API serves (central/features.ts); set up here, then their routes registered in order. */
+  features?: readonly CentralFeature[];
+  /** Where features hand each other services (created if not given; the server keeps it for `attach`). */
+  services?: Services;
 }
 
 /**
@@ -78,22 +71,12 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
       if (err.status === 413 || err.status === 415 || (err.status === 401 && bodyPending(c.req.raw))) c.header('Connection', 'close');
       return c.json({ error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } }, err.status);
     }
-    const domain = err instanceof DomainError ? DOMAIN_STATUS.find(([k]) => err instanceof k) : undefined;
-    if (domain) {
-      const d = err as DomainError;
-      if (domain[1] === 403 && bodyPending(c.req.raw)) c.header('Connection', 'close');
-      return c.json({ error: { code: domain[2], message: d.message, ...(d.details !== undefined ? { details: d.details } : {}) } }, domain[1]);
-    }
-    if (err instanceof ConflictError) {
-      return c.json({ error: { code: 'conflict', message: err.message, details: [{ path: err.field, message: `"${err.value}" is already in use` }] } }, 409);
-    }
-    // Nothing of the write was kept (the store rolled it back): say why, and that a retry may work later.
-    if (err instanceof StorageFullError) {
-      return c.json({ error: { code: 'insufficient_storage', message: `the central's disk is full; the write was not saved (${err.message})` } }, 507);
-    }
-    if (err instanceof StorageUnavailableError) {
-      c.header('Retry-After', '10');
-      return c.json({ error: { code: 'unavailable', message: `the central's storage failed; the write was not saved (${err.message})` } }, 503);
+    // Domain errors (services) and storage errors: one mapping (error-body.ts).
+    const mapped = mapDomainError(err);
+    if (mapped) {
+      if (mapped.status === 403 && bodyPending(c.req.raw)) c.header('Connection', 'close');
+      for (const [k, v] of Object.entries(mapped.headers ?? {})) c.header(k, v);
+      return c.json(mapped.body, mapped.status);
     }
     if (err instanceof HTTPException) {
       const code = err.status === 400 ? 'invalid_request' : `http_${err.status}`;
@@ -114,15 +97,10 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
     return c.text(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
   });
 
-  registerCrud(app, deps, sitesResource);
-  registerCrud(app, deps, profilesResource);
-  registerCrud(app, deps, paramsResource);
-  registerCrud(app, deps, machinesResource);
-  registerMachineParamRoutes(app, deps);
-  registerMachineRearmRoute(app, deps);
-  registerTokenRoutes(app, deps);
-  registerAdminTokenRoutes(app, deps);
-  for (const m of opts.modules ?? []) m(app, deps);
+  const features = opts.features ?? [];
+  const services = opts.services ?? new Services();
+  for (const f of features) f.setup?.({ deps, services, features });
+  for (const f of features) f.routes?.(app, deps, services);
 
   app.doc31('/api/v1/openapi.json', {
     openapi: '3.1.0',

@@ -3,11 +3,23 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { newId } from '../auth/tokens.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from './auth-middleware.js';
 import { requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
-import type { Doc, ListQuery } from '../store/types.js';
+import type { Doc, ListQuery, Store } from '../store/types.js';
 import { ApiError } from './api-error.js';
 import type { ApiDeps } from './deps.js';
+
+/**
+ * Documents of another resource that name one of this resource by its name (machines name their site
+ * and profiles): such a document is in use and can be neither deleted nor renamed. The referring
+ * feature exports it and central/features.ts hands it over, so the referred-to folder need not know it.
+ */
+export interface Referrer {
+  /** Singular noun of the referring documents, e.g. "machine". */
+  noun: string;
+  /** How many of them name `name`. */
+  count(store: Store, name: string): number;
+}
 
 /** Everything that makes one resource (sites, machines, profiles, params …) differ from the next. */
 export interface ResourceSpec<D extends Doc> {
@@ -80,12 +92,10 @@ export function lookup<D extends Doc>(deps: ApiDeps, collection: string, label: 
   return doc;
 }
 
-/** Writes a document and what changes with it (spec.alsoWrite) in one store commit, then announces each. */
+/** Writes a document and what changes with it (spec.alsoWrite) in one store commit (the store announces each). */
 async function commitWith<D extends Doc>(deps: ApiDeps, spec: ResourceSpec<D>, doc: D, before?: D): Promise<void> {
   const also = spec.alsoWrite?.(doc, deps, before) ?? [];
   await deps.store.commit([{ type: 'put', collection: spec.collection, doc }, ...also.map((a) => ({ type: 'put' as const, collection: a.collection, doc: a.doc }))]);
-  deps.changes.emit({ collection: spec.collection, type: 'put', id: doc.id, doc, ...(before ? { before } : {}) });
-  for (const a of also) deps.changes.emit({ collection: a.collection, type: 'put', id: a.doc.id, doc: a.doc, before: a.before });
 }
 
 /** Finds a document by id or name that the caller's site scope may see (else 404). */
@@ -212,7 +222,6 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       const doc = find(c, c.req.valid('param').ref);
       spec.beforeDelete?.(doc, deps);
       await deps.store.delete(spec.collection, doc.id);
-      deps.changes.emit({ collection: spec.collection, type: 'delete', id: doc.id, before: doc });
       return c.body(null, 204);
     },
   );

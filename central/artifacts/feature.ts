@@ -1,6 +1,5 @@
 import { join } from 'node:path';
-import type { StateContributor } from '../agents/desired-state.js';
-import type { CentralFeature } from '../server/serve.js';
+import type { CentralFeature, StateContributor } from '../api/feature.js';
 import { ARTIFACTS, registerArtifactRoutes, type ArtifactDoc } from './routes.js';
 import { ArtifactFiles } from './store.js';
 
@@ -11,7 +10,10 @@ export const artifactStateContributor: StateContributor = (_site, store) => ({
 
 export function artifactsFeature(): CentralFeature {
   return {
+    name: 'artifacts',
     collections: [{ name: ARTIFACTS, unique: [] }],
+    stateContributors: [artifactStateContributor],
+    stateCollections: [ARTIFACTS],
     routes: (app, deps) => registerArtifactRoutes(app, deps, new ArtifactFiles(join(deps.dataDir, 'artifacts'))),
   };
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from '../api/auth-middleware.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { ArtifactFiles, HashMismatch, SHA256_RE } from './store.js';
 
@@ -85,7 +85,6 @@ export function registerArtifactRoutes(app: OpenAPIHono, deps: ApiDeps, files: A
         createdAt: prev?.createdAt ?? new Date().toISOString(),
       };
       await deps.store.put(ARTIFACTS, doc);
-      deps.changes.emit({ collection: ARTIFACTS, type: 'put', id: sha256, doc });
       return c.json(doc as never, 201);
     },
   );

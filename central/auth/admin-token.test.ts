@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log/logger.js';
-import { COLLECTIONS } from '../inventory/collections.js';
+import { ALL_COLLECTIONS as COLLECTIONS } from '../all-collections.test-support.js';
 import { FileStore } from '../store/file-store.js';
 import { AdminTokenConflictError, AdminTokenFile } from './admin-token.js';
 import { TOKENS, TokenService } from './tokens.js';

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { ForbiddenError, NotFoundError } from '../api/domain-errors.js';
+import { ForbiddenError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import type { TokenDoc } from './tokens.js';
 import type { Role } from '../../shared/api/resources.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../store/file-store.js';
-import { COLLECTIONS } from '../inventory/collections.js';
+import { ALL_COLLECTIONS as COLLECTIONS } from '../all-collections.test-support.js';
 import { DEFAULT_JOIN_TOKEN_TTL, TOKENS, TokenService, type TokenDoc } from './tokens.js';
 import { allows } from './permissions.js';
 

@@ -1,9 +1,8 @@
 import type { BootEnv } from '../../shared/bootenv/schema.js';
-import type { CentralFeature } from '../server/serve.js';
 import { registerCrud } from '../api/crud.js';
-import type { StateContributor } from '../agents/desired-state.js';
+import type { CentralFeature, StateContributor } from '../api/feature.js';
 import type { CollectionSpec, Doc } from '../store/types.js';
-import { LEASES, registerLeaseRoutes } from './leases.js';
+import { LEASES, leaseEventHandler, registerLeaseRoutes } from './leases.js';
 import { bootenvsResource, reservationsResource, subnetsResource, templatesResource } from './resources.js';
 
 const byName = { field: 'name', values: (d: Doc) => [String(d.name)] };
@@ -35,7 +34,11 @@ export const BOOT_STATE_COLLECTIONS = ['subnets', 'reservations', 'bootenvs', 't
 /** Subnets, reservations, leases, boot environments and templates. */
 export function bootFeature(): CentralFeature {
   return {
+    name: 'boot',
     collections: BOOT_COLLECTIONS,
+    stateContributors: [bootStateContributor],
+    stateCollections: BOOT_STATE_COLLECTIONS,
+    eventHandlers: (deps) => ({ lease: leaseEventHandler(deps.store, deps.logger) }),
     routes: (app, deps) => {
       registerCrud(app, deps, subnetsResource);
       registerCrud(app, deps, reservationsResource);

@@ -5,17 +5,17 @@ import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { LeaseEventSchema } from '../../shared/dhcp/config.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from '../api/auth-middleware.js';
 import { scopedWhere, scopeOf } from '../auth/scope.js';
-import type { EventHandler } from '../agents/hub.js';
+import type { EventHandler } from '../api/feature.js';
+import { MACHINES } from '../machines/resources.js';
 import type { Store } from '../store/types.js';
-import type { ChangeFeed } from '../store/change-feed.js';
 import type { Machine } from '../../shared/api/resources.js';
 
 export const LEASES = 'leases';
 
 /** Lease events from agents land here: one record per site and address, the latest state wins. */
-export function leaseEventHandler(store: Store, logger: Logger, changes?: ChangeFeed): EventHandler {
+export function leaseEventHandler(store: Store, logger: Logger): EventHandler {
   return async (agent, ev) => {
     const parsed = LeaseEventSchema.safeParse(ev.data);
     if (!parsed.success) {
@@ -24,11 +24,10 @@ export function leaseEventHandler(store: Store, logger: Logger, changes?: Change
     }
     const l = parsed.data;
     // The agent that leased a machine serves it: its tasks go there (central/tasks/service.ts pickAgent).
-    const m = l.type === 'lease' ? store.findUnique<Machine>('machines', 'mac', l.mac.toLowerCase()) : undefined;
+    const m = l.type === 'lease' ? store.findUnique<Machine>(MACHINES, 'mac', l.mac.toLowerCase()) : undefined;
     if (m && m.site === agent.site && m.servedBy !== agent.id) {
       const next = { ...m, servedBy: agent.id, updatedAt: new Date().toISOString() };
-      await store.put('machines', next);
-      changes?.emit({ collection: 'machines', type: 'put', id: m.id, doc: next, before: m });
+      await store.put(MACHINES, next);
     }
     await store.put(LEASES, {
       id: `${agent.site}/${l.address}`,

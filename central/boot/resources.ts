@@ -7,6 +7,8 @@ import { ApiError } from '../api/api-error.js';
 import { defaultMerge, type ResourceSpec } from '../api/crud.js';
 import type { ApiDeps } from '../api/deps.js';
 import type { Doc } from '../store/types.js';
+import { MACHINES } from '../machines/resources.js';
+import { SITES } from '../sites/resources.js';
 
 type SubnetDoc = Doc & z.infer<typeof Subnet>;
 type ReservationDoc = Doc & z.infer<typeof Reservation>;
@@ -14,7 +16,7 @@ type BootEnvDocT = Doc & z.infer<typeof BootEnvDoc>;
 type TemplateDoc = Doc & z.infer<typeof Template>;
 
 const requireSite = (site: string, deps: ApiDeps) => {
-  if (!deps.store.findUnique('sites', 'name', site)) throw ApiError.badRequest(`site "${site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+  if (!deps.store.findUnique(SITES, 'name', site)) throw ApiError.badRequest(`site "${site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
 };
 const reparse = <T>(schema: z.ZodType<T>, value: unknown): T => {
   const r = schema.safeParse(value);
@@ -102,7 +104,7 @@ export const bootenvsResource: ResourceSpec<BootEnvDocT> = {
     if (problems.length > 0) throw ApiError.badRequest(`boot environment ${env.name} has template errors: ${problems.join('; ')}`, problems.map((p) => ({ path: 'templates', message: p })));
   },
   beforeDelete: (env, deps) => {
-    const used = deps.store.list('machines', { where: { bootenv: env.name }, limit: 1 }).total;
+    const used = deps.store.list(MACHINES, { where: { bootenv: env.name }, limit: 1 }).total;
     if (used > 0) throw ApiError.conflict(`boot environment ${env.name} is used by ${used} machine(s)`);
   },
 };

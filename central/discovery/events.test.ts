@@ -1,21 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Machine } from '../../shared/api/resources.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { AgentDoc } from '../agents/collections.js';
-import { AGENT_COLLECTIONS } from '../agents/collections.js';
-import { COLLECTIONS } from '../inventory/collections.js';
-import { ChangeFeed } from '../store/change-feed.js';
-import { FileStore } from '../store/file-store.js';
+
+import { memoryStore } from '../all-collections.test-support.js';
+import type { MemoryStore } from '../store/memory-store.js';
 import { discoveryHandlers } from './events.js';
 
 describe('discovery events → inventory', () => {
-  let dir: string;
-  let store: FileStore;
+  let store: MemoryStore;
   let handlers: ReturnType<typeof discoveryHandlers>;
   const agent = { id: 'a1', site: 'rack1' } as AgentDoc;
   const ev = (data: unknown) => ({ type: 'event' as const, id: crypto.randomUUID(), kind: 'discovery', data, at: new Date().toISOString() });
@@ -30,15 +25,13 @@ describe('discovery events → inventory', () => {
   const machines = () => store.list<Machine>('machines').items;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'underlay-disc-'));
-    store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS] });
+    store = memoryStore();
     const now = new Date().toISOString();
     await store.put('sites', { id: 's', name: 'rack1', params: {}, createdAt: now, updatedAt: now });
-    handlers = discoveryHandlers(store, new ChangeFeed(), silentLogger);
+    handlers = discoveryHandlers(store, silentLogger);
   });
   afterEach(async () => {
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('creates an unknown machine with the id the agent proposed, its facts and every NIC MAC', async () => {
@@ -76,7 +69,7 @@ describe('discovery events → inventory', () => {
         cb();
       },
     });
-    const strict = discoveryHandlers(store, new ChangeFeed(), pino({ level: 'warn' }, sink));
+    const strict = discoveryHandlers(store, pino({ level: 'warn' }, sink));
     const payload = "{{ lookup('pipe','id') }}";
     const bigDisks = Array.from({ length: 200 }, (_, i) => ({ name: `sd${i}`, model: 'm'.repeat(256), serial: 's'.repeat(256) }));
     await strict.discovery(agent, ev({ machineId: 'x1', mac: '52:54:00:00:00:01', facts: { ...facts('u-1'), hostname: payload } }));

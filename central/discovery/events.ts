@@ -5,8 +5,9 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { EVENTS } from '../agents/collections.js';
 import type { Logger } from '../../shared/log/logger.js';
-import type { EventHandler } from '../agents/hub.js';
-import type { ChangeFeed } from '../store/change-feed.js';
+import type { EventHandler } from '../api/feature.js';
+import { MACHINES } from '../machines/resources.js';
+import { SITES } from '../sites/resources.js';
 import type { Store } from '../store/types.js';
 
 const DiscoveryEvent = z.object({
@@ -23,10 +24,9 @@ const normMac = (m: unknown) => (typeof m === 'string' ? m.toLowerCase() : '');
  * duplicate on rediscovery — and stores its facts. A new machine takes the id the agent proposed, so
  * the discovery image can address tasks to it before the central's state reaches the agent.
  */
-export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Logger): Record<string, EventHandler> {
-  const save = async (doc: Machine, before?: Machine) => {
-    await store.put('machines', doc);
-    changes.emit({ collection: 'machines', type: 'put', id: doc.id, doc, before });
+export function discoveryHandlers(store: Store, logger: Logger): Record<string, EventHandler> {
+  const save = async (doc: Machine) => {
+    await store.put(MACHINES, doc);
   };
   return {
     discovery: async (agent, ev) => {
@@ -42,9 +42,9 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       const nicMacs = (facts.nics ?? []).map((n) => normMac(n.mac)).filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m));
       // The discovering agent's site bounds every match: a machine of another site is never touched.
       const here = (m: Machine | undefined) => (m && m.site === agent.site ? m : undefined);
-      const byMac = store.findUnique<Machine>('machines', 'mac', mac);
-      const byId = store.get<Machine>('machines', machineId);
-      const byUuid = uuid ? store.list<Machine>('machines', { where: { uuid, site: agent.site }, limit: 1 }).items.find((m) => m.site === agent.site) : undefined;
+      const byMac = store.findUnique<Machine>(MACHINES, 'mac', mac);
+      const byId = store.get<Machine>(MACHINES, machineId);
+      const byUuid = uuid ? store.list<Machine>(MACHINES, { where: { uuid, site: agent.site }, limit: 1 }).items.find((m) => m.site === agent.site) : undefined;
       const elsewhere = [byMac, byId].find((m) => m && m.site !== agent.site);
       const existing = here(byMac) ?? byUuid ?? here(byId);
       if (elsewhere && (!existing || elsewhere === byMac)) {
@@ -59,7 +59,7 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
       const macsFor = (own: string[], id: string) => {
         const all = [...new Set([...own, mac, ...nicMacs])];
         return all.filter((m) => {
-          const holder = store.findUnique<Machine>('machines', 'mac', m);
+          const holder = store.findUnique<Machine>(MACHINES, 'mac', m);
           return !holder || holder.id === id;
         });
       };
@@ -74,16 +74,16 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
           servedBy: agent.id,
           updatedAt: now,
         };
-        await save(next, existing);
+        await save(next);
         logger.info({ machine: existing.name, mac, agent: agent.id }, 'machine rediscovered; facts updated');
         return;
       }
-      if (!store.findUnique('sites', 'name', agent.site)) {
+      if (!store.findUnique(SITES, 'name', agent.site)) {
         logger.warn({ site: agent.site }, 'discovery from a site that no longer exists; ignored');
         return;
       }
       let name = `m-${mac.replace(/:/g, '')}`;
-      for (let i = 2; store.findUnique('machines', 'name', name); i++) name = `m-${mac.replace(/:/g, '')}-${i}`;
+      for (let i = 2; store.findUnique(MACHINES, 'name', name); i++) name = `m-${mac.replace(/:/g, '')}-${i}`;
       const doc: Machine = {
         id: machineId,
         name,
@@ -107,9 +107,9 @@ export function discoveryHandlers(store: Store, changes: ChangeFeed, logger: Log
     'install-done': async (agent, ev) => {
       const parsed = InstallDone.safeParse(ev.data);
       if (!parsed.success) return;
-      const m = store.get<Machine>('machines', parsed.data.machineId);
+      const m = store.get<Machine>(MACHINES, parsed.data.machineId);
       if (!m || m.site !== agent.site) return;
-      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', servedBy: agent.id, updatedAt: new Date().toISOString() }, m);
+      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', servedBy: agent.id, updatedAt: new Date().toISOString() });
       logger.info({ machine: m.name }, 'install succeeded: machine switched to local boot, netboot disallowed');
     },
     'render-error': async (agent, ev) => {

@@ -1,8 +1,5 @@
 import sodium from 'libsodium-wrappers';
-import type { ParamDef } from '../../shared/api/resources.js';
-import { ApiError } from '../api/api-error.js';
-import { AGENTS, type AgentDoc } from '../agents/collections.js';
-import type { Store } from '../store/types.js';
+import { ConflictError } from '../../shared/errors/domain-errors.js';
 
 /**
  * Secret params (ParamDef.secret) are stored only sealed: `crypto_box_seal` to the X25519 key of every
@@ -21,21 +18,28 @@ export function isSealed(v: unknown): v is SealedValue {
 /** Libsodium must be ready before the first seal (awaited once at start). */
 export const sodiumReady = sodium.ready;
 
-/** Names of the params defined secret. */
-export function secretParamNames(store: Store): Set<string> {
-  return new Set(store.list<ParamDef>('params').items.filter((d) => d.secret).map((d) => d.name));
+/** Who may open a sealed value: an agent's id and its X25519 public key (base64). */
+export interface SealRecipient {
+  id: string;
+  sealPublicKey: string;
+}
+
+/** What sealing needs to know, read from the store by its owner (central/params/sealing.ts). */
+export interface SealContext {
+  /** Names of the params defined secret. */
+  secretNames(): Set<string>;
+  /** The unrevoked agents of a site, or of every site ('all': profiles apply everywhere). */
+  recipients(scope: { site: string } | 'all'): SealRecipient[];
 }
 
 /** Seals the plaintext values of secret params (those defined secret, plus `alsoSecret`: a param being made secret). */
-export function sealParams(store: Store, params: Record<string, unknown>, scope: { site: string } | 'all', where: string, alsoSecret: string[] = []): Record<string, unknown> {
-  const secrets = new Set([...secretParamNames(store), ...alsoSecret]);
+export function sealParams(ctx: SealContext, params: Record<string, unknown>, scope: { site: string } | 'all', where: string, alsoSecret: string[] = []): Record<string, unknown> {
+  const secrets = new Set([...ctx.secretNames(), ...alsoSecret]);
   const pending = Object.keys(params).filter((k) => secrets.has(k) && !isSealed(params[k]));
   if (pending.length === 0) return params;
-  const agents = store
-    .list<AgentDoc>(AGENTS, scope === 'all' ? {} : { where: { site: scope.site } })
-    .items.filter((a) => !a.revokedAt);
+  const agents = ctx.recipients(scope);
   if (agents.length === 0) {
-    throw ApiError.conflict(
+    throw new ConflictError(
       `secret param(s) ${pending.join(', ')} can only be stored sealed to an agent, and ${scope === 'all' ? 'no agent has joined yet' : `site "${scope.site}" has no joined agent`}; join one first`,
       pending.map((p) => ({ path: `${where}.${p}`, message: 'no agent to seal to' })),
     );

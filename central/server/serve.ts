@@ -5,27 +5,22 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { createLogger, type Logger } from '../../shared/log/logger.js';
-import { createApp, type RouteModule } from '../api/app.js';
+import { createApp } from '../api/app.js';
 import type { ApiDeps } from '../api/deps.js';
+import type { CentralFeature } from '../api/feature.js';
+import { Services } from '../api/services.js';
 import { TokenService } from '../auth/tokens.js';
 import { ADMIN_TOKEN_FILE, AdminTokenFile } from '../auth/admin-token.js';
-import { COLLECTIONS } from '../inventory/collections.js';
 import { Metrics } from '../metrics/metrics.js';
-import { ChangeFeed } from '../store/change-feed.js';
 import { FileStore } from '../store/file-store.js';
-import type { CollectionSpec } from '../store/types.js';
+import { centralFeatures } from '../features.js';
 import { ensureIdentity, type CentralIdentity } from './identity.js';
 import { ServerCertRenewer } from './server-cert-renewer.js';
 import { sodiumReady } from '../secrets/seal.js';
 import { CentralOptions, isLoopback, serverSans, splitHostPort } from './options.js';
 
-/** Features beyond the core (agents, tasks, boot config, inventory, services) plug in here. */
-export interface CentralFeature {
-  collections?: CollectionSpec[];
-  routes?: RouteModule;
-  /** Called once the HTTP(S) server exists (e.g. to handle WebSocket upgrades); returns a stop hook. */
-  attach?: (ctx: { server: Server; deps: ApiDeps; identity: CentralIdentity }) => (() => Promise<void> | void) | void;
-}
+/** @deprecated moved to the API kit: import it from central/api/feature.ts. */
+export type { CentralFeature };
 
 export interface RunningCentral {
   url: string;
@@ -43,7 +38,8 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `--${i.path.join('.').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${i.message}`).join('; '));
   const opts = parsed.data;
   const logger = input.logger ?? createLogger('central');
-  const features = input.features ?? [];
+  // Every feature (central/features.ts) unless a test hands its own list.
+  const features = input.features ?? centralFeatures();
   const { host, port } = splitHostPort(opts.listen);
   if (opts.insecureHttp && !isLoopback(host)) {
     throw new Error(`--insecure-http serves without TLS and may only bind a loopback address (got ${host}); drop it to serve HTTPS`);
@@ -52,7 +48,7 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
   const metrics = new Metrics();
   const store = await FileStore.open({
     dir: opts.data,
-    collections: [...COLLECTIONS, ...features.flatMap((f) => f.collections ?? [])],
+    collections: features.flatMap((f) => f.collections ?? []),
     logger,
     onCommit: (s, n) => {
       metrics.storeCommit.observe(s);
@@ -69,7 +65,7 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
       store,
       tokens,
       metrics,
-      changes: new ChangeFeed(),
+      changes: store.changes,
       logger,
       central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64'), agentCertLifetimeMs: opts.agentCertLifetime },
       identity,
@@ -83,7 +79,8 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
       process.stdout.write(`Initial admin token (also in ${join(opts.data, ADMIN_TOKEN_FILE)}, mode 0600; shown only once; replace it with "underlay central rotate-admin-token"):\n${initial}\n`);
     }
 
-    const app = createApp(deps, { bodyLimit: opts.bodyLimit, modules: features.map((f) => f.routes).filter((r): r is RouteModule => !!r) });
+    const services = new Services();
+    const app = createApp(deps, { bodyLimit: opts.bodyLimit, features, services });
     // Clients that trickle their headers or their request are cut off (checked every few seconds).
     const limits = { headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs, connectionsCheckingInterval: Math.min(5_000, opts.headersTimeoutMs) };
     const server = (
@@ -117,7 +114,7 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
         });
     // Connection limits: a cap on open connections (more are closed at accept).
     server.maxConnections = opts.maxConnections;
-    const stops = features.map((f) => f.attach?.({ server, deps, identity })).filter((s): s is () => Promise<void> | void => !!s);
+    const stops = features.map((f) => f.attach?.({ server, deps, services, identity })).filter((s): s is () => Promise<void> | void => !!s);
 
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -136,7 +133,7 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
     const close = () =>
       (closing ??= (async () => {
         certRenewer?.stop();
-        for (const s of stops) await s();
+        for (const s of [...stops].reverse()) await s(); // a feature stops before the ones it uses
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

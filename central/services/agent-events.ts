@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { Machine } from '../../shared/api/resources.js';
 import type { Logger } from '../../shared/log/logger.js';
-import type { EventHandler } from '../agents/hub.js';
-import type { ChangeFeed } from '../store/change-feed.js';
+import type { EventHandler } from '../api/feature.js';
+import { MACHINES } from '../machines/resources.js';
 import type { Store } from '../store/types.js';
-import { serviceRegistry } from './registry.js';
+import type { ServiceRegistry } from './registry.js';
 
 const ServiceStatusEvent = z.object({
   service: z.string().min(1).max(128),
@@ -19,7 +19,7 @@ const ServiceStatusEvent = z.object({
  * forwards through its durable outbox). Accepted only for a member that runs on that very machine, at
  * that agent's site: a machine cannot speak for another.
  */
-export function serviceStatusHandler(deps: { store: Store; changes: ChangeFeed }, logger: Logger): EventHandler {
+export function serviceStatusHandler(store: Store, registry: ServiceRegistry, logger: Logger): EventHandler {
   return async (agent, ev) => {
     const parsed = ServiceStatusEvent.safeParse(ev.data);
     if (!parsed.success) {
@@ -27,9 +27,8 @@ export function serviceStatusHandler(deps: { store: Store; changes: ChangeFeed }
       return;
     }
     const { service, member, status, machineId, note } = parsed.data;
-    const registry = serviceRegistry(deps);
     const m = registry.get(service)?.members.find((x) => x.id === member);
-    const machine = deps.store.get<Machine>('machines', machineId);
+    const machine = store.get<Machine>(MACHINES, machineId);
     if (!m || !machine || machine.site !== agent.site || m.machine !== machine.name) {
       logger.warn({ agent: agent.id, service, member, machine: machineId }, 'service-status for a member that is not on that machine of this site; ignored');
       return;

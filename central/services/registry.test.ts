@@ -1,30 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChangeFeed } from '../store/change-feed.js';
-import { FileStore } from '../store/file-store.js';
+import { MemoryStore } from '../store/memory-store.js';
 import { ServiceRegistry, servicesCollection, SERVICES } from './registry.js';
 
 describe('ServiceRegistry', () => {
-  let dir: string;
-  let store: FileStore;
+  let store: MemoryStore;
   let changes: ChangeFeed;
   let clock: number;
   let reg: ServiceRegistry;
   const now = () => clock;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'underlay-svc-'));
-    store = await FileStore.open({ dir, collections: [servicesCollection] });
-    changes = new ChangeFeed();
+    store = new MemoryStore([servicesCollection]);
+    changes = store.changes; // the store announces the registry's writes
     clock = Date.parse('2024-05-01T00:00:00Z');
-    reg = new ServiceRegistry(store, changes, { now });
+    reg = new ServiceRegistry(store, { now });
   });
   afterEach(async () => {
     await reg.stop();
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const member = (id: string, extra: Record<string, unknown> = {}) => ({ id, address: '10.0.0.1', port: 2379, tags: [], meta: {}, status: 'passing' as const, ...extra });
@@ -80,7 +74,7 @@ describe('ServiceRegistry', () => {
     const idx = reg.currentIndex();
     await reg.stop();
     clock += 60_000; // the central was down longer than the TTL
-    const again = new ServiceRegistry(store, changes, { now });
+    const again = new ServiceRegistry(store, { now });
     expect(again.currentIndex()).toBe(idx);
     expect(again.get('etcd')!.members[0]!.status).toBe('passing');
     await again.sweep();
@@ -118,7 +112,7 @@ describe('ServiceRegistry', () => {
   });
 
   it('clamps waits to 10 minutes plus at most 1/16 jitter', () => {
-    const r = new ServiceRegistry(store, changes, { now, random: () => 0.999 });
+    const r = new ServiceRegistry(store, { now, random: () => 0.999 });
     expect(r.waitMs('1h')).toBeLessThan(10 * 60_000 * (1 + 1 / 16));
     expect(r.waitMs('1h')).toBeGreaterThanOrEqual(10 * 60_000);
     expect(r.waitMs()).toBeGreaterThanOrEqual(5 * 60_000);

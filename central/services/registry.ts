@@ -3,9 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { MemberRegister, MemberStatus, Service, ServiceMember, WaitResult } from '../../shared/api/services.js';
 import { parseDuration } from '../../shared/util/duration.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
-import { ApiError } from '../api/api-error.js';
+import { ConflictError, InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import { newId } from '../auth/tokens.js';
-import type { ChangeFeed } from '../store/change-feed.js';
 import type { CollectionSpec, Doc, Store, WriteOp } from '../store/types.js';
 
 export const SERVICES = 'services';
@@ -58,7 +57,6 @@ export class ServiceRegistry {
 
   constructor(
     private readonly store: Store,
-    private readonly changes: ChangeFeed,
     private readonly opts: RegistryOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
@@ -148,18 +146,15 @@ export class ServiceRegistry {
       ++this.index;
       ops.push({ type: 'delete', collection: SERVICES, id: s.id });
     }
-    const before = new Map([...changed, ...removed].map((s) => [s.name, this.store.get<Doc>(SERVICES, s.id)]));
     // The in-memory map changes only once the write is durable (a failed commit leaves it as stored).
     await this.store.commit(ops);
     for (const s of changed) {
       this.services.set(s.name, s);
-      this.changes.emit({ collection: SERVICES, type: 'put', id: s.id, doc: s as unknown as Doc, before: before.get(s.name) });
       this.events.emit(s.name);
     }
     for (const s of removed) {
       this.services.delete(s.name);
       for (const m of s.members) this.runtime.delete(rk(s.name, m.id));
-      this.changes.emit({ collection: SERVICES, type: 'delete', id: s.id, before: s as unknown as Doc });
       this.events.emit(s.name);
     }
     this.events.emit('*');
@@ -172,7 +167,7 @@ export class ServiceRegistry {
 
   create(input: { name: string; description?: string; tags?: string[] }): Promise<Service> {
     return this.serial(async () => {
-      if (this.services.has(input.name)) throw ApiError.conflict(`service "${input.name}" already exists`, [{ path: 'name', message: `"${input.name}" is already in use` }]);
+      if (this.services.has(input.name)) throw new ConflictError(`service "${input.name}" already exists`, [{ path: 'name', message: `"${input.name}" is already in use` }]);
       const s = this.fresh(input.name, input);
       await this.persist([s]);
       return this.view(s);
@@ -182,7 +177,7 @@ export class ServiceRegistry {
   delete(name: string): Promise<void> {
     return this.serial(async () => {
       const s = this.services.get(name);
-      if (!s) throw ApiError.notFound('service', name);
+      if (!s) throw new NotFoundError(`service "${name}" not found`);
       await this.persist([], [s]);
     });
   }
@@ -193,10 +188,10 @@ export class ServiceRegistry {
       let address = input.address;
       if (input.machine && machineAddress) {
         const a = machineAddress(input.machine);
-        if (a === null) throw ApiError.badRequest(`machine "${input.machine}" does not exist`, [{ path: 'machine', message: 'unknown machine' }]);
+        if (a === null) throw new InvalidError(`machine "${input.machine}" does not exist`, [{ path: 'machine', message: 'unknown machine' }]);
         address ??= a;
       }
-      if (!address) throw ApiError.badRequest('address is required (or a machine that has one)', [{ path: 'address', message: 'required' }]);
+      if (!address) throw new InvalidError('address is required (or a machine that has one)', [{ path: 'address', message: 'required' }]);
       const id = input.id ?? `${input.machine ?? address}-${input.port}`;
       const nowMs = this.now();
       const now = new Date(nowMs).toISOString();
@@ -230,8 +225,8 @@ export class ServiceRegistry {
   deregister(name: string, id: string): Promise<void> {
     return this.serial(async () => {
       const cur = this.services.get(name);
-      if (!cur) throw ApiError.notFound('service', name);
-      if (!cur.members.some((m) => m.id === id)) throw ApiError.notFound('member', `${name}/${id}`);
+      if (!cur) throw new NotFoundError(`service "${name}" not found`);
+      if (!cur.members.some((m) => m.id === id)) throw new NotFoundError(`member "${name}/${id}" not found`);
       await this.persist([{ ...cur, members: cur.members.filter((m) => m.id !== id), updatedAt: new Date(this.now()).toISOString() }]);
       this.runtime.delete(rk(name, id));
     });
@@ -244,9 +239,9 @@ export class ServiceRegistry {
   async reportMemberStatus(service: string, member: string, status: MemberStatus, note?: string): Promise<ServiceMember> {
     const nowMs = this.now();
     const cur = this.services.get(service);
-    if (!cur) throw ApiError.notFound('service', service);
+    if (!cur) throw new NotFoundError(`service "${service}" not found`);
     const m = cur.members.find((x) => x.id === member);
-    if (!m) throw ApiError.notFound('member', `${service}/${member}`);
+    if (!m) throw new NotFoundError(`member "${service}/${member}" not found`);
     const rt = this.runtime.get(rk(service, member)) ?? {};
     rt.deadline = m.ttl ? nowMs + parseDuration(m.ttl) : undefined;
     rt.lastHeartbeatAt = nowMs;
@@ -261,7 +256,7 @@ export class ServiceRegistry {
       });
     }
     const after = this.get(service)?.members.find((x) => x.id === member);
-    if (!after) throw ApiError.notFound('member', `${service}/${member}`);
+    if (!after) throw new NotFoundError(`member "${service}/${member}" not found`);
     return after;
   }
 
@@ -381,24 +376,4 @@ export class ServiceRegistry {
     const satisfied = await this.waitUntil(name, () => this.passing(name, visible) >= wanted, timeoutMs, signal);
     return { service: name, wanted, passing: this.passing(name, visible), satisfied, index: this.index, members: (this.get(name)?.members ?? []).filter(visible) };
   }
-}
-
-const registries = new WeakMap<Store, ServiceRegistry>();
-
-/** The registry of one running central (one per store), for the routes and the agent hub. */
-export function serviceRegistry(deps: { store: Store; changes: ChangeFeed; logger?: Logger }, opts: RegistryOptions = {}): ServiceRegistry {
-  let r = registries.get(deps.store);
-  if (!r) {
-    r = new ServiceRegistry(deps.store, deps.changes, { logger: deps.logger, ...opts });
-    registries.set(deps.store, r);
-  }
-  return r;
-}
-
-/**
- * For the agent hub: a site agent reports the health of a member running on one of its machines
- * (same effect as a TTL heartbeat: sets the status, restarts the TTL, writes only on a change).
- */
-export function reportMemberStatus(deps: { store: Store; changes: ChangeFeed }, service: string, member: string, status: MemberStatus, note?: string): Promise<ServiceMember> {
-  return serviceRegistry(deps).reportMemberStatus(service, member, status, note);
 }

@@ -6,10 +6,11 @@ import { AddressLike, BlockingQuery, HealthUpdate, MemberId, MemberRegister, Ser
 import { parseDuration } from '../../shared/util/duration.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from '../api/auth-middleware.js';
 import { inScope, requireVisible, requireWritableSite, scopeOf, type Scope } from '../auth/scope.js';
-import { ForbiddenError } from '../api/domain-errors.js';
+import { ForbiddenError } from '../../shared/errors/domain-errors.js';
 import { MAX_WAIT_MS, type ServiceRegistry } from './registry.js';
+import { MACHINES } from '../machines/resources.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (description: string) => ({ description, content: json(ErrorBody) });
@@ -32,7 +33,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
    * deregisters and heartbeats only those; a member of another site's machine is not found (404), and
    * a member without a machine is changed only by unscoped tokens (403).
    */
-  const siteOfMachine = (machine: string | undefined) => (machine ? deps.store.findUnique<Machine>('machines', 'name', machine)?.site : undefined);
+  const siteOfMachine = (machine: string | undefined) => (machine ? deps.store.findUnique<Machine>(MACHINES, 'name', machine)?.site : undefined);
   const memberVisible = (scope: Scope) => (m: { machine?: string }) => scope === undefined || !m.machine || inScope(scope, siteOfMachine(m.machine));
   const visibleMembers = <S extends { members: { machine?: string }[] }>(scope: Scope, s: S): S => (scope === undefined ? s : { ...s, members: s.members.filter(memberVisible(scope)) });
   const requireMemberScope = (scope: Scope, machine: string | undefined) => {
@@ -164,7 +165,7 @@ export function registerServiceRoutes(app: OpenAPIHono, deps: ApiDeps, reg: Serv
         if (v !== undefined && parseDuration(v) <= 0) throw ApiError.badRequest(`${field} must be positive`, [{ path: field, message: 'must be positive' }]);
       }
       const { member, created } = await reg.register(name, body, (machine) => {
-        const m = deps.store.findUnique<Machine>('machines', 'name', machine);
+        const m = deps.store.findUnique<Machine>(MACHINES, 'name', machine);
         return m ? (m.address ?? undefined) : null;
       });
       return c.json(member as never, created ? 201 : 200);

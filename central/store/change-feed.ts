@@ -12,7 +12,8 @@ export interface Change {
 
 /**
  * In-process notifications of acknowledged writes, so the agent hub can push desired-state updates and
- * blocking queries can wake up. Emitted only after the write is durable.
+ * blocking queries can wake up. The store emits (Store.commit), only after the write is durable; other
+ * code only listens.
  */
 export class ChangeFeed {
   private readonly emitter = new EventEmitter();
@@ -23,13 +24,35 @@ export class ChangeFeed {
     this.emitter.setMaxListeners(0);
   }
 
+  private readonly perCollection = new Map<string, number>();
+
+  /** Called by the store after a durable commit (nothing else emits). */
   emit(change: Change): void {
     this.index++;
+    this.perCollection.set(change.collection, (this.perCollection.get(change.collection) ?? 0) + 1);
     this.emitter.emit('change', change);
   }
 
+  /** How many changes these collections have seen: moves exactly when one of them changes (e.g. a cache of a document built from them). */
+  indexOf(collections: readonly string[]): number {
+    let n = 0;
+    for (const c of collections) n += this.perCollection.get(c) ?? 0;
+    return n;
+  }
+
+  /**
+   * Listens to every change. A listener that throws is reported (a process warning) and skipped: it must
+   * not turn a write that is already durable into a failed commit, nor keep the change from other listeners.
+   */
   on(listener: (c: Change) => void): () => void {
-    this.emitter.on('change', listener);
-    return () => this.emitter.off('change', listener);
+    const guarded = (c: Change) => {
+      try {
+        listener(c);
+      } catch (e) {
+        process.emitWarning(`a change listener failed on ${c.collection}/${c.id}: ${(e as Error).message}`, 'ChangeListenerWarning');
+      }
+    };
+    this.emitter.on('change', guarded);
+    return () => this.emitter.off('change', guarded);
   }
 }

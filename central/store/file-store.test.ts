@@ -6,7 +6,7 @@ import { FileStore } from './file-store.js';
 import { DirLockedError } from '../../shared/fs/dir-lock.js';
 import { JournalCorruptError } from '../../shared/fs/journal.js';
 import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
-import { ConflictError, type CollectionSpec, type Doc } from './types.js';
+import { UniqueConflictError, type CollectionSpec, type Doc } from './types.js';
 
 const SPECS: CollectionSpec[] = [
   { name: 'things', unique: [{ field: 'name', values: (d) => [String(d.name)] }] },
@@ -51,7 +51,7 @@ describe('FileStore', () => {
         { type: 'put', collection: 'things', doc: thing('b', 'beta') },
         { type: 'put', collection: 'things', doc: thing('c', 'beta') },
       ]),
-    ).rejects.toBeInstanceOf(ConflictError);
+    ).rejects.toBeInstanceOf(UniqueConflictError);
     expect(s.get('other', 'o1')).toBeUndefined();
     expect(s.get('things', 'b')).toBeUndefined();
     expect(s.findUnique('things', 'name', 'alpha')?.id).toBe('a');
@@ -214,6 +214,8 @@ describe('FileStore', () => {
     it('refuses the whole batch, rolls it back in memory, keeps nothing on disk, and takes writes again later', async () => {
       const s = await open();
       await s.put('things', thing('a', 'alpha', { v: 1 }));
+      const announced: string[] = [];
+      s.changes.on((c) => announced.push(`${c.type} ${c.id}`));
       const restore = failWrites(s);
       // Concurrent writers share the failing batch (or queue behind it): all are refused.
       const results = await Promise.allSettled([
@@ -231,9 +233,11 @@ describe('FileStore', () => {
       expect(s.findUnique('things', 'name', 'beta')).toBeUndefined();
       expect(s.count('other')).toBe(0);
       expect(s.health()).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^disk full: ENOSPC/) });
+      expect(announced).toEqual([]); // a refused write is never announced
       // The unique index was rolled back too: "beta" can be taken by another document.
       restore();
       await s.put('things', thing('c', 'beta'));
+      expect(announced).toEqual(['put c']);
       expect(s.health()).toEqual({ status: 'ok' });
       await s.close();
       const again = await open();
@@ -267,7 +271,7 @@ describe('FileStore', () => {
       await new Promise((r) => setTimeout(r, 20)); // the batch is written, waiting for its fdatasync
       // A read-modify-write now builds on the writes in flight (a one-time token used twice fails once).
       expect(s.get('things', 'a')).toMatchObject({ v: 2 });
-      await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(ConflictError);
+      await expect(s.put('things', thing('z', 'beta'))).rejects.toBeInstanceOf(UniqueConflictError);
       // A compaction asked for meanwhile waits until they are durable or refused.
       const compaction = s.compact();
       const waiting = s.put('things', thing('c', 'gamma')); // made during the compaction: waits for its switch

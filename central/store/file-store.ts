@@ -6,10 +6,13 @@ import { acquireDirLock, type DirLock } from '../../shared/fs/dir-lock.js';
 import { Journal } from '../../shared/fs/journal.js';
 import { StorageError, storageError } from '../../shared/fs/storage-errors.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
+import { ChangeFeed } from './change-feed.js';
+import { announce } from './announce.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
+import { MemoryState, undoAll, type Undo } from './memory-state.js';
 import { migrate, SCHEMA_VERSION, type Snapshot } from './migrations.js';
-import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, Store, StoreHealth, WriteOp } from './types.js';
+import type { CollectionName, CollectionSpec, Doc, Store, StoreHealth, WriteOp } from './types.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -21,6 +24,8 @@ export interface FileStoreOptions {
   retryCompactionMs?: number;
   /** Called with each group commit's duration (seconds) and record count. */
   onCommit?: (seconds: number, records: number) => void;
+  /** Where acknowledged writes are announced (default: a new feed). */
+  changes?: ChangeFeed;
 }
 
 type JournalRecord = { ops: WriteOp[] };
@@ -42,8 +47,7 @@ type JournalRecord = { ops: WriteOp[] };
  * a crash or a failure (ENOSPC) anywhere in compaction loses nothing: the old snapshot and journals stay,
  * the store keeps serving, and compaction is retried.
  */
-export class FileStore implements Store {
-  private readonly collections = new Map<string, MemoryCollection>();
+export class FileStore extends MemoryState implements Store {
   private readonly db: Low<Snapshot>;
   private journal!: Journal<JournalRecord>;
   private generation = 0;
@@ -60,11 +64,13 @@ export class FileStore implements Store {
   private closed = false;
   private readonly logger: Logger;
   private readonly compactAfterBytes: number;
+  readonly changes: ChangeFeed;
 
   private constructor(private readonly opts: FileStoreOptions) {
+    super(opts.collections);
+    this.changes = opts.changes ?? new ChangeFeed();
     this.logger = opts.logger ?? silentLogger;
     this.compactAfterBytes = opts.compactAfterBytes ?? 64 * 1024 * 1024;
-    for (const spec of opts.collections) this.collections.set(spec.name, new MemoryCollection(spec));
     this.db = new Low<Snapshot>(new DurableJsonFile<Snapshot>(join(opts.dir, 'store.json')), emptySnapshot());
   }
 
@@ -143,12 +149,6 @@ export class FileStore implements Store {
     this.logger.info({ replayed, schemaVersion: SCHEMA_VERSION, counts: this.counts() }, 'store loaded');
   }
 
-  private coll(name: CollectionName): MemoryCollection {
-    const c = this.collections.get(name);
-    if (!c) throw new Error(`unknown collection ${name}`);
-    return c;
-  }
-
   private collFor(name: CollectionName): MemoryCollection {
     return this.collections.get(name) ?? this.collections.set(name, new MemoryCollection({ name, unique: [] })).get(name)!;
   }
@@ -159,45 +159,11 @@ export class FileStore implements Store {
     else c.delete(op.id);
   }
 
-  get<T extends Doc>(collection: CollectionName, id: string): T | undefined {
-    return this.coll(collection).get(id) as T | undefined;
-  }
-
-  findUnique<T extends Doc>(collection: CollectionName, field: string, value: string): T | undefined {
-    return this.coll(collection).findUnique(field, value) as T | undefined;
-  }
-
-  list<T extends Doc>(collection: CollectionName, query?: ListQuery): Page<T> {
-    return this.coll(collection).list(query) as Page<T>;
-  }
-
-  count(collection: CollectionName): number {
-    return this.coll(collection).docs.size;
-  }
-
-  counts(): Record<string, number> {
-    return Object.fromEntries([...this.collections].map(([k, c]) => [k, c.docs.size]));
-  }
-
   async commit(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
     while (this.switching) await this.switching;
-    // Apply op by op, checking unique indexes against the state left by the ops before it (and by writes
-    // still in flight); on a conflict undo what was applied: all or nothing.
-    const undo: Undo[] = [];
-    try {
-      for (const op of ops) {
-        const c = this.coll(op.collection);
-        const id = op.type === 'put' ? op.doc.id : op.id;
-        const prev = c.get(id);
-        if (op.type === 'put') c.checkUnique(op.doc);
-        this.applyOp(op);
-        undo.push({ c, id, prev });
-      }
-    } catch (e) {
-      undoAll(undo);
-      throw e;
-    }
+    // Unique indexes are checked against the state left by the ops before (and by writes still in flight).
+    const undo = this.applyAll(ops);
     this.inflight.add(undo);
     try {
       await this.journal.append({ ops });
@@ -205,6 +171,7 @@ export class FileStore implements Store {
       // Durable, or refused (then onWriteFailure has undone it with every other write in flight).
       this.inflight.delete(undo);
     }
+    announce(this.changes, ops, undo.map((u) => u.prev));
     if ((this.journal.bytes > this.compactAfterBytes || this.compactOwed) && !this.compacting && !this.retryTimer) {
       this.compact().catch(() => undefined); // logged and retried
     }
@@ -216,15 +183,6 @@ export class FileStore implements Store {
     this.writeFault = err.message;
     this.logger.error({ err: err.message }, 'store: a write could not be made durable; it and every write in flight were refused and rolled back');
     this.scheduleRetry();
-  }
-
-  async put<T extends Doc>(collection: CollectionName, doc: T): Promise<T> {
-    await this.commit([{ type: 'put', collection, doc }]);
-    return doc;
-  }
-
-  async delete(collection: CollectionName, id: string): Promise<void> {
-    await this.commit([{ type: 'delete', collection, id }]);
   }
 
   /** ok, or degraded with the reason (a full disk refuses writes; a failing compaction does not). */
@@ -328,21 +286,6 @@ function parseJournalRecord(v: unknown): JournalRecord {
     ops.every((op) => typeof op?.collection === 'string' && (op.type === 'put' ? typeof op.doc?.id === 'string' : op.type === 'delete' && typeof op.id === 'string'));
   if (!ok) throw new Error('not a store journal record ({ops: [put|delete …]})');
   return v as JournalRecord;
-}
-
-interface Undo {
-  c: MemoryCollection;
-  id: string;
-  prev: Doc | undefined;
-}
-
-/** Restores what `undo` records, newest first. */
-function undoAll(undo: Undo[]): void {
-  for (let i = undo.length - 1; i >= 0; i--) {
-    const { c, id, prev } = undo[i];
-    if (prev) c.put(prev);
-    else c.delete(id);
-  }
 }
 
 function emptySnapshot(): Snapshot {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCollection } from './memory-collection.js';
-import { ConflictError, type Doc } from './types.js';
+import { UniqueConflictError, type Doc } from './types.js';
 
 const machines = () =>
   new MemoryCollection({
@@ -32,9 +32,9 @@ describe('MemoryCollection', () => {
   it('detects conflicts with other documents and within one document, case-insensitively, but not with itself', () => {
     const c = machines();
     c.put(m('1', 'a', ['52:54:00:00:00:01']));
-    expect(() => c.checkUnique(m('2', 'a'))).toThrow(ConflictError);
+    expect(() => c.checkUnique(m('2', 'a'))).toThrow(UniqueConflictError);
     expect(() => c.checkUnique(m('2', 'b', ['52:54:00:00:00:01']))).toThrow(/mac "52:54:00:00:00:01" is already in use/);
-    expect(() => c.checkUnique(m('2', 'b', ['52:54:00:00:00:0A', '52:54:00:00:00:0a']))).toThrow(ConflictError);
+    expect(() => c.checkUnique(m('2', 'b', ['52:54:00:00:00:0A', '52:54:00:00:00:0a']))).toThrow(UniqueConflictError);
     expect(() => c.checkUnique(m('1', 'a', ['52:54:00:00:00:01', '52:54:00:00:00:03']))).not.toThrow();
     expect(() => c.checkUnique(m('2', 'A', ['52:54:00:00:00:04']))).not.toThrow(); // names are case-sensitive
     try {

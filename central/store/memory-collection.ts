@@ -1,4 +1,4 @@
-import { ConflictError, type CollectionSpec, type Doc, type ListQuery, type Page } from './types.js';
+import { UniqueConflictError, type CollectionSpec, type Doc, type ListQuery, type Page } from './types.js';
 
 /** One collection held in memory with its unique indexes. Used by the file store; no I/O here. */
 export class MemoryCollection {
@@ -20,16 +20,16 @@ export class MemoryCollection {
     return id === undefined ? undefined : this.docs.get(id);
   }
 
-  /** Throws ConflictError if `doc` claims a unique value held by another document. */
+  /** Throws UniqueConflictError if `doc` claims a unique value held by another document. */
   checkUnique(doc: Doc): void {
     for (const u of this.spec.unique) {
       const idx = this.indexes.get(u.field)!;
       const seen = new Set<string>();
       for (const v of u.values(doc)) {
-        if (seen.has(v)) throw new ConflictError(this.spec.name, u.field, v);
+        if (seen.has(v)) throw new UniqueConflictError(this.spec.name, u.field, v);
         seen.add(v);
         const holder = idx.get(v);
-        if (holder !== undefined && holder !== doc.id) throw new ConflictError(this.spec.name, u.field, v);
+        if (holder !== undefined && holder !== doc.id) throw new UniqueConflictError(this.spec.name, u.field, v);
       }
     }
   }

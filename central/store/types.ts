@@ -3,6 +3,9 @@
  * fields, array membership, params) and whole-document writes, so a PostgreSQL implementation can
  * follow the embedded file store without touching the routes.
  */
+import { ConflictError } from '../../shared/errors/domain-errors.js';
+import type { ChangeFeed } from './change-feed.js';
+
 export interface Doc {
   id: string;
   [key: string]: unknown;
@@ -46,11 +49,16 @@ export interface Store {
   findUnique<T extends Doc>(collection: CollectionName, field: string, value: string): T | undefined;
   list<T extends Doc>(collection: CollectionName, query?: ListQuery): Page<T>;
   count(collection: CollectionName): number;
-  /** Applies the ops atomically (all or nothing) and resolves once they are durable. */
+  /**
+   * Applies the ops atomically (all or nothing) and resolves once they are durable; then announces each
+   * op on `changes` (with the document before it). A write and its announcement are one operation.
+   */
   commit(ops: WriteOp[]): Promise<void>;
   put<T extends Doc>(collection: CollectionName, doc: T): Promise<T>;
   delete(collection: CollectionName, id: string): Promise<void>;
   counts(): Record<CollectionName, number>;
+  /** Where acknowledged writes are announced (after they are durable). */
+  readonly changes: ChangeFeed;
   /** Whether writes can be made durable now (shown by /healthz). */
   health(): StoreHealth;
   close(): Promise<void>;
@@ -58,12 +66,13 @@ export interface Store {
 
 export type StoreHealth = { status: 'ok' } | { status: 'degraded'; reason: string };
 
-export class ConflictError extends Error {
+/** A write claims a unique value (a name, a MAC) another document holds: a domain conflict (409). */
+export class UniqueConflictError extends ConflictError {
   constructor(
     readonly collection: string,
     readonly field: string,
     readonly value: string,
   ) {
-    super(`${collection}: ${field} "${value}" is already in use`);
+    super(`${collection}: ${field} "${value}" is already in use`, [{ path: field, message: `"${value}" is already in use` }]);
   }
 }

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log/logger.js';
-import { AGENT_COLLECTIONS, EVENTS, TASKS } from '../agents/collections.js';
-import { COLLECTIONS } from '../inventory/collections.js';
+import { EVENTS } from '../agents/collections.js';
+import { ALL_COLLECTIONS } from '../all-collections.test-support.js';
+import { TASKS } from './collection.js';
 import { FileStore } from '../store/file-store.js';
 import { parseRetention, prune, prunable } from './retention.js';
 
@@ -16,7 +17,7 @@ const event = (id: string, age: number) => ({ id, kind: 'lease', receivedAt: ago
 
 let dir: string;
 let store: FileStore;
-const open = () => FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS], logger: silentLogger });
+const open = () => FileStore.open({ dir, collections: ALL_COLLECTIONS, logger: silentLogger });
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'retention-'));
   store = await open();

@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/log/logger.js';
 import { parseDuration } from '../../shared/util/duration.js';
-import { EVENTS, TASKS } from '../agents/collections.js';
+import { EVENTS } from '../agents/collections.js';
+import { TASKS } from './collection.js';
 import type { Doc, Store } from '../store/types.js';
 import { TERMINAL, type TaskDoc } from './service.js';
 

@@ -6,8 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openTask } from '../../shared/envelope/envelope.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import { AGENT_COLLECTIONS, AGENTS, type AgentDoc } from '../agents/collections.js';
-import { COLLECTIONS } from '../inventory/collections.js';
-import { ChangeFeed } from '../store/change-feed.js';
+import { ALL_COLLECTIONS } from '../all-collections.test-support.js';
 import { FileStore } from '../store/file-store.js';
 import { TaskService } from './service.js';
 
@@ -25,9 +24,9 @@ beforeEach(async () => {
   await sodium.ready;
   keys = sodium.crypto_sign_keypair();
   dir = mkdtempSync(join(tmpdir(), 'tasksvc-'));
-  store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS], logger: silentLogger });
+  store = await FileStore.open({ dir, collections: ALL_COLLECTIONS, logger: silentLogger });
   for (const name of ['s1', 's2']) await store.put('sites', { id: name, name, params: {}, createdAt: 'x', updatedAt: 'x' });
-  svc = new TaskService(store, new ChangeFeed(), keys.privateKey, silentLogger);
+  svc = new TaskService(store, keys.privateKey, silentLogger);
 });
 afterEach(async () => {
   await store.close();
@@ -158,10 +157,10 @@ describe('TaskService', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(svc.get(t.id)!.state).toBe('delivered');
     await store.close();
-    store = await FileStore.open({ dir, collections: [...COLLECTIONS, ...AGENT_COLLECTIONS], logger: silentLogger });
+    store = await FileStore.open({ dir, collections: ALL_COLLECTIONS, logger: silentLogger });
     expect(store.get<{ state: string }>('tasks', t.id)!.state).toBe('delivered');
     // both queued and delivered tasks are redelivered at reconnect
-    svc = new TaskService(store, new ChangeFeed(), keys.privateKey, silentLogger);
+    svc = new TaskService(store, keys.privateKey, silentLogger);
     expect((await svc.pendingFor('a1')).map((x) => x.id)).toEqual([t.id]);
   });
 });

@@ -5,11 +5,12 @@ import type { Logger } from '../../shared/log/logger.js';
 import type { ReportMsg } from '../../shared/protocol/messages.js';
 import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
 import { parseDuration } from '../../shared/util/duration.js';
-import { ApiError } from '../api/api-error.js';
-import { DomainConflictError, DomainError } from '../api/domain-errors.js';
-import type { ChangeFeed } from '../store/change-feed.js';
+import { ConflictError, DomainError, InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
+import { MACHINES } from '../machines/resources.js';
+import { SITES } from '../sites/resources.js';
 import type { Store } from '../store/types.js';
-import { AGENTS, TASKS, type AgentDoc } from '../agents/collections.js';
+import { AGENTS, type AgentDoc } from '../agents/collections.js';
+import { TASKS } from './collection.js';
 
 export type TaskState = 'queued' | 'delivered' | 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'expired';
 export const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
@@ -63,7 +64,6 @@ export class TaskService {
 
   constructor(
     private readonly store: Store,
-    private readonly changes: ChangeFeed,
     private readonly signingKey: Uint8Array,
     private readonly logger: Logger,
   ) {
@@ -99,12 +99,12 @@ export class TaskService {
    */
   private pickAgent(site: string, machine?: { id: string; name?: string; servedBy?: string }): AgentDoc {
     const agents = this.agentsAt(site).filter((a) => !a.revokedAt);
-    if (agents.length === 0) throw ApiError.conflict(`site "${site}" has no joined agent; join one with "underlay agent join"`);
+    if (agents.length === 0) throw new ConflictError(`site "${site}" has no joined agent; join one with "underlay agent join"`);
     if (machine) {
       const serving = agents.find((a) => a.id === machine.servedBy);
       if (serving) return serving;
       if (agents.length === 1) return agents[0];
-      throw new DomainConflictError(
+      throw new ConflictError(
         `machine "${machine.name ?? machine.id}" has not been served by any of site "${site}"'s ${agents.length} agents yet (no lease, boot or discovery seen${machine.servedBy ? `; its last agent ${machine.servedBy} is gone` : ''}): boot it once so its agent is known`,
         [{ path: 'machine', message: 'no serving agent known' }],
       );
@@ -132,9 +132,6 @@ export class TaskService {
         if (e instanceof DomainError && inputs.length > 1) {
           throw new (e.constructor as new (m: string, d?: DomainError['details']) => DomainError)(`tasks.${i}: ${e.message}`, e.details?.map((d) => ({ ...d, path: `tasks.${i}.${d.path}` })));
         }
-        if (e instanceof ApiError && inputs.length > 1) {
-          throw new ApiError(e.status, e.code, `tasks.${i}: ${e.message}`, Array.isArray(e.details) ? e.details.map((d: { path: string; message: string }) => ({ ...d, path: `tasks.${i}.${d.path}` })) : e.details);
-        }
         throw e;
       }
     });
@@ -143,7 +140,6 @@ export class TaskService {
       ...tasks.map((doc) => ({ type: 'put' as const, collection: TASKS, doc })),
     ]);
     for (const task of tasks) {
-      this.changes.emit({ collection: TASKS, type: 'put', id: task.id, doc: task });
       this.onTask?.(task);
     }
     return tasks;
@@ -152,27 +148,27 @@ export class TaskService {
   /** Validates one input and builds its signed task; `agents` carries sequence claims within a batch. */
   private prepare(input: CreateTaskInput, agents: Map<string, AgentDoc>): TaskDoc {
     if (!isTaskKind(input.kind)) {
-      throw ApiError.badRequest(`unknown task kind "${input.kind}" (known: ${Object.keys(TASK_KINDS).join(', ')})`, [{ path: 'kind', message: 'unknown kind' }]);
+      throw new InvalidError(`unknown task kind "${input.kind}" (known: ${Object.keys(TASK_KINDS).join(', ')})`, [{ path: 'kind', message: 'unknown kind' }]);
     }
     const kind = TASK_KINDS[input.kind];
     const payload = kind.payload.safeParse(input.payload ?? {});
     if (!payload.success) {
       const details = payload.error.issues.map((i) => ({ path: ['payload', ...i.path].join('.'), message: i.message }));
-      throw ApiError.badRequest(`invalid payload for ${input.kind}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+      throw new InvalidError(`invalid payload for ${input.kind}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
     }
-    if (!this.store.findUnique('sites', 'name', input.site)) throw ApiError.badRequest(`site "${input.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+    if (!this.store.findUnique(SITES, 'name', input.site)) throw new InvalidError(`site "${input.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
     let machineId: string | null = null;
     let machineDoc: { id: string; name?: string; servedBy?: string } | undefined;
     if (kind.machine) {
-      if (!input.machine) throw ApiError.badRequest(`task kind ${input.kind} needs a machine`, [{ path: 'machine', message: 'required' }]);
-      const m = this.store.get<{ id: string; site: string; name?: string; servedBy?: string }>('machines', input.machine) ?? this.store.findUnique<{ id: string; site: string; name?: string; servedBy?: string }>('machines', 'name', input.machine);
-      if (!m) throw ApiError.badRequest(`machine "${input.machine}" does not exist`, [{ path: 'machine', message: 'unknown machine' }]);
-      if (m.site !== input.site) throw ApiError.badRequest(`machine "${input.machine}" is not at site "${input.site}"`, [{ path: 'machine', message: 'other site' }]);
+      if (!input.machine) throw new InvalidError(`task kind ${input.kind} needs a machine`, [{ path: 'machine', message: 'required' }]);
+      const m = this.store.get<{ id: string; site: string; name?: string; servedBy?: string }>(MACHINES, input.machine) ?? this.store.findUnique<{ id: string; site: string; name?: string; servedBy?: string }>(MACHINES, 'name', input.machine);
+      if (!m) throw new InvalidError(`machine "${input.machine}" does not exist`, [{ path: 'machine', message: 'unknown machine' }]);
+      if (m.site !== input.site) throw new InvalidError(`machine "${input.machine}" is not at site "${input.site}"`, [{ path: 'machine', message: 'other site' }]);
       machineId = m.id;
       machineDoc = m;
     }
     const ttlMs = parseDuration(input.ttl ?? '1h');
-    if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw ApiError.badRequest('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
+    if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw new InvalidError('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
     const picked = this.pickAgent(input.site, machineDoc);
     const agent = agents.get(picked.id) ?? picked;
@@ -313,7 +309,6 @@ export class TaskService {
     if (changed.length === 0) return;
     await this.store.commit(changed.map((c) => ({ type: 'put' as const, collection: TASKS, doc: c.next })));
     for (const c of changed) {
-      this.changes.emit({ collection: TASKS, type: 'put', id: c.next.id, doc: c.next, before: c.before });
       if (c.effect) await this.applyEffect(c.next);
     }
   }
@@ -325,9 +320,9 @@ export class TaskService {
 
   async cancel(id: string): Promise<TaskDoc> {
     const t = this.get(id);
-    if (!t) throw ApiError.notFound('task', id);
-    if (TERMINAL.has(t.state)) throw ApiError.conflict(`task ${id} is already ${t.state}`);
-    if (RANK[t.state] >= RANK.running) throw ApiError.conflict(`task ${id} is already running`);
+    if (!t) throw new NotFoundError(`task "${id}" not found`);
+    if (TERMINAL.has(t.state)) throw new ConflictError(`task ${id} is already ${t.state}`);
+    if (RANK[t.state] >= RANK.running) throw new ConflictError(`task ${id} is already running`);
     const next = await this.transition(t, { state: 'cancelled', at: new Date().toISOString(), reason: 'cancelled by operator' });
     this.onTask?.(next);
     return next;
@@ -357,12 +352,11 @@ export class TaskService {
   /** What a succeeded agent task means for the inventory: the central's record follows the site. */
   private async applyEffect(t: TaskDoc): Promise<void> {
     if (!t.machine || (t.kind !== 'set-netboot' && t.kind !== 'set-bootenv')) return;
-    const m = this.store.get<{ id: string; netboot: boolean; bootenv: string; updatedAt: string }>('machines', t.machine);
+    const m = this.store.get<{ id: string; netboot: boolean; bootenv: string; updatedAt: string }>(MACHINES, t.machine);
     if (!m) return;
     const p = t.payload as { netboot?: boolean; bootenv?: string };
     const next = { ...m, ...(t.kind === 'set-netboot' ? { netboot: p.netboot! } : { bootenv: p.bootenv! }), updatedAt: new Date().toISOString() };
-    await this.store.put('machines', next);
-    this.changes.emit({ collection: 'machines', type: 'put', id: m.id, doc: next, before: m });
+    await this.store.put(MACHINES, next);
   }
 
 }

@@ -4,7 +4,6 @@ import { WebSocket } from 'ws';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { makeCsr } from '../../shared/pki/csr.js';
 import { FEATURES, type CentralToAgent } from '../../shared/protocol/messages.js';
-import { defaultFeatures } from '../../central/features.js';
 import { startCentral, type RunningCentral } from '../../central/server/serve.js';
 import type { CentralOptions } from '../../central/server/options.js';
 import { httpCall, tempDir, type HttpResult, type RequestOptions } from './support.js';
@@ -39,7 +38,7 @@ export interface SimAgent {
 /** `dir`: reuse a data directory (a restart); it is then left for the caller to remove. */
 export async function startInProcessCentral(opts: { logger?: Logger; dir?: string; options?: Partial<CentralOptions> } = {}): Promise<InProcessCentral> {
   const dir = opts.dir ?? tempDir('underlay-inproc-');
-  const running = await startCentral({ data: join(dir, 'data'), listen: '127.0.0.1:0', logger: opts.logger ?? silentLogger, features: await defaultFeatures(), ...opts.options });
+  const running = await startCentral({ data: join(dir, 'data'), listen: '127.0.0.1:0', logger: opts.logger ?? silentLogger, ...opts.options });
   const ca = running.identity.ca.certPem;
   const adminToken = readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim();
   const request = (method: string, path: string, o: RequestOptions = {}) => httpCall(running.url, ca, method, path, { token: adminToken, ...o });

@@ -19,54 +19,19 @@ import { fileURLToPath } from 'node:url';
 import type { Machine } from '../../../shared/api/resources.js';
 import { HostBlockCache, renderInventory as renderInventoryDoc, renderInventoryBody } from '../../../central/ansible/render.js';
 import { sourceFromStore } from '../../../central/ansible/routes.js';
-import { MemoryCollection } from '../../../central/store/memory-collection.js';
-import type { CollectionName, Doc, ListQuery, Page, Store, StoreHealth, WriteOp } from '../../../central/store/types.js';
+import { groupRulesCollection } from '../../../central/ansible/group-rules.js';
+import { machinesCollection } from '../../../central/machines/resources.js';
+import { paramsCollection } from '../../../central/params/resources.js';
+import { profilesCollection } from '../../../central/profiles/resources.js';
+import { servicesCollection } from '../../../central/services/registry.js';
+import { sitesCollection } from '../../../central/sites/resources.js';
+import { MemoryStore } from '../../../central/store/memory-store.js';
+import type { Doc } from '../../../central/store/types.js';
 import { fleet } from './fleet.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const CLI = join(ROOT, 'dist/shared/cli/underlay.js');
 const SCRIPT = join(ROOT, 'scripts/ansible/underlay-inventory');
-
-/** A Store over MemoryCollections only (no disk): what the route reads, minus the file. */
-class MemStore implements Store {
-  private readonly colls = new Map<string, MemoryCollection>();
-  constructor(names: string[]) {
-    for (const name of names) this.colls.set(name, new MemoryCollection({ name, unique: [{ field: 'name', values: (d) => [String(d.name)] }] }));
-  }
-  private c(n: string): MemoryCollection {
-    return this.colls.get(n)!;
-  }
-  get<T extends Doc>(collection: CollectionName, id: string): T | undefined {
-    return this.c(collection).get(id) as T | undefined;
-  }
-  findUnique<T extends Doc>(collection: CollectionName, field: string, value: string): T | undefined {
-    return this.c(collection).findUnique(field, value) as T | undefined;
-  }
-  list<T extends Doc>(collection: CollectionName, query?: ListQuery): Page<T> {
-    return this.c(collection).list(query) as Page<T>;
-  }
-  count(collection: CollectionName): number {
-    return this.c(collection).docs.size;
-  }
-  async commit(ops: WriteOp[]): Promise<void> {
-    for (const op of ops) if (op.type === 'put') this.c(op.collection).put(op.doc);
-    else this.c(op.collection).delete(op.id);
-  }
-  async put<T extends Doc>(collection: CollectionName, doc: T): Promise<T> {
-    this.c(collection).put(doc);
-    return doc;
-  }
-  async delete(collection: CollectionName, id: string): Promise<void> {
-    this.c(collection).delete(id);
-  }
-  counts(): Record<string, number> {
-    return Object.fromEntries([...this.colls].map(([k, c]) => [k, c.docs.size]));
-  }
-  health(): StoreHealth {
-    return { status: 'ok' };
-  }
-  async close(): Promise<void> {}
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -79,9 +44,10 @@ function pct(xs: number[], p: number): number {
 const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)} ms`;
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
-export function storeOf(n: number): MemStore {
+/** The synthetic fleet in the product's in-memory store (the collections' own unique indexes). */
+export function storeOf(n: number): MemoryStore {
   const f = fleet(n);
-  const store = new MemStore(['sites', 'profiles', 'params', 'machines', 'group-rules', 'services']);
+  const store = new MemoryStore([sitesCollection, profilesCollection, paramsCollection, machinesCollection, groupRulesCollection, servicesCollection]);
   for (const s of f.sites) void store.put('sites', s as unknown as Doc);
   for (const p of f.profiles) void store.put('profiles', p as unknown as Doc);
   for (const d of f.params) void store.put('params', d as unknown as Doc);

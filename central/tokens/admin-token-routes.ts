@@ -4,9 +4,8 @@ import { ErrorBody } from '../../shared/api/common.js';
 import { AdminTokenRotate, AdminTokenRotated } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
-import { AdminTokenConflictError, AdminTokenFile } from './admin-token.js';
-import { requirePermission, type AuthVariables } from './middleware.js';
-import { TOKENS } from './tokens.js';
+import { AdminTokenConflictError, AdminTokenFile } from '../auth/admin-token.js';
+import { requirePermission, type AuthVariables } from '../api/auth-middleware.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (d: string) => ({ description: d, content: json(ErrorBody) });
@@ -37,8 +36,6 @@ export function registerAdminTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void 
         throw e;
       }
       const { doc, token, revoked } = rotated;
-      deps.changes.emit({ collection: TOKENS, type: 'put', id: doc.id, doc });
-      if (revoked) deps.changes.emit({ collection: TOKENS, type: 'put', id: revoked.id, doc: revoked });
       return c.json({ ...deps.tokens.view(doc), token, revokedId: revoked?.id ?? null } as never, 200);
     },
   );

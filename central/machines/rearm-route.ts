@@ -4,7 +4,8 @@ import { ErrorBody } from '../../shared/api/common.js';
 import type { Machine } from '../../shared/api/resources.js';
 import { lookupScoped } from '../api/crud.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from '../auth/middleware.js';
+import { requirePermission } from '../api/auth-middleware.js';
+import { MACHINES } from './resources.js';
 import { scopeOf } from '../auth/scope.js';
 
 const Rearmed = z
@@ -31,10 +32,9 @@ export function registerMachineRearmRoute(app: OpenAPIHono, deps: ApiDeps): void
       },
     }),
     async (c) => {
-      const before = lookupScoped<Machine>(deps, 'machines', 'machine', c.req.valid('param').ref, scopeOf(c));
+      const before = lookupScoped<Machine>(deps, MACHINES, 'machine', c.req.valid('param').ref, scopeOf(c));
       const doc: Machine = { ...before, secretsGeneration: (before.secretsGeneration ?? 0) + 1, updatedAt: new Date().toISOString() };
-      await deps.store.put('machines', doc);
-      deps.changes.emit({ collection: 'machines', type: 'put', id: doc.id, doc, before });
+      await deps.store.put(MACHINES, doc);
       return c.json({ id: doc.id, name: doc.name, secretsGeneration: doc.secretsGeneration! }, 200);
     },
   );

@@ -5,9 +5,10 @@ import { formatJoinToken } from '../../shared/api/join-token.js';
 import { Token, TokenCreate, TokenCreated } from '../../shared/api/resources.js';
 import { ApiError } from '../api/api-error.js';
 import type { ApiDeps } from '../api/deps.js';
-import { requirePermission } from './middleware.js';
-import { requireVisible, requireWritableSite, scopedWhere, scopeOf } from './scope.js';
-import { TOKENS, type TokenDoc } from './tokens.js';
+import { requirePermission } from '../api/auth-middleware.js';
+import { requireVisible, requireWritableSite, scopedWhere, scopeOf } from '../auth/scope.js';
+import { TOKENS, type TokenDoc } from '../auth/tokens.js';
+import { SITES } from '../sites/resources.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (d: string) => ({ description: d, content: json(ErrorBody) });
@@ -63,7 +64,7 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       // A site-scoped admin mints tokens for its own site only (never unscoped ones).
       if (scopeOf(c) !== undefined) requireWritableSite(scopeOf(c), body.site ?? '(none: an unscoped token)');
       if (body.role === 'agent-join' && !body.site) throw ApiError.badRequest('an agent-join token needs a site', [{ path: 'site', message: 'required for agent-join' }]);
-      if (body.site && !deps.store.findUnique('sites', 'name', body.site)) throw ApiError.badRequest(`site "${body.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+      if (body.site && !deps.store.findUnique(SITES, 'name', body.site)) throw ApiError.badRequest(`site "${body.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
       const { doc, token } = await deps.tokens.create(body);
       const shown = doc.role === 'agent-join' ? formatJoinToken(token, deps.central.caFingerprint) : token;
       deps.logger.info({ id: doc.id, role: doc.role, site: doc.site, expiresAt: doc.expiresAt ?? 'never' }, 'token created');
@@ -84,7 +85,6 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       requireVisible(scopeOf(c), found.site, 'token', found.id);
       const doc = await deps.tokens.revoke(found.id);
       if (!doc) throw ApiError.notFound('token', c.req.valid('param').id);
-      deps.changes.emit({ collection: TOKENS, type: 'put', id: doc.id, doc });
       return c.json(deps.tokens.view(doc) as never, 200);
     },
   );

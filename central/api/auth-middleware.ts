@@ -1,10 +1,10 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { jsonTextDepth, MAX_JSON_DEPTH } from '../../shared/util/json-depth.js';
-import { ApiError } from '../api/api-error.js';
-import { bodyReadError, isRawUpload } from '../api/body-limit.js';
-import { allows, type Permission } from './permissions.js';
-import { requireUnscoped } from './scope.js';
-import type { TokenDoc, TokenService } from './tokens.js';
+import { ApiError } from './api-error.js';
+import { bodyReadError, isRawUpload } from './body-limit.js';
+import { allows, type Permission } from '../auth/permissions.js';
+import { requireUnscoped } from '../auth/scope.js';
+import type { TokenDoc, TokenService } from '../auth/tokens.js';
 
 export type AuthVariables = { token: TokenDoc };
 

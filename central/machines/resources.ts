@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { Machine, MachineCreate, MachinePatch, type Machine as MachineT, type ParamDef } from '../../shared/api/resources.js';
+import { InvalidError } from '../../shared/errors/domain-errors.js';
+import { redactSealed, sealParams } from '../secrets/seal.js';
+import { defaultMerge, type Referrer, type ResourceSpec } from '../api/crud.js';
+import { checkParamValues, PARAMS, type ParamHolder } from '../params/resources.js';
+import { sealingFor, secretParamNames } from '../params/sealing.js';
+import { PROFILES } from '../profiles/resources.js';
+import { SITES } from '../sites/resources.js';
+import type { CollectionSpec, Doc } from '../store/types.js';
+
+export const MACHINES = 'machines';
+export const machinesCollection: CollectionSpec = {
+  name: MACHINES,
+  unique: [
+    { field: 'name', values: (d: Doc) => [String(d.name)] },
+    { field: 'mac', values: (d) => ((d.macs as string[] | undefined) ?? []).map((m) => m.toLowerCase()) },
+  ],
+};
+/** Machines name their site: a site with machines can be neither deleted nor renamed. */
+export const machinesOfSite: Referrer = { noun: 'machine', count: (store, site) => store.list(MACHINES, { where: { site }, limit: 1 }).total };
+/** Machines name their profiles: a profile in use can be neither deleted nor renamed. */
+export const machinesOfProfile: Referrer = { noun: 'machine', count: (store, profile) => store.list(MACHINES, { where: { profiles: profile }, limit: 1 }).total };
+/** A machine's param values are sealed to its site's agents. */
+export const machinesParamHolder: ParamHolder = { collection: MACHINES, sealScope: (d) => ({ site: String(d.site) }) };
+
+export const machinesResource: ResourceSpec<MachineT> = {
+  collection: MACHINES,
+  path: 'machines',
+  siteField: 'site',
+  label: 'machine',
+  tag: 'Machines',
+  schema: Machine,
+  createSchema: MachineCreate,
+  patchSchema: MachinePatch,
+  filters: z.object({
+    site: z.string().optional(),
+    profile: z.string().optional(),
+    mac: z.string().optional(),
+    bootenv: z.string().optional(),
+    bootState: z.string().optional(),
+    rack: z.string().optional(),
+  }),
+  toWhere: (q) => {
+    const where: Record<string, string> = {};
+    if (q.site) where.site = q.site;
+    if (q.profile) where.profiles = q.profile;
+    if (q.mac) where.macs = q.mac.toLowerCase().replace(/-/g, ':');
+    if (q.bootenv) where.bootenv = q.bootenv;
+    if (q.bootState) where.bootState = q.bootState;
+    if (q.rack) where.rack = q.rack;
+    // Filter by param value: ?param.role=web
+    for (const [k, v] of Object.entries(q)) if (k.startsWith('param.') && v !== undefined) where[`params.${k.slice(6)}`] = v;
+    return where;
+  },
+  build: (input, { id, now }) => ({ id, ...(input as object), createdAt: now, updatedAt: now }) as MachineT,
+  merge: (doc, patch, now) => defaultMerge(doc, patch, now),
+  check: (m, deps) => {
+    if (!deps.store.findUnique(SITES, 'name', m.site)) {
+      throw new InvalidError(`site "${m.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
+    }
+    m.profiles.forEach((p, i) => {
+      if (!deps.store.findUnique(PROFILES, 'name', p)) throw new InvalidError(`profile "${p}" does not exist`, [{ path: `profiles.${i}`, message: 'unknown profile' }]);
+    });
+    if (m.bootenv !== 'discovery' && m.bootenv !== 'local') {
+      const env = deps.store.counts().bootenvs === undefined ? undefined : deps.store.findUnique<{ id: string; onlyUnknown?: boolean }>('bootenvs', 'name', m.bootenv);
+      if (!env) throw new InvalidError(`boot environment "${m.bootenv}" does not exist (import one with "underlay bootenvs import images")`, [{ path: 'bootenv', message: 'unknown boot environment' }]);
+      if (env.onlyUnknown) throw new InvalidError(`boot environment "${m.bootenv}" is only for unknown machines`, [{ path: 'bootenv', message: 'only for unknown machines' }]);
+    }
+    checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>(PARAMS, 'name', n), 'params');
+  },
+  transform: (m, deps) => ({ ...m, params: sealParams(sealingFor(deps.store), m.params, { site: m.site }, 'params') }),
+  view: (m, deps) => ({ ...m, params: redactSealed(m.params, secretParamNames(deps.store)) }),
+};
