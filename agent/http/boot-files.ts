@@ -52,6 +52,8 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     }
     const target = resolve(bootDir, rel);
     if (rel.includes('\0') || rel.split('/').includes('..') || !inside(bootDir, target)) return c.text('bad path\n', 400);
+    // Dot-files are work in progress (an artifact still downloading, .partial-<sha256>): never served.
+    if (rel.split('/').some((seg) => seg.startsWith('.'))) return c.text('not found\n', 404);
     // Both the fast path and serveStatic below open what this check resolved: no symlink out of bootDir.
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {
       if (!(await realFileInside(bootDir, target))) return c.text('not found\n', 404);
