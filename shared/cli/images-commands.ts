@@ -18,8 +18,12 @@ interface Artifact {
 
 /** The sha256 of every artifact the central holds (so a re-push sends no bytes). */
 async function storedArtifacts(c: Command): Promise<Set<string>> {
-  const page = await globals(c).client().call<{ items: { sha256: string }[] }>('GET', '/api/v1/artifacts?limit=100000');
-  return new Set(page.items.map((a) => a.sha256));
+  const have = new Set<string>();
+  for (let offset = 0; ; offset += 10_000) {
+    const page = await globals(c).client().call<{ items: { sha256: string }[]; total: number }>('GET', `/api/v1/artifacts?limit=10000&offset=${offset}`);
+    for (const a of page.items) have.add(a.sha256);
+    if (page.items.length === 0 || offset + page.items.length >= page.total) return have;
+  }
 }
 
 /** `underlay images build|push|list|show|delete|fetch`. */
