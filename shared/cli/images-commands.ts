@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { requirePinned } from '../bootenv/pinning.js';
 import { resolveClientConfig } from '../client/api-client.js';
 import { downloadTo, uploadArtifact } from '../client/transfer.js';
 import { action, globals, type GlobalOptions } from './context.js';
@@ -126,12 +127,13 @@ export function registerImageCommands(program: Command): void {
           process.stderr.write(`boot environment ${name} names no upstream artifacts (its files are served from the agents' boot dirs)\n`);
           return;
         }
-        const have = new Set((await client.call<{ items: { sha256: string }[] }>('GET', '/api/v1/artifacts?limit=10000')).items.map((a) => a.sha256));
+        // Refused before anything is downloaded or stored, naming every unpinned URL.
+        requirePinned({ name, kernel: env.kernel, initrds: env.initrds ?? [] }, !!o.allowUnpinned);
+        const have = await storedArtifacts(c);
         const tmp = mkdtempSync(join(tmpdir(), 'underlay-fetch-'));
         const results: { url: string; sha256: string; result: string }[] = [];
         try {
           for (const a of wanted) {
-            if (!a.sha256 && !o.allowUnpinned) throw new Error(`${a.url} has no sha256 in boot environment ${name}: pin one, or pass --allow-unpinned`);
             if (a.sha256 && have.has(a.sha256)) {
               await uploadArtifact(cfg, null, a.sha256, { urls: [a.url] });
               results.push({ url: a.url, sha256: a.sha256, result: 'already stored' });

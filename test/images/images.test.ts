@@ -1,7 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageRef } from '../../shared/api/images.js';
@@ -180,6 +181,37 @@ describe('images as artifacts: push, list, sync to an agent, serve with Range; t
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 1000-${zst.length - 1}/${zst.length}`);
     expect(part.body.equals(zst.subarray(1000))).toBe(true);
+  });
+
+  it('the central serves artifact byte ranges (what an agent resumes with)', async () => {
+    const zst = readFileSync(zstFile);
+    const part = await central.request('GET', `/api/v1/artifacts/${sha(zst)}`, { headers: { range: 'bytes=100-' } });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 100-${zst.length - 1}/${zst.length}`);
+    expect(part.headers['content-length']).toBe(String(zst.length - 100));
+    const past = await central.request('GET', `/api/v1/artifacts/${sha(zst)}`, { headers: { range: `bytes=${zst.length}-` } });
+    expect(past.status).toBe(416);
+  });
+
+  it('images fetch refuses an unpinned upstream URL (naming it) unless --allow-unpinned, and stores nothing', async () => {
+    const body = randomBytes(10_000);
+    const upstream = createServer((_req, res) => res.writeHead(200, { 'content-length': String(body.length) }).end(body));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/vmlinuz`;
+    try {
+      const created = await central.request('POST', '/api/v1/bootenvs', { body: { name: 'loose', os: { family: 'test' }, kernel: { url }, bootParams: '' } });
+      expect(created.status).toBe(201);
+      const refused = await runCli(['images', 'fetch', 'loose', '-o', 'json'], { env });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`${url} (kernel.url) with no sha256`);
+      expect(refused.stderr).toContain('--allow-unpinned');
+      expect(existsSync(join(central.dataDir, 'artifacts', sha(body)))).toBe(false);
+      const allowed = await runCli(['images', 'fetch', 'loose', '--allow-unpinned', '-o', 'json'], { env });
+      expect(allowed.code, allowed.stderr).toBe(0);
+      expect(existsSync(join(central.dataDir, 'artifacts', sha(body)))).toBe(true);
+    } finally {
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
   });
 
   it('deletes an image nothing uses', async () => {
