@@ -221,4 +221,26 @@ describe('images as artifacts: push, list, sync to an agent, serve with Range; t
     expect(show.code).toBe(4);
     expect(existsSync(join(central.dataDir, 'artifacts', sha(readFileSync(xzFile))))).toBe(false);
   });
+
+  it('images build discovery --push registers the real build; the running agent switches to it', async () => {
+    // The real recipe (scripts/images/build-discovery.sh): cached on a host that built it before, else built now.
+    const built = await runCli(['images', 'build', 'discovery', '--push', '-o', 'json'], { env });
+    expect(built.code, built.stderr).toBe(0);
+    // The build's report goes to stderr with --push; its output directory is the last line it printed.
+    const outDir = built.stderr.split('\n').filter((l) => l.startsWith('/') && existsSync(join(l, 'manifest.json'))).pop()!;
+    const manifest = JSON.parse(readFileSync(join(outDir, 'manifest.json'), 'utf8')) as { kernel: { sha256: string }; initrd: { sha256: string } };
+    expect((JSON.parse(built.stdout) as { name: string; sha256: string }[]).map((x) => [x.name, x.sha256])).toEqual([
+      ['discovery/vmlinuz', manifest.kernel.sha256],
+      ['discovery/initrd.img', manifest.initrd.sha256],
+    ]);
+    const port = /--http-port,(\d+)/.exec(agent!.spawnargs.join(','))![1];
+    let script = '';
+    for (let i = 0; i < 600 && !script.includes(manifest.initrd.sha256); i++) {
+      script = (await get(`http://127.0.0.1:${port}/ipxe/script?mac=52:54:00:aa:bb:cd&platform=pcbios&buildarch=x86_64`)).body.toString();
+      if (!script.includes(manifest.initrd.sha256)) await sleep(200);
+    }
+    expect(script).toContain(`/files/sha256/${manifest.kernel.sha256}`);
+    expect(script).toContain(`/files/sha256/${manifest.initrd.sha256}`);
+    expect(readFileSync(join(bootDir, 'sha256', manifest.kernel.sha256)).equals(readFileSync(join(outDir, 'vmlinuz')))).toBe(true);
+  }, 900_000);
 });
