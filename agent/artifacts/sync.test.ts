@@ -120,4 +120,20 @@ describe('ArtifactSync', () => {
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.equals(body.subarray(0, kept.length))).toBe(true);
   });
+
+  it('pulls the smallest artifacts first, so boot files do not wait behind a large image', async () => {
+    const big = randomBytes(400_000);
+    const small = randomBytes(1000);
+    const order: string[] = [];
+    const s = await central((req, res) => {
+      const body = req.url!.endsWith(sha(big)) ? big : small;
+      order.push(body === big ? 'big' : 'small');
+      serveRange(body, req, res);
+    });
+    server = s.server;
+    sync = make(s.url);
+    sync.update(state([{ sha256: sha(big), size: big.length, urls: [] }, { sha256: sha(small), size: small.length, urls: [], name: 'discovery/vmlinuz' }]));
+    await sync.idle();
+    expect(order).toEqual(['small', 'big']);
+  });
 });

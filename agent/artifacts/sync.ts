@@ -93,7 +93,8 @@ export class ArtifactSync {
   }
 
   private async pullMissing(): Promise<void> {
-    for (const a of this.wanted) {
+    // Smallest first: kernels and initrds (what a boot needs) do not wait behind a multi-GiB disk image.
+    for (const a of [...this.wanted].sort((x, y) => x.size - y.size)) {
       if (!/^[0-9a-f]{64}$/.test(a.sha256) || this.present(a.sha256)) continue;
       try {
         await this.download(a);
