@@ -24,7 +24,7 @@ function serveRange(body: Buffer, req: IncomingMessage, res: ServerResponse, cut
   const slice = body.subarray(start);
   res.writeHead(m ? 206 : 200, { 'content-length': String(slice.length), ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}) });
   if (cutAfter === undefined) return res.end(slice);
-  res.write(slice.subarray(0, cutAfter), () => res.destroy()); // the connection drops mid-transfer
+  res.write(slice.subarray(0, cutAfter), () => res.socket?.end()); // the connection drops mid-transfer
 }
 
 let dir: string;
@@ -117,7 +117,7 @@ describe('ArtifactSync', () => {
     expect(calls).toBe(3);
     expect(existsSync(join(dir, sha(body)))).toBe(false);
     const kept = readFileSync(join(dir, partialName(sha(body))));
-    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBe(30_000); // three attempts of 10,000 bytes each, every one resumed
     expect(kept.equals(body.subarray(0, kept.length))).toBe(true);
   });
 

@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } 
 import { open, rename, truncate, unlink } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir } from '../../shared/fs/durable.js';
@@ -151,7 +152,17 @@ export class ArtifactSync {
       throw res.statusCode === 404 ? new Refused(err.message) : err;
     }
     const append = res.statusCode === 206 && have > 0;
-    await pipeline(res, createWriteStream(part, { flags: append ? 'a' : 'w', mode: 0o644 }));
+    // Not pipeline(): on a dropped connection it would destroy the file stream with bytes still buffered;
+    // what did arrive is flushed here, so the next attempt resumes from all of it.
+    const out = createWriteStream(part, { flags: append ? 'a' : 'w', mode: 0o644 });
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) if (!out.write(chunk)) await once(out, 'drain');
+    } finally {
+      await new Promise<void>((resolve, reject) => {
+        out.once('error', reject);
+        out.end(resolve);
+      });
+    }
     if (sizeOf(part) !== a.size) throw new Error(`connection ended after ${sizeOf(part)} of ${a.size} bytes`);
   }
 

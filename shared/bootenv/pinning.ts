@@ -10,7 +10,7 @@ export interface UnpinnedUrl {
 const upstream = (u: string) => /^https?:\/\//i.test(u);
 
 /** Every upstream artifact URL of `env` that pins no sha256 (relative boot-dir paths are the agent's own files). */
-export function unpinnedUrls(env: Pick<BootEnv, 'kernel' | 'initrds'>): UnpinnedUrl[] {
+export function unpinnedUrls(env: { kernel?: BootEnv['kernel']; initrds?: BootEnv['initrds'] }): UnpinnedUrl[] {
   const out: UnpinnedUrl[] = [];
   if (env.kernel && upstream(env.kernel.url) && !env.kernel.sha256) out.push({ field: 'kernel.url', url: env.kernel.url });
   (env.initrds ?? []).forEach((i, n) => {
@@ -34,7 +34,7 @@ export class UnpinnedUrlError extends Error {
 }
 
 /** Throws `UnpinnedUrlError` naming every unpinned upstream URL, unless the operator allowed them. */
-export function requirePinned(env: Pick<BootEnv, 'name' | 'kernel' | 'initrds'>, allowUnpinned: boolean): void {
+export function requirePinned(env: { name: string; kernel?: BootEnv['kernel']; initrds?: BootEnv['initrds'] }, allowUnpinned: boolean): void {
   const urls = unpinnedUrls(env);
   if (urls.length && !allowUnpinned) throw new UnpinnedUrlError(env.name, urls);
 }
