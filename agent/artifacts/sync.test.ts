@@ -83,9 +83,11 @@ describe('ArtifactSync', () => {
     });
     server = s.server;
     sync = make(s.url);
-    sync.update(state([{ sha256: sha(body), size: body.length, urls: [] }]));
+    sync.update(state([{ sha256: sha(body), size: body.length, urls: [], name: 'vmlinuz' }]));
     await sync.idle();
     expect(ranges).toEqual(['bytes=150000-']);
+    // A plain (non-path) name never stands in for a boot-dir file.
+    expect(sync.localPath('vmlinuz')).toBeUndefined();
     expect(readFileSync(join(dir, sha(body))).equals(body)).toBe(true);
   });
 
@@ -135,5 +137,6 @@ describe('ArtifactSync', () => {
     sync.update(state([{ sha256: sha(big), size: big.length, urls: [] }, { sha256: sha(small), size: small.length, urls: [], name: 'discovery/vmlinuz' }]));
     await sync.idle();
     expect(order).toEqual(['small', 'big']);
+    expect(sync.localPath('discovery/vmlinuz')).toBe(`sha256/${sha(small)}`);
   });
 });

@@ -75,7 +75,9 @@ export class ArtifactSync {
     for (const a of this.wanted) {
       if (!this.present(a.sha256)) continue;
       for (const u of a.urls) this.byUrl.set(u, a.sha256);
-      if (a.name) this.byName.set(a.name, a.sha256);
+      // Only path-like names (discovery/vmlinuz): plain names are image names or labels that older
+      // centrals gave fetched files (`vmlinuz`), never a claim on a boot-dir file.
+      if (a.name?.includes('/')) this.byName.set(a.name, a.sha256);
     }
   }
 
