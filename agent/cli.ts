@@ -20,6 +20,7 @@ interface RunFlags {
   dhcpPort: string;
   ipxeDir: string;
   bootDir?: string;
+  allowUnpinned?: boolean;
   bootTokenTtl: string;
   httpMaxConnections: string;
   outboxMaxRecords: string;
@@ -53,6 +54,7 @@ function bootOptions(f: RunFlags): BootListenerOptions | null {
     dhcpClientPort: dhcpPort === 67 ? 68 : dhcpPort + 1,
     ipxeDir: f.ipxeDir,
     ...(f.bootDir ? { bootDir: f.bootDir } : {}),
+    ...(f.allowUnpinned ? { allowUnpinned: true } : {}),
     bootTokenTtlMs: parseDuration(f.bootTokenTtl),
     httpLimits: { maxConnections: parseCount(f.httpMaxConnections, '--http-max-connections') },
   };
@@ -96,6 +98,11 @@ export function register(program: Command): void {
     .option('--dhcp-port <port>', 'DHCP server port (env UNDERLAY_DHCP_PORT)', process.env.UNDERLAY_DHCP_PORT ?? '67')
     .option('--ipxe-dir <dir>', "where the iPXE binaries are (Debian's ipxe package) (env UNDERLAY_IPXE_DIR)", process.env.UNDERLAY_IPXE_DIR ?? '/usr/lib/ipxe')
     .option('--boot-dir <dir>', 'boot artifacts served at /files/ (default <state>/boot) (env UNDERLAY_BOOT_DIR)', process.env.UNDERLAY_BOOT_DIR)
+    .option(
+      '--allow-unpinned',
+      'send machines to upstream kernel/initrd URLs that pin no sha256 and are not held here (default: refused, naming the URL) (env UNDERLAY_ALLOW_UNPINNED=1)',
+      process.env.UNDERLAY_ALLOW_UNPINNED === '1' || process.env.UNDERLAY_ALLOW_UNPINNED === 'true',
+    )
     .option('--boot-token-ttl <duration>', 'how long a boot script\'s single-use boot token may be claimed (env UNDERLAY_BOOT_TOKEN_TTL)', process.env.UNDERLAY_BOOT_TOKEN_TTL ?? '15m')
     .option('--http-max-connections <n>', 'open HTTP boot connections at most (env UNDERLAY_HTTP_MAX_CONNECTIONS)', process.env.UNDERLAY_HTTP_MAX_CONNECTIONS ?? '4096')
     .option('--outbox-max-records <n>', 'unsent reports and events kept at most; past it new events are refused (503) (env UNDERLAY_OUTBOX_MAX_RECORDS)', process.env.UNDERLAY_OUTBOX_MAX_RECORDS ?? String(DEFAULT_OUTBOX_LIMITS.maxRecords))

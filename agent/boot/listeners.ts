@@ -27,6 +27,8 @@ export interface BootListenerOptions {
   dhcpClientPort: number;
   /** Boot artifacts served at /files/ (default: <state>/boot). */
   bootDir?: string;
+  /** Send machines to unpinned upstream kernel/initrd URLs this agent does not hold (default: refused). */
+  allowUnpinned?: boolean;
   /** Where the iPXE binaries are (Debian's ipxe package: /usr/lib/ipxe). */
   ipxeDir: string;
   /** Lifetime of an unclaimed boot token, ms (default 15 min). */
@@ -92,6 +94,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
     renderer: currentRenderer,
     openSecret,
     localArtifact: (url) => artifacts.localPath(url),
+    ...(o.allowUnpinned ? { allowUnpinned: true } : {}),
     leasedAddresses: (mac) => {
       const now = Date.now();
       return (dhcp?.leases() ?? []).filter((l) => l.mac === mac && l.state === 'bound' && l.expiresAt > now).map((l) => l.address);

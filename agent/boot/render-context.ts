@@ -26,7 +26,7 @@ export function renderContextFor(args: {
   platform?: 'pcbios' | 'efi';
   arch?: string;
   openSecret?: (v: unknown) => unknown;
-  /** The agent's local copy of an upstream artifact (content-addressed), if it has one. */
+  /** The agent's local copy (content-addressed) of an upstream URL or a boot-dir path, if it has one. */
   localArtifact?: (url: string) => string | undefined;
 }): RenderContext {
   const { state, machine, agent, token } = args;
@@ -71,7 +71,9 @@ export function renderContextFor(args: {
     token,
     urls: {
       files: (p: string) => {
-        const local = /^https?:\/\//.test(p) ? args.localArtifact?.(p) : p;
+        // An artifact pulled from the central stands for its upstream URL or for the boot-dir path it is
+        // named after (discovery/vmlinuz); a boot-dir path without one is served from the boot dir as is.
+        const local = args.localArtifact?.(p) ?? (/^https?:\/\//.test(p) ? undefined : p);
         return local === undefined ? p : urls.file(local);
       },
       machineBase: urls.machineBase(token),

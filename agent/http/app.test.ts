@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,16 @@ describe('agent HTTP boot surface', () => {
     }
     // A symlink between files inside the boot directory is fine.
     expect((await rt.app.request('/files/kernel-link')).status).toBe(200);
+  });
+
+  it('never serves dot-files (an artifact still downloading is .partial-<sha256>)', async () => {
+    mkdirSync(join(rt.bootDir, 'sha256'), { recursive: true });
+    writeFileSync(join(rt.bootDir, 'sha256', `.partial-${'a'.repeat(64)}`), 'half an image');
+    for (const headers of [{}, { range: 'bytes=0-3' }]) {
+      const r = await rt.app.request(`/files/sha256/.partial-${'a'.repeat(64)}`, { headers });
+      expect(r.status).toBe(404);
+      expect(await r.text()).not.toContain('half');
+    }
   });
 
   it('claims a boot token once: the session comes back with the machine, the replay floor and the agent id', async () => {

@@ -53,6 +53,8 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     }
     const target = resolve(bootDir, rel);
     if (rel.includes('\0') || rel.split('/').includes('..') || !inside(bootDir, target)) throw new InvalidError('bad path');
+    // Dot-files are work in progress (an artifact still downloading, .partial-<sha256>): never served.
+    if (rel.split('/').some((seg) => seg.startsWith('.'))) throw new NotFoundError('no such file on this agent');
     // Both the fast path and serveStatic below open what this check resolved: no symlink out of bootDir.
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {
       if (!(await realFileInside(bootDir, target))) throw new NotFoundError('no such file on this agent');

@@ -24,7 +24,7 @@ export const AGENT_URL = 'http://198.18.0.1:8080';
  */
 export async function bootRuntime(
   dir: string,
-  o: { state: unknown; rates?: BootHttpOptions['rates']; openSecret?: (v: unknown) => unknown; emitEvent?: BootHttpOptions['rt']['emitEvent']; leasedAddresses?: BootHttpOptions['leasedAddresses'] },
+  o: { state: unknown; rates?: BootHttpOptions['rates']; openSecret?: (v: unknown) => unknown; emitEvent?: BootHttpOptions['rt']['emitEvent']; leasedAddresses?: BootHttpOptions['leasedAddresses']; localArtifact?: BootHttpOptions['localArtifact']; allowUnpinned?: boolean },
 ) {
   await sodium.ready;
   const keys = sodium.crypto_sign_keypair();
@@ -57,6 +57,8 @@ export async function bootRuntime(
     ...(o.rates ? { rates: o.rates } : {}),
     ...(o.openSecret ? { openSecret: o.openSecret } : {}),
     ...(o.leasedAddresses ? { leasedAddresses: o.leasedAddresses } : {}),
+    ...(o.localArtifact ? { localArtifact: o.localArtifact } : {}),
+    ...(o.allowUnpinned ? { allowUnpinned: true } : {}),
   });
   let seq = 0;
   /** Queues a signed machine task through the executor, as a task from the central would arrive. */

@@ -45,6 +45,12 @@ export interface BootHttpOptions {
   renderer?: BootRenderer | (() => BootRenderer);
   openSecret?: (v: unknown) => unknown;
   localArtifact?: (url: string) => string | undefined;
+  /**
+   * Send machines to upstream kernel/initrd URLs that pin no sha256 and have no local copy. Off: such a
+   * boot script is refused (UnpinnedUrlError, logged with the URLs) — the operator pins them, fetches them
+   * (`images fetch --allow-unpinned`), or runs the agent with --allow-unpinned.
+   */
+  allowUnpinned?: boolean;
   /** Longest a runner may long-poll, seconds. */
   maxWaitSec?: number;
   rates?: Partial<MachineRateSpecs>;

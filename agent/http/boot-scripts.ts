@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
 import { ForbiddenError, InvalidError } from '../../shared/errors/domain-errors.js';
+import { unpinnedUrls, UnpinnedUrlError } from '../../shared/bootenv/pinning.js';
 import { renderFailure } from './render-failure.js';
 import { BOOT_ROUTES } from '../boot/urls.js';
 
@@ -62,9 +63,12 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
     const token = netboots ? await h.sessions.mint(mac.data, machineId) : LOCAL_BOOT_NO_TOKEN;
     let script: string;
     try {
-      script = h.renderer().ipxeScript(
-        h.context(mac.data, token, { ...(platform === 'pcbios' || platform === 'efi' ? { platform } : {}), ...(arch && /^[a-z0-9_]{1,16}$/.test(arch) ? { arch } : {}) }),
-      );
+      const ctx = h.context(mac.data, token, { ...(platform === 'pcbios' || platform === 'efi' ? { platform } : {}), ...(arch && /^[a-z0-9_]{1,16}$/.test(arch) ? { arch } : {}) });
+      if (ctx.bootenv && !h.o.allowUnpinned) {
+        const unheld = unpinnedUrls(ctx.bootenv).filter((u) => !h.o.localArtifact?.(u.url));
+        if (unheld.length) throw new UnpinnedUrlError(ctx.bootenv.name, unheld);
+      }
+      script = h.renderer().ipxeScript(ctx);
     } catch (e) {
       throw await renderFailure(h, e, { mac: mac.data, machineId, path: 'ipxe' });
     }

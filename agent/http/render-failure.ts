@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidRenderError, MissingParamError, RenderError } from '../../shared/render/errors.js';
+import { UnpinnedUrlError } from '../../shared/bootenv/pinning.js';
 import type { BootHttp } from './boot-http.js';
 import { RenderFailedError } from './errors.js';
 
@@ -18,6 +19,8 @@ export async function renderFailure(h: BootHttp, e: unknown, where: { mac: strin
     ...(e instanceof RenderError ? { template: e.template } : {}),
     ...(e instanceof MissingParamError ? { param: e.param } : {}),
     ...(e instanceof InvalidRenderError ? { validator: e.validator } : {}),
+    // Upstream URLs are configuration, not secrets: the operator needs them to pin or fetch.
+    ...(e instanceof UnpinnedUrlError ? { bootenv: e.bootenv, unpinned: e.urls.map((u) => u.url), reason: e.message } : {}),
   };
   h.log.error(safe, 'could not render boot configuration; not serving it (run "underlay bootenvs preview" for the reason)');
   await h.o.rt.emitEvent('render-error', safe).catch(() => undefined);

@@ -27,6 +27,14 @@ export class ArtifactFiles {
     return statSync(this.path(sha)).size;
   }
 
+  /** Removes the bytes (durably); a missing file is not an error. */
+  async remove(sha: string): Promise<void> {
+    await unlink(this.path(sha)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+    await fsyncDir(this.dir);
+  }
+
   read(sha: string, range?: { start: number; end: number }): Readable {
     return createReadStream(this.path(sha), range);
   }

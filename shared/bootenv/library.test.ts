@@ -19,6 +19,18 @@ describe('images/bootenvs library', () => {
       expect(byName.has(n), n).toBe(true);
   });
 
+  it('pins every upstream kernel/initrd URL, or marks the boot environment as needing --allow-unpinned', () => {
+    for (const env of library.bootenvs) {
+      const upstream = [env.kernel, ...env.initrds].filter((a) => a && /^https?:/.test(a.url));
+      const unpinned = upstream.filter((a) => !a!.sha256);
+      expect(unpinned.length === 0 || env.unpinned === true, env.name).toBe(true);
+    }
+    // Today no upstream hash is recorded in the library (it cannot be computed offline): those are all marked.
+    expect(library.bootenvs.filter((b) => b.unpinned).map((b) => b.name).sort()).toEqual(
+      ['alma', 'debian', 'fedora-coreos-install', 'fedora-coreos-live', 'flatcar', 'rocky', 'talos', 'ubuntu', 'ubuntu-cloud'],
+    );
+  });
+
   it('discovery and local match the built-ins the renderer falls back to', () => {
     expect(byName.get('discovery')).toEqual(BUILTIN_DISCOVERY);
     expect(byName.get('local')).toEqual(BUILTIN_LOCAL);
@@ -117,10 +129,20 @@ describe('loadBootenvLibrary rejects bad libraries', () => {
     ['reserved done path', { 'x/bootenv.yaml': ok + 'templates:\n  - { name: a, path: done, template: x }\n' }, /reserved/],
     ['bad sha256', { 'x/bootenv.yaml': 'name: x\nos: { family: t }\nkernel: { url: a/k, sha256: abc }\n' }, /sha256/],
     ['duplicate YAML keys', { 'x/bootenv.yaml': ok + 'name: x\n' }, /unique|duplicate/i],
+    ['an upstream kernel URL without sha256, not marked unpinned', { 'x/bootenv.yaml': 'name: x\nos: { family: t }\nkernel: { url: https://up.example/k }\n' }, /kernel\.url https:\/\/up\.example\/k: upstream URL without sha256/],
+    ['an unpinned upstream initrd URL, not marked', { 'x/bootenv.yaml': ok + 'initrds: [{ url: http://up.example/i }]\n' }, /initrds\.0\.url http:\/\/up\.example\/i/],
+    ['marked unpinned with nothing unpinned', { 'x/bootenv.yaml': ok + 'unpinned: true\n' }, /drop the mark/],
   ])('%s', (_label, files, re) => {
     const d = lib(files as Record<string, string>);
     expect(() => loadBootenvLibrary(d)).toThrow(BootenvLibraryError);
     expect(() => loadBootenvLibrary(d)).toThrow(re);
+  });
+
+  it('accepts a pinned upstream URL, or an unpinned one in a boot environment marked unpinned', () => {
+    const pinned = lib({ 'x/bootenv.yaml': `name: x\nos: { family: t }\nkernel: { url: https://up.example/k, sha256: ${'a'.repeat(64)} }\n` });
+    expect(loadBootenvLibrary(pinned).bootenvs[0]!.kernel!.sha256).toBe('a'.repeat(64));
+    const marked = lib({ 'x/bootenv.yaml': 'name: x\nos: { family: t }\nunpinned: true\nkernel: { url: https://up.example/k }\n' });
+    expect(loadBootenvLibrary(marked).bootenvs[0]!.unpinned).toBe(true);
   });
 
   it('refuses a template file that is a symlink out of the folder', () => {

@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { TemplateEngine } from '../render/engine.js';
 import { checkBootEnvTemplates } from './check.js';
+import { unpinnedUrls } from './pinning.js';
 import { BootEnvFileSchema, BootEnvSchema, type BootEnv } from './schema.js';
 
 /** A folder of boot environments as `underlay bootenvs import <dir>` reads it. */
@@ -101,6 +102,10 @@ export function loadBootenvLibrary(dir: string): BootenvLibrary {
       if (!env.success) throw new Error(issues(env.error));
       const broken = checkBootEnvTemplates(env.data, engine);
       if (broken.length) throw new Error(broken.join('; '));
+      const unpinned = unpinnedUrls(env.data);
+      if (unpinned.length && !env.data.unpinned)
+        throw new Error(`${unpinned.map((u) => `${u.field} ${u.url}`).join(', ')}: upstream URL without sha256; pin it, or mark the boot environment "unpinned: true" (fetching it then needs --allow-unpinned)`);
+      if (!unpinned.length && env.data.unpinned) throw new Error('"unpinned: true" but every upstream URL is pinned: drop the mark');
       bootenvs.push(env.data);
     } catch (err) {
       problems.push(`${where}: ${(err as Error).message}`);

@@ -62,6 +62,12 @@ const bootEnvFields = {
   local: z.boolean().optional(),
   /** Installs to disk: its templates POST `urls.done` on success, so the agent flips the machine to local boot. */
   install: z.boolean().default(false),
+  /**
+   * Knowingly names upstream kernel/initrd URLs without a sha256 (a rolling upstream path whose hash cannot
+   * be known in advance): fetching them needs `--allow-unpinned` until the operator pins them. The
+   * library refuses an unpinned upstream URL in a bootenv not marked so (shared/bootenv/pinning.ts).
+   */
+  unpinned: z.boolean().optional(),
 };
 
 function checkBootEnv(

@@ -60,11 +60,29 @@ export async function downloadTo(url: string, file: string, label: string): Prom
   return { sha256: hash.digest('hex'), size };
 }
 
-/** Streams a file to the central's artifact store (PUT /api/v1/artifacts/<sha256>?url=…). */
-export async function uploadArtifact(cfg: ClientConfig, file: string | null, sha256: string, urls: string[], name?: string): Promise<unknown> {
+/** What an upload records besides the bytes: upstream URLs, a name, disk-image metadata. */
+export interface ArtifactMeta {
+  urls?: string[];
+  name?: string;
+  image?: { format: string; rawSha256: string; rawSize: number };
+  /** Move the name from the bytes that hold it to these. */
+  replace?: boolean;
+}
+
+/**
+ * Streams a file to the central's artifact store (PUT /api/v1/artifacts/<sha256>?url=…&name=…). `file`
+ * null: the central already has the bytes; only the record is updated.
+ */
+export async function uploadArtifact(cfg: ClientConfig, file: string | null, sha256: string, meta: ArtifactMeta = {}): Promise<unknown> {
   const q = new URLSearchParams();
-  for (const u of urls) q.append('url', u);
-  if (name) q.set('name', name);
+  for (const u of meta.urls ?? []) q.append('url', u);
+  if (meta.name) q.set('name', meta.name);
+  if (meta.image) {
+    q.set('format', meta.image.format);
+    q.set('rawSha256', meta.image.rawSha256);
+    q.set('rawSize', String(meta.image.rawSize));
+  }
+  if (meta.replace) q.set('replace', 'true');
   const u = new URL(`${cfg.url}/api/v1/artifacts/${sha256}?${q}`);
   const size = file ? statSync(file).size : 0;
   const send = u.protocol === 'https:' ? httpsRequest : httpRequest;

@@ -42,6 +42,6 @@ export const DesiredState = z.object({
   /** Named snippets boot templates include. */
   templates: z.record(z.string(), z.string()).default({}),
   /** Artifacts the central holds, by content hash, with the upstream URLs they stand for. */
-  artifacts: z.array(z.object({ sha256: z.string(), size: z.number(), urls: z.array(z.string()) })).default([]),
+  artifacts: z.array(z.object({ sha256: z.string(), size: z.number(), urls: z.array(z.string()), name: z.string().optional() })).default([]),
 });
 export type DesiredState = z.infer<typeof DesiredState>;

@@ -58,6 +58,8 @@ const CLASS: Record<string, Class> = {
   '/api/v1/group-rules/{ref}': 'global',
   '/api/v1/artifacts': 'global',
   '/api/v1/artifacts/{sha256}': 'global',
+  '/api/v1/images': 'global',
+  '/api/v1/images/{name}': 'global',
   '/api/v1/admin-token/rotate': 'global',
 };
 /** Own-site writes a scoped token still may not do. */
