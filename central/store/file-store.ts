@@ -8,7 +8,7 @@ import { StorageError, storageError } from '../../shared/fs/storage-errors.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
-import { migrate, SCHEMA_VERSION, type Snapshot } from './migrations.js';
+import { migrate, migrateRecord, SCHEMA_VERSION, type Snapshot } from './migrations.js';
 import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, Store, StoreHealth, WriteOp } from './types.js';
 
 export interface FileStoreOptions {
@@ -109,6 +109,7 @@ export class FileStore implements Store {
   private async load(): Promise<void> {
     await this.db.read();
     const existed = (await readdir(this.opts.dir)).includes('store.json');
+    const fromVersion = (this.db.data ?? emptySnapshot()).schemaVersion;
     const { snapshot, migrated } = migrate(this.db.data ?? emptySnapshot());
     for (const [name, docs] of Object.entries(snapshot.collections)) {
       const coll = this.collections.get(name);
@@ -131,7 +132,8 @@ export class FileStore implements Store {
       const { records, tornBytes } = await Journal.read<JournalRecord>(this.journalPath(gen), { parse: parseJournalRecord });
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
       torn ||= tornBytes > 0;
-      for (const r of records) for (const op of r.ops) this.applyOp(op);
+      // Records journaled by an older version migrate as the snapshot did.
+      for (const r of records) for (const op of r.ops) this.applyOp(op.type === 'put' && migrated ? { ...op, doc: migrateRecord(fromVersion, op.collection, op.doc) } : op);
       replayed += records.length;
       this.generation = Math.max(this.generation, gen);
     }

@@ -164,4 +164,31 @@ describe('TaskService', () => {
     svc = new TaskService(store, new ChangeFeed(), keys.privateKey, silentLogger);
     expect((await svc.pendingFor('a1')).map((x) => x.id)).toEqual([t.id]);
   });
+  it('announces a task reaching a final state once (report, cancel, expiry), after it is durable; a failing listener does not fail the report', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const seen: string[] = [];
+    svc.onTaskFinished(() => {
+      throw new Error('listener broke');
+    });
+    const off = svc.onTaskFinished((t) => {
+      expect(store.get<{ state: string }>('tasks', t.id)!.state).toBe(t.state); // durable before the call
+      seen.push(`${t.id}:${t.state}`);
+    });
+    const a = await svc.create({ site: 's1', kind: 'ping' });
+    const at = new Date().toISOString();
+    await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: a.id, state: 'running', at });
+    expect(seen).toEqual([]);
+    expect(await svc.applyReport('a1', { type: 'report', id: 'r2', taskId: a.id, state: 'failed', reason: 'boom', at })).toBe('applied');
+    await svc.applyReport('a1', { type: 'report', id: 'r3', taskId: a.id, state: 'succeeded', at }); // after terminal: history only
+    const b = await svc.create({ site: 's1', kind: 'ping' });
+    await svc.cancel(b.id);
+    const c = await svc.create({ site: 's1', kind: 'ping', ttl: '1s' });
+    await store.put('tasks', { ...store.get<{ id: string }>('tasks', c.id)!, expiresAt: new Date(Date.now() - 1000).toISOString() });
+    await svc.pendingFor('a1');
+    expect(seen).toEqual([`${a.id}:failed`, `${b.id}:cancelled`, `${c.id}:expired`]);
+    off();
+    const d = await svc.create({ site: 's1', kind: 'ping' });
+    await svc.cancel(d.id);
+    expect(seen).toHaveLength(3);
+  });
 });
