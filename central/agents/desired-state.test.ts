@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Store } from '../store/types.js';
 import { buildDesiredState } from './desired-state.js';
 
-const machine = (over: Record<string, unknown>) => ({ id: 'm1', name: 'web-01', site: 'dc1', macs: ['52:54:00:00:00:01'], profiles: [], params: {}, facts: {}, bootenv: 'local', bootState: 'installed', netboot: false, ...over });
+const machine = (over: Record<string, unknown>) => ({ id: 'm1', name: 'web-01', site: 'dc1', macs: ['52:54:00:00:00:01'], profiles: [], params: {}, facts: {}, bootenv: 'local', state: 'deployed', netboot: false, ...over });
 const storeWith = (machines: unknown[]) =>
   ({
     findUnique: () => ({ name: 'dc1', params: {} }),

@@ -10,6 +10,12 @@ describe('store migrations', () => {
       collections: {
         machines: [m('a', 'new'), m('b', 'discovered', { cpu: { cores: 2 } }), m('c', 'discovered'), m('d', 'provisioning'), m('e', 'installed'), m('f', 'local'), m('g', 'failed'), m('h', 'new', { cpu: { cores: 1 } })],
         sites: [{ id: 's', name: 's' }],
+        'group-rules': [
+          { id: 'r1', kind: 'condition', when: { path: 'bootState', op: 'eq', value: 'installed' } },
+          { id: 'r2', kind: 'condition', when: [{ path: 'site', op: 'exists' }, { path: 'bootState', op: 'ne', value: 'new' }] },
+          { id: 'r3', kind: 'keyed', key: 'bootState' },
+          { id: 'r4', kind: 'keyed', key: 'facts.cpu.model' },
+        ],
       },
     });
     expect(migrated).toBe(true);
@@ -19,6 +25,12 @@ describe('store migrations', () => {
     expect(snapshot.collections.machines.every((d) => !('bootState' in d))).toBe(true);
     expect(snapshot.collections.machines.find((d) => d.id === 'g')!.stateReason).toMatch(/migrated/);
     expect(snapshot.collections.sites).toEqual([{ id: 's', name: 's' }]);
+    expect(snapshot.collections['group-rules']).toEqual([
+      { id: 'r1', kind: 'condition', when: { path: 'state', op: 'eq', value: 'installed' } },
+      { id: 'r2', kind: 'condition', when: [{ path: 'site', op: 'exists' }, { path: 'state', op: 'ne', value: 'new' }] },
+      { id: 'r3', kind: 'keyed', key: 'state' },
+      { id: 'r4', kind: 'keyed', key: 'facts.cpu.model' },
+    ]);
   });
 
   it('a store without machines migrates, and a current one is left alone', () => {

@@ -17,7 +17,11 @@ export const SCHEMA_VERSION = 2;
 export const migrations: Record<number, (s: Snapshot) => Snapshot> = {
   0: (s) => ({ ...s, schemaVersion: 1 }),
   // Issue 12: the PATCHable `bootState` becomes the lifecycle `state` (central/lifecycle).
-  1: (s) => ({ ...s, schemaVersion: 2, collections: { ...s.collections, ...(s.collections.machines ? { machines: s.collections.machines.map(machineStateFromBootState) } : {}) } }),
+  1: (s) => ({
+    ...s,
+    schemaVersion: 2,
+    collections: Object.fromEntries(Object.entries(s.collections).map(([name, docs]) => [name, docs.map((d) => recordMigrations[1]!(name, d))])),
+  }),
 };
 
 /** Old boot states → lifecycle states: new → discovered (ready if it has facts), provisioning → deploying, installed/local → deployed. */
@@ -38,8 +42,14 @@ function machineStateFromBootState(m: Doc): Doc {
  * snapshot: they replay on top of the migrated snapshot and must migrate the same way.
  */
 const recordMigrations: Record<number, (collection: string, d: Doc) => Doc> = {
-  1: (collection, d) => (collection === 'machines' ? machineStateFromBootState(d) : d),
+  1: (collection, d) => (collection === 'machines' ? machineStateFromBootState(d) : collection === 'group-rules' ? ruleOnState(d) : d),
 };
+
+/** Group rules keyed or conditioned on `bootState` now read `state` (their values are the operator's to revisit). */
+function ruleOnState(d: Doc): Doc {
+  const fix = (c: unknown) => (c && typeof c === 'object' && (c as { path?: unknown }).path === 'bootState' ? { ...(c as object), path: 'state' } : c);
+  return { ...d, ...(d.key === 'bootState' ? { key: 'state' } : {}), ...(d.when !== undefined ? { when: Array.isArray(d.when) ? d.when.map(fix) : fix(d.when) } : {}) };
+}
 
 export function migrateRecord(fromVersion: number, collection: string, doc: Doc): Doc {
   let cur = doc;

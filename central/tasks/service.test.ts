@@ -60,7 +60,7 @@ describe('TaskService', () => {
     await store.put(AGENTS, agentDoc('b1', 's2', { lastSeenAt: '2026-01-01T00:00:00Z' }));
     await store.put(AGENTS, agentDoc('b2', 's2', { lastSeenAt: '2026-06-01T00:00:00Z' }));
     const now = new Date().toISOString();
-    const machine = (id: string, servedBy?: string) => ({ id, name: id, site: 's2', macs: [], profiles: [], params: {}, bootenv: 'local', bootState: 'new', netboot: true, createdAt: now, updatedAt: now, ...(servedBy ? { servedBy } : {}) });
+    const machine = (id: string, servedBy?: string) => ({ id, name: id, site: 's2', macs: [], profiles: [], params: {}, bootenv: 'local', state: 'discovered', netboot: true, createdAt: now, updatedAt: now, ...(servedBy ? { servedBy } : {}) });
     await store.put('machines', machine('m1', 'b1'));
     await store.put('machines', machine('m2'));
     // m1 is served by b1 although b2 was seen more recently.

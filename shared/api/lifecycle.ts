@@ -26,7 +26,7 @@ export type MachineAddress = z.infer<typeof MachineAddress>;
 
 /** What the installed OS reported about itself (machine data). */
 export const MachineOs = z
-  .object({ id: z.string(), versionId: z.string().optional(), prettyName: z.string().optional(), kernel: z.string(), hostname: z.string().optional(), reportedAt: z.string() })
+  .object({ id: z.string(), versionId: z.string().optional(), prettyName: z.string().optional(), kernel: z.string(), hostname: z.string().optional(), reportedAt: z.string(), deployTaskId: z.string().optional() })
   .meta({ id: 'MachineOs' });
 export type MachineOs = z.infer<typeof MachineOs>;
 
@@ -47,7 +47,7 @@ export type MachineDeployment = z.infer<typeof MachineDeployment>;
 /** Who or what changed a machine's state. */
 export const EventCause = z
   .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('action'), action: z.string(), tokenId: z.string().optional() }),
+    z.object({ kind: z.literal('action'), action: z.string(), tokenId: z.string().optional(), taskId: z.string().optional() }),
     z.object({ kind: z.literal('agent-event'), event: z.string(), agent: z.string(), eventId: z.string().optional() }),
     z.object({ kind: z.literal('task'), taskId: z.string(), taskKind: z.string(), taskState: z.string() }),
     z.object({ kind: z.literal('migration') }),
