@@ -5,6 +5,7 @@ import type { CentralFeature } from '../server/serve.js';
 import type { TaskService } from '../tasks/service.js';
 import { Lifecycle } from './lifecycle.js';
 import { deleteEventsOf, MACHINE_EVENT_COLLECTIONS } from './machine-events.js';
+import { expireOverdueActionTasks, OVERDUE_SWEEP_MS } from './overdue.js';
 import { onDiscovery, onInstallDone, onLease, onMachineOs, onTaskFinished } from './reports.js';
 import { registerLifecycleRoutes } from './routes.js';
 
@@ -13,6 +14,8 @@ export interface LifecycleFeatureOptions {
   tasks: () => TaskService | undefined;
   /** Events kept per machine (default 200). */
   eventsPerMachine?: number;
+  /** How often overdue deploy and release tasks are expired (ms; default 30 s). */
+  overdueSweepMs?: number;
 }
 
 export type LifecycleFeature = CentralFeature & {
@@ -40,7 +43,12 @@ export function lifecycleFeature(opts: LifecycleFeatureOptions): LifecycleFeatur
           deleteEventsOf(deps.store, c.id).catch((err: Error) => deps.logger.warn({ err, machine: c.id }, 'could not drop a deleted machine\'s events'));
         }
       });
+      const sweep = setInterval(() => {
+        expireOverdueActionTasks(lifecycle).catch((err: Error) => deps.logger.warn({ err }, 'could not expire overdue deploy or release tasks'));
+      }, opts.overdueSweepMs ?? OVERDUE_SWEEP_MS);
+      sweep.unref();
       return () => {
+        clearInterval(sweep);
         offTasks?.();
         offChanges();
       };

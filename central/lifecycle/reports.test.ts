@@ -178,3 +178,16 @@ describe('what the agent reports drives the lifecycle', () => {
     expect(eventsOf(b.store, 'm-1')).toHaveLength(1);
   });
 });
+
+describe('overdue action tasks', () => {
+  it('a deploy task that expired while its agent was away fails the machine at the next sweep; a live one does not', async () => {
+    const { expireOverdueActionTasks } = await import('./overdue.js');
+    const task = await deploying();
+    expect(await expireOverdueActionTasks(b.lc)).toBe(0);
+    expect(b.get().state).toBe('deploying');
+    await b.store.put('tasks', { ...b.tasks.get(task.id)!, expiresAt: new Date(Date.now() - 1000).toISOString() });
+    expect(await expireOverdueActionTasks(b.lc)).toBe(1);
+    expect(b.tasks.get(task.id)!.state).toBe('expired');
+    expect(b.get()).toMatchObject({ state: 'failed', stateReason: 'image-deploy task expired: expired before delivery' });
+  });
+});
