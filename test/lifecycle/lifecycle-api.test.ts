@@ -192,11 +192,15 @@ describe('machine lifecycle over the API', () => {
     agent = await central.joinAgent('dc1', 'second-agent'); // the old link went with the old central
   });
 
-  it('rescue puts a ready machine into the runner environment without a task; deleting the machine drops its events', async () => {
+  it('rescue puts a ready machine into the runner environment without a task, a release takes it out; deleting the machine drops its events', async () => {
     const r = await central.request('POST', `/api/v1/machines/${machineId}/rescue`);
     expect(r.status, r.text).toBe(202);
     expect(r.json.task).toBeUndefined();
     expect(r.json.machine).toMatchObject({ state: 'rescue', bootenv: 'discovery', netboot: true });
+    // Out of rescue by a release; its body is optional (a quick wipe).
+    const rel = await central.request('POST', `/api/v1/machines/${machineId}/release`);
+    expect(rel.status, rel.text).toBe(202);
+    expect((await central.request('GET', `/api/v1/tasks/${rel.json.task.id}`)).json.payload).toEqual({ wipe: 'quick' });
     expect((await central.request('DELETE', `/api/v1/machines/${machineId}`)).status).toBe(204);
     await until(() => central.running.deps.store.list('machine-events', { where: { machine: machineId } }).total === 0, 'events dropped');
   });
