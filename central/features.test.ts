@@ -1,3 +1,4 @@
+import { chainHandlers } from './agents/feature.js';
 import sodium from 'libsodium-wrappers';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../shared/log/logger.js';
@@ -38,8 +39,29 @@ describe('central/features.ts: every feature listed once', () => {
   it('agent events are handled by the features that own them', () => {
     const services = new Services();
     services.provide(SERVICE_REGISTRY, {} as ServiceRegistry); // handlers are only built here, not called
-    const kinds = features.flatMap((f) => Object.keys(f.eventHandlers?.({} as ApiDeps, services) ?? {}));
-    expect(kinds.sort()).toEqual(['discovery', 'install-done', 'lease', 'render-error', 'service-status']);
+    const byFeature = Object.fromEntries(features.flatMap((f) => (f.eventHandlers ? [[f.name, Object.keys(f.eventHandlers({} as ApiDeps, services)).sort()]] : [])));
+    expect(byFeature).toEqual({
+      boot: ['lease'],
+      services: ['service-status'],
+      discovery: ['discovery', 'install-done', 'render-error'],
+      // Listed after discovery and boot: its handlers of a kind run after theirs (chainHandlers).
+      lifecycle: ['discovery', 'install-done', 'lease', 'machine-os'],
+    });
+    const names = features.map((f) => f.name);
+    expect(names.indexOf('lifecycle')).toBeGreaterThan(names.indexOf('discovery'));
+    expect(names.indexOf('lifecycle')).toBeGreaterThan(names.indexOf('boot'));
+  });
+
+  it('chains the handlers of one event kind in list order, each awaited before the next', async () => {
+    const seen: string[] = [];
+    const h = (tag: string, ms: number) => async () => {
+      await new Promise((r) => setTimeout(r, ms));
+      seen.push(tag);
+    };
+    const chained = chainHandlers([{ discovery: h('discovery', 20) }, { lease: h('lease', 0) }, { discovery: h('lifecycle', 0) }]);
+    await chained.discovery!({ id: 'a', site: 's' }, {} as never);
+    await chained.lease!({ id: 'a', site: 's' }, {} as never);
+    expect(seen).toEqual(['discovery', 'lifecycle', 'lease']);
   });
 
   it('the production list sets up and registers every route with real dependencies (the wiring order is right)', async () => {

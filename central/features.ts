@@ -9,6 +9,7 @@ import { machinesOfProfile, machinesOfSite, machinesParamHolder } from './machin
 import { paramsFeature } from './params/feature.js';
 import { profilesFeature } from './profiles/feature.js';
 import { profilesParamHolder } from './profiles/resources.js';
+import { lifecycleFeature } from './lifecycle/feature.js';
 import { servicesFeature } from './services/feature.js';
 import { sitesFeature } from './sites/feature.js';
 import { sitesParamHolder } from './sites/resources.js';
@@ -24,7 +25,8 @@ export interface FeatureOptions {
 /**
  * Every feature of the central, listed once, in the order they are set up (a feature that provides a
  * service comes before the ones that use it: tasks and services before agents, whose setup gathers
- * every feature's event handlers). Routes are registered in this order.
+ * every feature's event handlers). Routes are registered in this order; where several features handle one
+ * agent event kind, their handlers run in this order (the lifecycle reads what discovery and leases stored).
  */
 export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
   return [
@@ -39,6 +41,7 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     servicesFeature(),
     agentsFeature(),
     discoveryFeature(),
+    lifecycleFeature(),
     ansibleFeature(),
   ];
 }

@@ -21,7 +21,7 @@ describe('agent HTTP boot surface', () => {
       state: siteState(
         [
           machine('m-known', 'web-01', KNOWN),
-          machine('m-local', 'db-01', LOCAL, { bootState: 'installed', netboot: false }),
+          machine('m-local', 'db-01', LOCAL, { state: 'deployed', netboot: false }),
           machine('m-broken', 'broken-01', BROKEN, { bootenv: 'needs-secret', params: { root_password: 'hunter2-VALUE' } }),
         ],
         {

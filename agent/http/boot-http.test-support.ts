@@ -72,7 +72,7 @@ export async function bootRuntime(
   return { app, outbox, queue, taskLog, cache, sessions, ids, keys, bootDir, queueTask, events, reports };
 }
 
-export const machine = (id: string, name: string, mac: string, over: Record<string, unknown> = {}) => ({ id, name, macs: [mac], bootenv: 'discovery', bootState: 'discovered', netboot: true, profiles: [], params: {}, ...over });
+export const machine = (id: string, name: string, mac: string, over: Record<string, unknown> = {}) => ({ id, name, macs: [mac], bootenv: 'discovery', state: 'ready', netboot: true, profiles: [], params: {}, ...over });
 
 export const siteState = (machines: unknown[], extra: Record<string, unknown> = {}) => ({ version: 'v1', generatedAt: new Date().toISOString(), site: { name: 'rack1', params: {} }, machines, ...extra });
 

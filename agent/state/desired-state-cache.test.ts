@@ -12,7 +12,7 @@ const state = (netboot: boolean, bootenv: string, version: string) =>
     version,
     generatedAt: new Date().toISOString(),
     site: { name: 'rack1', params: {} },
-    machines: [{ id: 'm1', name: 'web-01', macs: [MAC], bootenv, bootState: 'provisioning', netboot, profiles: [], params: {} }],
+    machines: [{ id: 'm1', name: 'web-01', macs: [MAC], bootenv, state: 'deploying', netboot, profiles: [], params: {} }],
   });
 
 describe('DesiredStateCache local overrides', () => {

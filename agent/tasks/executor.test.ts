@@ -26,7 +26,7 @@ beforeAll(async () => {
 const me = { agent: 'agent-1', site: 'rack-a' };
 const state: DesiredState = {
   version: 'v1', generatedAt: new Date(0).toISOString(), site: { name: 'rack-a', params: {} },
-  machines: [{ id: 'm1', name: 'node1', macs: ['52:54:00:00:00:01'], bootenv: 'discovery', bootState: 'new', netboot: true, profiles: [], params: {} }],
+  machines: [{ id: 'm1', name: 'node1', macs: ['52:54:00:00:00:01'], bootenv: 'discovery', state: 'discovered', netboot: true, profiles: [], params: {} }],
   subnets: [], reservations: [], bootenvs: [], profiles: [], paramDefs: [], globalParams: {},
 };
 

@@ -21,8 +21,7 @@ export function agentsFeature(): CentralFeature {
     collections: AGENT_COLLECTIONS,
     setup: ({ deps, services, features }) => {
       const tasks = services.get(TASK_QUEUE);
-      const eventHandlers: Record<string, EventHandler> = {};
-      for (const f of features) Object.assign(eventHandlers, f.eventHandlers?.(deps, services));
+      const eventHandlers = chainHandlers(features.map((f) => f.eventHandlers?.(deps, services) ?? {}));
       const certRenewal = new AgentCertRenewal({ store: deps.store, ca: deps.identity.ca, lifetimeMs: deps.central.agentCertLifetimeMs, logger: deps.logger });
       const hub = new AgentHub({
         store: deps.store,
@@ -43,4 +42,20 @@ export function agentsFeature(): CentralFeature {
     },
     attach: ({ server, services }) => services.get(AGENT_HUB).attach(server),
   };
+}
+
+/** One handler per event kind: where several features handle a kind, theirs run one after another in list order. */
+export function chainHandlers(maps: Record<string, EventHandler>[]): Record<string, EventHandler> {
+  const byKind = new Map<string, EventHandler[]>();
+  for (const m of maps) for (const [kind, h] of Object.entries(m)) byKind.set(kind, [...(byKind.get(kind) ?? []), h]);
+  return Object.fromEntries(
+    [...byKind].map(([kind, hs]) => [
+      kind,
+      hs.length === 1
+        ? hs[0]
+        : async (agent: Parameters<EventHandler>[0], ev: Parameters<EventHandler>[1]) => {
+            for (const h of hs) await h(agent, ev);
+          },
+    ]),
+  );
 }

@@ -55,7 +55,7 @@ describe('renderInventoryBody: hostvars blocks kept between renders', () => {
       expect(cache.hits - h).toBeGreaterThanOrEqual(blocks - 3);
     };
     // Each step starts from the one before (an old document coming back is a change too).
-    const written = withMachine(src, 'node-000300', (m) => ({ ...m, bootState: 'failed' }));
+    const written = withMachine(src, 'node-000300', (m) => ({ ...m, state: 'failed' }));
     step(written, 1);
     const removed = { ...written, machines: written.machines.filter((m) => m.name !== 'node-000100') };
     step(removed, 1);

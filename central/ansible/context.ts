@@ -4,6 +4,7 @@ import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
+import { bestAddress } from '../lifecycle/addresses.js';
 
 /**
  * What the renderer reads (the store's collections or a synthetic set) and what it derives from them
@@ -147,17 +148,18 @@ export class InventoryContext {
   }
 
   /**
-   * A host's variables. Order: `ansible_host` (from the address, unless a param sets it), the params,
+   * A host's variables. Order: `ansible_host` (the best current address, central/lifecycle/addresses.ts, unless a param sets it), the params,
    * then the `underlay_*` facts (a reserved prefix: params named `underlay_*` are dropped).
    */
   hostVars(m: Machine, params: Params = this.params(m)): Record<string, unknown> {
     const hv: Record<string, unknown> = {};
-    if (m.address && !Object.hasOwn(params, 'ansible_host')) hv.ansible_host = m.address;
+    const host = bestAddress(m);
+    if (host && !Object.hasOwn(params, 'ansible_host')) hv.ansible_host = host;
     Object.assign(hv, params);
     hv.underlay_site = m.site;
     if (m.rack !== undefined) hv.underlay_rack = m.rack;
     hv.underlay_macs = m.macs;
-    hv.underlay_boot_state = m.bootState;
+    hv.underlay_state = m.state;
     hv.underlay_bootenv = m.bootenv;
     hv.underlay_profiles = m.profiles;
     hv.underlay_facts = unsafeFacts(m.facts);
@@ -213,10 +215,11 @@ export class InventoryContext {
       }
     }
     let out = '{';
-    if (m.address && !hasAnsibleHost) out += `"ansible_host":${JSON.stringify(m.address)},`;
+    const host = bestAddress(m);
+    if (host && !hasAnsibleHost) out += `"ansible_host":${JSON.stringify(host)},`;
     if (paramsJson) out += `${paramsJson},`;
     out += layer.siteJson;
     if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
-    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_boot_state":${this.str(m.bootState)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}}`;
+    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}}`;
   }
 }

@@ -113,7 +113,7 @@ export function plan(src: InventorySource, opts: ViewOptions): Plan {
     if (m.rack !== undefined) by(rackG, KIND.rack, 'rack', m.rack).hosts.push(m.name);
     for (const p of m.profiles) join(by(profileG, KIND.profile, 'profile', p), m.name);
     by(bootenvG, KIND.bootenv, 'bootenv', m.bootenv).hosts.push(m.name);
-    by(stateG, KIND.state, 'state', m.bootState).hosts.push(m.name);
+    by(stateG, KIND.state, 'state', m.state).hosts.push(m.name);
     for (const { r, group, byValue } of rules) {
       if (r.kind === 'keyed') {
         for (const value of keyedValues(readPath(ctx, m, layer.params, r.path))) {

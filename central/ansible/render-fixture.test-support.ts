@@ -18,7 +18,7 @@ export function def(name: string, extra: Partial<ParamDef> = {}): ParamDef {
   return { id: `d-${name}`, name, schema: {}, secret: false, ...extra, ...T };
 }
 export function machine(name: string, extra: Partial<Machine> = {}): Machine {
-  return { id: `m-${name}`, name, site: 'dc1', macs: [], profiles: [], params: {}, facts: {}, bootenv: 'discovery', bootState: 'new', netboot: true, ...extra, ...T };
+  return { id: `m-${name}`, name, site: 'dc1', macs: [], profiles: [], params: {}, facts: {}, bootenv: 'discovery', state: 'discovered', netboot: true, ...extra, ...T };
 }
 const GiB = 1024 ** 3;
 
@@ -32,8 +32,8 @@ export function fixture(): InventorySource {
     ],
     params: [def('bmc_password', { secret: true }), def('root_hash', { secret: true }), def('tier', { default: 'default-tier' }), def('color', { default: 'blue' })],
     machines: [
-      machine('web-1', { address: '10.0.0.1', rack: 'R-1', profiles: ['web', 'db'], macs: ['52:54:00:00:00:01'], bootState: 'installed', bootenv: 'debian-12', facts: { cpu: { model: 'Xeon Gold 6338' }, memory: { totalBytes: 512 * GiB } }, params: { bmc_password: SECRET, role: 'frontend' } }),
-      machine('db-1', { address: '10.0.0.2', rack: 'R-1', profiles: ['db'], bootState: 'installed', bootenv: 'debian-12', facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB } }, params: { role: 'database', tier: 'machine-tier' } }),
+      machine('web-1', { address: '10.0.0.1', rack: 'R-1', profiles: ['web', 'db'], macs: ['52:54:00:00:00:01'], state: 'deployed', bootenv: 'debian-12', facts: { cpu: { model: 'Xeon Gold 6338' }, memory: { totalBytes: 512 * GiB } }, params: { bmc_password: SECRET, role: 'frontend' } }),
+      machine('db-1', { address: '10.0.0.2', rack: 'R-1', profiles: ['db'], state: 'deployed', bootenv: 'debian-12', facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB } }, params: { role: 'database', tier: 'machine-tier' } }),
       machine('new-1', { site: 'Zürich-2', facts: { cpu: { model: 'Xeon Gold 6338' } } }),
     ],
     rules: [
@@ -76,7 +76,7 @@ export function edgeCases(): InventorySource {
     machine('odd-3', { address: '10.0.0.10', profiles: ['jump'] }),
     machine('x-1', { site: 'dc-1', rack: 'r1', profiles: ['web', 'web'], params: { port: 8080 } }),
     machine('x-2', { site: 'dc_1', rack: 'r1', profiles: ['Ünïcode prof', 'missing-profile'], facts: legacyFacts({ tags: ['a', 'b', ''], labels: { env: 'prod', n: 3, deep: { x: 1 } }, weird: 'quote " back \\ nl \n 😀' }) }),
-    machine('ünï "q"', { site: 'nowhere', address: 'fe80::1', bootState: 'failed', facts: { cpu: { model: '' }, memory: { totalBytes: '300000000000' as unknown as number } } }),
+    machine('ünï "q"', { site: 'nowhere', address: 'fe80::1', state: 'failed', facts: { cpu: { model: '' }, memory: { totalBytes: '300000000000' as unknown as number } } }),
   ];
   src.rules = [
     ...src.rules,
@@ -84,7 +84,7 @@ export function edgeCases(): InventorySource {
     { id: 'r7', name: 'labels', kind: 'keyed', key: 'facts.labels', prefix: 'lbl', ...T },
     { id: 'r8', name: 'in', kind: 'condition', group: 'in_dc', when: [{ path: 'site', op: 'in', value: ['dc1', 'dc-1'] }, { path: 'rack', op: 'exists', value: false }], ...T },
     { id: 'r9', name: 'contains', kind: 'condition', group: 'contains_quote', when: { path: 'facts.weird', op: 'contains', value: '"' }, ...T },
-    { id: 'r10', name: 'ne', kind: 'condition', group: 'not_new', when: { path: 'bootState', op: 'ne', value: 'new' }, ...T },
+    { id: 'r10', name: 'ne', kind: 'condition', group: 'not_new', when: { path: 'state', op: 'ne', value: 'discovered' }, ...T },
     { id: 'r11', name: 'all', kind: 'condition', group: 'all', when: { path: 'site', op: 'exists' }, ...T }, // clashes with the reserved name
   ] as GroupRule[];
   src.services = [

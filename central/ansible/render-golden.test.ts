@@ -11,6 +11,9 @@ import { HostBlockCache, renderInventory, renderInventoryBody } from './render.j
  * One deliberate change since the recording (issue 11): every string in a host's `underlay_facts` is
  * marked `{"__ansible_unsafe": …}`. The expected bytes are the recording with that marking applied by
  * the reference below, and removing the marks from today's output gives the recording back exactly.
+ * Re-recorded once for issue 12 (bootState became the lifecycle `state`): checked to differ from the
+ * previous recording only by `underlay_boot_state` → `underlay_state` and the `state_*` groups' renamed
+ * values (new → discovered, discovered → ready, installed → deployed).
  */
 const GOLDEN = new URL('./testdata/inventory-golden.json.gz', import.meta.url);
 const cases = goldenCases(fleet);

@@ -12,8 +12,8 @@ describe('renderInventory', () => {
     expect(doc.profile_web!.hosts).toEqual(['web-1']);
     expect(doc.profile_db!.hosts).toEqual(['db-1', 'web-1']);
     expect(doc.bootenv_debian_12!.hosts).toEqual(['db-1', 'web-1']);
-    expect(doc.state_installed!.hosts).toEqual(['db-1', 'web-1']);
-    expect(doc.state_new!.hosts).toEqual(['new-1']);
+    expect(doc.state_deployed!.hosts).toEqual(['db-1', 'web-1']);
+    expect(doc.state_discovered!.hosts).toEqual(['new-1']);
     expect(doc.service_etcd!.hosts).toEqual(['web-1']); // passing members only
     expect(doc.ungrouped).toEqual({ hosts: [] });
     const groups = Object.keys(doc).filter((k) => k !== 'all' && k !== '_meta');
@@ -39,7 +39,7 @@ describe('renderInventory', () => {
       underlay_site: 'dc1',
       underlay_rack: 'R-1',
       underlay_macs: ['52:54:00:00:00:01'],
-      underlay_boot_state: 'installed',
+      underlay_state: 'deployed',
       underlay_bootenv: 'debian-12',
       underlay_facts: { cpu: { model: { __ansible_unsafe: 'Xeon Gold 6338' } } },
       underlay_services: { etcd: [{ id: 'a', address: '10.0.0.1', port: 2379, status: 'passing' }] },
@@ -57,7 +57,7 @@ describe('renderInventory', () => {
     const hv = doc._meta!.hostvars['db-1']!;
     expect(hv.underlay_facts).toEqual({ cpu: { model: { __ansible_unsafe: jinja } }, memory: { totalBytes: 128 * 1024 ** 3 }, disks: [{ name: { __ansible_unsafe: 'sda' }, sizeBytes: 1, model: { __ansible_unsafe: stmt } }] });
     // Operator-authored values stay templates: params, profile group vars, the inventory's own vars.
-    expect(hv).toMatchObject({ greeting: '{{ inventory_hostname }}', role: 'database', underlay_site: 'dc1', underlay_boot_state: 'installed' });
+    expect(hv).toMatchObject({ greeting: '{{ inventory_hostname }}', role: 'database', underlay_site: 'dc1', underlay_state: 'deployed' });
     expect(doc.profile_db!.vars).toMatchObject({ motd: '{{ ansible_host }}' });
     // The payload is in the document only inside a marker, and the keyed group it lands in is a slug.
     for (const p of [jinja, stmt]) {
@@ -148,7 +148,7 @@ describe('renderInventory', () => {
     const b = renderInventoryBody(src);
     expect(b.bytes.equals(a.bytes)).toBe(true);
     expect(b.etag).toBe(a.etag);
-    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, bootState: 'failed' as const } : m));
+    src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, state: 'failed' as const } : m));
     expect(renderInventoryBody(src).etag).not.toBe(a.etag);
   });
 });

@@ -36,6 +36,7 @@ describe('unsafeFactsJson', () => {
     expect(out.disks[0].rotational).toBe(false);
     expect(out.system.serial).toEqual({ __ansible_unsafe: '' });
     expect(out.nics[1].speedMbps).toBeNull();
+    expect(out.nics[0].addresses).toEqual([{ __ansible_unsafe: '198.18.0.40/24' }, { __ansible_unsafe: 'fe80::b696:91ff:feaa:bb01/64' }]);
   });
 
   it('writes exactly the generic result for the bench fleet (the fast path), with a payload kept verbatim', () => {

@@ -163,6 +163,10 @@ function nic(d: Obj): string {
     n++;
     o += `,"speedMbps":${num(d.speedMbps)}`;
   }
+  if (d.addresses !== undefined) {
+    n++;
+    o += `,"addresses":${anyJson(d.addresses, 2)}`;
+  }
   if (n !== keyCount(d)) throw ODD;
   return `{${o.slice(1)}}`;
 }

@@ -70,7 +70,6 @@ export function discoveryHandlers(store: Store, logger: Logger): Record<string, 
           facts,
           ...(uuid ? { uuid } : {}),
           ...(serial ? { serial } : {}),
-          bootState: existing.bootState === 'new' ? 'discovered' : existing.bootState,
           servedBy: agent.id,
           updatedAt: now,
         };
@@ -95,7 +94,7 @@ export function discoveryHandlers(store: Store, logger: Logger): Record<string, 
         params: {},
         facts,
         bootenv: 'discovery',
-        bootState: 'discovered',
+        state: 'discovered', // central/lifecycle moves it on (ready once its facts are in)
         netboot: true,
         servedBy: agent.id,
         createdAt: now,
@@ -109,7 +108,7 @@ export function discoveryHandlers(store: Store, logger: Logger): Record<string, 
       if (!parsed.success) return;
       const m = store.get<Machine>(MACHINES, parsed.data.machineId);
       if (!m || m.site !== agent.site) return;
-      await save({ ...m, bootenv: 'local', netboot: false, bootState: 'installed', servedBy: agent.id, updatedAt: new Date().toISOString() });
+      await save({ ...m, bootenv: 'local', netboot: false, servedBy: agent.id, updatedAt: new Date().toISOString() }); // the lifecycle records `deployed`
       logger.info({ machine: m.name }, 'install succeeded: machine switched to local boot, netboot disallowed');
     },
     'render-error': async (agent, ev) => {

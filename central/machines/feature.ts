@@ -17,7 +17,7 @@ function machineState(m: Machine): MachineState {
     ...(m.address ? { address: m.address } : {}),
     ...(m.rack ? { rack: m.rack } : {}),
     bootenv: m.bootenv,
-    bootState: m.bootState,
+    state: m.state,
     netboot: m.netboot,
     ...(m.secretsGeneration ? { secretsGeneration: m.secretsGeneration } : {}),
     profiles: m.profiles,

@@ -38,7 +38,7 @@ export const machinesResource: ResourceSpec<MachineT> = {
     profile: z.string().optional(),
     mac: z.string().optional(),
     bootenv: z.string().optional(),
-    bootState: z.string().optional(),
+    state: z.string().optional(),
     rack: z.string().optional(),
   }),
   toWhere: (q) => {
@@ -47,13 +47,14 @@ export const machinesResource: ResourceSpec<MachineT> = {
     if (q.profile) where.profiles = q.profile;
     if (q.mac) where.macs = q.mac.toLowerCase().replace(/-/g, ':');
     if (q.bootenv) where.bootenv = q.bootenv;
-    if (q.bootState) where.bootState = q.bootState;
+    if (q.state) where.state = q.state;
     if (q.rack) where.rack = q.rack;
     // Filter by param value: ?param.role=web
     for (const [k, v] of Object.entries(q)) if (k.startsWith('param.') && v !== undefined) where[`params.${k.slice(6)}`] = v;
     return where;
   },
-  build: (input, { id, now }) => ({ id, ...(input as object), createdAt: now, updatedAt: now }) as MachineT,
+  // A new machine starts `discovered`; its state changes only through central/lifecycle.
+  build: (input, { id, now }) => ({ id, ...(input as object), state: 'discovered', createdAt: now, updatedAt: now }) as MachineT,
   merge: (doc, patch, now) => defaultMerge(doc, patch, now),
   check: (m, deps) => {
     if (!deps.store.findUnique(SITES, 'name', m.site)) {

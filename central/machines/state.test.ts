@@ -4,7 +4,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import { machinesState } from './feature.js';
 import { MACHINES, machinesCollection } from './resources.js';
 
-const machine = (over: Record<string, unknown>) => ({ id: 'm1', name: 'web-01', site: 'dc1', macs: ['52:54:00:00:00:01'], profiles: [], params: {}, facts: {}, bootenv: 'local', bootState: 'installed', netboot: false, ...over });
+const machine = (over: Record<string, unknown>) => ({ id: 'm1', name: 'web-01', site: 'dc1', macs: ['52:54:00:00:00:01'], profiles: [], params: {}, facts: {}, bootenv: 'local', state: 'deployed', netboot: false, ...over });
 const storeWith = async (...machines: Record<string, unknown>[]) => {
   const store = new MemoryStore([machinesCollection]);
   for (const m of machines) await store.put(MACHINES, machine(m));

@@ -11,7 +11,7 @@ describe('service health reported by a site agent for its machines', () => {
   let registry: ServiceRegistry;
   const ev = (data: unknown) => ({ type: 'event' as const, id: crypto.randomUUID(), kind: 'service-status', data, at: new Date().toISOString() });
   const now = new Date().toISOString();
-  const machine = (id: string, name: string, site: string) => ({ id, name, site, macs: [], profiles: [], params: {}, facts: {}, bootenv: 'local', bootState: 'installed', netboot: false, address: '198.18.0.10', createdAt: now, updatedAt: now });
+  const machine = (id: string, name: string, site: string) => ({ id, name, site, macs: [], profiles: [], params: {}, facts: {}, bootenv: 'local', state: 'deployed', netboot: false, address: '198.18.0.10', createdAt: now, updatedAt: now });
 
   beforeEach(async () => {
     store = memoryStore();

@@ -11,7 +11,7 @@ import { announce } from './announce.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
 import { MemoryState, undoAll, type Undo } from './memory-state.js';
-import { migrate, SCHEMA_VERSION, type Snapshot } from './migrations.js';
+import { migrate, migrateRecord, SCHEMA_VERSION, type Snapshot } from './migrations.js';
 import type { CollectionName, CollectionSpec, Doc, Store, StoreHealth, WriteOp } from './types.js';
 
 export interface FileStoreOptions {
@@ -115,6 +115,7 @@ export class FileStore extends MemoryState implements Store {
   private async load(): Promise<void> {
     await this.db.read();
     const existed = (await readdir(this.opts.dir)).includes('store.json');
+    const fromVersion = (this.db.data ?? emptySnapshot()).schemaVersion;
     const { snapshot, migrated } = migrate(this.db.data ?? emptySnapshot());
     for (const [name, docs] of Object.entries(snapshot.collections)) {
       const coll = this.collections.get(name);
@@ -137,7 +138,8 @@ export class FileStore extends MemoryState implements Store {
       const { records, tornBytes } = await Journal.read<JournalRecord>(this.journalPath(gen), { parse: parseJournalRecord });
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
       torn ||= tornBytes > 0;
-      for (const r of records) for (const op of r.ops) this.applyOp(op);
+      // Records journaled by an older version migrate as the snapshot did.
+      for (const r of records) for (const op of r.ops) this.applyOp(op.type === 'put' && migrated ? { ...op, doc: migrateRecord(fromVersion, op.collection, op.doc) } : op);
       replayed += records.length;
       this.generation = Math.max(this.generation, gen);
     }

@@ -59,7 +59,7 @@ describe('TaskService', () => {
     await store.put(AGENTS, agentDoc('b1', 's2', { lastSeenAt: '2026-01-01T00:00:00Z' }));
     await store.put(AGENTS, agentDoc('b2', 's2', { lastSeenAt: '2026-06-01T00:00:00Z' }));
     const now = new Date().toISOString();
-    const machine = (id: string, servedBy?: string) => ({ id, name: id, site: 's2', macs: [], profiles: [], params: {}, bootenv: 'local', bootState: 'new', netboot: true, createdAt: now, updatedAt: now, ...(servedBy ? { servedBy } : {}) });
+    const machine = (id: string, servedBy?: string) => ({ id, name: id, site: 's2', macs: [], profiles: [], params: {}, bootenv: 'local', state: 'discovered', netboot: true, createdAt: now, updatedAt: now, ...(servedBy ? { servedBy } : {}) });
     await store.put('machines', machine('m1', 'b1'));
     await store.put('machines', machine('m2'));
     // m1 is served by b1 although b2 was seen more recently.
@@ -162,5 +162,32 @@ describe('TaskService', () => {
     // both queued and delivered tasks are redelivered at reconnect
     svc = new TaskService(store, keys.privateKey, silentLogger);
     expect((await svc.pendingFor('a1')).map((x) => x.id)).toEqual([t.id]);
+  });
+  it('announces a task reaching a final state once (report, cancel, expiry), after it is durable; a failing listener does not fail the report', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const seen: string[] = [];
+    svc.onTaskFinished(() => {
+      throw new Error('listener broke');
+    });
+    const off = svc.onTaskFinished((t) => {
+      expect(store.get<{ state: string }>('tasks', t.id)!.state).toBe(t.state); // durable before the call
+      seen.push(`${t.id}:${t.state}`);
+    });
+    const a = await svc.create({ site: 's1', kind: 'ping' });
+    const at = new Date().toISOString();
+    await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: a.id, state: 'running', at });
+    expect(seen).toEqual([]);
+    expect(await svc.applyReport('a1', { type: 'report', id: 'r2', taskId: a.id, state: 'failed', reason: 'boom', at })).toBe('applied');
+    await svc.applyReport('a1', { type: 'report', id: 'r3', taskId: a.id, state: 'succeeded', at }); // after terminal: history only
+    const b = await svc.create({ site: 's1', kind: 'ping' });
+    await svc.cancel(b.id);
+    const c = await svc.create({ site: 's1', kind: 'ping', ttl: '1s' });
+    await store.put('tasks', { ...store.get<{ id: string }>('tasks', c.id)!, expiresAt: new Date(Date.now() - 1000).toISOString() });
+    await svc.pendingFor('a1');
+    expect(seen).toEqual([`${a.id}:failed`, `${b.id}:cancelled`, `${c.id}:expired`]);
+    off();
+    const d = await svc.create({ site: 's1', kind: 'ping' });
+    await svc.cancel(d.id);
+    expect(seen).toHaveLength(3);
   });
 });

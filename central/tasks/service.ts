@@ -47,6 +47,9 @@ export interface TaskDoc {
 
 export type ReportOutcome = 'applied' | 'duplicate' | 'ignored';
 
+/** Called once when a task reaches a final state (after that state is durable); see TaskService.onTaskFinished. */
+export type TaskFinishedListener = (task: TaskDoc) => Promise<void> | void;
+
 export interface CreateTaskInput {
   site: string;
   machine?: string;
@@ -61,6 +64,17 @@ export interface CreateTaskInput {
 export class TaskService {
   /** Called after a task is durably created or cancelled, so the hub can push it. */
   onTask?: (task: TaskDoc) => void;
+  private readonly finishedListeners = new Set<TaskFinishedListener>();
+
+  /**
+   * Subscribes to tasks reaching a final state (succeeded, failed, rejected, cancelled, expired), by a
+   * report, a cancel or an expiry: called once per task, after the state is durable. Other features hang
+   * their effects here (the machine lifecycle); a listener's failure is logged, never the report's.
+   */
+  onTaskFinished(listener: TaskFinishedListener): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
+  }
 
   constructor(
     private readonly store: Store,
@@ -310,6 +324,17 @@ export class TaskService {
     await this.store.commit(changed.map((c) => ({ type: 'put' as const, collection: TASKS, doc: c.next })));
     for (const c of changed) {
       if (c.effect) await this.applyEffect(c.next);
+      if (TERMINAL.has(c.next.state) && !TERMINAL.has(c.before.state)) await this.announceFinished(c.next);
+    }
+  }
+
+  private async announceFinished(t: TaskDoc): Promise<void> {
+    for (const listener of this.finishedListeners) {
+      try {
+        await listener(t);
+      } catch (e) {
+        this.logger.error({ err: e as Error, task: t.id, kind: t.kind }, 'a task-finished listener failed');
+      }
     }
   }
 

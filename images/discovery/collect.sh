@@ -94,8 +94,14 @@ for n in /sys/class/net/*; do
   drv=$(readlink "$n/device/driver" 2>/dev/null); drv=${drv##*/}
   if [ "$(rd "$n/carrier" 2>/dev/null)" = 1 ]; then link=true; else link=false; fi
   speed=$(rd "$n/speed" 2>/dev/null)
+  # Its addresses (with prefix): in proxy mode the site's DHCP leased them, and this is how the central learns them.
+  ADDRS=""
+  for a in $(ip -o addr show dev "$name" 2>/dev/null | awk '{print $4}' | head -n 16); do
+    [ -n "$ADDRS" ] && ADDRS="$ADDRS,"
+    ADDRS="$ADDRS$(json_str "$a")"
+  done
   [ -n "$NICS" ] && NICS="$NICS,"
-  NICS="$NICS{\"name\":$(json_str "$name"),\"mac\":$(json_str "$mac"),\"driver\":$(json_str "$drv"),\"link\":$link,\"speedMbps\":$(num_or_null "$speed")}"
+  NICS="$NICS{\"name\":$(json_str "$name"),\"mac\":$(json_str "$mac"),\"driver\":$(json_str "$drv"),\"link\":$link,\"speedMbps\":$(num_or_null "$speed"),\"addresses\":[$ADDRS]}"
   if [ -n "$BOOT_IF" ] && [ "$name" = "$BOOT_IF" ]; then BOOT_MAC=$mac; fi
 done
 [ -n "$BOOT_MAC" ] || BOOT_MAC="$UL_MAC"

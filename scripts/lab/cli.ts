@@ -110,11 +110,11 @@ export function register(program: Command): void {
         out.push('', 'VM    firmware  MAC                pid      state  phase                                machine record');
         for (const m of st.machines) {
           out.push(
-            `${m.name.padEnd(5)} ${m.firmware.padEnd(9)} ${m.mac}  ${String(m.pid ?? '-').padEnd(8)} ${(m.running ? 'up' : 'down').padEnd(6)} ${m.phase.padEnd(36)} ${m.discovered ? `${m.discovered.name} (${m.discovered.bootState})` : '-'}`,
+            `${m.name.padEnd(5)} ${m.firmware.padEnd(9)} ${m.mac}  ${String(m.pid ?? '-').padEnd(8)} ${(m.running ? 'up' : 'down').padEnd(6)} ${m.phase.padEnd(36)} ${m.discovered ? `${m.discovered.name} (${m.discovered.state})` : '-'}`,
           );
         }
         out.push('', `machines discovered at site (${st.discovered.length}):`);
-        for (const d of st.discovered) out.push(`  ${d.name}  ${d.macs.join(',')}  ${d.bootState}  ${d.cpus ?? '?'} CPU  ${d.memoryMiB ?? '?'} MiB  ${d.disks ?? '?'} disk(s)`);
+        for (const d of st.discovered) out.push(`  ${d.name}  ${d.macs.join(',')}  ${d.state}  ${d.cpus ?? '?'} CPU  ${d.memoryMiB ?? '?'} MiB  ${d.disks ?? '?'} disk(s)`);
         process.stdout.write(out.join('\n') + '\n');
       } catch (e) {
         fail(e);

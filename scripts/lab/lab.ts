@@ -608,8 +608,8 @@ export interface LabStatus {
   central: { url: string; own: boolean; reachable: boolean };
   processes: { role: string; pid: number; alive: boolean }[];
   agent: { name: string; id?: string; running: boolean; connected?: boolean };
-  machines: { name: string; firmware: string; mac: string; pid?: number; running: boolean; phase: string; discovered?: { name: string; id: string; bootState: string; updatedAt: string } }[];
-  discovered: { id: string; name: string; macs: string[]; bootState: string; cpus?: number; memoryMiB?: number; disks?: number }[];
+  machines: { name: string; firmware: string; mac: string; pid?: number; running: boolean; phase: string; discovered?: { name: string; id: string; state: string; updatedAt: string } }[];
+  discovered: { id: string; name: string; macs: string[]; state: string; cpus?: number; memoryMiB?: number; disks?: number }[];
 }
 
 /** What the serial console says a machine is doing. */
@@ -654,7 +654,7 @@ export async function labStatus(dir: string, flags: UpOptions['client'] = {}): P
   };
   try {
     const client = clientFor(s, flags);
-    const page = await client.call<{ items: { id: string; name: string; macs: string[]; bootState: string; updatedAt: string; facts?: { cpu?: { threads?: number }; memory?: { totalBytes?: number }; disks?: unknown[] } }[] }>(
+    const page = await client.call<{ items: { id: string; name: string; macs: string[]; state: string; updatedAt: string; facts?: { cpu?: { threads?: number }; memory?: { totalBytes?: number }; disks?: unknown[] } }[] }>(
       'GET',
       `/api/v1/machines?site=${encodeURIComponent(s.site)}&limit=1000`,
     );
@@ -663,14 +663,14 @@ export async function labStatus(dir: string, flags: UpOptions['client'] = {}): P
       id: m.id,
       name: m.name,
       macs: m.macs,
-      bootState: m.bootState,
+      state: m.state,
       ...(m.facts?.cpu?.threads ? { cpus: m.facts.cpu.threads } : {}),
       ...(m.facts?.memory?.totalBytes ? { memoryMiB: Math.round(m.facts.memory.totalBytes / 1048576) } : {}),
       ...(m.facts?.disks ? { disks: m.facts.disks.length } : {}),
     }));
     for (const vm of st.machines) {
       const rec = page.items.find((m) => m.macs.includes(vm.mac));
-      if (rec) vm.discovered = { name: rec.name, id: rec.id, bootState: rec.bootState, updatedAt: rec.updatedAt };
+      if (rec) vm.discovered = { name: rec.name, id: rec.id, state: rec.state, updatedAt: rec.updatedAt };
     }
     if (s.agent.id) {
       const a = await client.call<{ connected?: boolean }>('GET', `/api/v1/agents/${encodeURIComponent(s.agent.id)}`).catch(() => null);

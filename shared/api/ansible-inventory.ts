@@ -6,14 +6,14 @@ import { Name, Timestamps } from './common.js';
  * document. See docs/ansible.md.
  */
 
-/** A dotted path into a machine: `facts.cpu.model`, `params.role`, `site`, `rack`, `bootState`, `facts.disks.0.model`. */
+/** A dotted path into a machine: `facts.cpu.model`, `params.role`, `site`, `rack`, `state`, `facts.disks.0.model`. */
 export const RulePath = z
   .string()
   .min(1)
   .max(256)
   .regex(
-    /^(facts(\.[^.\s]+)+|params\.[^.\s]+(\.[^.\s]+)*|name|site|rack|bootenv|bootState|profiles|address|serial|uuid|macs)$/,
-    'a path like facts.cpu.model, params.role, site, rack, bootenv, bootState, profiles',
+    /^(facts(\.[^.\s]+)+|params\.[^.\s]+(\.[^.\s]+)*|name|site|rack|bootenv|state|profiles|address|serial|uuid|macs)$/,
+    'a path like facts.cpu.model, params.role, site, rack, bootenv, state, profiles',
   );
 
 export const ConditionOps = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'contains', 'exists'] as const;

@@ -13,8 +13,8 @@ export const COLLECTOR_SAMPLE = {
     { name: 'sda', sizeBytes: 480103981056, model: 'MZ7L3480HCHQ0D3', serial: '', rotational: true },
   ],
   nics: [
-    { name: 'eno12399np0', mac: 'b4:96:91:aa:bb:01', driver: 'ice', link: true, speedMbps: 25000 },
-    { name: 'eno12409np1', mac: 'b4:96:91:aa:bb:02', driver: 'ice', link: false, speedMbps: null },
+    { name: 'eno12399np0', mac: 'b4:96:91:aa:bb:01', driver: 'ice', link: true, speedMbps: 25000, addresses: ['198.18.0.40/24', 'fe80::b696:91ff:feaa:bb01/64'] },
+    { name: 'eno12409np1', mac: 'b4:96:91:aa:bb:02', driver: 'ice', link: false, speedMbps: null, addresses: [] },
   ],
   bmc: { address: '10.250.0.17' },
   bootMac: 'b4:96:91:aa:bb:01',

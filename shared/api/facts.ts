@@ -24,7 +24,15 @@ const Disk = z
   .strictObject({ name: z.string().max(64), sizeBytes: z.number().int().min(0), model: text().nullish(), serial: text().nullish(), rotational: z.boolean().nullish() })
   .partial();
 const Nic = z
-  .strictObject({ name: z.string().max(64), mac: z.string().max(32), driver: z.string().max(64).nullish(), link: z.boolean().nullish(), speedMbps: z.number().int().nullish() })
+  .strictObject({
+    name: z.string().max(64),
+    mac: z.string().max(32),
+    driver: z.string().max(64).nullish(),
+    link: z.boolean().nullish(),
+    speedMbps: z.number().int().nullish(),
+    /** The interface's addresses when it was discovered (with prefix length, e.g. 198.18.0.5/24): in proxy mode the site's DHCP server leased them, so this is where the central learns them. */
+    addresses: z.array(z.string().regex(/^[0-9A-Fa-f:.]{2,45}(\/\d{1,3})?$/, 'an IP address, optionally with /prefix')).max(16).optional(),
+  })
   .partial();
 
 export const HardwareFacts = z
@@ -44,7 +52,7 @@ export const HardwareFacts = z
   })
   .meta({
     id: 'HardwareFacts',
-    description: `system {uuid, serial, vendor, product}, firmware (bios|uefi), cpu {model, sockets, cores, threads}, memory {totalBytes}, disks[] {name, sizeBytes, model, serial, rotational}, nics[] {name, mac, driver, link, speedMbps}, bmc {address}, bootMac. Unknown keys are refused; strings are bounded; at most ${MAX_FACTS_BYTES} bytes of JSON in all.`,
+    description: `system {uuid, serial, vendor, product}, firmware (bios|uefi), cpu {model, sockets, cores, threads}, memory {totalBytes}, disks[] {name, sizeBytes, model, serial, rotational}, nics[] {name, mac, driver, link, speedMbps, addresses}, bmc {address}, bootMac. Unknown keys are refused; strings are bounded; at most ${MAX_FACTS_BYTES} bytes of JSON in all.`,
   });
 export type HardwareFacts = z.infer<typeof HardwareFacts>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Ipv4, Mac, Name, ParamValue, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
+import { MachineAddress, MachineDeployment, MachineOs, MachineState } from './lifecycle.js';
 
 /** Param names are lower-case identifiers so templates can use `params.<name>`. */
 const ParamName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'param names are lower-case identifiers: [a-z][a-z0-9_]*').max(128);
@@ -59,8 +60,13 @@ export const ParamDefPatch = z
   .strict();
 
 // ---- machines
-export const BootStates = ['new', 'discovered', 'provisioning', 'installed', 'failed', 'local'] as const;
-export const BootState = z.enum(BootStates);
+/** The lifecycle state is changed only by actions; a create or PATCH naming it is refused with this. */
+const STATE_READ_ONLY = 'the lifecycle state is read-only: it changes through actions (POST /api/v1/machines/{id}/deploy, /release, /rescue; underlay machines deploy|release|rescue) and what the machine\'s agent reports';
+const readOnlyState = z
+  .unknown()
+  .superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message: STATE_READ_ONLY }))
+  .optional()
+  .describe('read-only: refused (use the deploy, release and rescue actions)');
 
 export const Facts = HardwareFacts;
 
@@ -78,7 +84,14 @@ export const Machine = z
     params: ParamValues,
     facts: Facts,
     bootenv: Name,
-    bootState: BootState,
+    state: MachineState.describe('lifecycle state: changed only by actions and agent reports (GET /machines/{id}/events)'),
+    stateReason: z.string().optional().describe('why the machine is failed (or what the last transition said)'),
+    stateChangedAt: z.string().optional(),
+    addresses: z.array(MachineAddress).optional().describe('current addresses: installed OS, DHCP lease, discovery report'),
+    os: MachineOs.optional(),
+    deployment: MachineDeployment.optional(),
+    /** When the last discovery report arrived (a releasing machine returns to ready through discovery). */
+    discoveredAt: z.string().optional(),
     netboot: z.boolean().describe('netboot allowed: when false the machine boots from its disk'),
     secretsGeneration: z.number().int().min(0).optional().describe('bumped by POST /machines/{id}/rearm: configs carrying secrets are served to one boot session per generation'),
     servedBy: z.string().optional().describe('the agent that serves this machine (leased it, saw it boot or discovered it); its tasks go there'),
@@ -100,7 +113,8 @@ export const MachineCreate = z
     params: ParamValues.default({}),
     facts: Facts.default({}),
     bootenv: Name.default('discovery'),
-    bootState: BootState.default('new'),
+    state: readOnlyState,
+    bootState: readOnlyState,
     netboot: z.boolean().default(true),
   })
   .strict();
@@ -117,10 +131,10 @@ export const MachinePatch = z
     params: ParamValues,
     facts: Facts,
     bootenv: Name,
-    bootState: BootState,
     netboot: z.boolean(),
   })
   .partial()
+  .extend({ state: readOnlyState, stateReason: readOnlyState, bootState: readOnlyState })
   .strict();
 
 // ---- tokens

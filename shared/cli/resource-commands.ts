@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action, globals } from './context.js';
 import { registerObjectCommands, type FieldFlag } from './objects.js';
 import { print } from './output.js';
+import { registerMachineLifecycleCommands } from './machine-lifecycle-commands.js';
 
 const described: FieldFlag[] = [
   { flags: '--description <text>', description: 'free text', field: 'description' },
@@ -25,7 +26,7 @@ export function registerResourceCommands(program: Command): void {
   const machines = registerObjectCommands(program, {
     noun: 'machines',
     singular: 'machine',
-    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'bootState', 'netboot'],
+    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'state', 'netboot'],
     fields: [
       { flags: '--site <site>', description: 'site name', field: 'site' },
       { flags: '--rack <rack>', description: 'rack name', field: 'rack' },
@@ -36,7 +37,6 @@ export function registerResourceCommands(program: Command): void {
       { flags: '--profile <profile>', description: 'a profile (repeatable, in order)', field: 'profiles', kind: 'list' },
       { flags: '--param <key=value>', description: 'a param value (repeatable)', field: 'params', kind: 'params' },
       { flags: '--bootenv <name>', description: 'boot environment', field: 'bootenv' },
-      { flags: '--boot-state <state>', description: 'new|discovered|provisioning|installed|failed|local', field: 'bootState' },
       { flags: '--netboot', description: 'allow netboot', field: 'netboot', kind: 'negbool' },
       { flags: '--no-netboot', description: 'disallow netboot (boot from disk)', field: 'netboot', kind: 'negbool' },
     ],
@@ -45,6 +45,7 @@ export function registerResourceCommands(program: Command): void {
       { flags: '--profile <profile>', description: 'only machines with this profile', query: 'profile' },
       { flags: '--mac <mac>', description: 'the machine with this MAC', query: 'mac' },
       { flags: '--bootenv <name>', description: 'only this boot environment', query: 'bootenv' },
+      { flags: '--state <state>', description: 'only this lifecycle state (discovered|ready|deploying|deployed|releasing|failed|rescue)', query: 'state' },
       { flags: '--param <key=value>', description: 'param equals value (repeatable)', query: 'param', kind: 'params' },
     ],
   });
@@ -69,6 +70,7 @@ export function registerResourceCommands(program: Command): void {
         print(res, g.format, ['name', 'id', 'secretsGeneration']);
       }),
     );
+  registerMachineLifecycleCommands(machines);
   registerTokenCommands(program);
 }
 

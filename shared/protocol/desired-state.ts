@@ -10,7 +10,8 @@ export const MachineState = z.object({
   address: z.string().optional(),
   rack: z.string().optional(),
   bootenv: z.string(),
-  bootState: z.string(),
+  /** The machine's lifecycle state (central/lifecycle): informational for the agent. */
+  state: z.string().optional(),
   netboot: z.boolean(),
   profiles: z.array(z.string()),
   /**

@@ -22,7 +22,7 @@ const site = 'rack-t';
 
 const desired = (): DesiredState => ({
   version: 'fake-v1', generatedAt: new Date().toISOString(), site: { name: site, params: {} },
-  machines: [{ id: 'm-1', name: 'node1', macs: ['52:54:00:aa:00:01'], bootenv: 'discovery', bootState: 'new', netboot: true, profiles: [], params: {} }],
+  machines: [{ id: 'm-1', name: 'node1', macs: ['52:54:00:aa:00:01'], bootenv: 'discovery', state: 'discovered', netboot: true, profiles: [], params: {} }],
   subnets: [], reservations: [], bootenvs: [], profiles: [], paramDefs: [], globalParams: {},
 });
 

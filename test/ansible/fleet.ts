@@ -29,12 +29,12 @@ export async function seedFleet(central: CentralProcess): Promise<void> {
   await must(central, 'POST', '/api/v1/profiles', { name: 'web', params: { tier: 'web-tier', http_port: 8080 } });
   await must(central, 'POST', '/api/v1/profiles', { name: 'etcd-node', params: { etcd_data: '/var/lib/etcd', root_hash: SECRET_HASH } });
   const machines = [
-    { name: 'web-1', site: 'dc1', rack: 'R.1', address: '198.18.0.11', profiles: ['web'], bootState: 'installed', bootenv: 'local', params: { role: 'frontend', bmc_password: SECRET }, facts: { cpu: { model: 'Xeon® Gold 6338' }, memory: { totalBytes: 512 * GiB }, nics: [{ name: 'eno1', speedMbps: 10000 }] } },
-    { name: 'web-2', site: 'dc1', rack: 'R.1', address: '198.18.0.12', profiles: ['web'], bootState: 'installed', bootenv: 'local', params: { role: 'frontend' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB }, nics: [{ name: 'eno1', speedMbps: 25000 }] } },
-    { name: 'etcd-1', site: 'dc1', rack: 'R-2', address: '198.18.0.21', profiles: ['etcd-node'], bootState: 'installed', bootenv: 'local', params: { role: 'control' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 256 * GiB } } },
-    { name: 'etcd-2', site: 'dc-2', address: '198.18.1.22', profiles: ['etcd-node', 'web'], bootState: 'installed', bootenv: 'local', params: { role: 'control' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 256 * GiB } } },
-    { name: 'etcd-3', site: 'dc-2', address: '198.18.1.23', profiles: ['etcd-node'], bootState: 'provisioning', bootenv: 'local', params: { role: 'control' }, facts: {} },
-    { name: 'new-1', site: 'dc_2', bootState: 'discovered', facts: { cpu: { model: 'Xeon® Gold 6338' } } },
+    { name: 'web-1', site: 'dc1', rack: 'R.1', address: '198.18.0.11', profiles: ['web'], bootenv: 'local', params: { role: 'frontend', bmc_password: SECRET }, facts: { cpu: { model: 'Xeon® Gold 6338' }, memory: { totalBytes: 512 * GiB }, nics: [{ name: 'eno1', speedMbps: 10000 }] } },
+    { name: 'web-2', site: 'dc1', rack: 'R.1', address: '198.18.0.12', profiles: ['web'], bootenv: 'local', params: { role: 'frontend' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB }, nics: [{ name: 'eno1', speedMbps: 25000 }] } },
+    { name: 'etcd-1', site: 'dc1', rack: 'R-2', address: '198.18.0.21', profiles: ['etcd-node'], bootenv: 'local', params: { role: 'control' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 256 * GiB } } },
+    { name: 'etcd-2', site: 'dc-2', address: '198.18.1.22', profiles: ['etcd-node', 'web'], bootenv: 'local', params: { role: 'control' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 256 * GiB } } },
+    { name: 'etcd-3', site: 'dc-2', address: '198.18.1.23', profiles: ['etcd-node'], bootenv: 'local', params: { role: 'control' }, facts: {} },
+    { name: 'new-1', site: 'dc_2', facts: { cpu: { model: 'Xeon® Gold 6338' } } },
   ];
   for (const m of machines) await must(central, 'POST', '/api/v1/machines', m);
   await must(central, 'POST', '/api/v1/group-rules', { name: 'cpu', kind: 'keyed', key: 'facts.cpu.model' });

@@ -35,7 +35,7 @@ describe('central API contract', () => {
     const byId = await central.request('GET', `/api/v1/machines/${m.id}`);
     expect(byName.status).toBe(200);
     expect(byId.json).toEqual(byName.json);
-    expect(byName.json).toMatchObject({ name: 'web-01', site: 'dc1', profiles: ['web'], bootState: 'new', netboot: true });
+    expect(byName.json).toMatchObject({ name: 'web-01', site: 'dc1', profiles: ['web'], state: 'discovered', netboot: true });
   });
 
   it('rejects invalid fields with 400 and field paths', async () => {

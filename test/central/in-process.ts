@@ -32,6 +32,8 @@ export interface SimAgent {
   frames: CentralToAgent[];
   /** Sends an event as the agent's outbox would (resolves when the central acknowledged it). */
   event(kind: string, data: unknown): Promise<void>;
+  /** Sends a task report as the agent would (resolves when the central acknowledged it, i.e. applied it durably). */
+  report(taskId: string, state: 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected', reason?: string): Promise<void>;
   close(): void;
 }
 
@@ -76,6 +78,12 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
           const id = crypto.randomUUID();
           acked.set(id, resolve);
           ws.send(JSON.stringify({ type: 'event', id, kind, data, at: new Date().toISOString() }));
+        }),
+      report: (taskId, state, reason) =>
+        new Promise<void>((resolve) => {
+          const id = crypto.randomUUID();
+          acked.set(id, resolve);
+          ws.send(JSON.stringify({ type: 'report', id, taskId, state, ...(reason ? { reason } : {}), at: new Date().toISOString() }));
         }),
       close: () => ws.terminate(),
     };

@@ -21,6 +21,11 @@ const CLASS: Record<string, Class> = {
   '/api/v1/machines/{ref}': 'site',
   '/api/v1/machines/{ref}/params': 'site',
   '/api/v1/machines/{ref}/rearm': 'site',
+  '/api/v1/machines/{ref}/deploy': 'site',
+  '/api/v1/machines/{ref}/release': 'site',
+  '/api/v1/machines/{ref}/rescue': 'site',
+  '/api/v1/machines/{ref}/wait': 'site',
+  '/api/v1/machines/{ref}/events': 'site',
   '/api/v1/tokens': 'site',
   '/api/v1/tokens/{id}': 'site',
   '/api/v1/subnets': 'site',
@@ -109,6 +114,11 @@ function urlFor(path: string, side: Side): string {
     '/api/v1/sites/{ref}': o.site,
     '/api/v1/machines/{ref}': o.machineName,
     '/api/v1/machines/{ref}/params': o.machineName,
+    '/api/v1/machines/{ref}/deploy': o.machineName,
+    '/api/v1/machines/{ref}/release': o.machineName,
+    '/api/v1/machines/{ref}/rescue': o.machineName,
+    '/api/v1/machines/{ref}/wait': o.machineName,
+    '/api/v1/machines/{ref}/events': o.machineName,
     '/api/v1/tokens/{id}': o.token,
     '/api/v1/subnets/{ref}': o.subnet,
     '/api/v1/reservations/{ref}': o.reservation,
@@ -125,7 +135,8 @@ function urlFor(path: string, side: Side): string {
   let url = path;
   if (path.startsWith('/api/v1/services/{name}')) url = url.replace('{name}', 'web').replace('{id}', o.member);
   url = url.replace(/\{[^}]+\}/, encodeURIComponent(values[path] ?? 'no-such-object'));
-  if (path.endsWith('/wait')) url += '?passing=1&timeout=1s';
+  if (path === '/api/v1/machines/{ref}/wait') url += '?state=discovered&timeout=1s';
+  else if (path.endsWith('/wait')) url += '?passing=1&timeout=1s';
   return url;
 }
 
@@ -144,6 +155,8 @@ function bodyFor(method: string, path: string, side: Side): unknown {
     'POST /api/v1/tasks/batch': { tasks: [{ site: o.site, kind: 'ping' }] },
     'POST /api/v1/tokens': { role: 'viewer', site: o.site },
     'POST /api/v1/services/{name}/members': { id: `${side}-new-member`, machine: o.machineName, address: `198.18.${n}.51`, port: 81 },
+    'POST /api/v1/machines/{ref}/deploy': { image: 'debian-12' },
+    'POST /api/v1/machines/{ref}/release': { wipe: 'quick' },
   };
   return key in bodies ? bodies[key] : {};
 }

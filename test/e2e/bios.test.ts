@@ -62,16 +62,17 @@ describe.skipIf(!ready)('BIOS (SeaBIOS + iPXE ROM) boots discovery from the agen
     const lease = await until(() => rack.leases(MAC).find((l) => l.mac === MAC && l.state === 'lease'), 'the lease at the central', 120_000);
     expect(String(lease.address)).toMatch(/^198\.18\.0\.1\d\d$/);
     expect(lease.subnet).toBe('198.18.0.0/24');
-    const machine = (await until(() => rack.machines(MAC)[0], 'the machine at the central', 120_000)) as {
+    // Discovery stores the machine, then the lifecycle moves it to ready (facts in): wait for both.
+    const machine = (await until(() => rack.machines(MAC).find((x) => (x as { state?: string }).state === 'ready'), 'the machine at the central, ready', 120_000)) as {
       id: string;
       macs: string[];
       site: string;
-      bootState: string;
+      state: string;
       facts: { firmware: string; bootMac: string; nics: Array<{ mac: string; driver: string }> };
     };
     expect(machine.macs).toContain(MAC);
     expect(machine.site).toBe('rack1');
-    expect(machine.bootState).toBe('discovered');
+    expect(machine.state).toBe('ready'); // discovered, and its facts are in (issue 12 lifecycle)
     expect(machine.facts.firmware).toBe('bios');
     expect(machine.facts.bootMac).toBe(MAC);
     expect(machine.facts.nics).toContainEqual(expect.objectContaining({ mac: MAC, driver: 'e1000' }));

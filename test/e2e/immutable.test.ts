@@ -78,7 +78,7 @@ describe.skipIf(!ready)('a live immutable OS boots once with Ignition from the a
 
   it('the machine switched to local boot with netboot disallowed, at the central too', async () => {
     const m = (await until(
-      () => rack.machines(MAC).find((x) => x.bootState === 'installed'),
+      () => rack.machines(MAC).find((x) => x.state === 'deployed'),
       'the central to record the install',
       120_000,
     )) as { bootenv: string; netboot: boolean };

@@ -54,7 +54,7 @@ interface Machine {
   macs: string[];
   uuid?: string;
   serial?: string;
-  bootState: string;
+  state: string;
   updatedAt: string;
   facts: {
     system?: { uuid?: string; serial?: string; vendor?: string; product?: string };

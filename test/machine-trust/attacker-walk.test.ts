@@ -40,7 +40,7 @@ const state = (generation = 0) =>
   siteState(
     [
       machine('m-walk', 'walk-01', M1),
-      machine('m-cloud', 'cloud-01', M2, { bootenv: 'cloudy', bootState: 'provisioning', params: { root_password: sealed(SECRET) }, ...(generation ? { secretsGeneration: generation } : {}) }),
+      machine('m-cloud', 'cloud-01', M2, { bootenv: 'cloudy', state: 'deploying', params: { root_password: sealed(SECRET) }, ...(generation ? { secretsGeneration: generation } : {}) }),
     ],
     { bootenvs: [CLOUDY], version: `v${generation}` },
   );

@@ -50,7 +50,7 @@ export function fleet(n: number) {
         bmc: { address: `10.250.${(i >> 8) & 255}.${i & 255}` },
       },
       bootenv: i % 10 === 0 ? 'discovery' : 'local',
-      bootState: i % 10 === 0 ? 'discovered' : 'installed',
+      state: i % 10 === 0 ? 'ready' : 'deployed',
       netboot: false,
       ...T,
     });

@@ -81,7 +81,7 @@ function benchRender(sizes: number[]): void {
     renderInventoryBody(sourceFromStore(store), { fragments });
     for (let r = 0; r < runs; r++) {
       const victim = store.get<Machine & Doc>('machines', `m-${(r * 7919) % n}`)!;
-      void store.put('machines', { ...victim, bootState: victim.bootState === 'installed' ? 'failed' : 'installed' });
+      void store.put('machines', { ...victim, state: victim.state === 'deployed' ? 'failed' : 'deployed' });
       const t0 = performance.now();
       renderInventoryBody(sourceFromStore(store), { fragments });
       warm.push(performance.now() - t0);
