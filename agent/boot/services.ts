@@ -9,6 +9,7 @@ import { TftpServer } from '../tftp/index.js';
 import { createBootApp } from '../http/app.js';
 import { ArtifactSync } from '../artifacts/sync.js';
 import { BootSessions } from '../http/boot-sessions.js';
+import { OsCredentials } from '../http/os-credentials.js';
 import { MachineIds, machineIdSecretFrom } from '../http/machine-id.js';
 import { listenBootHttp, type HttpServerLimits } from '../http/server.js';
 import type { AgentRuntime } from '../run.js';
@@ -74,6 +75,8 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
   let dhcp: DhcpServer | undefined;
   const sessions = new BootSessions(rt.paths.bootSessions, { ...(o.bootTokenTtlMs ? { tokenTtlMs: o.bootTokenTtlMs } : {}) });
   await sessions.open();
+  const osCredentials = new OsCredentials(rt.paths.osCredentials);
+  await osCredentials.open();
   const httpUrl = `http://${o.address}:${o.httpPort}`;
   const openSecret = (v: unknown) => {
     const sealed = (v as { $sealed?: string }).$sealed;
@@ -93,6 +96,7 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
   const app = createBootApp({
     rt,
     sessions,
+    osCredentials,
     machineIds: new MachineIds(machineIdSecretFrom(rt.sealKey.privateKey)),
     agentId: rt.identity.agentId,
     agent: { httpUrl, tftpAddress: o.address, pubkey: rt.identity.signingPublicKey },
@@ -176,6 +180,7 @@ export async function startBootServices(rt: AgentRuntime, o: BootServiceOptions)
         (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await sessions.close();
+      await osCredentials.close();
     },
   };
 }

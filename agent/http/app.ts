@@ -4,6 +4,7 @@ import { registerBootClaim } from './boot-claim.js';
 import { registerBootFiles } from './boot-files.js';
 import { registerBootScripts } from './boot-scripts.js';
 import { machineErrorResponse, MachineHttpError } from './errors.js';
+import { registerInstalledOsRoutes } from './installed-os-routes.js';
 import { registerMachineConfigs } from './machine-configs.js';
 import { registerMachineReports } from './machine-reports.js';
 import { registerRunnerRoutes } from './runner-routes.js';
@@ -43,5 +44,6 @@ export function createBootApp(o: BootHttpOptions): Hono {
   registerMachineConfigs(app, h);
   registerMachineReports(app, h);
   registerRunnerRoutes(app, h);
+  registerInstalledOsRoutes(app, h);
   return app;
 }

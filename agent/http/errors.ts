@@ -37,6 +37,13 @@ export class ClaimRefusedError extends MachineHttpError {
     super('conflict', 'this boot token was already claimed by another client');
   }
 }
+/** A one-time action already done (e.g. a deploy's installed-OS credential already issued). */
+export class ConflictError extends MachineHttpError {
+  override name = 'ConflictError';
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}
 /** Secrets of this deploy were already served to another session; the operator must re-arm. */
 export class SecretsGoneError extends MachineHttpError {
   override name = 'SecretsGoneError';

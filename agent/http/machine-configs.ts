@@ -16,7 +16,8 @@ import { renderFailure } from './render-failure.js';
 export function registerMachineConfigs(app: Hono, h: BootHttp): void {
   app.get('/m/:token/*', async (c) => {
     const token = c.req.param('token');
-    const s = await sessionForUrl(h, c, token);
+    // An installed OS's credential (cloud-init's NoCloud seed URL, Ignition) or a boot token.
+    const s = h.o.osCredentials?.session(token, h.remote(c)) ?? (await sessionForUrl(h, c, token));
     h.limits.config.take(s.mac, h.remote(c));
     let path: string;
     try {
