@@ -62,6 +62,8 @@ sectors_written() {
 fetch_artifact() {
   local _url _size _d _off _end _need _have _before _tries _deadline
   _url="$1"; _size="$2"; _d="$3"; _off=0; _deadline=$(cat "$_d/deadline")
+  [ -n "$UL_CURL" ] || { echo "curl is missing: busybox wget takes no byte ranges" >"$_d/fetch.log"; echo download-failed >"$_d/fetch.fail"; return 1; }
+  ul_auth_header_file
   echo 0 >"$_d/fetched"
   while [ "$_off" -lt "$_size" ]; do
     _end=$((_off + DEPLOY_CHUNK - 1)); [ "$_end" -ge "$_size" ] && _end=$((_size - 1))
@@ -72,11 +74,8 @@ fetch_artifact() {
       [ "$_have" -ge "$_need" ] && break
       if [ "$(date +%s)" -ge "$_deadline" ]; then echo timeout >"$_d/fetch.fail"; return 1; fi
       _before="$_have"
-      if [ -n "$UL_CURL" ]; then
-        curl -sS -f -m 300 -H "@$UL_STATE/auth.header" -H "Range: bytes=$((_off + _have))-$_end" "$_url" >>"$_d/chunk" 2>"$_d/fetch.err"
-      else
-        wget -q -T 60 -O - --header "Range: bytes=$((_off + _have))-$_end" "$_url" >>"$_d/chunk" 2>"$_d/fetch.err"
-      fi
+      curl -sS -f --connect-timeout 30 -m 600 -H "@$UL_STATE/auth.header" -H "Range: bytes=$((_off + _have))-$_end" "$_url" \
+        >>"$_d/chunk" 2>"$_d/fetch.err"
       _have=$(file_size "$_d/chunk")
       if [ "$_have" -gt "$_need" ]; then
         # The server ignored the range (or sent more than asked): the bytes cannot be placed; start over.

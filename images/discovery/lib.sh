@@ -107,9 +107,9 @@ jget() {
 
 # http_request METHOD URL BODYFILE OUTFILE: one HTTP request with this machine's credential (the boot
 # session of ul_claim, or the installed OS's credential from its runner config). Prints the HTTP status
-# code (000 when there was no HTTP answer). Response body goes to OUTFILE. busybox wget in the discovery
-# image, curl in an installed OS (Debian has no wget by default). The credential goes in a header file
-# (curl -H @FILE), never on a command line other local users could read in /proc.
+# code (000 when there was no HTTP answer). Response body goes to OUTFILE. curl (Debian's, in the
+# discovery image and in an installed OS), busybox wget as a fallback. With curl the credential goes in a
+# header file (curl -H @FILE), never on a command line other local users could read in /proc.
 http_request() {
   local _m _u _b _o _h _code
   _m="$1"; _u="$2"; _b="$3"; _o="$4"; _h="$UL_STATE/http.headers.$$"
@@ -215,7 +215,8 @@ ul_init_env() {
     UL_SESSION="$(cat "$UL_STATE/session" 2>/dev/null)"
     UL_AGENT=""; UL_SEQ_FLOOR=""; UL_DEPLOY_TASK=""
   fi
+  # curl when there is one (the discovery image ships Debian's; an installed OS has it), else busybox wget.
   UL_CURL=""
-  if ! command -v wget >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then UL_CURL=1; fi
+  if command -v curl >/dev/null 2>&1; then UL_CURL=1; fi
   export UL_MODE UL_URL UL_TOKEN UL_MAC UL_PUBKEY UL_MACHINE UL_SESSION UL_AGENT UL_SEQ_FLOOR UL_DEPLOY_TASK UL_CURL
 }

@@ -67,14 +67,16 @@ fi
 [ -n "$KVER_DEB" ] && [ "$KVER_DEB" != "(none)" ] || die "no candidate version for $KPKG: run apt-get update"
 KREL="${KPKG#linux-image-}"
 pkgver() { dpkg-query -W -f='${Package}=${Version}\n' "$@" 2>/dev/null | sort; }
-# Debian binaries the runner needs beyond busybox (signatures; the deploy: zstd, partitions, ext4) and the
+# Debian binaries the runner needs beyond busybox (signatures; HTTP with byte ranges, which busybox wget
+# refuses; the deploy: zstd, partitions, ext4) and the
 # shared libraries they load, at the paths ldd reports.
 need zstd zstd
 need sfdisk fdisk
 need e2fsck e2fsprogs
 need resize2fs e2fsprogs
+need curl curl
 HOST_BINS=()
-for b in openssl zstd sfdisk e2fsck resize2fs; do HOST_BINS+=("$(command -v "$b")"); done
+for b in openssl curl zstd sfdisk e2fsck resize2fs; do HOST_BINS+=("$(command -v "$b")"); done
 mapfile -t LIBS < <(for b in "${HOST_BINS[@]}"; do ldd "$b"; done | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' | sort -u)
 LIBPKGS="$(dpkg-query -S "${HOST_BINS[@]}" "${LIBS[@]}" $(readlink -f "${HOST_BINS[@]}" "${LIBS[@]}") 2>/dev/null | cut -d: -f1 | tr -d ' ' | tr ',' '\n' | sort -u | tr '\n' ' ' || true)"
 # shellcheck disable=SC2086
