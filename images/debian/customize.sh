@@ -35,15 +35,10 @@ EOF
 fi
 rm -f "$R"/etc/ssh/ssh_host_*
 
-# --- Underlay machine runner: the discovery image's runner scripts (one runner, two environments) and its
-# unit, enabled. It starts only once a deploy has written /etc/underlay/runner.env (ConditionPathExists).
+# --- Underlay machine runner: its unit, enabled. The deploy installs the runner's scripts (the same ones
+# as in the site's discovery image) and its config; the unit starts only once both are there.
 mkdir -p "$R/usr/lib/underlay"
-for f in $UL_RUNNER_FILES; do
-  case "$f" in
-    *.service) install -m 0644 "$UL_RUNNER_DIR/$f" "$R/etc/systemd/system/$f" ;;
-    *) install -m 0755 "$UL_RUNNER_DIR/$f" "$R/usr/lib/underlay/$f" ;;
-  esac
-done
+for f in $UL_RUNNER_FILES; do install -m 0644 "$UL_RUNNER_DIR/$f" "$R/etc/systemd/system/$f"; done
 systemctl --root="$R" enable underlay-runner.service >/dev/null 2>&1
 
 # --- remove what differs between two builds of the same inputs (logs, caches, seeds, backups) ------------

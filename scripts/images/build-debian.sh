@@ -48,9 +48,10 @@ need zstd zstd; need sha256sum coreutils; need dpkg-query dpkg
 GPTMBR=/usr/lib/syslinux/mbr/gptmbr.bin
 [ -f "$GPTMBR" ] || die "$GPTMBR missing: apt-get install -y syslinux-common"
 
-# The Underlay machine runner: the discovery image's scripts and unit, installed by customize.sh.
+# The Underlay machine runner's unit (images/discovery/underlay-runner.service), installed and enabled by
+# customize.sh; the runner's scripts come with each deploy (docs/decisions.md, "Installed-OS runner").
 RUNNER_DIR="$REPO/images/discovery"
-RUNNER_FILES="lib.sh runner.sh deploy.sh os-report.sh underlay-runner.service"
+RUNNER_FILES="underlay-runner.service"
 for f in $RUNNER_FILES; do [ -f "$RUNNER_DIR/$f" ] || die "runner file missing: $RUNNER_DIR/$f"; done
 
 # --- inputs ---------------------------------------------------------------------------------------------
