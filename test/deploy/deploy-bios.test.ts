@@ -82,7 +82,7 @@ describe.skipIf(!ready)('deploy: BIOS machine, Debian image, cloud-init first bo
     const m = (await until(() => rack.machines(MAC)[0], 'the machine at the central', 120_000)) as { id: string };
     machineId = m.id;
     const params = [
-      `users=${JSON.stringify([{ name: 'ops', shell: '/bin/bash', sudo: 'ALL=(ALL) NOPASSWD:ALL', lock_passwd: true, ssh_authorized_keys: [KEY] }])}`,
+      `users=${JSON.stringify([{ name: 'ops', shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [KEY] }])}`,
       `write_files=${JSON.stringify([{ path: '/etc/underlay-test.txt', content: FILE_BODY, permissions: '0640' }])}`,
     ];
     rack.cli(['machines', 'update', machineId, '--name', 'deployed-01', '--bootenv', 'debian-cloud', ...params.flatMap((p) => ['--param', p])]);
