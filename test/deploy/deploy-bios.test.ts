@@ -175,4 +175,21 @@ describe.skipIf(!ready)('deploy: BIOS machine, Debian image, cloud-init first bo
     expect(debugfs(copy, off, 'cat /home/ops/.ssh/authorized_keys')).toContain(KEY);
     expect(debugfs(copy, off, 'cat /var/lib/cloud/data/result.json')).toMatch(/"errors": \[\]/);
   }, 300_000);
+
+  it('release: the installed runner wipes the disk, netboot goes back on, the machine boots discovery again', async () => {
+    // Power the machine on again: it boots its disk (netboot is still off) and the runner comes back.
+    const again = rack.bootVm({ name: 'deploy2', firmware: 'bios', mac: MAC, memMiB: 1024, disk, allowReboot: true });
+    await again.waitForSerial(/underlay: runner polling/, 'the installed runner after a power cycle', 900_000);
+    const id = createTask('release', ['--payload', JSON.stringify({ wipe: 'quick' })]);
+    const t = await until(() => {
+      const x = task(id);
+      return x.state === 'failed' || x.state === 'succeeded' ? x : undefined;
+    }, 'the release', 600_000, { intervalMs: 3000, diag: () => again.serial().slice(-3000) });
+    expect(t.state, t.output).toBe('succeeded');
+    expect(t.output).toContain('/dev/vda: signatures wiped, first and last MiB zeroed');
+    await rack.waitForAgent((l) => l.msg === 'machine released: netboot on, installed-OS credential revoked' && l.machine === machineId, 'netboot on at the agent', 60_000, again);
+    await again.waitForSerial(/underlay: discovery image starting/, 'discovery after the release', 900_000);
+    await again.stop();
+    expect(execFileSync('dd', [`if=${disk}`, 'bs=1M', 'count=1', 'status=none']).every((b) => b === 0)).toBe(true);
+  }, 1_500_000);
 });
