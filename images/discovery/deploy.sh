@@ -264,7 +264,7 @@ install_seed() {
 # run_ignition ID DIR ROOT SEEDURL: the real ignition binary applies the machine's rendered Ignition config
 # (SEEDURL/config.ign, fetched with the installed OS's credential in the URL) to the mounted root.
 run_ignition() {
-  local _d _r _ig
+  local _d _r _ig _selinux
   _d="$2"; _r="$3"
   _ig=$(command -v ignition || echo /usr/lib/underlay/ignition)
   [ -x "$_ig" ] || { echo "this image has no ignition binary" >"$_d/seed.err"; return 1; }
@@ -272,7 +272,12 @@ run_ignition() {
   if [ "$(http_request GET "$4config.ign" "" "$_d/ign/config.ign")" != 200 ]; then
     echo "fetching the Ignition config failed" >"$_d/seed.err"; return 1
   fi
-  [ -f "$_r/etc/selinux/config" ] || { mkdir -p "$_r/etc/selinux"; echo 'SELINUX=disabled' >"$_r/etc/selinux/config"; }
+  # Debian's ignition always relabels: it reads SELINUXTYPE and runs setfiles (a no-op without SELinux).
+  _selinux=""
+  if [ ! -f "$_r/etc/selinux/config" ]; then
+    mkdir -p "$_r/etc/selinux"; printf 'SELINUX=disabled\nSELINUXTYPE=targeted\n' >"$_r/etc/selinux/config"; _selinux=1
+  fi
+  command -v setfiles >/dev/null 2>&1 || { mkdir -p "$_d/ign/bin"; printf '#!/bin/sh\nexit 0\n' >"$_d/ign/bin/setfiles"; chmod 0755 "$_d/ign/bin/setfiles"; PATH="$PATH:$_d/ign/bin"; }
   (
     cd "$_d/ign" || exit 1
     export IGNITION_CONFIG_FILE="$_d/ign/config.ign"
@@ -280,7 +285,9 @@ run_ignition() {
       -neednet "$_d/ign/neednet" -log-to-stdout &&
       "$_ig" -platform file -stage files -root "$_r" -config-cache "$_d/ign/cache.json" -state-file "$_d/ign/state" \
         -neednet "$_d/ign/neednet" -log-to-stdout
-  ) >"$_d/ign/log" 2>&1 || { tail -n 5 "$_d/ign/log" >"$_d/seed.err"; return 1; }
+  ) >"$_d/ign/log" 2>&1 || { { grep -E 'CRITICAL|ERROR' "$_d/ign/log" | head -n 5; echo "ignition failed (log: $_d/ign/log)"; } >"$_d/seed.err"; return 1; }
+  [ -n "$_selinux" ] && rm -rf "$_r/etc/selinux"
+  return 0
 }
 
 # deploy_image ID FLATFILE: the image-deploy task (see the top of this file).

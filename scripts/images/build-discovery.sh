@@ -80,7 +80,11 @@ for b in openssl curl zstd sfdisk e2fsck resize2fs; do HOST_BINS+=("$(command -v
 mapfile -t LIBS < <(for b in "${HOST_BINS[@]}"; do ldd "$b"; done | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' | sort -u)
 LIBPKGS="$(dpkg-query -S "${HOST_BINS[@]}" "${LIBS[@]}" $(readlink -f "${HOST_BINS[@]}" "${LIBS[@]}") 2>/dev/null | cut -d: -f1 | tr -d ' ' | tr ',' '\n' | sort -u | tr '\n' ' ' || true)"
 # shellcheck disable=SC2086
+# Ignition (Debian's package: the real binary from its dracut module) for Ignition-configured deploys.
+IGN_VER="$(apt-cache policy ignition | sed -n 's/^ *Candidate: //p')"
+[ -n "$IGN_VER" ] && [ "$IGN_VER" != "(none)" ] || die "no candidate version for ignition: run apt-get update"
 VERSIONS="$KPKG=$KVER_DEB
+ignition=$IGN_VER
 $(pkgver busybox-static $LIBPKGS)"
 
 HASH="$(
@@ -118,6 +122,13 @@ if [ -z "$DEB" ]; then
     die "apt-get download $KPKG failed (network? run apt-get update)"
   DEB="$(ls "$CACHE/downloads/${KPKG}_"*"_amd64.deb" | head -n 1)"
 fi
+IGN_DEB="$(ls "$CACHE/downloads/ignition_"*"_amd64.deb" 2>/dev/null | grep -F "_${IGN_VER//:/%3a}_" | head -n 1 || true)"
+if [ -z "$IGN_DEB" ]; then
+  log "downloading ignition=$IGN_VER"
+  (cd "$CACHE/downloads" && apt-get download -q "ignition=$IGN_VER" 2>&1 | grep -v 'unsandboxed' >&2) ||
+    die "apt-get download ignition failed (network? run apt-get update)"
+  IGN_DEB="$(ls "$CACHE/downloads/ignition_"*"_amd64.deb" | head -n 1)"
+fi
 log "extracting $(basename "$DEB")"
 mkdir -p "$WORK/kernel"
 dpkg-deb -x "$DEB" "$WORK/kernel"
@@ -136,6 +147,9 @@ done
 # The Debian binaries (replacing busybox applets of the same name) and the shared libraries they need.
 for b in "${HOST_BINS[@]}"; do rm -f "$R/usr/bin/${b##*/}" "$R/bin/${b##*/}" "$R/sbin/${b##*/}" "$R/usr/sbin/${b##*/}"; cp "$b" "$R/usr/bin/${b##*/}"; done
 for l in "${LIBS[@]}"; do mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"; done
+mkdir -p "$WORK/ignition"
+dpkg-deb -x "$IGN_DEB" "$WORK/ignition"
+cp "$WORK/ignition/usr/lib/dracut/modules.d/30ignition/ignition" "$R/usr/bin/ignition"
 cp "$RECIPE/init" "$R/init"
 for f in $RUNNER_FILES; do cp "$RECIPE/$f" "$R/lib/underlay/$f"; done
 chmod 0755 "$R/init" "$R"/lib/underlay/*.sh "$R/lib/underlay/udhcpc.script"
