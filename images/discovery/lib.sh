@@ -140,8 +140,8 @@ http_request() {
 
 # ul_auth_header_file: $UL_STATE/auth.header (0600) holds "Authorization: Bearer <credential>" for curl.
 ul_auth_header_file() {
-  [ -s "$UL_STATE/auth.header" ] && [ "$(cat "$UL_STATE/auth.header.for" 2>/dev/null)" = "${#UL_SESSION}" ] && return 0
-  (umask 077; printf 'Authorization: Bearer %s\n' "$UL_SESSION" >"$UL_STATE/auth.header"; echo "${#UL_SESSION}" >"$UL_STATE/auth.header.for")
+  [ "$(cat "$UL_STATE/auth.header" 2>/dev/null)" = "Authorization: Bearer $UL_SESSION" ] && return 0
+  (umask 077; printf 'Authorization: Bearer %s\n' "$UL_SESSION" >"$UL_STATE/auth.header")
 }
 
 # backoff ATTEMPT: sleep 1, 2, 4 … 60 seconds (plus up to 25% jitter) for attempt 1, 2, 3 …
