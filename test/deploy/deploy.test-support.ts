@@ -120,9 +120,15 @@ describe.skipIf(!ready)(`deploy: ${o.firmware} machine, Debian image, cloud-init
     expect(t.output).toContain(`sha256 ${image.manifest.raw.sha256} verified`);
     expect(seen.some((p) => p!.phase === 'write' && (p!.bytesWritten ?? 0) > 0 && (p!.rateBytesPerSec ?? 0) > 0)).toBe(true);
     await rack.waitForAgent((l) => l.msg === 'image deployed: netboot off, the machine boots its disk' && l.machine === machineId, 'netboot off at the agent', 60_000, vm);
-    // The VM reboots, PXE boots again (network first), and the agent's script sends it to its disk.
+    // The VM reboots and PXE boots again (network first): the agent's DHCP now gives it no boot file (or its
+    // script a local boot), so the firmware goes on to its disk.
     const off = rack.agentLines().findIndex((l) => l.msg === 'image deployed: netboot off, the machine boots its disk');
-    await until(() => rack.agentLines().slice(off).some((l) => l.msg === 'served iPXE script' && l.mac === MAC), 'the iPXE script after the reboot', 600_000, { intervalMs: 2000 });
+    await until(
+      () => rack.agentLines().slice(off).some((l) => l.mac === MAC && ((l.msg === 'dhcp: no boot file' && l.reason === 'netboot-disallowed') || l.msg === 'served iPXE script')),
+      'the agent to send the rebooted machine to its disk',
+      600_000,
+      { intervalMs: 2000 },
+    );
     await vm.waitForSerial(/Linux version .*\n[\s\S]*Linux version /, 'the installed kernel to start', 600_000);
   }, 1_500_000);
 
