@@ -129,7 +129,7 @@ describe.skipIf(!ready)(`deploy: ${o.firmware} machine, Debian image, cloud-init
       600_000,
       { intervalMs: 2000 },
     );
-    await vm.waitForSerial(/Linux version .*\n[\s\S]*Linux version /, 'the installed kernel to start', 600_000);
+    await vm.waitForSerial(/Linux version [\s\S]*Linux version /, 'the installed kernel to start', 600_000);
   }, 1_500_000);
 
   it('first boot: cloud-init from the agent, the installed runner reports its OS to the central', async () => {
