@@ -9,6 +9,7 @@ import { TftpServer } from '../tftp/index.js';
 import { createBootApp } from '../http/app.js';
 import { ArtifactSync } from '../artifacts/sync.js';
 import { BootSessions } from '../http/boot-sessions.js';
+import { OsCredentials } from '../http/os-credentials.js';
 import { MachineIds, machineIdSecretFrom } from '../http/machine-id.js';
 import { listenBootHttp, type HttpServerLimits } from '../http/server.js';
 import type { AgentRuntime } from '../run.js';
@@ -66,6 +67,8 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   let dhcp: DhcpServer | undefined;
   const sessions = new BootSessions(rt.paths.bootSessions, { ...(o.bootTokenTtlMs ? { tokenTtlMs: o.bootTokenTtlMs } : {}) });
   await sessions.open();
+  const osCredentials = new OsCredentials(rt.paths.osCredentials);
+  await osCredentials.open();
   const urls = bootUrls(`http://${o.address}:${o.httpPort}`);
   const httpUrl = urls.base;
   const openSecret = (v: unknown) => {
@@ -86,6 +89,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   const app = createBootApp({
     rt,
     sessions,
+    osCredentials,
     machineIds: new MachineIds(machineIdSecretFrom(rt.sealKey.privateKey)),
     agentId: rt.identity.agentId,
     agent: { httpUrl, tftpAddress: o.address, pubkey: rt.identity.signingPublicKey },
@@ -161,6 +165,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
         (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await sessions.close();
+      await osCredentials.close();
     },
   };
 }

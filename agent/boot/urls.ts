@@ -31,6 +31,10 @@ export const BOOT_ROUTES = {
   serviceHealth: '/api/v1/services/:service/members/:member/:check',
   runnerNext: '/api/v1/runner/next',
   runnerEvents: '/api/v1/runner/tasks/:id/events',
+  /** A deploy's installed-OS credential, issued once to the boot session running that image-deploy. */
+  osCredential: '/api/v1/runner/os-credential',
+  /** The installed OS's runner reports its OS, kernel and addresses (the central's `machine-os` event). */
+  osReport: '/api/v1/runner/os-report',
 } as const;
 
 /** The boot-directory path a `/files/…` request names, as sent (still percent-encoded). */

@@ -5,6 +5,7 @@ import { registerBootFiles } from './boot-files.js';
 import { registerBootScripts } from './boot-scripts.js';
 import { NotFoundError } from '../../shared/errors/domain-errors.js';
 import { errorResponse } from './errors.js';
+import { registerInstalledOsRoutes } from './installed-os-routes.js';
 import { registerMachineConfigs } from './machine-configs.js';
 import { registerMachineReports } from './machine-reports.js';
 import { registerRunnerRoutes } from './runner-routes.js';
@@ -38,5 +39,6 @@ export function createBootApp(o: BootHttpOptions): Hono {
   registerMachineConfigs(app, h);
   registerMachineReports(app, h);
   registerRunnerRoutes(app, h);
+  registerInstalledOsRoutes(app, h);
   return app;
 }

@@ -13,6 +13,7 @@ import { MachineQueue } from '../tasks/machine-queue.js';
 import { TaskLog } from '../tasks/task-log.js';
 import { createBootApp, type BootHttpOptions } from './app.js';
 import { BootSessions } from './boot-sessions.js';
+import { OsCredentials } from './os-credentials.js';
 import { MachineIds } from './machine-id.js';
 
 export const AGENT_URL = 'http://198.18.0.1:8080';
@@ -40,6 +41,8 @@ export async function bootRuntime(
   await cache.replace(DesiredState.parse(o.state));
   const sessions = new BootSessions(join(dir, 'boot-sessions.jsonl'));
   await sessions.open();
+  const osCredentials = new OsCredentials(join(dir, 'os-credentials.jsonl'));
+  await osCredentials.open();
   const ids = new MachineIds(randomBytes(32));
   const executor = new TaskExecutor({ me: { agent: 'a1', site: 'rack1' }, signingPublicKey: keys.publicKey, taskLog, outbox, machineQueue: queue, desiredState: cache, rejections, requestState: () => undefined, logger: silentLogger });
   const bootDir = join(dir, 'boot');
@@ -49,6 +52,7 @@ export async function bootRuntime(
   const app = createBootApp({
     rt: { desiredState: cache, machineQueue: queue, executor, taskLog, outbox, logger: silentLogger, emitEvent },
     sessions,
+    osCredentials,
     machineIds: ids,
     agentId: 'a1',
     agent: { httpUrl: AGENT_URL, tftpAddress: '198.18.0.1', pubkey: Buffer.from(keys.publicKey).toString('base64') },
@@ -62,14 +66,14 @@ export async function bootRuntime(
   });
   let seq = 0;
   /** Queues a signed machine task through the executor, as a task from the central would arrive. */
-  const queueTask = async (machine: string, script = 'echo hi') => {
-    const env = { v: 1 as const, id: randomUUID(), site: 'rack1', agent: 'a1', seq: ++seq, kind: 'run-script', machine, payload: { scriptB64: Buffer.from(script).toString('base64') }, issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString() };
+  const queueTask = async (machine: string, script = 'echo hi', kind = 'run-script', payload: unknown = { scriptB64: Buffer.from(script).toString('base64') }) => {
+    const env = { v: 1 as const, id: randomUUID(), site: 'rack1', agent: 'a1', seq: ++seq, kind, machine, payload, issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString() };
     await executor.handle(signTask(env, keys.privateKey));
     return env;
   };
   const events = (kind: string) => outbox.messages().filter((m) => m.type === 'event' && m.kind === kind) as Array<{ kind: string; data: Record<string, unknown> }>;
   const reports = (taskId: string) => outbox.messages().filter((m) => m.type === 'report' && m.taskId === taskId) as Array<{ state: string }>;
-  return { app, outbox, queue, taskLog, cache, sessions, ids, keys, bootDir, queueTask, events, reports };
+  return { app, outbox, queue, taskLog, cache, sessions, osCredentials, ids, keys, bootDir, queueTask, events, reports };
 }
 
 export const machine = (id: string, name: string, mac: string, over: Record<string, unknown> = {}) => ({ id, name, macs: [mac], bootenv: 'discovery', state: 'ready', netboot: true, profiles: [], params: {}, ...over });

@@ -7,6 +7,7 @@ import { renderContextFor, type AgentUrls } from '../boot/render-context.js';
 import type { BootSession, BootSessions } from './boot-sessions.js';
 import { UnavailableError } from '../../shared/errors/domain-errors.js';
 import type { MachineIds } from './machine-id.js';
+import type { OsCredentials } from './os-credentials.js';
 import { MachineRateLimits, type BucketSpec } from './rate-limit.js';
 import { bootUrls, type BootUrls } from '../boot/urls.js';
 
@@ -33,6 +34,8 @@ export const DEFAULT_RATES: MachineRateSpecs = {
 export interface BootHttpOptions {
   rt: Pick<AgentRuntime, 'desiredState' | 'machineQueue' | 'executor' | 'taskLog' | 'logger' | 'emitEvent' | 'outbox'>;
   sessions: BootSessions;
+  /** Installed-OS credentials (agent/http/os-credentials.ts); without it deployed machines have no session. */
+  osCredentials?: OsCredentials;
   machineIds: MachineIds;
   agent: AgentUrls;
   /** The agent's id (the `agent` of its task envelopes): the runner applies its replay floor to these. */
@@ -132,8 +135,17 @@ export class BootHttp {
     return auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
   }
 
-  /** The live boot session of the request's bearer credential, or UnauthenticatedError. */
+  /**
+   * The session of the request's bearer credential: a live boot session, or an installed OS's (id
+   * `os:<deploy task>`, agent/http/os-credentials.ts). UnauthenticatedError otherwise.
+   */
   session(c: Context): BootSession {
+    const bearer = this.bearer(c);
+    return this.o.osCredentials?.session(bearer, this.remote(c)) ?? this.sessions.authenticate(bearer);
+  }
+
+  /** The live boot session (never an installed OS's) of the request's bearer credential. */
+  bootSession(c: Context): BootSession {
     return this.sessions.authenticate(this.bearer(c));
   }
 }

@@ -77,7 +77,7 @@ export class BootSessions {
   private readonly byToken = new Map<string, string>();
   private readonly byCred = new Map<string, string>();
   private readonly byMachine = new Map<string, string>();
-  private readonly handed = new Map<string, string>(); // task id → session id
+  private readonly handed = new Map<string, { id: string; machine: string }>(); // task id → session id
   private readonly floors = new Map<string, number>();
   private readonly secrets = new Map<string, { gen: number; id: string }>();
   /** Claims being written (token hash → claimer's address): a concurrent second claim is refused, not raced. */
@@ -189,7 +189,7 @@ export class BootSessions {
   }
 
   wasHandedTo(session: BootSession, task: string): boolean {
-    return this.handed.get(task) === session.id;
+    return this.handed.get(task)?.id === session.id;
   }
 
   /** Highest task sequence this agent handed to any runner of the machine: a new boot refuses tasks at or below it. */
@@ -260,7 +260,8 @@ export class BootSessions {
         break;
       }
       case 'handed':
-        if (this.sessions.has(r.id)) this.handed.set(r.task, r.id);
+        // Installed OSes (os:<task>, agent/http/os-credentials.ts) hold no boot session but take tasks too.
+        if (this.sessions.has(r.id) || r.id.startsWith('os:')) this.handed.set(r.task, { id: r.id, machine: r.machine });
         this.floors.set(r.machine, Math.max(this.floors.get(r.machine) ?? 0, r.seq));
         break;
       case 'floor':
@@ -279,7 +280,7 @@ export class BootSessions {
     this.byToken.delete(s.token);
     if (s.cred) this.byCred.delete(s.cred);
     if (this.byMachine.get(s.machine) === id) this.byMachine.delete(s.machine);
-    for (const [task, sid] of this.handed) if (sid === id) this.handed.delete(task);
+    for (const [task, h] of this.handed) if (h.id === id) this.handed.delete(task);
   }
 
   /**
@@ -297,7 +298,7 @@ export class BootSessions {
         ...[...this.secrets].map(([machine, s]) => ({ t: 'secrets' as const, machine, ...s })),
         ...[...this.tokens.values()].map((t) => ({ t: 'token' as const, ...t })),
         ...[...this.sessions.values()].map((s) => ({ t: 'session' as const, ...s })),
-        ...[...this.handed].map(([task, id]) => ({ t: 'handed' as const, id, task, machine: this.sessions.get(id)!.machine, seq: 0 })),
+        ...[...this.handed].map(([task, h]) => ({ t: 'handed' as const, id: h.id, task, machine: h.machine, seq: 0 })),
       ];
     });
   }

@@ -18,7 +18,8 @@ import { BOOT_ROUTES, machineFilePathOf } from '../boot/urls.js';
 export function registerMachineConfigs(app: Hono, h: BootHttp): void {
   app.get(BOOT_ROUTES.machineFile, async (c) => {
     const token = c.req.param('token');
-    const s = await sessionForUrl(h, c, token);
+    // An installed OS's credential (cloud-init's NoCloud seed URL, Ignition) or a boot token.
+    const s = h.o.osCredentials?.session(token, h.remote(c)) ?? (await sessionForUrl(h, c, token));
     h.limits.config.take(s.mac, h.remote(c));
     let path: string;
     try {

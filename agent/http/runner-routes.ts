@@ -3,11 +3,20 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
 import { InvalidError, NotFoundError, UnavailableError } from '../../shared/errors/domain-errors.js';
+import { FailureReason, TaskProgress } from '../../shared/protocol/task-progress.js';
+import { applyHandOut, applyRunnerOutcome } from '../tasks/deploy-effects.js';
 import { PayloadTooLargeError } from './errors.js';
 import { BOOT_ROUTES } from '../boot/urls.js';
 
 const RunnerEvent = z
-  .object({ state: z.enum(['running', 'succeeded', 'failed']), output: z.string().max(1_100_000).optional(), exitCode: z.number().int().optional() })
+  .object({
+    state: z.enum(['running', 'succeeded', 'failed']),
+    output: z.string().max(1_100_000).optional(),
+    exitCode: z.number().int().optional(),
+    /** Why it failed, as a short code (image-deploy: download-failed, hash-mismatch, write-failed, …). */
+    reason: FailureReason.optional(),
+    progress: TaskProgress.optional(),
+  })
   .strict();
 
 /**
@@ -21,6 +30,7 @@ export function registerRunnerRoutes(app: Hono, h: BootHttp): void {
     const wait = Math.min(Math.max(Number(c.req.query('wait') ?? 0) || 0, 0), h.o.maxWaitSec ?? 60);
     const task = await h.o.rt.machineQueue.waitFor(s.machine, wait * 1000);
     if (!task) return c.body(null, 204);
+    await applyHandOut({ desiredState: h.o.rt.desiredState, osCredentials: h.o.osCredentials, logger: h.log }, { kind: task.kind, machine: s.machine });
     await h.sessions.recordHanded(s, task.id, h.o.rt.taskLog.get(task.id)?.seq ?? 0);
     h.log.info({ mac: s.mac, task: task.id, kind: task.kind, session: s.id }, 'handed a task to the machine runner');
     return c.json(task.signed, 200);
@@ -41,11 +51,14 @@ export function registerRunnerRoutes(app: Hono, h: BootHttp): void {
         body = RunnerEvent.parse(await c.req.json());
       } catch (e) {
         if (e instanceof PayloadTooLargeError) throw e;
-        throw new InvalidError('body must be {"state": "running"|"succeeded"|"failed", "output"?: string, "exitCode"?: integer}');
+        throw new InvalidError('body must be {"state": "running"|"succeeded"|"failed", "output"?: string, "exitCode"?: integer, "reason"?: code, "progress"?: {...}}');
       }
       const known = h.o.rt.taskLog.get(id);
+      // Netboot off after a deploy (on after a release) is durable before the runner hears "ok" and reboots.
+      if (known && known.state !== 'succeeded' && known.state !== 'failed') await applyRunnerOutcome({ desiredState: h.o.rt.desiredState, osCredentials: h.o.osCredentials, logger: h.log }, known, body.state);
       try {
-        await h.o.rt.executor.report(id, body.state, { ...(body.output !== undefined ? { output: body.output } : {}), ...(body.exitCode !== undefined ? { exitCode: body.exitCode } : {}) });
+        const { state: _, ...extra } = body;
+        await h.o.rt.executor.report(id, body.state, extra);
       } catch (e) {
         h.log.error({ task: id, err: (e as Error).message }, 'could not queue a runner report; answering 503');
         throw new UnavailableError('the agent cannot record this report right now (outbox or disk full); retry later');

@@ -23,6 +23,7 @@ export function statePaths(dir: string) {
     rejections: p('rejections.jsonl'),
     leases: p('leases.jsonl'),
     bootSessions: p('boot-sessions.jsonl'),
+    osCredentials: p('os-credentials.jsonl'),
     bootFiles: p('boot'),
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { checkEnvelope, openTask, type RejectReason, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { ReportState } from '../../shared/protocol/messages.js';
+import type { TaskProgress } from '../../shared/protocol/task-progress.js';
 import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
 import type { Outbox } from '../link/outbox.js';
 import type { DesiredStateCache } from '../state/desired-state-cache.js';
@@ -39,7 +40,7 @@ export class TaskExecutor {
     return run;
   }
 
-  async report(taskId: string, state: ReportState, extra: { reason?: string; output?: string; exitCode?: number } = {}): Promise<void> {
+  async report(taskId: string, state: ReportState, extra: { reason?: string; output?: string; exitCode?: number; progress?: TaskProgress } = {}): Promise<void> {
     await this.d.outbox.add({ type: 'report', id: randomUUID(), taskId, state, ...extra, at: new Date().toISOString() });
   }
 

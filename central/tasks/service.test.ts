@@ -85,6 +85,20 @@ describe('TaskService', () => {
     expect(cur.history.filter((h) => h.reportId === 'r1')).toHaveLength(1);
   });
 
+  it('keeps the latest progress of a running task (image-deploy) on the task, and the failure reason', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const t = await svc.create({ site: 's1', kind: 'ping' });
+    const at = new Date().toISOString();
+    const p1 = { phase: 'write' as const, bytesWritten: 1 << 20, rawSize: 8 << 20, rateBytesPerSec: 1 << 19 };
+    const p2 = { ...p1, bytesWritten: 4 << 20 };
+    await svc.applyReport('a1', { type: 'report', id: 'p1', taskId: t.id, state: 'running', progress: p1, at });
+    await svc.applyReport('a1', { type: 'report', id: 'p2', taskId: t.id, state: 'running', progress: p2, at });
+    expect(svc.get(t.id)).toMatchObject({ state: 'running', progress: p2 });
+    await svc.applyReport('a1', { type: 'report', id: 'f', taskId: t.id, state: 'failed', reason: 'hash-mismatch', at });
+    await svc.applyReport('a1', { type: 'report', id: 'late', taskId: t.id, state: 'running', progress: p1, at });
+    expect(svc.get(t.id)).toMatchObject({ state: 'failed', reason: 'hash-mismatch', progress: p2 });
+  });
+
   it('a bad-signature rejection names an unverified id: it is recorded but cannot finish the genuine task', async () => {
     await store.put(AGENTS, agentDoc('a1', 's1'));
     const t = await svc.create({ site: 's1', kind: 'ping' });

@@ -1,3 +1,4 @@
+import type { TaskProgress } from '../../shared/protocol/task-progress.js';
 import { randomUUID } from 'node:crypto';
 import { checkSigningKey } from '../../shared/envelope/ed25519.js';
 import { signTask, type SignedTask, type TaskEnvelope } from '../../shared/envelope/envelope.js';
@@ -43,6 +44,8 @@ export interface TaskDoc {
   exitCode?: number;
   reason?: string;
   secret?: boolean;
+  /** Latest progress a running machine task reported (image-deploy: bytes written, rate). */
+  progress?: TaskProgress;
 }
 
 export type ReportOutcome = 'applied' | 'duplicate' | 'ignored';
@@ -307,7 +310,7 @@ export class TaskService {
         continue;
       }
       outcomes.push('applied');
-      const { next, forward } = this.advance(change.next, this.entryOf(r), r.output, isUnverified(r));
+      const { next, forward } = this.advance(change.next, this.entryOf(r), r.output, isUnverified(r), r.progress);
       change.next = next;
       change.effect ||= forward && r.state === 'succeeded';
     }
@@ -360,7 +363,7 @@ export class TaskService {
   }
 
   /** The task after one history entry: never backwards, never past a terminal state. Pure. */
-  private advance(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false): { next: TaskDoc; forward: boolean } {
+  private advance(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false, progress?: TaskProgress): { next: TaskDoc; forward: boolean } {
     const forward = !historyOnly && !TERMINAL.has(t.state) && RANK[entry.state] >= RANK[t.state];
     const next: TaskDoc = {
       ...t,
@@ -370,6 +373,7 @@ export class TaskService {
       ...(forward && entry.reason ? { reason: entry.reason } : {}),
       ...(forward && entry.exitCode !== undefined ? { exitCode: entry.exitCode } : {}),
       ...(forward && output !== undefined ? { output } : {}),
+      ...(forward && progress ? { progress } : {}),
     };
     return { next, forward };
   }

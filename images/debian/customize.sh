@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # mmdebstrap customize hook of the Underlay Debian image (scripts/images/build-debian.sh).
 # Runs on the build host after every package is installed; $1 is the root directory.
-# Environment from the build script: UL_ROOT_UUID, UL_ESP_VOLID, UL_SSH (0|1), SOURCE_DATE_EPOCH.
+# Environment from the build script: UL_ROOT_UUID, UL_ESP_VOLID, UL_SSH (0|1), SOURCE_DATE_EPOCH,
+# UL_RUNNER_DIR (images/discovery) and UL_RUNNER_FILES (the runner's scripts and unit).
 set -euo pipefail
 R="$1"
-: "${UL_ROOT_UUID:?}" "${UL_ESP_VOLID:?}" "${UL_SSH:?}"
+: "${UL_ROOT_UUID:?}" "${UL_ESP_VOLID:?}" "${UL_SSH:?}" "${UL_RUNNER_DIR:?}" "${UL_RUNNER_FILES:?}"
 
 # --- identity: nothing of the build host, nothing unique to this build ---------------------------------
 echo debian >"$R/etc/hostname"
@@ -34,8 +35,11 @@ EOF
 fi
 rm -f "$R"/etc/ssh/ssh_host_*
 
-# --- Underlay machine runner (next session): its unit goes to /etc/systemd/system/underlay-runner.service,
-# enabled here with systemctl --root. Nothing is installed yet (images/debian/README.md, "Hooks").
+# --- Underlay machine runner: its unit, enabled. The deploy installs the runner's scripts (the same ones
+# as in the site's discovery image) and its config; the unit starts only once both are there.
+mkdir -p "$R/usr/lib/underlay"
+for f in $UL_RUNNER_FILES; do install -m 0644 "$UL_RUNNER_DIR/$f" "$R/etc/systemd/system/$f"; done
+systemctl --root="$R" enable underlay-runner.service >/dev/null 2>&1
 
 # --- remove what differs between two builds of the same inputs (logs, caches, seeds, backups) ------------
 rm -rf "$R"/var/log/* "$R"/var/cache/ldconfig/aux-cache "$R"/var/lib/systemd/catalog/database \

@@ -3,6 +3,7 @@
 
 UL_STATE="${UNDERLAY_STATE:-/run/underlay}"
 UL_CMDLINE_FILE="${UNDERLAY_CMDLINE_FILE:-/proc/cmdline}"
+UL_LIBDIR="$(dirname "${UNDERLAY_LIB:-/lib/underlay/lib.sh}")"
 
 # ul_arg NAME: value of underlay.NAME=VALUE on the kernel command line (last one wins), empty if absent.
 ul_arg() {
@@ -104,12 +105,27 @@ jget() {
   awk -F '\t' -v p="$2" '$1 == p { sub(/^[^\t]*\t/, ""); print; exit }' "$1"
 }
 
-# http_request METHOD URL BODYFILE OUTFILE: busybox wget with this boot's session credential (see ul_claim).
-# Prints the HTTP status code (000 when there was no HTTP answer). Response body goes to OUTFILE.
+# http_request METHOD URL BODYFILE OUTFILE: one HTTP request with this machine's credential (the boot
+# session of ul_claim, or the installed OS's credential from its runner config). Prints the HTTP status
+# code (000 when there was no HTTP answer). Response body goes to OUTFILE. curl (Debian's, in the
+# discovery image and in an installed OS), busybox wget as a fallback. With curl the credential goes in a
+# header file (curl -H @FILE), never on a command line other local users could read in /proc.
 http_request() {
   local _m _u _b _o _h _code
   _m="$1"; _u="$2"; _b="$3"; _o="$4"; _h="$UL_STATE/http.headers.$$"
   rm -f "$_o" "$_h"
+  if [ -n "$UL_CURL" ]; then
+    ul_auth_header_file
+    if [ "$_m" = POST ]; then
+      _code=$(curl -sS -m 120 -o "$_o" -w '%{http_code}' -H "@$UL_STATE/auth.header" -H 'Content-Type: application/json' \
+        --data-binary "@$_b" "$_u" 2>/dev/null)
+    else
+      _code=$(curl -sS -m 120 -o "$_o" -w '%{http_code}' -H "@$UL_STATE/auth.header" "$_u" 2>/dev/null)
+    fi
+    [ -f "$_o" ] || : >"$_o"
+    case "$_code" in [0-9][0-9][0-9]) echo "$_code" ;; *) echo 000 ;; esac
+    return 0
+  fi
   if [ "$_m" = POST ]; then
     wget -S -q -O "$_o" --header "Authorization: Bearer $UL_SESSION" --header "Content-Type: application/json" \
       --post-file "$_b" "$_u" 2>"$_h"
@@ -120,6 +136,12 @@ http_request() {
   rm -f "$_h"
   [ -f "$_o" ] || : >"$_o"
   echo "${_code:-000}"
+}
+
+# ul_auth_header_file: $UL_STATE/auth.header (0600) holds "Authorization: Bearer <credential>" for curl.
+ul_auth_header_file() {
+  [ "$(cat "$UL_STATE/auth.header" 2>/dev/null)" = "Authorization: Bearer $UL_SESSION" ] && return 0
+  (umask 077; printf 'Authorization: Bearer %s\n' "$UL_SESSION" >"$UL_STATE/auth.header")
 }
 
 # backoff ATTEMPT: sleep 1, 2, 4 … 60 seconds (plus up to 25% jitter) for attempt 1, 2, 3 …
@@ -161,13 +183,40 @@ ul_claim() {
   ul_log "boot token claimed: session for machine $(jget "$UL_STATE/claim.flat" machine)"
 }
 
+# ul_conf KEY: the value of KEY=VALUE in the installed OS's runner config ($UNDERLAY_CONFIG), never sourced.
+ul_conf() {
+  sed -n "s/^$1=//p" "$UNDERLAY_CONFIG" | tail -n 1
+}
+
+# ul_init_env: who this runner is and where its agent is. In the discovery image: the kernel command line
+# (underlay.url, .token, .mac, .pubkey, .machine) and this boot's session. In an installed OS:
+# $UNDERLAY_CONFIG (/etc/underlay/runner.env, 0600, written by the deploy), which carries the installed
+# OS's own credential instead of a boot token; UL_MODE says which (discovery | os).
 ul_init_env() {
   mkdir -p "$UL_STATE"
-  UL_URL="$(ul_arg url)"; UL_URL="${UL_URL%/}"
-  UL_TOKEN="$(ul_arg token)"
-  UL_MAC="$(ul_arg mac | tr 'A-F-' 'a-f:')"
-  UL_PUBKEY="$(ul_arg pubkey)"
-  UL_MACHINE="$(ul_arg machine)"
-  UL_SESSION="$(cat "$UL_STATE/session" 2>/dev/null)"
-  export UL_URL UL_TOKEN UL_MAC UL_PUBKEY UL_MACHINE UL_SESSION
+  if [ -n "${UNDERLAY_CONFIG:-}" ] && [ -r "$UNDERLAY_CONFIG" ]; then
+    UL_MODE=os
+    UL_URL="$(ul_conf url)"; UL_URL="${UL_URL%/}"
+    UL_TOKEN=""
+    UL_MAC="$(ul_conf mac)"
+    UL_PUBKEY="$(ul_conf pubkey)"
+    UL_MACHINE="$(ul_conf machine)"
+    UL_SESSION="$(ul_conf credential)"
+    UL_AGENT="$(ul_conf agent)"
+    UL_SEQ_FLOOR="$(ul_conf seqFloor)"
+    UL_DEPLOY_TASK="$(ul_conf deployTask)"
+  else
+    UL_MODE=discovery
+    UL_URL="$(ul_arg url)"; UL_URL="${UL_URL%/}"
+    UL_TOKEN="$(ul_arg token)"
+    UL_MAC="$(ul_arg mac | tr 'A-F-' 'a-f:')"
+    UL_PUBKEY="$(ul_arg pubkey)"
+    UL_MACHINE="$(ul_arg machine)"
+    UL_SESSION="$(cat "$UL_STATE/session" 2>/dev/null)"
+    UL_AGENT=""; UL_SEQ_FLOOR=""; UL_DEPLOY_TASK=""
+  fi
+  # curl when there is one (the discovery image ships Debian's; an installed OS has it), else busybox wget.
+  UL_CURL=""
+  if command -v curl >/dev/null 2>&1; then UL_CURL=1; fi
+  export UL_MODE UL_URL UL_TOKEN UL_MAC UL_PUBKEY UL_MACHINE UL_SESSION UL_AGENT UL_SEQ_FLOOR UL_DEPLOY_TASK UL_CURL
 }

@@ -8,8 +8,15 @@
 # expired, unsupported-kind, replay. A repeated task id is never run again (its recorded final report is
 # re-sent); a task of the agent at or below the replay floor it gave this boot's claim (the highest
 # sequence it handed to an earlier boot of this machine) is refused: replay protection survives reboots.
+#
+# One runner, two environments: the discovery image (busybox, kernel command line, per-boot session) and
+# an installed OS (systemd unit underlay-runner.service; UNDERLAY_CONFIG=/etc/underlay/runner.env with the
+# installed OS's credential, state in /var/lib/underlay so seen task ids survive reboots). Kinds:
+# run-script, reboot, poweroff, release (both), image-deploy (discovery only; deploy.sh).
 . "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
 ul_init_env
+. "$UL_LIBDIR/deploy.sh"
+[ "$UL_MODE" = os ] && . "$UL_LIBDIR/os-report.sh"
 
 OUTPUT_CAP=1048576
 TASKS="$UL_STATE/tasks"
@@ -26,7 +33,10 @@ if [ -z "$MACHINE" ] && [ -s "$UL_STATE/discovery.flat" ]; then MACHINE=$(jget "
 
 # Replay floor across reboots (from the claim): tasks of agent FLOOR_AGENT with seq <= FLOOR are old.
 FLOOR=""; FLOOR_AGENT=""
-if [ -s "$UL_STATE/claim.flat" ]; then
+if [ "$UL_MODE" = os ]; then
+  FLOOR="$UL_SEQ_FLOOR"; FLOOR_AGENT="$UL_AGENT"
+  case "$FLOOR" in '' | *[!0-9]*) FLOOR="" ;; esac
+elif [ -s "$UL_STATE/claim.flat" ]; then
   FLOOR=$(jget "$UL_STATE/claim.flat" seqFloor); FLOOR_AGENT=$(jget "$UL_STATE/claim.flat" agent)
   case "$FLOOR" in '' | *[!0-9]*) FLOOR="" ;; esac
 fi
@@ -51,28 +61,49 @@ post_event() {
     _a=$((_a + 1))
     _c=$(http_request POST "$UL_URL/api/v1/runner/tasks/$1/events" "$2" "$UL_STATE/event.response")
     case "$_c" in
-      2??) return 0 ;;
-      4??) ul_log "task $1: agent refused the report (HTTP $_c)"; return 1 ;;
+      2??) echo 2xx >"$UL_STATE/event.code"; return 0 ;;
+      4??) echo 4xx >"$UL_STATE/event.code"; ul_log "task $1: agent refused the report (HTTP $_c)"; return 1 ;;
     esac
+    echo other >"$UL_STATE/event.code"
     if [ "$_a" -ge 8 ]; then ul_log "task $1: could not report (HTTP $_c)"; return 1; fi
     backoff "$_a"
   done
 }
 
-# report ID STATE [EXITCODE [OUTPUTFILE]]: builds the event JSON safely and posts it; a final state is
-# kept in tasks/ID/final.json so a repeated delivery can be answered without running the task again.
+# report ID STATE [EXITCODE [OUTPUTFILE [REASON]]]: builds the event JSON safely and posts it; a final
+# state is kept in tasks/ID/final.json so a repeated delivery can be answered without running it again.
 report() {
-  local _id _st _ec _of _d
-  _id="$1"; _st="$2"; _ec="$3"; _of="$4"; _d="$TASKS/$_id"
+  local _id _st _ec _of _rs _d
+  _id="$1"; _st="$2"; _ec="$3"; _of="$4"; _rs="$5"; _d="$TASKS/$_id"
   mkdir -p "$_d"
   {
     printf '{"state":"%s"' "$_st"
     [ -n "$_ec" ] && printf ',"exitCode":%d' "$_ec"
+    [ -n "$_rs" ] && printf ',"reason":%s' "$(json_str "$_rs")"
     if [ -n "$_of" ]; then printf ',"output":'; json_escape_file "$_of"; fi
     printf '}'
   } >"$_d/event.$_st.json"
   [ "$_st" = running ] || cp "$_d/event.$_st.json" "$_d/final.json"
   post_event "$_id" "$_d/event.$_st.json"
+}
+
+# report_progress ID JSON: a running report with a progress object (best effort: one attempt).
+report_progress() {
+  mkdir -p "$TASKS/$1"
+  printf '{"state":"running","progress":%s}' "$2" >"$TASKS/$1/event.progress.json"
+  http_request POST "$UL_URL/api/v1/runner/tasks/$1/events" "$TASKS/$1/event.progress.json" "$UL_STATE/progress.response" >/dev/null
+}
+
+# report_final_until_acked ID STATE EXITCODE OUTPUTFILE: a final report that must reach the agent before
+# the machine reboots (the agent switches its boot on it): retried until acknowledged or refused.
+report_final_until_acked() {
+  local _n=0
+  until report "$1" "$2" "$3" "$4"; do
+    _n=$((_n + 1))
+    [ "$(cat "$UL_STATE/event.code" 2>/dev/null)" = 4xx ] && return 1
+    [ "$_n" -ge 30 ] && return 1
+    backoff "$_n"
+  done
 }
 
 # refuse ID REASON: report a task as failed without running it.
@@ -177,14 +208,20 @@ handle() {
       ul_log "task $_id ($_kind): reporting, then $_kind"
       report "$_id" succeeded 0
       sync
-      $POWER_CMD "$_kind" -f
+      if [ "$UL_MODE" = os ]; then $POWER_CMD "$_kind"; else $POWER_CMD "$_kind" -f; fi
       ;;
+    image-deploy) deploy_image "$_id" "$TASKS/$_id/flat" ;;
+    release) release_machine "$_id" "$TASKS/$_id/flat" ;;
     *) refuse "$_id" "unsupported-kind" ;;
   esac
   return 0
 }
 
 if [ -z "$UL_URL" ]; then ul_log "no underlay.url on the kernel command line; runner not started"; exit 1; fi
+if [ "$UL_MODE" = os ]; then
+  case "$UL_SESSION" in '' | *[!A-Za-z0-9_-]*) ul_log "no usable credential in $UNDERLAY_CONFIG; runner not started"; exit 1 ;; esac
+  send_os_report
+fi
 ul_log "runner polling $UL_URL for tasks${MACHINE:+ as machine $MACHINE}"
 fails=0
 while :; do

@@ -48,6 +48,12 @@ need zstd zstd; need sha256sum coreutils; need dpkg-query dpkg
 GPTMBR=/usr/lib/syslinux/mbr/gptmbr.bin
 [ -f "$GPTMBR" ] || die "$GPTMBR missing: apt-get install -y syslinux-common"
 
+# The Underlay machine runner's unit (images/discovery/underlay-runner.service), installed and enabled by
+# customize.sh; the runner's scripts come with each deploy (docs/decisions.md, "Installed-OS runner").
+RUNNER_DIR="$REPO/images/discovery"
+RUNNER_FILES="underlay-runner.service"
+for f in $RUNNER_FILES; do [ -f "$RUNNER_DIR/$f" ] || die "runner file missing: $RUNNER_DIR/$f"; done
+
 # --- inputs ---------------------------------------------------------------------------------------------
 HOST_CODENAME="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
 RELEASE="${RELEASE:-${HOST_CODENAME:-bookworm}}"
@@ -87,7 +93,8 @@ HASH="$(
     echo "debian-image-v1 release=$RELEASE size=${SIZE_MIB}M ssh=$SSH sde=$SOURCE_DATE_EPOCH include=$INCLUDE"
     echo "$TOOLS"; echo "$APT_STATE"
     for f in "${APT_FILES[@]}"; do echo "== $f"; sources_for_release "$f"; done
-    for f in "$HERE/build-debian.sh" $(cd "$REPO" && find images/debian -type f ! -name README.md | sort); do
+    for f in "$HERE/build-debian.sh" $(cd "$REPO" && find images/debian -type f ! -name README.md | sort) \
+      $(for r in $RUNNER_FILES; do echo "images/discovery/$r"; done); do
       echo "== ${f#"$REPO"/}"; cat "$REPO/${f#"$REPO"/}"
     done
   } | sha256sum | cut -c1-16
@@ -128,7 +135,7 @@ done
 
 # --- 1. root filesystem ---------------------------------------------------------------------------------
 log "mmdebstrap $RELEASE: $INCLUDE"
-UL_ROOT_UUID="$ROOT_UUID" UL_ESP_VOLID="$ESP_VOLID_DASHED" UL_SSH="$SSH" \
+UL_ROOT_UUID="$ROOT_UUID" UL_ESP_VOLID="$ESP_VOLID_DASHED" UL_SSH="$SSH" UL_RUNNER_DIR="$RUNNER_DIR" UL_RUNNER_FILES="$RUNNER_FILES" \
   mmdebstrap --mode=unshare --variant=minbase --include="$INCLUDE" --skip=download/empty --skip=essential/unlink \
   --aptopt='Acquire::Languages "none"' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \

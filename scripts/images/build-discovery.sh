@@ -48,7 +48,8 @@ if ! [ -x "$BUSYBOX" ] || ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/n
   die "busybox-static is not installed: install it with: apt-get install -y busybox-static"
 fi
 if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is not statically linked: apt-get install -y busybox-static"; fi
-for f in init collect.sh runner.sh lib.sh udhcpc.script modules.txt; do
+RUNNER_FILES="collect.sh runner.sh lib.sh deploy.sh os-report.sh udhcpc.script underlay-runner.service"
+for f in init modules.txt $RUNNER_FILES; do
   [ -f "$RECIPE/$f" ] || die "recipe file missing: $RECIPE/$f"
 done
 
@@ -66,19 +67,31 @@ fi
 [ -n "$KVER_DEB" ] && [ "$KVER_DEB" != "(none)" ] || die "no candidate version for $KPKG: run apt-get update"
 KREL="${KPKG#linux-image-}"
 pkgver() { dpkg-query -W -f='${Package}=${Version}\n' "$@" 2>/dev/null | sort; }
-OPENSSL_BIN="$(command -v openssl)"
-mapfile -t LIBS < <(ldd "$OPENSSL_BIN" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' | sort -u)
-LIBPKGS="$(dpkg-query -S "$OPENSSL_BIN" "${LIBS[@]}" $(readlink -f "${LIBS[@]}") 2>/dev/null | cut -d: -f1 | tr -d ' ' | tr ',' '\n' | sort -u | tr '\n' ' ' || true)"
+# Debian binaries the runner needs beyond busybox (signatures; HTTP with byte ranges, which busybox wget
+# refuses; the deploy: zstd, partitions, ext4) and the
+# shared libraries they load, at the paths ldd reports.
+need zstd zstd
+need sfdisk fdisk
+need e2fsck e2fsprogs
+need resize2fs e2fsprogs
+need curl curl
+HOST_BINS=()
+for b in openssl curl zstd sfdisk e2fsck resize2fs; do HOST_BINS+=("$(command -v "$b")"); done
+mapfile -t LIBS < <(for b in "${HOST_BINS[@]}"; do ldd "$b"; done | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' | sort -u)
+LIBPKGS="$(dpkg-query -S "${HOST_BINS[@]}" "${LIBS[@]}" $(readlink -f "${HOST_BINS[@]}" "${LIBS[@]}") 2>/dev/null | cut -d: -f1 | tr -d ' ' | tr ',' '\n' | sort -u | tr '\n' ' ' || true)"
 # shellcheck disable=SC2086
+# Ignition (Debian's package: the real binary from its dracut module) for Ignition-configured deploys.
+IGN_VER="$(apt-cache policy ignition | sed -n 's/^ *Candidate: //p')"
+[ -n "$IGN_VER" ] && [ "$IGN_VER" != "(none)" ] || die "no candidate version for ignition: run apt-get update"
 VERSIONS="$KPKG=$KVER_DEB
+ignition=$IGN_VER
 $(pkgver busybox-static $LIBPKGS)"
 
 HASH="$(
   {
     echo "recipe-v1 compress=$COMPRESS sde=$SOURCE_DATE_EPOCH"
     echo "$VERSIONS"
-    for f in "$HERE/build-discovery.sh" "$RECIPE/init" "$RECIPE/collect.sh" "$RECIPE/runner.sh" "$RECIPE/lib.sh" \
-      "$RECIPE/udhcpc.script" "$RECIPE/modules.txt"; do
+    for f in "$HERE/build-discovery.sh" "$RECIPE/init" "$RECIPE/modules.txt" $(for r in $RUNNER_FILES; do echo "$RECIPE/$r"; done); do
       echo "== ${f#"$REPO"/}"; cat "$f"
     done
   } | sha256sum | cut -c1-16
@@ -109,6 +122,13 @@ if [ -z "$DEB" ]; then
     die "apt-get download $KPKG failed (network? run apt-get update)"
   DEB="$(ls "$CACHE/downloads/${KPKG}_"*"_amd64.deb" | head -n 1)"
 fi
+IGN_DEB="$(ls "$CACHE/downloads/ignition_"*"_amd64.deb" 2>/dev/null | grep -F "_${IGN_VER//:/%3a}_" | head -n 1 || true)"
+if [ -z "$IGN_DEB" ]; then
+  log "downloading ignition=$IGN_VER"
+  (cd "$CACHE/downloads" && apt-get download -q "ignition=$IGN_VER" 2>&1 | grep -v 'unsandboxed' >&2) ||
+    die "apt-get download ignition failed (network? run apt-get update)"
+  IGN_DEB="$(ls "$CACHE/downloads/ignition_"*"_amd64.deb" | head -n 1)"
+fi
 log "extracting $(basename "$DEB")"
 mkdir -p "$WORK/kernel"
 dpkg-deb -x "$DEB" "$WORK/kernel"
@@ -124,12 +144,14 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for a in $("$BUSYBOX" --list-full); do
   [ -e "$R/$a" ] || [ -L "$R/$a" ] || ln -s /bin/busybox "$R/$a"
 done
-# openssl (Debian's) and the shared libraries it needs, at the paths ldd reports.
-rm -f "$R/usr/bin/openssl"
-cp "$OPENSSL_BIN" "$R/usr/bin/openssl"
+# The Debian binaries (replacing busybox applets of the same name) and the shared libraries they need.
+for b in "${HOST_BINS[@]}"; do rm -f "$R/usr/bin/${b##*/}" "$R/bin/${b##*/}" "$R/sbin/${b##*/}" "$R/usr/sbin/${b##*/}"; cp "$b" "$R/usr/bin/${b##*/}"; done
 for l in "${LIBS[@]}"; do mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"; done
+mkdir -p "$WORK/ignition"
+dpkg-deb -x "$IGN_DEB" "$WORK/ignition"
+cp "$WORK/ignition/usr/lib/dracut/modules.d/30ignition/ignition" "$R/usr/bin/ignition"
 cp "$RECIPE/init" "$R/init"
-for f in collect.sh runner.sh lib.sh udhcpc.script; do cp "$RECIPE/$f" "$R/lib/underlay/$f"; done
+for f in $RUNNER_FILES; do cp "$RECIPE/$f" "$R/lib/underlay/$f"; done
 chmod 0755 "$R/init" "$R"/lib/underlay/*.sh "$R/lib/underlay/udhcpc.script"
 chmod 1777 "$R/tmp"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"

@@ -69,8 +69,29 @@ describe('images/bootenvs library', () => {
     });
   }
 
+  it('debian-cloud: the discovery kernel while netboot is on, and a first-boot cloud-config from params', () => {
+    const env = byName.get('debian-cloud')!;
+    const params = {
+      ssh_authorized_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8xO2vU0hQ0v6N7kKX0r4cQ9x1Yb2m3n4o5p6q7r8s ops@example'],
+      users: [{ name: 'ops', shell: '/bin/bash', sudo: 'ALL=(ALL) NOPASSWD:ALL', ssh_authorized_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8xO2vU0hQ0v6N7kKX0r4cQ9x1Yb2m3n4o5p6q7r8s ops@example'] }],
+      write_files: [{ path: '/etc/motd', content: 'deployed by underlay\n', permissions: '0644' }],
+      runcmd: [['touch', '/var/tmp/first-boot']],
+    };
+    const ctx = sampleContext(env, { params, snippets: library.snippets });
+    const line = renderer.kernelCommandLine(ctx);
+    expect(line).toContain(`underlay.token=${ctx.token}`);
+    expect(line).not.toMatch(/write-image|https?:\/\/(?!198\.|127\.)/);
+    expect(renderer.ipxeScript(ctx)).toContain(`kernel ${ctx.urls.files('discovery/vmlinuz')}`);
+    const ud = renderer.file(ctx, 'user-data').body;
+    expect(ud).toContain('users: [{"name":"ops"');
+    expect(ud).toContain('write_files: [{"path":"/etc/motd","content":"deployed by underlay\\n","permissions":"0644"}]');
+    expect(ud).toContain('runcmd: [["touch","/var/tmp/first-boot"]]');
+    expect(checkRendered('cloud-config', ud)).toEqual([]);
+    expect(renderer.file(ctx, 'meta-data').body).toContain(`instance-id: ${JSON.stringify(ctx.machine.id)}`);
+  });
+
   it('installers get the success callback; live and ephemeral ones do not', () => {
-    expect(bootable.filter((b) => b.install).map((b) => b.name).sort()).toEqual(['alma', 'debian', 'debian-cloud', 'fedora-coreos-install', 'rocky', 'ubuntu']);
+    expect(bootable.filter((b) => b.install).map((b) => b.name).sort()).toEqual(['alma', 'debian', 'fedora-coreos-install', 'rocky', 'ubuntu']);
   });
 
   it('an unknown machine gets the discovery kernel line from docs/agent-http.md', () => {

@@ -1,3 +1,4 @@
+import { TaskProgress } from './task-progress.js';
 import { z } from 'zod';
 import { JsonTooDeepError, parseJsonWithin } from '../util/json-depth.js';
 import { SignedTask } from '../envelope/envelope.js';
@@ -46,6 +47,8 @@ export const Report = z.object({
   reason: z.string().max(64).optional(),
   output: z.string().max(1024 * 1024).optional(),
   exitCode: z.number().int().optional(),
+  /** Latest progress of a running task (image-deploy), kept on the task by the central. */
+  progress: TaskProgress.optional(),
   at: z.string(),
 });
 export const AgentEvent = z.object({

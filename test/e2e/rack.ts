@@ -283,7 +283,7 @@ export class Rack {
   }
 
   /** Powers on a QEMU machine that boots from the network. */
-  bootVm(o: { name: string; firmware: 'bios' | 'uefi'; mac: string; segment?: 'br0' | 'br1'; memMiB?: number }): Vm {
+  bootVm(o: { name: string; firmware: 'bios' | 'uefi'; mac: string; segment?: 'br0' | 'br1'; memMiB?: number; disk?: string; allowReboot?: boolean }): Vm {
     const { ns, tap } = this.tap(o.segment ?? 'br0');
     const serialLog = join(this.work, `${o.name}.serial.log`);
     writeFileSync(serialLog, '');
@@ -293,9 +293,11 @@ export class Rack {
       '-machine', 'pc,accel=tcg',
       '-m', String(o.memMiB ?? 512),
       '-smp', '1',
-      '-display', 'none', '-monitor', 'none', '-no-reboot',
+      '-display', 'none', '-monitor', 'none', ...(o.allowReboot ? [] : ['-no-reboot']),
       '-serial', `file:${serialLog}`,
       '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+      // A virtio disk (deploy tests); the network stays first in the boot order, as on a provisioned rack.
+      ...(o.disk ? ['-drive', `file=${o.disk},format=raw,if=none,id=d0,cache=unsafe,discard=unmap`, '-device', `virtio-blk-pci,drive=d0${o.firmware === 'uefi' ? ',bootindex=2' : ''}`] : []),
     ];
     let argv: string[];
     if (o.firmware === 'bios') {

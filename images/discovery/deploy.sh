@@ -1,0 +1,384 @@
+# shellcheck shell=sh
+# Underlay image deploy (task kind image-deploy) and release (task kind release): sourced by runner.sh.
+# Needs from the runner: report ID STATE [EXITCODE [OUTPUTFILE [REASON]]], report_progress ID JSON,
+# MACHINE, and lib.sh (http_request, jget, json_str, ul_log, backoff).
+#
+# image-deploy, in the discovery environment:
+#   1. stream /files/sha256/<sha256> from the agent in chunks with HTTP Range (a dropped connection resumes
+#      from the last byte received), decompress on the fly (zstd, xz, gzip or raw) and write the target
+#      disk with 4 MiB direct writes;
+#   2. drop the page cache and read back exactly rawSize bytes from the disk: their sha256 must be rawSha256;
+#   3. grow the last partition to the disk (sfdisk) and its ext4 (e2fsck + resize2fs);
+#   4. ask the agent for the installed OS's credential (once per deploy), mount the root, write the
+#      config seed (cloud-init: /etc/cloud/cloud.cfg.d/90-underlay.cfg; Ignition: run ignition against
+#      it), the runner's config /etc/underlay/runner.env (0600) and the runner itself (same scripts as here);
+#   5. report succeeded (the agent turns netboot off), then reboot into the disk.
+# Any failure reports failed with a reason (bad-payload, disk-not-found, disk-too-small, download-failed,
+# write-failed, hash-mismatch, timeout, grow-failed, credential-failed, seed-failed) and the machine stays
+# here, running tasks; the disk is never reported as deployed unless every step passed.
+
+DEPLOY_CHUNK="${UNDERLAY_DEPLOY_CHUNK:-33554432}"        # bytes per Range request (held in RAM: /tmp)
+DEPLOY_TIMEOUT="${UNDERLAY_DEPLOY_TIMEOUT:-3600}"        # seconds for the whole download + write
+DEPLOY_TRIES="${UNDERLAY_DEPLOY_TRIES:-8}"               # attempts per chunk without progress
+PROGRESS_EVERY="${UNDERLAY_PROGRESS_EVERY:-10}"          # seconds between progress reports
+TARGET="${UNDERLAY_TARGET:-/mnt/underlay-target}"
+
+file_size() { if [ -f "$1" ]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
+
+# first_disk: /dev/NAME of the first non-removable, writable whole disk (virtio, SCSI/SATA, NVMe, MMC).
+first_disk() {
+  local _b _n
+  for _b in /sys/block/*; do
+    _n="${_b##*/}"
+    case "$_n" in loop* | ram* | sr* | fd* | zram* | md* | dm-* | nbd*) continue ;; esac
+    [ "$(cat "$_b/removable" 2>/dev/null)" = 1 ] && continue
+    [ "$(cat "$_b/ro" 2>/dev/null)" = 1 ] && continue
+    [ "$(cat "$_b/size" 2>/dev/null || echo 0)" -gt 0 ] || continue
+    echo "/dev/$_n"; return 0
+  done
+  return 1
+}
+
+# disk_bytes DEV: size in bytes (a block device from sysfs; a regular file, for tests on a host, its size).
+disk_bytes() {
+  local _n
+  if [ -b "$1" ]; then
+    _n="$(basename "$(readlink -f "$1")")"
+    echo $(($(cat "/sys/class/block/$_n/size") * 512))
+  else file_size "$1"; fi
+}
+
+# sectors_written DEV: sectors written to DEV since boot (sysfs stat field 7), 0 when unknown.
+sectors_written() {
+  local _n
+  _n="$(basename "$(readlink -f "$1")")"
+  awk '{ print $7 + 0 }' "/sys/class/block/$_n/stat" 2>/dev/null || echo 0
+}
+
+# fetch_artifact URL SIZE DIR: writes the SIZE bytes at URL to stdout, in order, fetching DEPLOY_CHUNK bytes
+# at a time with Range into DIR/chunk; a request that breaks off resumes at the byte where it stopped.
+# Gives up (DIR/fetch.fail = download-failed | timeout) after DEPLOY_TRIES attempts in a row without a byte
+# of progress, or when the deadline in DIR/deadline passes. DIR/fetched counts the bytes handed on.
+fetch_artifact() {
+  local _url _size _d _off _end _need _have _before _tries _deadline
+  _url="$1"; _size="$2"; _d="$3"; _off=0; _deadline=$(cat "$_d/deadline")
+  [ -n "$UL_CURL" ] || { echo "curl is missing: busybox wget takes no byte ranges" >"$_d/fetch.log"; echo download-failed >"$_d/fetch.fail"; return 1; }
+  ul_auth_header_file
+  echo 0 >"$_d/fetched"
+  while [ "$_off" -lt "$_size" ]; do
+    _end=$((_off + DEPLOY_CHUNK - 1)); [ "$_end" -ge "$_size" ] && _end=$((_size - 1))
+    _need=$((_end - _off + 1)); _tries=0
+    : >"$_d/chunk"
+    while :; do
+      _have=$(file_size "$_d/chunk")
+      [ "$_have" -ge "$_need" ] && break
+      if [ "$(date +%s)" -ge "$_deadline" ]; then echo timeout >"$_d/fetch.fail"; return 1; fi
+      _before="$_have"
+      curl -sS -f --connect-timeout 30 -m 600 -H "@$UL_STATE/auth.header" -H "Range: bytes=$((_off + _have))-$_end" "$_url" \
+        >>"$_d/chunk" 2>"$_d/fetch.err"
+      _have=$(file_size "$_d/chunk")
+      if [ "$_have" -gt "$_need" ]; then
+        # The server ignored the range (or sent more than asked): the bytes cannot be placed; start over.
+        echo "server answered range $((_off + _before))-$_end with more bytes than asked" >>"$_d/fetch.log"
+        : >"$_d/chunk"; _have=0
+      fi
+      if [ "$_have" -gt "$_before" ]; then _tries=0; else _tries=$((_tries + 1)); fi
+      if [ "$_have" -lt "$_need" ]; then
+        echo "range $((_off + _before))-$_end: got $((_have - _before)) bytes ($(tr '\n' ' ' <"$_d/fetch.err" | cut -c1-200)), resuming" >>"$_d/fetch.log"
+        if [ "$_tries" -ge "$DEPLOY_TRIES" ]; then echo download-failed >"$_d/fetch.fail"; return 1; fi
+        [ "$_tries" -gt 0 ] && sleep "$_tries"
+      fi
+    done
+    cat "$_d/chunk" || { echo downstream-closed >"$_d/fetch.fail"; return 1; }
+    _off=$((_end + 1)); echo "$_off" >"$_d/fetched"
+  done
+  rm -f "$_d/chunk"
+  return 0
+}
+
+# decompress FORMAT: stdin → stdout.
+decompress() {
+  case "$1" in
+    zstd) zstd -q -d -c ;;
+    xz) xz -d -c ;;
+    gzip) gzip -d -c ;;
+    raw) cat ;;
+    *) return 2 ;;
+  esac
+}
+
+# progress_loop ID DIR DISK SIZE RAWSIZE: posts a running report with progress every PROGRESS_EVERY s.
+progress_loop() {
+  local _id _d _disk _size _raw _s0 _t0 _now _f _w _rate
+  _id="$1"; _d="$2"; _disk="$3"; _size="$4"; _raw="$5"
+  _s0=$(sectors_written "$_disk"); _t0=$(date +%s)
+  while [ ! -f "$_d/done" ]; do
+    sleep "$PROGRESS_EVERY"
+    [ -f "$_d/done" ] && break
+    _now=$(date +%s); _f=$(cat "$_d/fetched" 2>/dev/null || echo 0)
+    if [ -b "$_disk" ]; then _w=$((($(sectors_written "$_disk") - _s0) * 512)); else _w=$(file_size "$_disk"); fi
+    [ "$_w" -gt "$_raw" ] && _w="$_raw"
+    _rate=$((_w / (_now - _t0 + 1)))
+    report_progress "$_id" "{\"phase\":\"write\",\"bytesWritten\":$_w,\"rawSize\":$_raw,\"bytesFetched\":$_f,\"size\":$_size,\"rateBytesPerSec\":$_rate,\"elapsedSec\":$((_now - _t0))}"
+  done
+}
+
+# deploy_fail ID DIR REASON MESSAGE: reports failed with the reason; the machine stays in this environment.
+deploy_fail() {
+  { echo "image-deploy failed: $3"; echo "$4"; [ -s "$2/fetch.log" ] && tail -n 20 "$2/fetch.log"; } >"$2/output"
+  ul_log "task $1 (image-deploy) failed: $3: $4"
+  report "$1" failed 1 "$2/output" "$3"
+}
+
+# write_and_verify ID DIR URL SIZE FORMAT DISK RAWSIZE RAWSHA: 0 when the disk holds exactly the image.
+write_and_verify() {
+  local _id _d _url _size _fmt _disk _raw _sha _fail _got _pp
+  _id="$1"; _d="$2"; _url="$3"; _size="$4"; _fmt="$5"; _disk="$6"; _raw="$7"; _sha="$8"
+  rm -f "$_d/fetch.fail" "$_d/dec.rc" "$_d/dd.rc" "$_d/done"
+  echo $(($(date +%s) + DEPLOY_TIMEOUT)) >"$_d/deadline"
+  progress_loop "$_id" "$_d" "$_disk" "$_size" "$_raw" &
+  _pp=$!
+  { fetch_artifact "$_url" "$_size" "$_d"; } |
+    { decompress "$_fmt"; echo $? >"$_d/dec.rc"; } |
+    { dd of="$_disk" bs=4M iflag=fullblock oflag=direct conv=notrunc 2>"$_d/dd.err"; echo $? >"$_d/dd.rc"; }
+  touch "$_d/done"; kill "$_pp" 2>/dev/null; wait "$_pp" 2>/dev/null
+  _fail=$(cat "$_d/fetch.fail" 2>/dev/null)
+  case "$_fail" in download-failed | timeout) deploy_fail "$_id" "$_d" "$_fail" "fetching $_url: $(tail -n 1 "$_d/fetch.log" 2>/dev/null)"; return 1 ;; esac
+  if [ "$(cat "$_d/dd.rc" 2>/dev/null)" != 0 ]; then deploy_fail "$_id" "$_d" write-failed "writing $_disk: $(tail -n 2 "$_d/dd.err" | tr '\n' ' ')"; return 1; fi
+  if [ "$(cat "$_d/dec.rc" 2>/dev/null)" != 0 ] || [ -n "$_fail" ]; then deploy_fail "$_id" "$_d" hash-mismatch "the $_fmt stream did not decompress (corrupt artifact)"; return 1; fi
+  sync
+  [ -b "$_disk" ] && { blockdev --flushbufs "$_disk" 2>/dev/null; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; }
+  report_progress "$_id" "{\"phase\":\"verify\",\"bytesWritten\":$_raw,\"rawSize\":$_raw,\"bytesFetched\":$_size,\"size\":$_size}"
+  _got=$(head -c "$_raw" "$_disk" | sha256sum | cut -d' ' -f1)
+  if [ "$_got" != "$_sha" ]; then deploy_fail "$_id" "$_d" hash-mismatch "sha256 of the first $_raw bytes of $_disk is $_got, expected $_sha"; return 1; fi
+  ul_log "task $_id: $_raw bytes written to $_disk and verified (sha256 $_sha)"
+  return 0
+}
+
+# last_partition DISK: "NUMBER DEVICE" of the partition with the highest number (after a re-read).
+last_partition() {
+  local _n _p _best _bestdev
+  _n="$(basename "$(readlink -f "$1")")"; _best=0; _bestdev=""
+  for _p in /sys/class/block/"$_n"/"$_n"*; do
+    [ -f "$_p/partition" ] || continue
+    if [ "$(cat "$_p/partition")" -gt "$_best" ]; then _best=$(cat "$_p/partition"); _bestdev="/dev/${_p##*/}"; fi
+  done
+  [ "$_best" -gt 0 ] && echo "$_best $_bestdev"
+}
+
+# grow_root DISK DIR: the last partition and its ext4 take the rest of the disk. Prints the partition device.
+grow_root() {
+  local _disk _d _lp _num _dev _rc
+  _disk="$1"; _d="$2"
+  blockdev --rereadpt "$_disk" 2>/dev/null || partprobe "$_disk" 2>/dev/null
+  sleep 1
+  _lp=$(last_partition "$_disk") || { echo "no partition on $_disk after writing the image" >"$_d/grow.err"; return 1; }
+  _num="${_lp%% *}"; _dev="${_lp#* }"
+  # A GPT's backup header sits at the end of the image, not of the disk: move it, then grow the partition.
+  sfdisk --relocate gpt-bak-std "$_disk" >"$_d/grow.log" 2>&1 || true
+  echo ', +' | sfdisk --no-reread --no-tell-kernel -N "$_num" "$_disk" >>"$_d/grow.log" 2>&1 || { cp "$_d/grow.log" "$_d/grow.err"; return 1; }
+  blockdev --rereadpt "$_disk" 2>>"$_d/grow.log" || partprobe "$_disk" 2>>"$_d/grow.log"
+  sleep 1
+  if [ "$(blkid_type "$_dev")" = ext4 ]; then
+    e2fsck -f -p "$_dev" >>"$_d/grow.log" 2>&1; _rc=$?
+    [ "$_rc" -lt 4 ] || { echo "e2fsck $_dev exited $_rc" >"$_d/grow.err"; return 1; }
+    resize2fs "$_dev" >>"$_d/grow.log" 2>&1 || { tail -n 3 "$_d/grow.log" >"$_d/grow.err"; return 1; }
+  fi
+  echo "$_dev"
+}
+
+# blkid_type DEV: ext4 when DEV holds an ext2/3/4 superblock (magic 0xEF53 at byte 1080), else empty.
+blkid_type() {
+  [ "$(dd if="$1" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 53ef ] && echo ext4
+}
+
+# os_credential ID DIR: the installed OS's credential for this deploy → DIR/credential.flat.
+os_credential() {
+  local _a _c
+  printf '{"task":%s}' "$(json_str "$1")" >"$2/cred.req"
+  _a=0
+  while :; do
+    _a=$((_a + 1))
+    _c=$(http_request POST "$UL_URL/api/v1/runner/os-credential" "$2/cred.req" "$2/cred.resp")
+    case "$_c" in
+      2??) json_flat <"$2/cred.resp" >"$2/credential.flat"; return 0 ;;
+      4??) echo "agent refused the credential (HTTP $_c): $(head -c 300 "$2/cred.resp")" >"$2/cred.err"; return 1 ;;
+    esac
+    [ "$_a" -ge 8 ] && { echo "agent unreachable for the credential (HTTP $_c)" >"$2/cred.err"; return 1; }
+    backoff "$_a"
+  done
+}
+
+# install_runner ROOT: this environment's runner scripts and unit into the installed OS, enabled.
+install_runner() {
+  local _r _f
+  _r="$1"
+  mkdir -p "$_r/usr/lib/underlay" "$_r/etc/systemd/system/multi-user.target.wants"
+  for _f in lib.sh runner.sh deploy.sh os-report.sh; do
+    [ -f "$UL_LIBDIR/$_f" ] && cp "$UL_LIBDIR/$_f" "$_r/usr/lib/underlay/$_f"
+  done
+  chmod 0755 "$_r"/usr/lib/underlay/*.sh
+  [ -f "$UL_LIBDIR/underlay-runner.service" ] && cp "$UL_LIBDIR/underlay-runner.service" "$_r/etc/systemd/system/underlay-runner.service"
+  ln -sfn /etc/systemd/system/underlay-runner.service "$_r/etc/systemd/system/multi-user.target.wants/underlay-runner.service"
+}
+
+# install_seed ID DIR ROOT CONFIG: the runner's config and the first-boot config seed into the mounted root.
+install_seed() {
+  local _d _r _cred _seed _url
+  _d="$2"; _r="$3"
+  _cred=$(jget "$_d/credential.flat" credential); _seed=$(jget "$_d/credential.flat" seedUrl)
+  case "$_cred" in '' | *[!A-Za-z0-9_-]*) echo "the agent's credential answer is malformed" >"$_d/seed.err"; return 1 ;; esac
+  case "$_seed" in http://* | https://*) ;; *) echo "the agent's seed URL is malformed" >"$_d/seed.err"; return 1 ;; esac
+  mkdir -p "$_r/etc/underlay" && chmod 0700 "$_r/etc/underlay" || return 1
+  (
+    umask 077
+    {
+      echo "url=$UL_URL"
+      echo "credential=$_cred"
+      echo "machine=$MACHINE"
+      echo "mac=$UL_MAC"
+      echo "pubkey=$UL_PUBKEY"
+      echo "agent=$(jget "$_d/credential.flat" agent)"
+      echo "seqFloor=$(jget "$_d/credential.flat" seqFloor)"
+      echo "deployTask=$1"
+    } >"$_r/etc/underlay/runner.env"
+  ) || return 1
+  chmod 0600 "$_r/etc/underlay/runner.env"
+  install_runner "$_r" || return 1
+  case "$4" in
+    cloud-init)
+      mkdir -p "$_r/etc/cloud/cloud.cfg.d"
+      (
+        umask 077
+        printf '# Written by the Underlay deploy (task %s): cloud-init reads NoCloud from the site agent with this\n# machine'"'"'s per-deploy credential. Readable by root only.\ndatasource:\n  NoCloud:\n    seedfrom: %s\n' "$1" "$_seed" \
+          >"$_r/etc/cloud/cloud.cfg.d/90-underlay.cfg"
+      ) || return 1
+      ;;
+    ignition)
+      run_ignition "$1" "$_d" "$_r" "$_seed" || return 1
+      ;;
+  esac
+  sync
+}
+
+# run_ignition ID DIR ROOT SEEDURL: the real ignition binary applies the machine's rendered Ignition config
+# (SEEDURL/config.ign, fetched with the installed OS's credential in the URL) to the mounted root.
+run_ignition() {
+  local _d _r _ig _selinux
+  _d="$2"; _r="$3"
+  _ig=$(command -v ignition || echo /usr/lib/underlay/ignition)
+  [ -x "$_ig" ] || { echo "this image has no ignition binary" >"$_d/seed.err"; return 1; }
+  mkdir -p "$_d/ign"
+  if [ "$(http_request GET "$4config.ign" "" "$_d/ign/config.ign")" != 200 ]; then
+    echo "fetching the Ignition config failed" >"$_d/seed.err"; return 1
+  fi
+  # Debian's ignition always relabels: it reads SELINUXTYPE and runs setfiles (a no-op without SELinux).
+  _selinux=""
+  if [ ! -f "$_r/etc/selinux/config" ]; then
+    mkdir -p "$_r/etc/selinux"; printf 'SELINUX=disabled\nSELINUXTYPE=targeted\n' >"$_r/etc/selinux/config"; _selinux=1
+  fi
+  command -v setfiles >/dev/null 2>&1 || { mkdir -p "$_d/ign/bin"; printf '#!/bin/sh\nexit 0\n' >"$_d/ign/bin/setfiles"; chmod 0755 "$_d/ign/bin/setfiles"; PATH="$PATH:$_d/ign/bin"; }
+  (
+    cd "$_d/ign" || exit 1
+    export IGNITION_CONFIG_FILE="$_d/ign/config.ign"
+    "$_ig" -platform file -stage fetch-offline -config-cache "$_d/ign/cache.json" -state-file "$_d/ign/state" \
+      -neednet "$_d/ign/neednet" -log-to-stdout &&
+      "$_ig" -platform file -stage files -root "$_r" -config-cache "$_d/ign/cache.json" -state-file "$_d/ign/state" \
+        -neednet "$_d/ign/neednet" -log-to-stdout
+  ) >"$_d/ign/log" 2>&1 || { { grep -E 'CRITICAL|ERROR' "$_d/ign/log" | head -n 5; echo "ignition failed (log: $_d/ign/log)"; } >"$_d/seed.err"; return 1; }
+  [ -n "$_selinux" ] && rm -rf "$_r/etc/selinux"
+  return 0
+}
+
+# deploy_image ID FLATFILE: the image-deploy task (see the top of this file).
+deploy_image() {
+  local _id _f _d _sha _size _fmt _raw _rsha _disk _cfg _part _dsize _t0
+  _id="$1"; _f="$2"; _d="$TASKS/$_id"
+  _sha=$(jget "$_f" payload.image.sha256); _size=$(jget "$_f" payload.image.size); _fmt=$(jget "$_f" payload.image.format)
+  _rsha=$(jget "$_f" payload.image.rawSha256); _raw=$(jget "$_f" payload.image.rawSize)
+  _disk=$(jget "$_f" payload.disk); _cfg=$(jget "$_f" payload.config)
+  report "$_id" running
+  _t0=$(date +%s)
+  case "$_sha$_rsha" in *[!0-9a-f]*) deploy_fail "$_id" "$_d" bad-payload "image hashes are not hex"; return ;; esac
+  if [ "${#_sha}" -ne 64 ] || [ "${#_rsha}" -ne 64 ]; then deploy_fail "$_id" "$_d" bad-payload "image hashes are not sha256"; return; fi
+  case "$_size$_raw" in '' | *[!0-9]*) deploy_fail "$_id" "$_d" bad-payload "image sizes are not numbers"; return ;; esac
+  case "$_fmt" in raw | zstd | xz | gzip) ;; *) deploy_fail "$_id" "$_d" bad-payload "unknown image format $_fmt"; return ;; esac
+  case "$_cfg" in cloud-init | ignition) ;; *) deploy_fail "$_id" "$_d" bad-payload "unknown config $_cfg"; return ;; esac
+  if [ "$UL_MODE" != discovery ]; then deploy_fail "$_id" "$_d" bad-payload "image-deploy runs in the discovery environment only (release this machine first)"; return; fi
+  if [ -z "$_disk" ]; then _disk=$(first_disk) || { deploy_fail "$_id" "$_d" disk-not-found "no non-removable disk on this machine"; return; }; fi
+  case "$_disk" in /dev/*) ;; *) [ -n "${UNDERLAY_DEPLOY_ALLOW_FILE:-}" ] || { deploy_fail "$_id" "$_d" bad-payload "disk must be under /dev"; return; } ;; esac
+  if [ ! -b "$_disk" ] && [ -z "${UNDERLAY_DEPLOY_ALLOW_FILE:-}" ]; then deploy_fail "$_id" "$_d" disk-not-found "$_disk is not a block device"; return; fi
+  _dsize=$(disk_bytes "$_disk")
+  if [ -b "$_disk" ] && [ "$_dsize" -lt "$_raw" ]; then deploy_fail "$_id" "$_d" disk-too-small "$_disk has $_dsize bytes, the image needs $_raw"; return; fi
+  ul_log "task $_id (image-deploy): $(jget "$_f" payload.image.name) ($_fmt, $_size bytes → $_raw) onto $_disk"
+  write_and_verify "$_id" "$_d" "$UL_URL/files/sha256/$_sha" "$_size" "$_fmt" "$_disk" "$_raw" "$_rsha" || return
+  if [ -b "$_disk" ]; then
+    report_progress "$_id" "{\"phase\":\"grow\",\"bytesWritten\":$_raw,\"rawSize\":$_raw}"
+    _part=$(grow_root "$_disk" "$_d") || { deploy_fail "$_id" "$_d" grow-failed "$(cat "$_d/grow.err" 2>/dev/null)"; return; }
+    os_credential "$_id" "$_d" || { deploy_fail "$_id" "$_d" credential-failed "$(cat "$_d/cred.err")"; return; }
+    mkdir -p "$TARGET"
+    mount -t ext4 "$_part" "$TARGET" 2>"$_d/mount.err" || { deploy_fail "$_id" "$_d" seed-failed "mounting $_part: $(cat "$_d/mount.err")"; return; }
+    if ! install_seed "$_id" "$_d" "$TARGET" "$_cfg"; then
+      umount "$TARGET" 2>/dev/null
+      deploy_fail "$_id" "$_d" seed-failed "$(cat "$_d/seed.err" 2>/dev/null)"; return
+    fi
+    umount "$TARGET" || { deploy_fail "$_id" "$_d" seed-failed "unmounting $_part failed"; return; }
+    sync
+  fi
+  echo "image $(jget "$_f" payload.image.name) written to $_disk ($_raw bytes, sha256 $_rsha verified) in $(($(date +%s) - _t0)) s; root ${_part:-not grown}; config $_cfg" >"$_d/output"
+  DEPLOYED=1
+  report_final_until_acked "$_id" succeeded 0 "$_d/output"
+  ul_log "task $_id (image-deploy) succeeded: rebooting into $_disk"
+  sync
+  $POWER_CMD reboot -f
+}
+
+# all_disks: every non-removable whole disk, one /dev path a line.
+all_disks() {
+  local _b _n
+  for _b in /sys/block/*; do
+    _n="${_b##*/}"
+    case "$_n" in loop* | ram* | sr* | fd* | zram* | md* | dm-* | nbd*) continue ;; esac
+    [ "$(cat "$_b/removable" 2>/dev/null)" = 1 ] && continue
+    [ "$(cat "$_b/ro" 2>/dev/null)" = 1 ] && continue
+    echo "/dev/$_n"
+  done
+}
+
+# release_machine ID FLATFILE: wipes every disk (quick: signatures + first and last MiB; secure: every
+# byte, discard or zeros), reports succeeded (the agent turns netboot back on), reboots into discovery.
+release_machine() {
+  local _id _f _d _wipe _disk _bytes _rc _disks
+  _id="$1"; _f="$2"; _d="$TASKS/$_id"; _wipe=$(jget "$_f" payload.wipe)
+  case "$_wipe" in '' ) _wipe=quick ;; quick | secure) ;; *) refuse "$_id" bad-envelope; return ;; esac
+  report "$_id" running
+  _disks="${UNDERLAY_RELEASE_DISKS:-$(all_disks)}"
+  : >"$_d/output"; _rc=0
+  for _disk in $_disks; do
+    _bytes=$(disk_bytes "$_disk")
+    if [ "$_wipe" = secure ]; then
+      if blkdiscard -z "$_disk" 2>/dev/null || blkdiscard "$_disk" 2>/dev/null; then echo "$_disk: discarded ($_bytes bytes)" >>"$_d/output"
+      else
+        # dd to a block device ends with "No space left on device" at its end: that is the success case.
+        dd if=/dev/zero of="$_disk" bs=4M count=$(((_bytes + 4194303) / 4194304)) oflag=direct conv=notrunc,fsync 2>"$_d/dd.err"
+        if [ "$(sectors_written "$_disk")" -ge 0 ] && ! grep -qiv 'records\|no space\|copied' "$_d/dd.err"; then echo "$_disk: zeroed ($_bytes bytes)" >>"$_d/output"
+        else echo "$_disk: zeroing failed: $(tail -n 1 "$_d/dd.err")" >>"$_d/output"; _rc=1; fi
+      fi
+    else
+      if command -v wipefs >/dev/null 2>&1; then
+        for _p in "$_disk"?*; do [ -b "$_p" ] && wipefs -a -q "$_p" 2>/dev/null; done
+        wipefs -a -q "$_disk" 2>/dev/null
+      fi
+      dd if=/dev/zero of="$_disk" bs=1M count=1 conv=notrunc,fsync 2>/dev/null || _rc=1
+      [ "$_bytes" -gt 1048576 ] && { dd if=/dev/zero of="$_disk" bs=1M count=1 seek=$((_bytes / 1048576 - 1)) conv=notrunc,fsync 2>/dev/null || _rc=1; }
+      echo "$_disk: signatures wiped, first and last MiB zeroed" >>"$_d/output"
+    fi
+  done
+  sync
+  [ -n "$_disks" ] || echo "no disks to wipe" >>"$_d/output"
+  if [ "$_rc" -ne 0 ]; then report "$_id" failed 1 "$_d/output" write-failed; return; fi
+  report_final_until_acked "$_id" succeeded 0 "$_d/output"
+  ul_log "task $_id (release, $_wipe) succeeded: rebooting into discovery"
+  sync
+  $POWER_CMD reboot -f
+}
