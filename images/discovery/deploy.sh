@@ -27,16 +27,10 @@ file_size() { if [ -f "$1" ]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
 
 # first_disk: /dev/NAME of the first non-removable, writable whole disk (virtio, SCSI/SATA, NVMe, MMC).
 first_disk() {
-  local _b _n
-  for _b in /sys/block/*; do
-    _n="${_b##*/}"
-    case "$_n" in loop* | ram* | sr* | fd* | zram* | md* | dm-* | nbd*) continue ;; esac
-    [ "$(cat "$_b/removable" 2>/dev/null)" = 1 ] && continue
-    [ "$(cat "$_b/ro" 2>/dev/null)" = 1 ] && continue
-    [ "$(cat "$_b/size" 2>/dev/null || echo 0)" -gt 0 ] || continue
-    echo "/dev/$_n"; return 0
-  done
-  return 1
+  local _d
+  _d=$(all_disks | head -n 1)
+  [ -n "$_d" ] || return 1
+  echo "$_d"
 }
 
 # disk_bytes DEV: size in bytes (a block device from sysfs; a regular file, for tests on a host, its size).
@@ -333,7 +327,7 @@ deploy_image() {
   $POWER_CMD reboot -f
 }
 
-# all_disks: every non-removable whole disk, one /dev path a line.
+# all_disks: every non-removable, writable whole disk with a size, one /dev path a line (in /sys order).
 all_disks() {
   local _b _n
   for _b in /sys/block/*; do
@@ -341,6 +335,7 @@ all_disks() {
     case "$_n" in loop* | ram* | sr* | fd* | zram* | md* | dm-* | nbd*) continue ;; esac
     [ "$(cat "$_b/removable" 2>/dev/null)" = 1 ] && continue
     [ "$(cat "$_b/ro" 2>/dev/null)" = 1 ] && continue
+    [ "$(cat "$_b/size" 2>/dev/null || echo 0)" -gt 0 ] || continue
     echo "/dev/$_n"
   done
 }
