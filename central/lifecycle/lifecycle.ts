@@ -1,3 +1,4 @@
+import { MACHINES } from '../machines/resources.js';
 import type { EventCause } from '../../shared/api/lifecycle.js';
 import type { Machine } from '../../shared/api/resources.js';
 import type { Logger } from '../../shared/log/logger.js';
@@ -36,7 +37,7 @@ export class Lifecycle {
   }
 
   machine(id: string): Machine | undefined {
-    return this.opts.store.get<Machine>('machines', id);
+    return this.opts.store.get<Machine>(MACHINES, id);
   }
 
   /** Runs `fn` after every earlier lifecycle change of the machine finished (whatever their outcome). */

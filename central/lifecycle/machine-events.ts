@@ -1,3 +1,4 @@
+import { MACHINES } from '../machines/resources.js';
 import { randomUUID } from 'node:crypto';
 import type { EventCause, MachineEvent, MachineState } from '../../shared/api/lifecycle.js';
 import type { Machine } from '../../shared/api/resources.js';
@@ -37,7 +38,7 @@ export async function commitMachine(
   transition?: Transition,
   keep = DEFAULT_EVENTS_PER_MACHINE,
 ): Promise<MachineEvent | undefined> {
-  const ops: WriteOp[] = [{ type: 'put', collection: 'machines', doc: next }];
+  const ops: WriteOp[] = [{ type: 'put', collection: MACHINES, doc: next }];
   let event: MachineEvent | undefined;
   if (transition) {
     const existing = eventsOf(deps.store, next.id);

@@ -1,3 +1,4 @@
+import { MACHINES } from '../machines/resources.js';
 import type { Machine } from '../../shared/api/resources.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -16,7 +17,7 @@ export async function expireOverdueActionTasks(lc: Lifecycle, now = Date.now()):
   const agents = new Set<string>();
   let overdue = 0;
   for (const state of ['deploying', 'releasing'] as const) {
-    for (const m of lc.store.list<Machine>('machines', { where: { state } }).items) {
+    for (const m of lc.store.list<Machine>(MACHINES, { where: { state } }).items) {
       const t = m.deployment?.taskId ? tasks.get(m.deployment.taskId) : undefined;
       if (t && (t.state === 'queued' || t.state === 'delivered') && Date.parse(t.expiresAt) <= now) {
         agents.add(t.agent);

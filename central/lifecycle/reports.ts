@@ -1,3 +1,4 @@
+import { MACHINES } from '../machines/resources.js';
 import { z } from 'zod';
 import { HardwareFacts } from '../../shared/api/facts.js';
 import { issuesToDetails } from '../../shared/api/issues.js';
@@ -118,7 +119,7 @@ export async function onDiscovery(lc: Lifecycle, agent: EventSource, ev: EventMs
   const parsed = DiscoveryReport.safeParse(ev.data);
   if (!parsed.success) return; // the discovery handler logged it
   const { mac } = parsed.data;
-  const found = ofSite(lc, agent, lc.store.findUnique<Machine>('machines', 'mac', mac));
+  const found = ofSite(lc, agent, lc.store.findUnique<Machine>(MACHINES, 'mac', mac));
   if (!found) return;
   await lc.exclusive(found.id, () =>
     tolerant(lc, 'discovery', async () => {
@@ -143,7 +144,7 @@ export async function onLease(lc: Lifecycle, agent: EventSource, ev: EventMsg): 
   const parsed = LeaseEventSchema.safeParse(ev.data);
   if (!parsed.success) return; // the lease handler logged it
   const l = parsed.data;
-  const found = ofSite(lc, agent, lc.store.findUnique<Machine>('machines', 'mac', l.mac.toLowerCase()));
+  const found = ofSite(lc, agent, lc.store.findUnique<Machine>(MACHINES, 'mac', l.mac.toLowerCase()));
   if (!found) return;
   await lc.exclusive(found.id, async () => {
     const m = lc.machine(found.id);

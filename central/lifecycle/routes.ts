@@ -12,7 +12,7 @@ import { NotFoundError } from '../../shared/errors/domain-errors.js';
 import { requirePermission } from '../api/auth-middleware.js';
 import { scopeOf } from '../auth/scope.js';
 import type { TokenDoc } from '../auth/tokens.js';
-import { machinesResource } from '../machines/resources.js';
+import { MACHINES, machinesResource } from '../machines/resources.js';
 import { deploy, release, rescue, type ActionResult } from './actions.js';
 import type { Lifecycle } from './lifecycle.js';
 import { eventsOf } from './machine-events.js';
@@ -39,7 +39,7 @@ export function registerLifecycleRoutes(app: OpenAPIHono, deps: ApiDeps, lc: () 
   const write = requirePermission(deps.tokens, 'write');
   const security = [{ bearer: [] }];
   const tags = ['Machines'];
-  const machineOf = (c: Context, ref: string) => lookupScoped<Machine>(deps, 'machines', 'machine', ref, scopeOf(c));
+  const machineOf = (c: Context, ref: string) => lookupScoped<Machine>(deps, MACHINES, 'machine', ref, scopeOf(c));
   const caller = (c: Context) => ({ tokenId: (c.get('token') as TokenDoc | undefined)?.id });
   const accepted = (c: Context, r: ActionResult) =>
     c.json({ machine: machinesResource.view!(r.machine, deps), ...(r.task ? { task: { id: r.task.id, kind: r.task.kind, state: r.task.state } } : {}) } as never, 202);

@@ -1,3 +1,4 @@
+import { MACHINES } from '../machines/resources.js';
 import type { MachineState } from '../../shared/api/lifecycle.js';
 import type { Machine } from '../../shared/api/resources.js';
 import type { ChangeFeed } from '../store/change-feed.js';
@@ -25,7 +26,7 @@ export function waitForState(store: Store, changes: ChangeFeed, machineId: strin
     if (m.state === 'failed') return { outcome: 'failed', machine: m };
     return undefined;
   };
-  const now = judge(store.get<Machine>('machines', machineId));
+  const now = judge(store.get<Machine>(MACHINES, machineId));
   if (now) return Promise.resolve(now);
   return new Promise((resolve) => {
     const finish = (r: WaitOutcome) => {
@@ -35,12 +36,12 @@ export function waitForState(store: Store, changes: ChangeFeed, machineId: strin
       resolve(r);
     };
     const atTimeout = () => {
-      const m = store.get<Machine>('machines', machineId);
+      const m = store.get<Machine>(MACHINES, machineId);
       finish(judge(m) ?? (m ? { outcome: 'timeout', machine: m } : { outcome: 'gone' }));
     };
     const onAbort = () => atTimeout();
     const off = changes.on((c) => {
-      if (c.collection !== 'machines' || c.id !== machineId) return;
+      if (c.collection !== MACHINES || c.id !== machineId) return;
       const r = judge(c.type === 'delete' ? undefined : (c.doc as Machine));
       if (r) finish(r);
     });

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cleanEnv, freePort, killAllCentrals, runCli, sleep, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
+import { httpGet } from '../support/http-get.js';
 
 /**
  * `underlay images fetch` downloads a boot environment's artifacts, checks their pinned sha256 and
@@ -14,17 +15,6 @@ import { CLI, cleanEnv, freePort, killAllCentrals, runCli, sleep, spawnCentral, 
  */
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('artifacts: fetch, verify, store centrally, pull to the site', () => {
   let central: CentralProcess;
@@ -124,7 +114,7 @@ describe('artifacts: fetch, verify, store centrally, pull to the site', () => {
     await new Promise<void>((r) => upstream.close(() => r()));
     let script = '';
     for (let i = 0; i < 100; i++) {
-      const res = await get(`http://127.0.0.1:${httpPort}/ipxe/script?mac=52:54:00:12:34:56&platform=pcbios&buildarch=x86_64`);
+      const res = await httpGet(`http://127.0.0.1:${httpPort}/ipxe/script?mac=52:54:00:12:34:56&platform=pcbios&buildarch=x86_64`);
       script = res.body.toString();
       if (res.status === 200 && script.includes(`/files/sha256/${sha(initrd)}`)) break;
       await sleep(100);
@@ -133,10 +123,10 @@ describe('artifacts: fetch, verify, store centrally, pull to the site', () => {
     expect(script).toContain(`http://127.0.0.1:${httpPort}/files/sha256/${sha(initrd)}`);
     expect(script).not.toContain(upstreamUrl);
 
-    const whole = await get(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`);
+    const whole = await httpGet(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`);
     expect(whole.status).toBe(200);
     expect(sha(whole.body)).toBe(sha(kernel));
-    const part = await get(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`, { range: 'bytes=1000-1999' });
+    const part = await httpGet(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`, { range: 'bytes=1000-1999' });
     expect(part.status).toBe(206);
     expect(part.body.equals(kernel.subarray(1000, 2000))).toBe(true);
   });

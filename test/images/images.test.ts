@@ -1,12 +1,13 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageRef } from '../../shared/api/images.js';
 import { CLI, cleanEnv, freePort, killAllCentrals, runCli, sleep, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
+import { httpGet } from '../support/http-get.js';
 
 /**
  * Images are content-addressed artifacts: `underlay images push` records a disk image (raw, qcow2,
@@ -15,17 +16,6 @@ import { CLI, cleanEnv, freePort, killAllCentrals, runCli, sleep, spawnCentral, 
  */
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('images as artifacts: push, list, sync to an agent, serve with Range; the discovery image distributed', () => {
   let central: CentralProcess;
@@ -161,7 +151,7 @@ describe('images as artifacts: push, list, sync to an agent, serve with Range; t
     // An unknown machine gets discovery, served from the pulled artifacts.
     let script = '';
     for (let i = 0; i < 100; i++) {
-      const res = await get(`http://127.0.0.1:${httpPort}/ipxe/script?mac=52:54:00:aa:bb:cc&platform=pcbios&buildarch=x86_64`);
+      const res = await httpGet(`http://127.0.0.1:${httpPort}/ipxe/script?mac=52:54:00:aa:bb:cc&platform=pcbios&buildarch=x86_64`);
       script = res.body.toString();
       if (res.status === 200 && script.includes(`/files/sha256/${sha(initrd)}`)) break;
       await sleep(100);
@@ -169,15 +159,15 @@ describe('images as artifacts: push, list, sync to an agent, serve with Range; t
     expect(script).toContain(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`);
     expect(script).toContain(`http://127.0.0.1:${httpPort}/files/sha256/${sha(initrd)}`);
     expect(script).not.toContain('/files/discovery/');
-    const k = await get(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`);
+    const k = await httpGet(`http://127.0.0.1:${httpPort}/files/sha256/${sha(kernel)}`);
     expect(k.status).toBe(200);
     expect(k.body.equals(kernel)).toBe(true);
 
     // The image is served whole and by range (a runner resuming after a dropped connection).
-    const whole = await get(`http://127.0.0.1:${httpPort}/files/sha256/${sha(zst)}`);
+    const whole = await httpGet(`http://127.0.0.1:${httpPort}/files/sha256/${sha(zst)}`);
     expect(whole.status).toBe(200);
     expect(sha(whole.body)).toBe(sha(zst));
-    const part = await get(`http://127.0.0.1:${httpPort}/files/sha256/${sha(zst)}`, { range: 'bytes=1000-' });
+    const part = await httpGet(`http://127.0.0.1:${httpPort}/files/sha256/${sha(zst)}`, { range: 'bytes=1000-' });
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 1000-${zst.length - 1}/${zst.length}`);
     expect(part.body.equals(zst.subarray(1000))).toBe(true);
@@ -236,7 +226,7 @@ describe('images as artifacts: push, list, sync to an agent, serve with Range; t
     const port = /--http-port,(\d+)/.exec(agent!.spawnargs.join(','))![1];
     let script = '';
     for (let i = 0; i < 600 && !script.includes(manifest.initrd.sha256); i++) {
-      script = (await get(`http://127.0.0.1:${port}/ipxe/script?mac=52:54:00:aa:bb:cd&platform=pcbios&buildarch=x86_64`)).body.toString();
+      script = (await httpGet(`http://127.0.0.1:${port}/ipxe/script?mac=52:54:00:aa:bb:cd&platform=pcbios&buildarch=x86_64`)).body.toString();
       if (!script.includes(manifest.initrd.sha256)) await sleep(200);
     }
     expect(script).toContain(`/files/sha256/${manifest.kernel.sha256}`);
