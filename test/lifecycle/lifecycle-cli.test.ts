@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../../shared/cli/underlay.js';
+import { buildProgram } from '../../shared/cli/program.js';
 import { startInProcessCentral, type InProcessCentral, type SimAgent } from '../central/in-process.js';
 import { tempDir } from '../central/support.js';
 
