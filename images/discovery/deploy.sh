@@ -124,14 +124,23 @@ deploy_fail() {
   report "$1" failed 1 "$2/output" "$3"
 }
 
+# now_ms: milliseconds since boot (busybox date has no %N; /proc/uptime has centiseconds).
+now_ms() {
+  local _u _r
+  read -r _u _r </proc/uptime
+  echo $((${_u%.*} * 1000 + 10 * 1${_u#*.} - 1000))
+}
+
 # write_and_verify ID DIR URL SIZE FORMAT DISK RAWSIZE RAWSHA: 0 when the disk holds exactly the image.
+# Leaves DIR/timing: "write_ms=… verify_ms=…" (scripts/bench/deploy compares the write with curl | dd).
 write_and_verify() {
-  local _id _d _url _size _fmt _disk _raw _sha _fail _got _pp
+  local _id _d _url _size _fmt _disk _raw _sha _fail _got _pp _w0 _w1
   _id="$1"; _d="$2"; _url="$3"; _size="$4"; _fmt="$5"; _disk="$6"; _raw="$7"; _sha="$8"
   rm -f "$_d/fetch.fail" "$_d/dec.rc" "$_d/dd.rc" "$_d/done"
   echo $(($(date +%s) + DEPLOY_TIMEOUT)) >"$_d/deadline"
   progress_loop "$_id" "$_d" "$_disk" "$_size" "$_raw" &
   _pp=$!
+  _w0=$(now_ms)
   { fetch_artifact "$_url" "$_size" "$_d"; } |
     { decompress "$_fmt"; echo $? >"$_d/dec.rc"; } |
     { dd of="$_disk" bs=4M iflag=fullblock oflag=direct conv=notrunc 2>"$_d/dd.err"; echo $? >"$_d/dd.rc"; }
@@ -142,9 +151,11 @@ write_and_verify() {
   if [ "$(cat "$_d/dec.rc" 2>/dev/null)" != 0 ] || [ -n "$_fail" ]; then deploy_fail "$_id" "$_d" hash-mismatch "the $_fmt stream did not decompress (corrupt artifact)"; return 1; fi
   sync
   [ -b "$_disk" ] && { blockdev --flushbufs "$_disk" 2>/dev/null; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; }
+  _w1=$(now_ms)
   report_progress "$_id" "{\"phase\":\"verify\",\"bytesWritten\":$_raw,\"rawSize\":$_raw,\"bytesFetched\":$_size,\"size\":$_size}"
   _got=$(head -c "$_raw" "$_disk" | sha256sum | cut -d' ' -f1)
   if [ "$_got" != "$_sha" ]; then deploy_fail "$_id" "$_d" hash-mismatch "sha256 of the first $_raw bytes of $_disk is $_got, expected $_sha"; return 1; fi
+  echo "write_ms=$((_w1 - _w0)) verify_ms=$(($(now_ms) - _w1))" >"$_d/timing"
   ul_log "task $_id: $_raw bytes written to $_disk and verified (sha256 $_sha)"
   return 0
 }
@@ -319,7 +330,7 @@ deploy_image() {
     umount "$TARGET" || { deploy_fail "$_id" "$_d" seed-failed "unmounting $_part failed"; return; }
     sync
   fi
-  echo "image $(jget "$_f" payload.image.name) written to $_disk ($_raw bytes, sha256 $_rsha verified) in $(($(date +%s) - _t0)) s; root ${_part:-not grown}; config $_cfg" >"$_d/output"
+  echo "image $(jget "$_f" payload.image.name) written to $_disk ($_raw bytes, sha256 $_rsha verified) in $(($(date +%s) - _t0)) s ($(cat "$_d/timing")); root ${_part:-not grown}; config $_cfg" >"$_d/output"
   DEPLOYED=1
   report_final_until_acked "$_id" succeeded 0 "$_d/output"
   ul_log "task $_id (image-deploy) succeeded: rebooting into $_disk"

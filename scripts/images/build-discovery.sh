@@ -75,8 +75,10 @@ need sfdisk fdisk
 need e2fsck e2fsprogs
 need resize2fs e2fsprogs
 need curl curl
+# Ignition creates passwd.users with the host's useradd/usermod/groupadd --root NEWROOT.
+need useradd passwd
 HOST_BINS=()
-for b in openssl curl zstd sfdisk e2fsck resize2fs; do HOST_BINS+=("$(command -v "$b")"); done
+for b in openssl curl zstd sfdisk e2fsck resize2fs useradd usermod groupadd; do HOST_BINS+=("$(command -v "$b")"); done
 mapfile -t LIBS < <(for b in "${HOST_BINS[@]}"; do ldd "$b"; done | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' | sort -u)
 LIBPKGS="$(dpkg-query -S "${HOST_BINS[@]}" "${LIBS[@]}" $(readlink -f "${HOST_BINS[@]}" "${LIBS[@]}") 2>/dev/null | cut -d: -f1 | tr -d ' ' | tr ',' '\n' | sort -u | tr '\n' ' ' || true)"
 # shellcheck disable=SC2086

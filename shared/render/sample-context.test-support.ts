@@ -46,4 +46,7 @@ export const SAMPLE_PARAMS: Record<string, unknown> = {
   domain: 'lab.example',
   talos_machine_config: 'version: v1alpha1\nmachine:\n  type: worker\n  install:\n    disk: /dev/sda\ncluster:\n  controlPlane:\n    endpoint: https://198.18.0.5:6443\n',
   linuxkit_user_data: '{"hello":"world"}',
+  ignition_users: [{ name: 'ops', sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8xO2vU0hQ0v6N7kKX0r4cQ9x1Yb2m3n4o5p6q7r8s ops@example'] }],
+  ignition_files: [{ path: '/etc/motd', mode: 420, overwrite: true, contents: { source: 'data:,hello%0A' } }],
+  ignition_units: [{ name: 'hello.service', enabled: true, contents: '[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' }],
 };

@@ -23,6 +23,10 @@ function schemas() {
     const ajv = createAjv();
     compiled = {
       ignition: new Map([
+        // 3.3.0 is what Debian's ignition 2.14 applies (it knows 3.4.0 only as experimental). The 3.4 schema
+        // only added fields to 3.3's, so it checks 3.3's types; test/render/ignition-validate.test.ts shows
+        // it agrees with the real `ignition-validate` on 3.3 configs.
+        ['3.3.0', ajv.compile(withoutMetaSchema(ignition34))],
         ['3.4.0', ajv.compile(withoutMetaSchema(ignition34))],
         ['3.5.0', ajv.compile(withoutMetaSchema(ignition35))],
       ]),
@@ -33,7 +37,7 @@ function schemas() {
 }
 
 /** Ignition spec versions we can validate (and therefore serve). */
-export const IGNITION_VERSIONS: readonly string[] = ['3.4.0', '3.5.0'];
+export const IGNITION_VERSIONS: readonly string[] = ['3.3.0', '3.4.0', '3.5.0'];
 
 export function checkIgnition(text: string): string[] {
   let doc: unknown;

@@ -1,212 +1,302 @@
 /**
- * The deploy on real firmware (QEMU TCG), through a real central and site agent, for one firmware:
- * an unknown VM with an empty 3 GiB virtio disk PXE boots into discovery; the built Debian image (zstd) and a
- * copy with one flipped byte are pushed to the central as artifacts (the agent syncs them); image-deploy
- * tasks are created with POST /api/v1/tasks (`underlay tasks create`). The flipped image is refused
- * (hash-mismatch, the machine stays in discovery, netboot stays on); the good one is written and verified,
- * netboot goes off, the VM reboots from its disk, cloud-init applies a hostname, a user with an SSH key and
- * a file from params (NoCloud from the agent with the per-deploy credential), the installed runner reports
- * its OS (a machine-os event in the central's store), a run-script task runs in the installed OS, and a
- * release wipes the disk and brings the machine back to discovery. Asserted from the serial log, the
- * central and the disk image itself (debugfs, no mount).
+ * One machine's deploy walk on real firmware (QEMU TCG) through a real central and site agent, driven the
+ * way an operator drives it: `underlay machines deploy|wait|release|events`, `underlay tasks create` for
+ * run-script and poweroff. test/deploy/deploy.test.ts runs a BIOS and a UEFI machine through it at the same
+ * time in one rack. Asserted from the serial log, the central (CLI) and the disk image itself (debugfs,
+ * no mount, after a clean poweroff).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkPrereqs } from '../support/require.js';
-import { AGENT_ADDRESS, RACK_PREREQS, Rack, SITE, until, type Vm } from '../e2e/rack.js';
-import { buildImage, debugfs, IMAGE_CACHE, OVMF_CODE, type Built } from '../images/debian-image.test-support.js';
+import { expect } from 'vitest';
+import { AGENT_ADDRESS, Rack, SITE, until, type Vm } from '../e2e/rack.js';
+import { debugfs, type Built } from '../images/debian-image.test-support.js';
 
-const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8xO2vU0hQ0v6N7kKX0r4cQ9x1Yb2m3n4o5p6q7r8s ops@underlay-test';
-const FILE_BODY = 'written by cloud-init from an Underlay param\n';
+export const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8xO2vU0hQ0v6N7kKX0r4cQ9x1Yb2m3n4o5p6q7r8s ops@underlay-test';
+export const FILE_BODY = 'written by cloud-init from an Underlay param\n';
+export const IGNITION_BODY = 'written by Ignition from an Underlay param\n';
+export const GOOD_IMAGE = 'debian-12-test';
+export const FLIPPED_IMAGE = 'debian-12-flipped';
+const MIN = 60_000;
 
-interface Task {
+export interface Task {
   id: string;
   state: string;
   reason?: string;
   output?: string;
-  exitCode?: number;
   progress?: { phase: string; bytesWritten?: number; rawSize?: number; rateBytesPerSec?: number };
 }
 
-/** Registers the deploy suite for one firmware (one VM at a time: run the files one after the other). */
-export function deploySuite(o: { firmware: 'bios' | 'uefi'; prefix: string; mac: string }): void {
-  const MAC = o.mac;
-  const ready = checkPrereqs(`deploy (${o.firmware})`, {
-    ...RACK_PREREQS,
-    commands: [...RACK_PREREQS.commands, 'mmdebstrap', 'zstd', 'debugfs', 'sfdisk', 'curl'],
-    ...(o.firmware === 'uefi' ? { files: [...RACK_PREREQS.files, OVMF_CODE] } : {}),
-  });
-describe.skipIf(!ready)(`deploy: ${o.firmware} machine, Debian image, cloud-init first boot`, () => {
-  let rack: Rack;
-  let vm: Vm;
-  let image: Built;
-  let disk: string;
-  let machineId: string;
-  let good: { sha256: string; size: number };
-  let flipped: { sha256: string; size: number };
+interface MachineView {
+  id: string;
+  name: string;
+  state: string;
+  netboot?: boolean;
+  addresses?: Array<{ address: string; source?: string }>;
+  stateReason?: string;
+  [k: string]: unknown;
+}
 
-  const sha256Of = (f: string) => execFileSync('sha256sum', [f], { encoding: 'utf8' }).split(' ')[0]!;
-  /** Uploads a file to the central's artifact store (PUT /api/v1/artifacts/<sha256>) from inside the rack. */
-  const push = (file: string, name: string) => {
-    const sha256 = sha256Of(file);
-    execFileSync('ip', ['netns', 'exec', rack.ns.name, 'curl', '-sS', '-f', '--cacert', join(rack.work, 'central', 'ca.pem'), '-H', `@${join(rack.work, 'auth.header')}`, '-T', file, `https://127.0.0.1:8443/api/v1/artifacts/${sha256}?name=${name}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return { sha256, size: statSync(file).size };
-  };
-  const task = (id: string) => rack.cliJson(['tasks', 'show', id]) as Task;
-  const createTask = (kind: string, extra: string[]) => (rack.cliJson(['tasks', 'create', '--site', SITE, '--machine', machineId, '--kind', kind, ...extra]) as Task).id;
-  const deployPayload = (artifact: { sha256: string; size: number }) =>
-    JSON.stringify({ image: { name: 'debian-12-test', sha256: artifact.sha256, size: artifact.size, format: 'zstd', rawSha256: image.manifest.raw.sha256, rawSize: image.manifest.raw.size }, config: 'cloud-init' });
+export interface WalkOptions {
+  firmware: 'bios' | 'uefi';
+  mac: string;
+  /** The machine's name and hostname after discovery. */
+  name: string;
+  /** Also deploy the image with one flipped byte first (refused). */
+  flipped?: boolean;
+  /** After the release, deploy again configured by Ignition. */
+  ignition?: boolean;
+}
 
-  beforeAll(async () => {
-    image = buildImage(['--out', IMAGE_CACHE]);
-    rack = await Rack.start({ prefix: o.prefix, dhcp: 'full' });
-    writeFileSync(join(rack.work, 'auth.header'), `Authorization: Bearer ${readFileSync(join(rack.work, 'central', 'admin.token'), 'utf8').trim()}\n`, { mode: 0o600 });
-    // The good image and the same disk with one flipped byte inside the root filesystem, recompressed.
-    good = push(join(image.dir, 'disk.raw.zst'), 'debian-12-test');
-    const bad = join(rack.work, 'flipped.raw');
-    execFileSync('cp', ['--sparse=always', join(image.dir, 'disk.raw'), bad]);
-    const at = image.manifest.partitions[1]!.startSector * 512 + 64 * 1024 * 1024;
-    const byte = execFileSync('dd', [`if=${bad}`, 'bs=1', `skip=${at}`, 'count=1', 'status=none'])[0]!;
-    execFileSync('dd', [`of=${bad}`, 'bs=1', `seek=${at}`, 'count=1', 'conv=notrunc', 'status=none'], { input: Buffer.from([byte ^ 0x01]) });
-    execFileSync('zstd', ['-q', '-T0', '-3', '-f', bad, '-o', `${bad}.zst`]);
-    flipped = push(`${bad}.zst`, 'debian-12-flipped');
-    disk = join(rack.work, 'vm-disk.raw');
-    execFileSync('truncate', ['-s', '3G', disk]);
-    vm = rack.bootVm({ name: 'deploy', firmware: o.firmware, mac: MAC, memMiB: 1024, disk, allowReboot: true });
-  }, 3_600_000);
+/** What each step proves (the tests' titles). */
+export const STEP_TITLES: Record<string, string> = {
+  discover: 'PXE boots, is discovered, becomes ready with its boot address; the agent has the image',
+  flipped: 'an image with one flipped byte is refused (hash-mismatch): failed with the reason, netboot stays on',
+  deploy: 'machines deploy: written and verified with progress, netboot off, boots its disk, wait --state deployed',
+  'first-boot': 'cloud-init applied hostname, user, key and file; a run-script task runs in the installed OS',
+  disk: 'after a signed poweroff, the disk itself: grown root, seed URL, runner config 0600, cloud-init results',
+  release: 'machines release: the installed runner wipes the disk, netboot on, discovery again, ready',
+  ignition: 'deploy configured by the real Ignition (debian-ignition): user, key, file and an enabled unit',
+};
 
-  afterAll(() => {
-    rack?.destroy();
-  });
+/** The machine walk's steps, in order. */
+export function walkSteps(o: WalkOptions): string[] {
+  return ['discover', ...(o.flipped ? ['flipped'] : []), 'deploy', 'first-boot', 'disk', 'release', ...(o.ignition ? ['ignition'] : [])];
+}
 
-  it('discovers the machine; the agent has both images', async () => {
-    await vm.waitForSerial(/underlay: discovered /, 'discovery', 900_000);
-    const m = (await until(() => rack.machines(MAC)[0], 'the machine at the central', 120_000)) as { id: string };
-    machineId = m.id;
+/** Pushes the images every walk uses: the good one with `images push`, the flipped one claiming the good raw hash. */
+export function pushImages(rack: Rack, image: Built): void {
+  rack.cli(['images', 'push', join(image.dir, 'disk.raw.zst'), '--name', GOOD_IMAGE]);
+  // 64 MiB of the real disk with one byte flipped, described (format, raw sha256, raw size) as the
+  // unflipped bytes: what a corrupted store or a tampered upload looks like to the runner.
+  const small = join(rack.work, 'small.raw');
+  execFileSync('dd', [`if=${join(image.dir, 'disk.raw')}`, `of=${small}`, 'bs=1M', 'count=64', 'status=none']);
+  const rawSha256 = execFileSync('sha256sum', [small], { encoding: 'utf8' }).split(' ')[0]!;
+  const at = 32 * 1024 * 1024 + 4321;
+  const byte = execFileSync('dd', [`if=${small}`, 'bs=1', `skip=${at}`, 'count=1', 'status=none'])[0]!;
+  execFileSync('dd', [`of=${small}`, 'bs=1', `seek=${at}`, 'count=1', 'conv=notrunc', 'status=none'], { input: Buffer.from([byte ^ 0x01]) });
+  execFileSync('zstd', ['-q', '-3', '-f', small, '-o', `${small}.zst`]);
+  const sha256 = execFileSync('sha256sum', [`${small}.zst`], { encoding: 'utf8' }).split(' ')[0]!;
+  writeFileSync(join(rack.work, 'auth.header'), `Authorization: Bearer ${readFileSync(join(rack.work, 'central', 'admin.token'), 'utf8').trim()}\n`, { mode: 0o600 });
+  const q = `name=${FLIPPED_IMAGE}&format=zstd&rawSha256=${rawSha256}&rawSize=${64 * 1024 * 1024}`;
+  execFileSync('ip', ['netns', 'exec', rack.ns.name, 'curl', '-sS', '-f', '--cacert', join(rack.work, 'central', 'ca.pem'), '-H', `@${join(rack.work, 'auth.header')}`, '-T', `${small}.zst`, `https://127.0.0.1:8443/api/v1/artifacts/${sha256}?${q}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** The walk of one machine; each method is one step of walkSteps(). */
+export class MachineWalk {
+  vm!: Vm;
+  id!: string;
+  readonly disk: string;
+  private deployTask?: string;
+  private boots = 0;
+
+  constructor(
+    readonly rack: Rack,
+    readonly image: Built,
+    readonly o: WalkOptions,
+  ) {
+    this.disk = join(rack.work, `${o.name}.disk.raw`);
+    execFileSync('truncate', ['-s', '3G', this.disk]);
+  }
+
+  steps(): Array<readonly [string, () => Promise<void>]> {
+    const all: Record<string, () => Promise<void>> = {
+      discover: () => this.discover(),
+      flipped: () => this.flipped(),
+      deploy: () => this.deploy(),
+      'first-boot': () => this.firstBoot(),
+      disk: () => this.diskChecks(),
+      release: () => this.release(),
+      ignition: () => this.ignition(),
+    };
+    return walkSteps(this.o).map((s) => [s, all[s]!] as const);
+  }
+
+  private boot(): Vm {
+    this.vm = this.rack.bootVm({ name: `${this.o.name}-${++this.boots}`, firmware: this.o.firmware, mac: this.o.mac, memMiB: 1024, disk: this.disk, allowReboot: true });
+    return this.vm;
+  }
+
+  private machine(): MachineView {
+    return this.rack.cliJson(['machines', 'show', this.id]) as MachineView;
+  }
+
+  private task(id: string): Task {
+    return this.rack.cliJson(['tasks', 'show', id]) as Task;
+  }
+
+  private async taskDone(id: string, what: string, timeoutMs: number): Promise<Task> {
+    return until(
+      () => {
+        const t = this.task(id);
+        return ['failed', 'succeeded', 'rejected', 'expired', 'cancelled'].includes(t.state) ? t : undefined;
+      },
+      what,
+      timeoutMs,
+      { intervalMs: 3000, diag: () => this.vm.serial().slice(-3000) },
+    );
+  }
+
+  private runTask(kind: string, extra: string[]): string {
+    return (this.rack.cliJson(['tasks', 'create', '--site', SITE, '--machine', this.id, '--kind', kind, ...extra]) as Task).id;
+  }
+
+  /** `underlay machines wait NAME --state S`: its exit code and output. */
+  private wait(state: string, timeout: string) {
+    return this.rack.cliAsync(['machines', 'wait', this.o.name, '--state', state, '--timeout', timeout, '-o', 'json']);
+  }
+
+  private async deployAction(args: string[]): Promise<string> {
+    const r = this.rack.cliJson(['machines', 'deploy', this.o.name, ...args]) as { machine: MachineView; task: Task };
+    expect(r.machine.state).toBe('deploying');
+    return r.task.id;
+  }
+
+  /** Unknown VM PXE boots, is discovered and becomes ready with its boot address; gets its name. */
+  async discover(): Promise<void> {
+    this.boot();
+    await this.vm.waitForSerial(/underlay: discovered /, 'discovery', 20 * MIN);
+    const m = (await until(() => this.rack.machines(this.o.mac)[0], 'the machine at the central', 2 * MIN)) as unknown as MachineView;
+    this.id = m.id;
+    this.rack.cli(['machines', 'update', this.id, '--name', this.o.name]);
+    const ready = await until(() => (this.machine().state === 'ready' ? this.machine() : undefined), 'the machine to be ready (facts in)', 2 * MIN);
+    expect(ready.addresses?.map((a) => a.address).join(' ')).toMatch(/198\.18\.0\.\d+/);
+    const files = join(this.rack.work, 'boot', 'sha256');
+    const good = (this.rack.cliJson(['images', 'show', GOOD_IMAGE]) as { sha256: string }).sha256;
+    await until(() => existsSync(join(files, good)), 'the agent to sync the image', 10 * MIN, { intervalMs: 2000 });
+  }
+
+  /** An image with one flipped byte: the runner refuses it, the machine fails with the reason, netboot stays on. */
+  async flipped(): Promise<void> {
+    const files = join(this.rack.work, 'boot', 'sha256');
+    const bad = (this.rack.cliJson(['images', 'show', FLIPPED_IMAGE]) as { sha256: string }).sha256;
+    await until(() => existsSync(join(files, bad)), 'the agent to sync the flipped image', 10 * MIN, { intervalMs: 2000 });
+    const waiting = this.wait('deployed', '20m');
+    const id = await this.deployAction(['--image', FLIPPED_IMAGE, '--disk', '/dev/vda']);
+    const w = await waiting;
+    expect(w.code, w.stderr).toBe(5); // the machine failed
+    const t = this.task(id);
+    expect(t.state).toBe('failed');
+    expect(t.reason).toBe('hash-mismatch');
+    const m = this.machine();
+    expect(m.state).toBe('failed');
+    expect(m.stateReason).toMatch(/hash-mismatch/);
+    expect(m.netboot).toBe(true);
+    expect(this.vm.serial()).toMatch(/task \S+ \(image-deploy\) failed: hash-mismatch/);
+    expect(this.rack.agentLines().some((l) => l.msg?.startsWith('image deployed') && l.machine === this.id)).toBe(false);
+  }
+
+  /** `machines deploy` → the runner writes and verifies with progress → netboot off → the disk boots → cloud-init → deployed. */
+  async deploy(): Promise<void> {
     const params = [
       `users=${JSON.stringify([{ name: 'ops', shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [KEY] }])}`,
       `write_files=${JSON.stringify([{ path: '/etc/underlay-test.txt', content: FILE_BODY, permissions: '0640' }])}`,
     ];
-    rack.cli(['machines', 'update', machineId, '--name', 'deployed-01', '--bootenv', 'debian-cloud', ...params.flatMap((p) => ['--param', p])]);
-    const files = join(rack.work, 'boot', 'sha256');
-    await until(() => existsSync(join(files, good.sha256)) && existsSync(join(files, flipped.sha256)), 'the agent to sync both images', 600_000, { intervalMs: 2000 });
-  }, 1_200_000);
-
-  it('refuses the image with one flipped byte: hash-mismatch, netboot stays on, the machine stays in discovery', async () => {
-    const id = createTask('image-deploy', ['--payload', deployPayload(flipped)]);
-    const t = await until(() => {
-      const x = task(id);
-      return x.state === 'failed' || x.state === 'succeeded' ? x : undefined;
-    }, 'the flipped deploy to finish', 900_000, { intervalMs: 3000, diag: () => vm.serial().slice(-3000) });
-    expect(t.state).toBe('failed');
-    expect(t.reason).toBe('hash-mismatch');
-    expect(t.output).toContain(`expected ${image.manifest.raw.sha256}`);
-    expect(vm.serial()).toMatch(/task \S+ \(image-deploy\) failed: hash-mismatch/);
-    expect(rack.agentLines().some((l) => l.msg?.startsWith('image deployed'))).toBe(false);
-  }, 1_000_000);
-
-  let deployId: string;
-  it('writes and verifies the good image with progress, turns netboot off, reboots from the disk', async () => {
-    deployId = createTask('image-deploy', ['--payload', deployPayload(good)]);
-    const seen: Task['progress'][] = [];
-    const t = await until(() => {
-      const x = task(deployId);
-      if (x.progress) seen.push(x.progress);
-      return x.state === 'failed' || x.state === 'succeeded' ? x : undefined;
-    }, 'the deploy to finish', 1_200_000, { intervalMs: 3000, diag: () => vm.serial().slice(-3000) });
-    expect(t.state, t.output).toBe('succeeded');
-    expect(t.output).toContain(`sha256 ${image.manifest.raw.sha256} verified`);
-    expect(seen.some((p) => p!.phase === 'write' && (p!.bytesWritten ?? 0) > 0 && (p!.rateBytesPerSec ?? 0) > 0)).toBe(true);
-    await rack.waitForAgent((l) => l.msg === 'image deployed: netboot off, the machine boots its disk' && l.machine === machineId, 'netboot off at the agent', 60_000, vm);
-    // The VM reboots and PXE boots again (network first): the agent's DHCP now gives it no boot file (or its
-    // script a local boot), so the firmware goes on to its disk.
-    const off = rack.agentLines().findIndex((l) => l.msg === 'image deployed: netboot off, the machine boots its disk');
-    await until(
-      () => rack.agentLines().slice(off).some((l) => l.mac === MAC && ((l.msg === 'dhcp: no boot file' && l.reason === 'netboot-disallowed') || l.msg === 'served iPXE script')),
-      'the agent to send the rebooted machine to its disk',
-      600_000,
-      { intervalMs: 2000 },
+    const waiting = this.wait('deployed', '40m');
+    this.deployTask = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', ...params.flatMap((p) => ['--param', p])]);
+    const seen: NonNullable<Task['progress']>[] = [];
+    const t = await until(
+      () => {
+        const x = this.task(this.deployTask!);
+        if (x.progress) seen.push(x.progress);
+        return ['failed', 'succeeded'].includes(x.state) ? x : undefined;
+      },
+      'the image-deploy task',
+      30 * MIN,
+      { intervalMs: 3000, diag: () => this.vm.serial().slice(-3000) },
     );
-    await vm.waitForSerial(/Linux version [\s\S]*Linux version /, 'the installed kernel to start', 600_000);
-  }, 1_500_000);
-
-  it('first boot: cloud-init from the agent, the installed runner reports its OS to the central', async () => {
-    await vm.waitForSerial(/deployed-01 login:|underlay: reported this OS to the agent/, 'the installed OS to come up', 900_000);
-    await vm.waitForSerial(/underlay: reported this OS to the agent/, 'the installed runner', 600_000);
-    const central = join(rack.work, 'central');
-    const stored = await until(() => {
-      for (const f of readdirSync(central)) {
-        const p = join(central, f);
-        if (!statSync(p).isFile()) continue;
-        const text = readFileSync(p, 'utf8');
-        const i = text.indexOf('"kind":"machine-os"');
-        if (i >= 0) return text;
-      }
-      return undefined;
-    }, 'the machine-os event in the central store', 300_000, { intervalMs: 2000 });
-    expect(stored).toContain(`"machineId":"${machineId}"`);
-    expect(stored).toContain(`"deployTaskId":"${deployId}"`);
-    expect(stored).toMatch(/"os":\{"id":"debian","versionId":"12"/);
-  }, 1_500_000);
-
-  it('a run-script task runs in the installed OS and its output comes back', async () => {
-    const script = join(rack.work, 'probe.sh');
-    writeFileSync(script, 'hostname\nid ops\ncat /etc/underlay-test.txt\nstat -c %a /etc/underlay/runner.env\ncloud-init status --wait || true\n');
-    const id = createTask('run-script', ['--script-file', script]);
-    const t = await until(() => {
-      const x = task(id);
-      return x.state === 'failed' || x.state === 'succeeded' ? x : undefined;
-    }, 'the run-script task in the installed OS', 600_000, { intervalMs: 3000, diag: () => vm.serial().slice(-3000) });
     expect(t.state, t.output).toBe('succeeded');
-    expect(t.output).toContain('deployed-01');
+    expect(t.output).toContain(`sha256 ${this.image.manifest.raw.sha256} verified`);
+    expect(seen.some((p) => p.phase === 'write' && (p.bytesWritten ?? 0) > 0 && (p.rateBytesPerSec ?? 0) > 0)).toBe(true);
+    await this.rack.waitForAgent((l) => l.msg === 'image deployed: netboot off, the machine boots its disk' && l.machine === this.id, 'netboot off at the agent', MIN, this.vm);
+    const w = await waiting;
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stderr).toMatch(/deploying → deployed|deployed/);
+    // The machine rebooted into the installed kernel from its disk (a second "Linux version" on the serial).
+    expect(this.vm.serial()).toMatch(/Linux version [\s\S]*Linux version /);
+    const m = this.machine();
+    expect(m.state).toBe('deployed');
+    expect(JSON.stringify(m.addresses)).toMatch(/198\.18\.0\.\d+/);
+    const events = (this.rack.cliJson(['machines', 'events', this.o.name]) as { items: Array<{ from?: string; to: string; cause: { kind: string; taskId?: string } }> }).items;
+    expect(events.map((e) => e.to)).toEqual(expect.arrayContaining(['ready', 'deploying', 'deployed']));
+    expect(events.find((e) => e.to === 'deploying' && e.cause.taskId === this.deployTask)).toBeDefined();
+  }
+
+  /** A run-script task runs in the installed OS: cloud-init applied the hostname, user, file; it finished cleanly. */
+  async firstBoot(): Promise<void> {
+    const script = join(this.rack.work, `${this.o.name}-probe.sh`);
+    writeFileSync(script, 'hostname\nid ops\ncat /etc/underlay-test.txt\nstat -c %a /etc/underlay/runner.env\ncloud-init status --wait || true\n');
+    const t = await this.taskDone(this.runTask('run-script', ['--script-file', script]), 'the run-script task in the installed OS', 10 * MIN);
+    expect(t.state, t.output).toBe('succeeded');
+    expect(t.output).toMatch(new RegExp(`^${this.o.name}$`, 'm'));
     expect(t.output).toMatch(/uid=\d+\(ops\)/);
     expect(t.output).toContain(FILE_BODY.trim());
     expect(t.output).toMatch(/^600$/m);
-    expect(t.output).toMatch(/^status: done$/m); // cloud-init finished without errors (an error is "status: error")
-  }, 700_000);
+    expect(t.output).toMatch(/^status: done$/m); // cloud-init finished without errors ("status: error" otherwise)
+  }
 
-  it('the disk itself: grown root, seed URL with the credential, runner config 0600, cloud-init results', async () => {
-    await vm.stop();
-    const table = execFileSync('sfdisk', ['-J', disk], { encoding: 'utf8' });
-    const parts = (JSON.parse(table) as { partitiontable: { partitions: { start: number; size: number }[] } }).partitiontable.partitions;
-    const root = parts.at(-1)!;
+  /** A signed poweroff, then the disk itself: grown root, seed URL with the credential, runner config 0600, cloud-init's results. */
+  async diskChecks(): Promise<void> {
+    const t = await this.taskDone(this.runTask('poweroff', []), 'the poweroff task', 10 * MIN);
+    expect(t.state, t.output).toBe('succeeded');
+    await this.vm.waitForExit('the VM to power off', 5 * MIN);
+    const table = execFileSync('sfdisk', ['-J', this.disk], { encoding: 'utf8' });
+    const root = (JSON.parse(table) as { partitiontable: { partitions: { start: number; size: number }[] } }).partitiontable.partitions.at(-1)!;
     expect(root.start + root.size).toBeGreaterThan(3 * 2048 * 1024 - 4096); // grown to (nearly) the 3 GiB disk
-    // The VM was stopped hard: the root's latest changes may sit in its ext4 journal, which debugfs does not
-    // replay. Take the partition out and let e2fsck replay the journal first (0 clean, 1 fixed).
-    const copy = join(rack.work, 'root-after.img');
-    execFileSync('dd', [`if=${disk}`, `of=${copy}`, 'bs=4M', 'iflag=skip_bytes,count_bytes', `skip=${root.start * 512}`, `count=${root.size * 512}`, 'conv=sparse', 'status=none']);
-    const fsck = spawnSync('e2fsck', ['-fy', copy], { encoding: 'utf8' });
-    expect([0, 1], fsck.stdout + fsck.stderr).toContain(fsck.status);
-    const off = 0;
-    const blocks = Number(/Block count:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', copy], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const off = root.start * 512;
+    const blocks = Number(/Block count:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', `${this.disk}?offset=${off}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
     expect(blocks * 4096).toBeGreaterThan(2.5 * 1024 ** 3);
-    const seed = debugfs(copy, off, 'cat /etc/cloud/cloud.cfg.d/90-underlay.cfg');
-    expect(seed).toMatch(new RegExp(`seedfrom: http://${AGENT_ADDRESS.replace(/\./g, '\\.')}:8080/m/[A-Za-z0-9_-]{43}/`));
-    expect(debugfs(copy, off, 'stat /etc/underlay/runner.env')).toMatch(/Mode:\s+0600/);
-    expect(debugfs(copy, off, 'cat /etc/hostname').trim()).toBe('deployed-01');
-    expect(debugfs(copy, off, 'cat /etc/underlay-test.txt')).toBe(FILE_BODY);
-    expect(debugfs(copy, off, 'cat /home/ops/.ssh/authorized_keys')).toContain(KEY);
-    // result.json and status.json are symlinks into /run (gone with the VM); boot-finished is cloud-final's mark.
-    expect(debugfs(copy, off, 'cat /var/lib/cloud/instance/boot-finished')).toMatch(/\d+\.\d+/);
-  }, 300_000);
+    const read = (cmd: string) => debugfs(this.disk, off, cmd);
+    expect(read('cat /etc/cloud/cloud.cfg.d/90-underlay.cfg')).toMatch(new RegExp(`seedfrom: http://${AGENT_ADDRESS.replace(/\./g, '\\.')}:8080/m/[A-Za-z0-9_-]{43}/`));
+    expect(read('stat /etc/underlay/runner.env')).toMatch(/Mode:\s+0600/);
+    expect(read('cat /etc/hostname').trim()).toBe(this.o.name);
+    expect(read('cat /etc/underlay-test.txt')).toBe(FILE_BODY);
+    expect(read('cat /home/ops/.ssh/authorized_keys')).toContain(KEY);
+    // result.json and status.json are symlinks into /run (gone at poweroff); boot-finished is cloud-final's mark.
+    expect(read('cat /var/lib/cloud/instance/boot-finished')).toMatch(/\d+\.\d+/);
+  }
 
-  it('release: the installed runner wipes the disk, netboot goes back on, the machine boots discovery again', async () => {
-    // Power the machine on again: it boots its disk (netboot is still off) and the runner comes back.
-    const again = rack.bootVm({ name: 'deploy2', firmware: o.firmware, mac: MAC, memMiB: 1024, disk, allowReboot: true });
-    await again.waitForSerial(/underlay: runner polling/, 'the installed runner after a power cycle', 900_000);
-    const id = createTask('release', ['--payload', JSON.stringify({ wipe: 'quick' })]);
-    const t = await until(() => {
-      const x = task(id);
-      return x.state === 'failed' || x.state === 'succeeded' ? x : undefined;
-    }, 'the release', 600_000, { intervalMs: 3000, diag: () => again.serial().slice(-3000) });
+  /** Power on (netboot off: the disk boots), `machines release` → the runner wipes → netboot on → discovery → ready. */
+  async release(): Promise<void> {
+    this.boot();
+    await this.vm.waitForSerial(/underlay: runner polling/, 'the installed runner after power-on', 20 * MIN);
+    const waiting = this.wait('ready', '30m');
+    const r = this.rack.cliJson(['machines', 'release', this.o.name, '--wipe', 'quick']) as { machine: MachineView; task: Task };
+    expect(r.machine.state).toBe('releasing');
+    const t = await this.taskDone(r.task.id, 'the release task', 15 * MIN);
     expect(t.state, t.output).toBe('succeeded');
     expect(t.output).toContain('/dev/vda: signatures wiped, first and last MiB zeroed');
-    await rack.waitForAgent((l) => l.msg === 'machine released: netboot on, installed-OS credential revoked' && l.machine === machineId, 'netboot on at the agent', 60_000, again);
-    await again.waitForSerial(/underlay: discovery image starting/, 'discovery after the release', 900_000);
-    await again.stop();
-    expect(execFileSync('dd', [`if=${disk}`, 'bs=1M', 'count=1', 'status=none']).every((b) => b === 0)).toBe(true);
-  }, 1_500_000);
-});
+    await this.rack.waitForAgent((l) => l.msg === 'machine released: netboot on, installed-OS credential revoked' && l.machine === this.id, 'netboot on at the agent', MIN, this.vm);
+    const w = await waiting;
+    expect(w.code, w.stderr).toBe(0);
+    expect(this.vm.serial()).toMatch(/underlay: discovery image starting/);
+    expect(this.machine().state).toBe('ready');
+    expect(execFileSync('dd', [`if=${this.disk}`, 'bs=1M', 'count=1', 'status=none']).every((b) => b === 0)).toBe(true);
+  }
+
+  /** From ready (in discovery): deploy configured by the real Ignition (debian-ignition): user, file, unit. */
+  async ignition(): Promise<void> {
+    const params = [
+      `ignition_users=${JSON.stringify([{ name: 'core', sshAuthorizedKeys: [KEY] }])}`,
+      `ignition_files=${JSON.stringify([{ path: '/etc/underlay-ignition.txt', mode: 420, overwrite: true, contents: { source: `data:,${encodeURIComponent(IGNITION_BODY)}` } }])}`,
+      `ignition_units=${JSON.stringify([{ name: 'underlay-hello.service', enabled: true, contents: '[Unit]\nDescription=written by Ignition\n[Service]\nType=oneshot\nExecStart=/bin/sh -c "echo ran > /run/underlay-hello"\n[Install]\nWantedBy=multi-user.target\n' }])}`,
+    ];
+    const waiting = this.wait('deployed', '40m');
+    const id = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', '--config', 'ignition', '--bootenv', 'debian-ignition', ...params.flatMap((p) => ['--param', p])]);
+    const t = await this.taskDone(id, 'the Ignition image-deploy task', 30 * MIN);
+    expect(t.state, t.output).toBe('succeeded');
+    const w = await waiting;
+    expect(w.code, w.stderr).toBe(0);
+    const script = join(this.rack.work, `${this.o.name}-ignition-probe.sh`);
+    writeFileSync(script, 'hostname\nid core\ncat /home/core/.ssh/authorized_keys.d/ignition\ncat /etc/underlay-ignition.txt\nsystemctl is-enabled underlay-hello.service\ncat /run/underlay-hello\n');
+    const probe = await this.taskDone(this.runTask('run-script', ['--script-file', script]), 'the run-script task after the Ignition deploy', 10 * MIN);
+    expect(probe.state, probe.output).toBe('succeeded');
+    expect(probe.output).toMatch(new RegExp(`^${this.o.name}$`, 'm'));
+    expect(probe.output).toMatch(/uid=\d+\(core\)/);
+    expect(probe.output).toContain(KEY);
+    expect(probe.output).toContain(IGNITION_BODY.trim());
+    expect(probe.output).toMatch(/^enabled$/m);
+    expect(probe.output).toMatch(/^ran$/m);
+    await this.vm.stop();
+  }
 }

@@ -12,24 +12,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPrereqs } from '../support/require.js';
+import { ignitionBinaries } from '../support/ignition.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const ready = checkPrereqs('Ignition in the runner', { root: true, commands: ['busybox', 'curl', 'apt-get', 'dpkg-deb'] });
 const CRED = 'Q'.repeat(43);
-
-/** The real ignition binary from Debian's package (downloaded once into the shared download cache). */
-function ignitionBinary(): string {
-  const dl = join(process.env.UNDERLAY_CACHE ?? join(homedir(), '.cache/underlay'), 'downloads');
-  mkdirSync(dl, { recursive: true });
-  let deb = readdirSync(dl).find((f) => /^ignition_.*_amd64\.deb$/.test(f));
-  if (!deb) {
-    execFileSync('apt-get', ['download', '-q', 'ignition'], { cwd: dl, stdio: 'ignore' });
-    deb = readdirSync(dl).find((f) => /^ignition_.*_amd64\.deb$/.test(f))!;
-  }
-  const x = mkdtempSync(join(tmpdir(), 'ul-ignition-deb-'));
-  execFileSync('dpkg-deb', ['-x', join(dl, deb), x]);
-  return join(x, 'usr/lib/dracut/modules.d/30ignition/ignition');
-}
 
 describe.skipIf(!ready)('Ignition applied by the real ignition binary from the runner', () => {
   const work = mkdtempSync(join(tmpdir(), 'ul-ignition-'));
@@ -48,7 +35,7 @@ describe.skipIf(!ready)('Ignition applied by the real ignition binary from the r
     mkdirSync(join(root, 'etc'), { recursive: true });
     for (const f of ['passwd', 'group', 'shadow', 'gshadow', 'login.defs']) if (existsSync(`/etc/${f}`)) writeFileSync(join(root, 'etc', f), readFileSync(`/etc/${f}`));
     mkdirSync(bin);
-    execFileSync('cp', [ignitionBinary(), join(bin, 'ignition')]);
+    execFileSync('cp', [ignitionBinaries().ignition, join(bin, 'ignition')]);
     server = createServer((req, res) => {
       asked.push({ path: req.url ?? '', ...(req.headers.authorization ? { auth: req.headers.authorization } : {}) });
       if (req.url === `/m/${CRED}/config.ign`) return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(config));

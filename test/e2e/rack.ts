@@ -10,7 +10,7 @@
  *
  * Uses the built CLI (`dist/`): run `npm run build` first (`npm test` does).
  */
-import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -251,6 +251,15 @@ export class Rack {
     return JSON.parse(this.cli([...args, '-o', 'json']));
   }
 
+  /** The CLI without blocking the event loop (long commands such as `machines wait`); never throws on exit codes. */
+  cliAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile('ip', ['netns', 'exec', this.ns.name, process.execPath, CLI, ...args], { encoding: 'utf8', env: { ...cleanEnv(), ...this.env }, cwd: this.work, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
   /** Leases the central recorded for this site (reported by the agent). */
   leases(mac?: string): Array<Record<string, unknown>> {
     return asList(this.cliJson(['leases', 'list', '--site', SITE, ...(mac ? ['--mac', mac] : [])]));
@@ -384,6 +393,11 @@ export class Vm {
 
   private failExited(what: string): never {
     throw new Error(`${this.name} stopped before ${what}: ${this.exitInfo()}\n--- serial (tail) ---\n${tail(this.serialLog)}`);
+  }
+
+  /** Waits for QEMU to exit on its own (the guest powered off); `timeoutMs` is hang protection. */
+  async waitForExit(what: string, timeoutMs: number): Promise<void> {
+    await until(() => this.exit !== undefined, what, timeoutMs, { intervalMs: 1000, diag: () => `--- ${this.name} serial (tail) ---\n${tail(this.serialLog)}` });
   }
 
   /** Powers the VM off (SIGKILL to its process group) and waits for it to be gone. */

@@ -40,9 +40,16 @@ export interface Built {
   manifest: Manifest;
 }
 
+/**
+ * The size every test builds (one shared build): the root holds ~0.8 GiB, and a smaller image than the
+ * default 2G keeps each deploy's write and read-back short under TCG (the deploy grows the root anyway).
+ */
+export const TEST_IMAGE_MIB = 1280;
+
 export function buildImage(args: string[]): Built {
   const t0 = Date.now();
-  const r = spawnSync('bash', [BUILD, ...args], { cwd: REPO, encoding: 'utf8', maxBuffer: 256 << 20 });
+  const sized = args.includes('--size') ? args : ['--size', `${TEST_IMAGE_MIB}M`, ...args];
+  const r = spawnSync('bash', [BUILD, ...sized], { cwd: REPO, encoding: 'utf8', maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`build-debian.sh failed (${r.status}):\n${r.stderr.slice(-8000)}\n${r.stdout}`);
   const lines = r.stdout.trim().split('\n');
   const dir = lines[lines.length - 1];
