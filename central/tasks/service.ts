@@ -61,6 +61,11 @@ export interface CreateTaskInput {
   ttl?: string;
   /** Payload and output shown only to admins (central/tasks/redact.ts). */
   secret?: boolean;
+  /**
+   * The task's id, chosen by the caller so it can record the id before the task exists (a workflow step
+   * commits it first: after a restart it looks the task up instead of signing another). Default: a new UUID.
+   */
+  id?: string;
 }
 
 /** Creates, signs, tracks and finishes tasks. Delivery is the hub's job; this is the bookkeeping. */
@@ -184,6 +189,7 @@ export class TaskService {
       machineId = m.id;
       machineDoc = m;
     }
+    if (input.id !== undefined && this.get(input.id)) throw new ConflictError(`task "${input.id}" already exists`, [{ path: 'id', message: 'exists' }]);
     const ttlMs = parseDuration(input.ttl ?? '1h');
     if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw new InvalidError('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
@@ -193,7 +199,7 @@ export class TaskService {
     const now = new Date();
     const envelope: TaskEnvelope = {
       v: 1,
-      id: randomUUID(),
+      id: input.id ?? randomUUID(),
       site: input.site,
       agent: agent.id,
       seq: agent.nextSeq,
