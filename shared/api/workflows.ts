@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MachineState } from './lifecycle.js';
 import { Name, ParamValue, Timestamps } from './common.js';
+import { parseSelector } from './selector.js';
 
 /** A duration like 30s, 10m, 1h (shared/util/duration.ts parses it). */
 export const Duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)?$/, 'a duration like 30s, 10m, 1h');
@@ -70,7 +71,24 @@ export type Step = z.infer<typeof Step>;
 /** Gates: what a stage waits for before its steps start. */
 export const ServiceGate = z.object({ service: Name, passing: z.number().int().min(1).max(10_000) }).strict();
 export const ParamGate = z.object({ param: z.string().regex(/^[a-z][a-z0-9_]*$/).max(128) }).strict();
-export const MachinesGate = z.object({ machines: z.string().min(1).max(512).describe('a selector like rack=r1,site=dc1'), state: MachineState }).strict();
+export const MachinesGate = z
+  .object({
+    machines: z
+      .string()
+      .min(1)
+      .max(512)
+      .refine((s) => {
+        try {
+          parseSelector(s);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'a selector like rack=r1,site=dc1 (keys: site, rack, state, profile, bootenv, name)')
+      .describe('a selector like rack=r1,site=dc1'),
+    state: MachineState,
+  })
+  .strict();
 export const Wait = z.union([ServiceGate, ParamGate, MachinesGate]);
 export type Wait = z.infer<typeof Wait>;
 
