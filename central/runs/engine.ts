@@ -12,7 +12,7 @@ import { SERVICES, type ServiceRegistry } from '../services/registry.js';
 import type { Change, ChangeFeed } from '../store/change-feed.js';
 import type { Store } from '../store/types.js';
 import { TERMINAL, type TaskDoc, type TaskService } from '../tasks/service.js';
-import { evaluateGate, gateKey, type GateContext } from './gates.js';
+import { evaluateGate, gateKey, passingMembers, type GateContext } from './gates.js';
 import { renderPayload } from './render.js';
 import { RUNS } from './resources.js';
 import { stepScope } from './scope.js';
@@ -128,7 +128,7 @@ export class RunEngine {
       if (id) this.kick(id);
     }
     if (this.waiting.size === 0) return;
-    const passing = new Map<string, number>();
+    const passing = c.collection === SERVICES ? passingMembers(c.doc as never) : 0;
     for (const [id, key] of this.waiting) {
       const concerned =
         (key.kind === 'service' && c.collection === SERVICES && (c.doc?.name === key.service || c.before?.name === key.service)) ||
@@ -136,12 +136,11 @@ export class RunEngine {
         (key.kind === 'machines' && c.collection === MACHINES);
       if (!concerned) continue;
       if (key.kind === 'service') {
-        // One count per change, however many gates wait on that service.
-        if (!passing.has(key.service)) passing.set(key.service, this.o.registry.passing(key.service));
+        // One count per change (from the changed document), however many gates wait on that service.
         this.gateEvaluations++;
         const run = this.get(id);
         const wait = run?.definition[run.stage]?.wait;
-        if (!run || !wait || !('service' in wait) || passing.get(key.service)! < wait.passing) continue;
+        if (!run || !wait || !('service' in wait) || passing < wait.passing) continue;
       }
       this.kick(id);
     }
@@ -217,7 +216,7 @@ export class RunEngine {
         case 'evaluate-gate':
         case 'wait-gate': {
           this.gateEvaluations++;
-          const ctx: GateContext = { store: this.o.store, registry: this.o.registry };
+          const ctx: GateContext = { store: this.o.store };
           const g = evaluateGate(ctx, act.stage, run.stages[run.stage]!.gate, run.machine);
           if (g.open) {
             await this.record(run, { type: 'gate-open' });
@@ -252,7 +251,7 @@ export class RunEngine {
   private plan(run: RunDoc, step: Stage['steps'][number], rec: StepRec): StepPlan {
     const m = this.o.store.get<Machine>(MACHINES, run.machine);
     if (!m) throw new NotFoundError(`machine ${run.machineName} is gone`);
-    const scope = stepScope(this.o.store, this.o.registry, m, { id: run.id, workflow: run.workflow, stage: this.stageOf(run).name, step: rec.name, attempt: rec.attempts + 1 });
+    const scope = stepScope(this.o.store, m, { id: run.id, workflow: run.workflow, stage: this.stageOf(run).name, step: rec.name, attempt: rec.attempts + 1 });
     return planStep(step, renderPayload('task' in step ? step.payload : step.with, scope), m.name);
   }
 
@@ -281,12 +280,12 @@ export class RunEngine {
       let adopted = taskId;
       switch (plan.via) {
         case 'task':
-          if (!this.o.tasks.get(taskId!)) await this.o.tasks.create({ id: taskId, site: run.site, machine: run.machine, kind: plan.kind, payload: plan.payload, ttl: step.timeout });
+          if (!this.o.tasks.get(taskId!)) await this.o.tasks.create({ id: taskId, site: run.site, machine: run.machine, kind: plan.kind, payload: plan.payload, ttl: taskTtl(step.timeout) });
           break;
         case 'register-service': {
           const m = this.o.store.get<Machine>(MACHINES, run.machine);
           await this.o.registry.register(plan.service, { id: plan.member, machine: run.machineName, port: plan.port, ttl: plan.ttl, tags: plan.tags, meta: { run: run.id }, status: 'critical' }, () => (m ? bestAddress(m) : null));
-          if (!this.o.tasks.get(taskId!)) await this.o.tasks.create({ id: taskId, site: run.site, machine: run.machine, kind: 'run-script', payload: { scriptB64: Buffer.from(plan.script).toString('base64') }, ttl: step.timeout });
+          if (!this.o.tasks.get(taskId!)) await this.o.tasks.create({ id: taskId, site: run.site, machine: run.machine, kind: 'run-script', payload: { scriptB64: Buffer.from(plan.script).toString('base64') }, ttl: taskTtl(step.timeout) });
           break;
         }
         case 'deploy':
@@ -375,4 +374,9 @@ export class RunEngine {
     this.timers.set(run.id, timer);
     return true;
   }
+}
+
+/** A step's task lives as long as the step may take (tasks live at least 1 s). */
+function taskTtl(timeout: string): string {
+  return `${Math.max(1, Math.ceil(parseDuration(timeout) / 1000))}s`;
 }

@@ -2,8 +2,8 @@ import type { Machine } from '../../shared/api/resources.js';
 import { matchesSelector, parseSelector } from '../../shared/api/selector.js';
 import type { Stage, Wait } from '../../shared/api/workflows.js';
 import { MACHINES } from '../machines/resources.js';
-import type { ServiceRegistry } from '../services/registry.js';
-import type { Store } from '../store/types.js';
+import { SERVICES } from '../services/registry.js';
+import type { Doc, Store } from '../store/types.js';
 import type { GateRec } from './state-machine.js';
 import { machineParams } from './scope.js';
 
@@ -26,14 +26,19 @@ export function describeWait(wait: Wait): string {
 
 export interface GateContext {
   store: Store;
-  registry: ServiceRegistry;
-  /** Passing members of a service (the engine caches it per change when many gates ask). */
-  passing?: (service: string) => number;
+}
+
+/**
+ * Passing members of a service as stored. Read from the store, not the registry's memory: the store
+ * announces a change before the registry's own map follows it, and a gate woken by that change must see it.
+ */
+export function passingMembers(service: { members?: { status?: string }[] } | undefined): number {
+  return service?.members?.filter((m) => m.status === 'passing').length ?? 0;
 }
 
 /** Whether the wait holds now for this machine. */
 export function waitHolds(ctx: GateContext, wait: Wait, machineId: string): boolean {
-  if ('service' in wait) return (ctx.passing ?? ((s) => ctx.registry.passing(s)))(wait.service) >= wait.passing;
+  if ('service' in wait) return passingMembers(ctx.store.findUnique<Doc & { members?: { status?: string }[] }>(SERVICES, 'name', wait.service)) >= wait.passing;
   if ('param' in wait) {
     const m = ctx.store.get<Machine>(MACHINES, machineId);
     const v = m ? machineParams(ctx.store, m)[wait.param] : undefined;

@@ -125,7 +125,9 @@ function freshStage(s: Stage): StageRec {
 
 /** A new run of `definition` for one machine. */
 export function newRun(input: { id: string; workflow: string; definition: Stage[]; machine: string; machineName: string; site: string }, now: string): RunDoc {
-  return { ...input, status: { state: 'running' }, stage: 0, step: 0, stages: input.definition.map(freshStage), gotos: 0, history: [], createdAt: now, updatedAt: now };
+  const run: RunDoc = { ...input, status: { state: 'running' }, stage: 0, step: 0, stages: input.definition.map(freshStage), gotos: 0, history: [], createdAt: now, updatedAt: now };
+  settle(run, now); // past leading empty stages
+  return run;
 }
 
 export function nextAction(run: RunDoc): NextAction {
@@ -234,7 +236,8 @@ export function applyEvent(input: RunDoc, ev: RunEvent, now: string): RunDoc {
       return run;
     }
     case 'dispatching': {
-      const cur = stageRec!.steps[run.step]!;
+      if (!stageRec || (stageRec.gate.state !== 'none' && stageRec.gate.state !== 'open')) throw new ConflictError(`run ${run.id}: stage ${stageRec?.name ?? '?'} has not passed its gate`);
+      const cur = stageRec.steps[run.step]!;
       setStep(run, { state: 'dispatching', since: now, deadline: ev.deadline, ...(ev.taskId ? { taskId: ev.taskId } : {}) }, {
         attempts: cur.attempts + 1,
         taskIds: ev.taskId ? [...cur.taskIds, ev.taskId] : cur.taskIds,
