@@ -43,8 +43,9 @@ const PARAM_SOURCES = new Set(['machines', 'profiles', 'sites', 'params']);
  */
 export class RunEngine {
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** Run waiting on a task, by task id. */
+  /** Run waiting on a task, by task id (and the way back). */
   private readonly byTask = new Map<string, string>();
+  private readonly taskOfRun = new Map<string, string>();
   /** Runs whose current step is a deploy or release, by machine id. */
   private readonly byMachine = new Map<string, string>();
   /** Runs waiting at a gate, with what the gate watches. */
@@ -185,8 +186,11 @@ export class RunEngine {
 
   private forget(id: string): void {
     this.waiting.delete(id);
-    for (const [k, v] of this.byTask) if (v === id) this.byTask.delete(k);
-    for (const [k, v] of this.byMachine) if (v === id) this.byMachine.delete(k);
+    const task = this.taskOfRun.get(id);
+    if (task !== undefined) this.byTask.delete(task);
+    this.taskOfRun.delete(id);
+    const run = this.get(id);
+    if (run && this.byMachine.get(run.machine) === id) this.byMachine.delete(run.machine);
     const t = this.timers.get(id);
     if (t) clearTimeout(t);
     this.timers.delete(id);
@@ -367,6 +371,7 @@ export class RunEngine {
         return false;
       }
       this.byTask.set(rec.taskId, run.id);
+      this.taskOfRun.set(run.id, rec.taskId);
     }
     const ms = Math.min(Date.parse(rec.deadline) - Date.parse(this.now()), 2 ** 31 - 1);
     const timer = setTimeout(() => this.kick(run.id), Math.max(ms, 0) + 5);
