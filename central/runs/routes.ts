@@ -6,6 +6,9 @@ import { RunView, StartRuns } from '../../shared/api/workflows.js';
 import { NotFoundError } from '../../shared/errors/domain-errors.js';
 import { parseDuration } from '../../shared/util/duration.js';
 import { requirePermission } from '../api/auth-middleware.js';
+import { lookupScoped } from '../api/crud.js';
+import type { Machine } from '../../shared/api/resources.js';
+import { MACHINES } from '../machines/resources.js';
 import type { ApiDeps } from '../api/deps.js';
 import { requireVisible, scopedWhere, scopeOf } from '../auth/scope.js';
 import type { RunEngine } from './engine.js';
@@ -63,7 +66,8 @@ export function registerRunRoutes(app: OpenAPIHono, deps: ApiDeps, engine: RunEn
     }),
     async (c) => {
       const body = c.req.valid('json') as { workflow: string };
-      const t = runTargets(deps.store, { workflow: body.workflow, machines: [c.req.valid('param').ref] }, scopeOf(c));
+      const m = lookupScoped<Machine>(deps, MACHINES, 'machine', c.req.valid('param').ref, scopeOf(c)); // another site's machine: 404
+      const t = runTargets(deps.store, { workflow: body.workflow, machines: [m.id] }, scopeOf(c));
       const [run] = await engine.start(t.workflow, t.machines);
       return c.json(run as never, 201);
     },
