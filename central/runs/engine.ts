@@ -65,8 +65,16 @@ export class RunEngine {
     return this.o.store.get<RunDoc>(RUNS, id);
   }
 
-  /** Starts one run per machine in one durable commit, then drives each. */
-  async start(workflow: Workflow, machines: Machine[]): Promise<RunDoc[]> {
+  private starting: Promise<unknown> = Promise.resolve();
+
+  /** Starts one run per machine in one durable commit, then drives each. Starts are serialized: two racing for a machine, one wins. */
+  start(workflow: Workflow, machines: Machine[]): Promise<RunDoc[]> {
+    const run = this.starting.then(() => this.startNow(workflow, machines));
+    this.starting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async startNow(workflow: Workflow, machines: Machine[]): Promise<RunDoc[]> {
     const now = this.now();
     const busy = machines.filter((m) => this.o.store.list<RunDoc>(RUNS, { where: { machine: m.id } }).items.some((r) => !TERMINAL_RUN.has(r.status.state)));
     if (busy.length > 0) {
