@@ -16,6 +16,8 @@ import { sitesParamHolder } from './sites/resources.js';
 import { tasksFeature } from './tasks/feature.js';
 import type { RetentionPolicy } from './tasks/retention.js';
 import { tokensFeature } from './tokens/feature.js';
+import { runsFeature } from './runs/feature.js';
+import { workflowsFeature } from './workflows/feature.js';
 
 export interface FeatureOptions {
   /** How long finished tasks and agent events are kept. */
@@ -42,6 +44,8 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     agentsFeature(),
     discoveryFeature(),
     lifecycleFeature(),
+    workflowsFeature(),
+    runsFeature(),
     ansibleFeature(),
   ];
 }

@@ -12,10 +12,10 @@ import { SITES } from '../sites/resources.js';
 import type { Store } from '../store/types.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { TASKS } from './collection.js';
+import { TASK_EFFECTS } from './effects.js';
+import { CANCELLABLE, canMove, TERMINAL, type TaskState } from './transitions.js';
 
-export type TaskState = 'queued' | 'delivered' | 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'cancelled' | 'expired';
-export const TERMINAL = new Set<TaskState>(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
-const RANK: Record<TaskState, number> = { queued: 0, delivered: 1, accepted: 2, running: 3, succeeded: 4, failed: 4, rejected: 4, cancelled: 4, expired: 4 };
+export { TERMINAL, type TaskState };
 
 export interface TaskHistoryEntry {
   state: TaskState;
@@ -61,6 +61,11 @@ export interface CreateTaskInput {
   ttl?: string;
   /** Payload and output shown only to admins (central/tasks/redact.ts). */
   secret?: boolean;
+  /**
+   * The task's id, chosen by the caller so it can record the id before the task exists (a workflow step
+   * commits it first: after a restart it looks the task up instead of signing another). Default: a new UUID.
+   */
+  id?: string;
 }
 
 /** Creates, signs, tracks and finishes tasks. Delivery is the hub's job; this is the bookkeeping. */
@@ -184,6 +189,7 @@ export class TaskService {
       machineId = m.id;
       machineDoc = m;
     }
+    if (input.id !== undefined && this.get(input.id)) throw new ConflictError(`task "${input.id}" already exists`, [{ path: 'id', message: 'exists' }]);
     const ttlMs = parseDuration(input.ttl ?? '1h');
     if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw new InvalidError('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
@@ -193,7 +199,7 @@ export class TaskService {
     const now = new Date();
     const envelope: TaskEnvelope = {
       v: 1,
-      id: randomUUID(),
+      id: input.id ?? randomUUID(),
       site: input.site,
       agent: agent.id,
       seq: agent.nextSeq,
@@ -350,7 +356,7 @@ export class TaskService {
     const t = this.get(id);
     if (!t) throw new NotFoundError(`task "${id}" not found`);
     if (TERMINAL.has(t.state)) throw new ConflictError(`task ${id} is already ${t.state}`);
-    if (RANK[t.state] >= RANK.running) throw new ConflictError(`task ${id} is already running`);
+    if (!CANCELLABLE.has(t.state)) throw new ConflictError(`task ${id} is already running`);
     const next = await this.transition(t, { state: 'cancelled', at: new Date().toISOString(), reason: 'cancelled by operator' });
     this.onTask?.(next);
     return next;
@@ -364,7 +370,7 @@ export class TaskService {
 
   /** The task after one history entry: never backwards, never past a terminal state. Pure. */
   private advance(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false, progress?: TaskProgress): { next: TaskDoc; forward: boolean } {
-    const forward = !historyOnly && !TERMINAL.has(t.state) && RANK[entry.state] >= RANK[t.state];
+    const forward = !historyOnly && canMove(t.state, entry.state);
     const next: TaskDoc = {
       ...t,
       history: [...t.history, entry],
@@ -378,14 +384,10 @@ export class TaskService {
     return { next, forward };
   }
 
-  /** What a succeeded agent task means for the inventory: the central's record follows the site. */
+  /** What a succeeded task means for the inventory (central/tasks/effects.ts, one entry per kind). */
   private async applyEffect(t: TaskDoc): Promise<void> {
-    if (!t.machine || (t.kind !== 'set-netboot' && t.kind !== 'set-bootenv')) return;
-    const m = this.store.get<{ id: string; netboot: boolean; bootenv: string; updatedAt: string }>(MACHINES, t.machine);
-    if (!m) return;
-    const p = t.payload as { netboot?: boolean; bootenv?: string };
-    const next = { ...m, ...(t.kind === 'set-netboot' ? { netboot: p.netboot! } : { bootenv: p.bootenv! }), updatedAt: new Date().toISOString() };
-    await this.store.put(MACHINES, next);
+    const effect = isTaskKind(t.kind) ? TASK_EFFECTS[t.kind] : null;
+    if (effect) await effect(this.store, t);
   }
 
 }

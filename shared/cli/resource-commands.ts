@@ -3,6 +3,7 @@ import { action, globals } from './context.js';
 import { registerObjectCommands, type FieldFlag } from './objects.js';
 import { print } from './output.js';
 import { registerMachineLifecycleCommands } from './machine-lifecycle-commands.js';
+import { registerMachineWorkflowCommand } from './workflows-commands.js';
 
 const described: FieldFlag[] = [
   { flags: '--description <text>', description: 'free text', field: 'description' },
@@ -71,6 +72,7 @@ export function registerResourceCommands(program: Command): void {
       }),
     );
   registerMachineLifecycleCommands(machines);
+  registerMachineWorkflowCommand(machines);
   registerTokenCommands(program);
 }
 

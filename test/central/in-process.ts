@@ -22,6 +22,8 @@ export interface InProcessCentral {
   request(method: string, path: string, opts?: RequestOptions): Promise<HttpResult>;
   token(role: 'admin' | 'operator' | 'viewer' | 'agent-join', site?: string): Promise<string>;
   joinAgent(site: string, name?: string): Promise<SimAgent>;
+  /** Opens a new link for an agent that joined before (this central or an earlier run of it), with its own certificate. */
+  reconnectAgent(agent: SimAgent): Promise<SimAgent>;
   close(): Promise<void>;
 }
 
@@ -33,8 +35,11 @@ export interface SimAgent {
   /** Sends an event as the agent's outbox would (resolves when the central acknowledged it). */
   event(kind: string, data: unknown): Promise<void>;
   /** Sends a task report as the agent would (resolves when the central acknowledged it, i.e. applied it durably). */
-  report(taskId: string, state: 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected', reason?: string): Promise<void>;
+  report(taskId: string, state: 'accepted' | 'running' | 'succeeded' | 'failed' | 'rejected', reason?: string, extra?: { output?: string; exitCode?: number }): Promise<void>;
   close(): void;
+  /** The agent's key and certificate (reconnectAgent). */
+  keyPem: string;
+  certificate: string;
 }
 
 /** `dir`: reuse a data directory (a restart); it is then left for the caller to remove. */
@@ -52,13 +57,10 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
     return role === 'agent-join' ? /^ulj1\.(ul_[^.]+)\.[0-9a-f]{64}$/.exec(r.json.token)![1] : (r.json.token as string);
   };
 
-  const joinAgent = async (site: string, name = `sim-${sims.length + 1}`): Promise<SimAgent> => {
-    const { keyPem, csrPem } = makeCsr('agent-candidate:test');
-    const join = await request('POST', '/api/v1/agents/join', { token: await token('agent-join', site), body: { csr: csrPem, sealPublicKey: Buffer.alloc(32, 7).toString('base64'), name, agentVersion: 'test' } });
-    if (join.status !== 201) throw new Error(`join: ${join.status} ${join.text}`);
+  const connect = async (id: string, site: string, keyPem: string, certificate: string): Promise<SimAgent> => {
     const frames: CentralToAgent[] = [];
     const acked = new Map<string, () => void>();
-    const ws = new WebSocket(running.url.replace('https', 'wss') + '/api/v1/agents/connect', { key: keyPem, cert: join.json.certificate, ca, perMessageDeflate: false });
+    const ws = new WebSocket(running.url.replace('https', 'wss') + '/api/v1/agents/connect', { key: keyPem, cert: certificate, ca, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, agentVersion: 'test', stateVersion: null, lastSeq: 0, features: FEATURES })));
       ws.on('error', reject);
@@ -70,25 +72,34 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
       });
     });
     const sim: SimAgent = {
-      id: join.json.agent.id,
+      id,
       site,
       frames,
+      keyPem,
+      certificate,
       event: (kind, data) =>
         new Promise<void>((resolve) => {
           const id = crypto.randomUUID();
           acked.set(id, resolve);
           ws.send(JSON.stringify({ type: 'event', id, kind, data, at: new Date().toISOString() }));
         }),
-      report: (taskId, state, reason) =>
+      report: (taskId, state, reason, extra) =>
         new Promise<void>((resolve) => {
           const id = crypto.randomUUID();
           acked.set(id, resolve);
-          ws.send(JSON.stringify({ type: 'report', id, taskId, state, ...(reason ? { reason } : {}), at: new Date().toISOString() }));
+          ws.send(JSON.stringify({ type: 'report', id, taskId, state, ...(reason ? { reason } : {}), ...extra, at: new Date().toISOString() }));
         }),
       close: () => ws.terminate(),
     };
     sims.push(sim);
     return sim;
+  };
+
+  const joinAgent = async (site: string, name = `sim-${sims.length + 1}`): Promise<SimAgent> => {
+    const { keyPem, csrPem } = makeCsr('agent-candidate:test');
+    const join = await request('POST', '/api/v1/agents/join', { token: await token('agent-join', site), body: { csr: csrPem, sealPublicKey: Buffer.alloc(32, 7).toString('base64'), name, agentVersion: 'test' } });
+    if (join.status !== 201) throw new Error(`join: ${join.status} ${join.text}`);
+    return connect(join.json.agent.id, site, keyPem, join.json.certificate);
   };
 
   return {
@@ -100,6 +111,7 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
     request,
     token,
     joinAgent,
+    reconnectAgent: (a) => connect(a.id, a.site, a.keyPem, a.certificate),
     close: async () => {
       for (const s of sims) s.close();
       await running.close();

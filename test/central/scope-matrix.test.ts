@@ -66,6 +66,14 @@ const CLASS: Record<string, Class> = {
   '/api/v1/images': 'global',
   '/api/v1/images/{name}': 'global',
   '/api/v1/admin-token/rotate': 'global',
+  '/api/v1/workflows': 'global',
+  '/api/v1/workflows/{ref}': 'global',
+  '/api/v1/runs': 'site',
+  '/api/v1/runs/{id}': 'site',
+  '/api/v1/runs/{id}/continue': 'site',
+  '/api/v1/runs/{id}/cancel': 'site',
+  '/api/v1/runs/{id}/retry': 'site',
+  '/api/v1/machines/{ref}/workflow': 'site',
 };
 /** Own-site writes a scoped token still may not do. */
 const OWN_FORBIDDEN = new Set(['POST /api/v1/sites', 'DELETE /api/v1/sites/{ref}']);
@@ -97,6 +105,8 @@ beforeAll(async () => {
     await agents[side].event('lease', { type: 'lease', mac: `52:54:00:0${n}:00:01`, address: `198.18.${n}.50`, subnet: `198.18.${n}.0/24`, expiresAt: new Date(Date.now() + 3600_000).toISOString() });
     Object.assign(ids[side], { site, machine: m.id, machineName: m.name, subnet: subnet.id, reservation: res.id, task: task.id, token: tok.id, agent: agents[side].id, member: member.id, mac: `52:54:00:0${n}:00:01` });
   }
+  await post('/api/v1/workflows', { name: 'g-wf', stages: [{ name: 'hold', approval: true, steps: [] }] });
+  for (const side of ['one', 'two'] as const) ids[side].run = (await post('/api/v1/runs', { workflow: 'g-wf', machines: [ids[side].machineName] })).items[0].id;
   await post('/api/v1/profiles', { name: 'g-prof' });
   await post('/api/v1/params', { name: 'g_param' });
   await post('/api/v1/templates', { name: 'g-tpl', text: 'hello' });
@@ -131,6 +141,12 @@ function urlFor(path: string, side: Side): string {
     '/api/v1/params/{ref}': 'g_param',
     '/api/v1/templates/{ref}': 'g-tpl',
     '/api/v1/artifacts/{sha256}': '0'.repeat(64),
+    '/api/v1/machines/{ref}/workflow': o.machineName,
+    '/api/v1/workflows/{ref}': 'g-wf',
+    '/api/v1/runs/{id}': o.run,
+    '/api/v1/runs/{id}/continue': o.run,
+    '/api/v1/runs/{id}/cancel': o.run,
+    '/api/v1/runs/{id}/retry': o.run,
   };
   let url = path;
   if (path.startsWith('/api/v1/services/{name}')) url = url.replace('{name}', 'web').replace('{id}', o.member);
@@ -157,12 +173,15 @@ function bodyFor(method: string, path: string, side: Side): unknown {
     'POST /api/v1/services/{name}/members': { id: `${side}-new-member`, machine: o.machineName, address: `198.18.${n}.51`, port: 81 },
     'POST /api/v1/machines/{ref}/deploy': { image: 'debian-12' },
     'POST /api/v1/machines/{ref}/release': { wipe: 'quick' },
+    'POST /api/v1/runs': { workflow: 'g-wf', machines: [o.machineName] },
+    'POST /api/v1/machines/{ref}/workflow': { workflow: 'g-wf' },
+    'POST /api/v1/workflows': { name: 'new-wf', stages: [{ name: 's', steps: [] }] },
   };
   return key in bodies ? bodies[key] : {};
 }
 
 /** Everything of dc1 a dc2 token must never see in a list. */
-const otherMarkers = () => [ids.one.machine, ids.one.machineName, ids.one.mac, ids.one.subnet, ids.one.reservation, ids.one.task, ids.one.token, ids.one.agent, ids.one.member, 'one-site-param', 'one-machine-param'];
+const otherMarkers = () => [ids.one.run, ids.one.machine, ids.one.machineName, ids.one.mac, ids.one.subnet, ids.one.reservation, ids.one.task, ids.one.token, ids.one.agent, ids.one.member, 'one-site-param', 'one-machine-param'];
 
 async function ops() {
   const doc = (await central.request('GET', '/api/v1/openapi.json', { token: null })).json;
