@@ -5,6 +5,7 @@ import { registerBootCommands } from './boot-commands.js';
 import { registerImageCommands } from './images-commands.js';
 import { registerAnsibleInventoryCommands } from './ansible-inventory-commands.js';
 import { registerServiceCommands } from './services-commands.js';
+import { registerPkiCommands } from './pki-commands.js';
 
 /**
  * The one `underlay` binary. API client commands live in shared/ (they only speak HTTP); the central's
@@ -29,5 +30,6 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerAnsibleInventoryCommands(program);
   registerServiceCommands(program);
+  registerPkiCommands(program);
   return program;
 }
