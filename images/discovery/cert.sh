@@ -86,7 +86,7 @@ cert_obtain() {
     ul_log "cert $_ca: the answer is not a certificate of CA $_ca for this key; kept the old one"
     return 2
   fi
-  _nb=$(cert_epoch "$(json_flat <"$_d/answer.json" | awk -F '\t' '$1 == "notBefore" { print $2; exit }')")
+  _nb=$(date -u +%s)   # notBefore is backdated for clock skew: the lifetime counts from now
   _na=$(cert_epoch "$(json_flat <"$_d/answer.json" | awk -F '\t' '$1 == "notAfter" { print $2; exit }')")
   mv -f "$_d/ca.new" "$_d/ca.pem"
   mv -f "$_d/key.new" "$_d/key.pem"

@@ -54,13 +54,13 @@ export function registerPkiCommands(program: Command): void {
 
   const certs = pki.command('certs').description('certificates issued to machines');
   certs
-    .command('list')
-    .description('list issued certificates')
-    .option('--ca <name>', 'only this CA')
+    .command('list [ca]')
+    .description('list issued certificates (of CA `ca` only when given; `--ca` is the global CA-certificate option)')
     .option('--machine <id>', 'only this machine (id)')
     .action(
-      action(async (o: { ca?: string; machine?: string }, c: Command) => {
+      action(async (caName: string | undefined, opts: { machine?: string }, c: Command) => {
         const g = globals(c);
+        const o = { ca: caName, machine: opts.machine };
         const q = new URLSearchParams({ ...(o.ca ? { ca: o.ca } : {}), ...(o.machine ? { machine: o.machine } : {}) }).toString();
         const page = await g.client().call<{ items: IssuedCert[] }>('GET', `/api/v1/pki/certs${q ? `?${q}` : ''}`);
         print(g.format === 'table' ? page.items.map(certRow) : page, g.format);
