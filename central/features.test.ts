@@ -43,6 +43,7 @@ describe('central/features.ts: every feature listed once', () => {
     expect(byFeature).toEqual({
       boot: ['lease'],
       services: ['service-status'],
+      'service-pki': ['machine-csr'],
       discovery: ['discovery', 'install-done', 'render-error'],
       // Listed after discovery and boot: its handlers of a kind run after theirs (chainHandlers).
       lifecycle: ['discovery', 'install-done', 'lease', 'machine-os'],

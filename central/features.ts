@@ -10,7 +10,8 @@ import { paramsFeature } from './params/feature.js';
 import { profilesFeature } from './profiles/feature.js';
 import { profilesParamHolder } from './profiles/resources.js';
 import { lifecycleFeature } from './lifecycle/feature.js';
-import { servicesFeature } from './services/feature.js';
+import { SERVICE_REGISTRY, servicesFeature } from './services/feature.js';
+import { servicePkiFeature } from './service-pki/feature.js';
 import { sitesFeature } from './sites/feature.js';
 import { sitesParamHolder } from './sites/resources.js';
 import { tasksFeature } from './tasks/feature.js';
@@ -41,6 +42,7 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     artifactsFeature(),
     tasksFeature({ retention: opts.retention }),
     servicesFeature(),
+    servicePkiFeature({ membership: (services) => ({ isMember: (service, machine) => !!services.get(SERVICE_REGISTRY).get(service)?.members.some((m) => m.machine === machine) }) }),
     agentsFeature(),
     discoveryFeature(),
     lifecycleFeature(),

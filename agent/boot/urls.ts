@@ -35,6 +35,12 @@ export const BOOT_ROUTES = {
   osCredential: '/api/v1/runner/os-credential',
   /** The installed OS's runner reports its OS, kernel and addresses (the central's `machine-os` event). */
   osReport: '/api/v1/runner/os-report',
+  /** The runner's CSR for a service CA (forwarded as a `machine-csr` event), and its answer by request id. */
+  runnerCsr: '/api/v1/runner/csr',
+  runnerCsrAnswer: '/api/v1/runner/csr/:request',
+  /** A service CA's certificate and CRL (public: what a machine checks its peers against). */
+  pkiCaCert: '/api/v1/pki/:ca/ca.pem',
+  pkiCrl: '/api/v1/pki/:ca/crl.pem',
 } as const;
 
 /** The boot-directory path a `/files/…` request names, as sent (still percent-encoded). */

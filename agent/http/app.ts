@@ -9,6 +9,7 @@ import { registerInstalledOsRoutes } from './installed-os-routes.js';
 import { registerMachineConfigs } from './machine-configs.js';
 import { registerMachineReports } from './machine-reports.js';
 import { registerRunnerRoutes } from './runner-routes.js';
+import { registerCertRoutes } from './cert-routes.js';
 import { BOOT_ROUTES } from '../boot/urls.js';
 
 export type { BootHttpOptions } from './boot-http.js';
@@ -40,5 +41,6 @@ export function createBootApp(o: BootHttpOptions): Hono {
   registerMachineReports(app, h);
   registerRunnerRoutes(app, h);
   registerInstalledOsRoutes(app, h);
+  registerCertRoutes(app, h);
   return app;
 }

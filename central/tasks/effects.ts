@@ -27,4 +27,6 @@ export const TASK_EFFECTS: Record<TaskKind, TaskEffect | null> = {
   poweroff: null,
   power: null,
   'boot-device': null,
+  /** The certificate is issued through the runner's CSR (a machine-csr agent event), not by the task. */
+  'cert-request': null,
 };

@@ -12,11 +12,12 @@
 # One runner, two environments: the discovery image (busybox, kernel command line, per-boot session) and
 # an installed OS (systemd unit underlay-runner.service; UNDERLAY_CONFIG=/etc/underlay/runner.env with the
 # installed OS's credential, state in /var/lib/underlay so seen task ids survive reboots). Kinds:
-# run-script, reboot, poweroff, release (both), image-deploy (discovery only; deploy.sh).
+# run-script, reboot, poweroff, release (both), cert-request (both; cert.sh), image-deploy (discovery only; deploy.sh).
 . "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
 ul_init_env
 . "$UL_LIBDIR/deploy.sh"
 [ "$UL_MODE" = os ] && . "$UL_LIBDIR/os-report.sh"
+. "$UL_LIBDIR/cert.sh"
 
 OUTPUT_CAP=1048576
 TASKS="$UL_STATE/tasks"
@@ -212,6 +213,7 @@ handle() {
       ;;
     image-deploy) deploy_image "$_id" "$TASKS/$_id/flat" ;;
     release) release_machine "$_id" "$TASKS/$_id/flat" ;;
+    cert-request) cert_request_task "$_id" "$TASKS/$_id/flat" ;;
     *) refuse "$_id" "unsupported-kind" ;;
   esac
   return 0
@@ -225,10 +227,11 @@ fi
 ul_log "runner polling $UL_URL for tasks${MACHINE:+ as machine $MACHINE}"
 fails=0
 while :; do
-  code=$(http_request GET "$UL_URL/api/v1/runner/next?wait=30" "" "$UL_STATE/next.response")
+  code=$(http_request GET "$UL_URL/api/v1/runner/next?wait=${UNDERLAY_POLL_WAIT:-30}" "" "$UL_STATE/next.response")
   case "$code" in
     200) fails=0; handle "$UL_STATE/next.response" || { fails=$((fails + 1)); backoff "$fails"; } ;;
     204) fails=0 ;;
     *) fails=$((fails + 1)); [ $((fails % 10)) -eq 1 ] && ul_log "runner: agent answered HTTP $code, retrying"; backoff "$fails" ;;
   esac
+  cert_maintain
 done

@@ -6,6 +6,8 @@ import { registerImageCommands } from './images-commands.js';
 import { registerAnsibleInventoryCommands } from './ansible-inventory-commands.js';
 import { registerServiceCommands } from './services-commands.js';
 import { registerWorkflowCommands } from './workflows-commands.js';
+import { registerPkiCommands } from './pki-commands.js';
+
 
 /**
  * The one `underlay` binary. API client commands live in shared/ (they only speak HTTP); the central's
@@ -31,5 +33,7 @@ export function buildProgram(): Command {
   registerAnsibleInventoryCommands(program);
   registerServiceCommands(program);
   registerWorkflowCommands(program);
+  registerPkiCommands(program);
+
   return program;
 }

@@ -24,6 +24,23 @@ export const MachineState = z.object({
 });
 export type MachineState = z.infer<typeof MachineState>;
 
+/** A service CA as agents serve it to machines: public material only. */
+export const PkiCaState = z.object({ name: z.string(), certificate: z.string(), crl: z.string().optional() });
+/** The central's answer to a machine's CSR (the latest per machine and CA). */
+export const PkiRequestState = z.object({
+  request: z.string(),
+  machine: z.string(),
+  ca: z.string(),
+  state: z.enum(['issued', 'refused']),
+  certificate: z.string().optional(),
+  serial: z.string().optional(),
+  notBefore: z.string().optional(),
+  notAfter: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type PkiRequestState = z.infer<typeof PkiRequestState>;
+export const PkiState = z.object({ cas: z.array(PkiCaState), requests: z.array(PkiRequestState) });
+
 /**
  * A site's desired state: a full snapshot, versioned by a hash of its content, pushed on connect and
  * on every change, stored durably by the agent, served from the agent's copy while the central is away.
@@ -44,5 +61,7 @@ export const DesiredState = z.object({
   templates: z.record(z.string(), z.string()).default({}),
   /** Artifacts the central holds, by content hash, with the upstream URLs they stand for. */
   artifacts: z.array(z.object({ sha256: z.string(), size: z.number(), urls: z.array(z.string()), name: z.string().optional() })).default([]),
+  /** Service CAs (certificate + CRL, public) and the answers to this site's machines' latest CSRs (central/service-pki). */
+  pki: PkiState.optional(),
 });
 export type DesiredState = z.infer<typeof DesiredState>;

@@ -13,6 +13,15 @@ export const ImageDeployPayload = z
   .strict();
 export type ImageDeployPayload = z.infer<typeof ImageDeployPayload>;
 
+/** What a `cert-request` task carries. */
+export const CertRequestPayload = z
+  .object({
+    ca: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
+    sans: z.array(z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/)).max(32).optional(),
+    ttl: z.string().regex(/^\d+(s|m|h|d)?$/).optional(),
+  })
+  .strict();
+
 /**
  * Task kinds: a registry both sides share. `target` says whether a task runs on the agent itself or is
  * queued for a machine's runner (the agent never runs operator shell on its own host).
@@ -37,6 +46,12 @@ export const TASK_KINDS = {
   /** Release: the runner (installed OS or discovery) wipes the disks and netboots back into discovery. */
   release: { target: 'machine', machine: true, payload: z.object({ wipe: z.enum(['quick', 'secure']).default('quick') }).strict() },
   reboot: { target: 'machine', machine: true, payload: z.object({}).strict() },
+  /**
+   * A certificate from service CA `ca` (docs/pki.md): the runner makes a key on the machine and sends a
+   * CSR through its agent; `sans` (default: every name the central knows for the machine) and `ttl` (at
+   * most the CA's maximum) are what it asks for. The runner renews it by itself before it expires.
+   */
+  'cert-request': { target: 'machine', machine: true, payload: CertRequestPayload },
   poweroff: { target: 'machine', machine: true, payload: z.object({}).strict() },
   /** Power a machine through its BMC (agent-side: the agent alone reaches the site's BMC network). */
   power: { target: 'agent', machine: true, payload: z.object({ action: z.enum(['on', 'off', 'cycle', 'reset', 'status']) }).strict() },
