@@ -38,9 +38,15 @@ export const TASK_KINDS = {
   release: { target: 'machine', machine: true, payload: z.object({ wipe: z.enum(['quick', 'secure']).default('quick') }).strict() },
   reboot: { target: 'machine', machine: true, payload: z.object({}).strict() },
   poweroff: { target: 'machine', machine: true, payload: z.object({}).strict() },
+  /** Power a machine through its BMC (agent-side: the agent alone reaches the site's BMC network). */
+  power: { target: 'agent', machine: true, payload: z.object({ action: z.enum(['on', 'off', 'cycle', 'reset', 'status']) }).strict() },
+  /** Next boot device through the BMC: once (the next boot only) or persistent. */
+  'boot-device': { target: 'agent', machine: true, payload: z.object({ device: z.enum(['pxe', 'disk']), persistent: z.boolean().default(false) }).strict() },
 } as const;
 
 export type TaskKind = keyof typeof TASK_KINDS;
+/** The kinds the agent runs itself (each has a handler in agent/tasks/kinds/). */
+export type AgentTaskKind = { [K in TaskKind]: (typeof TASK_KINDS)[K]['target'] extends 'agent' ? K : never }[TaskKind];
 export const TaskKindName = z.enum(Object.keys(TASK_KINDS) as [TaskKind, ...TaskKind[]]);
 
 export function isTaskKind(k: string): k is TaskKind {
