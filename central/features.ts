@@ -10,6 +10,7 @@ import { paramsFeature } from './params/feature.js';
 import { profilesFeature } from './profiles/feature.js';
 import { profilesParamHolder } from './profiles/resources.js';
 import { lifecycleFeature } from './lifecycle/feature.js';
+import { powerFeature } from './power/feature.js';
 import { servicesFeature } from './services/feature.js';
 import { sitesFeature } from './sites/feature.js';
 import { sitesParamHolder } from './sites/resources.js';
@@ -42,6 +43,7 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     agentsFeature(),
     discoveryFeature(),
     lifecycleFeature(),
+    powerFeature(),
     ansibleFeature(),
   ];
 }

@@ -3,6 +3,7 @@ import { action, globals } from './context.js';
 import { registerObjectCommands, type FieldFlag } from './objects.js';
 import { print } from './output.js';
 import { registerMachineLifecycleCommands } from './machine-lifecycle-commands.js';
+import { registerMachinePowerCommands } from './machine-power-commands.js';
 
 const described: FieldFlag[] = [
   { flags: '--description <text>', description: 'free text', field: 'description' },
@@ -26,7 +27,7 @@ export function registerResourceCommands(program: Command): void {
   const machines = registerObjectCommands(program, {
     noun: 'machines',
     singular: 'machine',
-    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'state', 'netboot'],
+    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'state', 'netboot', 'power'],
     fields: [
       { flags: '--site <site>', description: 'site name', field: 'site' },
       { flags: '--rack <rack>', description: 'rack name', field: 'rack' },
@@ -71,6 +72,7 @@ export function registerResourceCommands(program: Command): void {
       }),
     );
   registerMachineLifecycleCommands(machines);
+  registerMachinePowerCommands(machines);
   registerTokenCommands(program);
 }
 
