@@ -44,7 +44,7 @@ export class IpmiBmc implements Bmc {
     return new Promise((resolve, reject) => {
       execFile(this.bin, argv, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', IPMI_PASSWORD: this.target.password }, timeout: overall, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
         const out = `${stdout}\n${stderr}`;
-        if (/unauthorized name|HMAC is invalid|password|authentication|Unauthorized/i.test(out)) return reject(new BmcAuthError(`the BMC at ${c.address} refused user "${c.username}": wrong user name or password`));
+        if (/unauthorized name|HMAC is invalid|RAKP \d message indicates an error|invalid password/i.test(out)) return reject(new BmcAuthError(`the BMC at ${c.address} refused user "${c.username}": wrong user name or password`));
         if (/Unable to establish IPMI v2|No response|Connection refused|timeout/i.test(out) || (err && (err as { killed?: boolean }).killed)) {
           return reject(new BmcUnreachableError(`the BMC at ${c.address}:${c.port ?? 623} did not answer (IPMI lanplus, ${this.timing.retries + 1} tries)`));
         }
