@@ -171,6 +171,9 @@ describe('TaskExecutor: kinds', () => {
     const w = env({ kind: 'power', machine: 'm2', payload: { action: 'on' } });
     await parts.executor.handle(sign(w));
     expect(reports(w.id).at(-1)).toMatchObject({ state: 'failed', reason: 'bmc-auth', output: expect.stringContaining('wrong user name or password') });
+    const st = env({ kind: 'power', machine: 'm2', payload: { action: 'status' } });
+    await parts.executor.handle(sign(st));
+    expect(reports(st.id).at(-1)).toMatchObject({ state: 'failed', reason: 'bmc-auth' });
     const u = env({ kind: 'power', machine: 'nope', payload: { action: 'on' } });
     await parts.executor.handle(sign(u));
     expect(reports(u.id).at(-1)).toMatchObject({ state: 'failed', reason: 'unknown-machine' });

@@ -26,9 +26,14 @@ export async function reportReading(ctx: KindContext, machineId: string, state: 
 /** `power`: on, off, cycle, reset or status through the machine's BMC; the state read afterwards is reported. */
 export const power: KindHandler<'power'> = (env, p, ctx) =>
   withMachineBmc(env, ctx, async (bmc) => {
-    if (p.action !== 'status') await bmc.power(p.action);
-    // After off/on the BMC may still be settling: the poller corrects a transitional reading.
+    if (p.action === 'status') {
+      const state = await bmc.powerState();
+      await reportReading(ctx, env.machine!, state);
+      return { state: 'succeeded', output: `power ${state}` };
+    }
+    await bmc.power(p.action);
+    // Read back, best effort: the BMC may still be settling (the poller corrects a transitional reading).
     const state = await bmc.powerState().catch(() => undefined);
     if (state) await reportReading(ctx, env.machine!, state);
-    return { state: 'succeeded', output: p.action === 'status' ? `power ${state}` : `power ${p.action} done${state ? `; power is ${state}` : ''}` };
+    return { state: 'succeeded', output: `power ${p.action} done${state ? `; power is ${state}` : ''}` };
   });
