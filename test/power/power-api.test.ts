@@ -97,4 +97,25 @@ describe('power on the central', () => {
     expect(k[0]).toMatch(/^image-deploy:/);
     expect(k.slice(1)).toEqual(['boot-device:{"device":"pxe","persistent":false}', 'power:{"action":"on"}']);
   });
+
+  it('release --power-off powers the machine off once it is back in ready', async () => {
+    const id = (await central.request('GET', '/api/v1/machines/m1')).json.id;
+    const deployTask = (await tasksOf(id)).find((t) => t.kind === 'image-deploy')!;
+    await agent.report(deployTask.id, 'failed', 'test: deploy failed');
+    for (let i = 0; i < 50 && (await central.request('GET', '/api/v1/machines/m1')).json.state !== 'failed'; i++) await new Promise((r) => setTimeout(r, 100));
+    const rel = await central.request('POST', '/api/v1/machines/m1/release', { body: { powerOff: true } });
+    expect(rel.status, rel.text).toBe(202);
+    expect(rel.json.machine.deployment).toMatchObject({ action: 'release', powerOff: true });
+    const before = (await tasksOf(id)).length;
+    await agent.report(rel.json.task.id, 'succeeded');
+    expect((await tasksOf(id)).slice(before).filter((t) => t.kind === 'power')).toEqual([]); // not before ready
+    await agent.event('discovery', { machineId: id, mac: '52:54:00:13:01:01', facts: { cpu: { cores: 1 } } });
+    let power: { payload: unknown }[] = [];
+    for (let i = 0; i < 50 && power.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      power = (await tasksOf(id)).slice(before).filter((t) => t.kind === 'power');
+    }
+    expect((await central.request('GET', '/api/v1/machines/m1')).json.state).toBe('ready');
+    expect(power.map((t) => t.payload)).toEqual([{ action: 'off' }]);
+  });
 });
