@@ -31,7 +31,7 @@ export class PowerService {
   private machine(id: string): Machine {
     const m = this.d.lifecycle().machine(id);
     if (!m) throw new NotFoundError(`machine "${id}" not found`);
-    if (!m.bmc) throw new ConflictError(`machine "${m.name}" has no BMC: set its bmc (type, address, username) and the secret param ${'bmc_password'}`, [{ path: 'bmc', message: 'not configured' }]);
+    if (!m.bmc) throw new ConflictError(`machine "${m.name}" has no BMC: set its bmc (type, address, username) and the secret param bmc_password (or bmc.passwordParam)`, [{ path: 'bmc', message: 'not configured' }]);
     return m;
   }
 
