@@ -6,6 +6,8 @@ import { heartbeatSettings } from '../shared/protocol/heartbeat.js';
 import { joinCentral } from './join/join.js';
 import { networkInterfaces } from 'node:os';
 import { DEFAULT_OUTBOX_LIMITS } from './link/outbox.js';
+import { DEFAULT_BMC_TIMING } from './bmc/bmc.js';
+import { DEFAULT_POWER_POLL } from './bmc/power-poller.js';
 import { startAgent, type AgentRuntime } from './run.js';
 import { startBootListeners, type BootListenerOptions, type BootListeners } from './boot/listeners.js';
 
@@ -25,6 +27,10 @@ interface RunFlags {
   httpMaxConnections: string;
   outboxMaxRecords: string;
   outboxMaxBytes: string;
+  powerPollInterval: string;
+  powerPollConcurrency: string;
+  bmcTimeout: string;
+  bmcRetries: string;
 }
 
 function port(name: string, v: string): number {
@@ -107,6 +113,10 @@ export function register(program: Command): void {
     .option('--http-max-connections <n>', 'open HTTP boot connections at most (env UNDERLAY_HTTP_MAX_CONNECTIONS)', process.env.UNDERLAY_HTTP_MAX_CONNECTIONS ?? '4096')
     .option('--outbox-max-records <n>', 'unsent reports and events kept at most; past it new events are refused (503) (env UNDERLAY_OUTBOX_MAX_RECORDS)', process.env.UNDERLAY_OUTBOX_MAX_RECORDS ?? String(DEFAULT_OUTBOX_LIMITS.maxRecords))
     .option('--outbox-max-bytes <size>', 'bytes of unsent reports and events kept at most, e.g. 64M (env UNDERLAY_OUTBOX_MAX_BYTES)', process.env.UNDERLAY_OUTBOX_MAX_BYTES ?? String(DEFAULT_OUTBOX_LIMITS.maxBytes))
+    .option('--power-poll-interval <duration>', 'how often the BMCs of the site\'s machines are read; 0 turns polling off (env UNDERLAY_POWER_POLL_INTERVAL)', process.env.UNDERLAY_POWER_POLL_INTERVAL ?? '60s')
+    .option('--power-poll-concurrency <n>', 'BMCs read at the same time at most (env UNDERLAY_POWER_POLL_CONCURRENCY)', process.env.UNDERLAY_POWER_POLL_CONCURRENCY ?? String(DEFAULT_POWER_POLL.concurrency))
+    .option('--bmc-timeout <duration>', 'per-attempt timeout of a BMC operation (env UNDERLAY_BMC_TIMEOUT)', process.env.UNDERLAY_BMC_TIMEOUT ?? '10s')
+    .option('--bmc-retries <n>', 'further attempts when a BMC does not answer (never after a refused login) (env UNDERLAY_BMC_RETRIES)', process.env.UNDERLAY_BMC_RETRIES ?? String(DEFAULT_BMC_TIMING.retries))
     .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
       let rt: AgentRuntime;
@@ -114,7 +124,9 @@ export function register(program: Command): void {
       try {
         const listeners = bootOptions(opts);
         const outboxLimits = { maxRecords: parseCount(opts.outboxMaxRecords, '--outbox-max-records'), maxBytes: parseSize(opts.outboxMaxBytes) };
-        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, ...heartbeatSettings() });
+        const powerPoll = { intervalMs: parseDuration(opts.powerPollInterval), concurrency: parseCount(opts.powerPollConcurrency, '--power-poll-concurrency') };
+        const bmcTiming = { timeoutMs: parseDuration(opts.bmcTimeout), retries: parseCount(String(Number(opts.bmcRetries) + 1), '--bmc-retries (0 or more)') - 1 };
+        rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, powerPoll, bmcTiming, ...heartbeatSettings() });
         if (listeners) boot = await startBootListeners(rt, listeners);
         else logger.warn('no --interface or --address given: boot services (DHCP, TFTP, HTTP) are off; the agent only links to the central');
       } catch (e) {

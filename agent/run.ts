@@ -10,6 +10,10 @@ import { DesiredStateCache } from './state/desired-state-cache.js';
 import { RecordLog } from './state/record-log.js';
 import { ensureStateDir, loadIdentity, type AgentIdentity, type StatePaths } from './state/state-dir.js';
 import { TaskExecutor } from './tasks/executor.js';
+import type { BmcTiming } from './bmc/bmc.js';
+import { bmcAccess } from './bmc/connect.js';
+import { DEFAULT_POWER_POLL, PowerPoller, type PowerPollerOptions } from './bmc/power-poller.js';
+import { secretOpener } from './state/open-secret.js';
 import { MachineQueue } from './tasks/machine-queue.js';
 import { TaskLog } from './tasks/task-log.js';
 
@@ -22,6 +26,10 @@ export interface AgentOptions {
   deadAfterMs?: number;
   /** Bounds of the outbox (defaults: DEFAULT_OUTBOX_LIMITS). */
   outboxLimits?: Partial<OutboxLimits>;
+  /** BMC power polling (defaults: DEFAULT_POWER_POLL); `intervalMs: 0` turns it off. */
+  powerPoll?: Partial<PowerPollerOptions>;
+  /** Per-attempt timeout and retries of BMC operations (default DEFAULT_BMC_TIMING). */
+  bmcTiming?: BmcTiming;
 }
 
 /** A running agent's parts; boot services (DHCP, TFTP, HTTP) hang off these. */
@@ -72,6 +80,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
   const desiredState = new DesiredStateCache(paths.desiredState, logger);
 
   let link!: Link;
+  const emitEvent = (kind: string, data: unknown, id?: string) => outbox.add({ type: 'event', id: id ?? crypto.randomUUID(), kind, data, at: new Date().toISOString() });
+  const openedSealKey = { publicKey: new Uint8Array(Buffer.from(sealKey.publicKey, 'base64')), privateKey: new Uint8Array(Buffer.from(sealKey.privateKey, 'base64')) };
+  const bmc = bmcAccess(secretOpener(openedSealKey), opts.bmcTiming);
   const executor = new TaskExecutor({
     me: { agent: identity.agentId, site: identity.site },
     signingPublicKey,
@@ -81,8 +92,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     desiredState,
     rejections,
     requestState: () => link.send({ type: 'state-request' }),
+    emitEvent,
+    bmc,
     logger,
   });
+  const poll = { ...DEFAULT_POWER_POLL, ...opts.powerPoll };
+  const powerPoller = poll.intervalMs > 0 ? new PowerPoller({ machines: () => desiredState.current?.machines ?? [], bmc, emitEvent, logger }, poll) : undefined;
 
   const onMessage = async (msg: CentralToAgent) => {
     if (msg.type === 'state') {
@@ -116,6 +131,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
   const certRenewer = new CertRenewer({ agentId: identity.agentId, paths, tls, link, logger });
   certRenewer.start();
   link.start();
+  powerPoller?.start();
   logger.info({ agent: identity.agentId, site: identity.site, central: opts.centralUrl ?? identity.centralUrl, outbox: outbox.size }, 'agent started');
 
   return {
@@ -130,11 +146,12 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     signingPublicKey,
     tls,
     centralUrl: opts.centralUrl ?? identity.centralUrl,
-    sealKey: { publicKey: new Uint8Array(Buffer.from(sealKey.publicKey, 'base64')), privateKey: new Uint8Array(Buffer.from(sealKey.privateKey, 'base64')) },
+    sealKey: openedSealKey,
     logger,
-    emitEvent: (kind, data, id) => outbox.add({ type: 'event', id: id ?? crypto.randomUUID(), kind, data, at: new Date().toISOString() }),
+    emitEvent,
     async stop() {
       certRenewer.stop();
+      await powerPoller?.stop();
       await link.stop();
       await outbox.close();
       await taskLog.close();

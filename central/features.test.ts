@@ -47,6 +47,7 @@ describe('central/features.ts: every feature listed once', () => {
       discovery: ['discovery', 'install-done', 'render-error'],
       // Listed after discovery and boot: its handlers of a kind run after theirs (chainHandlers).
       lifecycle: ['discovery', 'install-done', 'lease', 'machine-os'],
+      power: ['power-state'],
     });
     const names = features.map((f) => f.name);
     expect(names.indexOf('lifecycle')).toBeGreaterThan(names.indexOf('discovery'));

@@ -12,6 +12,8 @@ import { profilesParamHolder } from './profiles/resources.js';
 import { lifecycleFeature } from './lifecycle/feature.js';
 import { SERVICE_REGISTRY, servicesFeature } from './services/feature.js';
 import { servicePkiFeature } from './service-pki/feature.js';
+import { powerFeature } from './power/feature.js';
+
 import { sitesFeature } from './sites/feature.js';
 import { sitesParamHolder } from './sites/resources.js';
 import { tasksFeature } from './tasks/feature.js';
@@ -48,6 +50,8 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     lifecycleFeature(),
     workflowsFeature(),
     runsFeature(),
+    powerFeature(),
+
     ansibleFeature(),
   ];
 }

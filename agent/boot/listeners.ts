@@ -14,6 +14,7 @@ import { MachineIds, machineIdSecretFrom } from '../http/machine-id.js';
 import { listenBootHttp, type HttpServerLimits } from '../http/server.js';
 import type { AgentRuntime } from '../run.js';
 import { bootUrls } from './urls.js';
+import { secretOpener } from '../state/open-secret.js';
 
 export interface BootListenerOptions {
   /** The agent's address on the provisioning network (DHCP server id, TFTP next-server, HTTP URLs). */
@@ -71,12 +72,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   await osCredentials.open();
   const urls = bootUrls(`http://${o.address}:${o.httpPort}`);
   const httpUrl = urls.base;
-  const openSecret = (v: unknown) => {
-    const sealed = (v as { $sealed?: string }).$sealed;
-    if (typeof sealed !== 'string') return v;
-    const clear = sodium.crypto_box_seal_open(Buffer.from(sealed, 'base64'), rt.sealKey.publicKey, rt.sealKey.privateKey);
-    return JSON.parse(Buffer.from(clear).toString('utf8'));
-  };
+  const openSecret = secretOpener(rt.sealKey);
   let renderer: { version: string | null; r: BootRenderer } = { version: null, r: new BootRenderer({ logger: log }) };
   const currentRenderer = () => {
     const v = rt.desiredState.version;

@@ -10,6 +10,7 @@ import type { OutboxMessage } from '../link/outbox.js';
 import { Outbox } from '../link/outbox.js';
 import { DesiredStateCache } from '../state/desired-state-cache.js';
 import { RecordLog } from '../state/record-log.js';
+import { type Bmc, BmcAuthError } from '../bmc/bmc.js';
 import { TaskExecutor } from './executor.js';
 import { MachineQueue } from './machine-queue.js';
 import { TaskLog } from './task-log.js';
@@ -30,6 +31,19 @@ const state: DesiredState = {
   subnets: [], reservations: [], bootenvs: [], profiles: [], paramDefs: [], globalParams: {},
 };
 
+/** A BMC that records calls; machine "m1" is on, any other refuses the login. */
+const bmcCalls: string[] = [];
+function fakeBmc(machineId: string): Bmc {
+  const refuse = () => {
+    if (machineId !== 'm1') throw new BmcAuthError('the BMC refused user "admin": wrong user name or password');
+  };
+  return {
+    powerState: async () => (refuse(), bmcCalls.push('status'), 'on'),
+    power: async (a) => void (refuse(), bmcCalls.push(`power ${a}`)),
+    setBootDevice: async (d, p) => void (refuse(), bmcCalls.push(`boot ${d} ${p}`)),
+  };
+}
+
 let dir: string;
 let seq: number;
 let parts: Awaited<ReturnType<typeof build>>;
@@ -45,12 +59,15 @@ async function build() {
   const rejected = await rejections.open();
   const desiredState = new DesiredStateCache(join(dir, 'desired-state.json'), silentLogger);
   let stateRequests = 0;
+  const events: { kind: string; data: unknown }[] = [];
   const executor = new TaskExecutor({
     me, signingPublicKey: central.publicKey, taskLog, outbox, machineQueue, desiredState, rejections,
     requestState: () => void stateRequests++, logger: silentLogger,
+    emitEvent: async (kind, data) => void events.push({ kind, data }),
+    bmc: { forMachine: (m) => fakeBmc(m.id) },
   });
   const parts = {
-    executor, taskLog, outbox, machineQueue, desiredState, rejectionsLog: rejections,
+    executor, taskLog, outbox, machineQueue, desiredState, rejectionsLog: rejections, events,
     rejectionsBefore: rejected,
     get stateRequests() { return stateRequests; },
     close: async () => {
@@ -134,6 +151,33 @@ describe('TaskExecutor: kinds', () => {
       expect(parts.machineQueue.get(e.id)?.signed).toEqual(sign(e));
     }
     expect((await parts.machineQueue.take('m1'))?.id).toBe(kinds[0].id);
+  });
+
+  it('power and boot-device run here through the machine\'s BMC (not queued) and report the state read', async () => {
+    bmcCalls.length = 0;
+    state.machines.push({ id: 'm2', name: 'node2', macs: ['52:54:00:00:00:02'], bootenv: 'discovery', state: 'discovered', netboot: true, profiles: [], params: {} });
+    await parts.desiredState.replace({ ...state, version: 'v2' });
+    const p = env({ kind: 'power', machine: 'm1', payload: { action: 'cycle' } });
+    const b = env({ kind: 'boot-device', machine: 'm1', payload: { device: 'pxe' } });
+    await parts.executor.handle(sign(p));
+    await parts.executor.handle(sign(b));
+    expect(bmcCalls).toEqual(['power cycle', 'status', 'boot pxe false']);
+    expect(parts.machineQueue.get(p.id)).toBeUndefined();
+    expect(reports(p.id).map((r) => r.state)).toEqual(['accepted', 'succeeded']);
+    expect(reports(p.id).at(-1)?.output).toBe('power cycle done; power is on');
+    expect(reports(b.id).at(-1)?.output).toBe('boot device pxe (next boot only)');
+    expect(parts.events).toEqual([{ kind: 'power-state', data: { readings: [{ machineId: 'm1', state: 'on', readAt: expect.any(String) }] } }]);
+    // A refused login: failed with a short reason and the BMC's message; nothing else ran.
+    const w = env({ kind: 'power', machine: 'm2', payload: { action: 'on' } });
+    await parts.executor.handle(sign(w));
+    expect(reports(w.id).at(-1)).toMatchObject({ state: 'failed', reason: 'bmc-auth', output: expect.stringContaining('wrong user name or password') });
+    const st = env({ kind: 'power', machine: 'm2', payload: { action: 'status' } });
+    await parts.executor.handle(sign(st));
+    expect(reports(st.id).at(-1)).toMatchObject({ state: 'failed', reason: 'bmc-auth' });
+    const u = env({ kind: 'power', machine: 'nope', payload: { action: 'on' } });
+    await parts.executor.handle(sign(u));
+    expect(reports(u.id).at(-1)).toMatchObject({ state: 'failed', reason: 'unknown-machine' });
+    state.machines.pop();
   });
 
   it('cancel drops a queued machine task and marks it cancelled', async () => {

@@ -3,7 +3,10 @@ import { checkEnvelope, openTask, type RejectReason, type SignedTask, type TaskE
 import type { Logger } from '../../shared/log/logger.js';
 import type { ReportState } from '../../shared/protocol/messages.js';
 import type { TaskProgress } from '../../shared/protocol/task-progress.js';
-import { isTaskKind, TASK_KINDS } from '../../shared/protocol/task-kinds.js';
+import { type AgentTaskKind, isTaskKind, TASK_KINDS, type TaskKind } from '../../shared/protocol/task-kinds.js';
+import type { BmcAccess } from '../bmc/connect.js';
+import type { KindHandler, KindOutcome } from './kinds/handler.js';
+import { AGENT_KIND_HANDLERS } from './kinds/index.js';
 import type { Outbox } from '../link/outbox.js';
 import type { DesiredStateCache } from '../state/desired-state-cache.js';
 import type { RecordLog } from '../state/record-log.js';
@@ -19,6 +22,10 @@ export interface ExecutorDeps {
   desiredState: DesiredStateCache;
   rejections: RecordLog<{ at: string; reason: RejectReason; detail: string; id?: string; seq?: number }>;
   requestState: () => void;
+  /** Sends an event to the central through the durable outbox (handlers report what they read). */
+  emitEvent: (kind: string, data: unknown) => Promise<void>;
+  /** The site's BMCs (power and boot-device tasks). */
+  bmc?: BmcAccess;
   logger: Logger;
 }
 
@@ -85,27 +92,17 @@ export class TaskExecutor {
   }
 
   private async execute(env: TaskEnvelope, rec: TaskRecord, signed: SignedTask): Promise<void> {
-    const p = env.payload as Record<string, unknown>;
-    switch (env.kind) {
-      case 'ping':
-        return this.finish(rec, 'succeeded', { output: `pong${p.message ? `: ${String(p.message)}` : ''}` });
-      case 'sync-state':
-        this.d.requestState();
-        return this.finish(rec, 'succeeded', { output: `had state ${this.d.desiredState.version ?? 'none'}; asked the central for a fresh copy` });
-      case 'set-netboot':
-      case 'set-bootenv': {
-        const field = env.kind === 'set-netboot' ? { netboot: p.netboot as boolean } : { bootenv: p.bootenv as string };
-        if (!env.machine || !(await this.d.desiredState.override(env.machine, field))) {
-          return this.finish(rec, 'failed', { reason: 'unknown-machine', output: `machine ${env.machine} is not in this site's state` });
-        }
-        return this.finish(rec, 'succeeded', { output: `${Object.keys(field)[0]} = ${Object.values(field)[0]}` });
-      }
-      default: {
-        // Machine-runner kinds: queued for the machine, which verifies the signature itself.
-        await this.d.machineQueue.add({ id: env.id, machine: env.machine!, kind: env.kind, signed: { canonical: signed.canonical, signature: signed.signature }, expiresAt: env.expiresAt });
-        return;
-      }
+    const kind = env.kind as TaskKind;
+    if (TASK_KINDS[kind].target === 'machine') {
+      // Machine-runner kinds: queued for the machine, which verifies the signature itself.
+      await this.d.machineQueue.add({ id: env.id, machine: env.machine!, kind: env.kind, signed: { canonical: signed.canonical, signature: signed.signature }, expiresAt: env.expiresAt });
+      return;
     }
+    const handler = AGENT_KIND_HANDLERS[kind as AgentTaskKind] as KindHandler<AgentTaskKind>;
+    const payload = TASK_KINDS[kind].payload.parse(env.payload) as never;
+    const ctx = { desiredState: this.d.desiredState, requestState: this.d.requestState, ...(this.d.bmc ? { bmc: this.d.bmc } : {}), emitEvent: this.d.emitEvent, logger: this.d.logger };
+    const outcome = await handler(env, payload, ctx).catch((e: Error): KindOutcome => ({ state: 'failed', reason: 'handler-error', output: e.message }));
+    return this.finish(rec, outcome.state, { ...(outcome.output !== undefined ? { output: outcome.output } : {}), ...(outcome.reason ? { reason: outcome.reason } : {}) });
   }
 
   async cancel(taskId: string): Promise<void> {

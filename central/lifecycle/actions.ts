@@ -108,7 +108,7 @@ export function release(lc: Lifecycle, machineId: string, req: ReleaseRequest, c
     return withTask(lc, { site: m.site, machine: m.id, kind: 'release', payload: { wipe: req.wipe }, ttl: ACTION_TASK_TTL }, (t) =>
       lc.fire(current(lc, machineId), 'release', { kind: 'action', action: 'release', ...caller, taskId: t.id }, {
         reason: `releasing (${req.wipe} wipe)`,
-        change: { bootenv: 'discovery', netboot: true, deployment: { action: 'release', taskId: t.id, wipe: req.wipe, startedAt: t.createdAt } },
+        change: { bootenv: 'discovery', netboot: true, deployment: { action: 'release', taskId: t.id, wipe: req.wipe, ...(req.powerOff ? { powerOff: true } : {}), startedAt: t.createdAt } },
       }),
     );
   });

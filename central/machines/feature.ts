@@ -20,6 +20,7 @@ function machineState(m: Machine): MachineState {
     state: m.state,
     netboot: m.netboot,
     ...(m.secretsGeneration ? { secretsGeneration: m.secretsGeneration } : {}),
+    ...(m.bmc ? { bmc: m.bmc } : {}),
     profiles: m.profiles,
     params: m.params,
   };

@@ -24,6 +24,12 @@ export const machinesOfProfile: Referrer = { noun: 'machine', count: (store, pro
 /** A machine's param values are sealed to its site's agents. */
 export const machinesParamHolder: ParamHolder = { collection: MACHINES, sealScope: (d) => ({ site: String(d.site) }) };
 
+/** Params that hold a BMC password: always sealed, whether or not a param definition says secret. */
+export function bmcPasswordParams(m: { bmc?: { passwordParam: string } }): string[] {
+  return m.bmc && m.bmc.passwordParam !== DEFAULT_BMC_PASSWORD_PARAM ? [DEFAULT_BMC_PASSWORD_PARAM, m.bmc.passwordParam] : [DEFAULT_BMC_PASSWORD_PARAM];
+}
+const DEFAULT_BMC_PASSWORD_PARAM = 'bmc_password';
+
 export const machinesResource: ResourceSpec<MachineT> = {
   collection: MACHINES,
   path: 'machines',
@@ -70,6 +76,7 @@ export const machinesResource: ResourceSpec<MachineT> = {
     }
     checkParamValues(m.params, (n) => deps.store.findUnique<ParamDef>(PARAMS, 'name', n), 'params');
   },
-  transform: (m, deps) => ({ ...m, params: sealParams(sealingFor(deps.store), m.params, { site: m.site }, 'params') }),
-  view: (m, deps) => ({ ...m, params: redactSealed(m.params, secretParamNames(deps.store)) }),
+  // The BMC's password param is sealed even when no param definition marks it secret (issue 13).
+  transform: (m, deps) => ({ ...m, params: sealParams(sealingFor(deps.store), m.params, { site: m.site }, 'params', bmcPasswordParams(m)) }),
+  view: (m, deps) => ({ ...m, params: redactSealed(m.params, new Set([...secretParamNames(deps.store), ...bmcPasswordParams(m)])) }),
 };

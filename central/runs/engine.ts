@@ -304,7 +304,7 @@ export class RunEngine {
           adopted = (await deploy(this.o.lifecycle, run.machine, { ...plan.request, params: {} } as never, { tokenId: `run:${run.id}` })).task?.id;
           break;
         case 'release':
-          adopted = (await release(this.o.lifecycle, run.machine, plan.request, { tokenId: `run:${run.id}` })).task?.id;
+          adopted = (await release(this.o.lifecycle, run.machine, { powerOff: false, ...plan.request }, { tokenId: `run:${run.id}` })).task?.id;
           break;
       }
       const running = await this.record(run, { type: 'dispatched', ...(adopted ? { taskId: adopted } : {}) });

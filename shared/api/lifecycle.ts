@@ -39,6 +39,7 @@ export const MachineDeployment = z
     config: z.enum(['cloud-init', 'ignition']).optional(),
     disk: z.string().optional(),
     wipe: z.enum(['quick', 'secure']).optional(),
+    powerOff: z.boolean().optional().describe('release --power-off: powered off through the BMC once ready'),
     startedAt: z.string(),
   })
   .meta({ id: 'MachineDeployment' });
@@ -82,7 +83,9 @@ export const DeployRequest = z
   .meta({ id: 'DeployRequest' });
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
-export const ReleaseRequest = z.object({ wipe: z.enum(['quick', 'secure']).default('quick') }).strict().meta({ id: 'ReleaseRequest' });
+export const ReleaseRequest = z
+  .object({ wipe: z.enum(['quick', 'secure']).default('quick'), powerOff: z.boolean().default(false).describe('power the machine off through its BMC once it is back in ready') })
+  .strict().meta({ id: 'ReleaseRequest' });
 export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
 
 /** Error code of `GET /machines/{id}/wait` when the machine lands in `failed` instead. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Ipv4, Mac, Name, ParamValue, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
+import { BmcConfig, PowerReading } from './bmc.js';
 import { MachineAddress, MachineDeployment, MachineOs, MachineState } from './lifecycle.js';
 
 /** Param names are lower-case identifiers so templates can use `params.<name>`. */
@@ -95,6 +96,8 @@ export const Machine = z
     netboot: z.boolean().describe('netboot allowed: when false the machine boots from its disk'),
     secretsGeneration: z.number().int().min(0).optional().describe('bumped by POST /machines/{id}/rearm: configs carrying secrets are served to one boot session per generation'),
     servedBy: z.string().optional().describe('the agent that serves this machine (leased it, saw it boot or discovered it); its tasks go there'),
+    bmc: BmcConfig.optional().describe('the BMC its agent drives (IPMI or Redfish); the password is the secret param bmc.passwordParam'),
+    power: PowerReading.optional().describe('the power state its agent last read through the BMC, and when'),
     ...Timestamps,
   })
   .meta({ id: 'Machine' });
@@ -116,6 +119,7 @@ export const MachineCreate = z
     state: readOnlyState,
     bootState: readOnlyState,
     netboot: z.boolean().default(true),
+    bmc: BmcConfig.optional(),
   })
   .strict();
 export const MachinePatch = z
@@ -132,6 +136,7 @@ export const MachinePatch = z
     facts: Facts,
     bootenv: Name,
     netboot: z.boolean(),
+    bmc: BmcConfig.nullable(),
   })
   .partial()
   .extend({ state: readOnlyState, stateReason: readOnlyState, bootState: readOnlyState })

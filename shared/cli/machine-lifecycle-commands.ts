@@ -110,10 +110,11 @@ export function registerMachineLifecycleCommands(machines: Command): void {
     .command('release <ref>')
     .description('wipe the machine’s disks and netboot it back into discovery (→ releasing → ready)')
     .option('--wipe <mode>', 'quick (partition tables and signatures) or secure (every block)', 'quick')
+    .option('--power-off', 'power the machine off through its BMC once it is back in ready')
     .action(
-      action(async (ref: string, o: { wipe: string }, c: Command) => {
+      action(async (ref: string, o: { wipe: string; powerOff?: boolean }, c: Command) => {
         const g = globals(c);
-        printAction(await g.client().call<ActionResult>('POST', `/api/v1/machines/${enc(ref)}/release`, { wipe: o.wipe }), g.format);
+        printAction(await g.client().call<ActionResult>('POST', `/api/v1/machines/${enc(ref)}/release`, { wipe: o.wipe, ...(o.powerOff ? { powerOff: true } : {}) }), g.format);
       }),
     );
   machines

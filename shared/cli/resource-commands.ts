@@ -4,6 +4,8 @@ import { registerObjectCommands, type FieldFlag } from './objects.js';
 import { print } from './output.js';
 import { registerMachineLifecycleCommands } from './machine-lifecycle-commands.js';
 import { registerMachineWorkflowCommand } from './workflows-commands.js';
+import { registerMachinePowerCommands } from './machine-power-commands.js';
+
 
 const described: FieldFlag[] = [
   { flags: '--description <text>', description: 'free text', field: 'description' },
@@ -27,7 +29,7 @@ export function registerResourceCommands(program: Command): void {
   const machines = registerObjectCommands(program, {
     noun: 'machines',
     singular: 'machine',
-    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'state', 'netboot'],
+    columns: ['name', 'site', 'macs', 'address', 'bootenv', 'state', 'netboot', 'power'],
     fields: [
       { flags: '--site <site>', description: 'site name', field: 'site' },
       { flags: '--rack <rack>', description: 'rack name', field: 'rack' },
@@ -73,6 +75,8 @@ export function registerResourceCommands(program: Command): void {
     );
   registerMachineLifecycleCommands(machines);
   registerMachineWorkflowCommand(machines);
+  registerMachinePowerCommands(machines);
+
   registerTokenCommands(program);
 }
 

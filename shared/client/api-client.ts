@@ -2,12 +2,19 @@ import { readFileSync, existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { PinnedAgent } from './pinned-agent.js';
 
 export interface ClientConfig {
   url: string;
   token?: string;
   /** PEM text of the CA that issued the central's certificate. */
   ca?: string;
+  /** Per-request timeout (ms); none by default. */
+  timeoutMs?: number;
+  /** TLS beyond a CA (a BMC's self-signed certificate): a SHA-256 pin of the leaf, or no check at all. */
+  tls?: { fingerprint256?: string; insecure?: boolean };
+  /** Who answers, for error messages (default "the central"). */
+  peer?: string;
 }
 
 export class ApiClientError extends Error {
@@ -65,7 +72,10 @@ export class ApiClient {
     }
     const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(u, { method, headers: reqHeaders, ...(u.protocol === 'https:' && this.config.ca ? { ca: this.config.ca } : {}) }, (res) => {
+      const peer = this.config.peer ?? 'the central';
+      const pin = this.config.tls?.fingerprint256;
+      const tlsOpts = u.protocol !== 'https:' ? {} : pin ? { agent: new PinnedAgent(pin) } : this.config.tls?.insecure ? { rejectUnauthorized: false } : this.config.ca ? { ca: this.config.ca } : {};
+      const req = send(u, { method, headers: reqHeaders, ...tlsOpts }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -83,11 +93,12 @@ export class ApiClient {
         res.on('error', reject);
       });
       req.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ECONNREFUSED') reject(new Error(`cannot reach the central at ${this.config.url} (connection refused); is it running?`));
+        if (e.code === 'ECONNREFUSED') reject(Object.assign(new Error(`cannot reach ${peer} at ${this.config.url} (connection refused); is it running?`), { code: e.code }));
         else if (e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || e.code === 'SELF_SIGNED_CERT_IN_CHAIN' || e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
-          reject(new Error(`the central's certificate is not trusted: pass --ca or set UNDERLAY_CA to its CA (the central's data dir has ca.pem) [${e.code}]`));
+          reject(Object.assign(new Error(this.config.peer ? `${peer}'s certificate is not trusted [${e.code}]` : `the central's certificate is not trusted: pass --ca or set UNDERLAY_CA to its CA (the central's data dir has ca.pem) [${e.code}]`), { code: e.code }));
         } else reject(e);
       });
+      if (this.config.timeoutMs) req.setTimeout(this.config.timeoutMs, () => req.destroy(Object.assign(new Error(`${peer} did not answer within ${this.config.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       if (payload) req.write(payload);
       req.end();
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BmcConfig } from '../api/bmc.js';
 
 /** What the agent needs to know about a machine of its site to boot it while offline. */
 export const MachineState = z.object({
@@ -19,6 +20,8 @@ export const MachineState = z.object({
    * value of this (the agent refuses later sessions with 410 until the operator re-arms).
    */
   secretsGeneration: z.number().int().min(0).optional(),
+  /** The machine's BMC (its password is the sealed param `bmc.passwordParam`). */
+  bmc: BmcConfig.optional(),
   /** Params with secret values replaced by `{ "$sealed": base64 }` sealed to this agent. */
   params: z.record(z.string(), z.unknown()),
 });

@@ -60,6 +60,8 @@ export const TASK_KINDS = {
 } as const;
 
 export type TaskKind = keyof typeof TASK_KINDS;
+/** The kinds the agent runs itself (each has a handler in agent/tasks/kinds/). */
+export type AgentTaskKind = { [K in TaskKind]: (typeof TASK_KINDS)[K]['target'] extends 'agent' ? K : never }[TaskKind];
 export const TaskKindName = z.enum(Object.keys(TASK_KINDS) as [TaskKind, ...TaskKind[]]);
 
 export function isTaskKind(k: string): k is TaskKind {
