@@ -124,6 +124,12 @@ deploy_fail() {
   report "$1" failed 1 "$2/output" "$3"
 }
 
+# sha256_stdin: the hex sha256 of stdin. openssl's assembly is several times faster than busybox's
+# sha256sum (the read-back of a 1.3 GiB image took twice as long as writing it under QEMU TCG).
+sha256_stdin() {
+  if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r | cut -d' ' -f1; else sha256sum | cut -d' ' -f1; fi
+}
+
 # now_ms: milliseconds since boot (busybox date has no %N; /proc/uptime has centiseconds).
 now_ms() {
   local _u _r
@@ -153,7 +159,7 @@ write_and_verify() {
   [ -b "$_disk" ] && { blockdev --flushbufs "$_disk" 2>/dev/null; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; }
   _w1=$(now_ms)
   report_progress "$_id" "{\"phase\":\"verify\",\"bytesWritten\":$_raw,\"rawSize\":$_raw,\"bytesFetched\":$_size,\"size\":$_size}"
-  _got=$(head -c "$_raw" "$_disk" | sha256sum | cut -d' ' -f1)
+  _got=$(head -c "$_raw" "$_disk" | sha256_stdin)
   if [ "$_got" != "$_sha" ]; then deploy_fail "$_id" "$_d" hash-mismatch "sha256 of the first $_raw bytes of $_disk is $_got, expected $_sha"; return 1; fi
   echo "write_ms=$((_w1 - _w0)) verify_ms=$(($(now_ms) - _w1))" >"$_d/timing"
   ul_log "task $_id: $_raw bytes written to $_disk and verified (sha256 $_sha)"

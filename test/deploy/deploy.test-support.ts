@@ -113,7 +113,7 @@ export class MachineWalk {
   }
 
   private boot(): Vm {
-    this.vm = this.rack.bootVm({ name: `${this.o.name}-${++this.boots}`, firmware: this.o.firmware, mac: this.o.mac, memMiB: 1024, disk: this.disk, allowReboot: true });
+    this.vm = this.rack.bootVm({ name: `${this.o.name}-${++this.boots}`, firmware: this.o.firmware, mac: this.o.mac, memMiB: 1024, disk: this.disk, allowReboot: true, guardSeconds: 4 * 3600 });
     return this.vm;
   }
 
@@ -192,8 +192,9 @@ export class MachineWalk {
       `users=${JSON.stringify([{ name: 'ops', shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [KEY] }])}`,
       `write_files=${JSON.stringify([{ path: '/etc/underlay-test.txt', content: FILE_BODY, permissions: '0640' }])}`,
     ];
-    const waiting = this.wait('deployed', '40m');
+    // wait starts after the action: from failed (the flipped image) it would exit 5 at once.
     this.deployTask = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', ...params.flatMap((p) => ['--param', p])]);
+    const waiting = this.wait('deployed', '60m');
     const seen: NonNullable<Task['progress']>[] = [];
     const t = await until(
       () => {
@@ -212,8 +213,15 @@ export class MachineWalk {
     const w = await waiting;
     expect(w.code, w.stderr).toBe(0);
     expect(w.stderr).toMatch(/deploying → deployed|deployed/);
-    // The machine rebooted into the installed kernel from its disk (a second "Linux version" on the serial).
-    expect(this.vm.serial()).toMatch(/Linux version [\s\S]*Linux version /);
+    // The machine rebooted into the installed kernel from its disk, started by the image's own loader:
+    // syslinux on SeaBIOS (its banner), systemd-boot on OVMF (`initrd=\\initrd.img`), root by the image's UUID.
+    const serial = this.vm.serial();
+    const root = this.image.manifest.partitions.find((p) => p.name === 'root')!;
+    expect(serial).toMatch(/Linux version [\s\S]*Linux version /);
+    expect(serial).toContain(`Linux version ${this.image.manifest.kernelRelease}`);
+    expect(serial).toMatch(new RegExp(`Command line: .*root=UUID=${root.fsUuid}`));
+    if (this.o.firmware === 'bios') expect(serial).toContain('SYSLINUX');
+    else expect(serial).toMatch(new RegExp(`Command line: initrd=\\\\initrd\\.img root=UUID=${root.fsUuid}`)); // systemd-boot's EFI path
     const m = this.machine();
     expect(m.state).toBe('deployed');
     expect(JSON.stringify(m.addresses)).toMatch(/198\.18\.0\.\d+/);
@@ -281,8 +289,8 @@ export class MachineWalk {
       `ignition_files=${JSON.stringify([{ path: '/etc/underlay-ignition.txt', mode: 420, overwrite: true, contents: { source: `data:,${encodeURIComponent(IGNITION_BODY)}` } }])}`,
       `ignition_units=${JSON.stringify([{ name: 'underlay-hello.service', enabled: true, contents: '[Unit]\nDescription=written by Ignition\n[Service]\nType=oneshot\nExecStart=/bin/sh -c "echo ran > /run/underlay-hello"\n[Install]\nWantedBy=multi-user.target\n' }])}`,
     ];
-    const waiting = this.wait('deployed', '40m');
     const id = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', '--config', 'ignition', '--bootenv', 'debian-ignition', ...params.flatMap((p) => ['--param', p])]);
+    const waiting = this.wait('deployed', '60m');
     const t = await this.taskDone(id, 'the Ignition image-deploy task', 30 * MIN);
     expect(t.state, t.output).toBe('succeeded');
     const w = await waiting;

@@ -292,7 +292,7 @@ export class Rack {
   }
 
   /** Powers on a QEMU machine that boots from the network. */
-  bootVm(o: { name: string; firmware: 'bios' | 'uefi'; mac: string; segment?: 'br0' | 'br1'; memMiB?: number; disk?: string; allowReboot?: boolean }): Vm {
+  bootVm(o: { name: string; firmware: 'bios' | 'uefi'; mac: string; segment?: 'br0' | 'br1'; memMiB?: number; disk?: string; allowReboot?: boolean; guardSeconds?: number }): Vm {
     const { ns, tap } = this.tap(o.segment ?? 'br0');
     const serialLog = join(this.work, `${o.name}.serial.log`);
     writeFileSync(serialLog, '');
@@ -325,9 +325,9 @@ export class Rack {
       ];
     }
     const qemuLog = join(this.work, `${o.name}.qemu.log`);
-    // `timeout` is a guard for a shared host only (a VM orphaned by a killed test run ends within 30 min);
-    // the tests themselves never rely on it.
-    const proc = this.spawnLogged(ns, ['timeout', '--signal=KILL', '1800', ...argv], qemuLog);
+    // `timeout` is a guard for a shared host only (a VM orphaned by a killed test run ends within 30 min,
+    // or `guardSeconds` for a VM that lives through a whole deploy); the tests themselves never rely on it.
+    const proc = this.spawnLogged(ns, ['timeout', '--signal=KILL', String(o.guardSeconds ?? 1800), ...argv], qemuLog);
     const vm = new Vm(o.name, o.mac, serialLog, qemuLog, proc);
     this.vms.push(vm);
     return vm;

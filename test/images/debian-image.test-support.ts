@@ -1,7 +1,7 @@
-// Helpers for the Debian image test: build (shared, cached), read the disk without mounting, boot it in QEMU.
+// Helpers for the Debian image tests: build (shared, cached), read the disk without mounting.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -91,20 +91,6 @@ export function debugfs(image: string, offsetBytes: number, cmd: string): string
 /** Whether a path exists in the ext4 partition (debugfs prints an inode for it). */
 export function debugfsExists(image: string, offsetBytes: number, path: string): boolean {
   return /Inode: \d+/.test(debugfs(image, offsetBytes, `stat ${path}`));
-}
-
-/** Write one local file into a directory of the ext4 partition (what the deployer does after writing the disk). */
-export function debugfsWrite(image: string, offsetBytes: number, localFile: string, dir: string, name: string): void {
-  const r = spawnSync('debugfs', ['-w', '-f', '-', `${image}?offset=${offsetBytes}`], { input: `cd ${dir}\nrm ${name}\nwrite ${localFile} ${name}\n`, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`debugfs write failed: ${r.stderr}`);
-}
-
-/** A NoCloud seed disk: FAT labelled CIDATA with meta-data and user-data (mkfs.vfat + mtools, no mount). */
-export function makeSeedDisk(file: string, metaData: string, userData: string, workDir: string): void {
-  execFileSync('mkfs.vfat', ['-C', '-n', 'CIDATA', file, '4096'], { stdio: 'ignore' });
-  writeFileSync(join(workDir, 'meta-data'), metaData);
-  writeFileSync(join(workDir, 'user-data'), userData);
-  execFileSync('mcopy', ['-i', file, join(workDir, 'meta-data'), join(workDir, 'user-data'), '::/'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
 }
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE.fd';
