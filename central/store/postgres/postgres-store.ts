@@ -21,6 +21,9 @@ export interface PostgresStoreOptions {
 
 interface Pending {
   ops: WriteOp[];
+  /** The documents the writer saw (compare-and-set): kept when the commit is re-applied on top of other replicas' changes. */
+  expected: (Doc | undefined)[];
+  /** How to take it out of memory again (changes when it is re-applied). */
   undo: Undo[];
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -134,7 +137,7 @@ export class PostgresStore extends MemoryState implements Store {
       return Promise.reject(e);
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, undo, resolve, reject, started: performance.now() });
+      this.queue.push({ ops, expected: undo.map((u) => u.prev), undo, resolve, reject, started: performance.now() });
       this.wake();
     });
   }
@@ -163,7 +166,7 @@ export class PostgresStore extends MemoryState implements Store {
       if (!head) return;
       let rows: ChangeRow[];
       try {
-        rows = await writeCommit(this.writer, (n) => this.collections.get(n)?.spec, head.ops, head.undo.map((u) => u.prev));
+        rows = await writeCommit(this.writer, (n) => this.collections.get(n)?.spec, head.ops, head.expected);
       } catch (e) {
         await this.failHead(e);
         continue;
