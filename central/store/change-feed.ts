@@ -8,6 +8,8 @@ export interface Change {
   doc?: Doc;
   /** The document before the change, when there was one. */
   before?: Doc;
+  /** Set when another central replica made the change (a store shared by replicas replays it here). */
+  remote?: true;
 }
 
 /**

@@ -210,14 +210,15 @@ export class PostgresStore extends MemoryState implements Store {
       else c.delete(r.id);
     }
     this.reapplyPending(new Set());
-    for (const r of rows) this.announceRow(r);
+    for (const r of rows) this.announceRow(r, true);
   }
 
-  private announceRow(r: ChangeRow): void {
+  private announceRow(r: ChangeRow, remote = false): void {
+    const from = remote ? { remote: true as const } : {};
     this.changes.emit(
       r.type === 'put'
-        ? { collection: r.collection, type: 'put', id: r.id, doc: r.doc!, ...(r.before ? { before: r.before } : {}) }
-        : { collection: r.collection, type: 'delete', id: r.id, before: r.before! },
+        ? { collection: r.collection, type: 'put', id: r.id, doc: r.doc!, ...(r.before ? { before: r.before } : {}), ...from }
+        : { collection: r.collection, type: 'delete', id: r.id, before: r.before!, ...from },
       r.seq,
     );
   }

@@ -40,6 +40,7 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await until(() => seenB.length === 4 && a.changes.index === b.changes.index && a.changes.index === 4);
     expect(seenB.map((c) => `${c.type} ${c.id} ${(c.doc as Doc | undefined)?.name ?? ''}`)).toEqual(['put 1 one', 'put 2 two', 'put 1 uno', 'delete 2 ']);
     expect(seenB[2].before).toEqual({ id: '1', name: 'one' });
+    expect(seenB.map((c) => c.remote ?? false)).toEqual([true, false, true, true]); // made on the other replica, or here
     expect(b.get('things', '1')).toEqual({ id: '1', name: 'uno' });
     expect(b.findUnique('things', 'name', 'uno')?.id).toBe('1');
     expect(b.findUnique('things', 'name', 'one')).toBeUndefined();
