@@ -21,7 +21,8 @@ export interface InProcessCentral {
   adminToken: string;
   request(method: string, path: string, opts?: RequestOptions): Promise<HttpResult>;
   token(role: 'admin' | 'operator' | 'viewer' | 'agent-join', site?: string): Promise<string>;
-  joinAgent(site: string, name?: string): Promise<SimAgent>;
+  /** Joins through this central; `connectUrl`: hold the WebSocket to another replica sharing its store and CA. */
+  joinAgent(site: string, name?: string, connectUrl?: string): Promise<SimAgent>;
   close(): Promise<void>;
 }
 
@@ -52,13 +53,13 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
     return role === 'agent-join' ? /^ulj1\.(ul_[^.]+)\.[0-9a-f]{64}$/.exec(r.json.token)![1] : (r.json.token as string);
   };
 
-  const joinAgent = async (site: string, name = `sim-${sims.length + 1}`): Promise<SimAgent> => {
+  const joinAgent = async (site: string, name = `sim-${sims.length + 1}`, connectUrl = running.url): Promise<SimAgent> => {
     const { keyPem, csrPem } = makeCsr('agent-candidate:test');
     const join = await request('POST', '/api/v1/agents/join', { token: await token('agent-join', site), body: { csr: csrPem, sealPublicKey: Buffer.alloc(32, 7).toString('base64'), name, agentVersion: 'test' } });
     if (join.status !== 201) throw new Error(`join: ${join.status} ${join.text}`);
     const frames: CentralToAgent[] = [];
     const acked = new Map<string, () => void>();
-    const ws = new WebSocket(running.url.replace('https', 'wss') + '/api/v1/agents/connect', { key: keyPem, cert: join.json.certificate, ca, perMessageDeflate: false });
+    const ws = new WebSocket(connectUrl.replace('https', 'wss') + '/api/v1/agents/connect', { key: keyPem, cert: join.json.certificate, ca, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, agentVersion: 'test', stateVersion: null, lastSeq: 0, features: FEATURES })));
       ws.on('error', reject);
