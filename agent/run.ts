@@ -129,7 +129,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     executor,
     signingPublicKey,
     tls,
-    centralUrl: opts.centralUrl ?? identity.centralUrl,
+    // The URL the link uses now (one of several replicas'); artifact downloads start from it.
+    get centralUrl() {
+      return link.centralUrl;
+    },
     sealKey: { publicKey: new Uint8Array(Buffer.from(sealKey.publicKey, 'base64')), privateKey: new Uint8Array(Buffer.from(sealKey.privateKey, 'base64')) },
     logger,
     emitEvent: (kind, data, id) => outbox.add({ type: 'event', id: id ?? crypto.randomUUID(), kind, data, at: new Date().toISOString() }),
