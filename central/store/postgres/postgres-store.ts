@@ -7,7 +7,7 @@ import { MemoryState, undoAll, type Undo } from '../memory-state.js';
 import { StaleWriteError } from '../stale-write.js';
 import type { CollectionSpec, Doc, Store, StoreHealth, WriteOp } from '../types.js';
 import { migrateDatabase } from './schema.js';
-import { writeCommit, type ChangeRow } from './write-txn.js';
+import { writeBatch, type ChangeRow, type CommitOutcome } from './write-txn.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/db (libpq-style URL; PG* environment variables fill what it leaves out). */
@@ -31,6 +31,15 @@ interface Pending {
 }
 
 const CHANNEL = 'underlay_changes';
+/** Commits written in one transaction at most. */
+const MAX_BATCH = 256;
+
+const keysOf = (ops: WriteOp[]) => ops.map((op) => `${op.collection}\0${op.type === 'put' ? op.doc.id : op.id}`);
+
+/** The ops of a commit that wrote a change row (a delete of nothing writes none), in order. */
+function liveOps(ops: WriteOp[], expected: (Doc | undefined)[]): WriteOp[] {
+  return ops.filter((op, i) => op.type === 'put' || expected[i] !== undefined);
+}
 
 /**
  * The Store on PostgreSQL, for several central replicas sharing one database.
@@ -154,63 +163,72 @@ export class PostgresStore extends MemoryState implements Store {
       });
   }
 
-  /** One loop per replica: replays other replicas' changes when notified, writes queued commits one at a time. */
+  /**
+   * One loop per replica: replays other replicas' changes when notified, and writes the queued commits
+   * in batches (one transaction, one synchronous COMMIT; see writeBatch).
+   */
   private async pump(): Promise<void> {
     while (true) {
-      if (this.notified) {
+      const batch = this.queue.slice(0, MAX_BATCH);
+      if (batch.length === 0) {
+        if (!this.notified) return;
         this.notified = false;
-        await this.catchUp();
+        await this.catchUp([]);
         continue;
       }
-      const head = this.queue[0];
-      if (!head) return;
-      let rows: ChangeRow[];
+      let outcomes: CommitOutcome[];
       try {
-        rows = await writeCommit(this.writer, (n) => this.collections.get(n)?.spec, head.ops, head.expected);
+        outcomes = await writeBatch(this.writer, (n) => this.collections.get(n)?.spec, batch);
       } catch (e) {
-        await this.failHead(e);
+        this.refuseAll(batch, e);
         continue;
       }
-      this.opts.onCommit?.((performance.now() - head.started) / 1000, head.ops.length);
-      await this.catchUp(rows);
-      const at = this.queue.indexOf(head);
-      if (at >= 0) this.queue.splice(at, 1);
-      head.resolve();
+      this.notified = false;
+      await this.catchUp(batch.map((p, i) => ({ p, o: outcomes[i] })));
     }
   }
 
   /**
-   * Applies the change log after `lastSeq` in order. Rows before this replica's own commit (`own`) are
-   * other replicas' writes: pending commits are taken out of memory, the rows applied, the pending
-   * commits put back on top. The own rows are in memory already and are only announced.
+   * Brings memory to the change log's end: every pending commit is taken out of memory, the rows after
+   * `lastSeq` applied in order (this replica's own with the documents it wrote, so they stay the same
+   * objects), the written commits dropped from the queue, the refused ones too (with every pending
+   * commit that touched their documents: it was built on them), the rest put back on top. Then the rows
+   * are announced and the writers answered: acknowledged after the announcement, refused after the
+   * catch-up (so a retry builds on what it lost to).
    */
-  private async catchUp(own: ChangeRow[] = []): Promise<void> {
-    const ownFirst = own[0]?.seq ?? Infinity;
+  private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
+    const own = new Map<number, WriteOp>();
+    for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, liveOps(p.ops, p.expected)[i]));
+    const rows: ChangeRow[] = [];
     for (;;) {
       const res = await this.writer.query<ChangeRow & { seq: string }>(
-        'SELECT seq, collection, id, type, doc, before FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 2000',
-        [this.lastSeq],
+        'SELECT seq, collection, id, type, doc, before FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
+        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
       );
-      if (res.rows.length === 0) break;
-      const rows = res.rows.map((r) => ({ ...r, seq: Number(r.seq) }));
-      const remote = rows.filter((r) => r.seq < ownFirst);
-      if (remote.length > 0) this.applyRemote(remote);
-      for (const r of rows) if (r.seq >= ownFirst) this.announceRow(r);
-      this.lastSeq = rows[rows.length - 1].seq;
-      if (this.lastSeq >= (own[own.length - 1]?.seq ?? 0) && res.rows.length < 2000) break;
+      for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq) });
+      if (res.rows.length < 5000) break;
     }
-  }
-
-  private applyRemote(rows: ChangeRow[]): void {
-    const pending = this.queue.map((p) => p.undo);
-    for (let i = pending.length - 1; i >= 0; i--) undoAll(pending[i]);
+    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
     for (const r of rows) {
       const c = this.collFor(r.collection);
-      if (r.type === 'put' && r.doc) c.put(r.doc);
+      const mine = own.get(r.seq);
+      if (mine?.type === 'put') c.put(mine.doc);
+      else if (r.type === 'put' && r.doc) c.put(r.doc);
       else c.delete(r.id);
     }
-    this.reapplyPending(new Set());
-    for (const r of rows) this.announceRow(r, true);
+    if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
+    const done = new Set(written.map((w) => w.p));
+    const tainted = new Set<string>();
+    for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
+    this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
+    this.reapplyPending(tainted);
+    for (const r of rows) this.announceRow(r, !own.has(r.seq));
+    for (const { p, o } of written) {
+      if (o.ok) {
+        this.opts.onCommit?.((performance.now() - p.started) / 1000, p.ops.length);
+        p.resolve();
+      } else p.reject(o.error);
+    }
   }
 
   private announceRow(r: ChangeRow, remote = false): void {
@@ -228,13 +246,13 @@ export class PostgresStore extends MemoryState implements Store {
    * touches a document in `tainted` (built on a write that failed) or no longer fits the unique indexes
    * is refused, and what it touches is tainted in turn.
    */
-  private reapplyPending(tainted: Set<string>, why?: (p: Pending) => unknown): void {
+  private reapplyPending(tainted: Set<string>): void {
     const keep: Pending[] = [];
     for (const p of this.queue) {
-      const keys = p.ops.map((op) => `${op.collection}\0${op.type === 'put' ? op.doc.id : op.id}`);
+      const keys = keysOf(p.ops);
       if (keys.some((k) => tainted.has(k))) {
         for (const k of keys) tainted.add(k);
-        p.reject(why?.(p) ?? new StaleWriteError(p.ops[0].collection, keys[0].split('\0')[1]));
+        p.reject(new StaleWriteError(p.ops[0].collection, keys[0].split('\0')[1]));
         continue;
       }
       try {
@@ -248,26 +266,12 @@ export class PostgresStore extends MemoryState implements Store {
     this.queue.splice(0, this.queue.length, ...keep);
   }
 
-  /** The head commit failed: it and the pending commits that touch its documents are undone and refused; the rest stay. */
-  private async failHead(e: unknown): Promise<void> {
-    const head = this.queue.shift()!;
+  /** The batch's transaction failed (the database is unreachable, or worse): nothing was written; its commits and every pending one are refused. */
+  private refuseAll(batch: Pending[], e: unknown): void {
     for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
-    undoAll(head.undo);
-    if (isConnectionError(e)) {
-      const err = new UnavailableError(`the database is unavailable (${(e as Error).message}); the write was not made`);
-      head.reject(err);
-      for (const p of this.queue.splice(0)) p.reject(err);
-      return;
-    }
-    const tainted = new Set(head.ops.map((op) => `${op.collection}\0${op.type === 'put' ? op.doc.id : op.id}`));
-    this.reapplyPending(tainted, () => new StaleWriteError(head.ops[0].collection, [...tainted][0].split('\0')[1]));
-    // Replay what the other replica wrote before the refusal reaches the caller, so a retry builds on it.
-    try {
-      await this.catchUp();
-    } catch (ce) {
-      this.logger.warn({ err: (ce as Error).message }, 'store: catching up after a refused write failed');
-    }
-    head.reject(e);
+    const err = isConnectionError(e) ? new UnavailableError(`the database is unavailable (${(e as Error).message}); the write was not made`) : e;
+    if (!isConnectionError(e)) this.logger.error({ err: (e as Error).message, commits: batch.length }, 'store: a write transaction failed');
+    for (const p of this.queue.splice(0)) p.reject(err);
   }
 
   private onConnectionLost(c: pg.Client, e: Error): void {

@@ -10,10 +10,10 @@ import { SCHEMA_VERSION } from '../migrations.js';
  */
 export const SQL_MIGRATIONS: string[] = [
   // 1: the document store, unique values, change log and counter.
-  `CREATE TABLE underlay_docs (collection text NOT NULL, id text NOT NULL, doc jsonb NOT NULL, PRIMARY KEY (collection, id));
+  `CREATE TABLE underlay_docs (collection text NOT NULL, id text NOT NULL, doc json NOT NULL, PRIMARY KEY (collection, id));
    CREATE TABLE underlay_uniques (collection text NOT NULL, field text NOT NULL, value text NOT NULL, id text NOT NULL, PRIMARY KEY (collection, field, value));
    CREATE INDEX underlay_uniques_by_doc ON underlay_uniques (collection, id);
-   CREATE TABLE underlay_changes (seq bigint PRIMARY KEY, collection text NOT NULL, id text NOT NULL, type text NOT NULL, doc jsonb, before jsonb, at timestamptz NOT NULL DEFAULT now());
+   CREATE TABLE underlay_changes (seq bigint PRIMARY KEY, collection text NOT NULL, id text NOT NULL, type text NOT NULL, doc json, before json, at timestamptz NOT NULL DEFAULT now());
    CREATE TABLE underlay_counter (one boolean PRIMARY KEY DEFAULT true CHECK (one), seq bigint NOT NULL);
    INSERT INTO underlay_counter (seq) VALUES (0);`,
 ];
