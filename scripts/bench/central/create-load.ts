@@ -1,4 +1,5 @@
 /** The machine-create load the central write benchmarks share (scripts/bench/central/writes.ts, scripts/bench/ha). */
+import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:https';
 
 export interface Conn {
@@ -73,3 +74,15 @@ export async function run(conn: Conn, count: number, clients: number): Promise<{
   return { seconds, latencies };
 }
 
+
+/** Resolves with the spawned central's stdout once it printed "central listening on URL"; rejects if it exits first. */
+export function untilListening(child: ChildProcess): Promise<string> {
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (/central listening on/.test(out)) resolve(out);
+    });
+    child.once('exit', (c) => reject(new Error(`central exited with ${c}:\n${out}`)));
+  });
+}

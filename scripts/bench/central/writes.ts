@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '../free-port.js';
-import { call, run, type Conn } from './create-load.js';
+import { call, run, untilListening, type Conn } from './create-load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,14 +63,7 @@ async function main(): Promise<void> {
     void cleanup().then(() => process.exit(130));
   });
   try {
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d;
-        if (/central listening on/.test(out)) resolve();
-      });
-      child.once('exit', (c) => reject(new Error(`central exited with ${c}:\n${out}`)));
-    });
+    const out = await untilListening(child);
     const conn: Conn = {
       url: /central listening on (\S+)/.exec(out)![1],
       ca: readFileSync(join(dir, 'data', 'ca.pem'), 'utf8'),

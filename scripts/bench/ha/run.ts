@@ -24,7 +24,7 @@ import { freePort } from '../free-port.js';
 import { LinkSims } from '../../../test/ha/link-sims.js';
 import { cloneIdentity } from '../../../test/ha/replicas.js';
 import { TestPostgres } from '../../../test/support/postgres.js';
-import { call, run, type Conn } from '../central/create-load.js';
+import { call, run, untilListening, type Conn } from '../central/create-load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,14 +60,7 @@ async function spawnCentral(opts: { dataDir?: string; args?: string[] } = {}): P
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      if (/central listening on/.test(out)) resolve();
-    });
-    child.once('exit', (c) => reject(new Error(`central exited with ${c}:\n${out}`)));
-  });
+  const out = await untilListening(child);
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
