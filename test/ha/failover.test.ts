@@ -134,8 +134,13 @@ describe.skipIf(!ready)('kill -9 of one of two central replicas under load', () 
     for (const id of tasks) expect(sims.executed.get(id), `task ${id} executions`).toBe(1);
     expect(sims.executed.size).toBe(tasks.length);
 
-    const machines = await b.request('GET', '/api/v1/machines?limit=100000');
-    const stored = new Set((machines.json.items as { name: string }[]).map((m) => m.name));
+    const stored = new Set<string>();
+    for (let offset = 0; ; offset += 100) {
+      const page = await b.request('GET', `/api/v1/machines?limit=100&offset=${offset}`);
+      expect(page.status).toBe(200);
+      for (const m of page.json.items as { name: string }[]) stored.add(m.name);
+      if (page.json.items.length < 100) break;
+    }
     const lost = acked.filter((n) => !stored.has(n));
     expect(lost).toEqual([]);
   });
