@@ -74,7 +74,7 @@ export function register(program: Command): void {
   agent
     .command('join')
     .description('join this host to a central as its site agent (once)')
-    .requiredOption('--central <url>', 'central URL, e.g. https://central.example:8443 (env UNDERLAY_CENTRAL)', process.env.UNDERLAY_CENTRAL)
+    .requiredOption('--central <url>', 'central URL, e.g. https://central.example:8443, or several replicas\' comma-separated (tried in turn; env UNDERLAY_CENTRAL)', process.env.UNDERLAY_CENTRAL)
     .option('--state <dir>', 'agent state directory (env UNDERLAY_STATE)', DEFAULT_STATE)
     .option('--name <name>', 'agent name (default: hostname)')
     .option('--force', 'replace an existing identity in the state directory')
@@ -95,7 +95,7 @@ export function register(program: Command): void {
     .command('run')
     .description('run the agent: link to the central, serve the site')
     .option('--state <dir>', 'agent state directory (env UNDERLAY_STATE)', DEFAULT_STATE)
-    .option('--central <url>', 'override the central URL recorded at join (env UNDERLAY_CENTRAL)', process.env.UNDERLAY_CENTRAL)
+    .option('--central <url>', 'override the central URL(s) recorded at join; several replicas comma-separated (env UNDERLAY_CENTRAL)', process.env.UNDERLAY_CENTRAL)
     .option('--interface <if>', 'provisioning interface (env UNDERLAY_INTERFACE)', process.env.UNDERLAY_INTERFACE)
     .option('--address <ip>', "the agent's address on the provisioning network; default: the interface's IPv4 (env UNDERLAY_ADDRESS)", process.env.UNDERLAY_ADDRESS)
     .option('--dhcp <mode>', 'full | proxy | off (env UNDERLAY_DHCP)', process.env.UNDERLAY_DHCP ?? 'full')

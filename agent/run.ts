@@ -145,7 +145,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentRuntime> {
     executor,
     signingPublicKey,
     tls,
-    centralUrl: opts.centralUrl ?? identity.centralUrl,
+    // The URL the link uses now (one of several replicas'); artifact downloads start from it.
+    get centralUrl() {
+      return link.centralUrl;
+    },
     sealKey: openedSealKey,
     logger,
     emitEvent,

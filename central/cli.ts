@@ -8,6 +8,7 @@ import { action, globals, type GlobalOptions } from '../shared/cli/context.js';
 import { print } from '../shared/cli/output.js';
 import { createLogger } from '../shared/log/logger.js';
 import { startCentral } from './server/serve.js';
+import { migratePostgres } from './store/postgres/migrate-command.js';
 import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
 import { centralFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
@@ -19,6 +20,7 @@ export function register(program: Command): void {
     .command('serve')
     .description('serve the central registry API (HTTPS, bearer tokens)')
     .option('--data <dir>', 'data directory (env UNDERLAY_DATA)', process.env.UNDERLAY_DATA ?? './data')
+    .option('--store <url>', 'postgres://USER@HOST:PORT/DB shared by central replicas (env UNDERLAY_STORE); default: the embedded store in --data (docs/ha.md)', process.env.UNDERLAY_STORE)
     .option('--listen <host:port>', 'listen address (env UNDERLAY_LISTEN)', process.env.UNDERLAY_LISTEN ?? '127.0.0.1:8443')
     .option('--public-url <url>', 'URL agents and clients use to reach this central (env UNDERLAY_PUBLIC_URL)', process.env.UNDERLAY_PUBLIC_URL)
     .option('--insecure-http', 'serve plain HTTP (development only; loopback only) (env UNDERLAY_INSECURE_HTTP=1)', process.env.UNDERLAY_INSECURE_HTTP === '1')
@@ -27,7 +29,7 @@ export function register(program: Command): void {
     .option('--agent-cert-lifetime <duration>', 'lifetime of agent client certificates; agents renew after 2/3 of it (env UNDERLAY_AGENT_CERT_LIFETIME)', process.env.UNDERLAY_AGENT_CERT_LIFETIME ?? DEFAULT_AGENT_CERT_LIFETIME)
     .option('--server-cert-lifetime <duration>', 'lifetime of the HTTPS server certificate; renewed after 2/3 of it without a restart (env UNDERLAY_SERVER_CERT_LIFETIME)', process.env.UNDERLAY_SERVER_CERT_LIFETIME ?? DEFAULT_SERVER_CERT_LIFETIME)
     .option('--max-connections <n>', 'open connections accepted at once (env UNDERLAY_MAX_CONNECTIONS)', process.env.UNDERLAY_MAX_CONNECTIONS ?? '4096')
-    .action(async ({ taskRetention, taskRetentionMax, maxConnections, ...opts }: { data: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; maxConnections: string; agentCertLifetime: string; serverCertLifetime: string }) => {
+    .action(async ({ taskRetention, taskRetentionMax, maxConnections, ...opts }: { data: string; store?: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; maxConnections: string; agentCertLifetime: string; serverCertLifetime: string }) => {
       const logger = createLogger('central');
       let running;
       try {
@@ -55,6 +57,20 @@ export function register(program: Command): void {
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+    });
+
+  central
+    .command('migrate')
+    .description('apply the PostgreSQL schema migrations this central needs, then exit (serve also applies them at start, under a lock)')
+    .option('--store <url>', 'postgres://USER@HOST:PORT/DB (env UNDERLAY_STORE)', process.env.UNDERLAY_STORE)
+    .action(async ({ store }: { store?: string }) => {
+      try {
+        const { from, to } = await migratePostgres(store);
+        process.stdout.write(from === to ? `schema is current (version ${to})\n` : `migrated the schema from version ${from} to ${to}\n`);
+      } catch (e) {
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exit(1);
+      }
     });
 
   central

@@ -7,6 +7,7 @@ import { parseJoinToken } from '../../shared/api/join-token.js';
 import { makeCsr } from '../../shared/pki/csr.js';
 import { ApiClient, ApiClientError } from '../../shared/client/api-client.js';
 import { ensureStateDir, saveJson, type AgentIdentity } from '../state/state-dir.js';
+import { parseCentralUrls } from '../link/central-urls.js';
 import { fetchPinnedCa } from './verify-central.js';
 import { AGENT_VERSION } from '../version.js';
 
@@ -19,22 +20,38 @@ export interface JoinOptions {
   force?: boolean;
 }
 
+/** The first URL for which `probe` works; the errors of all when none does. A fingerprint mismatch is never skipped over. */
+async function firstReachable(urls: string[], probe: (u: string) => Promise<string>): Promise<{ url: string; caPem: string }> {
+  const errors: string[] = [];
+  for (const url of urls) {
+    try {
+      return { url, caPem: await probe(url) };
+    } catch (e) {
+      if (urls.length === 1 || /fingerprint|man in the middle|pinned CA|must be https/i.test((e as Error).message)) throw e;
+      errors.push(`${url}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`no central answered: ${errors.join('; ')}`);
+}
+
 export async function joinCentral(opts: JoinOptions): Promise<AgentIdentity> {
   const { bearer, caFingerprint } = parseJoinToken(opts.token);
   const paths = ensureStateDir(opts.state);
   if (existsSync(paths.identity) && !opts.force) {
     throw new Error(`${paths.dir} already holds a joined agent identity; use another --state dir or --force to replace it`);
   }
-  const centralUrl = opts.central.replace(/\/+$/, '');
-  // 1. Verify the central before sending anything (the token is a secret).
-  const caPem = await fetchPinnedCa(centralUrl, caFingerprint);
+  // One URL or several replicas' (recorded as given: the link tries them in turn).
+  const urls = parseCentralUrls(opts.central);
+  const centralUrl = urls.join(',');
+  // 1. Verify the central before sending anything (the token is a secret): the first replica that answers.
+  const { url: joinUrl, caPem } = await firstReachable(urls, (u) => fetchPinnedCa(u, caFingerprint));
   // 2. Keys made here.
   const name = opts.name ?? hostname();
   const { keyPem, csrPem } = makeCsr(`agent-candidate:${name}`);
   await sodium.ready;
   const seal = sodium.crypto_box_keypair();
   // 3. Join over TLS pinned to that CA.
-  const client = new ApiClient({ url: centralUrl, token: bearer, ca: caPem });
+  const client = new ApiClient({ url: joinUrl, token: bearer, ca: caPem });
   let res: unknown;
   try {
     res = await client.call('POST', '/api/v1/agents/join', {

@@ -3,11 +3,13 @@ import type { Logger } from '../../shared/log/logger.js';
 import { BATCH_FILL_BYTES, CentralToAgent, FEATURES, MAX_BATCH_ITEMS, MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION, type AgentToCentral, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
 import { AGENT_VERSION } from '../version.js';
 import { backoffDelay } from './backoff.js';
+import { CentralUrls, parseCentralUrls } from './central-urls.js';
 import type { Outbox } from './outbox.js';
 
 export type LinkState = 'idle' | 'connecting' | 'handshaking' | 'ready' | 'backoff' | 'stopped';
 
 export interface LinkOptions {
+  /** One URL, or several central replicas' (comma-separated): tried in turn, see CentralUrls. */
   centralUrl: string;
   /** Read at every (re)connect: a certificate renewal replaces key and cert in this object. */
   tls: { key: string; cert: string; ca: string };
@@ -25,12 +27,15 @@ export interface LinkOptions {
  * The agent's one outbound link: a WebSocket over mutual TLS to the central, with an explicit state
  * machine (idle → connecting → handshaking → ready → backoff → connecting …, or stopped), heartbeats
  * both ways (a dead link is noticed within 30 s), reconnection with exponential backoff and jitter,
- * and the durable outbox drained in order on every (re)connect.
+ * and the durable outbox drained in order on every (re)connect. With several central URLs (replicas), a
+ * failed or lost link moves to the next URL; the backoff grows per pass over the list.
  */
 export class Link {
   state: LinkState = 'idle';
   private ws: WebSocket | null = null;
-  private attempt = 0;
+  private readonly urls: CentralUrls;
+  /** The next reconnect stays on the same URL (a deliberate reconnect, e.g. after a certificate renewal). */
+  private stay = false;
   private timer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastInbound = 0;
@@ -41,9 +46,15 @@ export class Link {
   private centralFeatures = new Set<Feature>();
 
   constructor(private readonly opts: LinkOptions) {
+    this.urls = new CentralUrls(parseCentralUrls(opts.centralUrl));
     opts.outbox.onAdd = (m) => {
       if (this.state === 'ready') this.send(m);
     };
+  }
+
+  /** The central URL this link uses now (or dials next). */
+  get centralUrl(): string {
+    return this.urls.current;
   }
 
   onState(fn: (s: LinkState) => void): () => void {
@@ -67,7 +78,8 @@ export class Link {
   reconnect(reason: string): void {
     if (this.state === 'stopped' || !this.ws) return;
     this.opts.logger.info({ reason }, 'reconnecting');
-    this.attempt = 0;
+    this.urls.succeeded();
+    this.stay = true;
     this.ws.close(1000, reason);
   }
 
@@ -86,7 +98,7 @@ export class Link {
   private connect(): void {
     if (this.state === 'stopped') return;
     this.setState('connecting');
-    const url = this.opts.centralUrl.replace(/^http/, 'ws') + '/api/v1/agents/connect';
+    const url = this.urls.current.replace(/^http/, 'ws') + '/api/v1/agents/connect';
     const ws = new WebSocket(url, {
       key: this.opts.tls.key,
       cert: this.opts.tls.cert,
@@ -131,7 +143,10 @@ export class Link {
 
   private scheduleReconnect(): void {
     this.setState('backoff');
-    const delay = backoffDelay(this.attempt++, this.opts.backoff);
+    const round = this.urls.round;
+    if (this.stay) this.stay = false;
+    else this.urls.failed();
+    const delay = backoffDelay(round, this.opts.backoff);
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
@@ -168,7 +183,7 @@ export class Link {
     }
     if (msg.type === 'pong') return;
     if (msg.type === 'welcome') {
-      this.attempt = 0;
+      this.urls.succeeded();
       this.centralFeatures = new Set(msg.features);
       this.setState('ready');
       this.opts.logger.info({ agent: msg.agent, site: msg.site, outbox: this.opts.outbox.size }, 'link ready');

@@ -46,7 +46,8 @@ export function lifecycleFeature(opts: LifecycleFeatureOptions = {}): CentralFea
         }
       });
       const sweep = setInterval(() => {
-        expireOverdueActionTasks(lifecycle).catch((err: Error) => deps.logger.warn({ err }, 'could not expire overdue deploy or release tasks'));
+        // With central replicas on one database, one of them sweeps at a time.
+        deps.store.exclusive('lifecycle-overdue', () => expireOverdueActionTasks(lifecycle)).catch((err: Error) => deps.logger.warn({ err }, 'could not expire overdue deploy or release tasks'));
       }, opts.overdueSweepMs ?? OVERDUE_SWEEP_MS);
       sweep.unref();
       return () => {

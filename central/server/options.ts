@@ -22,6 +22,8 @@ export const DEFAULT_SERVER_CERT_LIFETIME = '397d';
 
 export const CentralOptions = z.object({
   data: z.string().min(1).default('./data'),
+  /** `postgres://…`: the PostgreSQL database central replicas share; unset: the embedded store in `data`. */
+  store: z.string().optional(),
   listen: z
     .string()
     .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'HOST:PORT, e.g. 127.0.0.1:8443 or 0.0.0.0:8443')

@@ -12,7 +12,7 @@ import { Services } from '../api/services.js';
 import { TokenService } from '../auth/tokens.js';
 import { ADMIN_TOKEN_FILE, AdminTokenFile } from '../auth/admin-token.js';
 import { Metrics } from '../metrics/metrics.js';
-import { FileStore } from '../store/file-store.js';
+import { openStore } from '../store/open-store.js';
 import { centralFeatures } from '../features.js';
 import { ensureIdentity, type CentralIdentity } from './identity.js';
 import { ServerCertRenewer } from './server-cert-renewer.js';
@@ -46,7 +46,8 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
   }
   await sodiumReady;
   const metrics = new Metrics();
-  const store = await FileStore.open({
+  const store = await openStore({
+    url: opts.store,
     dir: opts.data,
     collections: features.flatMap((f) => f.collections ?? []),
     logger,

@@ -6,6 +6,8 @@ import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { ConflictError, InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import { newId } from '../auth/tokens.js';
 import type { CollectionSpec, Doc, Store, WriteOp } from '../store/types.js';
+import type { Change } from '../store/change-feed.js';
+import { retryStale } from '../store/stale-write.js';
 
 export const SERVICES = 'services';
 export const servicesCollection: CollectionSpec = { name: SERVICES, unique: [{ field: 'name', values: (d: Doc) => [String(d.name)] }] };
@@ -54,6 +56,7 @@ export class ServiceRegistry {
   private timer: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly offRemote: () => void;
 
   constructor(
     private readonly store: Store,
@@ -69,6 +72,30 @@ export class ServiceRegistry {
       this.index = Math.max(this.index, s.modifyIndex ?? 0);
       for (const m of s.members) this.runtime.set(rk(s.name, m.id), { deadline: m.ttl ? now + parseDuration(m.ttl) : undefined, note: m.note });
     }
+    this.offRemote = store.changes.on((c) => this.followRemote(c));
+  }
+
+  /**
+   * Another central replica changed a service (a store shared by replicas replays it here): the map,
+   * the index and the blocking queries follow, as for a local write. Its new members get a fresh TTL.
+   */
+  private followRemote(c: Change): void {
+    if (!c.remote || c.collection !== SERVICES) return;
+    const before = c.before as Service | undefined;
+    const s = c.doc as Service | undefined;
+    if (before && (!s || before.name !== s.name)) {
+      this.services.delete(before.name);
+      for (const m of before.members) if (!s?.members.some((x) => x.id === m.id)) this.runtime.delete(rk(before.name, m.id));
+      this.events.emit(before.name);
+    }
+    this.index = Math.max(this.index + 1, s?.modifyIndex ?? 0);
+    if (s) {
+      const now = this.now();
+      this.services.set(s.name, s);
+      for (const m of s.members) if (!this.runtime.has(rk(s.name, m.id))) this.runtime.set(rk(s.name, m.id), { deadline: m.ttl ? now + parseDuration(m.ttl) : undefined, note: m.note });
+      this.events.emit(s.name);
+    }
+    this.events.emit('*');
   }
 
   /** Starts the TTL sweeper. */
@@ -82,6 +109,7 @@ export class ServiceRegistry {
   /** Stops the sweeper and wakes every blocking query so the server can close. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.offRemote();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.events.emit('stop');
@@ -130,8 +158,10 @@ export class ServiceRegistry {
 
   // ---- writes (serialised; each is durable before it resolves, then announced)
 
+  /** One write at a time; one another replica's write beat (a stale write) is built again on it. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    const once = () => retryStale(fn);
+    const run = this.queue.then(once, once);
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -8,6 +8,8 @@ export interface Change {
   doc?: Doc;
   /** The document before the change, when there was one. */
   before?: Doc;
+  /** Set when another central replica made the change (a store shared by replicas replays it here). */
+  remote?: true;
 }
 
 /**
@@ -26,11 +28,19 @@ export class ChangeFeed {
 
   private readonly perCollection = new Map<string, number>();
 
-  /** Called by the store after a durable commit (nothing else emits). */
-  emit(change: Change): void {
-    this.index++;
+  /**
+   * Called by the store after a durable commit (nothing else emits). A store shared by several replicas
+   * passes the change's position in its log (`at`), so the index is the same on every replica.
+   */
+  emit(change: Change, at?: number): void {
+    this.index = at === undefined ? this.index + 1 : Math.max(this.index + 1, at);
     this.perCollection.set(change.collection, (this.perCollection.get(change.collection) ?? 0) + 1);
     this.emitter.emit('change', change);
+  }
+
+  /** Called by a store when it loads: the index starts at the position of the data loaded. */
+  resumeAt(index: number): void {
+    this.index = Math.max(this.index, index);
   }
 
   /** How many changes these collections have seen: moves exactly when one of them changes (e.g. a cache of a document built from them). */

@@ -26,20 +26,7 @@ const snapshot = () => JSON.parse(readFileSync(join(dir, 'store.json'), 'utf8'))
 const names = (s: FileStore) => s.list('things').items.map((d) => d.name);
 
 describe('FileStore', () => {
-  it('persists puts and deletes across reopen', async () => {
-    const s = await open();
-    await s.put('things', thing('a'));
-    await s.put('things', thing('b', 'b', { n: 1 }));
-    await s.put('things', thing('b', 'b', { n: 2 }));
-    await s.put('things', thing('c'));
-    await s.delete('things', 'c');
-    await s.close();
-    const again = await open();
-    expect(names(again)).toEqual(['a', 'b']);
-    expect(again.get('things', 'b')).toEqual({ id: 'b', name: 'b', n: 2 });
-    expect(again.count('things')).toBe(2);
-    await again.close();
-  });
+  // Puts and deletes kept across a reopen: the store conformance suite (file-store.conformance.test.ts).
 
   it('commits atomically: a conflicting op rolls back the ops before it, in memory and on disk', async () => {
     const s = await open();

@@ -72,6 +72,11 @@ export abstract class MemoryState {
     await this.commit([{ type: 'delete', collection, id }]);
   }
 
+  /** One process owns this store: a job always runs here. */
+  async exclusive<T>(_job: string, fn: () => Promise<T> | T): Promise<T | undefined> {
+    return fn();
+  }
+
   get<T extends Doc>(collection: CollectionName, id: string): T | undefined {
     return this.coll(collection).get(id) as T | undefined;
   }

@@ -59,6 +59,11 @@ export interface Store {
   counts(): Record<CollectionName, number>;
   /** Where acknowledged writes are announced (after they are durable). */
   readonly changes: ChangeFeed;
+  /**
+   * Runs a background job (retention, sweeps) unless another central replica sharing this store runs the
+   * job of that name now; then resolves undefined without running it. One process: always runs it.
+   */
+  exclusive<T>(job: string, fn: () => Promise<T> | T): Promise<T | undefined>;
   /** Whether writes can be made durable now (shown by /healthz). */
   health(): StoreHealth;
   close(): Promise<void>;

@@ -82,8 +82,9 @@ export class RetentionPruner {
 
   private async run(): Promise<void> {
     try {
-      const n = await prune(this.store, this.policy);
-      if (n.tasks + n.events > 0) this.logger.info({ ...n, maxAgeMs: this.policy.maxAgeMs, maxCount: this.policy.maxCount }, 'pruned finished tasks and events');
+      // With central replicas on one database, one of them prunes at a time.
+      const n = await this.store.exclusive('task-retention', () => prune(this.store, this.policy));
+      if (n && n.tasks + n.events > 0) this.logger.info({ ...n, maxAgeMs: this.policy.maxAgeMs, maxCount: this.policy.maxCount }, 'pruned finished tasks and events');
     } catch (e) {
       this.logger.error({ err: e }, 'pruning finished tasks failed; will retry');
     }

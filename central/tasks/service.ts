@@ -10,6 +10,7 @@ import { ConflictError, DomainError, InvalidError, NotFoundError } from '../../s
 import { MACHINES } from '../machines/resources.js';
 import { SITES } from '../sites/resources.js';
 import type { Store } from '../store/types.js';
+import { retryStale } from '../store/stale-write.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { TASKS } from './collection.js';
 import { TASK_EFFECTS } from './effects.js';
@@ -145,6 +146,11 @@ export class TaskService {
    * claimed synchronously in memory, so concurrent creates never share one.
    */
   async createMany(inputs: CreateTaskInput[]): Promise<TaskDoc[]> {
+    // Another central replica may claim the same agent's next sequence number first: build again on its claim.
+    return retryStale(() => this.createManyOnce(inputs));
+  }
+
+  private async createManyOnce(inputs: CreateTaskInput[]): Promise<TaskDoc[]> {
     const agents = new Map<string, AgentDoc>();
     const tasks: TaskDoc[] = [];
     inputs.forEach((input, i) => {

@@ -21,7 +21,8 @@ export interface InProcessCentral {
   adminToken: string;
   request(method: string, path: string, opts?: RequestOptions): Promise<HttpResult>;
   token(role: 'admin' | 'operator' | 'viewer' | 'agent-join', site?: string): Promise<string>;
-  joinAgent(site: string, name?: string): Promise<SimAgent>;
+  /** Joins through this central; `connectUrl`: hold the WebSocket to another replica sharing its store and CA. */
+  joinAgent(site: string, name?: string, connectUrl?: string): Promise<SimAgent>;
   /** Opens a new link for an agent that joined before (this central or an earlier run of it), with its own certificate. */
   reconnectAgent(agent: SimAgent): Promise<SimAgent>;
   close(): Promise<void>;
@@ -57,10 +58,10 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
     return role === 'agent-join' ? /^ulj1\.(ul_[^.]+)\.[0-9a-f]{64}$/.exec(r.json.token)![1] : (r.json.token as string);
   };
 
-  const connect = async (id: string, site: string, keyPem: string, certificate: string): Promise<SimAgent> => {
+  const connect = async (id: string, site: string, keyPem: string, certificate: string, connectUrl = running.url): Promise<SimAgent> => {
     const frames: CentralToAgent[] = [];
     const acked = new Map<string, () => void>();
-    const ws = new WebSocket(running.url.replace('https', 'wss') + '/api/v1/agents/connect', { key: keyPem, cert: certificate, ca, perMessageDeflate: false });
+    const ws = new WebSocket(connectUrl.replace('https', 'wss') + '/api/v1/agents/connect', { key: keyPem, cert: certificate, ca, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, agentVersion: 'test', stateVersion: null, lastSeq: 0, features: FEATURES })));
       ws.on('error', reject);
@@ -95,11 +96,11 @@ export async function startInProcessCentral(opts: { logger?: Logger; dir?: strin
     return sim;
   };
 
-  const joinAgent = async (site: string, name = `sim-${sims.length + 1}`): Promise<SimAgent> => {
+  const joinAgent = async (site: string, name = `sim-${sims.length + 1}`, connectUrl = running.url): Promise<SimAgent> => {
     const { keyPem, csrPem } = makeCsr('agent-candidate:test');
     const join = await request('POST', '/api/v1/agents/join', { token: await token('agent-join', site), body: { csr: csrPem, sealPublicKey: Buffer.alloc(32, 7).toString('base64'), name, agentVersion: 'test' } });
     if (join.status !== 201) throw new Error(`join: ${join.status} ${join.text}`);
-    return connect(join.json.agent.id, site, keyPem, join.json.certificate);
+    return connect(join.json.agent.id, site, keyPem, join.json.certificate, connectUrl);
   };
 
   return {

@@ -10,12 +10,13 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from '../free-port.js';
+import { call, run, untilListening, type Conn } from './create-load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,78 +31,6 @@ const CLIENTS = Number(args.clients);
 const WRITES = Number(args.writes);
 const CLI = fileURLToPath(new URL('../../../shared/cli/underlay.js', import.meta.url));
 
-
-interface Conn {
-  url: string;
-  ca: string;
-  token: string;
-}
-
-function call(conn: Conn, agent: Agent, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      conn.url + path,
-      {
-        method,
-        agent,
-        ca: conn.ca,
-        headers: {
-          authorization: `Bearer ${conn.token}`,
-          accept: 'application/json',
-          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
-
-let serial = 0;
-function machine() {
-  const i = serial++;
-  const mac = [0x52, 0x54, (i >> 24) & 0xff, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':');
-  return {
-    name: `bench-${String(i).padStart(7, '0')}`,
-    site: 'bench',
-    rack: `r${i % 40}`,
-    macs: [mac],
-    params: { role: i % 3 === 0 ? 'db' : 'web', index: i },
-    facts: { cpu: { cores: 16, threads: 32 }, memory: { totalBytes: 68719476736 }, disks: [{ name: 'sda', sizeBytes: 960197124096 }] },
-  };
-}
-
-/** `count` creates with `clients` workers, each with its own keep-alive agent; returns latencies (ms). */
-async function run(conn: Conn, count: number, clients: number): Promise<{ seconds: number; latencies: number[] }> {
-  const agents = Array.from({ length: clients }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
-  // Warm the connections (TLS handshakes are not what we measure).
-  await Promise.all(agents.map((a) => call(conn, a, 'GET', '/healthz')));
-  const latencies: number[] = [];
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    agents.map(async (agent) => {
-      while (next < count) {
-        next++;
-        const t0 = process.hrtime.bigint();
-        const r = await call(conn, agent, 'POST', '/api/v1/machines', machine());
-        if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
-        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  for (const a of agents) a.destroy();
-  return { seconds, latencies };
-}
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
@@ -134,14 +63,7 @@ async function main(): Promise<void> {
     void cleanup().then(() => process.exit(130));
   });
   try {
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d;
-        if (/central listening on/.test(out)) resolve();
-      });
-      child.once('exit', (c) => reject(new Error(`central exited with ${c}:\n${out}`)));
-    });
+    const out = await untilListening(child);
     const conn: Conn = {
       url: /central listening on (\S+)/.exec(out)![1],
       ca: readFileSync(join(dir, 'data', 'ca.pem'), 'utf8'),

@@ -1,0 +1,348 @@
+import pg from 'pg';
+import { UnavailableError } from '../../../shared/errors/domain-errors.js';
+import { silentLogger, type Logger } from '../../../shared/log/logger.js';
+import { ChangeFeed } from '../change-feed.js';
+import { MemoryCollection } from '../memory-collection.js';
+import { MemoryState, undoAll, type Undo } from '../memory-state.js';
+import { StaleWriteError } from '../stale-write.js';
+import type { CollectionSpec, Doc, Store, StoreHealth, WriteOp } from '../types.js';
+import { migrateDatabase } from './schema.js';
+import { writeBatch, type ChangeRow, type CommitOutcome } from './write-txn.js';
+
+export interface PostgresStoreOptions {
+  /** postgres://user@host:port/db (libpq-style URL; PG* environment variables fill what it leaves out). */
+  url: string;
+  collections: CollectionSpec[];
+  logger?: Logger;
+  changes?: ChangeFeed;
+  /** Called with each commit's duration (seconds) and op count. */
+  onCommit?: (seconds: number, records: number) => void;
+}
+
+interface Pending {
+  ops: WriteOp[];
+  /** The documents the writer saw (compare-and-set): kept when the commit is re-applied on top of other replicas' changes. */
+  expected: (Doc | undefined)[];
+  /** How to take it out of memory again (changes when it is re-applied). */
+  undo: Undo[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  started: number;
+}
+
+const CHANNEL = 'underlay_changes';
+/** Commits written in one transaction at most. */
+const MAX_BATCH = 256;
+
+const keysOf = (ops: WriteOp[]) => ops.map((op) => `${op.collection}\0${op.type === 'put' ? op.doc.id : op.id}`);
+
+/** The ops of a commit that wrote a change row (a delete of nothing writes none), in order. */
+function liveOps(ops: WriteOp[], expected: (Doc | undefined)[]): WriteOp[] {
+  return ops.filter((op, i) => op.type === 'put' || expected[i] !== undefined);
+}
+
+/**
+ * The Store on PostgreSQL, for several central replicas sharing one database.
+ *
+ * Reads stay synchronous, as the Store interface and its callers want: each replica holds every document
+ * in memory (the file store does too) and keeps it current from the change log (`underlay_changes`),
+ * woken by LISTEN/NOTIFY. Writes go to PostgreSQL one commit at a time per replica, in its own
+ * transaction with synchronous commit; a commit is applied in memory at once (a read-modify-write made
+ * after it builds on it, as with the file store), acknowledged after COMMIT, and announced on `changes`
+ * in change-log order on every replica (the committing one included), so the change feed's index is the
+ * same on all replicas.
+ *
+ * Across replicas every write is a compare-and-set against the document this replica saw: if another
+ * replica changed it first, nothing is written and StaleWriteError (a conflict) is thrown. Unique values
+ * are claimed in a table whose primary key refuses a second holder on any replica. A failed commit is
+ * undone in memory with every later commit of this replica that touched the same documents.
+ */
+export class PostgresStore extends MemoryState implements Store {
+  readonly changes: ChangeFeed;
+  private readonly logger: Logger;
+  private writer!: pg.Client;
+  private listener: pg.Client | null = null;
+  private readonly jobs: pg.Pool;
+  private readonly queue: Pending[] = [];
+  private pumping: Promise<void> | null = null;
+  private notified = false;
+  private lastSeq = 0;
+  private fault: string | null = null;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+
+  private constructor(private readonly opts: PostgresStoreOptions) {
+    super(opts.collections);
+    this.changes = opts.changes ?? new ChangeFeed();
+    this.logger = opts.logger ?? silentLogger;
+    this.jobs = new pg.Pool({ connectionString: opts.url, max: 4 });
+    this.jobs.on('error', (e) => this.logger.warn({ err: e.message }, 'store: a job connection failed'));
+  }
+
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    const store = new PostgresStore(opts);
+    try {
+      await store.start();
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
+    return store;
+  }
+
+  private async start(): Promise<void> {
+    this.writer = await this.connect();
+    const { from, to } = await migrateDatabase(this.writer);
+    if (from !== to) this.logger.info({ from, to }, 'store: PostgreSQL schema migrated');
+    await this.listen();
+    await this.load();
+    this.logger.info({ seq: this.lastSeq, counts: this.counts() }, 'store loaded from PostgreSQL');
+  }
+
+  private async connect(): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: this.opts.url });
+    c.on('error', (e) => this.onConnectionLost(c, e));
+    await c.connect();
+    await c.query('SET synchronous_commit = on');
+    return c;
+  }
+
+  /** LISTEN before loading: a change committed meanwhile is both in the load or after it and notified. */
+  private async listen(): Promise<void> {
+    const c = await this.connect();
+    c.on('notification', () => {
+      this.notified = true;
+      this.wake();
+    });
+    await c.query(`LISTEN ${CHANNEL}`);
+    this.listener = c;
+  }
+
+  /** Every document and the change-log position they are at, read in one snapshot. */
+  private async load(): Promise<void> {
+    await this.writer.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const seq = Number((await this.writer.query<{ seq: string }>('SELECT seq FROM underlay_counter')).rows[0].seq);
+      const docs = await this.writer.query<{ collection: string; doc: Doc }>('SELECT collection, doc FROM underlay_docs');
+      for (const r of docs.rows) this.collFor(r.collection).put(r.doc);
+      this.lastSeq = seq;
+      this.changes.resumeAt(seq);
+    } finally {
+      await this.writer.query('COMMIT');
+    }
+  }
+
+  private collFor(name: string): MemoryCollection {
+    return this.collections.get(name) ?? this.collections.set(name, new MemoryCollection({ name, unique: [] })).get(name)!;
+  }
+
+  commit(ops: WriteOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    if (this.closed) return Promise.reject(new UnavailableError('the store is closed'));
+    let undo: Undo[];
+    try {
+      undo = this.applyAll(ops); // unique values and unknown collections are checked here, synchronously
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, expected: undo.map((u) => u.prev), undo, resolve, reject, started: performance.now() });
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    if (this.pumping || this.closed && this.queue.length === 0) return;
+    this.pumping = this.pump()
+      .catch((e: Error) => this.logger.error({ err: e.message }, 'store: replication pump failed'))
+      .finally(() => {
+        this.pumping = null;
+        if (this.queue.length > 0 || this.notified) {
+          if (!this.fault) this.wake();
+        }
+      });
+  }
+
+  /**
+   * One loop per replica: replays other replicas' changes when notified, and writes the queued commits
+   * in batches (one transaction, one synchronous COMMIT; see writeBatch).
+   */
+  private async pump(): Promise<void> {
+    while (true) {
+      const batch = this.queue.slice(0, MAX_BATCH);
+      if (batch.length === 0) {
+        if (!this.notified) return;
+        this.notified = false;
+        await this.catchUp([]);
+        continue;
+      }
+      let outcomes: CommitOutcome[];
+      try {
+        outcomes = await writeBatch(this.writer, (n) => this.collections.get(n)?.spec, batch);
+      } catch (e) {
+        this.refuseAll(batch, e);
+        continue;
+      }
+      this.notified = false;
+      await this.catchUp(batch.map((p, i) => ({ p, o: outcomes[i] })));
+    }
+  }
+
+  /**
+   * Brings memory to the change log's end: every pending commit is taken out of memory, the rows after
+   * `lastSeq` applied in order (this replica's own with the documents it wrote, so they stay the same
+   * objects), the written commits dropped from the queue, the refused ones too (with every pending
+   * commit that touched their documents: it was built on them), the rest put back on top. Then the rows
+   * are announced and the writers answered: acknowledged after the announcement, refused after the
+   * catch-up (so a retry builds on what it lost to).
+   */
+  private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
+    const own = new Map<number, WriteOp>();
+    for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, liveOps(p.ops, p.expected)[i]));
+    const rows: ChangeRow[] = [];
+    for (;;) {
+      const res = await this.writer.query<ChangeRow & { seq: string }>(
+        'SELECT seq, collection, id, type, doc, before FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
+        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
+      );
+      for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq) });
+      if (res.rows.length < 5000) break;
+    }
+    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
+    for (const r of rows) {
+      const c = this.collFor(r.collection);
+      const mine = own.get(r.seq);
+      if (mine?.type === 'put') c.put(mine.doc);
+      else if (r.type === 'put' && r.doc) c.put(r.doc);
+      else c.delete(r.id);
+    }
+    if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
+    const done = new Set(written.map((w) => w.p));
+    const tainted = new Set<string>();
+    for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
+    this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
+    this.reapplyPending(tainted);
+    for (const r of rows) this.announceRow(r, !own.has(r.seq));
+    for (const { p, o } of written) {
+      if (o.ok) {
+        this.opts.onCommit?.((performance.now() - p.started) / 1000, p.ops.length);
+        p.resolve();
+      } else p.reject(o.error);
+    }
+  }
+
+  private announceRow(r: ChangeRow, remote = false): void {
+    const from = remote ? { remote: true as const } : {};
+    this.changes.emit(
+      r.type === 'put'
+        ? { collection: r.collection, type: 'put', id: r.id, doc: r.doc!, ...(r.before ? { before: r.before } : {}), ...from }
+        : { collection: r.collection, type: 'delete', id: r.id, before: r.before!, ...from },
+      r.seq,
+    );
+  }
+
+  /**
+   * Puts the pending commits back in memory in order (their documents were taken out). A commit that
+   * touches a document in `tainted` (built on a write that failed) or no longer fits the unique indexes
+   * is refused, and what it touches is tainted in turn.
+   */
+  private reapplyPending(tainted: Set<string>): void {
+    const keep: Pending[] = [];
+    for (const p of this.queue) {
+      const keys = keysOf(p.ops);
+      if (keys.some((k) => tainted.has(k))) {
+        for (const k of keys) tainted.add(k);
+        p.reject(new StaleWriteError(p.ops[0].collection, keys[0].split('\0')[1]));
+        continue;
+      }
+      try {
+        p.undo = this.applyAll(p.ops);
+        keep.push(p);
+      } catch (e) {
+        for (const k of keys) tainted.add(k);
+        p.reject(e);
+      }
+    }
+    this.queue.splice(0, this.queue.length, ...keep);
+  }
+
+  /** The batch's transaction failed (the database is unreachable, or worse): nothing was written; its commits and every pending one are refused. */
+  private refuseAll(batch: Pending[], e: unknown): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
+    const err = isConnectionError(e) ? new UnavailableError(`the database is unavailable (${(e as Error).message}); the write was not made`) : e;
+    if (!isConnectionError(e)) this.logger.error({ err: (e as Error).message, commits: batch.length }, 'store: a write transaction failed');
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+
+  private onConnectionLost(c: pg.Client, e: Error): void {
+    if (this.closed) return;
+    this.fault = `lost the database connection: ${e.message}`;
+    this.logger.error({ err: e.message }, 'store: lost the PostgreSQL connection; reconnecting');
+    c.removeAllListeners('notification');
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer || this.closed) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.reconnect();
+    }, 1000);
+    this.reconnectTimer.unref();
+  }
+
+  private async reconnect(): Promise<void> {
+    try {
+      await this.pumping;
+      for (const c of [this.writer, this.listener]) await c?.end().catch(() => undefined);
+      this.writer = await this.connect();
+      await this.listen();
+      this.fault = null;
+      this.notified = true;
+      this.wake();
+      this.logger.info('store: reconnected to PostgreSQL');
+    } catch (e) {
+      this.fault = `cannot reach the database: ${(e as Error).message}`;
+      this.scheduleReconnect();
+    }
+  }
+
+  /**
+   * Runs `fn` on this replica only if no other replica runs the job of that name now (a session-level
+   * advisory lock, released when `fn` ends or the replica dies). Returns undefined when another holds it.
+   */
+  override async exclusive<T>(job: string, fn: () => Promise<T> | T): Promise<T | undefined> {
+    const c = await this.jobs.connect();
+    try {
+      const got = (await c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('underlay-job:' || $1)) AS ok", [job])).rows[0].ok;
+      if (!got) return undefined;
+      try {
+        return await fn();
+      } finally {
+        await c.query("SELECT pg_advisory_unlock(hashtext('underlay-job:' || $1))", [job]);
+      }
+    } finally {
+      c.release();
+    }
+  }
+
+  health(): StoreHealth {
+    return this.fault ? { status: 'degraded', reason: this.fault } : { status: 'ok' };
+  }
+
+  async close(): Promise<void> {
+    while (this.queue.length > 0 && !this.fault && this.pumping) await this.pumping;
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.pumping;
+    for (const c of [this.writer, this.listener]) await c?.end().catch(() => undefined);
+    await this.jobs.end().catch(() => undefined);
+  }
+}
+
+function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  if (code && /^(08|57P|53)/.test(code)) return true;
+  const msg = (e as Error)?.message ?? '';
+  return /Connection terminated|ECONNREFUSED|ECONNRESET|not queryable|Client was closed/i.test(msg);
+}

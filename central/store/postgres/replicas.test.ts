@@ -1,0 +1,132 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidError } from '../../../shared/errors/domain-errors.js';
+import { postgresReady, TestPostgres } from '../../../test/support/postgres.js';
+import type { Change } from '../change-feed.js';
+import { retryStale, StaleWriteError } from '../stale-write.js';
+import { CONFORMANCE_SPECS } from '../store-conformance.test-support.js';
+import { UniqueConflictError, type Doc } from '../types.js';
+import { PostgresStore } from './postgres-store.js';
+
+const ready = postgresReady('PostgresStore replicas');
+let cluster: TestPostgres;
+beforeAll(async () => {
+  if (ready) cluster = await TestPostgres.start();
+});
+afterAll(() => cluster?.stop());
+
+const open = (url: string) => PostgresStore.open({ url, collections: CONFORMANCE_SPECS });
+const two = async () => {
+  const url = await cluster.createDatabase();
+  const [a, b] = await Promise.all([open(url), open(url)]); // both migrate at once: the advisory lock makes it one migration
+  return { url, a, b };
+};
+const until = async (cond: () => boolean, ms = 5000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
+  it('a write through one replica is read and announced on the other, in the same order and at the same index', async () => {
+    const { a, b } = await two();
+    const seenB: Change[] = [];
+    b.changes.on((c) => seenB.push(c));
+    await a.put('things', { id: '1', name: 'one' });
+    await b.put('things', { id: '2', name: 'two' });
+    await until(() => a.get('things', '2') !== undefined); // a delete of what A has not seen yet would be refused as stale
+    await a.commit([{ type: 'put', collection: 'things', doc: { id: '1', name: 'uno' } }, { type: 'delete', collection: 'things', id: '2' }]);
+    await until(() => seenB.length === 4 && a.changes.index === b.changes.index && a.changes.index === 4);
+    expect(seenB.map((c) => `${c.type} ${c.id} ${(c.doc as Doc | undefined)?.name ?? ''}`)).toEqual(['put 1 one', 'put 2 two', 'put 1 uno', 'delete 2 ']);
+    expect(seenB[2].before).toEqual({ id: '1', name: 'one' });
+    expect(seenB.map((c) => c.remote ?? false)).toEqual([true, false, true, true]); // made on the other replica, or here
+    expect(b.get('things', '1')).toEqual({ id: '1', name: 'uno' });
+    expect(b.findUnique('things', 'name', 'uno')?.id).toBe('1');
+    expect(b.findUnique('things', 'name', 'one')).toBeUndefined();
+    expect(a.list('things').items).toEqual(b.list('things').items);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('read-modify-writes racing on both replicas: a lost race is refused (nothing written), and retried none is lost', async () => {
+    const { a, b } = await two();
+    await a.put('other', { id: 'counter', n: 0 });
+    await until(() => b.get('other', 'counter') !== undefined);
+    const bump = (s: PostgresStore) => retryStale(() => s.put('other', { ...s.get<Doc & { n: number }>('other', 'counter')!, n: s.get<Doc & { n: number }>('other', 'counter')!.n + 1 }), 50);
+    let stale = 0;
+    const racer = async (s: PostgresStore) => {
+      for (let i = 0; i < 20; i++) {
+        const cur = s.get<Doc & { n: number }>('other', 'counter')!;
+        await s.put('other', { ...cur, n: cur.n + 1 }).catch((e: unknown) => {
+          if (!(e instanceof StaleWriteError)) throw e;
+          stale++;
+          return bump(s);
+        });
+      }
+    };
+    await Promise.all([racer(a), racer(b)]);
+    await until(() => a.get<Doc & { n: number }>('other', 'counter')!.n === 40 && b.get<Doc & { n: number }>('other', 'counter')!.n === 40);
+    expect(stale).toBeGreaterThan(0); // the race really happened
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a unique value claimed on both replicas at once goes to exactly one document', async () => {
+    const { a, b } = await two();
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) => [a.put('hosts', { id: `a${i}`, macs: [`aa:${i}`] }), b.put('hosts', { id: `b${i}`, macs: [`aa:${i}`] })]).flat(),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled').length;
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(UniqueConflictError);
+    expect(won).toBe(10);
+    await until(() => a.count('hosts') === 10 && b.count('hosts') === 10);
+    for (let i = 0; i < 10; i++) expect(a.findUnique('hosts', 'mac', `aa:${i}`)?.id).toBe(b.findUnique('hosts', 'mac', `aa:${i}`)?.id);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a background job runs on one replica at a time', async () => {
+    const { a, b } = await two();
+    let release!: () => void;
+    const holding = a.exclusive('retention', () => new Promise<string>((r) => (release = () => r('a ran'))));
+    await until(() => release !== undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(b.exclusive('retention', () => 'b ran')).resolves.toBeUndefined();
+    await expect(b.exclusive('other-job', () => 'b ran')).resolves.toBe('b ran');
+    release();
+    await expect(holding).resolves.toBe('a ran');
+    await expect(b.exclusive('retention', () => 'b ran')).resolves.toBe('b ran');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('hostile values: a NUL character is refused as invalid input, nothing is written, the store keeps working', async () => {
+    const { a, b } = await two();
+    const err = await a.put('things', { id: 'x', name: 'bad\u0000name' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidError);
+    expect(a.get('things', 'x')).toBeUndefined();
+    await a.put('things', { id: 'y', name: 'fine' });
+    await until(() => b.get('things', 'y') !== undefined);
+    expect(b.get('things', 'x')).toBeUndefined();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('deep nesting and odd keys are stored as given and read back in the same bytes (key order kept) on the other replica', async () => {
+    const { a, b } = await two();
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 200; i++) deep = { d: deep };
+    const doc = { id: 'x', name: 'odd', 'weird key \u2028"': ['\ud83d\ude00', null, 1e300], deep, z: 1, a: 2 };
+    await a.put('things', doc);
+    await until(() => b.get('things', 'x') !== undefined);
+    expect(JSON.stringify(b.get('things', 'x'))).toBe(JSON.stringify(doc));
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('refuses a database a newer central migrated', async () => {
+    const url = await cluster.createDatabase();
+    await (await open(url)).close();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('UPDATE underlay_schema SET version = version + 1');
+    await c.end();
+    await expect(open(url)).rejects.toThrow(/newer than this central/);
+  });
+});
