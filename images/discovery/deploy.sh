@@ -298,7 +298,31 @@ run_ignition() {
         -neednet "$_d/ign/neednet" -log-to-stdout
   ) >"$_d/ign/log" 2>&1 || { { grep -E 'CRITICAL|ERROR' "$_d/ign/log" | head -n 5; echo "ignition failed (log: $_d/ign/log)"; } >"$_d/seed.err"; return 1; }
   [ -n "$_selinux" ] && rm -rf "$_r/etc/selinux"
+  apply_ignition_presets "$_r"
   return 0
+}
+
+# apply_ignition_presets ROOT: Ignition enables a unit by writing a preset (20-ignition.preset); Fedora
+# CoreOS applies presets at first boot, Debian's systemd does not. Enable what the preset names the way
+# `systemctl enable` would: a link in each WantedBy=/RequiredBy= target's .wants/.requires directory.
+apply_ignition_presets() {
+  local _r _u _dir _f _key _t _s
+  _r="$1"
+  [ -f "$_r/etc/systemd/system-preset/20-ignition.preset" ] || return 0
+  sed -n 's/^enable \([A-Za-z0-9@._:-]*\)$/\1/p' "$_r/etc/systemd/system-preset/20-ignition.preset" | while read -r _u; do
+    _f=""
+    for _dir in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
+      [ -f "$_r$_dir/$_u" ] && { _f="$_dir/$_u"; break; }
+    done
+    [ -n "$_f" ] || continue
+    for _key in WantedBy:wants RequiredBy:requires; do
+      for _t in $(sed -n "s/^${_key%%:*}=//p" "$_r$_f" | tr ' ' '\n'); do
+        case "$_t" in *[!A-Za-z0-9@._:-]* | '') continue ;; esac
+        _s="$_r/etc/systemd/system/$_t.${_key#*:}"
+        mkdir -p "$_s" && ln -sfn "$_f" "$_s/$_u"
+      done
+    done
+  done
 }
 
 # deploy_image ID FLATFILE: the image-deploy task (see the top of this file).

@@ -4,7 +4,7 @@
 // fetch-offline and files (-platform file, -root) against a directory standing in for the mounted new root.
 // Asserts what Ignition wrote (a file, a systemd unit and its enablement preset).
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -69,6 +69,8 @@ if run_ignition t1 "$TASKS/t1" "${root}" "${url}/m/${CRED}/"; then echo IGNITION
     expect(readFileSync(join(root, 'etc/underlay-ignition.txt'), 'utf8')).toBe('applied by ignition\n');
     expect(readFileSync(join(root, 'etc/systemd/system/hello.service'), 'utf8')).toContain('ExecStart=/bin/true');
     expect(readFileSync(join(root, 'etc/systemd/system-preset/20-ignition.preset'), 'utf8')).toContain('enable hello.service');
+    // …and the runner enabled it as systemctl would (Debian's systemd applies no presets at first boot).
+    expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/hello.service'))).toBe('/etc/systemd/system/hello.service');
     expect(existsSync(join(root, 'etc/selinux'))).toBe(false); // the relabel stand-ins are gone again
   }, 180_000);
 });
