@@ -8,7 +8,7 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { machinesCollection, MACHINES } from '../machines/resources.js';
 import { KeySeal } from './key-seal.js';
-import { opensslCsr } from './openssl-csr.test-support.js';
+import { opensslCsr } from '../../scripts/bench/pki/openssl-csr.js';
 import { certRequestsCollection, issuedCertsCollection, SERVICE_CAS, serviceCasCollection, type ServiceCaDoc } from './resources.js';
 import { ServicePki } from './service.js';
 

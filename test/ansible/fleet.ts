@@ -19,17 +19,17 @@ async function must(central: CentralProcess, method: string, path: string, body?
 export async function seedFleet(central: CentralProcess): Promise<void> {
   // The params start non-secret, get clear values, and are then declared secret: that seals the values
   // (to the agent joined below), and the inventory must hide them by definition alone.
-  await must(central, 'POST', '/api/v1/params', { name: 'bmc_password', schema: { type: 'string' } });
+  await must(central, 'POST', '/api/v1/params', { name: 'console_password', schema: { type: 'string' } });
   await must(central, 'POST', '/api/v1/params', { name: 'root_hash' });
   await must(central, 'POST', '/api/v1/params', { name: 'color', default: 'blue' });
-  await must(central, 'POST', '/api/v1/sites', { name: 'dc1', params: { ntp: 'ntp.dc1.example', bmc_password: SECRET } });
+  await must(central, 'POST', '/api/v1/sites', { name: 'dc1', params: { ntp: 'ntp.dc1.example', console_password: SECRET } });
   await must(central, 'POST', '/api/v1/sites', { name: 'dc-2', params: { ntp: 'ntp.dc2.example' } });
   await must(central, 'POST', '/api/v1/sites', { name: 'dc_2', params: {} }); // collides with dc-2 once sanitised
   await must(central, 'POST', '/api/v1/profiles', { name: 'global', params: { dns: '9.9.9.9', tier: 'global-tier', root_hash: SECRET_HASH } });
   await must(central, 'POST', '/api/v1/profiles', { name: 'web', params: { tier: 'web-tier', http_port: 8080 } });
   await must(central, 'POST', '/api/v1/profiles', { name: 'etcd-node', params: { etcd_data: '/var/lib/etcd', root_hash: SECRET_HASH } });
   const machines = [
-    { name: 'web-1', site: 'dc1', rack: 'R.1', address: '198.18.0.11', profiles: ['web'], bootenv: 'local', params: { role: 'frontend', bmc_password: SECRET }, facts: { cpu: { model: 'Xeon® Gold 6338' }, memory: { totalBytes: 512 * GiB }, nics: [{ name: 'eno1', speedMbps: 10000 }] } },
+    { name: 'web-1', site: 'dc1', rack: 'R.1', address: '198.18.0.11', profiles: ['web'], bootenv: 'local', params: { role: 'frontend', console_password: SECRET }, facts: { cpu: { model: 'Xeon® Gold 6338' }, memory: { totalBytes: 512 * GiB }, nics: [{ name: 'eno1', speedMbps: 10000 }] } },
     { name: 'web-2', site: 'dc1', rack: 'R.1', address: '198.18.0.12', profiles: ['web'], bootenv: 'local', params: { role: 'frontend' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 128 * GiB }, nics: [{ name: 'eno1', speedMbps: 25000 }] } },
     { name: 'etcd-1', site: 'dc1', rack: 'R-2', address: '198.18.0.21', profiles: ['etcd-node'], bootenv: 'local', params: { role: 'control' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 256 * GiB } } },
     { name: 'etcd-2', site: 'dc-2', address: '198.18.1.22', profiles: ['etcd-node', 'web'], bootenv: 'local', params: { role: 'control' }, facts: { cpu: { model: 'EPYC 7763' }, memory: { totalBytes: 256 * GiB } } },
@@ -41,8 +41,8 @@ export async function seedFleet(central: CentralProcess): Promise<void> {
   await must(central, 'POST', '/api/v1/group-rules', { name: 'speed', kind: 'keyed', key: 'facts.nics.0.speedMbps', prefix: '' });
   await must(central, 'POST', '/api/v1/group-rules', { name: 'role', kind: 'keyed', key: 'params.role', prefix: 'role' });
   await must(central, 'POST', '/api/v1/group-rules', { name: 'bigmem', kind: 'condition', group: 'Größe ≥ 256 GiB', when: { path: 'facts.memory.totalBytes', op: 'gte', value: 256 * GiB } });
-  await must(central, 'POST', '/api/v1/group-rules', { name: 'leak-keyed', kind: 'keyed', key: 'params.bmc_password' });
-  await must(central, 'POST', '/api/v1/group-rules', { name: 'leak-cond', kind: 'condition', group: 'has_bmc_secret', when: { path: 'params.bmc_password', op: 'eq', value: SECRET } });
+  await must(central, 'POST', '/api/v1/group-rules', { name: 'leak-keyed', kind: 'keyed', key: 'params.console_password' });
+  await must(central, 'POST', '/api/v1/group-rules', { name: 'leak-cond', kind: 'condition', group: 'has_bmc_secret', when: { path: 'params.console_password', op: 'eq', value: SECRET } });
   for (const [i, m] of ['etcd-1', 'etcd-2', 'etcd-3'].entries()) {
     await must(central, 'POST', '/api/v1/services/etcd/members', { machine: m, port: 2379, status: i < 2 ? 'passing' : 'critical', tags: ['peer'] });
   }
@@ -54,7 +54,7 @@ export async function seedFleet(central: CentralProcess): Promise<void> {
   const bearer = /^ulj1\.(ul_[^.]+)\./.exec(join.token)![1];
   const joined = await central.request('POST', '/api/v1/agents/join', { token: bearer, body: { csr: csrPem, sealPublicKey: Buffer.alloc(32, 7).toString('base64'), name: 'fleet-agent', agentVersion: 'test' } });
   expect(joined.status, joined.text).toBe(201);
-  await must(central, 'PATCH', '/api/v1/params/bmc_password', { secret: true });
+  await must(central, 'PATCH', '/api/v1/params/console_password', { secret: true });
   await must(central, 'PATCH', '/api/v1/params/root_hash', { secret: true });
 }
 

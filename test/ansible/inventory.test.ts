@@ -124,7 +124,7 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
     for (const text of outputs) {
       expect(text).not.toContain(SECRET);
       expect(text).not.toContain(SECRET_HASH);
-      expect(text).not.toContain('bmc_password');
+      expect(text).not.toContain('console_password');
       expect(text).not.toContain('root_hash');
     }
     // A rule on a secret param sees no value: the conditional group exists (named by its rule) but stays empty.
@@ -148,7 +148,7 @@ describe.skipIf(!ready)('Ansible dynamic inventory (real ansible-inventory / ans
           - underlay_site is defined
           - (role is defined) == (inventory_hostname != 'new-1')
           - tier is defined
-          - bmc_password is not defined
+          - console_password is not defined
           - root_hash is not defined
           - underlay_service_endpoints.etcd | length == 3
     - name: dump what this host sees

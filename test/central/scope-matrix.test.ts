@@ -74,6 +74,15 @@ const CLASS: Record<string, Class> = {
   '/api/v1/runs/{id}/cancel': 'site',
   '/api/v1/runs/{id}/retry': 'site',
   '/api/v1/machines/{ref}/workflow': 'site',
+  '/api/v1/machines/{ref}/power': 'site',
+  '/api/v1/machines/{ref}/boot-device': 'site',
+  '/api/v1/pki/cas': 'global',
+  '/api/v1/pki/cas/{name}': 'global',
+  '/api/v1/pki/cas/{name}/crl': 'global',
+  // A certificate belongs to its machine's site: a scoped token sees and revokes only its own.
+  '/api/v1/pki/certs': 'site',
+  '/api/v1/pki/certs/{serial}': 'site',
+  '/api/v1/pki/certs/{serial}/revoke': 'site',
 };
 /** Own-site writes a scoped token still may not do. */
 const OWN_FORBIDDEN = new Set(['POST /api/v1/sites', 'DELETE /api/v1/sites/{ref}']);
@@ -107,6 +116,14 @@ beforeAll(async () => {
   }
   await post('/api/v1/workflows', { name: 'g-wf', stages: [{ name: 'hold', approval: true, steps: [] }] });
   for (const side of ['one', 'two'] as const) ids[side].run = (await post('/api/v1/runs', { workflow: 'g-wf', machines: [ids[side].machineName] })).items[0].id;
+  // A service CA, and one issued certificate per site (as the CSR path records them) for the pki routes.
+  await post('/api/v1/pki/cas', { name: 'g-ca' });
+  for (const [side, serial] of [['one', '0b'], ['two', '0a']] as const) {
+    const o = ids[side];
+    const at = new Date().toISOString();
+    await central.running.deps.store.put('issued-certs', { id: `cert-${side}`, serial, ca: 'g-ca', machine: o.machine, machineName: o.machineName, site: o.site, commonName: o.machineName, sans: [], notBefore: at, notAfter: at, certificate: '', status: 'valid', createdAt: at, updatedAt: at });
+    o.cert = serial;
+  }
   await post('/api/v1/profiles', { name: 'g-prof' });
   await post('/api/v1/params', { name: 'g_param' });
   await post('/api/v1/templates', { name: 'g-tpl', text: 'hello' });
@@ -142,6 +159,10 @@ function urlFor(path: string, side: Side): string {
     '/api/v1/templates/{ref}': 'g-tpl',
     '/api/v1/artifacts/{sha256}': '0'.repeat(64),
     '/api/v1/machines/{ref}/workflow': o.machineName,
+    '/api/v1/machines/{ref}/power': o.machineName,
+    '/api/v1/machines/{ref}/boot-device': o.machineName,
+    '/api/v1/pki/certs/{serial}': o.cert,
+    '/api/v1/pki/certs/{serial}/revoke': o.cert,
     '/api/v1/workflows/{ref}': 'g-wf',
     '/api/v1/runs/{id}': o.run,
     '/api/v1/runs/{id}/continue': o.run,
@@ -175,13 +196,16 @@ function bodyFor(method: string, path: string, side: Side): unknown {
     'POST /api/v1/machines/{ref}/release': { wipe: 'quick' },
     'POST /api/v1/runs': { workflow: 'g-wf', machines: [o.machineName] },
     'POST /api/v1/machines/{ref}/workflow': { workflow: 'g-wf' },
+    'POST /api/v1/machines/{ref}/power': { action: 'status' },
+    'POST /api/v1/machines/{ref}/boot-device': { device: 'pxe' },
+    'POST /api/v1/pki/cas': { name: 'new-ca' },
     'POST /api/v1/workflows': { name: 'new-wf', stages: [{ name: 's', steps: [] }] },
   };
   return key in bodies ? bodies[key] : {};
 }
 
 /** Everything of dc1 a dc2 token must never see in a list. */
-const otherMarkers = () => [ids.one.run, ids.one.machine, ids.one.machineName, ids.one.mac, ids.one.subnet, ids.one.reservation, ids.one.task, ids.one.token, ids.one.agent, ids.one.member, 'one-site-param', 'one-machine-param'];
+const otherMarkers = () => [ids.one.cert && `cert-one`, ids.one.run, ids.one.machine, ids.one.machineName, ids.one.mac, ids.one.subnet, ids.one.reservation, ids.one.task, ids.one.token, ids.one.agent, ids.one.member, 'one-site-param', 'one-machine-param'];
 
 async function ops() {
   const doc = (await central.request('GET', '/api/v1/openapi.json', { token: null })).json;
@@ -209,6 +233,7 @@ async function snapshotOfOther() {
     sites: (await get('/api/v1/sites')).total,
     tokens: (await get('/api/v1/tokens?site=dc1')).total,
     tasks: (await get('/api/v1/tasks?site=dc1')).total,
+    cert: (await get(`/api/v1/pki/certs/${one.cert}`)).status,
   };
 }
 

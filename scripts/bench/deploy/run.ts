@@ -92,7 +92,7 @@ async function taskDone(lab: Lab, id: string): Promise<Task> {
 
 const machineState = (lab: Lab, name: string) => lab.json<{ state: string }>(['machines', 'show', name]).state;
 
-async function bareToDeployed(lab: Lab, t0: number, image: string, name: string): Promise<Record<string, number>> {
+async function bareToDeployed(lab: Lab, t0: number, image: string, imageSha: string, name: string): Promise<Record<string, number>> {
   const at: Record<string, number> = {};
   await until('the discovery kernel', () => /underlay: discovery image starting/.test(lab.serial()));
   at.pxe = Date.now();
@@ -100,6 +100,7 @@ async function bareToDeployed(lab: Lab, t0: number, image: string, name: string)
   await until('ready', () => lab.json<{ state: string }>(['machines', 'show', m.id]).state === 'ready');
   at.discovery = Date.now();
   lab.cli(['machines', 'update', m.id, '--name', name]);
+  await until('the agent to hold the image', () => existsSync(join(lab.s.bootDir, 'sha256', imageSha)));
   const r = lab.json<{ task: Task }>(['machines', 'deploy', name, '--image', image]);
   await taskDone(lab, r.task.id);
   at.write = Date.now();
@@ -143,24 +144,24 @@ async function throughput(lab: Lab, rawSha: string, rawImage: string, name: stri
 
 async function main(): Promise<void> {
   const dir = imageDir();
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { raw: { sha256: string; size: number }; compressed: { size: number } };
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { raw: { sha256: string; size: number }; compressed: { sha256: string; size: number } };
   console.log(`image ${dir}: raw ${(manifest.raw.size / 2 ** 20).toFixed(0)} MiB, zstd ${(manifest.compressed.size / 2 ** 20).toFixed(0)} MiB`);
   for (const [i, fw] of firmwares.entries()) {
     const labDir = mkdtempSync(join(tmpdir(), `ul-bench-deploy-${fw}-`));
-    const t0 = Date.now();
     console.log(`${fw}: lab up [load ${load()}]`);
     const lab = await Lab.up(fw, labDir);
+    const t0 = Date.now() - 1000; // labUp powers the machine on about a second before it returns
     try {
       lab.cli(['images', 'push', join(dir, 'disk.raw.zst'), '--name', 'bench-zst']);
       const name = `bench-${fw}`;
-      const split = await bareToDeployed(lab, t0, 'bench-zst', name);
+      const split = await bareToDeployed(lab, t0, 'bench-zst', manifest.compressed.sha256, name);
       console.log(`${fw}: bare → deployed ${split.total!.toFixed(0)} s = ${['pxe', 'discovery', 'write', 'reboot', 'firstBoot'].map((k) => `${k} ${split[k]!.toFixed(0)} s`).join(', ')} [load ${load()}]`);
       if (i === 0) {
         lab.cli(['images', 'push', join(dir, 'disk.raw'), '--name', 'bench-raw']);
         const w = lab.json<{ task: Task }>(['machines', 'release', name]);
         await taskDone(lab, w.task.id);
         await until('ready again', () => machineState(lab, name) === 'ready');
-        await until('the agent to hold the raw image', () => existsSync(join(lab.s.bootDir, 'sha256', manifest.raw.sha256)) || undefined);
+        await until('the agent to hold the raw image', () => existsSync(join(lab.s.bootDir, 'sha256', manifest.raw.sha256)));
         await throughput(lab, manifest.raw.sha256, 'bench-raw', name);
       }
     } finally {

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { silentLogger } from '../../../shared/log/logger.js';
 import { MACHINES, machinesCollection } from '../../../central/machines/resources.js';
 import { KeySeal } from '../../../central/service-pki/key-seal.js';
-import { opensslCsr } from '../../../central/service-pki/openssl-csr.test-support.js';
+import { opensslCsr } from './openssl-csr.js';
 import { certRequestsCollection, issuedCertsCollection, serviceCasCollection } from '../../../central/service-pki/resources.js';
 import { ServicePki } from '../../../central/service-pki/service.js';
 import { CA_KEY_TYPES, type CaKeyType } from '../../../central/service-pki/x509.js';

@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { createCa, signCsr } from '../../../central/pki/ca.js';
 import { CA_KEY_TYPES, createServiceCa, readCsr, signLeaf } from '../../../central/service-pki/x509.js';
 import { makeCsr } from '../../../shared/pki/csr.js';
-import { opensslCsr } from '../../../central/service-pki/openssl-csr.test-support.js';
+import { opensslCsr } from './openssl-csr.js';
 
 const N = Number(process.argv[2] ?? 200);
 

@@ -1,3 +1,5 @@
+// The runner's key and CSR (images/discovery/cert.sh) made with openssl on this host: the PKI bench's
+// simulated machines and central/service-pki/service.test.ts use it.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
