@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildProgram } from '../../shared/cli/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCliProgram, type CliResult } from '../support/cli-program.js';
 import { startInProcessCentral, type InProcessCentral } from '../central/in-process.js';
 import { tempDir } from '../central/support.js';
 
@@ -13,21 +13,8 @@ let dir: string;
 let central: InProcessCentral;
 let caFile: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  process.exitCode = 0;
-  try {
-    await buildProgram().exitOverride().parseAsync(['node', 'underlay', '--url', central.url, '--token', central.adminToken, '--ca', caFile, ...args]);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<CliResult> {
+  return runCliProgram({ url: central.url, token: central.adminToken, caFile }, args);
 }
 
 const FILE = `
