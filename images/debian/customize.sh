@@ -35,6 +35,18 @@ EOF
 fi
 rm -f "$R"/etc/ssh/ssh_host_*
 
+# --- cloud-init: no modules this image has nothing for ------------------------------------------------------
+# locale (the image has no locales package) and, without --ssh, ssh (host keys and the default user's
+# top-level ssh_authorized_keys; users' own keys come from the users module either way). Taken out of the
+# module lists rather than switched off with `locale: false` / `ssh_genkeytypes: []`, which cloud-init's
+# schema rejects ("Invalid cloud-config provided" at every boot).
+drop_cloud_module() {
+  grep -qx " - $1" "$R/etc/cloud/cloud.cfg" || { echo "customize.sh: /etc/cloud/cloud.cfg lists no module '$1'" >&2; exit 1; }
+  sed -i "/^ - $1\$/d" "$R/etc/cloud/cloud.cfg"
+}
+drop_cloud_module locale
+[ "$UL_SSH" = 1 ] || drop_cloud_module ssh
+
 # --- Underlay machine runner: its unit, enabled. The deploy installs the runner's scripts (the same ones
 # as in the site's discovery image) and its config; the unit starts only once both are there.
 mkdir -p "$R/usr/lib/underlay"

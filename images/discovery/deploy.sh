@@ -4,9 +4,9 @@
 # MACHINE, and lib.sh (http_request, jget, json_str, ul_log, backoff).
 #
 # image-deploy, in the discovery environment:
-#   1. stream /files/sha256/<sha256> from the agent in chunks with HTTP Range (a dropped connection resumes
-#      from the last byte received), decompress on the fly (zstd, xz, gzip or raw) and write the target
-#      disk with 4 MiB direct writes;
+#   1. stream /files/sha256/<sha256> from the agent in one request (a dropped or stalled connection resumes
+#      with HTTP Range from the last byte received), decompress on the fly (zstd, xz, gzip; raw goes
+#      straight through) and write the target disk with 4 MiB direct writes;
 #   2. drop the page cache and read back exactly rawSize bytes from the disk: their sha256 must be rawSha256;
 #   3. grow the last partition to the disk (sfdisk) and its ext4 (e2fsck + resize2fs);
 #   4. ask the agent for the installed OS's credential (once per deploy), mount the root, write the
@@ -17,9 +17,9 @@
 # write-failed, hash-mismatch, timeout, grow-failed, credential-failed, seed-failed) and the machine stays
 # here, running tasks; the disk is never reported as deployed unless every step passed.
 
-DEPLOY_CHUNK="${UNDERLAY_DEPLOY_CHUNK:-33554432}"        # bytes per Range request (held in RAM: /tmp)
+DEPLOY_STALL="${UNDERLAY_DEPLOY_STALL:-60}"              # seconds under 1 KiB/s before a request is resumed
 DEPLOY_TIMEOUT="${UNDERLAY_DEPLOY_TIMEOUT:-3600}"        # seconds for the whole download + write
-DEPLOY_TRIES="${UNDERLAY_DEPLOY_TRIES:-8}"               # attempts per chunk without progress
+DEPLOY_TRIES="${UNDERLAY_DEPLOY_TRIES:-8}"               # attempts in a row without a byte of progress
 PROGRESS_EVERY="${UNDERLAY_PROGRESS_EVERY:-10}"          # seconds between progress reports
 TARGET="${UNDERLAY_TARGET:-/mnt/underlay-target}"
 
@@ -49,44 +49,39 @@ sectors_written() {
   awk '{ print $7 + 0 }' "/sys/class/block/$_n/stat" 2>/dev/null || echo 0
 }
 
-# fetch_artifact URL SIZE DIR: writes the SIZE bytes at URL to stdout, in order, fetching DEPLOY_CHUNK bytes
-# at a time with Range into DIR/chunk; a request that breaks off resumes at the byte where it stopped.
-# Gives up (DIR/fetch.fail = download-failed | timeout) after DEPLOY_TRIES attempts in a row without a byte
-# of progress, or when the deadline in DIR/deadline passes. DIR/fetched counts the bytes handed on.
+# fetch_artifact URL SIZE DIR: writes the SIZE bytes at URL to stdout, in order, over one streaming request
+# (no staging: curl writes straight into the decompressor or dd). A connection that breaks off or stalls is
+# resumed at the byte where it stopped: `curl -C OFFSET` refuses to pass on a byte unless the agent answers
+# 206 with a Content-Range starting at OFFSET. Gives up (DIR/fetch.fail = download-failed | timeout) after
+# DEPLOY_TRIES attempts in a row without a byte of progress, or when the deadline in DIR/deadline passes.
+# DIR/fetched holds "OFFSET CURLPID" while a request runs (progress adds the bytes that curl has written).
 fetch_artifact() {
-  local _url _size _d _off _end _need _have _before _tries _deadline
-  _url="$1"; _size="$2"; _d="$3"; _off=0; _deadline=$(cat "$_d/deadline")
+  local _url _size _d _off _got _rc _tries _deadline _left _pid
+  _url="$1"; _size="$2"; _d="$3"; _off=0; _tries=0; _deadline=$(cat "$_d/deadline")
   [ -n "$UL_CURL" ] || { echo "curl is missing: busybox wget takes no byte ranges" >"$_d/fetch.log"; echo download-failed >"$_d/fetch.fail"; return 1; }
   ul_auth_header_file
   echo 0 >"$_d/fetched"
   while [ "$_off" -lt "$_size" ]; do
-    _end=$((_off + DEPLOY_CHUNK - 1)); [ "$_end" -ge "$_size" ] && _end=$((_size - 1))
-    _need=$((_end - _off + 1)); _tries=0
-    : >"$_d/chunk"
-    while :; do
-      _have=$(file_size "$_d/chunk")
-      [ "$_have" -ge "$_need" ] && break
-      if [ "$(date +%s)" -ge "$_deadline" ]; then echo timeout >"$_d/fetch.fail"; return 1; fi
-      _before="$_have"
-      curl -sS -f --connect-timeout 30 -m 600 -H "@$UL_STATE/auth.header" -H "Range: bytes=$((_off + _have))-$_end" "$_url" \
-        >>"$_d/chunk" 2>"$_d/fetch.err"
-      _have=$(file_size "$_d/chunk")
-      if [ "$_have" -gt "$_need" ]; then
-        # The server ignored the range (or sent more than asked): the bytes cannot be placed; start over.
-        echo "server answered range $((_off + _before))-$_end with more bytes than asked" >>"$_d/fetch.log"
-        : >"$_d/chunk"; _have=0
-      fi
-      if [ "$_have" -gt "$_before" ]; then _tries=0; else _tries=$((_tries + 1)); fi
-      if [ "$_have" -lt "$_need" ]; then
-        echo "range $((_off + _before))-$_end: got $((_have - _before)) bytes ($(tr '\n' ' ' <"$_d/fetch.err" | cut -c1-200)), resuming" >>"$_d/fetch.log"
-        if [ "$_tries" -ge "$DEPLOY_TRIES" ]; then echo download-failed >"$_d/fetch.fail"; return 1; fi
-        [ "$_tries" -gt 0 ] && sleep "$_tries"
-      fi
-    done
-    cat "$_d/chunk" || { echo downstream-closed >"$_d/fetch.fail"; return 1; }
-    _off=$((_end + 1)); echo "$_off" >"$_d/fetched"
+    _left=$((_deadline - $(date +%s)))
+    if [ "$_left" -le 0 ]; then echo timeout >"$_d/fetch.fail"; return 1; fi
+    curl -sS -f --connect-timeout 30 -m "$_left" --speed-limit 1024 --speed-time "$DEPLOY_STALL" \
+      -H "@$UL_STATE/auth.header" -C "$_off" -w '%{stderr}\nul-bytes=%{size_download}\n' "$_url" 2>"$_d/fetch.err" &
+    _pid=$!
+    echo "$_off $_pid" >"$_d/fetched"
+    wait "$_pid"; _rc=$?
+    _got=$(sed -n 's/^ul-bytes=\([0-9]*\).*/\1/p' "$_d/fetch.err" | tail -n 1)
+    _off=$((_off + ${_got:-0})); echo "$_off" >"$_d/fetched"
+    # 23: curl could not write: the decompressor or dd stopped reading (their own error is reported).
+    if [ "$_rc" = 23 ]; then echo downstream-closed >"$_d/fetch.fail"; return 1; fi
+    if [ "$_off" -gt "$_size" ]; then
+      echo "the agent sent $_off bytes for an artifact of $_size" >>"$_d/fetch.log"; echo download-failed >"$_d/fetch.fail"; return 1
+    fi
+    [ "$_rc" = 0 ] && [ "$_off" -eq "$_size" ] && break
+    if [ "${_got:-0}" -gt 0 ]; then _tries=0; else _tries=$((_tries + 1)); fi
+    echo "bytes $((_off - ${_got:-0}))-: got ${_got:-0} bytes, curl exit $_rc ($(grep -v '^ul-bytes=' "$_d/fetch.err" | tr '\n' ' ' | cut -c1-200)), resuming at $_off" >>"$_d/fetch.log"
+    if [ "$_tries" -ge "$DEPLOY_TRIES" ]; then echo download-failed >"$_d/fetch.fail"; return 1; fi
+    [ "$_tries" -gt 0 ] && sleep "$_tries"
   done
-  rm -f "$_d/chunk"
   return 0
 }
 
@@ -96,9 +91,19 @@ decompress() {
     zstd) zstd -q -d -c ;;
     xz) xz -d -c ;;
     gzip) gzip -d -c ;;
-    raw) cat ;;
     *) return 2 ;;
   esac
+}
+
+# fetched_bytes DIR: bytes fetched so far (finished requests plus what the running curl has written).
+fetched_bytes() {
+  local _o _p _w _k _v
+  read -r _o _p <"$1/fetched" 2>/dev/null || { echo 0; return; }
+  _w=0
+  if [ -n "$_p" ] && [ -r "/proc/$_p/io" ]; then
+    while read -r _k _v; do [ "$_k" = "wchar:" ] && _w="$_v"; done <"/proc/$_p/io"
+  fi
+  echo $((${_o:-0} + _w))
 }
 
 # progress_loop ID DIR DISK SIZE RAWSIZE: posts a running report with progress every PROGRESS_EVERY s.
@@ -109,7 +114,7 @@ progress_loop() {
   while [ ! -f "$_d/done" ]; do
     sleep "$PROGRESS_EVERY"
     [ -f "$_d/done" ] && break
-    _now=$(date +%s); _f=$(cat "$_d/fetched" 2>/dev/null || echo 0)
+    _now=$(date +%s); _f=$(fetched_bytes "$_d")
     if [ -b "$_disk" ]; then _w=$((($(sectors_written "$_disk") - _s0) * 512)); else _w=$(file_size "$_disk"); fi
     [ "$_w" -gt "$_raw" ] && _w="$_raw"
     _rate=$((_w / (_now - _t0 + 1)))
@@ -130,6 +135,16 @@ sha256_stdin() {
   if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r | cut -d' ' -f1; else sha256sum | cut -d' ' -f1; fi
 }
 
+# read_back DISK BYTES: the first BYTES of DISK to stdout, in 4 MiB reads (direct I/O on a block device when
+# BYTES is sector-aligned: no copy through the page cache; busybox head reads 4 KiB at a time).
+read_back() {
+  if [ -b "$1" ] && [ $(($2 % 512)) -eq 0 ]; then
+    dd if="$1" bs=4M count="$2" iflag=direct,count_bytes,fullblock 2>/dev/null
+  else
+    dd if="$1" bs=4M count="$2" iflag=count_bytes,fullblock 2>/dev/null
+  fi
+}
+
 # now_ms: milliseconds since boot (busybox date has no %N; /proc/uptime has centiseconds).
 now_ms() {
   local _u _r
@@ -147,9 +162,15 @@ write_and_verify() {
   progress_loop "$_id" "$_d" "$_disk" "$_size" "$_raw" &
   _pp=$!
   _w0=$(now_ms)
-  { fetch_artifact "$_url" "$_size" "$_d"; } |
-    { decompress "$_fmt"; echo $? >"$_d/dec.rc"; } |
-    { dd of="$_disk" bs=4M iflag=fullblock oflag=direct conv=notrunc 2>"$_d/dd.err"; echo $? >"$_d/dd.rc"; }
+  if [ "$_fmt" = raw ]; then
+    echo 0 >"$_d/dec.rc"
+    { fetch_artifact "$_url" "$_size" "$_d"; } |
+      { dd of="$_disk" bs=4M iflag=fullblock oflag=direct conv=notrunc 2>"$_d/dd.err"; echo $? >"$_d/dd.rc"; }
+  else
+    { fetch_artifact "$_url" "$_size" "$_d"; } |
+      { decompress "$_fmt"; echo $? >"$_d/dec.rc"; } |
+      { dd of="$_disk" bs=4M iflag=fullblock oflag=direct conv=notrunc 2>"$_d/dd.err"; echo $? >"$_d/dd.rc"; }
+  fi
   touch "$_d/done"; kill "$_pp" 2>/dev/null; wait "$_pp" 2>/dev/null
   _fail=$(cat "$_d/fetch.fail" 2>/dev/null)
   case "$_fail" in download-failed | timeout) deploy_fail "$_id" "$_d" "$_fail" "fetching $_url: $(tail -n 1 "$_d/fetch.log" 2>/dev/null)"; return 1 ;; esac
@@ -159,7 +180,7 @@ write_and_verify() {
   [ -b "$_disk" ] && { blockdev --flushbufs "$_disk" 2>/dev/null; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; }
   _w1=$(now_ms)
   report_progress "$_id" "{\"phase\":\"verify\",\"bytesWritten\":$_raw,\"rawSize\":$_raw,\"bytesFetched\":$_size,\"size\":$_size}"
-  _got=$(head -c "$_raw" "$_disk" | sha256_stdin)
+  _got=$(read_back "$_disk" "$_raw" | sha256_stdin)
   if [ "$_got" != "$_sha" ]; then deploy_fail "$_id" "$_d" hash-mismatch "sha256 of the first $_raw bytes of $_disk is $_got, expected $_sha"; return 1; fi
   echo "write_ms=$((_w1 - _w0)) verify_ms=$(($(now_ms) - _w1))" >"$_d/timing"
   ul_log "task $_id: $_raw bytes written to $_disk and verified (sha256 $_sha)"

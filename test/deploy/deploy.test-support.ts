@@ -233,7 +233,7 @@ export class MachineWalk {
   /** A run-script task runs in the installed OS: cloud-init applied the hostname, user, file; it finished cleanly. */
   async firstBoot(): Promise<void> {
     const script = join(this.rack.work, `${this.o.name}-probe.sh`);
-    writeFileSync(script, 'hostname\nid ops\ncat /etc/underlay-test.txt\nstat -c %a /etc/underlay/runner.env\ncloud-init status --wait || true\n');
+    writeFileSync(script, 'hostname\nid ops\ncat /etc/underlay-test.txt\nstat -c %a /etc/underlay/runner.env\ncloud-init status --wait || true\necho "schema-warnings=$(grep -c "Invalid cloud-config" /var/log/cloud-init.log)"\n');
     const t = await this.taskDone(this.runTask('run-script', ['--script-file', script]), 'the run-script task in the installed OS', 10 * MIN);
     expect(t.state, t.output).toBe('succeeded');
     expect(t.output).toMatch(new RegExp(`^${this.o.name}$`, 'm'));
@@ -241,6 +241,7 @@ export class MachineWalk {
     expect(t.output).toContain(FILE_BODY.trim());
     expect(t.output).toMatch(/^600$/m);
     expect(t.output).toMatch(/^status: done$/m); // cloud-init finished without errors ("status: error" otherwise)
+    expect(t.output).toMatch(/^schema-warnings=0$/m); // the image's and our configs pass cloud-init's own schema
   }
 
   /** A signed poweroff, then the disk itself: grown root, seed URL with the credential, runner config 0600, cloud-init's results. */

@@ -25,6 +25,10 @@ interface Served {
   dropAfter?: number;
   times?: number;
   status?: number;
+  /** Drop the n-th response after drops[n] bytes (then serve normally). */
+  drops?: number[];
+  /** Answer 200 with the whole body whatever Range says (a server that cannot resume). */
+  ignoreRange?: boolean;
 }
 
 describe.skipIf(!ready)('image-deploy in the runner (busybox, loopback agent)', () => {
@@ -48,12 +52,17 @@ describe.skipIf(!ready)('image-deploy in the runner (busybox, loopback agent)', 
       const f = files.get(req.url ?? '');
       if (!f) return res.writeHead(404).end();
       if (f.status) return res.writeHead(f.status).end();
-      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      const m = f.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       ranges.push(req.headers.range ?? 'none');
       const start = m ? Number(m[1]) : 0;
-      const end = m ? Math.min(Number(m[2]), f.body.length - 1) : f.body.length - 1;
+      const end = m && m[2] ? Math.min(Number(m[2]), f.body.length - 1) : f.body.length - 1;
       const part = f.body.subarray(start, end + 1);
       res.writeHead(m ? 206 : 200, { 'content-length': String(part.length), ...(m ? { 'content-range': `bytes ${start}-${end}/${f.body.length}` } : {}) });
+      const drop = f.drops?.shift();
+      if (drop !== undefined) {
+        res.write(part.subarray(0, drop), () => res.destroy());
+        return;
+      }
       if (f.dropAfter !== undefined && (f.times ?? 1) > 0) {
         f.times = (f.times ?? 1) - 1;
         res.write(part.subarray(0, f.dropAfter), () => res.destroy());
@@ -106,7 +115,6 @@ exit 0
         UNDERLAY_CMDLINE_FILE: cmdline,
         UNDERLAY_NO_CONSOLE: '1',
         UNDERLAY_DEPLOY_ALLOW_FILE: '1',
-        UNDERLAY_DEPLOY_CHUNK: String(256 * 1024),
         UNDERLAY_PROGRESS_EVERY: '1',
         ...env,
       },
@@ -126,19 +134,40 @@ exit 0
   }
   const ref = (sha256: string, body: Buffer, format: string, over: Record<string, unknown> = {}) => ({ name: 'test-image', sha256, size: body.length, format, rawSha256: sha(raw), rawSize: raw.length, ...over });
 
-  it('streams a zstd image in Range chunks, resumes a dropped connection where it broke off, writes and verifies it', async () => {
+  it('streams a zstd image in one request, resumes a dropped connection where it broke off, writes and verifies it', async () => {
     const id = sha(zst);
-    // The first response breaks off after 1000 bytes.
-    files.set(`/files/sha256/${id}`, { body: zst, dropAfter: 1000, times: 1 });
+    // The first response breaks off after 1000 bytes, the second after 100,000 more.
+    files.set(`/files/sha256/${id}`, { body: zst, drops: [1000, 100_000] });
     ranges.length = 0;
-    const r = await deploy('zstd', ref(id, zst, 'zstd'), { UNDERLAY_DEPLOY_CHUNK: String(Math.ceil(zst.length / 3)) });
+    const r = await deploy('zstd', ref(id, zst, 'zstd'));
     expect(r.final).toMatchObject({ state: 'succeeded' });
     expect(r.final.output).toContain(`sha256 ${sha(raw)} verified`);
     expect(r.out).toContain('reboot -f'); // then it reboots into the disk
     expect(sha(r.disk)).toBe(sha(raw));
-    const chunk = Math.ceil(zst.length / 3);
-    expect(ranges.slice(0, 4)).toEqual([`bytes=0-${chunk - 1}`, `bytes=1000-${chunk - 1}`, `bytes=${chunk}-${2 * chunk - 1}`, `bytes=${2 * chunk}-${zst.length - 1}`]);
+    expect(ranges).toEqual(['none', 'bytes=1000-', 'bytes=101000-']);
     expect(r.progress.some((p) => p.phase === 'verify' && p.bytesWritten === raw.length)).toBe(true);
+  });
+
+  it('writes a raw image straight from the stream (no decompressor), resuming after a drop', async () => {
+    const id = sha(raw);
+    files.set(`/files/sha256/${id}`, { body: raw, dropAfter: 1_234_567, times: 1 });
+    ranges.length = 0;
+    const r = await deploy('raw', ref(id, raw, 'raw'));
+    expect(r.final).toMatchObject({ state: 'succeeded' });
+    expect(sha(r.disk)).toBe(sha(raw));
+    expect(ranges).toEqual(['none', 'bytes=1234567-']);
+  });
+
+  it('will not resume from an agent that ignores Range (the bytes could not be placed): download-failed', async () => {
+    const id = sha(raw);
+    files.set(`/files/sha256/${id}`, { body: raw, dropAfter: 500_000, times: 1, ignoreRange: true });
+    ranges.length = 0;
+    const r = await deploy('norange', ref(id, raw, 'raw'), { UNDERLAY_DEPLOY_TRIES: '2' });
+    expect(r.final).toMatchObject({ state: 'failed', reason: 'download-failed' });
+    expect(r.final.output).toMatch(/range|resume/i);
+    expect(r.out).not.toContain('reboot');
+    // Only the first 500,000 bytes ever reached the disk: the 200 answers to the resumes were not written.
+    expect(r.disk.length).toBe(500_000);
   });
 
   it('decompresses xz on the fly', async () => {
