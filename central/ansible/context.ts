@@ -5,6 +5,7 @@ import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
 import { bestAddress } from '../lifecycle/addresses.js';
+import { pkiTemplateContext } from '../../shared/pki/template-context.js';
 
 /**
  * What the renderer reads (the store's collections or a synthetic set) and what it derives from them
@@ -105,19 +106,15 @@ export class InventoryContext {
       this.endpoints[svc.name] = list;
     }
     if (src.cas && src.cas.length > 0) {
-      const cas = [...src.cas].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const pem = new Map<string, string>();
+      // The same bundles (and PEM) as the templates' `pki` object.
+      const pki = pkiTemplateContext(src.cas, 'os');
       const catalogue: NonNullable<InventoryContext['serviceCas']> = {};
-      for (const ca of cas) {
-        const cert = ca.certificate.endsWith('\n') ? ca.certificate : `${ca.certificate}\n`;
-        pem.set(ca.service, (pem.get(ca.service) ?? '') + cert);
-        catalogue[ca.name] = { service: ca.service, fingerprint: ca.fingerprint, not_after: ca.notAfter, certificate: cert };
+      for (const ca of src.cas) catalogue[ca.name] = { service: ca.service, fingerprint: ca.fingerprint, not_after: ca.notAfter, certificate: pki.cas[ca.name]!.ca_pem };
+      for (const svc in pki.bundles) {
+        this.caBundlePem.set(svc, pki.bundles[svc]!);
+        this.caBundles.set(svc, `${JSON.stringify(svc)}:${JSON.stringify(pki.bundles[svc])}`);
       }
-      for (const [svc, bundle] of pem) {
-        this.caBundlePem.set(svc, bundle);
-        this.caBundles.set(svc, `${JSON.stringify(svc)}:${JSON.stringify(bundle)}`);
-      }
-      this.serviceCas = catalogue;
+      this.serviceCas = Object.fromEntries(Object.keys(catalogue).sort().map((k) => [k, catalogue[k]!]));
     }
   }
 

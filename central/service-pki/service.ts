@@ -242,8 +242,8 @@ export class ServicePki {
   }
 
   /** What a site's agent needs: every CA's certificate and CRL, and the answers to its machines' CSRs. */
-  siteState(site: string): { cas: { name: string; certificate: string; crl?: string }[]; requests: PkiRequestState[] } {
-    const cas = this.store.list<ServiceCaDoc>(SERVICE_CAS, { limit: 10_000 }).items.map((c) => ({ name: c.name, certificate: c.certificate, ...(c.crl ? { crl: c.crl } : {}) }));
+  siteState(site: string): { cas: { name: string; service: string; certificate: string; crl?: string }[]; requests: PkiRequestState[] } {
+    const cas = this.store.list<ServiceCaDoc>(SERVICE_CAS, { limit: 10_000 }).items.map((c) => ({ name: c.name, service: c.service, certificate: c.certificate, ...(c.crl ? { crl: c.crl } : {}) }));
     const requests = this.store.list<CertRequestDoc>(CERT_REQUESTS, { where: { site }, limit: 1_000_000, sort: 'id' }).items.map((r): PkiRequestState => {
       const cert = r.serial ? this.store.findUnique<IssuedCertDoc>(ISSUED_CERTS, 'serial', r.serial) : undefined;
       return {
