@@ -11,6 +11,7 @@ import { KeySeal } from './key-seal.js';
 import { opensslCsr } from '../../scripts/bench/pki/openssl-csr.js';
 import { CERT_REQUESTS, certRequestsCollection, ISSUED_CERTS, issuedCertsCollection, SERVICE_CAS, serviceCasCollection, type ServiceCaDoc } from './resources.js';
 import { ServicePki } from './service.js';
+import { ServiceCaCreate } from '../../shared/api/pki.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ul-svc-pki-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -79,6 +80,13 @@ describe('service CAs', () => {
     expect(doc.sealedKey.alg).toBe('aes-256-gcm');
     expect(execFileSync('openssl', ['crl', '-noout', '-text'], { input: ca.crl, encoding: 'utf8' })).toContain('No Revoked Certificates');
     await expect(pki.createCa({ name: 'demo', keyType, ttl: '365d', maxCertTtl: '30d' })).rejects.toThrow(/exists/);
+  });
+
+  it('takes the CA lifetime in years (`--ttl 10y`, 365 days each), as the issue writes it', async () => {
+    expect(ServiceCaCreate.safeParse({ name: 'y', ttl: '10y' }).success).toBe(true);
+    const ca = await pki.createCa(ServiceCaCreate.parse({ name: 'y', ttl: '10y' }));
+    expect((Date.parse(ca.notAfter) - Date.now()) / 86_400_000).toBeCloseTo(3650, 0);
+    expect(Date.parse(new X509Certificate(ca.certificate).validTo)).toBeCloseTo(Date.parse(ca.notAfter), -5);
   });
 
   it('refuses a certificate lifetime longer than the CA', async () => {
