@@ -23,3 +23,12 @@ describe('bootContext urls.files', () => {
     expect(files(pulled)('https://up.example/other')).toBe('https://up.example/other');
   });
 });
+
+describe('bootContext serviceCas', () => {
+  it('hands the site’s service CAs (public: name, service, certificate) to the templates; none without a pki section', () => {
+    const state = { site: { name: 'dc1', params: {} }, machines: [], pki: { cas: [{ name: 'demo', service: 'web', certificate: 'PEM', crl: 'CRL' }], requests: [] } } as never;
+    const ctx = renderContextFor({ state, machine: undefined, mac: '52:54:00:00:00:01', proposedId: 'p', token: 't', agent });
+    expect(ctx.serviceCas).toEqual([{ name: 'demo', service: 'web', certificate: 'PEM' }]);
+    expect(renderContextFor({ state: null, machine: undefined, mac: '52:54:00:00:00:01', proposedId: 'p', token: 't', agent }).serviceCas).toBeUndefined();
+  });
+});

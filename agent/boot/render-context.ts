@@ -67,6 +67,7 @@ export function renderContextFor(args: {
     params,
     ...(bootenv ? { bootenv } : {}),
     ...(discovery ? { discovery: parseBootEnv(discovery) } : {}),
+    ...(state?.pki?.cas.length ? { serviceCas: state.pki.cas.map((c) => ({ name: c.name, ...(c.service ? { service: c.service } : {}), certificate: c.certificate })) } : {}),
     agent,
     token,
     urls: {

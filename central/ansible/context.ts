@@ -5,6 +5,7 @@ import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
 import { bestAddress } from '../lifecycle/addresses.js';
+import { pkiTemplateContext } from '../../shared/pki/template-context.js';
 
 /**
  * What the renderer reads (the store's collections or a synthetic set) and what it derives from them
@@ -21,6 +22,17 @@ export interface InventorySource {
   machines: readonly Machine[];
   rules: readonly GroupRule[];
   services: readonly Service[];
+  /** Service CAs, public material only (central/service-pki); absent when that feature does not run. */
+  cas?: readonly InventoryCa[];
+}
+
+/** What the inventory shows of a service CA. */
+export interface InventoryCa {
+  name: string;
+  service: string;
+  certificate: string;
+  fingerprint: string;
+  notAfter: string;
 }
 
 export type Params = Record<string, unknown>;
@@ -64,6 +76,12 @@ export class InventoryContext {
   /** machine name → service name → its own endpoints in that service. */
   readonly memberships = new Map<string, Record<string, InventoryEndpoint[]>>();
   readonly endpoints: Record<string, InventoryEndpoint[]> = {};
+  /** service name → `"<service>":"<PEM of its CAs>"`: the trust bundle of its members (several CAs while one is rotated). */
+  private readonly caBundles = new Map<string, string>();
+  /** service name → the PEM of its CAs. */
+  private readonly caBundlePem = new Map<string, string>();
+  /** `underlay_service_cas` of `all.vars` (undefined when there is no CA). */
+  readonly serviceCas?: Record<string, { service: string; fingerprint: string; not_after: string; certificate: string }>;
   /** `JSON.stringify` of short strings that repeat across hosts (racks, boot states, boot envs). */
   private readonly strings = new Map<string, string>();
 
@@ -87,6 +105,32 @@ export class InventoryContext {
       }
       this.endpoints[svc.name] = list;
     }
+    if (src.cas && src.cas.length > 0) {
+      // The same bundles (and PEM) as the templates' `pki` object.
+      const pki = pkiTemplateContext(src.cas, 'os');
+      const catalogue: NonNullable<InventoryContext['serviceCas']> = {};
+      for (const ca of src.cas) catalogue[ca.name] = { service: ca.service, fingerprint: ca.fingerprint, not_after: ca.notAfter, certificate: pki.cas[ca.name]!.ca_pem };
+      for (const svc in pki.bundles) {
+        this.caBundlePem.set(svc, pki.bundles[svc]!);
+        this.caBundles.set(svc, `${JSON.stringify(svc)}:${JSON.stringify(pki.bundles[svc])}`);
+      }
+      this.serviceCas = Object.fromEntries(Object.keys(catalogue).sort().map((k) => [k, catalogue[k]!]));
+    }
+  }
+
+  /**
+   * `underlay_ca_bundles` of a machine as JSON members (`"svc":"PEM…"`, '' when none): for each service it
+   * is a member of that has CAs, the PEM of those CAs, in the order of its memberships.
+   */
+  private caBundlesJson(machine: string): string {
+    const mine = this.memberships.get(machine);
+    if (!mine || this.caBundles.size === 0) return '';
+    let out = '';
+    for (const svc in mine) {
+      const b = this.caBundles.get(svc);
+      if (b !== undefined) out += out ? `,${b}` : b;
+    }
+    return out;
   }
 
   /** Whether a param of this name and value may be shown. */
@@ -164,6 +208,13 @@ export class InventoryContext {
     hv.underlay_profiles = m.profiles;
     hv.underlay_facts = unsafeFacts(m.facts);
     hv.underlay_services = this.memberships.get(m.name) ?? {};
+    const bundles: Record<string, string> = {};
+    let any = false;
+    for (const svc in this.memberships.get(m.name) ?? {}) {
+      const pem = this.caBundlePem.get(svc);
+      if (pem !== undefined) (bundles[svc] = pem), (any = true);
+    }
+    if (any) hv.underlay_ca_bundles = bundles;
     return hv;
   }
 
@@ -173,9 +224,9 @@ export class InventoryContext {
     return mine ? JSON.stringify(mine) : '{}';
   }
 
-  /** A signature of what makes params secret or hidden: a change invalidates cached host fragments. */
+  /** A signature of what makes params secret or hidden, and of the CA bundles: a change invalidates cached host fragments. */
   secretSignature(): string {
-    return [...this.secret].sort().join('\0');
+    return [...this.secret].sort().join('\0') + '\u0001' + [...this.caBundles.values()].join('\0');
   }
 
   private str(s: string): string {
@@ -220,6 +271,7 @@ export class InventoryContext {
     if (paramsJson) out += `${paramsJson},`;
     out += layer.siteJson;
     if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
-    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}}`;
+    const cas = memJson === '{}' ? '' : this.caBundlesJson(m.name);
+    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}${cas ? `,"underlay_ca_bundles":{${cas}}` : ''}}`;
   }
 }

@@ -153,5 +153,6 @@ export function plan(src: InventorySource, opts: ViewOptions): Plan {
   }
   out.sort((a, b) => byString(a[0], b[0]));
   const allVars: Params = { ...ctx.clean(ctx.profiles.get(GLOBAL_PROFILE)?.params), underlay_service_endpoints: ctx.endpoints };
+  if (ctx.serviceCas) allVars.underlay_service_cas = ctx.serviceCas;
   return { ctx, machines, layers, mems, groups: out, selected, allVars };
 }

@@ -17,13 +17,15 @@ import { PARAMS } from '../params/resources.js';
 import { PROFILES } from '../profiles/resources.js';
 import { SERVICES } from '../services/registry.js';
 import { SITES } from '../sites/resources.js';
+import { SERVICE_CAS } from '../service-pki/resources.js';
+import type { ServiceCa } from '../../shared/api/pki.js';
 
 const all = <T>(store: Store, collection: string, present: Record<string, number>): T[] =>
   collection in present ? (store.list(collection).items as unknown as T[]) : [];
 
 /** The store's collections as the renderer wants them (services only when the services feature runs). */
 /** The collections the inventory is built from: the render cache is valid while none of them changed. */
-export const INVENTORY_SOURCES = [SITES, PROFILES, PARAMS, MACHINES, GROUP_RULES, SERVICES];
+export const INVENTORY_SOURCES = [SITES, PROFILES, PARAMS, MACHINES, GROUP_RULES, SERVICES, SERVICE_CAS];
 
 export function sourceFromStore(store: Store, opts: { machines?: boolean } = {}): InventorySource {
   const present = store.counts();
@@ -34,6 +36,8 @@ export function sourceFromStore(store: Store, opts: { machines?: boolean } = {})
     machines: opts.machines === false ? [] : all<Machine>(store, MACHINES, present),
     rules: all<GroupRule>(store, GROUP_RULES, present),
     services: all<Service>(store, SERVICES, present),
+    // Public fields only: the stored document also holds the CA's sealed key.
+    cas: all<ServiceCa>(store, SERVICE_CAS, present).map((c) => ({ name: c.name, service: c.service, certificate: c.certificate, fingerprint: c.fingerprint, notAfter: c.notAfter })),
   };
 }
 

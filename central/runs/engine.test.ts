@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../shared/errors/domain-errors.js';
 import { RUNS } from './resources.js';
+import { SERVICE_CAS } from '../service-pki/resources.js';
 import { runsBench } from './runs.test-support.js';
 import type { RunDoc } from './state-machine.js';
 
@@ -195,6 +196,32 @@ describe('run engine: steps', () => {
     await b.settle();
     expect(run(r!.id).stages[0]!.steps[0]!.state).toBe('succeeded');
     expect(b.tasks().map((t) => t.kind)).toEqual(['image-deploy', 'reboot']);
+  });
+
+  it('cert-request is a signed machine task; step templates see `pki` (the machine’s certificate paths, each CA’s PEM, the service bundle)', async () => {
+    await b.machine(1);
+    await b.machine(2, { state: 'deployed' } as never);
+    const at = new Date().toISOString();
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    await b.store.put(SERVICE_CAS, { id: 'ca-1', name: 'demo', service: 'demo', keyType: 'ec-p256', certificate: pem, fingerprint: 'f', notAfter: at, maxCertTtl: '30d', sealedKey: { alg: 'aes-256-gcm', iv: '', tag: '', data: 'SEALED' }, createdAt: at, updatedAt: at });
+    const wf = await b.workflow({
+      name: 'tls',
+      stages: [{ name: 'a', steps: [{ action: 'cert-request', with: { ca: 'demo', ttl: '{{ params.cert_ttl | default: "7d" }}' } }, { task: 'run-script', payload: { script: 'cp {{ pki.cas.demo.cert }} /etc/app/\nprintf %s {{ pki.bundles.demo | shell_quote }} >/etc/app/ca.pem' } }] }],
+    });
+    for (const id of ['m-1', 'm-2']) {
+      const [r] = await b.env.engine.start(wf, b.machines(id));
+      await b.settle();
+      const [req] = b.tasksOf(id);
+      expect(req).toMatchObject({ kind: 'cert-request', payload: { ca: 'demo', ttl: '7d' } });
+      await b.finish(req!);
+      await b.settle();
+      const [, sh] = b.tasksOf(id);
+      const dir = id === 'm-2' ? '/etc/underlay/certs' : '/run/underlay/certs'; // installed OS or discovery
+      expect(script(sh!)).toBe(`cp ${dir}/demo/cert.pem /etc/app/\nprintf %s '${pem}' >/etc/app/ca.pem`);
+      await b.finish(sh!);
+      await b.settle();
+      expect(run(r!.id).status.state).toBe('succeeded');
+    }
   });
 
   it('approval, param and machines gates open on continue and on store changes; cancel withdraws the queued task', async () => {

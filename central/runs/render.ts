@@ -1,5 +1,6 @@
 import { TemplateEngine } from '../../shared/render/engine.js';
 import { InvalidError } from '../../shared/errors/domain-errors.js';
+import type { PkiTemplateContext } from '../../shared/pki/template-context.js';
 
 /** What a step's templates see: the machine, its resolved params, the run, and every service's members. */
 export interface StepScope {
@@ -7,6 +8,8 @@ export interface StepScope {
   params: Record<string, unknown>;
   run: { id: string; workflow: string; stage: string; step: string; attempt: number };
   services: Record<string, { passing: number; members: { id: string; machine?: string; address: string; port: number; status: string; tags: string[] }[] }>;
+  /** The service CAs and where the machine's runner keeps their files (shared/pki/template-context.ts). */
+  pki: PkiTemplateContext;
 }
 
 /** Bounded strings per payload and output sizes: a template cannot blow up a signed task. */

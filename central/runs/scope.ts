@@ -6,6 +6,9 @@ import { SERVICES } from '../services/registry.js';
 import type { Service } from '../../shared/api/services.js';
 import type { Doc, Store } from '../store/types.js';
 import type { StepScope } from './render.js';
+import { pkiTemplateContext } from '../../shared/pki/template-context.js';
+import type { ServiceCa } from '../../shared/api/pki.js';
+import { SERVICE_CAS } from '../service-pki/resources.js';
 
 /** A machine's resolved params as plain values (secret ones stay sealed: a template never sees a secret). */
 export function machineParams(store: Store, m: Machine): Record<string, unknown> {
@@ -27,5 +30,7 @@ export function stepScope(store: Store, m: Machine, run: StepScope['run']): Step
     params: machineParams(store, m),
     run,
     services,
+    // A deployed machine runs the installed OS's runner (certificates under /etc), any other the discovery one.
+    pki: pkiTemplateContext(store.counts()[SERVICE_CAS] ? store.list<ServiceCa & Doc>(SERVICE_CAS).items : [], m.state === 'deployed' ? 'os' : 'discovery'),
   };
 }

@@ -22,6 +22,9 @@ describe('step plans', () => {
     expect(planStep(step({ action: 'deploy', with: { image: 'debian-12' } }), { image: 'debian-12' }, 'n1')).toEqual({ via: 'deploy', request: { image: 'debian-12', config: 'cloud-init' } });
     expect(() => planStep(step({ action: 'power', with: { action: '{{ params.x }}' } }), { action: 'explode' }, 'n1')).toThrow(InvalidError);
     expect(() => planStep(step({ action: 'register-service', with: {} }), { service: 'etcd', port: 2379, shell: 'x' }, 'n1')).toThrow(/with/);
+    expect(planStep(step({ action: 'cert-request', with: { ca: 'etcd', ttl: '{{ params.cert_ttl }}' } }), { ca: 'etcd', ttl: '7d' }, 'n1')).toEqual({ via: 'task', kind: 'cert-request', payload: { ca: 'etcd', ttl: '7d' } });
+    expect(planStep(step({ action: 'cert-request', with: { ca: 'etcd' } }), { ca: 'etcd', sans: ['n1', '198.18.0.10'] }, 'n1')).toMatchObject({ payload: { sans: ['n1', '198.18.0.10'] } });
+    for (const bad of [{}, { ca: 'Not A CA' }, { ca: 'etcd', ttl: 'forever' }, { ca: 'etcd', sans: ['a b'] }, { ca: 'etcd', key: 'x' }]) expect(() => planStep(step({ action: 'cert-request', with: {} }), bad, 'n1'), JSON.stringify(bad)).toThrow(/cert-request: with/);
     const reg = planStep(step({ action: 'register-service', with: {} }), { service: 'etcd', port: 2379 }, 'node-1');
     expect(reg).toMatchObject({ via: 'register-service', service: 'etcd', port: 2379, member: 'node-1-2379', ttl: '30s' });
   });

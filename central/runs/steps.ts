@@ -12,7 +12,7 @@ export type StepPlan =
   | { via: 'register-service'; service: string; port: number; ttl: string; tags: string[]; member: string; script: string };
 
 /** Built-in actions that are one signed task of the same kind. */
-const TASK_ACTIONS = new Set(['power', 'boot-device', 'set-bootenv', 'reboot']);
+const TASK_ACTIONS = new Set(['power', 'boot-device', 'set-bootenv', 'reboot', 'cert-request']);
 
 function parseWith<K extends keyof typeof ActionWith>(action: K, rendered: Record<string, unknown>): z.infer<(typeof ActionWith)[K]> {
   const r = ActionWith[action].safeParse(rendered);

@@ -51,7 +51,10 @@ export function servicePkiFeature(opts: ServicePkiFeatureOptions): CentralFeatur
       const svc = services.get(SERVICE_PKI);
       const timer = setInterval(() => void svc.refreshCrls().catch((e) => deps.logger.error({ err: (e as Error).message }, 'could not re-sign CRLs')), opts.crlCheckMs ?? 3_600_000);
       timer.unref();
-      return () => clearInterval(timer);
+      return () => {
+        clearInterval(timer);
+        svc.close();
+      };
     },
   };
 }

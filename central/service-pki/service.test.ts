@@ -9,8 +9,9 @@ import { MemoryStore } from '../store/memory-store.js';
 import { machinesCollection, MACHINES } from '../machines/resources.js';
 import { KeySeal } from './key-seal.js';
 import { opensslCsr } from '../../scripts/bench/pki/openssl-csr.js';
-import { certRequestsCollection, issuedCertsCollection, SERVICE_CAS, serviceCasCollection, type ServiceCaDoc } from './resources.js';
+import { CERT_REQUESTS, certRequestsCollection, ISSUED_CERTS, issuedCertsCollection, SERVICE_CAS, serviceCasCollection, type ServiceCaDoc } from './resources.js';
 import { ServicePki } from './service.js';
+import { ServiceCaCreate } from '../../shared/api/pki.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ul-svc-pki-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -79,6 +80,13 @@ describe('service CAs', () => {
     expect(doc.sealedKey.alg).toBe('aes-256-gcm');
     expect(execFileSync('openssl', ['crl', '-noout', '-text'], { input: ca.crl, encoding: 'utf8' })).toContain('No Revoked Certificates');
     await expect(pki.createCa({ name: 'demo', keyType, ttl: '365d', maxCertTtl: '30d' })).rejects.toThrow(/exists/);
+  });
+
+  it('takes the CA lifetime in years (`--ttl 10y`, 365 days each), as the issue writes it', async () => {
+    expect(ServiceCaCreate.safeParse({ name: 'y', ttl: '10y' }).success).toBe(true);
+    const ca = await pki.createCa(ServiceCaCreate.parse({ name: 'y', ttl: '10y' }));
+    expect((Date.parse(ca.notAfter) - Date.now()) / 86_400_000).toBeCloseTo(3650, 0);
+    expect(Date.parse(new X509Certificate(ca.certificate).validTo)).toBeCloseTo(Date.parse(ca.notAfter), -5);
   });
 
   it('refuses a certificate lifetime longer than the CA', async () => {
@@ -150,6 +158,43 @@ describe('machine CSRs', () => {
     expect((await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr, ttl: '5s' }, 'dc1')).reason).toMatch(/minimum/);
     for (let i = 0; i < 3; i++) expect((await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr }, 'dc1')).state).toBe('issued');
     expect((await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr }, 'dc1')).reason).toMatch(/already holds 4/);
+  });
+
+  it('counts a machine’s certificates from an index: answering a CSR never lists the fleet’s certificates or requests', async () => {
+    const csr = opensslCsr('m1', []).csrPem;
+    await pki.answerCsr({ request: req(), machine: 'id-m2', ca: 'demo', csr: opensslCsr('m2', []).csrPem }, 'dc1');
+    const listed: string[] = [];
+    const list = store.list.bind(store);
+    store.list = ((collection: string, q?: never) => {
+      listed.push(collection);
+      return list(collection, q);
+    }) as typeof store.list;
+    for (let i = 0; i < 5; i++) await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr }, 'dc1');
+    expect(listed.filter((c) => c === ISSUED_CERTS || c === CERT_REQUESTS)).toEqual([]);
+    // …and the count is still right: 4 issued, the fifth refused; m2's certificate is not m1's.
+    expect(pki.listCerts({ machine: 'id-m1' })).toHaveLength(4);
+    expect(pki.siteState('dc1').requests).toHaveLength(2);
+  });
+
+  it('racing CSRs of one machine (and a redelivered one) cannot get past the cap or be issued twice', async () => {
+    const csr = opensslCsr('m1', []).csrPem;
+    const dup = req();
+    const answers = await Promise.all([{ request: dup, machine: 'id-m1', ca: 'demo', csr }, { request: dup, machine: 'id-m1', ca: 'demo', csr }, ...Array.from({ length: 6 }, () => ({ request: req(), machine: 'id-m1', ca: 'demo', csr }))].map((ev) => pki.answerCsr(ev, 'dc1')));
+    expect(answers.filter((a) => a.state === 'issued')).toHaveLength(5); // 4 certificates, the duplicate answered twice with the same serial
+    expect(pki.listCerts({ machine: 'id-m1' })).toHaveLength(4);
+    expect(answers[1]).toEqual(answers[0]);
+  });
+
+  it('counts certificates another replica wrote to the shared store', async () => {
+    const at = new Date().toISOString();
+    const notAfter = new Date(Date.now() + 3_600_000).toISOString();
+    for (let i = 0; i < 4; i++) {
+      await store.put(ISSUED_CERTS, { id: `0${i}`, serial: `0${i}`, ca: 'demo', machine: 'id-m1', machineName: 'm1', site: 'dc1', commonName: 'm1', sans: ['m1'], notBefore: at, notAfter, certificate: 'x', status: 'valid', createdAt: at, updatedAt: at });
+    }
+    const csr = opensslCsr('m1', []).csrPem;
+    expect((await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr }, 'dc1')).reason).toMatch(/already holds 4/);
+    await pki.revoke('00');
+    expect((await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr }, 'dc1')).state).toBe('issued');
   });
 
   it('revocation re-signs the CRL: openssl verify with CRL check fails for the revoked certificate only', async () => {

@@ -8,6 +8,7 @@ import { parseDuration } from '../../shared/util/duration.js';
 import { MACHINES } from '../machines/resources.js';
 import type { Store, WriteOp } from '../store/types.js';
 import type { KeySeal } from './key-seal.js';
+import { GroupIndex } from './group-index.js';
 import { knownNames, unknownNames } from './names.js';
 import { CERT_REQUESTS, ISSUED_CERTS, publicCa, SERVICE_CAS, type CertRequestDoc, type IssuedCertDoc, type ServiceCaDoc } from './resources.js';
 import { certFingerprint, createServiceCa, makeCrl, readCsr, signLeaf, type ServiceCaKeys } from './x509.js';
@@ -36,6 +37,11 @@ export interface ServicePkiOptions {
  */
 export class ServicePki {
   private readonly crlLifetimeMs: number;
+  /** Issued certificates and CSR answers per CA and machine: the per-machine checks never scan the fleet. */
+  private readonly certsOf: GroupIndex<IssuedCertDoc>;
+  private readonly requestsOf: GroupIndex<CertRequestDoc>;
+  /** CSRs being answered, per CA and machine: a machine's CSRs are answered one at a time. */
+  private readonly answering = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly store: Store,
@@ -44,6 +50,14 @@ export class ServicePki {
     private readonly o: ServicePkiOptions,
   ) {
     this.crlLifetimeMs = o.crlLifetimeMs ?? 7 * 86_400_000;
+    this.certsOf = new GroupIndex<IssuedCertDoc>(store, ISSUED_CERTS, (c) => holderKey(c.ca, c.machine));
+    this.requestsOf = new GroupIndex<CertRequestDoc>(store, CERT_REQUESTS, (r) => holderKey(r.ca, r.machine));
+  }
+
+  /** Stops following the store (the indexes). */
+  close(): void {
+    this.certsOf.close();
+    this.requestsOf.close();
   }
 
   // ---- CAs
@@ -144,8 +158,25 @@ export class ServicePki {
   /**
    * Answers a machine's CSR that its agent (at `site`) forwarded. Idempotent per request id (the agent's
    * outbox may deliver twice). A refusal is recorded with its reason, never thrown: the runner reads it.
+   * One machine's CSRs for one CA are answered one after the other, so racing CSRs (or a redelivery racing
+   * the first delivery) cannot get past the per-machine cap or be issued twice.
    */
-  async answerCsr(ev: MachineCsrEvent, site: string): Promise<CertRequestDoc> {
+  answerCsr(ev: MachineCsrEvent, site: string): Promise<CertRequestDoc> {
+    const key = holderKey(ev.ca, ev.machine);
+    const prev = this.answering.get(key) ?? Promise.resolve();
+    const next = prev.then(
+      () => this.answerNow(ev, site),
+      () => this.answerNow(ev, site),
+    );
+    this.answering.set(key, next);
+    const done = () => {
+      if (this.answering.get(key) === next) this.answering.delete(key);
+    };
+    next.then(done, done);
+    return next;
+  }
+
+  private async answerNow(ev: MachineCsrEvent, site: string): Promise<CertRequestDoc> {
     const existing = this.store.get<CertRequestDoc>(CERT_REQUESTS, ev.request);
     if (existing) return existing;
     const machine = this.store.get<Machine>(MACHINES, ev.machine);
@@ -168,7 +199,7 @@ export class ServicePki {
       this.o.logger.warn({ ca: ev.ca, machine: machine.name, reason: e.message }, 'refused a machine CSR');
     }
     // Only the latest request per machine and CA is kept (bounded, and it is what the agent serves).
-    for (const old of this.store.list<CertRequestDoc>(CERT_REQUESTS, { where: { machine: machine.id, ca: ev.ca }, limit: 1000 }).items) ops.push({ type: 'delete', collection: CERT_REQUESTS, id: old.id });
+    for (const old of this.requestsOf.of(holderKey(ev.ca, machine.id))) ops.push({ type: 'delete', collection: CERT_REQUESTS, id: old.id });
     ops.push({ type: 'put', collection: CERT_REQUESTS, doc: answer });
     await this.store.commit(ops);
     return answer;
@@ -186,8 +217,9 @@ export class ServicePki {
     const ttl = ev.ttl ? this.duration(ev.ttl, 'ttl') : max;
     if (ttl < (this.o.minCertTtlMs ?? 60_000)) throw new InvalidError(`ttl ${ev.ttl} is shorter than the minimum`);
     const now = Date.now();
-    const valid = this.listCerts({ ca: ca.name, machine: machine.id }).filter((c) => c.status === 'valid' && Date.parse(c.notAfter) > now);
-    if (valid.length >= (this.o.maxValidPerMachine ?? 4)) throw new ConflictError(`machine ${machine.name} already holds ${valid.length} valid certificates of CA "${ca.name}"; revoke one or let one expire`);
+    let valid = 0;
+    for (const c of this.certsOf.of(holderKey(ca.name, machine.id))) if (c.status === 'valid' && Date.parse(c.notAfter) > now) valid++;
+    if (valid >= (this.o.maxValidPerMachine ?? 4)) throw new ConflictError(`machine ${machine.name} already holds ${valid} valid certificates of CA "${ca.name}"; revoke one or let one expire`);
     const sans = req.sans.length > 0 ? req.sans : known;
     const leaf = await signLeaf(this.keysOf(ca), req, { commonName: machine.name, sans, lifetimeMs: Math.min(ttl, max) });
     const at = new Date().toISOString();
@@ -210,8 +242,8 @@ export class ServicePki {
   }
 
   /** What a site's agent needs: every CA's certificate and CRL, and the answers to its machines' CSRs. */
-  siteState(site: string): { cas: { name: string; certificate: string; crl?: string }[]; requests: PkiRequestState[] } {
-    const cas = this.store.list<ServiceCaDoc>(SERVICE_CAS, { limit: 10_000 }).items.map((c) => ({ name: c.name, certificate: c.certificate, ...(c.crl ? { crl: c.crl } : {}) }));
+  siteState(site: string): { cas: { name: string; service: string; certificate: string; crl?: string }[]; requests: PkiRequestState[] } {
+    const cas = this.store.list<ServiceCaDoc>(SERVICE_CAS, { limit: 10_000 }).items.map((c) => ({ name: c.name, service: c.service, certificate: c.certificate, ...(c.crl ? { crl: c.crl } : {}) }));
     const requests = this.store.list<CertRequestDoc>(CERT_REQUESTS, { where: { site }, limit: 1_000_000, sort: 'id' }).items.map((r): PkiRequestState => {
       const cert = r.serial ? this.store.findUnique<IssuedCertDoc>(ISSUED_CERTS, 'serial', r.serial) : undefined;
       return {
@@ -256,4 +288,9 @@ export class ServicePki {
       throw new InvalidError((e as Error).message, [{ path, message: 'not a duration' }]);
     }
   }
+}
+
+/** The group of a machine's certificates (and CSR answers) of one CA. */
+function holderKey(ca: string, machine: string): string {
+  return `${ca}\0${machine}`;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MachineState } from './lifecycle.js';
 import { Name, ParamValue, Timestamps } from './common.js';
 import { parseSelector } from './selector.js';
+import { CertRequestPayload } from '../protocol/task-kinds.js';
 
 /** A duration like 30s, 10m, 1h (shared/util/duration.ts parses it). */
 export const Duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)?$/, 'a duration like 30s, 10m, 1h');
@@ -24,7 +25,7 @@ const StepCommon = {
 };
 
 /** Built-in actions and what they take. */
-export const BUILTIN_ACTIONS = ['deploy', 'release', 'power', 'boot-device', 'set-bootenv', 'reboot', 'register-service'] as const;
+export const BUILTIN_ACTIONS = ['deploy', 'release', 'power', 'boot-device', 'set-bootenv', 'reboot', 'register-service', 'cert-request'] as const;
 export type BuiltinAction = (typeof BUILTIN_ACTIONS)[number];
 
 export const RegisterServiceWith = z
@@ -47,6 +48,8 @@ export const ActionWith = {
   'set-bootenv': z.object({ bootenv: z.string().min(1).max(63) }).strict(),
   reboot: z.object({}).strict(),
   'register-service': RegisterServiceWith,
+  /** A certificate from a service CA (docs/pki.md): the runner makes the key and CSR, the step is done when it is issued. */
+  'cert-request': CertRequestPayload,
 } as const satisfies Record<BuiltinAction, z.ZodType>;
 
 export const TaskStep = z

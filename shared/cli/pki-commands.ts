@@ -14,7 +14,7 @@ export function registerPkiCommands(program: Command): void {
 
   ca.command('create <name>')
     .description("create a CA for service NAME (its members' runners request certificates with cert-request tasks)")
-    .option('--ttl <duration>', "the CA certificate's lifetime", '3650d')
+    .option('--ttl <duration>', "the CA certificate's lifetime (e.g. 10y; a year is 365 days)", '3650d')
     .option('--key <type>', 'ec-p256 | rsa-3072 | ed25519', 'ec-p256')
     .option('--service <name>', 'the service whose members it certifies (default: NAME)')
     .option('--domain <domain>', "members' FQDN is <machine>.<domain>")

@@ -28,7 +28,7 @@ export const MachineState = z.object({
 export type MachineState = z.infer<typeof MachineState>;
 
 /** A service CA as agents serve it to machines: public material only. */
-export const PkiCaState = z.object({ name: z.string(), certificate: z.string(), crl: z.string().optional() });
+export const PkiCaState = z.object({ name: z.string(), service: z.string().optional(), certificate: z.string(), crl: z.string().optional() });
 /** The central's answer to a machine's CSR (the latest per machine and CA). */
 export const PkiRequestState = z.object({
   request: z.string(),

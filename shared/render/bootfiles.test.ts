@@ -198,6 +198,20 @@ describe('BootRenderer.preview', () => {
 });
 
 describe('BootRenderer', () => {
+  it('templates see `pki`: the CA files on the installed OS, each CA’s PEM and each service’s bundle', () => {
+    const tpl = 'write_files:\n  - path: /etc/app/tls.conf\n    content: |\n      cert={{ pki.cas.demo.cert }} key={{ pki.cas.demo.key }} ca={{ pki.cas.demo.ca }} crl={{ pki.cas.demo.crl }} dir={{ pki.dir }}\n  - path: /etc/app/ca.pem\n    content: {{ pki.bundles.demo | json }}\n';
+    const e = env({ templates: [{ name: 'user-data', path: 'user-data', template: `#cloud-config\n${tpl}`, validate: 'cloud-config' }] });
+    const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const ctx = { ...sampleContext(e, { params }), serviceCas: [{ name: 'demo', service: 'demo', certificate: ca }] };
+    const body = renderFile(ctx, 'user-data').body;
+    expect(body).toContain('cert=/etc/underlay/certs/demo/cert.pem key=/etc/underlay/certs/demo/key.pem ca=/etc/underlay/certs/demo/ca.pem crl=/etc/underlay/certs/demo/crl.pem dir=/etc/underlay/certs');
+    expect(body).toContain(`content: ${JSON.stringify(ca)}`);
+    // The discovery environment's runner keeps them under /run; a CA the site does not have is an error.
+    const disco = { ...env({ name: 'discovery', templates: [{ name: 'x', path: 'x', template: '{{ pki.cas.demo.cert }}', validate: 'none' }] }) };
+    expect(renderFile({ ...sampleContext(disco, { params }), discovery: disco, serviceCas: ctx.serviceCas }, 'x').body).toBe('/run/underlay/certs/demo/cert.pem');
+    expect(() => renderFile(sampleContext(e, { params }), 'user-data')).toThrow(RenderError);
+  });
+
   it('is deterministic: same context, same bytes', () => {
     const r = new BootRenderer();
     const ctx = sampleContext(env(), { params });

@@ -5,6 +5,7 @@ import { RenderContextSchema, type RenderContext, type ParsedRenderContext } fro
 import { TemplateEngine, type EngineLimits } from './engine.js';
 import { MissingParamError, NoSuchFileError, RenderError, TemplateRenderError } from './errors.js';
 import { validateRendered, type ValidatorKind } from './validate.js';
+import { pkiTemplateContext } from '../pki/template-context.js';
 
 export interface RenderedFile {
   /** The path asked for, normalised (no leading slash). */
@@ -168,6 +169,8 @@ export class BootRenderer {
       token: ctx.token,
       urls: { machineBase: ctx.urls.machineBase, done: ctx.urls.done },
       platform: ctx.machine.platform ?? null,
+      // The discovery environment keeps certificates under /run; everything else boots an installed OS.
+      pki: pkiTemplateContext(ctx.serviceCas ?? [], env.name === (ctx.discovery ?? BUILTIN_DISCOVERY).name ? 'discovery' : 'os'),
     };
   }
 

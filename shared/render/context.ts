@@ -53,6 +53,8 @@ export const RenderContextSchema = z.object({
   }),
   /** The discovery boot environment to use for unknown machines (default: the built-in one). */
   discovery: BootEnvSchema.optional(),
+  /** The site's service CAs (public): templates see them, and the machine's certificate paths, as `pki` (shared/pki/template-context.ts). */
+  serviceCas: z.array(z.object({ name: z.string().min(1).max(63), service: z.string().min(1).max(63).optional(), certificate: z.string().max(65_536) })).max(1000).optional(),
   /** Shared snippets for `{% include %}` / `{% render %}`. */
   snippets: z.record(z.string(), z.string()).optional(),
 });

@@ -164,6 +164,12 @@ describe.skipIf(!ready)('service CAs and machine certificates (real central, age
     }
     const listed = await cli('pki', 'certs', 'list', 'demo');
     expect(listed.items.map((c: { machineName: string }) => c.machineName).sort()).toEqual(['m1', 'm2']);
+    // The CA is in the inventory: all.vars lists it, each member's hostvars carry its service's bundle.
+    const inv = await api<{ all: { vars: Record<string, Record<string, { fingerprint: string }>> }; _meta: { hostvars: Record<string, { underlay_ca_bundles?: Record<string, string> }> } }>(central, 'GET', '/api/v1/inventory');
+    expect(inv.all.vars.underlay_service_cas!.demo!.fingerprint).toBe(ca.fingerprint);
+    const pem = ca.certificate.endsWith('\n') ? ca.certificate : `${ca.certificate}\n`;
+    for (const m of MACHINES) expect(inv._meta.hostvars[m.name]!.underlay_ca_bundles).toEqual({ demo: pem });
+    expect(JSON.stringify(inv)).not.toContain('sealedKey');
   }, 200_000);
 
   const SERVER = (crl: boolean) => `cd "$UNDERLAY_CERT_DIR/demo"
