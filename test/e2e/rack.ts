@@ -125,6 +125,9 @@ export class Rack {
   private env: NodeJS.ProcessEnv = {};
   private procs: ChildProcess[] = [];
   private tapSeq = 0;
+  /** The central's and the agent's processes and how they were started (to kill and start them again). */
+  private central?: { proc: ChildProcess; argv: string[] };
+  private agent?: { proc: ChildProcess; argv: string[]; env: NodeJS.ProcessEnv };
 
   private readonly onExit = () => this.destroy();
 
@@ -169,7 +172,8 @@ export class Rack {
     phase('discovery image ready');
     // The central, on the namespace's loopback.
     const data = join(this.work, 'central');
-    this.spawnLogged(ns, [process.execPath, CLI, 'central', 'serve', '--data', data, '--listen', `127.0.0.1:${CENTRAL_PORT}`], this.centralLog);
+    const centralArgv = [process.execPath, CLI, 'central', 'serve', '--data', data, '--listen', `127.0.0.1:${CENTRAL_PORT}`];
+    this.central = { proc: this.spawnLogged(ns, centralArgv, this.centralLog), argv: centralArgv };
     await until(() => existsSync(join(data, 'admin.token')) && readFileSync(this.centralLog, 'utf8').includes('listening'), 'the central to listen', 60_000, {
       diag: () => tail(this.centralLog),
     });
@@ -195,12 +199,9 @@ export class Rack {
     // The agent: join once, then run serving br0.
     const state = join(this.work, 'agent');
     this.cli(['agent', 'join', '--central', `https://127.0.0.1:${CENTRAL_PORT}`, '--token', joinToken, '--state', state], { noAuthEnv: true });
-    this.spawnLogged(
-      ns,
-      [process.execPath, CLI, 'agent', 'run', '--state', state, '--interface', 'br0', '--dhcp', opts.dhcp, '--http-port', '8080', '--tftp-port', '69', '--dhcp-port', '67', '--boot-dir', bootDir],
-      this.agentLog,
-      { UNDERLAY_LOG_LEVEL: opts.agentLogLevel ?? 'info' },
-    );
+    const agentArgv = [process.execPath, CLI, 'agent', 'run', '--state', state, '--interface', 'br0', '--dhcp', opts.dhcp, '--http-port', '8080', '--tftp-port', '69', '--dhcp-port', '67', '--boot-dir', bootDir];
+    const agentEnv = { UNDERLAY_LOG_LEVEL: opts.agentLogLevel ?? 'info' };
+    this.agent = { proc: this.spawnLogged(ns, agentArgv, this.agentLog, agentEnv), argv: agentArgv, env: agentEnv };
     const want = opts.dhcp === 'off' ? 'HTTP boot listening' : 'DHCP serving';
     await until(() => this.agentLines().some((l) => l.msg === want), `the agent (${want})`, 60_000, { diag: () => tail(this.agentLog) });
     await until(
@@ -210,6 +211,28 @@ export class Rack {
       { diag: () => tail(this.agentLog) },
     );
     phase('agent serving with the site state');
+  }
+
+  /** kill -9 the central (its process group), then start it again on the same data directory and wait until it listens. */
+  async restartCentral(): Promise<void> {
+    const c = this.central!;
+    await killGroup(c.proc);
+    const before = readFileSync(this.centralLog, 'utf8').split('listening').length;
+    c.proc = this.spawnLogged(this.ns, c.argv, this.centralLog);
+    await until(() => readFileSync(this.centralLog, 'utf8').split('listening').length > before, 'the central to listen again', 120_000, { diag: () => tail(this.centralLog) });
+  }
+
+  /** Cuts the site's link: kill -9 the agent (its state directory stays). */
+  async stopAgent(): Promise<void> {
+    await killGroup(this.agent!.proc);
+  }
+
+  /** Starts the agent again on its state directory and waits until it serves DHCP with its cached state. */
+  async startAgent(): Promise<void> {
+    const a = this.agent!;
+    const before = this.agentLines().filter((l) => l.msg === 'DHCP serving').length;
+    a.proc = this.spawnLogged(this.ns, a.argv, this.agentLog, a.env);
+    await until(() => this.agentLines().filter((l) => l.msg === 'DHCP serving').length > before, 'the agent to serve again', 120_000, { diag: () => tail(this.agentLog) });
   }
 
   /** Router namespace: eth0 198.18.0.2 on br0, br1 198.18.1.1/24, forwarding, dhcrelay → the agent. */
@@ -349,6 +372,18 @@ export class Rack {
     this.ns.destroy(); // also destroys the router namespace (a child) and kills what is left inside
     if (!opts.keepWork && process.env.UNDERLAY_E2E_KEEP !== '1') rmSync(this.work, { recursive: true, force: true });
   }
+}
+
+/** SIGKILL to a spawned process's group; resolves once the process is gone. */
+async function killGroup(p: ChildProcess): Promise<void> {
+  if (!p.pid || p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise<void>((r) => p.once('exit', () => r()));
+  try {
+    process.kill(-p.pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await gone;
 }
 
 /** The caller's environment without UNDERLAY_* settings (ports, state dirs, log level...) that would change what runs. */
