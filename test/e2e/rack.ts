@@ -108,6 +108,8 @@ export interface RackOptions {
   beforeAgent?: (rack: Rack) => void | Promise<void>;
   /** UNDERLAY_LOG_LEVEL for the agent (default info). */
   agentLogLevel?: string;
+  /** More UNDERLAY_* settings for the agent (e.g. the power poll interval). */
+  agentEnv?: NodeJS.ProcessEnv;
 }
 
 export const DEFAULT_SUBNET: SubnetSpec = { cidr: '198.18.0.0/24', range: '198.18.0.100-198.18.0.199', gateway: AGENT_ADDRESS, leaseTime: '10m' };
@@ -199,7 +201,7 @@ export class Rack {
       ns,
       [process.execPath, CLI, 'agent', 'run', '--state', state, '--interface', 'br0', '--dhcp', opts.dhcp, '--http-port', '8080', '--tftp-port', '69', '--dhcp-port', '67', '--boot-dir', bootDir],
       this.agentLog,
-      { UNDERLAY_LOG_LEVEL: opts.agentLogLevel ?? 'info' },
+      { UNDERLAY_LOG_LEVEL: opts.agentLogLevel ?? 'info', ...opts.agentEnv },
     );
     const want = opts.dhcp === 'off' ? 'HTTP boot listening' : 'DHCP serving';
     await until(() => this.agentLines().some((l) => l.msg === want), `the agent (${want})`, 60_000, { diag: () => tail(this.agentLog) });
