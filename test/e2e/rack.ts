@@ -27,7 +27,7 @@ const BUILD_DISCOVERY = join(REPO, 'scripts/images/build-discovery.sh');
 /** What every file here needs (for `checkPrereqs`). */
 export const RACK_PREREQS = {
   root: true,
-  commands: ['ip', 'qemu-system-x86_64', 'busybox', 'openssl', 'apt-get', 'dpkg-deb', 'perl', 'xz'],
+  commands: ['ip', 'qemu-system-x86_64', 'busybox', 'openssl', 'apt-get', 'dpkg-deb', 'perl', 'xz', 'ipmitool'],
   files: [CLI, '/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi', '/bin/busybox'],
 };
 

@@ -15,7 +15,7 @@ import { RACK_PREREQS, Rack, until } from '../e2e/rack.js';
 import { checkPrereqs } from '../support/require.js';
 import { startIpmiSim, type IpmiSim } from './ipmi-sim.js';
 
-const ready = checkPrereqs('power/ipmi-pxe', { ...RACK_PREREQS, commands: [...RACK_PREREQS.commands, 'ipmi_sim', 'ipmitool'] });
+const ready = checkPrereqs('power/ipmi-pxe', { ...RACK_PREREQS, commands: [...RACK_PREREQS.commands, 'ipmi_sim'] });
 const MAC = '52:54:00:13:0d:01';
 const PASSWORD = 'Ipmi-Pxe-5e21b7';
 const BMC_PORT = 6230;

@@ -178,6 +178,17 @@ describe.skipIf(!ready)('power through the agent: IPMI (ipmi_sim + QEMU) and Red
     expect(agent.running).toBe(true);
   });
 
+  it('the poller backs off the BMC that refuses the password: doubling waits, not one login per round', async () => {
+    const waits = () =>
+      agent.stderr
+        .split('\n')
+        .filter((l) => l.includes('BMC power reading failed') && l.includes('"reason":"bmc-auth"') && l.includes('"machine":"ipmi-vm"'))
+        .map((l) => (JSON.parse(l) as { nextTryInMs: number }).nextTryInMs);
+    await waitFor('three refused readings', () => (waits().length >= 3 ? true : undefined), 60_000);
+    // The interval is 1 s: a round every second, but the refused BMC is tried after 1, 2, then 4 s.
+    expect(waits().slice(0, 3)).toEqual([1000, 2000, 4000]);
+  });
+
   it('no BMC password appears in the central data dir, the agent state dir or any log', async () => {
     await central.stop();
     await agent.stop();
