@@ -8,12 +8,12 @@
  * (/dev/ipmi0, ipmitool) and the central keeps it in the facts without replacing the operator's address.
  * `power off` stops the VM and the poller reports it. The BMC password appears in no file or log.
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RACK_PREREQS, Rack, until } from '../e2e/rack.js';
 import { checkPrereqs } from '../support/require.js';
-import { startIpmiSim, type IpmiSim } from './ipmi-sim.js';
+import { alive, filesContaining, startIpmiSim, vmPid, type IpmiSim } from './ipmi-sim.js';
 
 const ready = checkPrereqs('power/ipmi-pxe', { ...RACK_PREREQS, commands: [...RACK_PREREQS.commands, 'ipmi_sim'] });
 const MAC = '52:54:00:13:0d:01';
@@ -21,28 +21,6 @@ const PASSWORD = 'Ipmi-Pxe-5e21b7';
 const BMC_PORT = 6230;
 /** What the BMC says its LAN address is (ipmi_sim's lan_config_program); the agent reaches it at 127.0.0.1. */
 const BMC_LAN_ADDRESS = '198.18.0.250';
-
-const vmPid = (sim: IpmiSim) => Number(sim.file('qemu.pid')) || 0;
-const alive = (pid: number) => {
-  try {
-    return pid > 0 && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
-function filesContaining(dir: string, needle: string): string[] {
-  const hits: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      const s = statSync(p);
-      if (s.isDirectory()) walk(p);
-      else if (s.isFile() && readFileSync(p).includes(needle)) hits.push(p);
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return hits;
-}
 
 describe.skipIf(!ready)('IPMI power on with PXE once boots a real VM into discovery, which reads the BMC address in-band', () => {
   let rack: Rack;

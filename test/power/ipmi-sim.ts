@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createSocket } from 'node:dgram';
 import type { NetNs } from '../support/netns.js';
@@ -91,4 +91,31 @@ export async function startIpmiSim(
       await new Promise((r) => proc.once('exit', r));
     },
   };
+}
+
+/** The pid of the QEMU the chassis script started (0 when none). */
+export const vmPid = (sim: IpmiSim): number => Number(sim.file('qemu.pid')) || 0;
+
+/** The process runs (a killed daemonized QEMU may linger as a zombie where no init reaps it). */
+export function alive(pid: number): boolean {
+  try {
+    return pid > 0 && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Every file under `dir` (recursively) whose bytes contain `needle` (the password-leak check). */
+export function filesContaining(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      const s = statSync(p);
+      if (s.isDirectory()) walk(p);
+      else if (s.isFile() && readFileSync(p).includes(needle)) hits.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return hits;
 }
