@@ -26,6 +26,7 @@ describe.skipIf(!ready)('IPMI power on with PXE once boots a real VM into discov
   let rack: Rack;
   let sim: IpmiSim;
   let serialLog: string;
+  let startedAt = 0;
   const json = <T>(args: string[]) => rack.cliJson(args) as T;
   const machine = () => json<{ id: string; state: string; bmc?: { address: string }; facts?: { bmc?: { address?: string }; bootMac?: string }; power?: { state: string; readAt: string } }>(['machines', 'show', 'ipmi-pxe']);
 
@@ -42,6 +43,7 @@ describe.skipIf(!ready)('IPMI power on with PXE once boots a real VM into discov
     ];
     sim = await startIpmiSim(join(rack.work, 'bmc'), { password: PASSWORD, qemuCmd: vm.join(' '), serialPort: 9002, netns: { ns: rack.ns, port: BMC_PORT }, lanAddress: BMC_LAN_ADDRESS });
     writeFileSync(join(rack.work, 'bmc-password'), `${PASSWORD}\n`, { mode: 0o600 });
+    startedAt = Date.now();
     rack.cli(['machines', 'create', 'ipmi-pxe', '--site', 'rack1', '--mac', MAC, '--bmc', `ipmi://admin@127.0.0.1:${BMC_PORT}`, '--bmc-password-file', join(rack.work, 'bmc-password')]);
   }, 600_000);
 
@@ -89,6 +91,18 @@ describe.skipIf(!ready)('IPMI power on with PXE once boots a real VM into discov
     await until(() => !alive(pid) || undefined, 'QEMU stopped', 30_000);
     await until(() => machine().power?.state === 'off' || undefined, 'the reading off', 60_000);
     expect(rack.cli(['machines', 'power', 'ipmi-pxe', 'status'])).toContain('power off');
+  });
+
+  it('the central stored a power-state event per change, not one per poll round (2 s rounds for minutes)', () => {
+    const ids = new Set<string>();
+    for (const f of filesContaining(join(rack.work, 'central'), '"power-state"')) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/"id":"([^"]+)","agent":"[^"]+","site":"[^"]+","kind":"power-state"/g)) ids.add(m[1]!);
+    }
+    const rounds = (Date.now() - startedAt) / 2000;
+    expect(rounds).toBeGreaterThan(20);
+    // off (first reading), on and off (each from the task and from the poller): a handful, not `rounds`.
+    expect(ids.size).toBeGreaterThanOrEqual(2);
+    expect(ids.size).toBeLessThanOrEqual(8);
   });
 
   it('the BMC password is in no file of the central or the agent and in no log', () => {
