@@ -29,6 +29,8 @@ interface RunFlags {
   outboxMaxBytes: string;
   powerPollInterval: string;
   powerPollConcurrency: string;
+  powerPollRefresh: string;
+  powerPollMaxBackoff: string;
   bmcTimeout: string;
   bmcRetries: string;
 }
@@ -115,6 +117,8 @@ export function register(program: Command): void {
     .option('--outbox-max-bytes <size>', 'bytes of unsent reports and events kept at most, e.g. 64M (env UNDERLAY_OUTBOX_MAX_BYTES)', process.env.UNDERLAY_OUTBOX_MAX_BYTES ?? String(DEFAULT_OUTBOX_LIMITS.maxBytes))
     .option('--power-poll-interval <duration>', 'how often the BMCs of the site\'s machines are read; 0 turns polling off (env UNDERLAY_POWER_POLL_INTERVAL)', process.env.UNDERLAY_POWER_POLL_INTERVAL ?? '60s')
     .option('--power-poll-concurrency <n>', 'BMCs read at the same time at most (env UNDERLAY_POWER_POLL_CONCURRENCY)', process.env.UNDERLAY_POWER_POLL_CONCURRENCY ?? String(DEFAULT_POWER_POLL.concurrency))
+    .option('--power-poll-refresh <duration>', 'an unchanged power reading is sent to the central again after this long (env UNDERLAY_POWER_POLL_REFRESH)', process.env.UNDERLAY_POWER_POLL_REFRESH ?? '30m')
+    .option('--power-poll-max-backoff <duration>', 'the longest wait before a BMC that failed (wrong password, unreachable) is read again (env UNDERLAY_POWER_POLL_MAX_BACKOFF)', process.env.UNDERLAY_POWER_POLL_MAX_BACKOFF ?? '1h')
     .option('--bmc-timeout <duration>', 'per-attempt timeout of a BMC operation (env UNDERLAY_BMC_TIMEOUT)', process.env.UNDERLAY_BMC_TIMEOUT ?? '10s')
     .option('--bmc-retries <n>', 'further attempts when a BMC does not answer (never after a refused login) (env UNDERLAY_BMC_RETRIES)', process.env.UNDERLAY_BMC_RETRIES ?? String(DEFAULT_BMC_TIMING.retries))
     .action(async (opts: RunFlags) => {
@@ -124,7 +128,7 @@ export function register(program: Command): void {
       try {
         const listeners = bootOptions(opts);
         const outboxLimits = { maxRecords: parseCount(opts.outboxMaxRecords, '--outbox-max-records'), maxBytes: parseSize(opts.outboxMaxBytes) };
-        const powerPoll = { intervalMs: parseDuration(opts.powerPollInterval), concurrency: parseCount(opts.powerPollConcurrency, '--power-poll-concurrency') };
+        const powerPoll = { intervalMs: parseDuration(opts.powerPollInterval), concurrency: parseCount(opts.powerPollConcurrency, '--power-poll-concurrency'), refreshMs: parseDuration(opts.powerPollRefresh), maxBackoffMs: parseDuration(opts.powerPollMaxBackoff) };
         const bmcTiming = { timeoutMs: parseDuration(opts.bmcTimeout), retries: parseCount(String(Number(opts.bmcRetries) + 1), '--bmc-retries (0 or more)') - 1 };
         rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, powerPoll, bmcTiming, ...heartbeatSettings() });
         if (listeners) boot = await startBootListeners(rt, listeners);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Machine, MachineCreate, MachinePatch, type Machine as MachineT, type ParamDef } from '../../shared/api/resources.js';
+import { BmcConfig } from '../../shared/api/bmc.js';
 import { InvalidError } from '../../shared/errors/domain-errors.js';
 import { redactSealed, sealParams } from '../secrets/seal.js';
 import { defaultMerge, type Referrer, type ResourceSpec } from '../api/crud.js';
@@ -29,6 +30,18 @@ export function bmcPasswordParams(m: { bmc?: { passwordParam: string } }): strin
   return m.bmc && m.bmc.passwordParam !== DEFAULT_BMC_PASSWORD_PARAM ? [DEFAULT_BMC_PASSWORD_PARAM, m.bmc.passwordParam] : [DEFAULT_BMC_PASSWORD_PARAM];
 }
 const DEFAULT_BMC_PASSWORD_PARAM = 'bmc_password';
+
+/**
+ * A BMC set without an address takes the one discovery read in-band (`facts.bmc.address`); an address
+ * the operator gave stays as it is.
+ */
+export function withOfferedBmcAddress(m: MachineT): MachineT {
+  if (!m.bmc || m.bmc.address) return m;
+  // What the machine reported is data from the provisioning network: only a plain host is taken.
+  const found = m.facts?.bmc?.address;
+  if (!found || !BmcConfig.shape.address.safeParse(found).success) throw new InvalidError(`machine "${m.name}": bmc.address not given and discovery has not reported one (give it, or let the machine run discovery first)`, [{ path: 'bmc.address', message: 'required: no discovered BMC address' }]);
+  return { ...m, bmc: { ...m.bmc, address: found } };
+}
 
 export const machinesResource: ResourceSpec<MachineT> = {
   collection: MACHINES,
@@ -60,8 +73,8 @@ export const machinesResource: ResourceSpec<MachineT> = {
     return where;
   },
   // A new machine starts `discovered`; its state changes only through central/lifecycle.
-  build: (input, { id, now }) => ({ id, ...(input as object), state: 'discovered', createdAt: now, updatedAt: now }) as MachineT,
-  merge: (doc, patch, now) => defaultMerge(doc, patch, now),
+  build: (input, { id, now }) => withOfferedBmcAddress({ id, ...(input as object), state: 'discovered', createdAt: now, updatedAt: now } as MachineT),
+  merge: (doc, patch, now) => withOfferedBmcAddress(defaultMerge(doc, patch, now)),
   check: (m, deps) => {
     if (!deps.store.findUnique(SITES, 'name', m.site)) {
       throw new InvalidError(`site "${m.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);

@@ -106,11 +106,15 @@ for n in /sys/class/net/*; do
 done
 [ -n "$BOOT_MAC" ] || BOOT_MAC="$UL_MAC"
 
-# --- bmc: only when the firmware describes an IPMI device and a tool can read its LAN address -------------
+# --- bmc: only when the firmware describes an IPMI device (SMBIOS type 38) and the kernel's IPMI driver
+# made /dev/ipmi0 (ipmi_si + ipmi_devintf): ipmitool asks the BMC in-band for its LAN configuration -------
 BMC=""
 if ls /sys/firmware/dmi/entries/38-* >/dev/null 2>&1 && command -v ipmitool >/dev/null 2>&1; then
-  addr=$(ipmitool lan print 2>/dev/null | sed -n 's/^IP Address[[:space:]]*:[[:space:]]*//p' | head -n 1)
-  case "$addr" in '' | 0.0.0.0) ;; *) BMC=",\"bmc\":{\"address\":$(json_str "$addr")}" ;; esac
+  i=0
+  while [ ! -e /dev/ipmi0 ] && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done
+  addr=$(timeout 30 ipmitool lan print 2>/dev/null | sed -n 's/^IP Address[[:space:]]*:[[:space:]]*//p' | head -n 1)
+  [ -n "$addr" ] || ul_log "the firmware describes a BMC but its LAN address could not be read in-band (/dev/ipmi0: $([ -e /dev/ipmi0 ] && echo present || echo missing))"
+  case "$addr" in '' | 0.0.0.0) ;; *) ul_log "BMC LAN address $addr (read in-band)"; BMC=",\"bmc\":{\"address\":$(json_str "$addr")}" ;; esac
 fi
 
 FACTS="$UL_STATE/facts.json"

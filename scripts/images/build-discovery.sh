@@ -77,8 +77,11 @@ need resize2fs e2fsprogs
 need curl curl
 # Ignition creates passwd.users with the host's useradd/usermod/groupadd --root NEWROOT.
 need useradd passwd
+# The BMC's LAN address, read in-band through the kernel's IPMI driver (/dev/ipmi0): ipmitool (~1.5 MiB
+# compressed with its libraries; collect.sh).
+need ipmitool ipmitool
 HOST_BINS=()
-for b in openssl curl zstd sfdisk e2fsck resize2fs useradd usermod groupadd; do HOST_BINS+=("$(command -v "$b")"); done
+for b in openssl curl zstd sfdisk e2fsck resize2fs useradd usermod groupadd ipmitool; do HOST_BINS+=("$(command -v "$b")"); done
 mapfile -t LIBS < <(for b in "${HOST_BINS[@]}"; do ldd "$b"; done | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' | sort -u)
 LIBPKGS="$(dpkg-query -S "${HOST_BINS[@]}" "${LIBS[@]}" $(readlink -f "${HOST_BINS[@]}" "${LIBS[@]}") 2>/dev/null | cut -d: -f1 | tr -d ' ' | tr ',' '\n' | sort -u | tr '\n' ' ' || true)"
 # shellcheck disable=SC2086

@@ -29,6 +29,16 @@ export const BmcConfig = z
   .meta({ id: 'BmcConfig' });
 export type BmcConfig = z.infer<typeof BmcConfig>;
 
+/**
+ * A BMC as an operator sets it (create/update): `address` may be left out, and the central then takes
+ * the address the discovery image read in-band (the machine's `facts.bmc.address`); an address the
+ * operator gave is never replaced by a discovered one.
+ */
+export const BmcConfigInput = BmcConfig.extend({
+  address: BmcHost.optional().describe('default: the address discovery read from the BMC in-band (facts.bmc.address)'),
+}).meta({ id: 'BmcConfigInput' });
+export type BmcConfigInput = z.infer<typeof BmcConfigInput>;
+
 export const POWER_ACTIONS = ['on', 'off', 'cycle', 'reset', 'status'] as const;
 export const PowerAction = z.enum(POWER_ACTIONS);
 export type PowerAction = z.infer<typeof PowerAction>;

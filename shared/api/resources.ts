@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Ipv4, Mac, Name, ParamValue, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
-import { BmcConfig, PowerReading } from './bmc.js';
+import { BmcConfig, BmcConfigInput, PowerReading } from './bmc.js';
 import { MachineAddress, MachineDeployment, MachineOs, MachineState } from './lifecycle.js';
 
 /** Param names are lower-case identifiers so templates can use `params.<name>`. */
@@ -119,7 +119,7 @@ export const MachineCreate = z
     state: readOnlyState,
     bootState: readOnlyState,
     netboot: z.boolean().default(true),
-    bmc: BmcConfig.optional(),
+    bmc: BmcConfigInput.optional(),
   })
   .strict();
 export const MachinePatch = z
@@ -136,7 +136,7 @@ export const MachinePatch = z
     facts: Facts,
     bootenv: Name,
     netboot: z.boolean(),
-    bmc: BmcConfig.nullable(),
+    bmc: BmcConfigInput.nullable(),
   })
   .partial()
   .extend({ state: readOnlyState, stateReason: readOnlyState, bootState: readOnlyState })

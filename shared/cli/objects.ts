@@ -21,7 +21,7 @@ export interface ObjectCommandSpec {
   /** Whether `create NAME` takes the name positionally (true for all inventory objects). */
   named?: boolean;
   /** Final touch to a create/update body (e.g. turning `--range A-B` into `{start, end}`). */
-  toBody?: (body: Record<string, unknown>) => Record<string, unknown>;
+  toBody?: (body: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 function bodyFrom(opts: Record<string, unknown>, fields: FieldFlag[]): Record<string, unknown> {
@@ -117,7 +117,7 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
       const g = globals(cmd);
       let body = bodyFrom(opts, spec.fields);
       if (spec.named !== false) body.name = args[0];
-      if (spec.toBody) body = spec.toBody(body);
+      if (spec.toBody) body = await spec.toBody(body);
       print(await g.client().call('POST', base, body), g.format);
     }),
   );
@@ -129,7 +129,7 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
     action(async (ref: string, opts: Record<string, unknown>, cmd: Command) => {
       const g = globals(cmd);
       let body = bodyFrom(opts, [...spec.fields, { flags: '--name <name>', description: '', field: 'name' }]);
-      if (spec.toBody) body = spec.toBody(body);
+      if (spec.toBody) body = await spec.toBody(body);
       if (Object.keys(body).length === 0) throw new Error('nothing to update: give at least one field flag (see --help)');
       print(await g.client().call('PATCH', `${base}/${encodeURIComponent(ref)}`, body), g.format);
     }),

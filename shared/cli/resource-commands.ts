@@ -5,6 +5,7 @@ import { print } from './output.js';
 import { registerMachineLifecycleCommands } from './machine-lifecycle-commands.js';
 import { registerMachineWorkflowCommand } from './workflows-commands.js';
 import { registerMachinePowerCommands } from './machine-power-commands.js';
+import { BMC_FIELD_FLAGS, bmcBody } from './machine-bmc-options.js';
 
 
 const described: FieldFlag[] = [
@@ -42,7 +43,9 @@ export function registerResourceCommands(program: Command): void {
       { flags: '--bootenv <name>', description: 'boot environment', field: 'bootenv' },
       { flags: '--netboot', description: 'allow netboot', field: 'netboot', kind: 'negbool' },
       { flags: '--no-netboot', description: 'disallow netboot (boot from disk)', field: 'netboot', kind: 'negbool' },
+      ...BMC_FIELD_FLAGS,
     ],
+    toBody: (body) => bmcBody(body),
     filters: [
       { flags: '--site <site>', description: 'only this site', query: 'site' },
       { flags: '--profile <profile>', description: 'only machines with this profile', query: 'profile' },

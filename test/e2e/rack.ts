@@ -27,7 +27,7 @@ const BUILD_DISCOVERY = join(REPO, 'scripts/images/build-discovery.sh');
 /** What every file here needs (for `checkPrereqs`). */
 export const RACK_PREREQS = {
   root: true,
-  commands: ['ip', 'qemu-system-x86_64', 'busybox', 'openssl', 'apt-get', 'dpkg-deb', 'perl', 'xz'],
+  commands: ['ip', 'qemu-system-x86_64', 'busybox', 'openssl', 'apt-get', 'dpkg-deb', 'perl', 'xz', 'ipmitool'],
   files: [CLI, '/usr/lib/ipxe/undionly.kpxe', '/usr/lib/ipxe/ipxe.efi', '/usr/lib/ipxe/snponly.efi', '/bin/busybox'],
 };
 
@@ -108,6 +108,8 @@ export interface RackOptions {
   beforeAgent?: (rack: Rack) => void | Promise<void>;
   /** UNDERLAY_LOG_LEVEL for the agent (default info). */
   agentLogLevel?: string;
+  /** More UNDERLAY_* settings for the agent (e.g. the power poll interval). */
+  agentEnv?: NodeJS.ProcessEnv;
 }
 
 export const DEFAULT_SUBNET: SubnetSpec = { cidr: '198.18.0.0/24', range: '198.18.0.100-198.18.0.199', gateway: AGENT_ADDRESS, leaseTime: '10m' };
@@ -200,7 +202,7 @@ export class Rack {
     const state = join(this.work, 'agent');
     this.cli(['agent', 'join', '--central', `https://127.0.0.1:${CENTRAL_PORT}`, '--token', joinToken, '--state', state], { noAuthEnv: true });
     const agentArgv = [process.execPath, CLI, 'agent', 'run', '--state', state, '--interface', 'br0', '--dhcp', opts.dhcp, '--http-port', '8080', '--tftp-port', '69', '--dhcp-port', '67', '--boot-dir', bootDir];
-    const agentEnv = { UNDERLAY_LOG_LEVEL: opts.agentLogLevel ?? 'info' };
+    const agentEnv = { UNDERLAY_LOG_LEVEL: opts.agentLogLevel ?? 'info', ...opts.agentEnv };
     this.agent = { proc: this.spawnLogged(ns, agentArgv, this.agentLog, agentEnv), argv: agentArgv, env: agentEnv };
     const want = opts.dhcp === 'off' ? 'HTTP boot listening' : 'DHCP serving';
     await until(() => this.agentLines().some((l) => l.msg === want), `the agent (${want})`, 60_000, { diag: () => tail(this.agentLog) });

@@ -61,6 +61,31 @@ describe('power on the central', () => {
     expect(after.at(-1).reason).toMatch(/^power on: succeeded/);
   });
 
+  it('offers the BMC address discovery read in-band: a bmc set without an address takes it; an address the operator gave is kept', async () => {
+    const mac = '52:54:00:13:01:03';
+    const created = await central.request('POST', '/api/v1/machines', { body: { name: 'found', site: 'dc1', macs: [mac] } });
+    const id = created.json.id;
+    // No discovery yet: an address is needed.
+    const early = await central.request('PATCH', '/api/v1/machines/found', { body: { bmc: { type: 'ipmi', username: 'admin' } } });
+    expect(early.status).toBe(400);
+    expect(early.text).toMatch(/bmc\.address not given and discovery has not reported one/);
+    await agent.event('discovery', { machineId: id, mac, facts: { bmc: { address: '198.18.5.77' } } });
+    const r = await central.request('PATCH', '/api/v1/machines/found', { body: { bmc: { type: 'ipmi', username: 'admin' }, params: { bmc_password: 'pw-found' } } });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.bmc).toEqual({ type: 'ipmi', address: '198.18.5.77', username: 'admin', passwordParam: 'bmc_password' });
+    // The operator moves it; a later discovery reporting another address changes the facts, not the bmc.
+    expect((await central.request('PATCH', '/api/v1/machines/found', { body: { bmc: { type: 'ipmi', address: '198.18.5.78', username: 'admin' } } })).status).toBe(200);
+    await agent.event('discovery', { machineId: id, mac, facts: { bmc: { address: '198.18.5.99' } } });
+    const after = (await central.request('GET', '/api/v1/machines/found')).json;
+    expect(after.facts.bmc).toEqual({ address: '198.18.5.99' });
+    expect(after.bmc.address).toBe('198.18.5.78');
+    // What a machine reports is data: an address that is not a plain host is never taken.
+    await agent.event('discovery', { machineId: id, mac, facts: { bmc: { address: '198.18.5.1; reboot' } } });
+    const bad = await central.request('PATCH', '/api/v1/machines/found', { body: { bmc: { type: 'ipmi', username: 'admin' } } });
+    expect(bad.status).toBe(400);
+    expect((await central.request('GET', '/api/v1/machines/found')).json.bmc.address).toBe('198.18.5.78');
+  });
+
   it('a viewer token cannot power a machine', async () => {
     const viewer = await central.token('viewer');
     expect((await central.request('POST', '/api/v1/machines/m1/power', { token: viewer, body: { action: 'off' } })).status).toBe(403);

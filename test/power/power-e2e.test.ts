@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, joinAgent, killAllAgents, removeDir, runCli, spawnAgent, tempDir, waitFor, type AgentProcess } from '../agent-link/support.js';
 import { spawnCentral, type CentralProcess } from '../central/support.js';
 import { checkPrereqs } from '../support/require.js';
-import { freeUdpPort, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
+import { alive, filesContaining, freeUdpPort, startIpmiSim, vmPid, type IpmiSim } from './ipmi-sim.js';
 import { QemuMachine } from './qemu-qmp.js';
 import { startRedfishStandIn, type RedfishStandIn } from './redfish-stand-in.js';
 
@@ -15,31 +15,6 @@ const IPMI_PASSWORD = 'Ipmi-E2E-9f3a1c';
 const REDFISH_PASSWORD = 'Redfish-E2E-4d7b2e';
 const WRONG_PASSWORD = 'Wrong-E2E-0c5e88';
 const QEMU = ['qemu-system-x86_64', '-machine', 'pc,accel=tcg', '-m', '64', '-nodefaults', '-display', 'none', '-serial', 'null', '-monitor', 'none'];
-
-/** Every file under `dir` (recursively) whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const hits: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      const s = statSync(p);
-      if (s.isDirectory()) walk(p);
-      else if (s.isFile() && readFileSync(p).includes(needle)) hits.push(p);
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return hits;
-}
-
-const vmPid = (sim: IpmiSim) => Number(sim.file('qemu.pid')) || 0;
-/** The process runs (a killed daemonized QEMU may linger as a zombie where no init reaps it). */
-const alive = (pid: number) => {
-  try {
-    return pid > 0 && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Power end to end (issue 13): a real central and a real agent (processes, as an operator starts them),
@@ -176,6 +151,17 @@ describe.skipIf(!ready)('power through the agent: IPMI (ipmi_sim + QEMU) and Red
     expect(r.code).toBe(5);
     expect(r.stderr).toContain('bmc-auth');
     expect(agent.running).toBe(true);
+  });
+
+  it('the poller backs off the BMC that refuses the password: doubling waits, not one login per round', async () => {
+    const waits = () =>
+      agent.stderr
+        .split('\n')
+        .filter((l) => l.includes('BMC power reading failed') && l.includes('"reason":"bmc-auth"') && l.includes('"machine":"ipmi-vm"'))
+        .map((l) => (JSON.parse(l) as { nextTryInMs: number }).nextTryInMs);
+    await waitFor('three refused readings', () => (waits().length >= 3 ? true : undefined), 60_000);
+    // The interval is 1 s: a round every second, but the refused BMC is tried after 1, 2, then 4 s.
+    expect(waits().slice(0, 3)).toEqual([1000, 2000, 4000]);
   });
 
   it('no BMC password appears in the central data dir, the agent state dir or any log', async () => {
