@@ -65,7 +65,10 @@ export class PostgresStore extends MemoryState implements Store {
   private readonly jobs: pg.Pool;
   private readonly queue: Pending[] = [];
   private pumping: Promise<void> | null = null;
-  private notified = false;
+  /** A catch-up is due whatever was heard (after a reconnect). */
+  private forced = false;
+  /** The highest change-log position another connection announced (NOTIFY payload). */
+  private heard = 0;
   private lastSeq = 0;
   private fault: string | null = null;
   private closed = false;
@@ -110,9 +113,11 @@ export class PostgresStore extends MemoryState implements Store {
   /** LISTEN before loading: a change committed meanwhile is both in the load or after it and notified. */
   private async listen(): Promise<void> {
     const c = await this.connect();
-    c.on('notification', () => {
-      this.notified = true;
-      this.wake();
+    c.on('notification', (n) => {
+      const seq = Number(n.payload);
+      this.heard = Number.isFinite(seq) ? Math.max(this.heard, seq) : this.heard;
+      if (!Number.isFinite(seq)) this.forced = true;
+      if (this.behind()) this.wake();
     });
     await c.query(`LISTEN ${CHANNEL}`);
     this.listener = c;
@@ -157,7 +162,7 @@ export class PostgresStore extends MemoryState implements Store {
       .catch((e: Error) => this.logger.error({ err: e.message }, 'store: replication pump failed'))
       .finally(() => {
         this.pumping = null;
-        if (this.queue.length > 0 || this.notified) {
+        if (this.queue.length > 0 || this.behind()) {
           if (!this.fault) this.wake();
         }
       });
@@ -171,8 +176,7 @@ export class PostgresStore extends MemoryState implements Store {
     while (true) {
       const batch = this.queue.slice(0, MAX_BATCH);
       if (batch.length === 0) {
-        if (!this.notified) return;
-        this.notified = false;
+        if (!this.behind()) return;
         await this.catchUp([]);
         continue;
       }
@@ -183,7 +187,6 @@ export class PostgresStore extends MemoryState implements Store {
         this.refuseAll(batch, e);
         continue;
       }
-      this.notified = false;
       await this.catchUp(batch.map((p, i) => ({ p, o: outcomes[i] })));
     }
   }
@@ -197,22 +200,14 @@ export class PostgresStore extends MemoryState implements Store {
    * catch-up (so a retry builds on what it lost to).
    */
   private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
-    const own = new Map<number, WriteOp>();
-    for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, liveOps(p.ops, p.expected)[i]));
-    const rows: ChangeRow[] = [];
-    for (;;) {
-      const res = await this.writer.query<ChangeRow & { seq: string }>(
-        'SELECT seq, collection, id, type, doc, before FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
-        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
-      );
-      for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq) });
-      if (res.rows.length < 5000) break;
-    }
+    const own = new Map<number, ChangeRow>();
+    for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, ownRow(seq, liveOps(p.ops, p.expected)[i], p)));
+    const rows = this.followsOwn(written, own) ?? (await this.readChanges());
     for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
     for (const r of rows) {
       const c = this.collFor(r.collection);
       const mine = own.get(r.seq);
-      if (mine?.type === 'put') c.put(mine.doc);
+      if (mine?.type === 'put') c.put(mine.doc!);
       else if (r.type === 'put' && r.doc) c.put(r.doc);
       else c.delete(r.id);
     }
@@ -229,6 +224,36 @@ export class PostgresStore extends MemoryState implements Store {
         p.resolve();
       } else p.reject(o.error);
     }
+  }
+
+  /**
+   * The change rows of this catch-up when they are exactly this replica's own, just written, right after
+   * `lastSeq` (nothing refused, nobody else wrote in between): then nothing needs reading, and a commit
+   * costs one round trip. Otherwise undefined.
+   */
+  private followsOwn(written: { o: CommitOutcome }[], own: Map<number, ChangeRow>): ChangeRow[] | undefined {
+    if (this.forced || written.length === 0 || written.some((w) => !w.o.ok)) return undefined;
+    const rows = [...own.values()].sort((x, y) => x.seq - y.seq);
+    if (rows.some((r, i) => r.seq !== this.lastSeq + 1 + i)) return undefined;
+    return rows;
+  }
+
+  /** The change rows after `lastSeq`, in order. */
+  private async readChanges(): Promise<ChangeRow[]> {
+    this.forced = false;
+    const rows: ChangeRow[] = [];
+    for (;;) {
+      const res = await this.writer.query<ChangeRow & { seq: string }>(
+        'SELECT seq, collection, id, type, doc, before FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
+        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
+      );
+      for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq) });
+      if (res.rows.length < 5000) return rows;
+    }
+  }
+
+  private behind(): boolean {
+    return this.forced || this.heard > this.lastSeq;
   }
 
   private announceRow(r: ChangeRow, remote = false): void {
@@ -298,7 +323,7 @@ export class PostgresStore extends MemoryState implements Store {
       this.writer = await this.connect();
       await this.listen();
       this.fault = null;
-      this.notified = true;
+      this.forced = true;
       this.wake();
       this.logger.info('store: reconnected to PostgreSQL');
     } catch (e) {
@@ -338,6 +363,12 @@ export class PostgresStore extends MemoryState implements Store {
     for (const c of [this.writer, this.listener]) await c?.end().catch(() => undefined);
     await this.jobs.end().catch(() => undefined);
   }
+}
+
+/** The change row one of this replica's ops wrote (the database held `expected` before it: compare-and-set). */
+function ownRow(seq: number, op: WriteOp, p: Pending): ChangeRow {
+  const before = p.expected[p.ops.indexOf(op)] ?? null;
+  return op.type === 'put' ? { seq, collection: op.collection, id: op.doc.id, type: 'put', doc: op.doc, before } : { seq, collection: op.collection, id: op.id, type: 'delete', doc: null, before };
 }
 
 function isConnectionError(e: unknown): boolean {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidError } from '../../../shared/errors/domain-errors.js';
 import { postgresReady, TestPostgres } from '../../../test/support/postgres.js';
 import type { Change } from '../change-feed.js';
@@ -117,6 +117,28 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await a.put('things', doc);
     await until(() => b.get('things', 'x') !== undefined);
     expect(JSON.stringify(b.get('things', 'x'))).toBe(JSON.stringify(doc));
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a durable commit costs one round trip to PostgreSQL (one statement, synchronous commit), a batch of concurrent commits one too', async () => {
+    const { a, b } = await two();
+    await a.put('things', { id: 'warm', name: 'warm' });
+    const query = vi.spyOn((a as unknown as { writer: pg.Client }).writer, 'query'); // B's catch-up reads are B's business
+    try {
+      await a.put('things', { id: '1', name: 'one' });
+      expect(query).toHaveBeenCalledTimes(1);
+      query.mockClear();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => a.put('hosts', { id: `h${i}`, macs: [`m${i}`] })));
+      expect(query.mock.calls.length).toBeLessThanOrEqual(2); // the first commit alone, then the 19 queued meanwhile together
+    } finally {
+      query.mockRestore();
+    }
+    await until(() => b.count('hosts') === 20 && b.get('things', '1') !== undefined);
+    const c = new pg.Client({ connectionString: (a as unknown as { opts: { url: string } }).opts.url });
+    await c.connect();
+    expect((await c.query('SHOW synchronous_commit')).rows[0].synchronous_commit).toBe('on');
+    expect((await c.query('SELECT count(*)::int AS n, max(seq)::int AS last FROM underlay_changes')).rows[0]).toEqual({ n: 22, last: 22 });
+    await c.end();
     await Promise.all([a.close(), b.close()]);
   });
 
