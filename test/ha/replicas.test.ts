@@ -61,6 +61,20 @@ describe.skipIf(!ready)('two central replicas on one PostgreSQL', () => {
     expect(woke.json.members[0]).toMatchObject({ status: 'critical', note: 'down' });
   });
 
+  it('TTL heartbeats through one replica keep the member passing on the other; when they stop, both mark it critical', async () => {
+    expect((await a.request('POST', '/api/v1/services/ttl/members', { body: { id: 't1', address: '198.18.0.6', port: 81, status: 'passing', ttl: '2s' } })).status).toBeLessThan(300);
+    await waitFor('the member on B', async () => ((await b.request('GET', '/api/v1/services/ttl')).status === 200 ? true : null), 5000, 20);
+    const status = async (c: InProcessCentral) => (await c.request('GET', '/api/v1/services/ttl')).json.members[0].status as string;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 3500) {
+      expect((await b.request('PUT', '/api/v1/services/ttl/members/t1/pass', { body: { note: 'alive' } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect([await status(a), await status(b)]).toEqual(['passing', 'passing']); // 3.5 s > the TTL: A heard B's heartbeats
+    expect((await a.request('GET', '/api/v1/services/ttl')).json.members[0].note).toBe('alive');
+    await waitFor('critical on both', async () => ((await status(a)) === 'critical' && (await status(b)) === 'critical' ? true : null), 6000, 50);
+  });
+
   it('tasks created through both replicas reach an agent connected to one of them exactly once and complete', async () => {
     const agent = await a.joinAgent('dc1', 'rack-1', b.url); // joined through A, linked to B
     const ids: string[] = [];

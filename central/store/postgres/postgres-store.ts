@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { UnavailableError } from '../../../shared/errors/domain-errors.js';
 import { silentLogger, type Logger } from '../../../shared/log/logger.js';
 import { ChangeFeed } from '../change-feed.js';
 import { MemoryCollection } from '../memory-collection.js';
 import { MemoryState, undoAll, type Undo } from '../memory-state.js';
+import { LocalReplicaMessages } from '../replica-messages.js';
 import { StaleWriteError } from '../stale-write.js';
 import type { CollectionSpec, Doc, Store, StoreHealth, WriteOp } from '../types.js';
 import { migrateDatabase } from './schema.js';
@@ -31,6 +33,12 @@ interface Pending {
 }
 
 const CHANNEL = 'underlay_changes';
+/** Where replicas send each other unstored messages (ReplicaMessages). */
+const PEERS = 'underlay_peers';
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
+const MAX_MESSAGE_BYTES = 7900;
+/** How long a background job waits for this replica to replay what was committed before it started. */
+const CATCH_UP_MS = 10_000;
 /** Commits written in one transaction at most. */
 const MAX_BATCH = 256;
 
@@ -59,6 +67,10 @@ function liveOps(ops: WriteOp[], expected: (Doc | undefined)[]): WriteOp[] {
  */
 export class PostgresStore extends MemoryState implements Store {
   readonly changes: ChangeFeed;
+  override readonly peers = new LocalReplicaMessages((topic, payload) => this.transmit(topic, payload));
+  private readonly replicaId = randomUUID();
+  private outbox: string[] = [];
+  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
   private writer!: pg.Client;
   private listener: pg.Client | null = null;
@@ -114,12 +126,13 @@ export class PostgresStore extends MemoryState implements Store {
   private async listen(): Promise<void> {
     const c = await this.connect();
     c.on('notification', (n) => {
+      if (n.channel === PEERS) return this.receive(n.payload);
       const seq = Number(n.payload);
       this.heard = Number.isFinite(seq) ? Math.max(this.heard, seq) : this.heard;
       if (!Number.isFinite(seq)) this.forced = true;
       if (this.behind()) this.wake();
     });
-    await c.query(`LISTEN ${CHANNEL}`);
+    await c.query(`LISTEN ${CHANNEL}; LISTEN ${PEERS}`);
     this.listener = c;
   }
 
@@ -218,6 +231,7 @@ export class PostgresStore extends MemoryState implements Store {
     this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
     this.reapplyPending(tainted);
     for (const r of rows) this.announceRow(r, !own.has(r.seq));
+    this.resolveWaiters();
     for (const { p, o } of written) {
       if (o.ok) {
         this.opts.onCommit?.((performance.now() - p.started) / 1000, p.ops.length);
@@ -325,6 +339,7 @@ export class PostgresStore extends MemoryState implements Store {
       this.fault = null;
       this.forced = true;
       this.wake();
+      this.peers.gap();
       this.logger.info('store: reconnected to PostgreSQL');
     } catch (e) {
       this.fault = `cannot reach the database: ${(e as Error).message}`;
@@ -339,9 +354,10 @@ export class PostgresStore extends MemoryState implements Store {
   override async exclusive<T>(job: string, fn: () => Promise<T> | T): Promise<T | undefined> {
     const c = await this.jobs.connect();
     try {
-      const got = (await c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('underlay-job:' || $1)) AS ok", [job])).rows[0].ok;
-      if (!got) return undefined;
+      const { ok, seq } = (await c.query<{ ok: boolean; seq: string }>("SELECT pg_try_advisory_lock(hashtext('underlay-job:' || $1)) AS ok, (SELECT seq FROM underlay_counter) AS seq", [job])).rows[0];
+      if (!ok) return undefined;
       try {
+        await this.reached(Number(seq)); // the job sees what the replica that ran it last wrote
         return await fn();
       } finally {
         await c.query("SELECT pg_advisory_unlock(hashtext('underlay-job:' || $1))", [job]);
@@ -349,6 +365,59 @@ export class PostgresStore extends MemoryState implements Store {
     } finally {
       c.release();
     }
+  }
+
+  /** Resolves once this replica has replayed the change log up to `seq` (what another replica committed). */
+  private reached(seq: number): Promise<void> {
+    if (this.lastSeq >= seq) return Promise.resolve();
+    this.heard = Math.max(this.heard, seq);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new UnavailableError(`this replica could not catch up with the database in ${CATCH_UP_MS / 1000} s`)), CATCH_UP_MS);
+      timer.unref();
+      this.seqWaiters.push({ seq, resolve: () => (clearTimeout(timer), resolve()) });
+      this.wake();
+    });
+  }
+
+  private resolveWaiters(): void {
+    for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
+      if (this.seqWaiters[i].seq > this.lastSeq) continue;
+      this.seqWaiters[i].resolve();
+      this.seqWaiters.splice(i, 1);
+    }
+  }
+
+  /** Queues a message to the other replicas; the messages of one tick go out in one statement. */
+  private transmit(topic: string, payload: unknown): void {
+    if (this.closed) return;
+    const msg = JSON.stringify({ r: this.replicaId, t: topic, p: payload });
+    if (Buffer.byteLength(msg) > MAX_MESSAGE_BYTES) {
+      this.logger.warn({ topic, bytes: Buffer.byteLength(msg) }, 'store: a message to the other replicas is too large; dropped');
+      return;
+    }
+    this.outbox.push(msg);
+    if (this.outbox.length === 1) setImmediate(() => this.flushOutbox());
+  }
+
+  /** Unstored messages need no synchronous commit (a lost one is rebuilt: see ReplicaMessages). */
+  private flushOutbox(): void {
+    const msgs = this.outbox;
+    this.outbox = [];
+    if (msgs.length === 0 || this.closed) return;
+    this.jobs
+      .query(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('${PEERS}', m) FROM unnest($1::text[]) AS m`, [msgs])
+      .catch((e: Error) => this.logger.warn({ err: e.message, messages: msgs.length }, 'store: could not send messages to the other replicas'));
+  }
+
+  private receive(payload: string | undefined): void {
+    let msg: { r?: unknown; t?: unknown; p?: unknown };
+    try {
+      msg = JSON.parse(payload ?? '');
+    } catch {
+      return;
+    }
+    if (msg.r === this.replicaId || typeof msg.t !== 'string') return;
+    this.peers.deliver(msg.t, msg.p);
   }
 
   health(): StoreHealth {
