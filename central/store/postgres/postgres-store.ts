@@ -19,6 +19,10 @@ export interface PostgresStoreOptions {
   changes?: ChangeFeed;
   /** Called with each commit's duration (seconds) and op count. */
   onCommit?: (seconds: number, records: number) => void;
+  /** How long change-log rows are kept for replicas that fell behind (ms). Default 1 h. */
+  changeRetentionMs?: number;
+  /** How often one replica prunes the change log (ms). Default 1 min. */
+  pruneEveryMs?: number;
 }
 
 interface Pending {
@@ -85,6 +89,7 @@ export class PostgresStore extends MemoryState implements Store {
   private fault: string | null = null;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly opts: PostgresStoreOptions) {
     super(opts.collections);
@@ -112,6 +117,35 @@ export class PostgresStore extends MemoryState implements Store {
     await this.listen();
     await this.load();
     this.logger.info({ seq: this.lastSeq, counts: this.counts() }, 'store loaded from PostgreSQL');
+    const retention = this.opts.changeRetentionMs ?? 3_600_000;
+    const prune = () =>
+      this.exclusive('change-log-retention', () => this.pruneChanges(retention))
+        .then((n) => n && this.logger.debug({ rows: n }, 'store: change log pruned'))
+        .catch((e: Error) => this.logger.warn({ err: e.message }, 'store: could not prune the change log'));
+    this.pruneTimer = setInterval(prune, this.opts.pruneEveryMs ?? 60_000);
+    this.pruneTimer.unref();
+  }
+
+  /**
+   * Deletes the change-log rows older than `retentionMs`, always keeping the newest one (a replica that
+   * lacks pruned rows sees a gap and reloads; see catchUp). Deletes in slices so no transaction runs long.
+   * Run it under `exclusive`: one replica at a time. Returns the rows deleted.
+   */
+  async pruneChanges(retentionMs: number): Promise<number> {
+    const boundary = Number(
+      (
+        await this.jobs.query<{ seq: string | null }>(
+          `SELECT coalesce((SELECT seq FROM underlay_changes WHERE at >= now() - $1 * interval '1 millisecond' ORDER BY seq LIMIT 1), (SELECT max(seq) FROM underlay_changes)) AS seq`,
+          [retentionMs],
+        )
+      ).rows[0].seq ?? 0,
+    );
+    let deleted = 0;
+    for (;;) {
+      const res = await this.jobs.query('DELETE FROM underlay_changes WHERE seq IN (SELECT seq FROM underlay_changes WHERE seq < $1 ORDER BY seq LIMIT 10000)', [boundary]);
+      deleted += res.rowCount ?? 0;
+      if ((res.rowCount ?? 0) < 10000) return deleted;
+    }
   }
 
   private async connect(): Promise<pg.Client> {
@@ -215,8 +249,13 @@ export class PostgresStore extends MemoryState implements Store {
   private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
     const own = new Map<number, ChangeRow>();
     for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, ownRow(seq, liveOps(p.ops, p.expected)[i], p)));
-    const rows = this.followsOwn(written, own) ?? (await this.readChanges());
+    let rows = this.followsOwn(written, own) ?? (await this.readChanges());
+    const snapshot = rows.length > 0 && rows[0].seq > this.lastSeq + 1 ? await this.readSnapshot() : undefined;
     for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
+    if (snapshot) {
+      own.clear(); // announced as read from the database
+      rows = this.differences(snapshot);
+    }
     for (const r of rows) {
       const c = this.collFor(r.collection);
       const mine = own.get(r.seq);
@@ -225,6 +264,7 @@ export class PostgresStore extends MemoryState implements Store {
       else c.delete(r.id);
     }
     if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
+    if (snapshot) this.lastSeq = snapshot.seq;
     const done = new Set(written.map((w) => w.p));
     const tainted = new Set<string>();
     for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
@@ -250,6 +290,42 @@ export class PostgresStore extends MemoryState implements Store {
     const rows = [...own.values()].sort((x, y) => x.seq - y.seq);
     if (rows.some((r, i) => r.seq !== this.lastSeq + 1 + i)) return undefined;
     return rows;
+  }
+
+  /**
+   * Every document and the change-log position they are at, read in one snapshot: for a replica that fell
+   * so far behind that the change rows it lacks were pruned (see pruneChanges).
+   */
+  private async readSnapshot(): Promise<{ seq: number; docs: { collection: string; doc: Doc }[] }> {
+    this.logger.warn({ at: this.lastSeq }, 'store: this replica fell behind the change log retention; reloading every document');
+    await this.writer.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const seq = Number((await this.writer.query<{ seq: string }>('SELECT seq FROM underlay_counter')).rows[0].seq);
+      const docs = (await this.writer.query<{ collection: string; doc: Doc }>('SELECT collection, doc FROM underlay_docs')).rows;
+      return { seq, docs };
+    } finally {
+      await this.writer.query('COMMIT');
+    }
+  }
+
+  /**
+   * The changes that bring memory (without pending commits) to a snapshot, as change rows numbered up to
+   * the snapshot's position (deletes first), so announcing them leaves the index where the others are.
+   */
+  private differences(snapshot: { seq: number; docs: { collection: string; doc: Doc }[] }): ChangeRow[] {
+    const seen = new Set<string>();
+    const puts: Omit<ChangeRow, 'seq'>[] = [];
+    const deletes: Omit<ChangeRow, 'seq'>[] = [];
+    for (const { collection, doc } of snapshot.docs) {
+      seen.add(`${collection}\0${doc.id}`);
+      const cur = this.collections.get(collection)?.get(doc.id);
+      if (!cur || JSON.stringify(cur) !== JSON.stringify(doc)) puts.push({ collection, id: doc.id, type: 'put', doc, before: cur ?? null });
+    }
+    for (const [name, c] of this.collections) {
+      for (const doc of c.docs.values()) if (!seen.has(`${name}\0${doc.id}`)) deletes.push({ collection: name, id: doc.id, type: 'delete', doc: null, before: doc });
+    }
+    const all = [...deletes, ...puts];
+    return all.map((r, i) => ({ ...r, seq: snapshot.seq - all.length + 1 + i }));
   }
 
   /** The change rows after `lastSeq`, in order. */
@@ -428,6 +504,7 @@ export class PostgresStore extends MemoryState implements Store {
     while (this.queue.length > 0 && !this.fault && this.pumping) await this.pumping;
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.pumping;
     for (const c of [this.writer, this.listener]) await c?.end().catch(() => undefined);
     await this.jobs.end().catch(() => undefined);
