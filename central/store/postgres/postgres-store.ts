@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { UnavailableError } from '../../../shared/errors/domain-errors.js';
 import { silentLogger, type Logger } from '../../../shared/log/logger.js';
@@ -8,6 +7,8 @@ import { MemoryState, undoAll, type Undo } from '../memory-state.js';
 import { LocalReplicaMessages } from '../replica-messages.js';
 import { StaleWriteError } from '../stale-write.js';
 import type { CollectionSpec, Doc, Store, StoreHealth, WriteOp } from '../types.js';
+import { differences, pruneChangeLog, readSnapshot, type Snapshot } from './change-log.js';
+import { PEERS, PeerChannel } from './peer-channel.js';
 import { migrateDatabase } from './schema.js';
 import { writeBatch, type ChangeRow, type CommitOutcome } from './write-txn.js';
 
@@ -37,10 +38,6 @@ interface Pending {
 }
 
 const CHANNEL = 'underlay_changes';
-/** Where replicas send each other unstored messages (ReplicaMessages). */
-const PEERS = 'underlay_peers';
-/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
-const MAX_MESSAGE_BYTES = 7900;
 /** How long a background job waits for this replica to replay what was committed before it started. */
 const CATCH_UP_MS = 10_000;
 /** Commits written in one transaction at most. */
@@ -71,9 +68,8 @@ function liveOps(ops: WriteOp[], expected: (Doc | undefined)[]): WriteOp[] {
  */
 export class PostgresStore extends MemoryState implements Store {
   readonly changes: ChangeFeed;
-  override readonly peers = new LocalReplicaMessages((topic, payload) => this.transmit(topic, payload));
-  private readonly replicaId = randomUUID();
-  private outbox: string[] = [];
+  override readonly peers: LocalReplicaMessages;
+  private readonly channel: PeerChannel;
   private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
   private writer!: pg.Client;
@@ -97,6 +93,8 @@ export class PostgresStore extends MemoryState implements Store {
     this.logger = opts.logger ?? silentLogger;
     this.jobs = new pg.Pool({ connectionString: opts.url, max: 4 });
     this.jobs.on('error', (e) => this.logger.warn({ err: e.message }, 'store: a job connection failed'));
+    this.channel = new PeerChannel(this.jobs, this.logger);
+    this.peers = new LocalReplicaMessages((topic, payload) => this.channel.send(topic, payload));
   }
 
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
@@ -126,26 +124,9 @@ export class PostgresStore extends MemoryState implements Store {
     this.pruneTimer.unref();
   }
 
-  /**
-   * Deletes the change-log rows older than `retentionMs`, always keeping the newest one (a replica that
-   * lacks pruned rows sees a gap and reloads; see catchUp). Deletes in slices so no transaction runs long.
-   * Run it under `exclusive`: one replica at a time. Returns the rows deleted.
-   */
-  async pruneChanges(retentionMs: number): Promise<number> {
-    const boundary = Number(
-      (
-        await this.jobs.query<{ seq: string | null }>(
-          `SELECT coalesce((SELECT seq FROM underlay_changes WHERE at >= now() - $1 * interval '1 millisecond' ORDER BY seq LIMIT 1), (SELECT max(seq) FROM underlay_changes)) AS seq`,
-          [retentionMs],
-        )
-      ).rows[0].seq ?? 0,
-    );
-    let deleted = 0;
-    for (;;) {
-      const res = await this.jobs.query('DELETE FROM underlay_changes WHERE seq IN (SELECT seq FROM underlay_changes WHERE seq < $1 ORDER BY seq LIMIT 10000)', [boundary]);
-      deleted += res.rowCount ?? 0;
-      if ((res.rowCount ?? 0) < 10000) return deleted;
-    }
+  /** Deletes old change-log rows (see pruneChangeLog). Run it under `exclusive`: one replica at a time. Returns the rows deleted. */
+  pruneChanges(retentionMs: number): Promise<number> {
+    return pruneChangeLog(this.jobs, retentionMs);
   }
 
   private async connect(): Promise<pg.Client> {
@@ -160,7 +141,7 @@ export class PostgresStore extends MemoryState implements Store {
   private async listen(): Promise<void> {
     const c = await this.connect();
     c.on('notification', (n) => {
-      if (n.channel === PEERS) return this.receive(n.payload);
+      if (n.channel === PEERS) return this.channel.receive(n.payload, this.peers);
       const seq = Number(n.payload);
       this.heard = Number.isFinite(seq) ? Math.max(this.heard, seq) : this.heard;
       if (!Number.isFinite(seq)) this.forced = true;
@@ -254,7 +235,7 @@ export class PostgresStore extends MemoryState implements Store {
     for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
     if (snapshot) {
       own.clear(); // announced as read from the database
-      rows = this.differences(snapshot);
+      rows = differences(this.collections, snapshot);
     }
     for (const r of rows) {
       const c = this.collFor(r.collection);
@@ -292,40 +273,10 @@ export class PostgresStore extends MemoryState implements Store {
     return rows;
   }
 
-  /**
-   * Every document and the change-log position they are at, read in one snapshot: for a replica that fell
-   * so far behind that the change rows it lacks were pruned (see pruneChanges).
-   */
-  private async readSnapshot(): Promise<{ seq: number; docs: { collection: string; doc: Doc }[] }> {
+  /** For a replica that fell so far behind that the change rows it lacks were pruned. */
+  private async readSnapshot(): Promise<Snapshot> {
     this.logger.warn({ at: this.lastSeq }, 'store: this replica fell behind the change log retention; reloading every document');
-    await this.writer.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    try {
-      const seq = Number((await this.writer.query<{ seq: string }>('SELECT seq FROM underlay_counter')).rows[0].seq);
-      const docs = (await this.writer.query<{ collection: string; doc: Doc }>('SELECT collection, doc FROM underlay_docs')).rows;
-      return { seq, docs };
-    } finally {
-      await this.writer.query('COMMIT');
-    }
-  }
-
-  /**
-   * The changes that bring memory (without pending commits) to a snapshot, as change rows numbered up to
-   * the snapshot's position (deletes first), so announcing them leaves the index where the others are.
-   */
-  private differences(snapshot: { seq: number; docs: { collection: string; doc: Doc }[] }): ChangeRow[] {
-    const seen = new Set<string>();
-    const puts: Omit<ChangeRow, 'seq'>[] = [];
-    const deletes: Omit<ChangeRow, 'seq'>[] = [];
-    for (const { collection, doc } of snapshot.docs) {
-      seen.add(`${collection}\0${doc.id}`);
-      const cur = this.collections.get(collection)?.get(doc.id);
-      if (!cur || JSON.stringify(cur) !== JSON.stringify(doc)) puts.push({ collection, id: doc.id, type: 'put', doc, before: cur ?? null });
-    }
-    for (const [name, c] of this.collections) {
-      for (const doc of c.docs.values()) if (!seen.has(`${name}\0${doc.id}`)) deletes.push({ collection: name, id: doc.id, type: 'delete', doc: null, before: doc });
-    }
-    const all = [...deletes, ...puts];
-    return all.map((r, i) => ({ ...r, seq: snapshot.seq - all.length + 1 + i }));
+    return readSnapshot(this.writer);
   }
 
   /** The change rows after `lastSeq`, in order. */
@@ -463,39 +414,6 @@ export class PostgresStore extends MemoryState implements Store {
     }
   }
 
-  /** Queues a message to the other replicas; the messages of one tick go out in one statement. */
-  private transmit(topic: string, payload: unknown): void {
-    if (this.closed) return;
-    const msg = JSON.stringify({ r: this.replicaId, t: topic, p: payload });
-    if (Buffer.byteLength(msg) > MAX_MESSAGE_BYTES) {
-      this.logger.warn({ topic, bytes: Buffer.byteLength(msg) }, 'store: a message to the other replicas is too large; dropped');
-      return;
-    }
-    this.outbox.push(msg);
-    if (this.outbox.length === 1) setImmediate(() => this.flushOutbox());
-  }
-
-  /** Unstored messages need no synchronous commit (a lost one is rebuilt: see ReplicaMessages). */
-  private flushOutbox(): void {
-    const msgs = this.outbox;
-    this.outbox = [];
-    if (msgs.length === 0 || this.closed) return;
-    this.jobs
-      .query(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('${PEERS}', m) FROM unnest($1::text[]) AS m`, [msgs])
-      .catch((e: Error) => this.logger.warn({ err: e.message, messages: msgs.length }, 'store: could not send messages to the other replicas'));
-  }
-
-  private receive(payload: string | undefined): void {
-    let msg: { r?: unknown; t?: unknown; p?: unknown };
-    try {
-      msg = JSON.parse(payload ?? '');
-    } catch {
-      return;
-    }
-    if (msg.r === this.replicaId || typeof msg.t !== 'string') return;
-    this.peers.deliver(msg.t, msg.p);
-  }
-
   health(): StoreHealth {
     return this.fault ? { status: 'degraded', reason: this.fault } : { status: 'ok' };
   }
@@ -503,6 +421,7 @@ export class PostgresStore extends MemoryState implements Store {
   async close(): Promise<void> {
     while (this.queue.length > 0 && !this.fault && this.pumping) await this.pumping;
     this.closed = true;
+    this.channel.close();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.pumping;
