@@ -91,7 +91,8 @@ export class PostgresStore extends MemoryState implements Store {
     super(opts.collections);
     this.changes = opts.changes ?? new ChangeFeed();
     this.logger = opts.logger ?? silentLogger;
-    this.jobs = new pg.Pool({ connectionString: opts.url, max: 4 });
+    // Background jobs hold one connection each while they run (the advisory lock), and may query beside it; messages to the other replicas share the pool too.
+    this.jobs = new pg.Pool({ connectionString: opts.url, max: 8 });
     this.jobs.on('error', (e) => this.logger.warn({ err: e.message }, 'store: a job connection failed'));
     this.channel = new PeerChannel(this.jobs, this.logger);
     this.peers = new LocalReplicaMessages((topic, payload) => this.channel.send(topic, payload));
