@@ -76,12 +76,12 @@ export function register(program: Command): void {
   agent
     .command('join')
     .description('join this host to a central as its site agent (once)')
-    .requiredOption('--central <url>', 'central URL, e.g. https://central.example:8443, or several replicas\' comma-separated (tried in turn; env UNDERLAY_CENTRAL)', process.env.UNDERLAY_CENTRAL)
+    .option('--central <url>', 'central URL, e.g. https://central.example:8443, or several replicas\' comma-separated (tried in turn; env UNDERLAY_CENTRAL); default: the URLs the join token carries', process.env.UNDERLAY_CENTRAL)
     .option('--state <dir>', 'agent state directory (env UNDERLAY_STATE)', DEFAULT_STATE)
     .option('--name <name>', 'agent name (default: hostname)')
     .option('--force', 'replace an existing identity in the state directory')
     .addHelpText('after', '\n  --token <token>  one-time join token from "underlay token create --role agent-join --site S"\n                   (env UNDERLAY_JOIN_TOKEN); required')
-    .action(async (opts: { central: string; state: string; name?: string; force?: boolean }, cmd: Command) => {
+    .action(async (opts: { central?: string; state: string; name?: string; force?: boolean }, cmd: Command) => {
       try {
         // --token is the root command's option (shared with every API command), so read it from there.
         const token = cmd.optsWithGlobals<{ token?: string }>().token ?? process.env.UNDERLAY_JOIN_TOKEN;

@@ -23,18 +23,20 @@ export function register(program: Command): void {
     .option('--store <url>', 'postgres://USER@HOST:PORT/DB shared by central replicas (env UNDERLAY_STORE); default: the embedded store in --data (docs/ha.md)', process.env.UNDERLAY_STORE)
     .option('--listen <host:port>', 'listen address (env UNDERLAY_LISTEN)', process.env.UNDERLAY_LISTEN ?? '127.0.0.1:8443')
     .option('--public-url <url>', 'URL agents and clients use to reach this central (env UNDERLAY_PUBLIC_URL)', process.env.UNDERLAY_PUBLIC_URL)
+    .option('--replica-urls <urls>', "every central replica's URL, comma-separated, put in agent join tokens (env UNDERLAY_REPLICA_URLS); default: --public-url", process.env.UNDERLAY_REPLICA_URLS)
     .option('--insecure-http', 'serve plain HTTP (development only; loopback only) (env UNDERLAY_INSECURE_HTTP=1)', process.env.UNDERLAY_INSECURE_HTTP === '1')
     .option('--task-retention <duration>', 'keep finished tasks and agent events this long, e.g. 7d, 12h (env UNDERLAY_TASK_RETENTION)', process.env.UNDERLAY_TASK_RETENTION ?? DEFAULT_RETENTION.age)
     .option('--task-retention-max <count>', 'and at most this many of each, the newest (env UNDERLAY_TASK_RETENTION_MAX)', process.env.UNDERLAY_TASK_RETENTION_MAX ?? DEFAULT_RETENTION.max)
     .option('--agent-cert-lifetime <duration>', 'lifetime of agent client certificates; agents renew after 2/3 of it (env UNDERLAY_AGENT_CERT_LIFETIME)', process.env.UNDERLAY_AGENT_CERT_LIFETIME ?? DEFAULT_AGENT_CERT_LIFETIME)
     .option('--server-cert-lifetime <duration>', 'lifetime of the HTTPS server certificate; renewed after 2/3 of it without a restart (env UNDERLAY_SERVER_CERT_LIFETIME)', process.env.UNDERLAY_SERVER_CERT_LIFETIME ?? DEFAULT_SERVER_CERT_LIFETIME)
     .option('--max-connections <n>', 'open connections accepted at once (env UNDERLAY_MAX_CONNECTIONS)', process.env.UNDERLAY_MAX_CONNECTIONS ?? '4096')
-    .action(async ({ taskRetention, taskRetentionMax, maxConnections, ...opts }: { data: string; store?: string; listen: string; publicUrl?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; maxConnections: string; agentCertLifetime: string; serverCertLifetime: string }) => {
+    .action(async ({ taskRetention, taskRetentionMax, maxConnections, replicaUrls, ...opts }: { data: string; store?: string; listen: string; publicUrl?: string; replicaUrls?: string; insecureHttp: boolean; taskRetention: string; taskRetentionMax: string; maxConnections: string; agentCertLifetime: string; serverCertLifetime: string }) => {
       const logger = createLogger('central');
       let running;
       try {
         const retention = parseRetention(taskRetention, taskRetentionMax);
-        running = await startCentral({ ...opts, maxConnections: Number(maxConnections), logger, features: centralFeatures({ retention }) });
+        const replicas = replicaUrls ? replicaUrls.split(/[\s,]+/).filter((u) => u !== '').map((u) => u.replace(/\/+$/, '')) : undefined;
+        running = await startCentral({ ...opts, ...(replicas ? { replicaUrls: replicas } : {}), maxConnections: Number(maxConnections), logger, features: centralFeatures({ retention }) });
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);

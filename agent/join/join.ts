@@ -12,7 +12,8 @@ import { fetchPinnedCa } from './verify-central.js';
 import { AGENT_VERSION } from '../version.js';
 
 export interface JoinOptions {
-  central: string;
+  /** The central's URL(s); tried before those the join token carries. Optional when the token carries some. */
+  central?: string;
   token: string;
   state: string;
   name?: string;
@@ -35,13 +36,15 @@ async function firstReachable(urls: string[], probe: (u: string) => Promise<stri
 }
 
 export async function joinCentral(opts: JoinOptions): Promise<AgentIdentity> {
-  const { bearer, caFingerprint } = parseJoinToken(opts.token);
+  const { bearer, caFingerprint, centralUrls } = parseJoinToken(opts.token);
   const paths = ensureStateDir(opts.state);
   if (existsSync(paths.identity) && !opts.force) {
     throw new Error(`${paths.dir} already holds a joined agent identity; use another --state dir or --force to replace it`);
   }
   // One URL or several replicas' (recorded as given: the link tries them in turn).
-  const urls = parseCentralUrls(opts.central);
+  const given = [opts.central ?? '', ...centralUrls].join(',');
+  if (given.replace(/[\s,]/g, '') === '') throw new Error('--central is required: this join token carries no central URLs');
+  const urls = parseCentralUrls(given);
   const centralUrl = urls.join(',');
   // 1. Verify the central before sending anything (the token is a secret): the first replica that answers.
   const { url: joinUrl, caPem } = await firstReachable(urls, (u) => fetchPinnedCa(u, caFingerprint));

@@ -21,7 +21,7 @@ export interface ApiDeps {
   changes: ChangeFeed;
   logger: Logger;
   /** Facts about this central that API routes may reveal (e.g. the CA fingerprint for join tokens). */
-  central: { caFingerprint: string; publicUrl: string; signingPublicKey: string; /** Lifetime of agent client certificates (join and renewal). */ agentCertLifetimeMs: number };
+  central: { caFingerprint: string; publicUrl: string; signingPublicKey: string; /** Lifetime of agent client certificates (join and renewal). */ agentCertLifetimeMs: number; /** The replicas' URLs put in join tokens (none: the agent is given them at join). */ joinUrls?: string[] };
   /** The central's CA and signing key: only the agent join and task features use them. */
   identity: CentralKeys;
   /** The central's data directory (for features that keep files, e.g. artifacts). */

@@ -29,6 +29,8 @@ export const CentralOptions = z.object({
     .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'HOST:PORT, e.g. 127.0.0.1:8443 or 0.0.0.0:8443')
     .default('127.0.0.1:8443'),
   publicUrl: z.url().optional(),
+  /** Every replica's URL (this one's included), put in join tokens; default: the public URL when one is given. */
+  replicaUrls: z.array(z.url()).max(16).optional(),
   insecureHttp: z.boolean().default(false),
   bodyLimit: z.number().int().positive().default(1024 * 1024),
   /** Lifetime of the client certificates agents get at join and renewal (they renew after 2/3 of it). */

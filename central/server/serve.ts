@@ -68,7 +68,7 @@ export async function startCentral(input: Partial<z.input<typeof CentralOptions>
       metrics,
       changes: store.changes,
       logger,
-      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64'), agentCertLifetimeMs: opts.agentCertLifetime },
+      central: { caFingerprint: identity.caFingerprint, publicUrl, signingPublicKey: Buffer.from(identity.signing.publicKey).toString('base64'), agentCertLifetimeMs: opts.agentCertLifetime, joinUrls: opts.replicaUrls ?? (opts.publicUrl ? [opts.publicUrl] : []) },
       identity,
       dataDir: opts.data,
     };

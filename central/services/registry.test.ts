@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChangeFeed } from '../store/change-feed.js';
 import { MemoryStore } from '../store/memory-store.js';
+import type { LocalReplicaMessages } from '../store/replica-messages.js';
 import { ServiceRegistry, servicesCollection, SERVICES } from './registry.js';
 
 describe('ServiceRegistry', () => {
@@ -22,6 +23,34 @@ describe('ServiceRegistry', () => {
   });
 
   const member = (id: string, extra: Record<string, unknown> = {}) => ({ id, address: '10.0.0.1', port: 2379, tags: [], meta: {}, status: 'passing' as const, ...extra });
+
+  it('heartbeats other replicas received move the deadline here; after a gap (messages maybe missed) every TTL restarts', async () => {
+    const peers = store.peers as LocalReplicaMessages;
+    await reg.register('etcd', member('a', { ttl: '10s' }));
+    clock += 8_000;
+    peers.deliver('service-heartbeat', { s: 'etcd', m: 'a', at: clock, note: 'via B' });
+    peers.deliver('service-heartbeat', { s: 'etcd', m: 'nobody', at: clock }); // unknown members and junk are ignored
+    peers.deliver('service-heartbeat', 'junk');
+    clock += 8_000;
+    await reg.sweep();
+    expect(reg.get('etcd')!.members[0]).toMatchObject({ status: 'passing', note: 'via B', lastHeartbeatAt: new Date(clock - 8_000).toISOString() });
+    clock += 8_000;
+    peers.gap();
+    clock += 8_000;
+    await reg.sweep();
+    expect(reg.get('etcd')!.members[0]!.status).toBe('passing'); // 16 s without a heartbeat, but 8 s since the gap
+    clock += 2_001;
+    await reg.sweep();
+    expect(reg.get('etcd')!.members[0]!.status).toBe('critical');
+  });
+
+  it('tells the other replicas of each heartbeat (a long note cut to fit a message)', async () => {
+    const sent: unknown[] = [];
+    store.peers.send = (topic, payload) => void sent.push({ topic, payload });
+    await reg.register('etcd', member('a', { ttl: '10s' }));
+    await reg.reportMemberStatus('etcd', 'a', 'passing', 'x'.repeat(4096));
+    expect(sent).toEqual([{ topic: 'service-heartbeat', payload: { s: 'etcd', m: 'a', at: clock, note: 'x'.repeat(1024) } }]);
+  });
 
   it('marks a member critical when its TTL lapses, and a heartbeat restores it', async () => {
     await reg.register('etcd', member('a', { ttl: '10s' }));

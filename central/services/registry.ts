@@ -34,6 +34,17 @@ interface Runtime {
 
 const rk = (service: string, member: string) => `${service}\0${member}`;
 
+/** What a replica tells the others when a member heartbeats (ReplicaMessages; not stored). */
+const HEARTBEAT = 'service-heartbeat';
+interface HeartbeatMessage {
+  s: string;
+  m: string;
+  at: number;
+  note?: string;
+}
+/** A note is sent to the other replicas up to this many characters (a message has a size limit). */
+const NOTE_SENT_CHARS = 1024;
+
 /**
  * The service registry. Services (with their members embedded) are documents in the store; a write
  * happens when something an observer can act on changes: registration, deregistration, a status
@@ -57,6 +68,7 @@ export class ServiceRegistry {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly offRemote: () => void;
+  private readonly offPeers: (() => void)[];
 
   constructor(
     private readonly store: Store,
@@ -73,6 +85,35 @@ export class ServiceRegistry {
       for (const m of s.members) this.runtime.set(rk(s.name, m.id), { deadline: m.ttl ? now + parseDuration(m.ttl) : undefined, note: m.note });
     }
     this.offRemote = store.changes.on((c) => this.followRemote(c));
+    this.offPeers = [store.peers.on(HEARTBEAT, (p) => this.followHeartbeat(p)), store.peers.onGap(() => this.freshDeadlines())];
+  }
+
+  /**
+   * Another replica received a heartbeat: the member's deadline moves here too (from now: the message
+   * took milliseconds), so every replica agrees on when its TTL lapses. Only the replica holding the
+   * sweep lock (store.exclusive) writes the lapse.
+   */
+  private followHeartbeat(p: unknown): void {
+    const hb = p as Partial<HeartbeatMessage> | null;
+    if (!hb || typeof hb.s !== 'string' || typeof hb.m !== 'string' || typeof hb.at !== 'number') return;
+    const m = this.services.get(hb.s)?.members.find((x) => x.id === hb.m);
+    if (!m) return;
+    const rt = this.runtime.get(rk(hb.s, hb.m)) ?? {};
+    rt.deadline = m.ttl ? this.now() + parseDuration(m.ttl) : undefined;
+    rt.lastHeartbeatAt = hb.at;
+    rt.note = typeof hb.note === 'string' ? hb.note : undefined;
+    this.runtime.set(rk(hb.s, hb.m), rt);
+  }
+
+  /** This replica may have missed heartbeats: every TTL member gets a fresh TTL (as after a restart). */
+  private freshDeadlines(): void {
+    const now = this.now();
+    for (const s of this.services.values()) {
+      for (const m of s.members) {
+        const rt = this.runtime.get(rk(s.name, m.id));
+        if (rt && m.ttl) rt.deadline = now + parseDuration(m.ttl);
+      }
+    }
   }
 
   /**
@@ -110,6 +151,7 @@ export class ServiceRegistry {
   async stop(): Promise<void> {
     this.stopped = true;
     this.offRemote();
+    for (const off of this.offPeers) off();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.events.emit('stop');
@@ -277,6 +319,8 @@ export class ServiceRegistry {
     rt.lastHeartbeatAt = nowMs;
     rt.note = note; // each check's output replaces the last one (as Consul's TTL update)
     this.runtime.set(rk(service, member), rt);
+    const told: HeartbeatMessage = { s: service, m: member, at: nowMs, ...(note !== undefined ? { note: note.slice(0, NOTE_SENT_CHARS) } : {}) };
+    this.store.peers.send(HEARTBEAT, told);
     if (m.status !== status) {
       await this.serial(async () => {
         const latest = this.services.get(service);
@@ -305,8 +349,11 @@ export class ServiceRegistry {
     };
   }
 
-  /** Marks lapsed TTLs critical and removes members critical for longer than their deregister-after. One commit. */
-  sweep(): Promise<void> {
+  /**
+   * Marks lapsed TTLs critical and removes members critical for longer than their deregister-after. One
+   * commit, made by one replica at a time (the others see it replayed).
+   */
+  async sweep(): Promise<void> {
     const nowMs = this.now();
     // Cheap check first (no queueing when nothing is due).
     let due = false;
@@ -320,8 +367,8 @@ export class ServiceRegistry {
       }
       if (due) break;
     }
-    if (!due) return Promise.resolve();
-    return this.serial(async () => {
+    if (!due) return;
+    await this.store.exclusive('service-ttl-sweep', () => this.serial(async () => {
       const changed: Service[] = [];
       const now = this.now();
       const dropped: string[] = [];
@@ -345,7 +392,7 @@ export class ServiceRegistry {
       }
       if (changed.length > 0) await this.persist(changed);
       for (const k of dropped) this.runtime.delete(k);
-    });
+    }));
   }
 
   // ---- blocking

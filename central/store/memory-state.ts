@@ -1,4 +1,5 @@
 import { MemoryCollection } from './memory-collection.js';
+import { LocalReplicaMessages, type ReplicaMessages } from './replica-messages.js';
 import type { CollectionName, CollectionSpec, Doc, ListQuery, Page, WriteOp } from './types.js';
 
 /** How to undo one applied op: the document it replaced (undefined: there was none). */
@@ -71,6 +72,9 @@ export abstract class MemoryState {
   async delete(collection: CollectionName, id: string): Promise<void> {
     await this.commit([{ type: 'delete', collection, id }]);
   }
+
+  /** One process owns this store: no other replica to tell (a store shared by replicas overrides it). */
+  readonly peers: ReplicaMessages = new LocalReplicaMessages();
 
   /** One process owns this store: a job always runs here. */
   async exclusive<T>(_job: string, fn: () => Promise<T> | T): Promise<T | undefined> {

@@ -5,6 +5,7 @@
  */
 import { ConflictError } from '../../shared/errors/domain-errors.js';
 import type { ChangeFeed } from './change-feed.js';
+import type { ReplicaMessages } from './replica-messages.js';
 
 export interface Doc {
   id: string;
@@ -59,9 +60,12 @@ export interface Store {
   counts(): Record<CollectionName, number>;
   /** Where acknowledged writes are announced (after they are durable). */
   readonly changes: ChangeFeed;
+  /** Unstored messages to the other central replicas sharing this store (none for a store of one process). */
+  readonly peers: ReplicaMessages;
   /**
    * Runs a background job (retention, sweeps) unless another central replica sharing this store runs the
    * job of that name now; then resolves undefined without running it. One process: always runs it.
+   * The job sees every write committed (on any replica) before it started.
    */
   exclusive<T>(job: string, fn: () => Promise<T> | T): Promise<T | undefined>;
   /** Whether writes can be made durable now (shown by /healthz). */

@@ -66,7 +66,7 @@ export function registerTokenRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       if (body.role === 'agent-join' && !body.site) throw ApiError.badRequest('an agent-join token needs a site', [{ path: 'site', message: 'required for agent-join' }]);
       if (body.site && !deps.store.findUnique(SITES, 'name', body.site)) throw ApiError.badRequest(`site "${body.site}" does not exist`, [{ path: 'site', message: 'unknown site' }]);
       const { doc, token } = await deps.tokens.create(body);
-      const shown = doc.role === 'agent-join' ? formatJoinToken(token, deps.central.caFingerprint) : token;
+      const shown = doc.role === 'agent-join' ? formatJoinToken(token, deps.central.caFingerprint, deps.central.joinUrls) : token;
       deps.logger.info({ id: doc.id, role: doc.role, site: doc.site, expiresAt: doc.expiresAt ?? 'never' }, 'token created');
       if (doc.role === 'agent-join' && !doc.expiresAt) deps.logger.warn({ id: doc.id, site: doc.site }, 'an agent-join token that never expires was created (--ttl never)');
       return c.json({ ...deps.tokens.view(doc), token: shown } as never, 201);

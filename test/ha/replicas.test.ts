@@ -1,9 +1,14 @@
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../agent-link/support.js';
 import { taskIdsIn, type InProcessCentral } from '../central/in-process.js';
 import { postgresReady, TestPostgres } from '../support/postgres.js';
 import { startReplicas } from './replicas.js';
+import { joinCentral } from '../../agent/join/join.js';
+import { parseJoinToken } from '../../shared/api/join-token.js';
+import { freePort } from '../../scripts/bench/free-port.js';
+import { tempDir } from '../central/support.js';
 
 /**
  * Two central replicas (in this process) on one PostgreSQL: every replica serves the whole API, a task
@@ -59,6 +64,39 @@ describe.skipIf(!ready)('two central replicas on one PostgreSQL', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(Number(woke.headers['x-underlay-index'])).toBeGreaterThan(idx);
     expect(woke.json.members[0]).toMatchObject({ status: 'critical', note: 'down' });
+  });
+
+  it('TTL heartbeats through one replica keep the member passing on the other; when they stop, both mark it critical', async () => {
+    expect((await a.request('POST', '/api/v1/services/ttl/members', { body: { id: 't1', address: '198.18.0.6', port: 81, status: 'passing', ttl: '2s' } })).status).toBeLessThan(300);
+    await waitFor('the member on B', async () => ((await b.request('GET', '/api/v1/services/ttl')).status === 200 ? true : null), 5000, 20);
+    const status = async (c: InProcessCentral) => (await c.request('GET', '/api/v1/services/ttl')).json.members[0].status as string;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 3500) {
+      expect((await b.request('PUT', '/api/v1/services/ttl/members/t1/pass', { body: { note: 'alive' } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect([await status(a), await status(b)]).toEqual(['passing', 'passing']); // 3.5 s > the TTL: A heard B's heartbeats
+    expect((await a.request('GET', '/api/v1/services/ttl')).json.members[0].note).toBe('alive');
+    await waitFor('critical on both', async () => ((await status(a)) === 'critical' && (await status(b)) === 'critical' ? true : null), 6000, 50);
+  });
+
+  it("a join token carries every replica's URL: an agent given only the token records them all and joins through one that answers", async () => {
+    const dead = `https://127.0.0.1:${await freePort()}`;
+    a.running.deps.central.joinUrls = [dead, b.url, a.url]; // what --replica-urls sets
+    const dir = tempDir('underlay-ha-join-');
+    try {
+      const r = await a.request('POST', '/api/v1/tokens', { body: { role: 'agent-join', site: 'dc1' } });
+      expect(r.status).toBe(201);
+      expect(parseJoinToken(r.json.token).centralUrls).toEqual([dead, b.url, a.url]);
+      const id = await joinCentral({ token: r.json.token, state: join(dir, 'state'), name: 'token-urls' });
+      expect(id.centralUrl).toBe([dead, b.url, a.url].join(','));
+      expect((await b.request('GET', `/api/v1/agents/${id.agentId}`)).json.name).toBe('token-urls');
+      // The token was spent through B: one-time on every replica.
+      await expect(joinCentral({ token: r.json.token, central: a.url, state: join(dir, 'again'), name: 'again' })).rejects.toThrow(/refused the join token/);
+    } finally {
+      a.running.deps.central.joinUrls = [];
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('tasks created through both replicas reach an agent connected to one of them exactly once and complete', async () => {

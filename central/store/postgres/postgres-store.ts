@@ -4,8 +4,11 @@ import { silentLogger, type Logger } from '../../../shared/log/logger.js';
 import { ChangeFeed } from '../change-feed.js';
 import { MemoryCollection } from '../memory-collection.js';
 import { MemoryState, undoAll, type Undo } from '../memory-state.js';
+import { LocalReplicaMessages } from '../replica-messages.js';
 import { StaleWriteError } from '../stale-write.js';
 import type { CollectionSpec, Doc, Store, StoreHealth, WriteOp } from '../types.js';
+import { differences, pruneChangeLog, readSnapshot, type Snapshot } from './change-log.js';
+import { PEERS, PeerChannel } from './peer-channel.js';
 import { migrateDatabase } from './schema.js';
 import { writeBatch, type ChangeRow, type CommitOutcome } from './write-txn.js';
 
@@ -17,6 +20,10 @@ export interface PostgresStoreOptions {
   changes?: ChangeFeed;
   /** Called with each commit's duration (seconds) and op count. */
   onCommit?: (seconds: number, records: number) => void;
+  /** How long change-log rows are kept for replicas that fell behind (ms). Default 1 h. */
+  changeRetentionMs?: number;
+  /** How often one replica prunes the change log (ms). Default 1 min. */
+  pruneEveryMs?: number;
 }
 
 interface Pending {
@@ -31,6 +38,8 @@ interface Pending {
 }
 
 const CHANNEL = 'underlay_changes';
+/** How long a background job waits for this replica to replay what was committed before it started. */
+const CATCH_UP_MS = 10_000;
 /** Commits written in one transaction at most. */
 const MAX_BATCH = 256;
 
@@ -59,24 +68,34 @@ function liveOps(ops: WriteOp[], expected: (Doc | undefined)[]): WriteOp[] {
  */
 export class PostgresStore extends MemoryState implements Store {
   readonly changes: ChangeFeed;
+  override readonly peers: LocalReplicaMessages;
+  private readonly channel: PeerChannel;
+  private readonly seqWaiters: { seq: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
   private writer!: pg.Client;
   private listener: pg.Client | null = null;
   private readonly jobs: pg.Pool;
   private readonly queue: Pending[] = [];
   private pumping: Promise<void> | null = null;
-  private notified = false;
+  /** A catch-up is due whatever was heard (after a reconnect). */
+  private forced = false;
+  /** The highest change-log position another connection announced (NOTIFY payload). */
+  private heard = 0;
   private lastSeq = 0;
   private fault: string | null = null;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly opts: PostgresStoreOptions) {
     super(opts.collections);
     this.changes = opts.changes ?? new ChangeFeed();
     this.logger = opts.logger ?? silentLogger;
-    this.jobs = new pg.Pool({ connectionString: opts.url, max: 4 });
+    // Background jobs hold one connection each while they run (the advisory lock), and may query beside it; messages to the other replicas share the pool too.
+    this.jobs = new pg.Pool({ connectionString: opts.url, max: 8 });
     this.jobs.on('error', (e) => this.logger.warn({ err: e.message }, 'store: a job connection failed'));
+    this.channel = new PeerChannel(this.jobs, this.logger);
+    this.peers = new LocalReplicaMessages((topic, payload) => this.channel.send(topic, payload));
   }
 
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
@@ -97,6 +116,18 @@ export class PostgresStore extends MemoryState implements Store {
     await this.listen();
     await this.load();
     this.logger.info({ seq: this.lastSeq, counts: this.counts() }, 'store loaded from PostgreSQL');
+    const retention = this.opts.changeRetentionMs ?? 3_600_000;
+    const prune = () =>
+      this.exclusive('change-log-retention', () => this.pruneChanges(retention))
+        .then((n) => n && this.logger.debug({ rows: n }, 'store: change log pruned'))
+        .catch((e: Error) => this.logger.warn({ err: e.message }, 'store: could not prune the change log'));
+    this.pruneTimer = setInterval(prune, this.opts.pruneEveryMs ?? 60_000);
+    this.pruneTimer.unref();
+  }
+
+  /** Deletes old change-log rows (see pruneChangeLog). Run it under `exclusive`: one replica at a time. Returns the rows deleted. */
+  pruneChanges(retentionMs: number): Promise<number> {
+    return pruneChangeLog(this.jobs, retentionMs);
   }
 
   private async connect(): Promise<pg.Client> {
@@ -110,11 +141,14 @@ export class PostgresStore extends MemoryState implements Store {
   /** LISTEN before loading: a change committed meanwhile is both in the load or after it and notified. */
   private async listen(): Promise<void> {
     const c = await this.connect();
-    c.on('notification', () => {
-      this.notified = true;
-      this.wake();
+    c.on('notification', (n) => {
+      if (n.channel === PEERS) return this.channel.receive(n.payload, this.peers);
+      const seq = Number(n.payload);
+      this.heard = Number.isFinite(seq) ? Math.max(this.heard, seq) : this.heard;
+      if (!Number.isFinite(seq)) this.forced = true;
+      if (this.behind()) this.wake();
     });
-    await c.query(`LISTEN ${CHANNEL}`);
+    await c.query(`LISTEN ${CHANNEL}; LISTEN ${PEERS}`);
     this.listener = c;
   }
 
@@ -157,7 +191,7 @@ export class PostgresStore extends MemoryState implements Store {
       .catch((e: Error) => this.logger.error({ err: e.message }, 'store: replication pump failed'))
       .finally(() => {
         this.pumping = null;
-        if (this.queue.length > 0 || this.notified) {
+        if (this.queue.length > 0 || this.behind()) {
           if (!this.fault) this.wake();
         }
       });
@@ -171,8 +205,7 @@ export class PostgresStore extends MemoryState implements Store {
     while (true) {
       const batch = this.queue.slice(0, MAX_BATCH);
       if (batch.length === 0) {
-        if (!this.notified) return;
-        this.notified = false;
+        if (!this.behind()) return;
         await this.catchUp([]);
         continue;
       }
@@ -183,7 +216,6 @@ export class PostgresStore extends MemoryState implements Store {
         this.refuseAll(batch, e);
         continue;
       }
-      this.notified = false;
       await this.catchUp(batch.map((p, i) => ({ p, o: outcomes[i] })));
     }
   }
@@ -197,8 +229,60 @@ export class PostgresStore extends MemoryState implements Store {
    * catch-up (so a retry builds on what it lost to).
    */
   private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
-    const own = new Map<number, WriteOp>();
-    for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, liveOps(p.ops, p.expected)[i]));
+    const own = new Map<number, ChangeRow>();
+    for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, ownRow(seq, liveOps(p.ops, p.expected)[i], p)));
+    let rows = this.followsOwn(written, own) ?? (await this.readChanges());
+    const snapshot = rows.length > 0 && rows[0].seq > this.lastSeq + 1 ? await this.readSnapshot() : undefined;
+    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
+    if (snapshot) {
+      own.clear(); // announced as read from the database
+      rows = differences(this.collections, snapshot);
+    }
+    for (const r of rows) {
+      const c = this.collFor(r.collection);
+      const mine = own.get(r.seq);
+      if (mine?.type === 'put') c.put(mine.doc!);
+      else if (r.type === 'put' && r.doc) c.put(r.doc);
+      else c.delete(r.id);
+    }
+    if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
+    if (snapshot) this.lastSeq = snapshot.seq;
+    const done = new Set(written.map((w) => w.p));
+    const tainted = new Set<string>();
+    for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
+    this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
+    this.reapplyPending(tainted);
+    for (const r of rows) this.announceRow(r, !own.has(r.seq));
+    this.resolveWaiters();
+    for (const { p, o } of written) {
+      if (o.ok) {
+        this.opts.onCommit?.((performance.now() - p.started) / 1000, p.ops.length);
+        p.resolve();
+      } else p.reject(o.error);
+    }
+  }
+
+  /**
+   * The change rows of this catch-up when they are exactly this replica's own, just written, right after
+   * `lastSeq` (nothing refused, nobody else wrote in between): then nothing needs reading, and a commit
+   * costs one round trip. Otherwise undefined.
+   */
+  private followsOwn(written: { o: CommitOutcome }[], own: Map<number, ChangeRow>): ChangeRow[] | undefined {
+    if (this.forced || written.length === 0 || written.some((w) => !w.o.ok)) return undefined;
+    const rows = [...own.values()].sort((x, y) => x.seq - y.seq);
+    if (rows.some((r, i) => r.seq !== this.lastSeq + 1 + i)) return undefined;
+    return rows;
+  }
+
+  /** For a replica that fell so far behind that the change rows it lacks were pruned. */
+  private async readSnapshot(): Promise<Snapshot> {
+    this.logger.warn({ at: this.lastSeq }, 'store: this replica fell behind the change log retention; reloading every document');
+    return readSnapshot(this.writer);
+  }
+
+  /** The change rows after `lastSeq`, in order. */
+  private async readChanges(): Promise<ChangeRow[]> {
+    this.forced = false;
     const rows: ChangeRow[] = [];
     for (;;) {
       const res = await this.writer.query<ChangeRow & { seq: string }>(
@@ -206,29 +290,12 @@ export class PostgresStore extends MemoryState implements Store {
         [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
       );
       for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq) });
-      if (res.rows.length < 5000) break;
+      if (res.rows.length < 5000) return rows;
     }
-    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
-    for (const r of rows) {
-      const c = this.collFor(r.collection);
-      const mine = own.get(r.seq);
-      if (mine?.type === 'put') c.put(mine.doc);
-      else if (r.type === 'put' && r.doc) c.put(r.doc);
-      else c.delete(r.id);
-    }
-    if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
-    const done = new Set(written.map((w) => w.p));
-    const tainted = new Set<string>();
-    for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
-    this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
-    this.reapplyPending(tainted);
-    for (const r of rows) this.announceRow(r, !own.has(r.seq));
-    for (const { p, o } of written) {
-      if (o.ok) {
-        this.opts.onCommit?.((performance.now() - p.started) / 1000, p.ops.length);
-        p.resolve();
-      } else p.reject(o.error);
-    }
+  }
+
+  private behind(): boolean {
+    return this.forced || this.heard > this.lastSeq;
   }
 
   private announceRow(r: ChangeRow, remote = false): void {
@@ -298,8 +365,9 @@ export class PostgresStore extends MemoryState implements Store {
       this.writer = await this.connect();
       await this.listen();
       this.fault = null;
-      this.notified = true;
+      this.forced = true;
       this.wake();
+      this.peers.gap();
       this.logger.info('store: reconnected to PostgreSQL');
     } catch (e) {
       this.fault = `cannot reach the database: ${(e as Error).message}`;
@@ -314,15 +382,36 @@ export class PostgresStore extends MemoryState implements Store {
   override async exclusive<T>(job: string, fn: () => Promise<T> | T): Promise<T | undefined> {
     const c = await this.jobs.connect();
     try {
-      const got = (await c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('underlay-job:' || $1)) AS ok", [job])).rows[0].ok;
-      if (!got) return undefined;
+      const { ok, seq } = (await c.query<{ ok: boolean; seq: string }>("SELECT pg_try_advisory_lock(hashtext('underlay-job:' || $1)) AS ok, (SELECT seq FROM underlay_counter) AS seq", [job])).rows[0];
+      if (!ok) return undefined;
       try {
+        await this.reached(Number(seq)); // the job sees what the replica that ran it last wrote
         return await fn();
       } finally {
         await c.query("SELECT pg_advisory_unlock(hashtext('underlay-job:' || $1))", [job]);
       }
     } finally {
       c.release();
+    }
+  }
+
+  /** Resolves once this replica has replayed the change log up to `seq` (what another replica committed). */
+  private reached(seq: number): Promise<void> {
+    if (this.lastSeq >= seq) return Promise.resolve();
+    this.heard = Math.max(this.heard, seq);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new UnavailableError(`this replica could not catch up with the database in ${CATCH_UP_MS / 1000} s`)), CATCH_UP_MS);
+      timer.unref();
+      this.seqWaiters.push({ seq, resolve: () => (clearTimeout(timer), resolve()) });
+      this.wake();
+    });
+  }
+
+  private resolveWaiters(): void {
+    for (let i = this.seqWaiters.length - 1; i >= 0; i--) {
+      if (this.seqWaiters[i].seq > this.lastSeq) continue;
+      this.seqWaiters[i].resolve();
+      this.seqWaiters.splice(i, 1);
     }
   }
 
@@ -333,11 +422,19 @@ export class PostgresStore extends MemoryState implements Store {
   async close(): Promise<void> {
     while (this.queue.length > 0 && !this.fault && this.pumping) await this.pumping;
     this.closed = true;
+    this.channel.close();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.pumping;
     for (const c of [this.writer, this.listener]) await c?.end().catch(() => undefined);
     await this.jobs.end().catch(() => undefined);
   }
+}
+
+/** The change row one of this replica's ops wrote (the database held `expected` before it: compare-and-set). */
+function ownRow(seq: number, op: WriteOp, p: Pending): ChangeRow {
+  const before = p.expected[p.ops.indexOf(op)] ?? null;
+  return op.type === 'put' ? { seq, collection: op.collection, id: op.doc.id, type: 'put', doc: op.doc, before } : { seq, collection: op.collection, id: op.id, type: 'delete', doc: null, before };
 }
 
 function isConnectionError(e: unknown): boolean {

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidError } from '../../../shared/errors/domain-errors.js';
 import { postgresReady, TestPostgres } from '../../../test/support/postgres.js';
 import type { Change } from '../change-feed.js';
@@ -117,6 +117,90 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await a.put('things', doc);
     await until(() => b.get('things', 'x') !== undefined);
     expect(JSON.stringify(b.get('things', 'x'))).toBe(JSON.stringify(doc));
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a durable commit costs one round trip to PostgreSQL (one statement, synchronous commit), a batch of concurrent commits one too', async () => {
+    const { a, b } = await two();
+    await a.put('things', { id: 'warm', name: 'warm' });
+    const query = vi.spyOn((a as unknown as { writer: pg.Client }).writer, 'query'); // B's catch-up reads are B's business
+    try {
+      await a.put('things', { id: '1', name: 'one' });
+      expect(query).toHaveBeenCalledTimes(1);
+      query.mockClear();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => a.put('hosts', { id: `h${i}`, macs: [`m${i}`] })));
+      expect(query.mock.calls.length).toBeLessThanOrEqual(2); // the first commit alone, then the 19 queued meanwhile together
+    } finally {
+      query.mockRestore();
+    }
+    await until(() => b.count('hosts') === 20 && b.get('things', '1') !== undefined);
+    const c = new pg.Client({ connectionString: (a as unknown as { opts: { url: string } }).opts.url });
+    await c.connect();
+    expect((await c.query('SHOW synchronous_commit')).rows[0].synchronous_commit).toBe('on');
+    expect((await c.query('SELECT count(*)::int AS n, max(seq)::int AS last FROM underlay_changes')).rows[0]).toEqual({ n: 22, last: 22 });
+    await c.end();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('the change log is pruned (newest row kept); a replica that missed pruned rows reloads and announces what changed, at the same index', async () => {
+    const { url, a, b } = await two();
+    for (let i = 1; i <= 3; i++) await a.put('things', { id: String(i), name: `n${i}` });
+    await until(() => b.count('things') === 3);
+    (b as unknown as { listener: pg.Client }).listener.removeAllListeners('notification'); // B hears nothing from now on
+    await a.put('things', { id: '1', name: 'changed' });
+    await a.delete('things', '2');
+    await a.put('things', { id: '4', name: 'n2' }); // takes the unique value the deleted one held
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.get('things', '4')).toBeUndefined();
+    expect(await a.exclusive('change-log-retention', () => a.pruneChanges(0))).toBe(5);
+    const seen: Change[] = [];
+    b.changes.on((c) => seen.push(c));
+    await b.exclusive('any-job', () => undefined); // a job first replays what was committed: here from a snapshot
+    expect(b.list('things').items).toEqual(a.list('things').items);
+    expect(b.findUnique('things', 'name', 'n2')?.id).toBe('4');
+    expect(seen.map((c) => `${c.type} ${c.id}`)).toEqual(['delete 2', 'put 1', 'put 4']);
+    expect(seen[1].before).toEqual({ id: '1', name: 'n1' });
+    expect(b.changes.index).toBe(a.changes.index);
+    await b.put('things', { id: '5', name: 'after' }); // and it writes on top of it
+    await until(() => a.get('things', '5') !== undefined);
+
+    const c = await PostgresStore.open({ url, collections: CONFORMANCE_SPECS, changeRetentionMs: 0, pruneEveryMs: 50 });
+    const pc = new pg.Client({ connectionString: url });
+    await pc.connect();
+    const rows = async () => (await pc.query('SELECT count(*)::int AS n FROM underlay_changes')).rows[0].n as number;
+    await a.put('things', { id: '6', name: 'six' });
+    await a.put('things', { id: '7', name: 'seven' });
+    const t0 = Date.now();
+    while ((await rows()) > 1 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(await rows()).toBe(1); // the job prunes by itself
+    await pc.end();
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it('replicas exchange unstored messages (never to the sender); after losing its connection a replica is told it may have missed some, and they flow again', async () => {
+    const { url, a, b } = await two();
+    const atA: unknown[] = [];
+    const atB: unknown[] = [];
+    a.peers.on('hb', (p) => atA.push(p));
+    b.peers.on('hb', (p) => atB.push(p));
+    let gapsA = 0;
+    a.peers.onGap(() => gapsA++);
+    a.peers.send('hb', { n: 1 });
+    a.peers.send('hb', { n: 2 });
+    a.peers.send('hb', { big: 'x'.repeat(9000) }); // too large for a NOTIFY: dropped, nothing else lost
+    await until(() => atB.length === 2);
+    expect(atB).toEqual([{ n: 1 }, { n: 2 }]);
+    const killer = new pg.Client({ connectionString: url });
+    await killer.connect();
+    const pidsOf = async (s: PostgresStore) => ['writer', 'listener'].map((k) => (s as unknown as Record<string, { processID: number }>)[k].processID);
+    await killer.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [await pidsOf(a)]);
+    await killer.end();
+    await until(() => gapsA === 1 && a.health().status === 'ok', 10_000);
+    b.peers.send('hb', { n: 3 });
+    await a.put('things', { id: 'after', name: 'reconnected' });
+    await until(() => atA.length === 1 && b.get('things', 'after') !== undefined);
+    expect(atA).toEqual([{ n: 3 }]);
+    expect(atB).toHaveLength(2);
     await Promise.all([a.close(), b.close()]);
   });
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { SCHEMA_VERSION } from '../migrations.js';
+import { WRITE_FUNCTION_SQL } from './write-function.js';
 
 /**
  * The PostgreSQL schema, as numbered migrations applied in order (never edit one that shipped: add the
@@ -16,6 +17,8 @@ export const SQL_MIGRATIONS: string[] = [
    CREATE TABLE underlay_changes (seq bigint PRIMARY KEY, collection text NOT NULL, id text NOT NULL, type text NOT NULL, doc json, before json, at timestamptz NOT NULL DEFAULT now());
    CREATE TABLE underlay_counter (one boolean PRIMARY KEY DEFAULT true CHECK (one), seq bigint NOT NULL);
    INSERT INTO underlay_counter (seq) VALUES (0);`,
+  // 2: one round trip per batch of commits (see write-function.ts).
+  WRITE_FUNCTION_SQL,
 ];
 
 /** Advisory lock key (any constant) held while migrations run, so replicas starting together migrate once. */

@@ -1,5 +1,6 @@
 /** Messages between the agents benchmark (run.ts) and its simulated-agent child processes (sim-agents.ts). */
-export interface SimIdentity { id: string; site: string; cert: string }
+/** `url`: the central replica this agent links to (default: the start message's). */
+export interface SimIdentity { id: string; site: string; cert: string; url?: string }
 
 export type ParentMsg =
   | { type: 'start'; url: string; ca: string; key: string; publicKey: string; sims: SimIdentity[] }

@@ -2,7 +2,12 @@
  * Benchmark: many simulated site agents against one real central (spawned from the built CLI).
  *
  *   npx tsc -p . && node scripts/postbuild.mjs
- *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--procs N] [--profile DIR] [--keep]
+ *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--procs N] [--replicas 1] [--profile DIR] [--keep]
+ *
+ * --replicas N (issue 17): N central replicas on one throwaway PostgreSQL (root and PostgreSQL's binaries
+ * needed; the cluster lives in a temp dir on loopback and is removed after). Agent i joins through and
+ * links to replica i % N; the task for agent i is created through replica (i + 1) % N, so with 2 every
+ * task crosses replicas (created on one, delivered by the other). Default 1: one central on its file store.
  *
  * --batch N creates tasks N at a time through POST /api/v1/tasks/batch (one request, one durable write).
  *
@@ -36,6 +41,8 @@ import { parseArgs } from 'node:util';
 import sodium from 'libsodium-wrappers';
 import { makeCsr } from '../../../shared/pki/csr.js';
 import { freePort } from '../free-port.js';
+import { cloneIdentity } from '../../../test/ha/replicas.js';
+import { TestPostgres } from '../../../test/support/postgres.js';
 import { nowMs, type ChildMsg, type ParentMsg, type SimIdentity } from './ipc.js';
 
 const { values: args } = parseArgs({
@@ -47,6 +54,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1' },
     /** Write V8 CPU profiles of the central to this directory, of the simulated-agent processes to DIR/sim-agents. */
     profile: { type: 'string' },
+    /** Central replicas sharing one throwaway PostgreSQL (1: one central on the embedded file store). */
+    replicas: { type: 'string', default: '1' },
     /** Processes hosting the simulated agents (agent i lives in process i % procs); default: one per core beyond the central's. */
     procs: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
     keep: { type: 'boolean', default: false },
@@ -57,6 +66,7 @@ const TASKS = Number(args.tasks);
 const INFLIGHT = Number(args.inflight);
 const BATCH = Math.max(1, Math.min(1000, Number(args.batch)));
 const PROCS = Math.max(1, Number(args.procs));
+const REPLICAS = Math.max(1, Number(args.replicas));
 const SIM_CHILD = fileURLToPath(new URL('./sim-agents.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../shared/cli/underlay.js', import.meta.url));
 
@@ -154,24 +164,44 @@ function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** One central process (`underlay central serve` from the built CLI) and how to call it. */
+interface CentralProc { proc: ChildProcess; conn: Conn; dataDir: string }
+
+async function spawnCentral(dataDir: string, nodeArgs: string[], extra: string[]): Promise<CentralProc> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'central', 'serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`, ...extra], {
+    env: { ...process.env, UNDERLAY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  while (!/central listening on (\S+)/.test(out)) {
+    if (proc.exitCode !== null) throw new Error('central exited');
+    await sleep(50);
+  }
+  return { proc, dataDir, conn: { url: /central listening on (\S+)/.exec(out)![1], ca: readFileSync(join(dataDir, 'ca.pem'), 'utf8'), token: readFileSync(join(dataDir, 'admin.token'), 'utf8').trim() } };
+}
+
 async function main(): Promise<void> {
   await sodium.ready;
   const dir = mkdtempSync(join(tmpdir(), 'underlay-bench-agents-'));
-  const port = await freePort();
   const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [];
   if (args.profile) mkdirSync(args.profile, { recursive: true });
-  let central: ChildProcess | undefined;
+  const centrals: CentralProc[] = [];
+  const replicaDirs: string[] = [];
+  let cluster: TestPostgres | undefined;
   try {
-    central = spawn(process.execPath, [...nodeArgs, CLI, 'central', 'serve', '--data', join(dir, 'data'), '--listen', `127.0.0.1:${port}`], {
-      env: { ...process.env, UNDERLAY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    central.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    while (!/central listening on (\S+)/.test(out)) {
-      if (central.exitCode !== null) throw new Error('central exited');
-      await sleep(50);
+    // REPLICAS > 1: the first replica creates the identity (CA, signing key, admin token) the others copy (docs/ha.md).
+    const store = REPLICAS > 1 ? ['--store', await (cluster = await TestPostgres.start()).createDatabase('bench')] : [];
+    centrals.push(await spawnCentral(join(dir, 'data'), nodeArgs, store));
+    for (let r = 1; r < REPLICAS; r++) {
+      const d = cloneIdentity(join(dir, 'data'));
+      replicaDirs.push(d);
+      centrals.push(await spawnCentral(join(d, 'data'), nodeArgs, store));
     }
-    const conn: Conn = { url: /central listening on (\S+)/.exec(out)![1], ca: readFileSync(join(dir, 'data', 'ca.pem'), 'utf8'), token: readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim() };
+    const conn = centrals[0].conn;
+    const via = (i: number) => centrals[i % REPLICAS].conn;
+    const central = centrals[0].proc;
+    const cpuOfCentrals = () => centrals.reduce((a, c) => a + cpuMsOf(c.proc.pid!), 0);
 
     // 1. sites, join tokens and joins (through the API, with a CSR)
     let t0 = performance.now();
@@ -179,11 +209,11 @@ async function main(): Promise<void> {
     const seal = Buffer.from(sodium.crypto_box_keypair().publicKey).toString('base64');
     const sims = await pool(AGENTS, 16, async (i): Promise<SimIdentity> => {
       const site = `bench-${i}`;
-      await ok(call(conn, 'POST', '/api/v1/sites', { name: site }), 'create site');
-      const tok = await ok<{ token: string }>(call(conn, 'POST', '/api/v1/tokens', { role: 'agent-join', site }), 'create token');
+      await ok(call(via(i), 'POST', '/api/v1/sites', { name: site }), 'create site');
+      const tok = await ok<{ token: string }>(call(via(i), 'POST', '/api/v1/tokens', { role: 'agent-join', site }), 'create token');
       const bearer = tok.token.split('.')[1];
-      const joined = await ok<{ agent: { id: string }; certificate: string }>(call(conn, 'POST', '/api/v1/agents/join', { csr: csrPem, sealPublicKey: seal, name: `sim-${i}`, agentVersion: 'bench' }, bearer), 'join');
-      return { id: joined.agent.id, site, cert: joined.certificate };
+      const joined = await ok<{ agent: { id: string }; certificate: string }>(call(via(i), 'POST', '/api/v1/agents/join', { csr: csrPem, sealPublicKey: seal, name: `sim-${i}`, agentVersion: 'bench' }, bearer), 'join');
+      return { id: joined.agent.id, site, cert: joined.certificate, url: via(i).url };
     });
     const joinSec = (performance.now() - t0) / 1000;
     console.log(`joined ${AGENTS} agents in ${joinSec.toFixed(1)} s (${(AGENTS / joinSec).toFixed(0)} joins/s incl. site + token)`);
@@ -197,9 +227,9 @@ async function main(): Promise<void> {
     await Promise.all(children.map((c) => expect(c, 'connected')));
     const connectSec = (performance.now() - t0) / 1000;
     await sleep(500);
-    const listed = await ok<{ items: { connected: boolean }[] }>(call(conn, 'GET', '/api/v1/agents?limit=10000'), 'list agents');
-    const connected = listed.items.filter((a) => a.connected).length;
-    console.log(`connected: ${connected} agents (central's view) in ${connectSec.toFixed(1)} s from ${PROCS} processes`);
+    let connected = 0; // each replica lists as connected the agents linked to it
+    for (const c of centrals) connected += (await ok<{ items: { connected: boolean }[] }>(call(c.conn, 'GET', '/api/v1/agents?limit=10000'), 'list agents')).items.filter((a) => a.connected).length;
+    console.log(`connected: ${connected} agents (the centrals' view) in ${connectSec.toFixed(1)} s from ${PROCS} processes, over ${REPLICAS} central replica(s)`);
 
     // 3. tasks: create through the API, round-robin over the sites, INFLIGHT creates outstanding
     const createdAt = new Map<string, number>();
@@ -208,14 +238,14 @@ async function main(): Promise<void> {
     // server (keepAliveTimeout, 5 s) just as a create is sent on it ("socket hang up").
     httpAgent.destroy();
     httpAgent = new Agent({ keepAlive: true, maxSockets: 64 });
-    const centralCpu0 = cpuMsOf(central.pid!);
+    const centralCpu0 = cpuOfCentrals();
     const simCpu0 = await simCpuMs();
     const parentCpu0 = process.cpuUsage();
     const tasks0 = nowMs();
     if (BATCH === 1) {
       await pool(TASKS, INFLIGHT, async (i) => {
         const start = nowMs();
-        const r = await call<{ id: string }>(conn, 'POST', '/api/v1/tasks', { site: sims[i % AGENTS].site, kind: 'ping', payload: {} });
+        const r = await call<{ id: string }>(via((i % AGENTS) + 1), 'POST', '/api/v1/tasks', { site: sims[i % AGENTS].site, kind: 'ping', payload: {} });
         if (r.status !== 201) return void failures++;
         createdAt.set(r.json.id, start);
       });
@@ -224,7 +254,7 @@ async function main(): Promise<void> {
         const start = nowMs();
         const n = Math.min(BATCH, TASKS - b * BATCH);
         const tasks = Array.from({ length: n }, (_, j) => ({ site: sims[(b * BATCH + j) % AGENTS].site, kind: 'ping', payload: {} }));
-        const r = await call<{ items: { id: string }[] }>(conn, 'POST', '/api/v1/tasks/batch', { tasks });
+        const r = await call<{ items: { id: string }[] }>(via(b + 1), 'POST', '/api/v1/tasks/batch', { tasks });
         if (r.status !== 201) return void (failures += n);
         for (const t of r.json.items) createdAt.set(t.id, start);
       });
@@ -234,7 +264,7 @@ async function main(): Promise<void> {
     while (doneAt.size < createdAt.size && Date.now() < deadline) await sleep(20);
     const end = Math.max(...doneAt.values());
     const totalSec = (end - tasks0) / 1000;
-    const centralCpuPerTask = (cpuMsOf(central.pid!) - centralCpu0) / TASKS;
+    const centralCpuPerTask = (cpuOfCentrals() - centralCpu0) / TASKS;
     const parentCpu = process.cpuUsage(parentCpu0);
     const parentCpuPerTask = (parentCpu.user + parentCpu.system) / 1000 / TASKS;
     const stats = await childStats();
@@ -246,7 +276,7 @@ async function main(): Promise<void> {
     const succeeded = await ok<{ total: number }>(call(conn, 'GET', '/api/v1/tasks?state=succeeded&limit=1'), 'count');
     const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${central.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     const summary = {
-      agents: AGENTS, procs: PROCS, connected, tasks: TASKS, createFailures: failures, verified, rejectedBySims: rejected,
+      agents: AGENTS, procs: PROCS, replicas: REPLICAS, connected, tasks: TASKS, createFailures: failures, verified, rejectedBySims: rejected,
       recordedSucceeded: succeeded.total, done: doneAt.size,
       createPerSec: Math.round(TASKS / createSec), endToEndPerSec: Math.round(doneAt.size / totalSec),
       p50ms: Number(pct(lat, 50).toFixed(1)), p99ms: Number(pct(lat, 99).toFixed(1)), centralRssMiB: Math.round(rss),
@@ -261,11 +291,14 @@ async function main(): Promise<void> {
       c.proc.once('exit', () => (clearTimeout(timer), resolve()));
       c.proc.send({ type: 'stop' } satisfies ParentMsg);
     })));
-    if (central && central.exitCode === null) {
-      central.kill('SIGTERM'); // SIGTERM so --cpu-prof writes its profile
-      await new Promise((r) => central!.once('exit', r));
+    for (const { proc } of centrals) {
+      if (proc.exitCode !== null || proc.signalCode !== null) continue;
+      proc.kill('SIGTERM'); // SIGTERM so --cpu-prof writes its profile
+      await new Promise((r) => proc.once('exit', r));
     }
     httpAgent.destroy();
+    cluster?.stop();
+    for (const d of replicaDirs) rmSync(d, { recursive: true, force: true });
     if (!args.keep) rmSync(dir, { recursive: true, force: true });
     else console.log(`kept ${dir}`);
   }

@@ -100,7 +100,10 @@ process.on('message', (msg: ParentMsg) => {
     const started = nowMs();
     let next = 0;
     const worker = async () => {
-      while (next < sims.length) await connect(sims[next++], msg.url, msg.key, msg.ca);
+      while (next < sims.length) {
+        const sim = sims[next++];
+        await connect(sim, sim.url ?? msg.url, msg.key, msg.ca);
+      }
     };
     Promise.all(Array.from({ length: 32 }, worker)).then(
       () => tell({ type: 'connected', count: sims.length, ms: nowMs() - started }),

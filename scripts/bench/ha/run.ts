@@ -8,7 +8,8 @@
  *   node dist/scripts/bench/ha/run.js [--base 10000] [--writes 5000] [--clients 64] [--agents 200]
  *
  * Needs root and PostgreSQL's binaries (a throwaway cluster in a temp dir on loopback, removed after).
- * Not measured here: signed tasks per second with 1,000 agents over 2 replicas (see the issue 17 report).
+ * Signed tasks per second with 1,000 agents over 2 replicas: the agents benchmark with `--replicas 2`
+ * (scripts/bench/agents/run.ts).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
