@@ -32,6 +32,8 @@ export function runsFeature(): CentralFeature {
         offTasks();
         offChanges();
         engine.stop();
+        // Drives already under way end at their next step (stopped): let them, before the store closes under them.
+        await engine.idle();
       };
     },
   };

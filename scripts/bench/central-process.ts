@@ -41,6 +41,10 @@ export async function spawnCentral(dataDir: string, opts: { profileDir?: string;
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // However the bench ends (an error, Ctrl-C, process.exit while the central still starts), the central goes with it.
+  const orphan = () => child.kill('SIGTERM');
+  process.once('exit', orphan);
+  void exited.then(() => process.off('exit', orphan));
   const out = await untilListening(child);
   const pid = child.pid!;
   return {

@@ -124,4 +124,6 @@ process.on('message', (msg: ParentMsg) => {
     process.exit(0);
   }
 });
+// The bench process is gone (killed, crashed): nobody counts any more.
+process.on('disconnect', () => process.exit(0));
 tell({ type: 'ready' });

@@ -75,6 +75,15 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'underlay-bench-workflows-'));
   let central: BenchCentral | undefined;
   let fleet: SimProcesses | undefined;
+  const cleanup = async () => {
+    await fleet?.stop();
+    await central?.stop();
+    http.destroy();
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
+  };
+  // Stopped from outside (Ctrl-C, a test's timeout): the central and the simulated agents go too.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanup().finally(() => process.exit(130)));
   try {
     central = await spawnCentral(join(dir, 'data'), { profileDir: args.profile });
     const conn = central.conn;
@@ -92,11 +101,7 @@ async function main(): Promise<void> {
     if (rejected > 0) throw new Error(`the simulated agents rejected ${rejected} tasks or frames`);
     console.log(JSON.stringify({ ...summary, centralRssMiB: Math.round(central.rssMiB()) }));
   } finally {
-    await fleet?.stop();
-    await central?.stop();
-    http.destroy();
-    if (!args.keep) rmSync(dir, { recursive: true, force: true });
-    else console.log(`kept ${dir}`);
+    await cleanup();
   }
   process.exit(0);
 }
