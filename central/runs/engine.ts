@@ -151,6 +151,12 @@ export class RunEngine {
     this.timers.clear();
   }
 
+  /** Stops waking runs and lets the drives under way end at their next step; resolves when none is left (before the store closes). */
+  async shutdown(): Promise<void> {
+    this.stop();
+    await this.idle();
+  }
+
   /** Settles when every queued drive finished (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
