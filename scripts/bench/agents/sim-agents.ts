@@ -1,5 +1,5 @@
 /**
- * A child process of the agents benchmark (run.ts): hosts a share of the simulated agents. Each holds one
+ * A child process of the agents and workflows benchmarks (forked by sim-fleet.ts): hosts a share of the simulated agents. Each holds one
  * mutual-TLS WebSocket to the central and, for every task, verifies the Ed25519 signature over the exact
  * bytes, the addressee, the expiry and the sequence, as agent/tasks/executor.ts does, before reporting
  * `accepted` and `succeeded` (a run-script with its output and exit code, as an agent relaying its machine's
