@@ -254,3 +254,17 @@ describe('run engine: steps', () => {
     await expect(b.env.engine.approve(r!.id)).rejects.toThrow(ConflictError);
   });
 });
+
+describe('run engine: shutdown', () => {
+  it('resolves only once no drive is under way: nothing is written after it, so the store can close', async () => {
+    for (let i = 1; i <= 9; i++) await b.machine(i);
+    const wf = await b.workflow({ name: 'w', stages: [{ name: 's', steps: [{ task: 'ping', payload: {} }, { task: 'ping', payload: {} }] }] });
+    await b.env.engine.start(wf, b.machines(...Array.from({ length: 9 }, (_, i) => `m-${i + 1}`)));
+    await b.env.engine.shutdown();
+    const after: string[] = [];
+    const off = b.store.changes.on((c) => after.push(`${c.collection}/${c.id}`));
+    await new Promise((r) => setTimeout(r, 100));
+    off();
+    expect(after).toEqual([]);
+  });
+});

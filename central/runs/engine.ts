@@ -8,16 +8,17 @@ import { deploy, release } from '../lifecycle/actions.js';
 import { bestAddress } from '../lifecycle/addresses.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MACHINES } from '../machines/resources.js';
-import { SERVICES, type ServiceRegistry } from '../services/registry.js';
+import type { ServiceRegistry } from '../services/registry.js';
 import type { Change, ChangeFeed } from '../store/change-feed.js';
 import type { Store } from '../store/types.js';
 import { TERMINAL, type TaskDoc, type TaskService } from '../tasks/service.js';
-import { evaluateGate, gateKey, passingMembers, type GateContext } from './gates.js';
+import { evaluateGate, type GateContext } from './gates.js';
 import { renderPayload } from './render.js';
 import { RUNS } from './resources.js';
 import { stepScope } from './scope.js';
 import { applyEvent, newRun, nextAction, TERMINAL_RUN, type RunDoc, type RunEvent, type StepRec } from './state-machine.js';
 import { planStep, type StepPlan } from './steps.js';
+import { WaitingGates } from './waiting-gates.js';
 
 export interface RunEngineOptions {
   store: Store;
@@ -31,8 +32,6 @@ export interface RunEngineOptions {
 
 /** Output kept per step (the tail of the task's output). */
 const MAX_OUTPUT = 4096;
-/** Collections whose changes can open a param gate. */
-const PARAM_SOURCES = new Set(['machines', 'profiles', 'sites', 'params']);
 
 /**
  * Drives runs (central/runs/state-machine.ts): one run at a time per run id, each recorded change
@@ -48,14 +47,21 @@ export class RunEngine {
   private readonly taskOfRun = new Map<string, string>();
   /** Runs whose current step is a deploy or release, by machine id. */
   private readonly byMachine = new Map<string, string>();
-  /** Runs waiting at a gate, with what the gate watches. */
-  private readonly waiting = new Map<string, ReturnType<typeof gateKey>>();
+  /** Runs waiting at a gate, indexed by what the gate watches. */
+  private readonly waiting: WaitingGates;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
-  /** Gate evaluations (for the benchmark and metrics). */
-  gateEvaluations = 0;
+  /** Gate evaluations of runs' drives (for the benchmark and metrics); `waiting.checks` counts those on changes. */
+  private driveEvaluations = 0;
 
-  constructor(private readonly o: RunEngineOptions) {}
+  constructor(private readonly o: RunEngineOptions) {
+    this.waiting = new WaitingGates(o.store);
+  }
+
+  /** Gates evaluated so far: once per distinct wait a change concerns, once per run's drive at a gate. */
+  get gateEvaluations(): number {
+    return this.driveEvaluations + this.waiting.checks;
+  }
 
   private now(): string {
     return new Date(this.o.now?.() ?? Date.now()).toISOString();
@@ -136,29 +142,19 @@ export class RunEngine {
       const id = this.byMachine.get(c.id);
       if (id) this.kick(id);
     }
-    if (this.waiting.size === 0) return;
-    const passing = c.collection === SERVICES ? passingMembers(c.doc as never) : 0;
-    for (const [id, key] of this.waiting) {
-      const concerned =
-        (key.kind === 'service' && c.collection === SERVICES && (c.doc?.name === key.service || c.before?.name === key.service)) ||
-        (key.kind === 'param' && PARAM_SOURCES.has(c.collection)) ||
-        (key.kind === 'machines' && c.collection === MACHINES);
-      if (!concerned) continue;
-      if (key.kind === 'service') {
-        // One count per change (from the changed document), however many gates wait on that service.
-        this.gateEvaluations++;
-        const run = this.get(id);
-        const wait = run?.definition[run.stage]?.wait;
-        if (!run || !wait || !('service' in wait) || passing < wait.passing) continue;
-      }
-      this.kick(id);
-    }
+    for (const id of this.waiting.concerned(c)) this.kick(id);
   }
 
   stop(): void {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** Stops waking runs and lets the drives under way end at their next step; resolves when none is left (before the store closes). */
+  async shutdown(): Promise<void> {
+    this.stop();
+    await this.idle();
   }
 
   /** Settles when every queued drive finished (tests, shutdown). */
@@ -193,7 +189,7 @@ export class RunEngine {
   }
 
   private forget(id: string): void {
-    this.waiting.delete(id);
+    this.waiting.remove(id);
     const task = this.taskOfRun.get(id);
     if (task !== undefined) this.byTask.delete(task);
     this.taskOfRun.delete(id);
@@ -227,7 +223,7 @@ export class RunEngine {
           return;
         case 'evaluate-gate':
         case 'wait-gate': {
-          this.gateEvaluations++;
+          this.driveEvaluations++;
           const ctx: GateContext = { store: this.o.store };
           const g = evaluateGate(ctx, act.stage, run.stages[run.stage]!.gate, run.machine);
           if (g.open) {
@@ -236,7 +232,7 @@ export class RunEngine {
           }
           const gate = run.stages[run.stage]!.gate;
           if (gate.state !== 'waiting' || gate.waitingFor !== g.waitingFor) await this.record(run, { type: 'gate-waiting', waitingFor: g.waitingFor });
-          this.waiting.set(id, gateKey(act.stage.wait && g.waitingFor.startsWith('an approval') ? undefined : act.stage.wait));
+          this.waiting.add(id, run.machine, act.stage.wait && g.waitingFor.startsWith('an approval') ? undefined : act.stage.wait);
           return;
         }
         case 'dispatch': {

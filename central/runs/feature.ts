@@ -31,7 +31,8 @@ export function runsFeature(): CentralFeature {
       return async () => {
         offTasks();
         offChanges();
-        engine.stop();
+        // Drives already under way end at their next step: let them, before the store closes under them.
+        await engine.shutdown();
       };
     },
   };

@@ -7,16 +7,6 @@ import type { Doc, Store } from '../store/types.js';
 import type { GateRec } from './state-machine.js';
 import { machineParams } from './scope.js';
 
-/** What a gate watches, so the engine re-evaluates only the gates a change can open. */
-export type GateKey = { kind: 'service'; service: string } | { kind: 'param' } | { kind: 'machines' } | { kind: 'approval' };
-
-export function gateKey(wait: Wait | undefined): GateKey {
-  if (!wait) return { kind: 'approval' };
-  if ('service' in wait) return { kind: 'service', service: wait.service };
-  if ('param' in wait) return { kind: 'param' };
-  return { kind: 'machines' };
-}
-
 /** What a waiting gate says it waits for. */
 export function describeWait(wait: Wait): string {
   if ('service' in wait) return `service ${wait.service} to have ${wait.passing} passing members`;

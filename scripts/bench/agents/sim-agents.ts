@@ -1,8 +1,9 @@
 /**
- * A child process of the agents benchmark (run.ts): hosts a share of the simulated agents. Each holds one
+ * A child process of the agents and workflows benchmarks (forked by sim-fleet.ts): hosts a share of the simulated agents. Each holds one
  * mutual-TLS WebSocket to the central and, for every task, verifies the Ed25519 signature over the exact
  * bytes, the addressee, the expiry and the sequence, as agent/tasks/executor.ts does, before reporting
- * `accepted` and `succeeded`. When the central acknowledges a `succeeded` report the task is done: the
+ * `accepted` and `succeeded` (a run-script with its output and exit code, as an agent relaying its machine's
+ * runner would). When the central acknowledges a `succeeded` report the task is done: the
  * child tells the parent over IPC (task id + wall-clock time, batched per turn of the event loop).
  */
 import { randomUUID } from 'node:crypto';
@@ -66,6 +67,16 @@ function connect(sim: Sim, url: string, key: string, ca: string): Promise<void> 
   });
 }
 
+/**
+ * What the task's end reports: a ping's pong; a run-script's output and exit code as a real agent relays
+ * them from the machine's runner (here the script itself stands for its output, so a bench can check what
+ * was rendered into it).
+ */
+function outcome(kind: string, payload: unknown): { output: string; exitCode?: number } {
+  if (kind !== 'run-script') return { output: 'pong' };
+  return { output: Buffer.from((payload as { scriptB64: string }).scriptB64, 'base64').toString('utf8'), exitCode: 0 };
+}
+
 /** Verifies each task in order and reports `accepted` + `succeeded` for it (one `reports` frame with `batch`). */
 function onTasks(sim: Sim, signed: unknown[]): void {
   const reports: ReportMsg[] = [];
@@ -85,7 +96,7 @@ function onTasks(sim: Sim, signed: unknown[]): void {
     const at = new Date().toISOString();
     const succeededId = randomUUID();
     reportTask.set(succeededId, env.id);
-    reports.push({ type: 'report', id: randomUUID(), taskId: env.id, state: 'accepted', at }, { type: 'report', id: succeededId, taskId: env.id, state: 'succeeded', output: 'pong', at });
+    reports.push({ type: 'report', id: randomUUID(), taskId: env.id, state: 'accepted', at }, { type: 'report', id: succeededId, taskId: env.id, state: 'succeeded', ...outcome(env.kind, env.payload), at });
   }
   if (reports.length === 0) return;
   if (sim.batch) sim.ws!.send(JSON.stringify({ type: 'reports', items: reports }));
@@ -116,4 +127,6 @@ process.on('message', (msg: ParentMsg) => {
     process.exit(0);
   }
 });
+// The bench process is gone (killed, crashed): nobody counts any more.
+process.on('disconnect', () => process.exit(0));
 tell({ type: 'ready' });

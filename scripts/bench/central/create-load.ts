@@ -1,40 +1,9 @@
 /** The machine-create load the central write benchmarks share (scripts/bench/central/writes.ts, scripts/bench/ha). */
-import type { ChildProcess } from 'node:child_process';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
+import { untilListening } from '../central-process.js';
+import { call, type Conn } from '../https-call.js';
 
-export interface Conn {
-  url: string;
-  ca: string;
-  token: string;
-}
-
-export function call(conn: Conn, agent: Agent, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      conn.url + path,
-      {
-        method,
-        agent,
-        ca: conn.ca,
-        headers: {
-          authorization: `Bearer ${conn.token}`,
-          accept: 'application/json',
-          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
+export { call, untilListening, type Conn };
 
 let serial = 0;
 export function machine() {
@@ -72,17 +41,4 @@ export async function run(conn: Conn, count: number, clients: number): Promise<{
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   for (const a of agents) a.destroy();
   return { seconds, latencies };
-}
-
-
-/** Resolves with the spawned central's stdout once it printed "central listening on URL"; rejects if it exits first. */
-export function untilListening(child: ChildProcess): Promise<string> {
-  let out = '';
-  return new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      if (/central listening on/.test(out)) resolve(out);
-    });
-    child.once('exit', (c) => reject(new Error(`central exited with ${c}:\n${out}`)));
-  });
 }

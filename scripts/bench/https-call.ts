@@ -1,0 +1,74 @@
+/** The benchmarks' HTTPS client for the central's API (a pinned CA, a bearer token, a keep-alive agent of the caller's). */
+import { Agent, request } from 'node:https';
+
+export interface Conn {
+  url: string;
+  ca: string;
+  token: string;
+}
+
+export interface CallResult<T> {
+  status: number;
+  text: string;
+  /** The body parsed as JSON (undefined when it is not JSON). */
+  json: T;
+}
+
+export function call<T = any>(conn: Conn, agent: Agent, method: string, path: string, body?: unknown, token = conn.token): Promise<CallResult<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      conn.url + path,
+      {
+        method,
+        agent,
+        ca: conn.ca,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: T = undefined as T;
+          try {
+            json = JSON.parse(text) as T;
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+/** The parsed body of a 2xx answer; anything else throws with the status and body. */
+export async function ok<T = any>(p: Promise<CallResult<T>>, what: string): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const r = await p;
+  if (r.status < 200 || r.status >= 300) throw new Error(`${what}: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+/** Runs fn(0 … n-1) with at most `concurrency` at a time; results in index order. */
+export async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
