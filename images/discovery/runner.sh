@@ -12,10 +12,12 @@
 # One runner, two environments: the discovery image (busybox, kernel command line, per-boot session) and
 # an installed OS (systemd unit underlay-runner.service; UNDERLAY_CONFIG=/etc/underlay/runner.env with the
 # installed OS's credential, state in /var/lib/underlay so seen task ids survive reboots). Kinds:
-# run-script, reboot, poweroff, release (both), image-deploy (discovery only; deploy.sh).
+# run-script, reboot, poweroff, release (both), image-deploy (discovery only; deploy.sh), exec, put-file,
+# fetch-file (both; remote.sh: Ansible's connection through the agent).
 . "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
 ul_init_env
 . "$UL_LIBDIR/deploy.sh"
+. "$UL_LIBDIR/remote.sh"
 [ "$UL_MODE" = os ] && . "$UL_LIBDIR/os-report.sh"
 
 OUTPUT_CAP=1048576
@@ -212,6 +214,9 @@ handle() {
       ;;
     image-deploy) deploy_image "$_id" "$TASKS/$_id/flat" ;;
     release) release_machine "$_id" "$TASKS/$_id/flat" ;;
+    exec) exec_task "$_id" "$TASKS/$_id/flat" ;;
+    put-file) put_file_task "$_id" "$TASKS/$_id/flat" ;;
+    fetch-file) fetch_file_task "$_id" "$TASKS/$_id/flat" ;;
     *) refuse "$_id" "unsupported-kind" ;;
   esac
   return 0

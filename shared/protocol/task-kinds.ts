@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageRef } from '../api/images.js';
+import { ExecPayload, FetchFilePayload, PutFilePayload } from './remote-kinds.js';
 
 /** What an `image-deploy` task carries (the central builds it from the image and the machine). */
 export const ImageDeployPayload = z
@@ -38,6 +39,10 @@ export const TASK_KINDS = {
   release: { target: 'machine', machine: true, payload: z.object({ wipe: z.enum(['quick', 'secure']).default('quick') }).strict() },
   reboot: { target: 'machine', machine: true, payload: z.object({}).strict() },
   poweroff: { target: 'machine', machine: true, payload: z.object({}).strict() },
+  /** Ansible's connection (docs/ansible.md): a command with stdin, a file chunk up, a file chunk down. */
+  exec: { target: 'machine', machine: true, payload: ExecPayload },
+  'put-file': { target: 'machine', machine: true, payload: PutFilePayload },
+  'fetch-file': { target: 'machine', machine: true, payload: FetchFilePayload },
 } as const;
 
 export type TaskKind = keyof typeof TASK_KINDS;
