@@ -162,9 +162,11 @@ run_script() {
 handle() {
   local _resp _w _c64 _s64 _ok _uid _id _m _exp _kind _seq
   _resp="$1"; _w="$UL_STATE/incoming"; rm -rf "$_w"; mkdir -p "$_w"
-  # base64 has no quotes, so the two fields can be taken with sed; "\/" (an escaped slash) is undone.
-  _c64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
-  _s64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"signature"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
+  # base64 has no quotes or commas, so the two fields can be taken with sed, one per line after a split at
+  # , { } (an anchored match: a leading .* on a megabyte line is slow); "\/" (an escaped slash) is undone.
+  tr -d '\n\r' <"$_resp" | tr ',{}' '\n\n\n' >"$_w/fields"
+  _c64=$(sed -n 's/^[[:space:]]*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$_w/fields" | tr -d '\\')
+  _s64=$(sed -n 's/^[[:space:]]*"signature"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$_w/fields" | tr -d '\\')
   if [ -z "$_c64" ] || [ -z "$_s64" ]; then ul_log "malformed answer from runner/next, ignored"; return 1; fi
   printf '%s' "$_c64" | base64 -d >"$_w/canonical" 2>/dev/null
   printf '%s' "$_s64" | base64 -d >"$_w/signature" 2>/dev/null

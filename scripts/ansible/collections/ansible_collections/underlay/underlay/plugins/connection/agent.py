@@ -52,8 +52,10 @@ DOCUMENTATION = r"""
             default: 10m
             env: [{name: UNDERLAY_TASK_TTL}]
             vars: [{name: underlay_task_ttl}]
-        timeout:
-            description: Seconds one operation may take end to end (delivery, run, report) before the play fails.
+        operation_timeout:
+            description:
+                - Seconds one operation may take end to end (delivery, run, report) before the play fails.
+                - Not Ansible's connection C(timeout) (10 s), which is for establishing a connection.
             type: int
             default: 3600
             env: [{name: UNDERLAY_EXEC_TIMEOUT}]
@@ -129,12 +131,12 @@ class Connection(ConnectionBase):
         started = time.time()
         try:
             _, _, task = self._api.json('POST', '/api/v1/tasks', body, expect=(201,))
-            deadline = started + self.get_option('timeout')
+            deadline = started + self.get_option('operation_timeout')
             while task.get('state') not in FINAL:
                 left = deadline - time.time()
                 if left <= 0:
                     raise AnsibleConnectionFailure('underlay: %s task %s on %s did not finish within %s s (state %s); is the machine\'s runner up?'
-                                                   % (kind, task['id'], machine, self.get_option('timeout'), task.get('state')))
+                                                   % (kind, task['id'], machine, self.get_option('operation_timeout'), task.get('state')))
                 wait = int(max(1, min(WAIT, left)))
                 _, _, task = self._api.json('GET', '/api/v1/tasks/%s?wait=%ds' % (task['id'], wait), timeout=wait + 30)
         except UnderlayApiError as e:
