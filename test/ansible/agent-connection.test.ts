@@ -5,7 +5,7 @@
  * plugins. The runner processes share this host, so the play writes under a per-machine root (ul_root);
  * systemd is not running here: the systemd tasks are skipped (the deploy test runs them on real VMs).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPrereqs } from '../support/require.js';
@@ -15,7 +15,8 @@ import { HostRack, SITE } from './host-rack.js';
 import { agentAnsibleEnv, inventoryConfig, runAgentPlaybook } from './agent-playbook.test-support.js';
 
 const ready = checkPrereqs('ansible through the agent', { commands: ['ansible-playbook', 'ansible-inventory', 'busybox', 'openssl', 'curl', 'python3'] });
-const JINJA = "{{ lookup('pipe', 'touch /tmp/underlay-jinja-ran') }}";
+const MARK = `/tmp/underlay-jinja-ran-${process.pid}`;
+const JINJA = `{{ lookup('pipe', 'touch ${MARK}') }}`;
 
 interface TaskView { id: string; state: string; output?: string; exitCode?: number; reason?: string }
 
@@ -34,7 +35,7 @@ describe.skipIf(!ready)('Ansible through the site agent (connection underlay.und
     return api<TaskView>(rack.central, 'GET', `/api/v1/tasks/${t.id}?wait=30s`);
   };
 
-  it('an exec round trip (central → agent → runner long poll → report → central) is well under a second', async () => {
+  it('an exec round trip (central → agent → runner long poll → report → central) is measured', async () => {
     const first = await exec('node-a', 'cat; echo " to stdout"; echo oops >&2; exit 3', 'stdin');
     expect(first.state).toBe('succeeded');
     expect(first.exitCode).toBe(3);
@@ -52,9 +53,9 @@ describe.skipIf(!ready)('Ansible through the site agent (connection underlay.und
     }
     times.sort((a, b) => a - b);
     console.log(`exec round trip (create + wait), ms: median ${times[2]!.toFixed(0)}, min ${times[0]!.toFixed(0)}, max ${times[4]!.toFixed(0)}`);
-    // Hang protection, not the figure: on the shared 2-core CI box each fork of the shell runner costs
-    // ~20 ms; docs/ansible.md has the breakdown and the figure on an idle machine.
-    expect(times[2]).toBeLessThan(5000);
+    // Hang protection, not the figure: on a loaded 2-core box each fork of the shell runner costs 20 ms
+    // and more (docs/ansible.md, "Latency and figures"); the figure is printed above.
+    expect(times[2]).toBeLessThan(30_000);
   });
 
   it('runs the playbook (ping, setup, copy, template, command, fetch, a handler) on two machines with no SSH', async () => {
@@ -84,4 +85,25 @@ describe.skipIf(!ready)('Ansible through the site agent (connection underlay.und
     expect(again.stdout).toMatch(/node-a\s*: ok=\d+\s+changed=0\s/);
     expect(again.stdout).not.toContain('RUNNING HANDLER');
   }, 600_000);
+
+  it('ansible-inventory --graph has the keyed groups; a fact carrying Jinja is printed verbatim and nothing runs', async () => {
+    const work = join(rack.dir, 'inventory');
+    mkdirSync(work, { recursive: true });
+    writeFileSync(join(work, 'underlay.yml'), inventoryConfig('keyed_groups:\n  - key: underlay_facts.cpu.model\n    prefix: cpu\n  - key: underlay_state\n    prefix: lifecycle\n'));
+    writeFileSync(join(work, 'show.yml'), '- hosts: node-b\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: { var: underlay_facts.cpu.model }\n    - ansible.builtin.debug: { msg: "model {{ underlay_facts.cpu.model }}" }\n');
+    const env = agentAnsibleEnv({ centralUrl: rack.central.url, token: rack.operatorToken, caFile: rack.central.caPath, home: work });
+    const graph = await runProcess('ansible-inventory', ['-i', 'underlay.yml', '--graph'], { cwd: work, env });
+    expect(graph.code, graph.stderr).toBe(0);
+    expect(graph.stdout).toMatch(/@cpu_EPYC_7763:\n\s*\|--node-a/);
+    expect(graph.stdout).toMatch(/@lifecycle_discovered:\n\s*\|--node-a\n\s*\|--node-b/);
+    expect(graph.stdout).toMatch(/@site_lab:/);
+    const host = await runProcess('ansible-inventory', ['-i', 'underlay.yml', '--host', 'node-b'], { cwd: work, env });
+    expect(host.code, host.stderr).toBe(0);
+    expect((JSON.parse(host.stdout) as { underlay_facts: { cpu: { model: string } } }).underlay_facts.cpu.model).toBe(JINJA);
+    const show = await runProcess('ansible-playbook', ['-i', 'underlay.yml', 'show.yml'], { cwd: work, env });
+    expect(show.code, show.stdout + show.stderr).toBe(0);
+    expect(show.stdout).toContain(`"underlay_facts.cpu.model": "${JINJA.replace(/'/g, "'")}"`);
+    expect(show.stdout).toContain(`"msg": "model ${JINJA}"`);
+    expect(existsSync(MARK)).toBe(false);
+  });
 });

@@ -156,14 +156,14 @@ class Connection(ConnectionBase):
     @staticmethod
     def _header(output, tag):
         head, _, rest = (output or '').partition('\n')
-        fields = head.split(' ')
-        if not fields or fields[0] != tag:
+        fields = head.split(' ', 4)  # tag, format version, then the kind's fields (a path last)
+        if len(fields) < 3 or fields[0] != tag or fields[1] != '1':
             raise AnsibleConnectionFailure('underlay: the runner answered an unexpected %s output (an older runner?)' % tag)
-        return fields[1:], rest
+        return fields[2:], rest
 
     def _fetch_range(self, path, offset, length):
         task = self._run('fetch-file', {'path': path, 'offset': offset, 'length': length})
-        (_, size), data = self._header(task.get('output'), 'underlay-fetch')
+        (size,), data = self._header(task.get('output'), 'underlay-fetch')
         return int(size), base64.b64decode(data)
 
     def _fetch_rest(self, path, have, size):
