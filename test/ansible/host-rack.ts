@@ -108,6 +108,7 @@ export class HostRack {
         UNDERLAY_POWER_CMD: 'echo',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true, // its own process group: stop() kills the long-poll curl with it
     });
     m.proc.stderr!.setEncoding('utf8').on('data', (d: string) => (m.log = (m.log + d).slice(process.env.UL_TRACE ? -2_000_000 : -20_000)));
     await waitFor(`${m.name}'s runner polling\n${m.log}`, () => {
@@ -122,7 +123,16 @@ export class HostRack {
       w('/tmp/s5-15-agent.log', this.agent?.stderr ?? '');
       for (const m of this.machines) w(`/tmp/s5-15-${m.name}.log`, m.log);
     }
-    for (const m of this.machines) if (m.proc && m.proc.exitCode === null) m.proc.kill('SIGKILL');
+    await Promise.all(this.machines.map(async (m) => {
+      if (!m.proc?.pid || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
+      const gone = new Promise((r) => m.proc!.once('exit', r));
+      try {
+        process.kill(-m.proc.pid, 'SIGKILL');
+      } catch {
+        return; // already gone
+      }
+      await gone;
+    }));
     await this.agent?.kill();
     await this.central?.cleanup();
     if (!process.env.UL_KEEP) {

@@ -69,6 +69,7 @@ describe.skipIf(!ready)('the runner runs exec, put-file and fetch-file (and refu
     runner = spawn('busybox', ['sh', '-c', `. "$UNDERLAY_LIB"; ul_init_env; ul_claim || exit 3; exec busybox sh ${join(REPO, 'images/discovery/runner.sh')}`], {
       env: { PATH: process.env.PATH, HOME: work, UNDERLAY_LIB: join(REPO, 'images/discovery/lib.sh'), UNDERLAY_STATE: join(work, 'state'), UNDERLAY_CMDLINE_FILE: join(work, 'cmdline'), UNDERLAY_NO_CONSOLE: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true, // its own process group: the long-poll curl dies with it
     });
     runner.stderr!.setEncoding('utf8').on('data', (d: string) => (runnerLog += d));
     // Every task has a final report (one per task id; the replay re-sends the first one's).
@@ -78,8 +79,12 @@ describe.skipIf(!ready)('the runner runs exec, put-file and fetch-file (and refu
       await new Promise((r) => setTimeout(r, 250));
     }
   }, 300_000);
-  afterAll(() => {
-    runner?.kill('SIGKILL');
+  afterAll(async () => {
+    if (runner?.pid && runner.exitCode === null) {
+      const gone = new Promise((r) => runner!.once('exit', r));
+      process.kill(-runner.pid, 'SIGKILL');
+      await gone;
+    }
     agent?.kill('SIGKILL');
     if (!process.env.UL_KEEP) rmSync(work, { recursive: true, force: true });
   });
