@@ -25,7 +25,7 @@ describe.skipIf(!ready)('Ansible through the site agent (connection underlay.und
 
   beforeAll(async () => {
     rack = await HostRack.start(['node-a', 'node-b'], (name) => ({ cpu: { model: name === 'node-a' ? 'EPYC 7763' : JINJA }, memory: { totalBytes: 8 * 1024 ** 3 } }));
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => {
     await rack?.stop();
   });
