@@ -94,7 +94,7 @@ describe.skipIf(!ready)('Ansible through the site agent (connection underlay.und
     const env = agentAnsibleEnv({ centralUrl: rack.central.url, token: rack.operatorToken, caFile: rack.central.caPath, home: work });
     const graph = await runProcess('ansible-inventory', ['-i', 'underlay.yml', '--graph'], { cwd: work, env });
     expect(graph.code, graph.stderr).toBe(0);
-    expect(graph.stdout).toMatch(/@cpu_EPYC_7763:\n\s*\|--node-a/);
+    expect(graph.stdout, graph.stdout).toMatch(/@cpu_EPYC_7763:\n\s*\|--node-a/);
     expect(graph.stdout).toMatch(/@lifecycle_discovered:\n\s*\|--node-a\n\s*\|--node-b/);
     expect(graph.stdout).toMatch(/@site_lab:/);
     const host = await runProcess('ansible-inventory', ['-i', 'underlay.yml', '--host', 'node-b'], { cwd: work, env });

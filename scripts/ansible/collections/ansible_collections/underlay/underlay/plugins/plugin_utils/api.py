@@ -75,19 +75,19 @@ class UnderlayApi(object):
             h['Content-Type'] = 'application/json'
         h.update(headers or {})
         for attempt in (1, 2):
+            reused = self._conn is not None and self._conn.sock is not None
             conn = self._connection(timeout or self.timeout)
             try:
                 conn.request(method, self.base + path, body=data, headers=h)
                 res = conn.getresponse()
                 raw = res.read()
                 return res.status, dict((k.lower(), v) for k, v in res.getheaders()), raw
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, http.client.CannotSendRequest) as e:
-                self.close()
-                if attempt == 2:
-                    raise UnderlayApiError(0, '%s %s failed: %s' % (method, path, e))
             except (OSError, http.client.HTTPException) as e:
+                # A kept-alive connection the central closed while idle (its keep-alive timeout) fails as a
+                # reset, a remote disconnect or a TLS EOF before any answer: once more on a fresh one.
                 self.close()
-                raise UnderlayApiError(0, '%s %s failed: %s' % (method, path, e))
+                if not reused or attempt == 2 or isinstance(e, TimeoutError):
+                    raise UnderlayApiError(0, '%s %s failed: %s' % (method, path, e))
 
     def json(self, method, path, body=None, expect=(200, 201), timeout=None, headers=None):
         status, hdrs, raw = self.request(method, path, body, headers=headers, timeout=timeout)
