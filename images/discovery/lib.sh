@@ -74,6 +74,9 @@ json_flat() {
         if (c == "\"") {
           v = ""; i++
           while (i <= n) {
+            # a run of plain characters at once (base64 payloads are long: char by char is quadratic)
+            w = substr(s, i, 4096)
+            if (match(w, /^[^"\\]+/)) { v = v substr(w, 1, RLENGTH); i += RLENGTH; continue }
             c = substr(s, i, 1)
             if (c == "\"") break
             if (c == "\\") {

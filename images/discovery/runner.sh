@@ -12,10 +12,12 @@
 # One runner, two environments: the discovery image (busybox, kernel command line, per-boot session) and
 # an installed OS (systemd unit underlay-runner.service; UNDERLAY_CONFIG=/etc/underlay/runner.env with the
 # installed OS's credential, state in /var/lib/underlay so seen task ids survive reboots). Kinds:
-# run-script, reboot, poweroff, release (both), cert-request (both; cert.sh), image-deploy (discovery only; deploy.sh).
+# run-script, reboot, poweroff, release (both), cert-request (both; cert.sh), image-deploy (discovery only;
+# deploy.sh), exec, put-file, fetch-file (both; remote.sh: Ansible's connection through the agent).
 . "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
 ul_init_env
 . "$UL_LIBDIR/deploy.sh"
+. "$UL_LIBDIR/remote.sh"
 [ "$UL_MODE" = os ] && . "$UL_LIBDIR/os-report.sh"
 . "$UL_LIBDIR/cert.sh"
 
@@ -161,9 +163,11 @@ run_script() {
 handle() {
   local _resp _w _c64 _s64 _ok _uid _id _m _exp _kind _seq
   _resp="$1"; _w="$UL_STATE/incoming"; rm -rf "$_w"; mkdir -p "$_w"
-  # base64 has no quotes, so the two fields can be taken with sed; "\/" (an escaped slash) is undone.
-  _c64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
-  _s64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"signature"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
+  # base64 has no quotes or commas, so the two fields can be taken with sed, one per line after a split at
+  # , { } (an anchored match: a leading .* on a megabyte line is slow); "\/" (an escaped slash) is undone.
+  tr -d '\n\r' <"$_resp" | tr ',{}' '\n\n\n' >"$_w/fields"
+  _c64=$(sed -n 's/^[[:space:]]*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$_w/fields" | tr -d '\\')
+  _s64=$(sed -n 's/^[[:space:]]*"signature"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$_w/fields" | tr -d '\\')
   if [ -z "$_c64" ] || [ -z "$_s64" ]; then ul_log "malformed answer from runner/next, ignored"; return 1; fi
   printf '%s' "$_c64" | base64 -d >"$_w/canonical" 2>/dev/null
   printf '%s' "$_s64" | base64 -d >"$_w/signature" 2>/dev/null
@@ -214,6 +218,9 @@ handle() {
     image-deploy) deploy_image "$_id" "$TASKS/$_id/flat" ;;
     release) release_machine "$_id" "$TASKS/$_id/flat" ;;
     cert-request) cert_request_task "$_id" "$TASKS/$_id/flat" ;;
+    exec) exec_task "$_id" "$TASKS/$_id/flat" ;;
+    put-file) put_file_task "$_id" "$TASKS/$_id/flat" ;;
+    fetch-file) fetch_file_task "$_id" "$TASKS/$_id/flat" ;;
     *) refuse "$_id" "unsupported-kind" ;;
   esac
   return 0
