@@ -4,7 +4,7 @@
  * test/ansible/agent-connection.test.ts against runner processes on this host, and meant for the deploy
  * test to call against real deployed VMs (no SSH server on them):
  *
- *   const r = await runAgentPlaybook({ centralUrl, token: operatorToken, caFile, machines: ['vm-bios', 'vm-uefi'] });
+ *   const r = await runAgentPlaybook({ centralUrl, token: operatorToken, caFile, machines: ['vm-bios', 'vm-uefi'], netns: rack.ns.name });
  *   expect(r.code, r.output).toBe(0);
  *
  * On a real machine the play writes /etc/underlay-demo/{copied.txt,demo.conf,handler-ran} and, where
@@ -36,6 +36,11 @@ export interface AgentPlaybookOptions {
   inventoryExtra?: string;
   /** More ansible-playbook arguments (e.g. ['-v']). */
   args?: string[];
+  /**
+   * Run ansible-playbook inside this network namespace (`ip netns exec NS …`: the deploy test's central
+   * listens inside its rack's namespace). Needs root, as `ip netns exec` does.
+   */
+  netns?: string;
 }
 
 export interface AgentPlaybookResult {
@@ -83,6 +88,71 @@ export async function runAgentPlaybook(o: AgentPlaybookOptions): Promise<AgentPl
     for (const [h, vars] of Object.entries(o.hostVars)) writeFileSync(join(workDir, 'host_vars', `${h}.yml`), JSON.stringify(vars));
   }
   const args = ['-i', 'underlay.yml', 'site.yml', '--limit', o.machines.join(','), '-e', JSON.stringify({ ul_fetch_dir: join(workDir, 'fetched'), ...o.extraVars }), ...(o.args ?? [])];
-  const r = await runProcess('ansible-playbook', args, { cwd: workDir, env: agentAnsibleEnv({ ...o, home: workDir }) });
+  const env = agentAnsibleEnv({ ...o, home: workDir });
+  const r = o.netns
+    ? await runProcess('ip', ['netns', 'exec', o.netns, 'ansible-playbook', ...args], { cwd: workDir, env })
+    : await runProcess('ansible-playbook', args, { cwd: workDir, env });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}\n${r.stderr}`, workDir };
+}
+
+/** What each play task did per host, from ansible-playbook's default output: { 'copy a file': { 'node-a': 'changed' } }. */
+export function taskResults(stdout: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  let task: string | undefined;
+  for (const line of stdout.split('\n')) {
+    const head = /^(?:TASK|RUNNING HANDLER) \[(.+)\] \*+$/.exec(line);
+    if (head) {
+      task = head[1]!;
+      out[task] ??= {};
+      continue;
+    }
+    const result = /^(ok|changed|skipping|fatal|failed|unreachable): \[([^\]]+)\]/.exec(line);
+    if (task && result) out[task]![result[2]!] = result[1]!;
+  }
+  return out;
+}
+
+/** One exec round trip, split at the hops the central records and the runner logs (ms). */
+export interface RoundTrip {
+  /** POST /api/v1/tasks until the task is stored (validated, signed, fsync'd). */
+  create: number;
+  /** Stored → pushed to the agent over its WebSocket. */
+  toAgent: number;
+  /** Pushed → the agent recorded it and acknowledged (accepted). */
+  agentAccept: number;
+  /** The runner, from the answer to its long poll to its report acknowledged ("handled in"). */
+  runner: number;
+  /** The rest between accepted and final: hand-over to the runner's long poll, and the report's way agent → central. */
+  handoverAndReport: number;
+  /** Final in the central → the blocking GET …?wait= answered. */
+  answer: number;
+  total: number;
+}
+
+/** A round trip's hops from the final task (createdAt, history) and the runner's log line for it. */
+export function roundTrip(t: { id: string; createdAt: string; history: { state: string; at: string }[] }, t0: number, t1: number, runnerLog: string): RoundTrip {
+  const at = (state: string) => Date.parse(t.history.find((h) => h.state === state)?.at ?? t.createdAt);
+  const runner = Number(new RegExp(`task ${t.id} \\(\\S+\\) handled in (\\d+) ms`).exec(runnerLog)?.[1] ?? NaN);
+  const final = Date.parse(t.history.at(-1)!.at);
+  const queued = Date.parse(t.createdAt);
+  return {
+    create: queued - t0,
+    toAgent: at('delivered') - queued,
+    agentAccept: at('accepted') - at('delivered'),
+    runner,
+    handoverAndReport: final - at('accepted') - runner,
+    answer: t1 - final,
+    total: t1 - t0,
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** "total 412 = create 9 + to agent 4 + …" with the median of each hop. */
+export function formatHops(hops: RoundTrip[]): string {
+  const m = (k: keyof RoundTrip) => median(hops.map((h) => h[k])).toFixed(0);
+  return `total ${m('total')} = create ${m('create')} + to agent ${m('toAgent')} + agent accepts ${m('agentAccept')} + runner ${m('runner')} + hand-over and report ${m('handoverAndReport')} + answer ${m('answer')} (medians; the runner's at 10 ms resolution)`;
 }
