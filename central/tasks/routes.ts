@@ -22,7 +22,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
   const write = requirePermission(deps.tokens, 'write');
   const security = [{ bearer: [] }];
   const tags = ['Tasks'];
-  const waiters = new TaskWaiters(tasks);
+  const waiters = new TaskWaiters(tasks, deps.changes);
 
   app.openapi(
     createRoute({

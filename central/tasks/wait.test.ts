@@ -7,6 +7,8 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { ALL_COLLECTIONS } from '../all-collections.test-support.js';
 import { FileStore } from '../store/file-store.js';
+import { ChangeFeed } from '../store/change-feed.js';
+import { TASKS } from './collection.js';
 import { TaskService } from './service.js';
 import { TaskWaiters } from './wait.js';
 
@@ -55,5 +57,20 @@ describe('TaskWaiters', () => {
     const started = Date.now();
     expect((await waiters.finished(t.id, 10_000))?.state).toBe('succeeded');
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('wakes on a task another central replica finished (a remote change), not only on this one\'s reports', async () => {
+    const feed = new ChangeFeed();
+    const waiters = new TaskWaiters(svc, feed);
+    const t = await svc.create({ site: 's1', kind: 'ping' });
+    const started = Date.now();
+    const waiting = waiters.finished(t.id, 30_000);
+    feed.emit({ collection: TASKS, type: 'put', id: t.id, doc: { ...t, state: 'running' }, remote: true }); // not final: still waiting
+    feed.emit({ collection: TASKS, type: 'put', id: t.id, doc: { ...t, state: 'succeeded', output: 'there' } }); // a local change: onTaskFinished's business
+    expect(waiters.size).toBe(1);
+    feed.emit({ collection: TASKS, type: 'put', id: t.id, doc: { ...t, state: 'succeeded', output: 'there' }, remote: true });
+    expect(await waiting).toMatchObject({ id: t.id, state: 'succeeded', output: 'there' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(waiters.size).toBe(0);
   });
 });

@@ -1,3 +1,5 @@
+import type { ChangeFeed } from '../store/change-feed.js';
+import { TASKS } from './collection.js';
 import { TERMINAL, type TaskDoc, type TaskService } from './service.js';
 
 /** The longest a `GET /api/v1/tasks/{id}?wait=…` request waits. */
@@ -11,13 +13,26 @@ export const MAX_TASK_WAIT_MS = 60_000;
 export class TaskWaiters {
   private readonly waiting = new Map<string, Set<(t: TaskDoc) => void>>();
 
-  constructor(private readonly tasks: TaskService) {
-    tasks.onTaskFinished((t) => {
-      const set = this.waiting.get(t.id);
-      if (!set) return;
-      this.waiting.delete(t.id);
-      for (const wake of set) wake(t);
+  /**
+   * `changes`: the store's change feed. With central replicas sharing PostgreSQL the report may be applied
+   * on another replica than the one holding the waiting request: its remote change wakes the waiters here
+   * (onTaskFinished fires only on the replica that applied the report).
+   */
+  constructor(
+    private readonly tasks: TaskService,
+    changes?: ChangeFeed,
+  ) {
+    tasks.onTaskFinished((t) => this.wake(t));
+    changes?.on((c) => {
+      if (c.remote && c.collection === TASKS && c.type === 'put' && c.doc && TERMINAL.has((c.doc as TaskDoc).state)) this.wake(c.doc as TaskDoc);
     });
+  }
+
+  private wake(t: TaskDoc): void {
+    const set = this.waiting.get(t.id);
+    if (!set) return;
+    this.waiting.delete(t.id);
+    for (const wake of set) wake(t);
   }
 
   /** The task once it is final, or as it stands after `ms`; undefined if there is no such task. */
