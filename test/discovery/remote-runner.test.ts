@@ -41,9 +41,9 @@ describe.skipIf(!ready)('the runner runs exec, put-file and fetch-file (and refu
     const other = sodium.crypto_sign_keypair();
     let seq = 0;
     const now = Date.now();
-    const env = (name: string, kind: string, payload: unknown, signer = key.privateKey): SignedTask => {
+    const env = (name: string, kind: string, payload: unknown, signer = key.privateKey, expiresAt = new Date(now + 3_600_000).toISOString()): SignedTask => {
       ids[name] = randomUUID();
-      return signTask({ v: 1, id: ids[name]!, site: 's', agent: 'agent-test', seq: ++seq, kind, machine: MACHINE, payload, issuedAt: new Date(now).toISOString(), expiresAt: new Date(now + 3_600_000).toISOString() }, signer);
+      return signTask({ v: 1, id: ids[name]!, site: 's', agent: 'agent-test', seq: ++seq, kind, machine: MACHINE, payload, issuedAt: new Date(now).toISOString(), expiresAt }, signer);
     };
     const counter = join(files, 'runs');
     const exec = env('exec', 'exec', { cmdB64: b64(`echo ran >>${counter}; cat; echo; echo to-stderr >&2; exit 7`), stdinB64: b64('from stdin') });
@@ -58,6 +58,9 @@ describe.skipIf(!ready)('the runner runs exec, put-file and fetch-file (and refu
       env('fetch', 'fetch-file', { path: join(files, 'big.bin'), offset: 1000, length: 2000 }),
       env('fetchMissing', 'fetch-file', { path: join(files, 'nope'), offset: 0, length: 10 }),
       env('stdinFile', 'exec', { cmdB64: b64('wc -c'), stdinPath: join(files, 'up.bin') }),
+      // expired a second ago (the runner's expiry check is shell arithmetic on the ISO time)
+      env('expired', 'exec', { cmdB64: b64(`echo expired >>${counter}`) }, key.privateKey, new Date(Date.now() - 1000).toISOString()),
+      env('timed', 'exec', { cmdB64: b64('echo started; sleep 30; echo late'), timeoutSec: 1 }),
     ];
     writeFileSync(join(work, 'tasks.json'), JSON.stringify(tasks));
     const port = await freePort();
@@ -105,6 +108,15 @@ describe.skipIf(!ready)('the runner runs exec, put-file and fetch-file (and refu
     expect(final('forged')).toMatchObject({ state: 'failed', output: 'bad-signature' });
     expect(readFileSync(join(files, 'runs'), 'utf8')).toBe('ran\n'); // not "forged", and the replay did not run
     expect(runnerLog).toContain(`task ${ids.exec} refused: already received (replay), not run again`);
+  });
+
+  it('an expired exec is refused and never runs; timeoutSec stops a command (exit 124 or 143); the runner logs its time per task', () => {
+    expect(final('expired')).toMatchObject({ state: 'failed', output: 'expired' });
+    expect(readFileSync(join(files, 'runs'), 'utf8')).not.toContain('expired');
+    expect(final('timed').state).toBe('succeeded');
+    expect([124, 143]).toContain(final('timed').exitCode); // GNU timeout says 124, busybox's the TERM (128 + 15)
+    expect(execOut('timed').stdout.toString()).toBe('started\n');
+    expect(runnerLog).toMatch(new RegExp(`task ${ids.exec} \\(exec\\) handled in \\d+ ms`));
   });
 
   it('exec: stdin in, stdout and stderr apart, the exit status as exitCode', () => {
