@@ -120,8 +120,9 @@ export class HostRack {
   async stop(): Promise<void> {
     if (process.env.UL_TRACE) {
       const { writeFileSync: w } = await import('node:fs');
-      w('/tmp/s5-15-agent.log', this.agent?.stderr ?? '');
-      for (const m of this.machines) w(`/tmp/s5-15-${m.name}.log`, m.log);
+      // beside the rack's directory, which is removed below: the logs of a traced run outlive it
+      w(`${this.dir}-agent.log`, this.agent?.stderr ?? '');
+      for (const m of this.machines) w(`${this.dir}-${m.name}.log`, m.log);
     }
     await Promise.all(this.machines.map(async (m) => {
       if (!m.proc?.pid || m.proc.exitCode !== null || m.proc.signalCode !== null) return;
