@@ -29,4 +29,8 @@ export const TASK_EFFECTS: Record<TaskKind, TaskEffect | null> = {
   'boot-device': null,
   /** The certificate is issued through the runner's CSR (a machine-csr agent event), not by the task. */
   'cert-request': null,
+  /** Ansible's connection (docs/ansible.md): what the commands change stays on the machine. */
+  exec: null,
+  'put-file': null,
+  'fetch-file': null,
 };

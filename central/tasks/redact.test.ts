@@ -23,3 +23,13 @@ describe('task views', () => {
     expect(taskView(task({}), 'viewer')).toMatchObject({ payload: { message: 'p' }, output: 'out' });
   });
 });
+
+describe('Ansible connection tasks', () => {
+  it('never shows an exec, put-file or fetch-file payload or output to viewers', () => {
+    for (const kind of ['exec', 'put-file', 'fetch-file']) {
+      const t = task({ kind, payload: { cmdB64: 'aWQ=' } });
+      expect(taskView(t, 'viewer'), kind).toMatchObject({ payload: REDACTED, output: REDACTED });
+      expect(taskView(t, 'operator'), kind).toMatchObject({ payload: { cmdB64: 'aWQ=' }, output: 'out' });
+    }
+  });
+});

@@ -10,6 +10,9 @@ import { TASKS } from './collection.js';
 import type { TaskDoc, TaskService } from './service.js';
 import { taskView } from './redact.js';
 import { roleOf } from '../auth/scope.js';
+import { parseDuration } from '../../shared/util/duration.js';
+import { InvalidError } from '../../shared/errors/domain-errors.js';
+import { TaskWaiters } from './wait.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (d: string) => ({ description: d, content: json(ErrorBody) });
@@ -19,6 +22,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
   const write = requirePermission(deps.tokens, 'write');
   const security = [{ bearer: [] }];
   const tags = ['Tasks'];
+  const waiters = new TaskWaiters(tasks, deps.changes);
 
   app.openapi(
     createRoute({
@@ -64,15 +68,26 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
   );
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/v1/tasks/{id}', tags, security, operationId: 'get_task', summary: 'Show a task with its history',
-      middleware: [read] as const, request: { params: z.object({ id: z.string().max(64) }) },
-      responses: { 200: { description: 'Task', content: json(Task) }, 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
+      method: 'get', path: '/api/v1/tasks/{id}', tags, security, operationId: 'get_task',
+      summary: 'Show a task with its history; with ?wait=30s (at most 60s) answer once the task is final or at the timeout',
+      middleware: [read] as const, request: { params: z.object({ id: z.string().max(64) }), query: z.object({ wait: z.string().max(16).optional() }) },
+      responses: { 200: { description: 'Task', content: json(Task) }, 400: err('invalid wait'), 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
     }),
-    (c) => {
-      const t = tasks.get(c.req.valid('param').id);
-      if (!t) throw ApiError.notFound('task', c.req.valid('param').id);
+    async (c) => {
+      const id = c.req.valid('param').id;
+      const t = tasks.get(id);
+      if (!t) throw ApiError.notFound('task', id);
       requireVisible(scopeOf(c), t.site, 'task', t.id);
-      return c.json(taskView(t, roleOf(c)) as never, 200);
+      const wait = c.req.valid('query').wait;
+      let waitMs = 0;
+      if (wait !== undefined) {
+        try {
+          waitMs = parseDuration(wait);
+        } catch (e) {
+          throw new InvalidError((e as Error).message, [{ path: 'wait', message: 'not a duration' }]);
+        }
+      }
+      return c.json(taskView((await waiters.finished(id, waitMs)) ?? t, roleOf(c)) as never, 200);
     },
   );
   app.openapi(

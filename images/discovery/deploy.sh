@@ -246,7 +246,7 @@ install_runner() {
   local _r _f
   _r="$1"
   mkdir -p "$_r/usr/lib/underlay" "$_r/etc/systemd/system/multi-user.target.wants"
-  for _f in lib.sh runner.sh deploy.sh os-report.sh cert.sh; do
+  for _f in lib.sh runner.sh deploy.sh remote.sh os-report.sh cert.sh; do
     [ -f "$UL_LIBDIR/$_f" ] && cp "$UL_LIBDIR/$_f" "$_r/usr/lib/underlay/$_f"
   done
   chmod 0755 "$_r"/usr/lib/underlay/*.sh

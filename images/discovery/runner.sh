@@ -12,17 +12,19 @@
 # One runner, two environments: the discovery image (busybox, kernel command line, per-boot session) and
 # an installed OS (systemd unit underlay-runner.service; UNDERLAY_CONFIG=/etc/underlay/runner.env with the
 # installed OS's credential, state in /var/lib/underlay so seen task ids survive reboots). Kinds:
-# run-script, reboot, poweroff, release (both), cert-request (both; cert.sh), image-deploy (discovery only; deploy.sh).
+# run-script, reboot, poweroff, release (both), cert-request (both; cert.sh), image-deploy (discovery only;
+# deploy.sh), exec, put-file, fetch-file (both; remote.sh: Ansible's connection through the agent).
 . "${UNDERLAY_LIB:-/lib/underlay/lib.sh}"
 ul_init_env
 . "$UL_LIBDIR/deploy.sh"
+. "$UL_LIBDIR/remote.sh"
 [ "$UL_MODE" = os ] && . "$UL_LIBDIR/os-report.sh"
 . "$UL_LIBDIR/cert.sh"
 
 OUTPUT_CAP=1048576
 TASKS="$UL_STATE/tasks"
 SEEN="$UL_STATE/seen-task-ids"
-mkdir -p "$TASKS"; touch "$SEEN"
+mkdir -p "$TASKS" "$UL_STATE/incoming"; touch "$SEEN"
 POWER_CMD="${UNDERLAY_POWER_CMD:-}"   # tests on a host set this to "echo" so reboot/poweroff are not done
 
 # The machine id tasks must be addressed to: underlay.machine from the command line, else the id the
@@ -74,18 +76,18 @@ post_event() {
 # report ID STATE [EXITCODE [OUTPUTFILE [REASON]]]: builds the event JSON safely and posts it; a final
 # state is kept in tasks/ID/final.json so a repeated delivery can be answered without running it again.
 report() {
-  local _id _st _ec _of _rs _d
+  local _id _st _ec _of _rs _d _ev
   _id="$1"; _st="$2"; _ec="$3"; _of="$4"; _rs="$5"; _d="$TASKS/$_id"
-  mkdir -p "$_d"
+  [ -d "$_d" ] || mkdir -p "$_d"
+  if [ "$_st" = running ]; then _ev="$_d/event.running.json"; else _ev="$_d/final.json"; fi
   {
     printf '{"state":"%s"' "$_st"
     [ -n "$_ec" ] && printf ',"exitCode":%d' "$_ec"
     [ -n "$_rs" ] && printf ',"reason":%s' "$(json_str "$_rs")"
     if [ -n "$_of" ]; then printf ',"output":'; json_escape_file "$_of"; fi
     printf '}'
-  } >"$_d/event.$_st.json"
-  [ "$_st" = running ] || cp "$_d/event.$_st.json" "$_d/final.json"
-  post_event "$_id" "$_d/event.$_st.json"
+  } >"$_ev"
+  post_event "$_id" "$_ev"
 }
 
 # report_progress ID JSON: a running report with a progress object (best effort: one attempt).
@@ -115,15 +117,35 @@ refuse() {
   report "$1" failed "" "$_d/refusal"
 }
 
+# iso_to_epoch ISO: seconds since the epoch of YYYY-MM-DDThh:mm:ss[.fff]Z, in shell arithmetic (no
+# process: it runs for every task); fails on anything else.
 iso_to_epoch() {
-  local _t
+  local _IFS _y _mo _d _h _mi _s _era _yoe _doy
   case "$1" in
     [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z | \
     [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].*Z) ;;
     *) return 1 ;;
   esac
-  _t=$(printf '%s' "$1" | sed 's/^\(....-..-..\)T\(..:..:..\).*/\1 \2/')
-  date -u -d "$_t" +%s 2>/dev/null
+  _IFS="$IFS"; IFS='-T:.Z'
+  # shellcheck disable=SC2086
+  set -- $1
+  IFS="$_IFS"
+  # leading zeros would read as octal: 08 and 09 are not numbers there
+  _y=$1; _mo=${2#0}; _d=${3#0}; _h=${4#0}; _mi=${5#0}; _s=${6#0}
+  # days from the civil date (Howard Hinnant's algorithm), then seconds
+  [ "$_mo" -le 2 ] && _y=$((_y - 1))
+  _era=$((_y / 400)); _yoe=$((_y - _era * 400))
+  if [ "$_mo" -gt 2 ]; then _doy=$(((153 * (_mo - 3) + 2) / 5 + _d - 1)); else _doy=$(((153 * (_mo + 9) + 2) / 5 + _d - 1)); fi
+  echo $(((_era * 146097 + _yoe * 365 + _yoe / 4 - _yoe / 100 + _doy - 719468) * 86400 + _h * 3600 + _mi * 60 + _s))
+}
+
+# uptime_cs: centiseconds since boot from /proc/uptime (a builtin read: timing costs no process).
+uptime_cs() {
+  local _u _r
+  { read -r _u _r </proc/uptime; } 2>/dev/null || { echo 0; return; }
+  _u="${_u%.*}${_u#*.}"
+  while [ "${#_u}" -gt 1 ] && [ "${_u#0}" != "$_u" ]; do _u="${_u#0}"; done
+  echo "$_u"
 }
 
 run_script() {
@@ -159,17 +181,24 @@ run_script() {
 }
 
 handle() {
-  local _resp _w _c64 _s64 _ok _uid _id _m _exp _kind _seq
-  _resp="$1"; _w="$UL_STATE/incoming"; rm -rf "$_w"; mkdir -p "$_w"
-  # base64 has no quotes, so the two fields can be taken with sed; "\/" (an escaped slash) is undone.
-  _c64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"canonical"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
-  _s64=$(tr -d '\n\r' <"$_resp" | sed -n 's/.*"signature"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | tr -d '\\')
-  if [ -z "$_c64" ] || [ -z "$_s64" ]; then ul_log "malformed answer from runner/next, ignored"; return 1; fi
-  printf '%s' "$_c64" | base64 -d >"$_w/canonical" 2>/dev/null
+  local _resp _w _s64 _ok _uid _id _v _seq _agent _m _expires _exp _kind _t0
+  _resp="$1"; _w="$UL_STATE/incoming"; _t0=$(uptime_cs)
+  # The answer is {"canonical": "<base64>", "signature": "<base64>"}. Base64 has no quotes, so with '"' as
+  # awk's field separator a value is the field after its key and a ':' (one process and no regex over the
+  # whole answer, which is half a megabyte when a module travels on stdin); "\/" (an escaped slash) is undone.
+  awk -F '"' -v c="$_w/c64" -v s="$_w/s64" '
+    BEGIN { RS = "\001"; printf "" >c; printf "" >s }
+    { for (i = 2; i + 2 <= NF; i++) if ($(i + 1) ~ /^[ \t\r\n]*:[ \t\r\n]*$/) {
+        if ($i == "canonical") { v = $(i + 2); gsub(/\\/, "", v); printf "%s", v >c }
+        else if ($i == "signature") { v = $(i + 2); gsub(/\\/, "", v); printf "%s", v >s } } }' "$_resp"
+  _s64=; { IFS= read -r _s64 <"$_w/s64"; } 2>/dev/null
+  if [ ! -s "$_w/c64" ] || [ -z "$_s64" ]; then ul_log "malformed answer from runner/next, ignored"; return 1; fi
+  base64 -d <"$_w/c64" >"$_w/canonical" 2>/dev/null
   printf '%s' "$_s64" | base64 -d >"$_w/signature" 2>/dev/null
 
   _ok=
-  if [ -n "$PUBKEY_OK" ] && [ "$(wc -c <"$_w/signature")" -eq 64 ] &&
+  # 88 base64 characters are 64 bytes: an Ed25519 signature
+  if [ -n "$PUBKEY_OK" ] && [ "${#_s64}" -eq 88 ] &&
     openssl pkeyutl -verify -pubin -inkey "$PEM" -rawin -in "$_w/canonical" -sigfile "$_w/signature" >/dev/null 2>&1; then
     _ok=1
   fi
@@ -181,7 +210,7 @@ handle() {
   fi
 
   json_flat <"$_w/canonical" >"$_w/flat"
-  _id=$(jget "$_w/flat" id)
+  eval "$(jvars "$_w/flat" _id=id _v=v _seq=seq _agent=agent _m=machine _expires=expiresAt _kind=kind)"
   if ! safe_id "$_id"; then ul_log "signed task without a usable id ignored"; return 0; fi
   if grep -qxF "$_id" "$SEEN"; then
     ul_log "task $_id refused: already received (replay), not run again"
@@ -189,20 +218,17 @@ handle() {
     return 0
   fi
   echo "$_id" >>"$SEEN"
-  mkdir -p "$TASKS/$_id"; cp "$_w/canonical" "$_w/flat" "$TASKS/$_id/"
+  mkdir -p "$TASKS/$_id"; mv -f "$_w/canonical" "$_w/flat" "$TASKS/$_id/"
 
-  if [ "$(jget "$_w/flat" v)" != 1 ]; then refuse "$_id" bad-envelope; return 0; fi
-  _seq=$(jget "$_w/flat" seq)
+  if [ "$_v" != 1 ]; then refuse "$_id" bad-envelope; return 0; fi
   case "$_seq" in '' | *[!0-9]*) refuse "$_id" bad-envelope; return 0 ;; esac
-  if [ -n "$FLOOR" ] && [ "$(jget "$_w/flat" agent)" = "$FLOOR_AGENT" ] && [ "$_seq" -le "$FLOOR" ]; then
+  if [ -n "$FLOOR" ] && [ "$_agent" = "$FLOOR_AGENT" ] && [ "$_seq" -le "$FLOOR" ]; then
     refuse "$_id" replay; return 0
   fi
-  _m=$(jget "$_w/flat" machine)
   if [ -z "$MACHINE" ] || [ "$_m" != "$MACHINE" ]; then refuse "$_id" wrong-machine; return 0; fi
-  _exp=$(iso_to_epoch "$(jget "$_w/flat" expiresAt)") || { refuse "$_id" bad-envelope; return 0; }
+  _exp=$(iso_to_epoch "$_expires") || { refuse "$_id" bad-envelope; return 0; }
   if [ "$(date -u +%s)" -ge "$_exp" ]; then refuse "$_id" expired; return 0; fi
 
-  _kind=$(jget "$_w/flat" kind)
   case "$_kind" in
     run-script) run_script "$_id" "$TASKS/$_id/flat" ;;
     reboot | poweroff)
@@ -214,8 +240,13 @@ handle() {
     image-deploy) deploy_image "$_id" "$TASKS/$_id/flat" ;;
     release) release_machine "$_id" "$TASKS/$_id/flat" ;;
     cert-request) cert_request_task "$_id" "$TASKS/$_id/flat" ;;
+    exec) exec_task "$_id" "$TASKS/$_id/flat" ;;
+    put-file) put_file_task "$_id" "$TASKS/$_id/flat" ;;
+    fetch-file) fetch_file_task "$_id" "$TASKS/$_id/flat" ;;
     *) refuse "$_id" "unsupported-kind" ;;
   esac
+  # what the runner spent on a task, receipt to report acknowledged (docs/ansible.md, "Latency")
+  ul_log "task $_id ($_kind) handled in $((($(uptime_cs) - _t0) * 10)) ms"
   return 0
 }
 

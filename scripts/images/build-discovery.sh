@@ -48,7 +48,7 @@ if ! [ -x "$BUSYBOX" ] || ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/n
   die "busybox-static is not installed: install it with: apt-get install -y busybox-static"
 fi
 if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is not statically linked: apt-get install -y busybox-static"; fi
-RUNNER_FILES="collect.sh runner.sh lib.sh deploy.sh os-report.sh cert.sh udhcpc.script underlay-runner.service"
+RUNNER_FILES="collect.sh runner.sh lib.sh deploy.sh remote.sh os-report.sh cert.sh udhcpc.script underlay-runner.service"
 for f in init modules.txt $RUNNER_FILES; do
   [ -f "$RECIPE/$f" ] || die "recipe file missing: $RECIPE/$f"
 done

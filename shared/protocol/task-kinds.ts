@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageRef } from '../api/images.js';
+import { ExecPayload, FetchFilePayload, PutFilePayload } from './remote-kinds.js';
 
 /** What an `image-deploy` task carries (the central builds it from the image and the machine). */
 export const ImageDeployPayload = z
@@ -57,6 +58,10 @@ export const TASK_KINDS = {
   power: { target: 'agent', machine: true, payload: z.object({ action: z.enum(['on', 'off', 'cycle', 'reset', 'status']) }).strict() },
   /** Next boot device through the BMC: once (the next boot only) or persistent. */
   'boot-device': { target: 'agent', machine: true, payload: z.object({ device: z.enum(['pxe', 'disk']), persistent: z.boolean().default(false) }).strict() },
+  /** Ansible's connection (docs/ansible.md): a command with stdin, a file chunk up, a file chunk down. */
+  exec: { target: 'machine', machine: true, payload: ExecPayload },
+  'put-file': { target: 'machine', machine: true, payload: PutFilePayload },
+  'fetch-file': { target: 'machine', machine: true, payload: FetchFilePayload },
 } as const;
 
 export type TaskKind = keyof typeof TASK_KINDS;

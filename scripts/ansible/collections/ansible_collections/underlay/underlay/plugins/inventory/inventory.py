@@ -10,6 +10,12 @@ DOCUMENTATION = r"""
         - Everything in a host's C(underlay_facts) came from the machine and is marked unsafe, so it is
           never templated. Params and group vars are operator-authored and stay plain.
         - The configuration file name must end in C(underlay.yml) or C(underlay.yaml).
+        - C(compose), C(groups) and C(keyed_groups) work as in other constructed inventory plugins.
+        - With C(cache) on, the document is kept with its ETag and the central is asked with
+          C(If-None-Match); an unchanged inventory is a C(304) without a body.
+    extends_documentation_fragment:
+        - constructed
+        - inventory_cache
     options:
         plugin:
             description: Must be C(underlay.underlay.inventory).
@@ -22,11 +28,15 @@ DOCUMENTATION = r"""
             env:
                 - name: UNDERLAY_URL
         token:
-            description: A bearer token (viewer role is enough).
+            description: A bearer token (viewer role is enough). Never logged.
             type: str
-            required: true
             env:
                 - name: UNDERLAY_TOKEN
+        token_file:
+            description: A file whose first line is the token (instead of I(token)).
+            type: path
+            env:
+                - name: UNDERLAY_TOKEN_FILE
         ca:
             description: PEM file of the CA to trust for the central's certificate (its data dir has ca.pem).
             type: path
@@ -55,18 +65,23 @@ EXAMPLES = r"""
 # underlay.yml (UNDERLAY_URL, UNDERLAY_TOKEN, UNDERLAY_CA from the environment)
 plugin: underlay.underlay.inventory
 site: dc1
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/underlay-ansible
+keyed_groups:
+  - key: underlay_facts.cpu.vendor | default('unknown')
+    prefix: cpu
+compose:
+  ansible_connection: "'underlay.underlay.agent'"
 """
 
-import json
-import ssl
-from urllib.error import HTTPError
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 from ansible.errors import AnsibleParserError
-from ansible.module_utils.common.text.converters import to_native, to_text
-from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.underlay.underlay.plugins.plugin_utils.api import UnderlayApi, UnderlayApiError, read_token
 
 try:  # ansible-core 2.19+: strings an inventory plugin sets are not templates unless trusted
     from ansible.template import trust_as_template
@@ -94,41 +109,55 @@ def _unmark(value, trust=True):
     return value
 
 
-class InventoryModule(BaseInventoryPlugin):
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = 'underlay.underlay.inventory'
 
     def verify_file(self, path):
         return super(InventoryModule, self).verify_file(path) and path.endswith(('underlay.yml', 'underlay.yaml'))
 
-    def _fetch(self):
+    def _fetch(self, cached):
+        """The inventory document; `cached` ({etag, doc}) is sent as If-None-Match and reused on a 304."""
         query = dict((k, self.get_option(k)) for k in ('prefix', 'site', 'group') if self.get_option(k) is not None)
-        url = self.get_option('url').rstrip('/') + '/api/v1/inventory' + ('?' + urlencode(query) if query else '')
-        # Python's own TLS context: ansible's open_url(ca_path=) finds no certificate in a PEM file with
-        # CRLF line endings, which is what the central's CA file has.
-        context = ssl.create_default_context(cafile=self.get_option('ca'))
-        if not self.get_option('validate_certs'):
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        req = Request(url, headers={'Authorization': 'Bearer ' + self.get_option('token'), 'Accept': 'application/json'})
-        try:
-            with urlopen(req, timeout=self.get_option('timeout'), context=context) as res:
-                body = res.read()
-        except HTTPError as e:  # the token is never part of the message
-            raise AnsibleParserError('underlay inventory: GET %s answered HTTP %s' % (url, e.code))
-        except Exception as e:
-            raise AnsibleParserError('underlay inventory: GET %s failed: %s' % (url, to_native(e)))
-        try:
-            doc = json.loads(to_text(body, errors='surrogate_or_strict'))
-        except ValueError as e:
-            raise AnsibleParserError('underlay inventory: %s did not return JSON: %s' % (url, to_native(e)))
+        path = '/api/v1/inventory' + ('?' + urlencode(query) if query else '')
+        token = read_token(self.get_option('token'), self.get_option('token_file'))
+        if not token:
+            raise AnsibleParserError('underlay inventory: no token (set UNDERLAY_TOKEN or UNDERLAY_TOKEN_FILE)')
+        headers = {'If-None-Match': cached['etag']} if cached and cached.get('etag') else {}
+        api = None
+        try:  # the token is never part of a message
+            api = UnderlayApi(self.get_option('url'), token, self.get_option('ca'), self.get_option('validate_certs'), self.get_option('timeout'))
+            status, hdrs, doc = api.json('GET', path, expect=(200, 304), headers=headers)
+        except UnderlayApiError as e:
+            raise AnsibleParserError('underlay inventory: %s' % to_native(e))
+        finally:
+            if api is not None:
+                api.close()
+        if status == 304:
+            self.display.vvv('underlay inventory: unchanged (ETag %s), from the cache' % cached['etag'])
+            return cached
         if not isinstance(doc, dict):
-            raise AnsibleParserError('underlay inventory: %s did not return an inventory document' % url)
-        return doc
+            raise AnsibleParserError('underlay inventory: %s did not return an inventory document' % path)
+        return {'etag': hdrs.get('etag'), 'doc': doc}
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        doc = self._fetch()
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option('cache') and cache
+        update_cache = self.get_option('cache')
+        cached = None
+        if use_cache:
+            try:
+                cached = self._cache[cache_key]
+            except KeyError:
+                cached = None
+        fetched = self._fetch(cached if isinstance(cached, dict) else None)
+        if update_cache and fetched is not cached:
+            self._cache[cache_key] = fetched
+        self._populate(fetched['doc'])
+
+    def _populate(self, doc):
+        strict = self.get_option('strict')
         hostvars = (doc.get('_meta') or {}).get('hostvars') or {}
         for name, group in doc.items():
             if name == '_meta' or not isinstance(group, dict):
@@ -149,3 +178,9 @@ class InventoryModule(BaseInventoryPlugin):
             for key, value in variables.items():
                 # Machine-reported: unsafe as a whole, even from a central that did not mark it.
                 self.inventory.set_variable(host, key, wrap_var(_unmark(value, trust=False)) if key == FACTS else _unmark(value))
+            # compose / groups / keyed_groups, over the host's variables as Ansible sees them
+            hv = self.inventory.get_host(host).get_vars()
+            self._set_composite_vars(self.get_option('compose'), hv, host, strict=strict)
+            hv = self.inventory.get_host(host).get_vars()
+            self._add_host_to_composed_groups(self.get_option('groups'), hv, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hv, host, strict=strict)
