@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { AGENT_ADDRESS, Rack, SITE, until, type Vm } from '../e2e/rack.js';
 import { debugfs, type Built } from '../images/debian-image.test-support.js';
+import type { Rendezvous } from '../support/journey.js';
 
 export const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8xO2vU0hQ0v6N7kKX0r4cQ9x1Yb2m3n4o5p6q7r8s ops@underlay-test';
 export const FILE_BODY = 'written by cloud-init from an Underlay param\n';
@@ -46,6 +47,13 @@ export interface WalkOptions {
   flipped?: boolean;
   /** After the release, deploy again configured by Ignition. */
   ignition?: boolean;
+  /** Meet the other machines here and run the Ansible playbook on all of them through the agent. */
+  ansible?: Rendezvous<PlaybookRun>;
+}
+
+export interface PlaybookRun {
+  code: number | null;
+  output: string;
 }
 
 /** What each step proves (the tests' titles). */
@@ -54,6 +62,7 @@ export const STEP_TITLES: Record<string, string> = {
   flipped: 'an image with one flipped byte is refused (hash-mismatch): failed with the reason, netboot stays on',
   deploy: 'machines deploy: written and verified with progress, netboot off, boots its disk, wait --state deployed',
   'first-boot': 'cloud-init applied hostname, user, key and file; a run-script task runs in the installed OS',
+  ansible: 'ansible-playbook through the agent (no SSH server on the machine): ping, setup, copy, template, command, systemd, a handler',
   disk: 'after a signed poweroff, the disk itself: grown root, seed URL, runner config 0600, cloud-init results',
   release: 'machines release: the installed runner wipes the disk, netboot on, discovery again, ready',
   ignition: 'deploy configured by the real Ignition (debian-ignition): user, key, file and an enabled unit',
@@ -61,7 +70,7 @@ export const STEP_TITLES: Record<string, string> = {
 
 /** The machine walk's steps, in order. */
 export function walkSteps(o: WalkOptions): string[] {
-  return ['discover', ...(o.flipped ? ['flipped'] : []), 'deploy', 'first-boot', 'disk', 'release', ...(o.ignition ? ['ignition'] : [])];
+  return ['discover', ...(o.flipped ? ['flipped'] : []), 'deploy', 'first-boot', ...(o.ansible ? ['ansible'] : []), 'disk', 'release', ...(o.ignition ? ['ignition'] : [])];
 }
 
 /** Pushes the images every walk uses: the good one with `images push`, the flipped one claiming the good raw hash. */
@@ -105,6 +114,7 @@ export class MachineWalk {
       flipped: () => this.flipped(),
       deploy: () => this.deploy(),
       'first-boot': () => this.firstBoot(),
+      ansible: () => this.ansible(),
       disk: () => this.diskChecks(),
       release: () => this.release(),
       ignition: () => this.ignition(),
@@ -244,6 +254,22 @@ export class MachineWalk {
     expect(t.output).toMatch(/^schema-warnings=0$/m); // the image's and our configs pass cloud-init's own schema
   }
 
+  /** The playbook ran on every machine of the rendezvous through the agent; its changes are on this machine. */
+  async ansible(): Promise<void> {
+    const r = await this.o.ansible!.arrive();
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toMatch(new RegExp(`${this.o.name}\\s*:\\s*ok=\\d+\\s+changed=[1-9]\\d*\\s+unreachable=0\\s+failed=0`));
+    const script = join(this.rack.work, `${this.o.name}-ansible-probe.sh`);
+    writeFileSync(script, 'cat /etc/underlay-demo/copied.txt /etc/underlay-demo/demo.conf\ntest -s /etc/underlay-demo/handler-ran && echo handler-ran\nsystemctl is-enabled underlay-demo.service\ncat /var/lib/underlay-demo.ran\n');
+    const t = await this.taskDone(this.runTask('run-script', ['--script-file', script]), 'the run-script after the playbook', 10 * MIN);
+    expect(t.state, t.output).toBe('succeeded');
+    expect(t.output).toContain(`copied to ${this.o.name}`);
+    expect(t.output).toContain(`machine=${this.o.name}`);
+    expect(t.output).toMatch(/^handler-ran$/m);
+    expect(t.output).toMatch(/^enabled$/m);
+    expect(t.output).toMatch(/^ran-by-systemd$/m);
+  }
+
   /** A signed poweroff, then the disk itself: grown root, seed URL with the credential, runner config 0600, cloud-init's results. */
   async diskChecks(): Promise<void> {
     const t = await this.taskDone(this.runTask('poweroff', []), 'the poweroff task', 10 * MIN);
@@ -263,6 +289,7 @@ export class MachineWalk {
     expect(read('cat /home/ops/.ssh/authorized_keys')).toContain(KEY);
     // result.json and status.json are symlinks into /run (gone at poweroff); boot-finished is cloud-final's mark.
     expect(read('cat /var/lib/cloud/instance/boot-finished')).toMatch(/\d+\.\d+/);
+    if (this.o.ansible) expect(read('cat /etc/underlay-demo/demo.conf')).toContain(`machine=${this.o.name}`); // what Ansible wrote, on the disk
   }
 
   /** Power on (netboot off: the disk boots), `machines release` → the runner wipes → netboot on → discovery → ready. */

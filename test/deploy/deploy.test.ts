@@ -9,18 +9,34 @@
  * (deployed); a signed run-script runs in the installed OS; a signed poweroff, then the disk is read from
  * the host (debugfs); power on, `machines release` wipes it and it returns ready through discovery.
  * The BIOS machine also refuses an image with one flipped byte first, and after its release is deployed
- * again configured by the real Ignition. Steps are in test/deploy/deploy.test-support.ts.
+ * again configured by the real Ignition. After their first boot both machines meet and one
+ * `ansible-playbook` (issue 15's collection: inventory plugin + the agent connection plugin) configures
+ * both through the agent: the installed image has no SSH server. Steps are in test/deploy/deploy.test-support.ts.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { RACK_PREREQS, Rack } from '../e2e/rack.js';
 import { buildImage, IMAGE_CACHE, OVMF_CODE, type Built } from '../images/debian-image.test-support.js';
-import { Journey } from '../support/journey.js';
+import { runAgentPlaybook } from '../ansible/agent-playbook.test-support.js';
+import { Journey, Rendezvous } from '../support/journey.js';
 import { checkPrereqs } from '../support/require.js';
-import { MachineWalk, pushImages, STEP_TITLES, walkSteps, type WalkOptions } from './deploy.test-support.js';
+import { MachineWalk, pushImages, STEP_TITLES, walkSteps, type PlaybookRun, type WalkOptions } from './deploy.test-support.js';
 
+let rack: Rack;
+/** Both machines meet after their first boot: one ansible-playbook run (issue 15) through the agent on both. */
+const ansible = new Rendezvous<PlaybookRun>(2, () =>
+  runAgentPlaybook({
+    centralUrl: 'https://127.0.0.1:8443',
+    token: readFileSync(join(rack.work, 'central', 'admin.token'), 'utf8').trim(),
+    caFile: join(rack.work, 'central', 'ca.pem'),
+    machines: MACHINES.map((m) => m.name),
+    netns: rack.ns.name,
+  }),
+);
 const MACHINES: WalkOptions[] = [
-  { firmware: 'bios', mac: '52:54:00:de:b1:01', name: 'deployed-01', flipped: true, ignition: true },
-  { firmware: 'uefi', mac: '52:54:00:de:ef:01', name: 'deployed-02' },
+  { firmware: 'bios', mac: '52:54:00:de:b1:01', name: 'deployed-01', flipped: true, ignition: true, ansible },
+  { firmware: 'uefi', mac: '52:54:00:de:ef:01', name: 'deployed-02', ansible },
 ];
 const STEP_TIMEOUT = 120 * 60_000; // hang protection only: a step waits for its journey, which has its own limits
 
@@ -31,7 +47,6 @@ const ready = checkPrereqs('deploy (BIOS and UEFI)', {
 });
 
 describe.skipIf(!ready)('deploy: a BIOS and a UEFI machine, the built Debian image, cloud-init and Ignition', () => {
-  let rack: Rack;
   let image: Built;
   const journeys = new Map<string, Journey>();
 
@@ -39,7 +54,10 @@ describe.skipIf(!ready)('deploy: a BIOS and a UEFI machine, the built Debian ima
     image = buildImage(['--out', IMAGE_CACHE]);
     rack = await Rack.start({ prefix: 'uldeploy', dhcp: 'full' });
     pushImages(rack, image);
-    for (const m of MACHINES) journeys.set(m.name, new Journey(m.name, new MachineWalk(rack, image, m).steps()));
+    for (const m of MACHINES) {
+      // A walk that fails before the playbook releases the other one from the rendezvous.
+      journeys.set(m.name, new Journey(m.name, new MachineWalk(rack, image, m).steps(), { onFail: () => ansible.abandon(m.name) }));
+    }
   }, 3_600_000);
 
   afterAll(async () => {

@@ -10,6 +10,7 @@ export class Journey {
   constructor(
     readonly name: string,
     steps: ReadonlyArray<readonly [string, () => Promise<void>]>,
+    opts: { onFail?: (step: string, err: unknown) => void } = {},
   ) {
     let failed: string | undefined;
     let prev: Promise<void> = Promise.resolve();
@@ -21,6 +22,7 @@ export class Journey {
           await fn();
         } catch (e) {
           failed = step;
+          opts.onFail?.(step, e);
           throw e;
         }
       });
@@ -40,5 +42,38 @@ export class Journey {
   /** Settles when every step has run or been skipped. */
   async finished(): Promise<void> {
     await Promise.allSettled([...this.results.values()]);
+  }
+}
+
+/**
+ * A meeting point for `n` journeys: the first `n` calls of arrive() wait for each other, then `fn` runs
+ * once and every caller gets its result. abandon() (a journey failed before arriving) releases the others
+ * with an error instead of letting them wait forever.
+ */
+export class Rendezvous<T> {
+  private arrived = 0;
+  private release!: () => void;
+  private abandonWith!: (e: Error) => void;
+  private readonly everyone = new Promise<void>((resolve, reject) => {
+    this.release = resolve;
+    this.abandonWith = reject;
+  });
+  private result?: Promise<T>;
+
+  constructor(
+    private readonly n: number,
+    private readonly fn: () => Promise<T>,
+  ) {
+    this.everyone.catch(() => undefined);
+  }
+
+  arrive(): Promise<T> {
+    if (++this.arrived === this.n) this.release();
+    this.result ??= this.everyone.then(this.fn);
+    return this.result;
+  }
+
+  abandon(who: string): void {
+    this.abandonWith(new Error(`${who} failed before the rendezvous: not run`));
   }
 }
