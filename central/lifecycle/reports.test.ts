@@ -48,10 +48,10 @@ describe('what the agent reports drives the lifecycle', () => {
   it('image-deploy succeeding keeps deploying; the machine-os event then → deployed with OS facts and addresses', async () => {
     const task = await deploying();
     await b.report(task.id, 'succeeded');
-    expect(b.get()).toMatchObject({ state: 'deploying', stateReason: 'image written and verified; waiting for the installed OS to report' });
+    expect(b.get()).toMatchObject({ state: 'deploying', netboot: false, stateReason: 'image written and verified; waiting for the installed OS to report' });
     await onMachineOs(b.lc, b.agents.a1, b.ev('machine-os', osReport()));
     const m = b.get();
-    expect(m).toMatchObject({ state: 'deployed', os: { id: 'debian', versionId: '12', kernel: '6.1.0-18-amd64', hostname: 'web-1' } });
+    expect(m).toMatchObject({ state: 'deployed', netboot: false, os: { id: 'debian', versionId: '12', kernel: '6.1.0-18-amd64', hostname: 'web-1' } });
     expect(m.addresses!.filter((a) => a.source === 'os').map((a) => a.address)).toEqual(['127.0.0.1', '198.18.0.42', 'fe80::5054:ff:fe12:1']);
     expect(bestAddress(m)).toBe('198.18.0.42');
     expect(eventsOf(b.store, 'm-1').at(-1)).toMatchObject({ from: 'deploying', to: 'deployed', cause: { kind: 'agent-event', event: 'machine-os', agent: 'agent-1' } });
@@ -66,7 +66,7 @@ describe('what the agent reports drives the lifecycle', () => {
     await onMachineOs(b.lc, b.agents.a1, b.ev('machine-os', osReport({ deployTaskId: task.id })));
     expect(b.get().state).toBe('deploying');
     await b.report(task.id, 'succeeded');
-    expect(b.get()).toMatchObject({ state: 'deployed', os: { deployTaskId: task.id } });
+    expect(b.get()).toMatchObject({ state: 'deployed', netboot: false, os: { deployTaskId: task.id } });
     expect(eventsOf(b.store, 'm-1').at(-1)).toMatchObject({ to: 'deployed', cause: { kind: 'task', taskState: 'succeeded' } });
   });
 

@@ -56,8 +56,12 @@ export function onTaskFinished(lc: Lifecycle, t: TaskDoc): Promise<void> {
         return;
       }
       if (t.kind === 'image-deploy' && m.state === 'deploying') {
-        if (m.os?.deployTaskId === t.id) await lc.fire(m, 'os-reported', cause, { reason: 'image written; the installed OS had already reported' });
-        else await lc.update(m, { stateReason: 'image written and verified; waiting for the installed OS to report' });
+        // The agent turned netboot off when it heard the success (agent/tasks/deploy-effects.ts); the
+        // record says so too, or the agent's override would be the only thing keeping the machine off the
+        // network boot (and a replacement agent would boot the deployed machine into discovery).
+        const change = { netboot: false };
+        if (m.os?.deployTaskId === t.id) await lc.fire(m, 'os-reported', cause, { reason: 'image written; the installed OS had already reported', change });
+        else await lc.update(m, { ...change, stateReason: 'image written and verified; waiting for the installed OS to report' });
       }
       if (t.kind === 'release' && m.state === 'releasing' && m.discoveredAt && m.discoveredAt >= m.deployment.startedAt) {
         await lc.fire(m, 'rediscovered', cause, { reason: 'released; discovery had already seen it' });

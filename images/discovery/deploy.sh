@@ -60,8 +60,9 @@ fetch_artifact() {
   _url="$1"; _size="$2"; _d="$3"; _off=0; _tries=0; _deadline=$(cat "$_d/deadline")
   [ -n "$UL_CURL" ] || { echo "curl is missing: busybox wget takes no byte ranges" >"$_d/fetch.log"; echo download-failed >"$_d/fetch.fail"; return 1; }
   ul_auth_header_file
-  echo 0 >"$_d/fetched"
+  echo 0 >"$_d/fetched"; echo 0 >"$_d/resumes"
   while [ "$_off" -lt "$_size" ]; do
+    [ "$_off" -gt 0 ] && echo $(($(cat "$_d/resumes") + 1)) >"$_d/resumes"
     _left=$((_deadline - $(date +%s)))
     if [ "$_left" -le 0 ]; then echo timeout >"$_d/fetch.fail"; return 1; fi
     curl -sS -f --connect-timeout 30 -m "$_left" --speed-limit 1024 --speed-time "$DEPLOY_STALL" \
@@ -182,7 +183,7 @@ write_and_verify() {
   report_progress "$_id" "{\"phase\":\"verify\",\"bytesWritten\":$_raw,\"rawSize\":$_raw,\"bytesFetched\":$_size,\"size\":$_size}"
   _got=$(read_back "$_disk" "$_raw" | sha256_stdin)
   if [ "$_got" != "$_sha" ]; then deploy_fail "$_id" "$_d" hash-mismatch "sha256 of the first $_raw bytes of $_disk is $_got, expected $_sha"; return 1; fi
-  echo "write_ms=$((_w1 - _w0)) verify_ms=$(($(now_ms) - _w1))" >"$_d/timing"
+  echo "write_ms=$((_w1 - _w0)) verify_ms=$(($(now_ms) - _w1)) resumes=$(cat "$_d/resumes" 2>/dev/null || echo 0)" >"$_d/timing"
   ul_log "task $_id: $_raw bytes written to $_disk and verified (sha256 $_sha)"
   return 0
 }

@@ -68,6 +68,15 @@ export const STEP_TITLES: Record<string, string> = {
   ignition: 'deploy configured by the real Ignition (debian-ignition): user, key, file and an enabled unit',
 };
 
+/** Params for the cloud-init deploys: a user with a key and a file (checked in the OS and on the disk). */
+export function cloudInitParams(): string[] {
+  const params = [
+    `users=${JSON.stringify([{ name: 'ops', shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [KEY] }])}`,
+    `write_files=${JSON.stringify([{ path: '/etc/underlay-test.txt', content: FILE_BODY, permissions: '0640' }])}`,
+  ];
+  return params.flatMap((p) => ['--param', p]);
+}
+
 /** The machine walk's steps, in order. */
 export function walkSteps(o: WalkOptions): string[] {
   return ['discover', ...(o.flipped ? ['flipped'] : []), 'deploy', 'first-boot', ...(o.ansible ? ['ansible'] : []), 'disk', 'release', ...(o.ignition ? ['ignition'] : [])];
@@ -198,12 +207,8 @@ export class MachineWalk {
 
   /** `machines deploy` → the runner writes and verifies with progress → netboot off → the disk boots → cloud-init → deployed. */
   async deploy(): Promise<void> {
-    const params = [
-      `users=${JSON.stringify([{ name: 'ops', shell: '/bin/bash', lock_passwd: true, ssh_authorized_keys: [KEY] }])}`,
-      `write_files=${JSON.stringify([{ path: '/etc/underlay-test.txt', content: FILE_BODY, permissions: '0640' }])}`,
-    ];
     // wait starts after the action: from failed (the flipped image) it would exit 5 at once.
-    this.deployTask = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', ...params.flatMap((p) => ['--param', p])]);
+    this.deployTask = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', ...cloudInitParams()]);
     const waiting = this.wait('deployed', '60m');
     const seen: NonNullable<Task['progress']>[] = [];
     const t = await until(
@@ -238,6 +243,35 @@ export class MachineWalk {
     const events = (this.rack.cliJson(['machines', 'events', this.o.name]) as { items: Array<{ from?: string; to: string; cause: { kind: string; taskId?: string } }> }).items;
     expect(events.map((e) => e.to)).toEqual(expect.arrayContaining(['ready', 'deploying', 'deployed']));
     expect(events.find((e) => e.to === 'deploying' && e.cause.taskId === this.deployTask)).toBeDefined();
+  }
+
+  /**
+   * A deploy rides out the central's death and an agent restart in the middle of the write: the agent holds
+   * the image and the task, the runner resumes its download from the restarted agent, netboot goes off and
+   * the installed OS boots and reports with the central still down; the central learns `deployed` from the
+   * agent's outbox when it is back.
+   */
+  async deployThroughOutage(): Promise<void> {
+    this.deployTask = await this.deployAction(['--image', GOOD_IMAGE, '--disk', '/dev/vda', ...cloudInitParams()]);
+    await until(() => (this.task(this.deployTask!).progress?.bytesWritten ?? 0) > 0, 'the write under way', 30 * MIN, { intervalMs: 1000, diag: () => this.vm.serial().slice(-3000) });
+    await this.rack.stopCentral();
+    await this.rack.stopAgent(); // the runner's download breaks off here
+    await this.rack.startAgent(); // offline: no central to link to
+    await this.rack.waitForAgent((l) => l.msg === 'image deployed: netboot off, the machine boots its disk' && l.machine === this.id, 'netboot off at the agent, the central down', 30 * MIN, this.vm);
+    // The installed OS boots from its disk and cloud-init runs from the agent, all with the central down.
+    await this.vm.waitForSerial(/Linux version [\s\S]*Linux version [\s\S]*Cloud-init v\. \S+ finished/, 'the installed OS configured by cloud-init', 30 * MIN);
+    await this.rack.startCentral();
+    const w = await this.wait('deployed', '20m');
+    expect(w.code, w.stderr).toBe(0);
+    const t = this.task(this.deployTask);
+    expect(t.state, t.output).toBe('succeeded');
+    expect(t.output).toContain(`sha256 ${this.image.manifest.raw.sha256} verified`);
+    expect(t.output).toMatch(/resumes=[1-9]/); // the download resumed from the restarted agent
+    const m = this.machine();
+    expect(m.state).toBe('deployed');
+    expect(m.netboot).toBe(false);
+    const events = (this.rack.cliJson(['machines', 'events', this.o.name]) as { items: Array<{ to: string }> }).items;
+    expect(events.map((e) => e.to)).toEqual(expect.arrayContaining(['deploying', 'deployed']));
   }
 
   /** A run-script task runs in the installed OS: cloud-init applied the hostname, user, file; it finished cleanly. */

@@ -145,6 +145,7 @@ exit 0
     expect(r.out).toContain('reboot -f'); // then it reboots into the disk
     expect(sha(r.disk)).toBe(sha(raw));
     expect(ranges).toEqual(['none', 'bytes=1000-', 'bytes=101000-']);
+    expect(r.final.output).toMatch(/write_ms=\d+ verify_ms=\d+ resumes=2/);
     expect(r.progress.some((p) => p.phase === 'verify' && p.bytesWritten === raw.length)).toBe(true);
   });
 
@@ -156,6 +157,7 @@ exit 0
     expect(r.final).toMatchObject({ state: 'succeeded' });
     expect(sha(r.disk)).toBe(sha(raw));
     expect(ranges).toEqual(['none', 'bytes=1234567-']);
+    expect(r.final.output).toContain('resumes=1');
   });
 
   it('will not resume from an agent that ignores Range (the bytes could not be placed): download-failed', async () => {

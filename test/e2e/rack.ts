@@ -217,8 +217,18 @@ export class Rack {
 
   /** kill -9 the central (its process group), then start it again on the same data directory and wait until it listens. */
   async restartCentral(): Promise<void> {
+    await this.stopCentral();
+    await this.startCentral();
+  }
+
+  /** The central goes away: kill -9 (its data directory stays). */
+  async stopCentral(): Promise<void> {
+    await killGroup(this.central!.proc);
+  }
+
+  /** Starts the central again on its data directory and waits until it listens. */
+  async startCentral(): Promise<void> {
     const c = this.central!;
-    await killGroup(c.proc);
     const before = readFileSync(this.centralLog, 'utf8').split('listening').length;
     c.proc = this.spawnLogged(this.ns, c.argv, this.centralLog);
     await until(() => readFileSync(this.centralLog, 'utf8').split('listening').length > before, 'the central to listen again', 120_000, { diag: () => tail(this.centralLog) });
