@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DesiredState } from '../../shared/protocol/desired-state.js';
 import { bootUrls } from '../boot/urls.js';
 import { AGENT_URL, bootRuntime, machine, siteState, tokenIn } from './boot-http.test-support.js';
 
@@ -13,12 +14,7 @@ describe('agent HTTP boot surface', () => {
   const UNKNOWN = '52:54:00:00:00:0c';
   const BROKEN = '52:54:00:00:00:0d';
   let rt: Awaited<ReturnType<typeof bootRuntime>>;
-
-  beforeAll(async () => {
-    rt = await bootRuntime(dir, {
-      // Every request here comes from one in-process "address": allow more claims per MAC than a real boot needs.
-      rates: { claim: { mac: { burst: 50, perSec: 1 }, source: { burst: 100, perSec: 10 } } },
-      state: siteState(
+  const STATE = siteState(
         [
           machine('m-known', 'web-01', KNOWN),
           machine('m-local', 'db-01', LOCAL, { state: 'deployed', netboot: false }),
@@ -35,7 +31,13 @@ describe('agent HTTP boot surface', () => {
             },
           ],
         },
-      ),
+      );
+
+  beforeAll(async () => {
+    rt = await bootRuntime(dir, {
+      // Every request here comes from one in-process "address": allow more claims per MAC than a real boot needs.
+      rates: { claim: { mac: { burst: 50, perSec: 1 }, source: { burst: 100, perSec: 10 } } },
+      state: STATE,
     });
     writeFileSync(join(dir, 'secret.txt'), 'top secret');
     symlinkSync('/etc/passwd', join(rt.bootDir, 'passwd'));
@@ -66,6 +68,31 @@ describe('agent HTTP boot surface', () => {
     const res = await rt.app.request(new URL(bootUrls(AGENT_URL).entryScript).pathname);
     expect(res.status).toBe(200);
     expect(await res.text()).toContain(`chain ${AGENT_URL}/ipxe/script?mac=\${mac}&uuid=\${uuid}&buildarch=\${buildarch}&platform=\${platform}`);
+  });
+
+  it('a machine the central learns while its boot token is being written gets a token naming the machine the script names', async () => {
+    const LATE = '52:54:00:00:00:1e';
+    const mint = rt.sessions.mint.bind(rt.sessions);
+    let swapped = false;
+    // The desired state arrives (the central registered the MAC) while the first token is written.
+    rt.sessions.mint = async (mac, machineId) => {
+      const token = await mint(mac, machineId);
+      if (!swapped) {
+        swapped = true;
+        await rt.cache.replace(DesiredState.parse({ ...STATE, machines: [...STATE.machines, machine('m-late', 'late-01', LATE)] }));
+      }
+      return token;
+    };
+    try {
+      const text = await script(LATE);
+      expect(text).toContain('underlay.machine=m-late');
+      const res = await rt.app.request('/api/v1/boot/claim', { method: 'POST', body: JSON.stringify({ token: tokenIn(text) }) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { machine: string }).machine).toBe('m-late'); // not the id the MAC had a moment before
+    } finally {
+      rt.sessions.mint = mint;
+      await rt.cache.replace(DesiredState.parse(STATE));
+    }
   });
 
   it('boots an unknown machine into discovery with a fresh random boot token and the id the agent proposes', async () => {

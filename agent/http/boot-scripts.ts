@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { BootHttp } from './boot-http.js';
-import { ForbiddenError, InvalidError } from '../../shared/errors/domain-errors.js';
+import { ForbiddenError, InvalidError, UnavailableError } from '../../shared/errors/domain-errors.js';
 import { unpinnedUrls, UnpinnedUrlError } from '../../shared/bootenv/pinning.js';
 import { renderFailure } from './render-failure.js';
 import { BOOT_ROUTES } from '../boot/urls.js';
@@ -49,7 +49,7 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
     // from that address gets one (an attacker must then take the machine's address, not just know its MAC).
     const platform = c.req.query('platform');
     const arch = c.req.query('buildarch');
-    const machineId = h.machineIdOf(mac.data);
+    let machineId = h.machineIdOf(mac.data);
     // A machine that boots from its disk gets a script without a token: nothing to claim, nothing minted.
     const known = h.machineByMac(mac.data);
     const netboots = !known || known.netboot;
@@ -60,7 +60,15 @@ export function registerBootScripts(app: Hono, h: BootHttp): void {
       await h.emit('boot-script-refused', { machineId, mac: mac.data, remote, leased });
       throw new ForbiddenError('this address does not hold the lease of that MAC');
     }
-    const token = netboots ? await h.sessions.mint(mac.data, machineId) : LOCAL_BOOT_NO_TOKEN;
+    let token = netboots ? await h.sessions.mint(mac.data, machineId) : LOCAL_BOOT_NO_TOKEN;
+    // The site's desired state can change while the token is written (the central just learned this MAC):
+    // the script renders the machine as it is now, so the token must name that same machine, or its
+    // claim would bind the boot to the identity the MAC had a moment ago.
+    for (let tries = 0; netboots && h.machineIdOf(mac.data) !== machineId && tries < 3; tries++) {
+      machineId = h.machineIdOf(mac.data);
+      token = await h.sessions.mint(mac.data, machineId);
+    }
+    if (netboots && h.machineIdOf(mac.data) !== machineId) throw new UnavailableError('the site state is changing; retry the boot script');
     let script: string;
     try {
       const ctx = h.context(mac.data, token, { ...(platform === 'pcbios' || platform === 'efi' ? { platform } : {}), ...(arch && /^[a-z0-9_]{1,16}$/.test(arch) ? { arch } : {}) });
