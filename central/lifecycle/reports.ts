@@ -103,7 +103,9 @@ export async function onMachineOs(lc: Lifecycle, agent: EventSource, ev: EventMs
       const taskId = m.deployment?.taskId;
       const task = taskId ? lc.opts.tasks()?.get(taskId) : undefined;
       if (task?.state === 'succeeded') {
-        await lc.fire(m, 'os-reported', agentCause(agent, ev), { reason: `${os.prettyName ?? os.id} reported in (kernel ${os.kernel})`, change });
+        // netboot off as in onTaskFinished: the task's success may have been recorded without it (a report
+        // replayed from the agent's outbox after a central restart).
+        await lc.fire(m, 'os-reported', agentCause(agent, ev), { reason: `${os.prettyName ?? os.id} reported in (kernel ${os.kernel})`, change: { ...change, netboot: false } });
       } else if (r.deployTaskId && r.deployTaskId === taskId) {
         // The OS this deploy wrote, reporting before the task's own success report arrived: wait for it.
         await lc.update(m, change);

@@ -102,9 +102,10 @@ describe.skipIf(!ready)('workflows in the lab: three machines, cluster linking t
       ids.set(n.name, m.id);
     }
     for (const n of NODES) {
-      const m = rack.cliJson(['machines', 'show', n.name]) as { address?: string };
-      expect(m.address, `${n.name} has an address`).toMatch(/^198\.18\.0\.\d+$/);
-      addresses.set(n.name, m.address!);
+      const m = rack.cliJson(['machines', 'show', n.name]) as { addresses?: Array<{ address: string; source: string }> };
+      const lease = m.addresses?.find((a) => a.source === 'lease')?.address;
+      expect(lease, `${n.name} has its leased address`).toMatch(/^198\.18\.0\.\d+$/);
+      addresses.set(n.name, lease!);
     }
     writeFileSync(join(rack.work, 'demo-cluster.yaml'), WORKFLOW);
     rack.cli(['workflows', 'create', '-f', join(rack.work, 'demo-cluster.yaml')]);
