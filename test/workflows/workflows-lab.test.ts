@@ -132,7 +132,7 @@ describe.skipIf(!ready)('workflows in the lab: three machines, cluster linking t
     expect(waiting[0]!.stages[1]!.gate).toMatchObject({ state: 'waiting', waitingFor: 'service demo-etcd to have 3 passing members' });
 
     // Mid-stage: the central dies and comes back; the site's link is cut and restored.
-    const links = () => rack.agentLines().filter((l) => l.msg === 'desired state updated').length;
+    const links = () => rack.agentLines().filter((l) => l.msg === 'link ready').length;
     await rack.restartCentral();
     await rack.stopAgent();
     await new Promise((r) => setTimeout(r, 5000));
