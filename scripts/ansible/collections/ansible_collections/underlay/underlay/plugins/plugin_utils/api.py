@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import ssl
 from urllib.parse import urlsplit
 
@@ -29,6 +30,16 @@ def read_token(token, token_file):
     return None
 
 
+def _dropped(sock):
+    """True when an idle connection's socket is readable: the peer closed it (EOF) or sent something
+    unasked; either way it is not fit for the next request (urllib3 checks the same way)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+    except (OSError, ValueError):
+        return True
+
+
 class UnderlayApi(object):
     def __init__(self, url, token, ca=None, validate_certs=True, timeout=60):
         parts = urlsplit(url.rstrip('/'))
@@ -51,6 +62,10 @@ class UnderlayApi(object):
         self._conn = None
 
     def _connection(self, timeout):
+        if self._conn is not None and self._conn.sock is not None and _dropped(self._conn.sock):
+            # The central closed the idle kept-alive connection (its keep-alive timeout): a fresh one now,
+            # before a request is sent, so a POST is never sent twice.
+            self.close()
         if self._conn is None:
             if self.scheme == 'https':
                 self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
@@ -67,7 +82,9 @@ class UnderlayApi(object):
             self._conn = None
 
     def request(self, method, path, body=None, headers=None, timeout=None):
-        """(status, headers, bytes). Retries once on a dropped keep-alive connection (idempotent reuse)."""
+        """(status, headers, bytes). A request on a reused connection that fails before any answer is sent
+        once more on a fresh connection only when it is idempotent (not POST): a POST (a task) that the
+        central may have received is never repeated, the caller gets the error instead."""
         h = {'Authorization': 'Bearer ' + (self.token or ''), 'Accept': 'application/json'}
         data = None
         if body is not None:
@@ -86,7 +103,7 @@ class UnderlayApi(object):
                 # A kept-alive connection the central closed while idle (its keep-alive timeout) fails as a
                 # reset, a remote disconnect or a TLS EOF before any answer: once more on a fresh one.
                 self.close()
-                if not reused or attempt == 2 or isinstance(e, TimeoutError):
+                if not reused or attempt == 2 or method == 'POST' or isinstance(e, TimeoutError):
                     raise UnderlayApiError(0, '%s %s failed: %s' % (method, path, e))
 
     def json(self, method, path, body=None, expect=(200, 201), timeout=None, headers=None):
