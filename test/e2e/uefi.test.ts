@@ -62,7 +62,8 @@ describe.skipIf(!ready)('UEFI (OVMF + virtio-net) chain-loads ipxe.efi over TFTP
   });
 
   it('the discovery image boots on UEFI and the central records a UEFI machine', async () => {
-    await vm.waitForSerial(/\/files\/discovery\/vmlinuz\.\.\. ok[\s\S]*\/files\/discovery\/initrd\.img\.\.\. ok/, 'iPXE fetching the kernel and initrd over HTTP', 300_000);
+    // iPXE prints `URL... ok`; a transfer that lasts over a second prints its progress (`\b\b\b\b 45%`) in between.
+    await vm.waitForSerial(/\/files\/discovery\/vmlinuz\.\.\.[^\n]*\bok[\s\S]*\/files\/discovery\/initrd\.img\.\.\.[^\n]*\bok/, 'iPXE fetching the kernel and initrd over HTTP', 300_000);
     const m = await vm.waitForSerial(/underlay: discovered ([0-9a-f:]{17})/, 'the discovery line', 600_000);
     expect(m[1]).toBe(MAC);
     const machine = (await until(() => rack.machines(MAC)[0], 'the machine at the central', 120_000)) as { macs: string[]; facts: { firmware: string } };
