@@ -49,7 +49,7 @@ export function servicePkiFeature(opts: ServicePkiFeatureOptions): CentralFeatur
     }),
     attach: ({ services, deps }) => {
       const svc = services.get(SERVICE_PKI);
-      const timer = setInterval(() => void deps.store.exclusive('service-pki-crl-refresh', () => svc.refreshCrls()).catch((e) => deps.logger.error({ err: (e as Error).message }, 'could not re-sign CRLs')), opts.crlCheckMs ?? 3_600_000);
+      const timer = setInterval(() => void deps.store.exclusive('service-pki-crl-refresh', async () => (await svc.refreshCrls()) + (await svc.pruneExpired())).catch((e) => deps.logger.error({ err: (e as Error).message }, 'could not re-sign CRLs')), opts.crlCheckMs ?? 3_600_000);
       timer.unref();
       return () => {
         clearInterval(timer);

@@ -216,6 +216,18 @@ describe('machine CSRs', () => {
     expect(await pki.refreshCrls(Date.now() + 4 * 86_400_000)).toBe(1);
   });
 
+  it('deletes the records of certificates expired longer than the retention, and only those', async () => {
+    const a = await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr: opensslCsr('m1', []).csrPem }, 'dc1');
+    const b = await pki.answerCsr({ request: req(), machine: 'id-m2', ca: 'demo', csr: opensslCsr('m2', []).csrPem }, 'dc1');
+    const old = pki.getCert(a.serial!);
+    await store.put(ISSUED_CERTS, { ...old, notAfter: new Date(Date.now() - 31 * 86_400_000).toISOString() });
+    expect(await pki.pruneExpired(Date.now() + 60_000)).toBe(1); // b: valid; a: expired 31 days ago
+    expect(pki.listCerts().map((c) => c.serial)).toEqual([b.serial]);
+    expect(await pki.pruneExpired(Date.now() + 29 * 86_400_000)).toBe(0); // b expires in a day: kept 30 more
+    expect(await pki.pruneExpired(Date.now() + 32 * 86_400_000)).toBe(1);
+    expect(pki.siteState('dc1').requests.length).toBe(2); // the answers stay, without a certificate
+  });
+
   it('deleting a CA removes its certificates and requests', async () => {
     await pki.answerCsr({ request: req(), machine: 'id-m1', ca: 'demo', csr: opensslCsr('m1', []).csrPem }, 'dc1');
     await pki.deleteCa('demo');

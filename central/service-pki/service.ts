@@ -26,6 +26,8 @@ export interface ServicePkiOptions {
   minCertTtlMs?: number;
   /** Most unexpired valid certificates one machine may hold from one CA (default 4: renewals overlap). */
   maxValidPerMachine?: number;
+  /** How long a certificate stays on record after it expired, then it is deleted (default 30 days). */
+  expiredRetentionMs?: number;
 }
 
 /**
@@ -151,6 +153,22 @@ export class ServicePki {
       n++;
     }
     return n;
+  }
+
+  /**
+   * Deletes the records of certificates that expired more than `expiredRetentionMs` ago (a timer calls
+   * this with refreshCrls): renewals add a certificate per machine every few days, and an expired one is
+   * already out of every CRL. In commits of at most `batchSize` deletes. Returns how many went.
+   */
+  async pruneExpired(now = Date.now(), batchSize = 1000): Promise<number> {
+    const cutoff = now - (this.o.expiredRetentionMs ?? 30 * 86_400_000);
+    const gone = this.store
+      .list<IssuedCertDoc>(ISSUED_CERTS, { limit: 10_000_000 })
+      .items.filter((c) => Date.parse(c.notAfter) < cutoff)
+      .map((c): WriteOp => ({ type: 'delete', collection: ISSUED_CERTS, id: c.id }));
+    for (let i = 0; i < gone.length; i += batchSize) await this.store.commit(gone.slice(i, i + batchSize));
+    if (gone.length) this.o.logger.info({ count: gone.length }, 'deleted the records of long-expired certificates');
+    return gone.length;
   }
 
   // ---- machine CSRs
