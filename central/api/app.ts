@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import { isRawUpload, lazyBodyLimit } from './body-limit.js';
 import { HTTPException } from 'hono/http-exception';
 import { issuesToDetails } from '../../shared/api/issues.js';
@@ -107,6 +106,5 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
     info: { title: 'Underlay central API', version: API_VERSION, description: 'Inventory, boot configuration, tasks and services of an Underlay fleet.' },
     security: [{ bearer: [] }],
   });
-  app.get('/docs', swaggerUI({ url: '/api/v1/openapi.json' }));
   return app;
 }
