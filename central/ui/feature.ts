@@ -1,4 +1,5 @@
 import type { CentralFeature } from '../api/feature.js';
+import { registerBootFilesRoute } from './boot-files-route.js';
 import { registerChangeStreamRoute } from './change-stream-route.js';
 import { registerConsoleRoutes } from './console-routes.js';
 import { registerDocsRoutes } from './docs-routes.js';
@@ -18,6 +19,7 @@ export function uiFeature(): CentralFeature {
       registerDocsRoutes(app);
       registerChangeStreamRoute(app, deps);
       registerWhoamiRoute(app, deps);
+      registerBootFilesRoute(app, deps);
     },
   };
 }

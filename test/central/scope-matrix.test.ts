@@ -86,6 +86,7 @@ const CLASS: Record<string, Class> = {
   // The console's routes: the caller's own token, and the change stream (only the caller's site's changes).
   '/api/v1/whoami': 'site',
   '/api/v1/changes/stream': 'site',
+  '/api/v1/machines/{ref}/boot-files': 'site',
 };
 /** Own-site writes a scoped token still may not do. */
 const OWN_FORBIDDEN = new Set(['POST /api/v1/sites', 'DELETE /api/v1/sites/{ref}']);
@@ -149,6 +150,7 @@ function urlFor(path: string, side: Side): string {
     '/api/v1/machines/{ref}/rescue': o.machineName,
     '/api/v1/machines/{ref}/wait': o.machineName,
     '/api/v1/machines/{ref}/events': o.machineName,
+    '/api/v1/machines/{ref}/boot-files': o.machineName,
     '/api/v1/tokens/{id}': o.token,
     '/api/v1/subnets/{ref}': o.subnet,
     '/api/v1/reservations/{ref}': o.reservation,

@@ -76,6 +76,10 @@ describe.skipIf(!ready)('operator console in Chromium', () => {
       const facts = page.locator('section', { has: page.getByRole('heading', { name: 'Facts' }) });
       await expect.poll(() => facts.textContent()).toContain(machine.facts.cpu.model);
       expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain(machine.name);
+      // Its rendered boot files: the discovery environment's iPXE script, with a placeholder boot token.
+      const boot = page.locator('section', { has: page.getByRole('heading', { name: /^Boot files/ }) });
+      await boot.getByText('boot.ipxe').click();
+      await expect.poll(() => boot.locator('pre').first().textContent()).toContain('PREVIEW-boot-token');
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
       // The token is in memory only: nothing in web storage or cookies.
       expect(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie])).toEqual([0, 0, '']);

@@ -31,13 +31,14 @@ interface Lease {
   site?: string;
 }
 
-/** One machine: state and events, facts, leases, power, resolved params (secrets masked), tasks with output, actions. */
+/** One machine: state and events, facts, leases, power, resolved params and rendered boot files (secrets masked), tasks with output, actions. */
 export function MachineView(props: { id: string }) {
   const { me } = useSession();
   const ref = `/machines/${encodeURIComponent(props.id)}`;
   const m = useApi<MachineDoc>(ref, ['machines'], (c) => c.id === props.id);
   const events = useApi<Page<MachineEvent> | MachineEvent[]>(`${ref}/events`, ['machines'], (c) => c.id === props.id);
   const params = useApi<Record<string, unknown>>(`${ref}/params`);
+  const bootFiles = useApi<{ bootenv: string | null; files: { path: string; text?: string; error?: string }[] }>(`${ref}/boot-files`, ['machines'], (c) => c.id === props.id);
   const mac = m.data?.macs[0];
   const leases = useApi<Page<Lease>>(mac ? `/leases?mac=${encodeURIComponent(mac)}` : undefined);
   if (!m.data) return (<><Loading loading={m.loading} /><Problem error={m.error} /></>);
@@ -95,6 +96,18 @@ export function MachineView(props: { id: string }) {
           {params.data && <Tree value={masked(params.data)} />}
         </Section>
       </div>
+      <Section title="Boot files (rendered now, secrets masked)" id="bootfiles">
+        <Problem error={bootFiles.error} />
+        {bootFiles.data?.files.map((f) => (
+          <details key={f.path}>
+            <summary class="mono">
+              {f.path}
+              {f.error ? <span class="error"> — not served: {f.error}</span> : ''}
+            </summary>
+            {f.text !== undefined && <pre class="output">{f.text}</pre>}
+          </details>
+        ))}
+      </Section>
       <section class="card">
         <TasksView machine={d.id} title="Tasks" />
       </section>
