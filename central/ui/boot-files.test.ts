@@ -36,4 +36,17 @@ describe('boot files preview', () => {
     expect((await t.app.request('/api/v1/machines/web-1/boot-files', { headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
     expect((await t.app.request('/api/v1/machines/web-1/boot-files')).status).toBe(401);
   });
+
+  it('renders the built-in discovery environment with the central’s task-signing key as the pinned key', async () => {
+    const t = await uiTestApp();
+    const key = Buffer.alloc(32, 9).toString('base64');
+    t.deps.central.signingPublicKey = key;
+    await t.store.put('sites', { id: 's1', name: 'lab', params: {} });
+    await t.store.put('machines', { id: 'm1', name: 'new-1', site: 'lab', macs: ['52:54:00:00:00:02'], profiles: [], bootenv: 'discovery', params: {}, state: 'discovered' });
+    const r = await t.app.request('/api/v1/machines/new-1/boot-files', { headers: { authorization: `Bearer ${await t.token('viewer')}` } });
+    const body = (await r.json()) as { bootenv: string; files: { path: string; text?: string; error?: string }[] };
+    expect(body.bootenv).toBe('discovery');
+    expect(body.files[0].error).toBeUndefined();
+    expect(body.files[0].text).toContain(`underlay.pubkey=${key}`);
+  });
 });

@@ -35,7 +35,8 @@ export function previewBootFiles(deps: ApiDeps, m: Machine): BootFilePreview {
     params,
     ...(bootenv ? { bootenv } : {}),
     ...(discoveryDoc ? { discovery: parseBootEnv(stripStamps(discoveryDoc)) } : {}),
-    agent: { httpUrl: PREVIEW_AGENT, tftpAddress: 'site-agent.invalid' },
+    // The key the machine's runner pins is the central's task-signing key (public).
+    agent: { httpUrl: PREVIEW_AGENT, tftpAddress: 'site-agent.invalid', ...(/^[A-Za-z0-9+/]{43}=$/.test(deps.central.signingPublicKey) ? { pubkey: deps.central.signingPublicKey } : {}) },
     token: PREVIEW_TOKEN,
     urls: { files: (p) => p, machineBase: `${PREVIEW_AGENT}/m/${PREVIEW_TOKEN}`, done: `${PREVIEW_AGENT}/m/${PREVIEW_TOKEN}/done` },
     snippets,
