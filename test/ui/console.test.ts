@@ -15,7 +15,7 @@ import { startDiscoveredRack } from './discovered-rack.js';
  */
 const ready = checkPrereqs('operator console in Chromium', { commands: ['busybox', 'curl'], files: [CHROMIUM] });
 const MAC = '52:54:00:18:0a:01';
-const REGISTERED = 120;
+const REGISTERED = 105;
 const SHOTS = process.env.UL_UI_SCREENSHOTS ? join(REPO, 'docs/ui') : undefined;
 
 let rack: HostRack;
@@ -169,6 +169,30 @@ describe.skipIf(!ready)('operator console in Chromium', () => {
     } finally {
       await context.close();
     }
+  }, 60_000);
+
+  it('works from the keyboard alone, and follows the system’s light or dark scheme', async () => {
+    const backgrounds: string[] = [];
+    for (const scheme of ['light', 'dark'] as const) {
+      const { context, page } = await recordedContext(browser, requests, scheme);
+      try {
+        await page.goto(`${rack.central.url}/ui`);
+        await page.keyboard.press('Tab'); // the token field
+        await page.keyboard.type(tokens.viewer);
+        await page.keyboard.press('Enter');
+        await page.getByRole('navigation', { name: 'Main' }).waitFor();
+        await page.keyboard.press('Tab');
+        expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+        for (let i = 0; i < 2; i++) await page.keyboard.press('Tab'); // Machines, Sites
+        expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Sites');
+        await page.keyboard.press('Enter');
+        await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
+        backgrounds.push(await page.evaluate(() => getComputedStyle(document.body).backgroundColor));
+      } finally {
+        await context.close();
+      }
+    }
+    expect(backgrounds[0]).not.toBe(backgrounds[1]);
   }, 60_000);
 
   it('/docs renders Swagger UI offline', async () => {
