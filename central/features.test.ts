@@ -1,12 +1,7 @@
 import { chainHandlers } from './agents/feature.js';
-import sodium from 'libsodium-wrappers';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../shared/log/logger.js';
 import { AGENT_HUB } from './agents/feature.js';
 import { TASK_QUEUE } from './agents/task-queue.js';
-import { TokenService } from './auth/tokens.js';
-import { Metrics } from './metrics/metrics.js';
-import { MemoryStore } from './store/memory-store.js';
 import { agentsFeature } from './agents/feature.js';
 import { createApp } from './api/app.js';
 import type { ApiDeps } from './api/deps.js';
@@ -15,6 +10,7 @@ import { Services } from './api/services.js';
 import { SERVICE_REGISTRY } from './services/feature.js';
 import type { ServiceRegistry } from './services/registry.js';
 import { tasksFeature } from './tasks/feature.js';
+import { memoryApiDeps } from './all-collections.test-support.js';
 
 describe('central/features.ts: every feature listed once', () => {
   const features = centralFeatures();
@@ -67,18 +63,7 @@ describe('central/features.ts: every feature listed once', () => {
   });
 
   it('the production list sets up and registers every route with real dependencies (the wiring order is right)', async () => {
-    await sodium.ready;
-    const store = new MemoryStore(features.flatMap((f) => f.collections ?? []));
-    const deps = {
-      store,
-      changes: store.changes,
-      tokens: new TokenService(store),
-      metrics: new Metrics(),
-      logger: silentLogger,
-      central: { caFingerprint: 'x', publicUrl: 'https://127.0.0.1', signingPublicKey: 'x', agentCertLifetimeMs: 86_400_000 },
-      identity: { ca: { keyPem: '', certPem: '' }, signing: sodium.crypto_sign_keypair(), caFingerprint: 'x' },
-      dataDir: '/nonexistent',
-    } as ApiDeps;
+    const deps = await memoryApiDeps();
     const services = new Services();
     const app = createApp(deps, { features: centralFeatures(), services });
     for (const key of [TASK_QUEUE, AGENT_HUB, SERVICE_REGISTRY]) expect(services.has(key), key.name).toBe(true);

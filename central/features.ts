@@ -21,6 +21,7 @@ import type { RetentionPolicy } from './tasks/retention.js';
 import { tokensFeature } from './tokens/feature.js';
 import { runsFeature } from './runs/feature.js';
 import { workflowsFeature } from './workflows/feature.js';
+import { uiFeature } from './ui/feature.js';
 
 export interface FeatureOptions {
   /** How long finished tasks and agent events are kept. */
@@ -53,5 +54,6 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     powerFeature(),
 
     ansibleFeature(),
+    uiFeature(),
   ];
 }

@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import { isRawUpload, lazyBodyLimit } from './body-limit.js';
 import { HTTPException } from 'hono/http-exception';
 import { issuesToDetails } from '../../shared/api/issues.js';
@@ -7,6 +6,7 @@ import { requirePermission } from './auth-middleware.js';
 import { ApiError } from './api-error.js';
 import type { ApiDeps } from './deps.js';
 import { mapDomainError } from './error-body.js';
+import { completeOpenApi } from './openapi-complete.js';
 import type { CentralFeature } from './feature.js';
 import { Services } from './services.js';
 
@@ -102,11 +102,16 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
   for (const f of features) f.setup?.({ deps, services, features });
   for (const f of features) f.routes?.(app, deps, services);
 
-  app.doc31('/api/v1/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Underlay central API', version: API_VERSION, description: 'Inventory, boot configuration, tasks and services of an Underlay fleet.' },
-    security: [{ bearer: [] }],
+  // Built once, on first request (every route is registered by then), with descriptions and examples filled in.
+  let document: Record<string, unknown> | undefined;
+  app.get('/api/v1/openapi.json', (c) => {
+    document ??= completeOpenApi(app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: { title: 'Underlay central API', version: API_VERSION, description: 'Inventory, boot configuration, tasks and services of an Underlay fleet.', license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' } },
+      servers: [{ url: '/', description: 'this central' }],
+      security: [{ bearer: [] }],
+    }) as unknown as Record<string, unknown>);
+    return c.json(document);
   });
-  app.get('/docs', swaggerUI({ url: '/api/v1/openapi.json' }));
   return app;
 }

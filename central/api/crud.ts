@@ -131,7 +131,7 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       security,
       middleware: [read] as const,
       request: { query: query.loose() },
-      responses: { 200: { description: `A page of ${spec.path}`, content: json(pageOf(spec.schema, `${spec.tag}Page`)) }, ...errors(400, 401, 403) },
+      responses: { 200: { description: `A page of ${spec.path}`, content: json(pageOf(spec.schema, pageSchemaName(spec.path))) }, ...errors(400, 401, 403) },
     }),
     (c) => {
       const q = c.req.valid('query') as { limit: number; offset: number } & Record<string, string | undefined>;
@@ -225,4 +225,9 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       return c.body(null, 204);
     },
   );
+}
+
+/** The OpenAPI name of a resource's list page: one per resource path (`group-rules` → `GroupRulesPage`), a valid component name. */
+export function pageSchemaName(path: string): string {
+  return `${path.split(/[^A-Za-z0-9]+/).map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('')}Page`;
 }

@@ -83,6 +83,10 @@ const CLASS: Record<string, Class> = {
   '/api/v1/pki/certs': 'site',
   '/api/v1/pki/certs/{serial}': 'site',
   '/api/v1/pki/certs/{serial}/revoke': 'site',
+  // The console's routes: the caller's own token, and the change stream (only the caller's site's changes).
+  '/api/v1/whoami': 'site',
+  '/api/v1/changes/stream': 'site',
+  '/api/v1/machines/{ref}/boot-files': 'site',
 };
 /** Own-site writes a scoped token still may not do. */
 const OWN_FORBIDDEN = new Set(['POST /api/v1/sites', 'DELETE /api/v1/sites/{ref}']);
@@ -146,6 +150,7 @@ function urlFor(path: string, side: Side): string {
     '/api/v1/machines/{ref}/rescue': o.machineName,
     '/api/v1/machines/{ref}/wait': o.machineName,
     '/api/v1/machines/{ref}/events': o.machineName,
+    '/api/v1/machines/{ref}/boot-files': o.machineName,
     '/api/v1/tokens/{id}': o.token,
     '/api/v1/subnets/{ref}': o.subnet,
     '/api/v1/reservations/{ref}': o.reservation,
@@ -174,6 +179,7 @@ function urlFor(path: string, side: Side): string {
   url = url.replace(/\{[^}]+\}/, encodeURIComponent(values[path] ?? 'no-such-object'));
   if (path === '/api/v1/machines/{ref}/wait') url += '?state=discovered&timeout=1s';
   else if (path.endsWith('/wait')) url += '?passing=1&timeout=1s';
+  else if (path === '/api/v1/changes/stream') url += '?timeout=1s';
   return url;
 }
 
