@@ -4,6 +4,7 @@ import type { CentralFeature } from './api/feature.js';
 import { artifactsFeature } from './artifacts/feature.js';
 import { bootFeature } from './boot/feature.js';
 import { discoveryFeature } from './discovery/feature.js';
+import { eventsFeature } from './events/feature.js';
 import { machinesFeature } from './machines/feature.js';
 import { machinesOfProfile, machinesOfSite, machinesParamHolder } from './machines/resources.js';
 import { paramsFeature } from './params/feature.js';
@@ -35,6 +36,8 @@ export interface FeatureOptions {
  */
 export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
   return [
+    // First: its setup makes every API write's commits carry their audit record.
+    eventsFeature(),
     sitesFeature({ referrers: [machinesOfSite] }),
     profilesFeature({ referrers: [machinesOfProfile] }),
     paramsFeature({ holders: [machinesParamHolder, sitesParamHolder, profilesParamHolder] }),
