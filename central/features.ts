@@ -2,6 +2,7 @@ import { agentsFeature } from './agents/feature.js';
 import { ansibleFeature } from './ansible/feature.js';
 import type { CentralFeature } from './api/feature.js';
 import { artifactsFeature } from './artifacts/feature.js';
+import { backupFeature } from './backup/feature.js';
 import { bootFeature } from './boot/feature.js';
 import { discoveryFeature } from './discovery/feature.js';
 import { eventsFeature } from './events/feature.js';
@@ -56,5 +57,6 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     powerFeature(),
 
     ansibleFeature(),
+    backupFeature(),
   ];
 }
