@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCliProgram } from '../support/cli-program.js';
+import { register } from '../../central/cli.js';
+import { runCliProgram as runCli } from '../support/cli-program.js';
 import { startInProcessCentral, type InProcessCentral } from '../central/in-process.js';
 import { tempDir } from '../central/support.js';
 
@@ -10,6 +11,8 @@ import { tempDir } from '../central/support.js';
  * into an empty data dir, and a central started on it serves the same inventory (as of the backup's instant).
  */
 const work = tempDir('underlay-backup-');
+/** The `underlay` program with the central's commands (the binary loads them lazily). */
+const runCliProgram = (conn: { url: string; token: string; caFile: string }, args: string[]) => runCli(conn, args, register);
 const started: InProcessCentral[] = [];
 afterAll(async () => {
   for (const c of started) await c.close();
