@@ -7,6 +7,7 @@ import { bootFeature } from './boot/feature.js';
 import { discoveryFeature } from './discovery/feature.js';
 import { eventsFeature } from './events/feature.js';
 import { machinesFeature } from './machines/feature.js';
+import { monitoringFeature } from './monitoring/feature.js';
 import { machinesOfProfile, machinesOfSite, machinesParamHolder } from './machines/resources.js';
 import { paramsFeature } from './params/feature.js';
 import { profilesFeature } from './profiles/feature.js';
@@ -58,5 +59,6 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
 
     ansibleFeature(),
     backupFeature(),
+    monitoringFeature(),
   ];
 }
