@@ -6,7 +6,7 @@ import type { Doc, Store } from '../store/types.js';
 export const BACKUP_FORMAT = 'underlay-central-backup';
 
 /** Files of the data directory a backup carries (the central's identity): agents pin the CA and the signing key. */
-export const IDENTITY_FILES = ['ca.pem', 'ca.key', 'signing.key', 'admin.token'] as const;
+export const IDENTITY_FILES = ['ca.pem', 'ca.key', 'signing.key', 'pki-seal.key', 'admin.token'] as const;
 
 export const Backup = z.object({
   format: z.literal(BACKUP_FORMAT),
