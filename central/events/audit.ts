@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import type { AuditChange as AuditChangeSchema } from '../../shared/api/events.js';
 import { writeContext, type WriteContext } from '../api/write-context.js';
 import { EVENTS } from '../agents/collections.js';
 import { MACHINE_EVENTS } from '../lifecycle/machine-events.js';
@@ -12,15 +14,7 @@ export const AUDIT_KIND = 'api-write';
 /** Collections whose writes are records themselves, not inventory: not audited. */
 const NOT_AUDITED = new Set([EVENTS, MACHINE_EVENTS]);
 
-export interface AuditChange {
-  /** `machine/m1`: the singular collection name and the object's name (its id when it has none). */
-  object: string;
-  collection: string;
-  id: string;
-  op: 'create' | 'update' | 'delete';
-  before?: unknown;
-  after?: unknown;
-}
+export type AuditChange = z.infer<typeof AuditChangeSchema>;
 
 export interface AuditRecord extends Doc {
   kind: typeof AUDIT_KIND;

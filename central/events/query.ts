@@ -4,17 +4,10 @@ import { MACHINES } from '../machines/resources.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { Doc, Store } from '../store/types.js';
 import { InvalidError } from '../../shared/errors/domain-errors.js';
+import type { EventRecord } from '../../shared/api/events.js';
 
-/** One record of the event stream: an agent event (`agent` set) or an audit record of an API write (`source: 'api'`). */
-export interface EventDoc extends Doc {
-  kind: string;
-  at: string;
-  receivedAt?: string;
-  site?: string;
-  agent?: string;
-  data?: unknown;
-  objects?: string[];
-}
+/** One stored record of the event stream (shared/api/events.ts describes what the API shows). */
+export type EventDoc = Doc & Omit<EventRecord, 'id'>;
 
 export interface EventQuery {
   /** `machine/NAME`, `site/NAME`, `agent/ID` …: records about that object. */

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { ErrorBody } from '../../shared/api/common.js';
+import { EventPage } from '../../shared/api/events.js';
 import { InvalidError } from '../../shared/errors/domain-errors.js';
 import { parseDuration } from '../../shared/util/duration.js';
 import { requirePermission } from '../api/auth-middleware.js';
@@ -22,26 +23,6 @@ const EventsQuery = z.object({
   wait: z.string().max(32).optional().describe('with `after`: wait up to DURATION (at most 5m) for the next record'),
   limit: z.coerce.number().int().min(0).max(1000).default(100),
 });
-
-const EventRecord = z
-  .object({
-    id: z.string(),
-    kind: z.string(),
-    at: z.string(),
-    receivedAt: z.string().optional(),
-    site: z.string().optional(),
-    agent: z.string().optional().describe('agent events: the agent that sent it'),
-    data: z.unknown().optional().describe('agent events: what the agent reported'),
-    source: z.literal('api').optional().describe('audit records of API writes'),
-    actor: z.object({ tokenId: z.string(), tokenName: z.string().optional(), role: z.string(), site: z.string().optional() }).optional(),
-    method: z.string().optional(),
-    route: z.string().optional(),
-    path: z.string().optional(),
-    objects: z.array(z.string()).optional(),
-    changes: z.array(z.object({ object: z.string(), collection: z.string(), id: z.string(), op: z.enum(['create', 'update', 'delete']), before: z.unknown().optional(), after: z.unknown().optional() })).optional().describe('before/after of each object, secrets masked'),
-  })
-  .meta({ id: 'Event' });
-const EventPage = z.object({ items: z.array(EventRecord), total: z.number().int(), next: z.string().describe('cursor for `after`') }).meta({ id: 'EventPage' });
 
 function duration(name: string, v: string): number {
   try {

@@ -1,26 +1,8 @@
 import type { Command } from 'commander';
+import type { EventPage, EventRecord } from '../api/events.js';
 import { ApiClientError } from '../client/api-client.js';
 import { action, globals } from './context.js';
 import { print } from './output.js';
-
-interface EventRecord {
-  id: string;
-  kind: string;
-  at: string;
-  receivedAt?: string;
-  site?: string;
-  agent?: string;
-  data?: unknown;
-  actor?: { tokenId: string; tokenName?: string; role: string };
-  method?: string;
-  route?: string;
-  objects?: string[];
-}
-interface EventPage {
-  items: EventRecord[];
-  total: number;
-  next: string;
-}
 
 const enc = encodeURIComponent;
 

@@ -50,6 +50,11 @@ describe.skipIf(!ready)('backup and restore: PostgreSQL store', () => {
     expect(names).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
     for (const n of names) expect((await b.request('GET', `/api/v1/machines/${n}`)).json).toEqual((await a.request('GET', `/api/v1/machines/${n}`)).json);
 
+    // The audit record rides in the write's PostgreSQL transaction too.
+    expect((await b.request('PATCH', '/api/v1/machines/m0', { body: { params: { rack: 'r1' } } })).status).toBe(200);
+    const audit = (await b.request('GET', '/api/v1/events?object=machine/m0&kind=api-write')).json.items.at(-1);
+    expect(audit.changes[0]).toMatchObject({ op: 'update', after: { params: { rack: 'r1' } } });
+
     const file2 = join(work, 'backup-from-pg.json');
     const b2 = await runCliProgram({ url: b.url, token: b.adminToken, caFile }, ['central', 'backup', file2, '--data', join(target, 'data')]);
     expect(b2.code, b2.stderr).toBe(0);

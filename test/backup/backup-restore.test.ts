@@ -38,15 +38,24 @@ describe('backup and restore', () => {
         acked = i;
       }
     })();
+    // More load beside it: two writers creating profiles pw-<i> as fast as they are acknowledged.
+    const profileAcked = [-1, -1];
+    const profileWriters = [0, 1].map(async (w) => {
+      for (let i = 0; !stop && i < 3000; i++) {
+        expect((await a.request('POST', '/api/v1/profiles', { body: { name: `p${w}-${i}`, params: { n: i } } })).status).toBe(201);
+        profileAcked[w] = i;
+      }
+    });
     while (acked < 20) await new Promise((r) => setTimeout(r, 20));
     const ackedBefore = acked;
+    const profilesBefore = [...profileAcked];
     const file = join(work, 'backup.json');
     const b = await runCliProgram(conn, ['central', 'backup', file, '--data', join(a.dir, 'data')]);
     expect(b.code, b.stderr).toBe(0);
     const ackedAfterBackup = acked;
     while (acked < ackedAfterBackup + 10) await new Promise((r) => setTimeout(r, 20));
     stop = true;
-    await writer;
+    await Promise.all([writer, ...profileWriters]);
     expect((statSync(file).mode & 0o777).toString(8)).toBe('600');
 
     // Restore refuses a data dir that holds anything, and restores into an empty one.
@@ -78,6 +87,13 @@ describe('backup and restore', () => {
     expect([last, last - 1]).toContain(counter);
     // Each restored machine is the original's, field for field.
     for (const m of machines) expect(m).toEqual((await a.request('GET', `/api/v1/machines/${m.name}`)).json);
+    // The concurrent writers' profiles: each writer's a prefix holding everything acknowledged before the backup.
+    const profiles = (await restored.request('GET', '/api/v1/profiles?limit=10000')).json.items as { name: string }[];
+    for (const w of [0, 1]) {
+      const mine = profiles.filter((p) => p.name.startsWith(`p${w}-`)).map((p) => Number(p.name.split('-')[1])).sort((x, y) => x - y);
+      expect(mine.length).toBeGreaterThan(profilesBefore[w]!);
+      expect(mine).toEqual([...Array(mine.length).keys()]);
+    }
     // The Ansible inventory of the restored central lists exactly those machines.
     const inv = (await restored.request('GET', '/api/v1/inventory')).json as { _meta: { hostvars: Record<string, unknown> } };
     expect(Object.keys(inv._meta.hostvars).sort()).toEqual(machines.map((m) => m.name).sort());

@@ -2,30 +2,22 @@
 // (busybox tftp) and HTTP boot requests, with a real central (host loopback, reached through the lab's
 // unix-socket forwarders) and a real `underlay agent run` in a network namespace. The metrics listener is
 // on loopback by default: not reachable on the provisioning address.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetNs } from '../support/netns.js';
 import { checkPrereqs } from '../support/require.js';
-import { api, cleanEnv, CLI, joinAgent, REPO, spawnCentral, waitFor, type CentralProcess } from '../agent-link/support.js';
+import { api, cleanEnv, CLI, joinAgent, spawnCentral, waitFor, type CentralProcess } from '../agent-link/support.js';
+import { forwardCentral } from '../support/forward-central.js';
 import { readUdhcpcLog, udhcpcScript } from '../dhcp/harness.js';
+import { promSamples } from '../support/prometheus.js';
 
 const ready = checkPrereqs('agent metrics (real agent, udhcpc, tftp)', { root: true, commands: ['ip', 'busybox', 'curl'] });
 const AGENT_IP = '198.18.0.1';
 const CLIENT_MAC = '02:00:00:19:00:01';
-const FORWARD = join(REPO, 'dist/scripts/lab/forward.js');
 
-/** `name{labels} value` lines of a Prometheus text answer → value by `name{labels}`. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_:]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (m) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
 
 describe.skipIf(!ready)('agent /metrics (real agent in a namespace)', () => {
   const work = mkdtempSync(join(tmpdir(), 'ul-metrics-'));
@@ -44,14 +36,7 @@ describe.skipIf(!ready)('agent /metrics (real agent in a namespace)', () => {
     lab = new NetNs('ulmet');
     lab.addBridge('br0', `${AGENT_IP}/24`);
     client = lab.addClient('br0', CLIENT_MAC);
-    const sock = join(work, 'central.sock');
-    const port = String(central.port);
-    const host = spawn(process.execPath, [FORWARD, 'unix-to-tcp', sock, '127.0.0.1', port], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(host);
-    await new Promise<void>((r) => host.stdout!.once('data', () => r()));
-    const inner = lab.spawn([process.execPath, FORWARD, 'tcp-to-unix', '127.0.0.1', port, sock]);
-    procs.push(inner);
-    await new Promise<void>((r) => inner.stdout!.once('data', () => r()));
+    procs.push(...(await forwardCentral(lab, central.port, work)));
 
     const state = join(work, 'agent');
     await joinAgent(central, 'dc1', state, 'agent-metrics');
@@ -84,7 +69,7 @@ describe.skipIf(!ready)('agent /metrics (real agent in a namespace)', () => {
     client.exec(['curl', '-s', '-o', '/dev/null', `http://${AGENT_IP}:8080/no-such-thing`]);
 
     const m = await waitFor('the lease event acknowledged and the transfer counted', () => {
-      const s = samples(scrape());
+      const s = promSamples(scrape());
       return s.get('underlay_agent_tftp_transfers_total{outcome="completed"}') === 1 && s.get('underlay_agent_outbox_records') === 0 ? s : undefined;
     }, 20_000, 250);
     const subnet = 'subnet="198.18.0.0/24"';

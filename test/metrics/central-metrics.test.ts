@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessCentral, type InProcessCentral } from '../central/in-process.js';
+import { promSamples } from '../support/prometheus.js';
 
 /** Issue 19: the central's /metrics carry the fleet: tasks by state, agents connected and joined per site, machines per site and state, store commit latency. */
 let central: InProcessCentral;
@@ -10,14 +11,6 @@ afterAll(async () => {
   await central?.close();
 });
 
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_:]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (m) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
 
 describe('central /metrics', () => {
   it('serves per-site fleet gauges, tasks by state, joins and store commit latency', async () => {
@@ -29,7 +22,7 @@ describe('central /metrics', () => {
     const t = await central.request('POST', '/api/v1/tasks', { body: { site: 'dc1', kind: 'run-script', machine: 'm1', payload: { scriptB64: Buffer.from('true').toString('base64'), timeoutSec: 10 }, ttl: '10m' } });
     expect(t.status, t.text).toBe(201);
     await new Promise((r) => setTimeout(r, 300));
-    const m = samples((await central.request('GET', '/metrics')).text);
+    const m = promSamples((await central.request('GET', '/metrics')).text);
     expect(m.get('underlay_agents_connected{site="dc1"}')).toBe(1);
     expect(m.get('underlay_agents_connected{site="dc2"}')).toBe(0);
     expect(m.get('underlay_agents{site="dc1"}')).toBe(1);
