@@ -114,22 +114,18 @@ export class AgentMetrics {
       set({ outcome: 'error' }, st.errors);
       set({ outcome: 'refused' }, st.refused);
     });
-    this.counter('underlay_agent_tftp_bytes_sent_total', 'TFTP payload bytes acknowledged by clients', [], (set) => {
-      const st = stats();
-      if (st) set({}, st.bytesSent);
-    });
-    this.counter('underlay_agent_tftp_retransmits_total', 'TFTP data packets sent again (lost or late acknowledgements)', [], (set) => {
-      const st = stats();
-      if (st) set({}, st.retransmits);
-    });
-    this.counter('underlay_agent_tftp_timeouts_total', 'TFTP transfers that timed out', [], (set) => {
-      const st = stats();
-      if (st) set({}, st.timeouts);
-    });
-    this.gauge('underlay_agent_tftp_active_transfers', 'TFTP transfers in progress', [], (set) => {
-      const st = stats();
-      if (st) set({}, st.active);
-    });
+    const single: [kind: 'counter' | 'gauge', name: string, help: string, field: 'bytesSent' | 'retransmits' | 'timeouts' | 'active'][] = [
+      ['counter', 'underlay_agent_tftp_bytes_sent_total', 'TFTP payload bytes acknowledged by clients', 'bytesSent'],
+      ['counter', 'underlay_agent_tftp_retransmits_total', 'TFTP data packets sent again (lost or late acknowledgements)', 'retransmits'],
+      ['counter', 'underlay_agent_tftp_timeouts_total', 'TFTP transfers that timed out', 'timeouts'],
+      ['gauge', 'underlay_agent_tftp_active_transfers', 'TFTP transfers in progress', 'active'],
+    ];
+    for (const [kind, name, help, field] of single) {
+      this[kind](name, help, [], (set) => {
+        const st = stats();
+        if (st) set({}, st[field]);
+      });
+    }
   }
 
   private agentMetrics(): void {
