@@ -10,6 +10,9 @@ import { DEFAULT_BMC_TIMING } from './bmc/bmc.js';
 import { DEFAULT_POWER_POLL } from './bmc/power-poller.js';
 import { startAgent, type AgentRuntime } from './run.js';
 import { startBootListeners, type BootListenerOptions, type BootListeners } from './boot/listeners.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
+import { DEFAULT_METRICS_LISTEN, listenMetrics, parseMetricsListen } from './metrics/metrics-server.js';
+import type { Server } from 'node:http';
 
 interface RunFlags {
   state: string;
@@ -33,6 +36,7 @@ interface RunFlags {
   powerPollMaxBackoff: string;
   bmcTimeout: string;
   bmcRetries: string;
+  metricsListen: string;
 }
 
 function port(name: string, v: string): number {
@@ -121,23 +125,29 @@ export function register(program: Command): void {
     .option('--power-poll-max-backoff <duration>', 'the longest wait before a BMC that failed (wrong password, unreachable) is read again (env UNDERLAY_POWER_POLL_MAX_BACKOFF)', process.env.UNDERLAY_POWER_POLL_MAX_BACKOFF ?? '1h')
     .option('--bmc-timeout <duration>', 'per-attempt timeout of a BMC operation (env UNDERLAY_BMC_TIMEOUT)', process.env.UNDERLAY_BMC_TIMEOUT ?? '10s')
     .option('--bmc-retries <n>', 'further attempts when a BMC does not answer (never after a refused login) (env UNDERLAY_BMC_RETRIES)', process.env.UNDERLAY_BMC_RETRIES ?? String(DEFAULT_BMC_TIMING.retries))
+    .option('--metrics-listen <host:port>', `Prometheus /metrics listen address, or off; keep it off the provisioning network (env UNDERLAY_METRICS_LISTEN)`, process.env.UNDERLAY_METRICS_LISTEN ?? DEFAULT_METRICS_LISTEN)
     .action(async (opts: RunFlags) => {
       const logger = createLogger('agent');
       let rt: AgentRuntime;
       let boot: BootListeners | undefined;
+      let metricsServer: Server | undefined;
       try {
         const listeners = bootOptions(opts);
+        const metricsAt = parseMetricsListen(opts.metricsListen);
         const outboxLimits = { maxRecords: parseCount(opts.outboxMaxRecords, '--outbox-max-records'), maxBytes: parseSize(opts.outboxMaxBytes) };
         const powerPoll = { intervalMs: parseDuration(opts.powerPollInterval), concurrency: parseCount(opts.powerPollConcurrency, '--power-poll-concurrency'), refreshMs: parseDuration(opts.powerPollRefresh), maxBackoffMs: parseDuration(opts.powerPollMaxBackoff) };
         const bmcTiming = { timeoutMs: parseDuration(opts.bmcTimeout), retries: parseCount(String(Number(opts.bmcRetries) + 1), '--bmc-retries (0 or more)') - 1 };
         rt = await startAgent({ state: opts.state, centralUrl: opts.central, logger, outboxLimits, powerPoll, bmcTiming, ...heartbeatSettings() });
-        if (listeners) boot = await startBootListeners(rt, listeners);
+        const metrics = new AgentMetrics({ rt, dhcp: () => boot?.dhcp, tftp: () => boot?.tftp, artifacts: () => boot?.artifacts, subnets: () => boot?.subnets() ?? [] });
+        if (metricsAt) metricsServer = await listenMetrics(metrics.registry, metricsAt, logger);
+        if (listeners) boot = await startBootListeners(rt, { ...listeners, onHttpRequest: (route, status) => metrics.httpRequest(route, status) });
         else logger.warn('no --interface or --address given: boot services (DHCP, TFTP, HTTP) are off; the agent only links to the central');
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exit(1);
       }
       const stop = async () => {
+        metricsServer?.close();
         await boot?.stop();
         await rt.stop();
         process.exit(0);

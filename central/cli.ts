@@ -12,6 +12,7 @@ import { migratePostgres } from './store/postgres/migrate-command.js';
 import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './server/options.js';
 import { centralFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
+import { backupCentral, restoreCentral } from './backup/commands.js';
 
 /** `underlay central serve`. Flags override UNDERLAY_* environment variables. */
 export function register(program: Command): void {
@@ -74,6 +75,32 @@ export function register(program: Command): void {
         process.exit(1);
       }
     });
+
+  central
+    .command('backup <file>')
+    .description('write a consistent backup of the running central (every object at one instant, and its CA and signing keys) to FILE (mode 0600)')
+    .option('--data <dir>', 'data directory of the running central (env UNDERLAY_DATA): its identity files go into the backup; its admin.token and ca.pem are used to talk to it', process.env.UNDERLAY_DATA ?? './data')
+    .addHelpText('after', '\nTalks to the running central (--url / UNDERLAY_URL, default https://127.0.0.1:8443) with an unscoped admin token\n(--token / UNDERLAY_TOKEN, default DATA/admin.token). Works with the file store and PostgreSQL (docs/operations.md).')
+    .action(
+      action(async (file: string, { data }: { data: string }, c: Command) => {
+        const g = c.optsWithGlobals<GlobalOptions>();
+        const client = new ApiClient(resolveClientConfig({ url: g.url, token: g.token, ca: g.ca }, { ...process.env, UNDERLAY_DATA: data }));
+        const r = await backupCentral(client, data, file);
+        process.stderr.write(`backup written to ${file}: ${r.documents} objects, ${r.files.join(', ')}\n`);
+      }),
+    );
+
+  central
+    .command('restore <file>')
+    .description('restore a backup into an EMPTY data directory (or empty PostgreSQL database with --store); refuses one that holds anything')
+    .option('--data <dir>', 'the new data directory (env UNDERLAY_DATA)', process.env.UNDERLAY_DATA ?? './data')
+    .option('--store <url>', 'postgres://… to restore the objects into an empty database instead of the data dir (env UNDERLAY_STORE)', process.env.UNDERLAY_STORE)
+    .action(
+      action(async (file: string, o: { data: string; store?: string }) => {
+        const r = await restoreCentral({ file, dataDir: o.data, storeUrl: o.store, collections: centralFeatures().flatMap((f) => f.collections ?? []) });
+        process.stderr.write(`restored ${r.documents} objects and ${r.files.join(', ')} into ${o.store ? 'the database and ' : ''}${o.data}; start it with: underlay central serve --data ${o.data}\n`);
+      }),
+    );
 
   central
     .command('rotate-admin-token')

@@ -2,9 +2,12 @@ import { agentsFeature } from './agents/feature.js';
 import { ansibleFeature } from './ansible/feature.js';
 import type { CentralFeature } from './api/feature.js';
 import { artifactsFeature } from './artifacts/feature.js';
+import { backupFeature } from './backup/feature.js';
 import { bootFeature } from './boot/feature.js';
 import { discoveryFeature } from './discovery/feature.js';
+import { eventsFeature } from './events/feature.js';
 import { machinesFeature } from './machines/feature.js';
+import { monitoringFeature } from './monitoring/feature.js';
 import { machinesOfProfile, machinesOfSite, machinesParamHolder } from './machines/resources.js';
 import { paramsFeature } from './params/feature.js';
 import { profilesFeature } from './profiles/feature.js';
@@ -36,6 +39,8 @@ export interface FeatureOptions {
  */
 export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
   return [
+    // First: its setup makes every API write's commits carry their audit record.
+    eventsFeature(),
     sitesFeature({ referrers: [machinesOfSite] }),
     profilesFeature({ referrers: [machinesOfProfile] }),
     paramsFeature({ holders: [machinesParamHolder, sitesParamHolder, profilesParamHolder] }),
@@ -54,6 +59,8 @@ export function centralFeatures(opts: FeatureOptions = {}): CentralFeature[] {
     powerFeature(),
 
     ansibleFeature(),
+    backupFeature(),
+    monitoringFeature(),
     uiFeature(),
   ];
 }

@@ -43,6 +43,8 @@ export class ArtifactSync {
   private readonly byUrl = new Map<string, string>();
   private readonly byName = new Map<string, string>();
   private timer: NodeJS.Timeout;
+  /** Downloads so far (the agent's metrics). */
+  readonly pulls = { ok: 0, failed: 0, bytes: 0 };
 
   constructor(private readonly o: ArtifactSyncOptions) {
     mkdirSync(o.dir, { recursive: true });
@@ -63,6 +65,11 @@ export class ArtifactSync {
   localPath(url: string): string | undefined {
     const sha = this.byUrl.get(url) ?? this.byName.get(url);
     return sha ? `sha256/${sha}` : undefined;
+  }
+
+  /** Artifacts the desired state names, and how many of them are here. */
+  status(): { wanted: number; present: number } {
+    return { wanted: this.wanted.length, present: this.wanted.filter((a) => this.present(a.sha256)).length };
   }
 
   private present(sha: string): boolean {
@@ -101,9 +108,12 @@ export class ArtifactSync {
       if (!/^[0-9a-f]{64}$/.test(a.sha256) || this.present(a.sha256)) continue;
       try {
         await this.download(a);
+        this.pulls.ok++;
+        this.pulls.bytes += a.size;
         this.o.logger.info({ sha256: a.sha256, size: a.size, ...(a.name ? { name: a.name } : {}) }, 'artifact pulled from the central');
         this.reindex();
       } catch (e) {
+        this.pulls.failed++;
         this.o.logger.warn({ sha256: a.sha256, err: (e as Error).message }, 'artifact pull failed; will retry');
       }
     }

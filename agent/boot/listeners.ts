@@ -37,6 +37,8 @@ export interface BootListenerOptions {
   bootTokenTtlMs?: number;
   /** Connection limits and timeouts of the HTTP boot server. */
   httpLimits?: HttpServerLimits;
+  /** Counts each finished HTTP boot request (the agent's metrics). */
+  onHttpRequest?: (route: string, status: number) => void;
 }
 
 export interface BootListeners {
@@ -46,6 +48,8 @@ export interface BootListeners {
   tftp?: TftpServer;
   http: Server;
   artifacts: ArtifactSync;
+  /** The site's DHCP subnets from the cached desired state. */
+  subnets: () => Subnet[];
   stop(): Promise<void>;
 }
 
@@ -95,6 +99,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
     openSecret,
     localArtifact: (url) => artifacts.localPath(url),
     ...(o.allowUnpinned ? { allowUnpinned: true } : {}),
+    ...(o.onHttpRequest ? { onRequest: o.onHttpRequest } : {}),
     leasedAddresses: (mac) => {
       const now = Date.now();
       return (dhcp?.leases() ?? []).filter((l) => l.mac === mac && l.state === 'bound' && l.expiresAt > now).map((l) => l.address);
@@ -103,6 +108,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   const http = await listenBootHttp(app, { hostname: o.address, port: o.httpPort, logger: log, ...o.httpLimits });
   log.info({ url: httpUrl }, 'HTTP boot listening');
 
+  const current = siteDhcpConfig(rt);
   let tftp: TftpServer | undefined;
   if (o.tftpPort < 1024 && !isRoot()) log.error({ port: o.tftpPort }, 'TFTP needs root for a port below 1024: not serving TFTP (UEFI/BIOS PXE cannot chain-load iPXE)');
   else {
@@ -120,7 +126,6 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
   if (o.dhcp !== 'off') {
     if (o.dhcpPort < 1024 && !isRoot()) log.error({ port: o.dhcpPort }, 'DHCP needs root for port 67: not serving DHCP');
     else {
-      const current = siteDhcpConfig(rt);
       dhcp = new DhcpServer({
         mode: o.dhcp,
         ...(o.interface ? { interface: o.interface } : {}),
@@ -151,6 +156,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
     tftp,
     http,
     artifacts,
+    subnets: () => current().subnets,
     async stop() {
       offState();
       artifacts.stop();

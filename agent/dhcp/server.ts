@@ -82,6 +82,8 @@ export interface DhcpServerStats {
   ignored: number;
   sent: Record<string, number>;
   byType: Record<string, number>;
+  /** Requests by subnet (CIDR) and message type number, full mode (the agent's metrics read them). */
+  bySubnet: Record<string, Record<number, number>>;
   errors: number;
   leases?: ReturnType<LeaseStore['stats']>;
 }
@@ -119,7 +121,7 @@ export class DhcpServer {
   private localCidrs: string[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
-  private st: DhcpServerStats = { received: 0, malformed: 0, ignored: 0, sent: {}, byType: {}, errors: 0 };
+  private st: DhcpServerStats = { received: 0, malformed: 0, ignored: 0, sent: {}, byType: {}, bySubnet: {}, errors: 0 };
 
   constructor(options: DhcpServerOptions) {
     const parsed = DhcpServerOptionsSchema.safeParse(options);
@@ -252,6 +254,8 @@ export class DhcpServer {
     const sel = selectSubnet(req, subnets, local);
     if (!sel.subnet) return this.ignore(`no subnet for ${sel.by} ${sel.address}`, inc, req);
     const subnet = sel.subnet;
+    const perSubnet = (this.st.bySubnet[subnet.cidr] ??= {});
+    perSubnet[req.messageType!] = (perSubnet[req.messageType!] ?? 0) + 1;
     const reservations = this.o.reservations();
     const reservation = reservations.find((r) => r.mac === req.mac && inCidr(r.address, subnet.cidr));
     if (subnet.reservationsOnly && !reservation) return this.ignore('unknown MAC on a reservations-only subnet', inc, req);

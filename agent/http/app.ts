@@ -30,6 +30,14 @@ export function createBootApp(o: BootHttpOptions): Hono {
     if (r.log === 'internal') h.log.error({ err, path: c.req.path }, 'boot http error');
     return c.json(r.body, r.status as 500, r.headers);
   };
+  if (o.onRequest) {
+    const count = o.onRequest;
+    app.use('*', async (c, next) => {
+      await next();
+      const route = c.req.routePath;
+      count(!route || route === '*' || route === '/*' ? 'unmatched' : route, c.res.status);
+    });
+  }
   app.onError(answer);
   app.notFound((c) => answer(new NotFoundError('no such path on this agent'), c));
 

@@ -62,6 +62,8 @@ export interface BootHttpOptions {
    * that MAC is minted only for a script request from one of them (knowing a MAC is not enough).
    */
   leasedAddresses?: (mac: string) => string[];
+  /** Called once per finished request with its route pattern and status (the agent's metrics). */
+  onRequest?: (route: string, status: number) => void;
 }
 
 /** What the route modules share: options, renderer, render contexts, limits, events and who is asking. */

@@ -108,6 +108,11 @@ export class Outbox {
     return [...this.pending.values()].map((p) => p.m);
   }
 
+  /** When the oldest unacknowledged message was made (ISO), if any (the agent's metrics). */
+  oldestAt(): string | undefined {
+    return this.pending.values().next().value?.m.at;
+  }
+
   get size(): number {
     return this.pending.size;
   }

@@ -198,6 +198,8 @@ describe('TaskExecutor: rejections', () => {
     expect(all.at(-1)).toMatchObject({ reason, ...(id ? { id } : {}) });
     if (id) expect(reports(id).at(-1)).toMatchObject({ state: 'rejected', reason });
     if (id) expect(reports(id).some((r) => r.state === 'succeeded' || r.state === 'accepted')).toBe(false);
+    // Every rejection is also an event for the central's stream (issue 19), with or without an id.
+    expect(parts.events.at(-1)).toMatchObject({ kind: 'task-rejected', data: { reason, ...(id ? { taskId: id } : {}) } });
   }
 
   it('bad-signature: forged with another key; nothing runs and the id is not marked seen', async () => {

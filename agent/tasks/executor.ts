@@ -56,6 +56,10 @@ export class TaskExecutor {
     await this.d.rejections.append({ at: new Date().toISOString(), reason, detail, ...(env?.id ? { id: env.id } : {}), ...(env?.seq ? { seq: env.seq } : {}) });
     // A task that names us (its id parsed) gets a rejected report; the central ignores ids it never issued.
     if (env?.id) await this.report(env.id, 'rejected', { reason, output: detail });
+    // Also in the central's event stream (`underlay events list --kind task-rejected`), also when no id parsed.
+    await this.d
+      .emitEvent('task-rejected', { reason, detail: detail.slice(0, 1024), ...(env?.id ? { taskId: env.id } : {}), ...(env?.kind ? { taskKind: env.kind } : {}), ...(env?.machine ? { machineId: env.machine } : {}), ...(env?.seq ? { seq: env.seq } : {}) })
+      .catch((e: Error) => this.d.logger.warn({ err: e.message }, 'could not queue a task-rejected event'));
   }
 
   private async process(signed: unknown): Promise<void> {

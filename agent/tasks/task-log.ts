@@ -69,6 +69,13 @@ export class TaskLog {
     }
   }
 
+  /** How many remembered tasks are in each `kind|state` (the agent's metrics). */
+  countsByKindAndState(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const t of this.tasks.values()) out.set(`${t.kind}|${t.state}`, (out.get(`${t.kind}|${t.state}`) ?? 0) + 1);
+    return out;
+  }
+
   close(): Promise<void> {
     return this.log.close();
   }

@@ -5,6 +5,7 @@ import { bodyReadError, isRawUpload } from './body-limit.js';
 import { allows, type Permission } from '../auth/permissions.js';
 import { requireUnscoped } from '../auth/scope.js';
 import type { TokenDoc, TokenService } from '../auth/tokens.js';
+import { WRITE_METHODS, writeContext } from './write-context.js';
 
 export type AuthVariables = { token: TokenDoc };
 
@@ -54,6 +55,14 @@ export function requirePermission(tokens: TokenService, need: Permission, opts: 
     if (opts.unscoped) requireUnscoped(result.token.site, opts.unscoped);
     c.set('token', result.token);
     await checkJsonBody(c);
-    await next();
+    if (!WRITE_METHODS.has(c.req.method)) return next();
+    const t = result.token;
+    // The store commits this request makes are audited with who made them (central/events/audit.ts).
+    const ctx = { tokenId: t.id, ...(t.name ? { tokenName: t.name } : {}), role: t.role, ...(t.site ? { site: t.site } : {}), method: c.req.method, route: c.req.routePath, path: c.req.path, open: true };
+    try {
+      await writeContext.run(ctx, next);
+    } finally {
+      ctx.open = false; // timers the request started inherit the context: their later writes are not this request's
+    }
   };
 }

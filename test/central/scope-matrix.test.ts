@@ -12,7 +12,7 @@ import { startInProcessCentral, type InProcessCentral, type SimAgent } from './i
  */
 type Side = 'other' | 'own';
 type Caller = 'admin' | 'operator' | 'viewer';
-type Class = 'site' | 'global' | 'join';
+type Class = 'site' | 'global' | 'join' | 'unscoped';
 
 const CLASS: Record<string, Class> = {
   '/api/v1/sites': 'site',
@@ -87,10 +87,15 @@ const CLASS: Record<string, Class> = {
   '/api/v1/whoami': 'site',
   '/api/v1/changes/stream': 'site',
   '/api/v1/machines/{ref}/boot-files': 'site',
+  // The event stream (audit log and agent events): a scoped token sees its own site's records only.
+  '/api/v1/events': 'site',
+  // The whole store at once: unscoped admin tokens only.
+  '/api/v1/backup': 'unscoped',
+
 };
 /** Own-site writes a scoped token still may not do. */
 const OWN_FORBIDDEN = new Set(['POST /api/v1/sites', 'DELETE /api/v1/sites/{ref}']);
-const NEEDS_ADMIN = [/^[A-Z]+ \/api\/v1\/tokens/, /^POST \/api\/v1\/agents\/\{ref\}\/revoke$/, /^POST \/api\/v1\/admin-token\/rotate$/];
+const NEEDS_ADMIN = [/^GET \/api\/v1\/backup$/, /^[A-Z]+ \/api\/v1\/tokens/, /^POST \/api\/v1\/agents\/\{ref\}\/revoke$/, /^POST \/api\/v1\/admin-token\/rotate$/];
 
 let central: InProcessCentral;
 const tokens = {} as Record<Caller, string>;
@@ -265,6 +270,7 @@ describe('scoped-token matrix over every documented route', () => {
         let want: string;
         let good: boolean;
         if (!roleOk) [want, good] = ['403 (role)', r.status === 403];
+        else if (cls === 'unscoped') [want, good] = ['403 (unscoped only)', r.status === 403];
         else if (op.method === 'GET' && cls === 'global') [want, good] = ['readable', r.status !== 401 && r.status !== 403 && r.status < 500];
         else if (op.method === 'GET' && !hasRef) {
           const leaked = otherMarkers().filter((m) => r.text.includes(m));
@@ -324,7 +330,8 @@ describe('scoped-token matrix over every documented route', () => {
       const r = await central.request(op.method, urlFor(op.path, 'own'), { token: tokens[caller], body: bodyFor(op.method, op.path, 'own'), timeoutMs: 30_000 });
       let want: string;
       let good: boolean;
-      if (op.method === 'GET') [want, good] = cls === 'global' ? ['readable', r.status !== 401 && r.status !== 403 && r.status < 500] : ['200', r.status === 200];
+      if (cls === 'unscoped') [want, good] = ['403 (unscoped only)', r.status === 403];
+      else if (op.method === 'GET') [want, good] = cls === 'global' ? ['readable', r.status !== 401 && r.status !== 403 && r.status < 500] : ['200', r.status === 200];
       else if (cls === 'global' || OWN_FORBIDDEN.has(key)) [want, good] = ['403', r.status === 403];
       else [want, good] = ['allowed', r.status !== 401 && r.status !== 403 && r.status < 500];
       if (!good) failures.push(`${key} as ${caller}@dc2 on dc2: want ${want}, got ${r.status} ${r.text.slice(0, 160)}`);

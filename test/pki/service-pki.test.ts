@@ -8,13 +8,14 @@
 //   - `underlay pki certs revoke` of m1's certificate: the CRL reaches the agent, the handshake fails
 //   - a CSR naming another machine's address is refused (and the task fails with the reason)
 //   - a 90 s certificate is renewed by the runner before it expires (new serial, new key)
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetNs } from '../support/netns.js';
 import { checkPrereqs } from '../support/require.js';
+import { forwardCentral } from '../support/forward-central.js';
 import { api, cleanEnv, CLI, getTask, joinAgent, killAllAgents, REPO, runCli, spawnCentral, waitFor, type CentralProcess } from '../agent-link/support.js';
 
 const ready = checkPrereqs('service PKI lab (runner processes)', { root: true, commands: ['ip', 'busybox', 'curl', 'openssl'] });
@@ -23,7 +24,6 @@ const MACHINES = [
   { name: 'm1', mac: '52:54:00:16:00:01', ip: '198.18.5.11' },
   { name: 'm2', mac: '52:54:00:16:00:02', ip: '198.18.5.12' },
 ] as const;
-const FORWARD = join(REPO, 'dist/scripts/lab/forward.js');
 
 describe.skipIf(!ready)('service CAs and machine certificates (real central, agent and runners)', () => {
   const work = mkdtempSync(join(tmpdir(), 'ul-pki-lab-'));
@@ -71,13 +71,7 @@ describe.skipIf(!ready)('service CAs and machine certificates (real central, age
       ns[m.name] = lab.addClient('br0', m.mac);
       ns[m.name].exec(['ip', 'addr', 'add', `${m.ip}/24`, 'dev', 'eth0']);
     }
-    const sock = join(work, 'central.sock');
-    const port = String(central.port);
-    const host = spawn(process.execPath, [FORWARD, 'unix-to-tcp', sock, '127.0.0.1', port], { stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(host);
-    await new Promise<void>((r) => host.stdout!.once('data', () => r()));
-    const inner = lab.spawn([process.execPath, FORWARD, 'tcp-to-unix', '127.0.0.1', port, sock]);
-    await new Promise<void>((r) => inner.stdout!.once('data', () => r()));
+    procs.push(...(await forwardCentral(lab, central.port, work)));
 
     const state = join(work, 'agent');
     await joinAgent(central, 'dc1', state, 'agent-pki');
