@@ -55,9 +55,9 @@ describe('workflow files', () => {
     const block = Array.from({ length: 200 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' 1';
     expect(() => parseWorkflowFile(block)).toThrow(InvalidError);
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`)].join('\n');
-    const t0 = Date.now();
+    // Refused by the alias limit (maxAliasCount), not after expanding 10^10 nodes.
     expect(() => parseWorkflowFile(bomb)).toThrow(InvalidError);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(() => parseWorkflowFile(bomb)).toThrow(/alias/i);
     for (const t of ['', '42', '- a', 'null', ':::']) expect(() => parseWorkflowFile(t)).toThrow(InvalidError);
   });
 });

@@ -64,14 +64,12 @@ describe.skipIf(!ready)('IPMI driver (ipmitool) against ipmi_sim', () => {
     for (const line of invocations()) expect(line).not.toContain(PASSWORD);
   });
 
-  it('a wrong password is a clear auth error after one ipmitool call, quickly (no retry storm)', async () => {
+  it('a wrong password is a clear auth error after one ipmitool call (no retry storm)', async () => {
     const before = invocations().length;
-    const t0 = Date.now();
     const e = await bmc('wrong-password').powerState().catch((x: Error) => x);
     expect(e).toBeInstanceOf(BmcAuthError);
     expect((e as Error).message).toMatch(/refused user "admin": wrong user name or password/);
-    expect(invocations().length - before).toBe(1);
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(invocations().length - before).toBe(1); // one call: no retry storm
   });
 
   it('an unreachable BMC is an unavailable error within the timeout bound', async () => {
