@@ -42,6 +42,11 @@ function fetchBytes(path: string): Promise<Buffer> {
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
+/** Polls until `done` (a loaded CI machine can take seconds to deliver a reset). */
+async function until(done: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !done() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('sendFileRange', () => {
   it('sends the whole file and any range of it byte for byte, over several pooled chunks', async () => {
     expect((await fetchBytes(`/0/${data.length}`)).equals(data)).toBe(true);
@@ -64,10 +69,12 @@ describe('sendFileRange', () => {
       });
       req.on('error', () => undefined);
     });
-    for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(errors.map((e) => e.message)).toEqual(['client closed the connection']);
+    await until(() => errors.length > 0);
+    // Seen as the close, or as the failed write to the reset socket: either way the transfer ended.
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/closed|EPIPE|ECONNRESET|destroyed|aborted/);
     errors.length = 0;
-    for (let i = 0; i < 50 && openFds() > before; i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => openFds() <= before);
     expect(openFds()).toBeLessThanOrEqual(before);
     expect((await fetchBytes(`/0/${data.length}`)).equals(data)).toBe(true);
   });
@@ -75,7 +82,7 @@ describe('sendFileRange', () => {
   it('rejects when the file is shorter than the range (the response is cut, not padded)', async () => {
     const got = await fetchBytes(`/${data.length - 10}/${data.length + 10}`).catch(() => Buffer.alloc(0));
     expect(got.length).toBeLessThan(20);
-    for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => errors.length > 0);
     expect(errors[0]?.message).toMatch(/file ended at byte/);
     errors.length = 0;
   });
