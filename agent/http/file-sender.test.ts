@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { CHUNK_BYTES, sendFileRange, singleRange } from './file-sender.js';
+import { open } from 'node:fs/promises';
+import { CHUNK_BYTES, MAX_READS, sendFileRange, singleRange } from './file-sender.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ul-file-sender-'));
 const file = join(dir, 'image.raw');
@@ -56,6 +57,31 @@ describe('sendFileRange', () => {
     const all = await Promise.all(Array.from({ length: 8 }, (_, i) => fetchBytes(`/${i * 1000}/${data.length - i}`)));
     all.forEach((b, i) => expect(b.equals(data.subarray(i * 1000, data.length - i)), `transfer ${i}`).toBe(true));
     expect(errors).toEqual([]);
+  });
+
+  it('runs at most MAX_READS file reads at once over all transfers (the thread pool stays free for the DHCP journal)', async () => {
+    const fh = await open(file, 'r');
+    const proto = Object.getPrototypeOf(fh) as { read: (...a: unknown[]) => Promise<unknown> };
+    await fh.close();
+    const orig = proto.read;
+    let now = 0;
+    let most = 0;
+    proto.read = async function (this: unknown, ...a: unknown[]) {
+      most = Math.max(most, ++now);
+      try {
+        await new Promise((r) => setTimeout(r, 2)); // a slow disk
+        return await orig.apply(this, a);
+      } finally {
+        now--;
+      }
+    };
+    try {
+      const all = await Promise.all(Array.from({ length: 12 }, () => fetchBytes(`/0/${data.length}`)));
+      for (const b of all) expect(b.equals(data)).toBe(true);
+    } finally {
+      proto.read = orig;
+    }
+    expect(most).toBe(MAX_READS);
   });
 
   it('closes the file and keeps serving when a client goes away mid-transfer', async () => {

@@ -9,6 +9,11 @@ import { open } from 'node:fs/promises';
  * CPU than the copies (scripts/bench/images: 100 clients downloading a 1 GiB image). Chunks are large, so
  * a multi-GiB image costs few event-loop turns and DHCP on the same loop is not starved.
  *
+ * At most `MAX_READS` file reads run at once, whatever the number of transfers: reads go through
+ * libuv's thread pool (4 threads), which the DHCP lease journal's write + fdatasync also need before an
+ * ACK; a hundred downloads must not queue a hundred reads in front of them (with the image not in the
+ * page cache each read waits for the disk).
+ *
  * Resolves when the last byte was handed to the socket, rejects if the client went away or the file
  * ended early (the response is then destroyed); the file is closed and the buffers returned either way.
  */
@@ -27,6 +32,33 @@ class BufferPool {
     if (this.free.length < this.keep) this.free.push(b);
   }
 }
+
+/** File reads in flight at once over all transfers (half of libuv's default thread pool). */
+export const MAX_READS = 2;
+
+/** A FIFO gate: at most `limit` holders at a time. */
+class Gate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+  /** Reads running now (for tests). */
+  get running(): number {
+    return this.active;
+  }
+}
+
+export const reads = new Gate(MAX_READS);
 
 /** Kept between transfers: 64 × 512 KiB = 32 MiB at most, enough for 32 concurrent downloads without allocating. */
 const pool = new BufferPool(CHUNK_BYTES, 64);
@@ -48,7 +80,7 @@ export async function sendFileRange(out: ServerResponse, path: string, start: nu
       if (writes[i]) await Promise.race([writes[i], closed]);
       if (out.destroyed) throw new Error('client closed the connection');
       const buf = bufs[i]!;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+      const { bytesRead } = await reads.run(() => fh.read(buf, 0, Math.min(buf.length, end - pos), pos));
       if (bytesRead === 0) throw new Error(`file ended at byte ${pos}, before ${end}`);
       pos += bytesRead;
       const chunk = buf.subarray(0, bytesRead);
