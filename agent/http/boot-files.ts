@@ -6,10 +6,11 @@ import type { ServerResponse } from 'node:http';
 import { realpath, stat } from 'node:fs/promises';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import type { BootHttp } from './boot-http.js';
 import { BOOT_ROUTES, filePathOf } from '../boot/urls.js';
+import { sendFileRange, singleRange } from './file-sender.js';
 
 const IPXE_BINARIES = new Set(['undionly.kpxe', 'ipxe.efi', 'snponly.efi', 'ipxe.pxe', 'snp.efi']);
 
@@ -61,25 +62,29 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     }
     await next();
   });
-  // Fast path for whole-file GETs under @hono/node-server (kernels, initrds): the file is piped straight
-  // into the Node response instead of through a web ReadableStream, which cost ~3-4x throughput in
-  // scripts/bench/boot. Range, HEAD, percent-encoded paths and anything unusual go to serveStatic below.
+  // Fast path for GETs under @hono/node-server (kernels, initrds, disk images), whole file or one byte
+  // range (the deploy's `curl -C` resume): the file goes straight into the Node response through pooled
+  // buffers (file-sender.ts) instead of through a web ReadableStream, which cost ~3-4x throughput in
+  // scripts/bench/boot. Several ranges, HEAD, percent-encoded paths and anything unusual go to serveStatic.
   app.get(BOOT_ROUTES.files, async (c, next) => {
     const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    if (!out || typeof out.writeHead !== 'function' || c.req.method !== 'GET' || c.req.header('range') || c.req.path.includes('%') || c.req.path.includes('\\')) return next();
+    if (!out || typeof out.writeHead !== 'function' || c.req.method !== 'GET' || c.req.path.includes('%') || c.req.path.includes('\\')) return next();
     const rel = filePathOf(c.req.path);
     if (!rel || rel.includes('//')) return next();
     const real = await realFileInside(bootDir, resolve(bootDir, rel));
     if (!real) return next();
     const st = await stat(real);
-    out.writeHead(200, {
+    const range = singleRange(c.req.header('range'), st.size);
+    if (range === 'unsatisfiable' || (range === null && c.req.header('range') !== undefined)) return next();
+    const { start, end } = range ?? { start: 0, end: st.size };
+    out.writeHead(range ? 206 : 200, {
       'content-type': getMimeType(real) ?? 'application/octet-stream',
-      'content-length': String(st.size),
+      'content-length': String(end - start),
       'last-modified': st.mtime.toUTCString(),
+      'accept-ranges': 'bytes',
+      ...(range ? { 'content-range': `bytes ${start}-${end - 1}/${st.size}` } : {}),
     });
-    pipeline(createReadStream(real, { highWaterMark: 256 * 1024 }), out, (err) => {
-      if (err) h.log.debug({ err: err.message, path: c.req.path }, 'boot file transfer ended early');
-    });
+    sendFileRange(out, real, start, end).catch((err: Error) => h.log.debug({ err: err.message, path: c.req.path }, 'boot file transfer ended early'));
     return RESPONSE_ALREADY_SENT;
   });
   app.get(BOOT_ROUTES.files, serveStatic({ root: bootDir, rewriteRequestPath: (p) => `/${filePathOf(p)}` }));

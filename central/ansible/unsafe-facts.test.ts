@@ -46,6 +46,26 @@ describe('unsafeFactsJson', () => {
     expect(unsafeFactsJson(machines[7]!.facts)).toContain(`"model":{"__ansible_unsafe":${JSON.stringify(PAYLOAD)}}`);
   });
 
+  it('marks every string of collector-shaped facts whose strings look like JSON syntax (the fast path cannot be led astray)', () => {
+    const tricky = ['","', '":"', '"]', '"}', '\\', '\\"', ':"x",', '[', ']', '"', '', 'a\\', '$1$2$&', '\u2028😀', `{"__ansible_unsafe":"x"}`];
+    const { machines } = fleet(tricky.length);
+    machines.forEach((m, i) => {
+      const t = tricky[i]!;
+      m.facts.system!.serial = t;
+      m.facts.cpu!.model = t + t;
+      m.facts.disks![0]!.model = t;
+      m.facts.nics![0]!.driver = t;
+      m.facts.nics![0]!.addresses = [t, 'x', t];
+      m.facts.bmc = { address: t };
+      m.facts.bootMac = t;
+    });
+    for (const m of machines) {
+      const text = unsafeFactsJson(m.facts);
+      expect(text).toBe(JSON.stringify(wrapAll(m.facts)));
+      expect(JSON.parse(text)).toEqual(wrapAll(m.facts));
+    }
+  });
+
   it('marks facts of any other shape too (stored before the strict schema), in their own key order', () => {
     const legacy = {
       memory: { totalBytes: '300000000000' },

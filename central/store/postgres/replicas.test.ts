@@ -41,6 +41,9 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await until(() => seenB.length === 4 && a.changes.index === b.changes.index && a.changes.index === 4);
     expect(seenB.map((c) => `${c.type} ${c.id} ${(c.doc as Doc | undefined)?.name ?? ''}`)).toEqual(['put 1 one', 'put 2 two', 'put 1 uno', 'delete 2 ']);
     expect(seenB[2].before).toEqual({ id: '1', name: 'one' });
+    // What a remote change replaced comes from the replica's memory (not read back from the change log).
+    expect(seenB[0].before).toBeUndefined();
+    expect(seenB[3].before).toEqual({ id: '2', name: 'two' });
     expect(seenB.map((c) => c.remote ?? false)).toEqual([true, false, true, true]); // made on the other replica, or here
     expect(b.get('things', '1')).toEqual({ id: '1', name: 'uno' });
     expect(b.findUnique('things', 'name', 'uno')?.id).toBe('1');

@@ -28,11 +28,16 @@
  * report each acknowledged task (id + wall-clock time) over IPC.
  *
  * Reported: connected agents (as the central's API sees them), signed tasks/s end to end
- * (create via the API → delivered → verified → reported → recorded), p50/p99 create→succeeded latency.
+ * (create via the API → delivered → verified → reported → recorded), p50/p99 create→succeeded latency,
+ * CPU per task (centrals, simulated agents, this process), the load average before and after, and the
+ * verdict against issue 21's target (≥ 5,000/s; issue 17's with --replicas 2).
+ *
+ * Issue 21's command: node dist/scripts/bench/agents/run.js --agents 1000 --tasks 20000 --batch 100 --inflight 2000
+ * (add --replicas 2 for issue 17's figure).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -65,10 +70,15 @@ const INFLIGHT = Number(args.inflight);
 const BATCH = Math.max(1, Math.min(1000, Number(args.batch)));
 const PROCS = Math.max(1, Number(args.procs));
 const REPLICAS = Math.max(1, Number(args.replicas));
+/** Signed tasks end to end per second, with 1,000 agents (issue 21 for one central, issue 17 for 2 replicas). */
+const TARGET_PER_SEC = 5000;
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 let httpAgent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 async function main(): Promise<void> {
+  const load0 = load();
+  console.log(`# signed tasks: ${AGENTS} agents, ${TASKS} tasks, --batch ${BATCH} --inflight ${INFLIGHT}, ${REPLICAS} central(s)${REPLICAS > 1 ? ' on PostgreSQL' : ' on the file store'}; load average ${load0}`);
   const dir = mkdtempSync(join(tmpdir(), 'underlay-bench-agents-'));
   const centrals: BenchCentral[] = [];
   const replicaDirs: string[] = [];
@@ -155,7 +165,10 @@ async function main(): Promise<void> {
       centralCpuMsPerTask: Number(centralCpuPerTask.toFixed(3)), simCpuMsPerTask: Number(simCpuPerTask.toFixed(3)), benchCpuMsPerTask: Number(parentCpuPerTask.toFixed(3)),
     };
     console.log(`signed tasks end to end: ${summary.endToEndPerSec}/s (${doneAt.size} in ${totalSec.toFixed(1)} s; creates ${summary.createPerSec}/s); create→succeeded p50 ${summary.p50ms} ms, p99 ${summary.p99ms} ms`);
-    console.log(JSON.stringify(summary));
+    console.log(`CPU per task: centrals ${summary.centralCpuMsPerTask} ms, simulated agents ${summary.simCpuMsPerTask} ms, bench ${summary.benchCpuMsPerTask} ms; central RSS ${summary.centralRssMiB} MiB`);
+    const complete = summary.done === TASKS && summary.recordedSucceeded === TASKS && failures === 0 && rejected === 0;
+    console.log(`target ≥ ${TARGET_PER_SEC}/s with ${AGENTS} agents over ${REPLICAS} central(s): ${summary.endToEndPerSec >= TARGET_PER_SEC && complete ? 'met' : 'MISSED'}${complete ? '' : ' (not every task completed exactly once: see the counts)'}; load average before ${load0}, after ${load()}`);
+    console.log(JSON.stringify({ ...summary, loadBefore: load0, loadAfter: load() }));
   } finally {
     await fleet?.stop();
     for (const c of centrals) await c.stop();

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { silentLogger } from '../../shared/log/logger.js';
+import { registerBootFiles } from './boot-files.js';
+import type { BootHttp } from './boot-http.js';
+import { errorResponse } from './errors.js';
+import { CHUNK_BYTES } from './file-sender.js';
+import { listenBootHttp } from './server.js';
+
+// Through a real listener: the fast path needs @hono/node-server's response object (app.request has none).
+const dir = mkdtempSync(join(tmpdir(), 'ul-boot-files-'));
+const boot = join(dir, 'boot');
+const image = randomBytes(2 * CHUNK_BYTES + 777);
+let server: Server;
+let port = 0;
+
+beforeAll(async () => {
+  mkdirSync(join(boot, 'images'), { recursive: true });
+  writeFileSync(join(boot, 'images', 'disk.raw'), image);
+  writeFileSync(join(dir, 'secret'), 'outside the boot directory');
+  symlinkSync(join(dir, 'secret'), join(boot, 'escape'));
+  const app = new Hono();
+  app.onError((err, c) => {
+    const r = errorResponse(err);
+    return c.json(r.body, r.status as 400);
+  });
+  registerBootFiles(app, { o: { bootDir: boot, ipxeDir: join(dir, 'ipxe') }, log: silentLogger } as unknown as BootHttp);
+  server = await listenBootHttp(app, { hostname: '127.0.0.1', port: 0, logger: silentLogger });
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fetch(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('boot files over HTTP (the image path)', () => {
+  it('serves a whole image byte for byte and says it takes ranges', async () => {
+    const r = await fetch('/files/images/disk.raw');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-length']).toBe(String(image.length));
+    expect(r.headers['accept-ranges']).toBe('bytes');
+    expect(r.body.equals(image)).toBe(true);
+  });
+
+  it("resumes at a byte as the deploy's curl -C does: 206 with the rest of the file", async () => {
+    const at = CHUNK_BYTES + 3;
+    const r = await fetch('/files/images/disk.raw', { range: `bytes=${at}-` });
+    expect(r.status).toBe(206);
+    expect(r.headers['content-range']).toBe(`bytes ${at}-${image.length - 1}/${image.length}`);
+    expect(r.headers['content-length']).toBe(String(image.length - at));
+    expect(r.body.equals(image.subarray(at))).toBe(true);
+    const mid = await fetch('/files/images/disk.raw', { range: 'bytes=10-19' });
+    expect(mid.status).toBe(206);
+    expect(mid.body.equals(image.subarray(10, 20))).toBe(true);
+  });
+
+  it('answers 416 for a range past the end and refuses a symlink out of the boot directory, with or without a range', async () => {
+    expect((await fetch('/files/images/disk.raw', { range: `bytes=${image.length}-` })).status).toBe(416);
+    for (const headers of [{}, { range: 'bytes=0-' }]) {
+      const r = await fetch('/files/escape', headers);
+      expect(r.status).toBe(404);
+      expect(r.body.toString()).not.toContain('outside');
+    }
+  });
+});

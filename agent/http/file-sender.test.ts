@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, get, type Server } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { open } from 'node:fs/promises';
+import { CHUNK_BYTES, MAX_READS, sendFileRange, singleRange } from './file-sender.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ul-file-sender-'));
+const file = join(dir, 'image.raw');
+const data = randomBytes(3 * CHUNK_BYTES + 12345); // crosses chunk boundaries, ends mid-chunk
+let server: Server;
+let port = 0;
+const errors: Error[] = [];
+
+beforeAll(async () => {
+  writeFileSync(file, data);
+  server = createServer((req, res) => {
+    const [from, to] = (req.url ?? '/0/0').slice(1).split('/').map(Number);
+    res.writeHead(200, { 'content-length': String(to! - from!) });
+    sendFileRange(res, file, from!, to!).catch((e: Error) => errors.push(e));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fetchBytes(path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => resolve(Buffer.concat(parts)));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+/** Polls until `done` (a loaded CI machine can take seconds to deliver a reset). */
+async function until(done: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !done() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('sendFileRange', () => {
+  it('sends the whole file and any range of it byte for byte, over several pooled chunks', async () => {
+    expect((await fetchBytes(`/0/${data.length}`)).equals(data)).toBe(true);
+    expect((await fetchBytes(`/${CHUNK_BYTES - 7}/${2 * CHUNK_BYTES + 9}`)).equals(data.subarray(CHUNK_BYTES - 7, 2 * CHUNK_BYTES + 9))).toBe(true);
+    expect((await fetchBytes(`/${data.length - 1}/${data.length}`)).equals(data.subarray(data.length - 1))).toBe(true);
+    // Concurrent transfers share the pool without mixing each other's bytes.
+    const all = await Promise.all(Array.from({ length: 8 }, (_, i) => fetchBytes(`/${i * 1000}/${data.length - i}`)));
+    all.forEach((b, i) => expect(b.equals(data.subarray(i * 1000, data.length - i)), `transfer ${i}`).toBe(true));
+    expect(errors).toEqual([]);
+  });
+
+  it('runs at most MAX_READS file reads at once over all transfers (the thread pool stays free for the DHCP journal)', async () => {
+    const fh = await open(file, 'r');
+    const proto = Object.getPrototypeOf(fh) as { read: (...a: unknown[]) => Promise<unknown> };
+    await fh.close();
+    const orig = proto.read;
+    let now = 0;
+    let most = 0;
+    proto.read = async function (this: unknown, ...a: unknown[]) {
+      most = Math.max(most, ++now);
+      try {
+        await new Promise((r) => setTimeout(r, 2)); // a slow disk
+        return await orig.apply(this, a);
+      } finally {
+        now--;
+      }
+    };
+    try {
+      const all = await Promise.all(Array.from({ length: 12 }, () => fetchBytes(`/0/${data.length}`)));
+      for (const b of all) expect(b.equals(data)).toBe(true);
+    } finally {
+      proto.read = orig;
+    }
+    expect(most).toBe(MAX_READS);
+  });
+
+  it('closes the file and keeps serving when a client goes away mid-transfer', async () => {
+    const before = openFds();
+    await new Promise<void>((resolve) => {
+      const req = get({ host: '127.0.0.1', port, path: `/0/${data.length}` }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => undefined);
+    });
+    await until(() => errors.length > 0);
+    // Seen as the close, or as the failed write to the reset socket: either way the transfer ended.
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/closed|EPIPE|ECONNRESET|destroyed|aborted/);
+    errors.length = 0;
+    await until(() => openFds() <= before);
+    expect(openFds()).toBeLessThanOrEqual(before);
+    expect((await fetchBytes(`/0/${data.length}`)).equals(data)).toBe(true);
+  });
+
+  it('rejects when the file is shorter than the range (the response is cut, not padded)', async () => {
+    const got = await fetchBytes(`/${data.length - 10}/${data.length + 10}`).catch(() => Buffer.alloc(0));
+    expect(got.length).toBeLessThan(20);
+    await until(() => errors.length > 0);
+    expect(errors[0]?.message).toMatch(/file ended at byte/);
+    errors.length = 0;
+  });
+});
+
+describe('singleRange', () => {
+  it('reads one byte range as curl -C and resuming clients send it', () => {
+    expect(singleRange(undefined, 100)).toBeNull();
+    expect(singleRange('bytes=10-', 100)).toEqual({ start: 10, end: 100 });
+    expect(singleRange('bytes=10-19', 100)).toEqual({ start: 10, end: 20 });
+    expect(singleRange('bytes=90-1000', 100)).toEqual({ start: 90, end: 100 });
+    expect(singleRange('bytes=-30', 100)).toEqual({ start: 70, end: 100 });
+    expect(singleRange('bytes=-300', 100)).toEqual({ start: 0, end: 100 });
+  });
+
+  it('leaves several ranges and odd headers to the generic path, and says when a range cannot be met', () => {
+    for (const h of ['bytes=1-2,5-6', 'items=1-2', 'bytes=-', 'bytes=a-b', 'bytes 1-2']) expect(singleRange(h, 100), h).toBeNull();
+    for (const h of ['bytes=100-', 'bytes=200-300', 'bytes=5-3', 'bytes=-0', `bytes=${'9'.repeat(30)}-`]) expect(singleRange(h, 100), h).toBe('unsatisfiable');
+  });
+});

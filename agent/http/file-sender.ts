@@ -1,0 +1,124 @@
+import type { ServerResponse } from 'node:http';
+import { open } from 'node:fs/promises';
+
+/**
+ * Sends bytes [start, end) of a file into an HTTP response with two pooled buffers per transfer: one is
+ * read from the file (thread pool) while the other is being written to the socket, and a buffer is read
+ * into again only once its write has completed. No allocation per chunk: a read stream allocates a new
+ * buffer for every chunk, and on the agent's small hosts the page faults of that fresh memory cost more
+ * CPU than the copies (scripts/bench/images: 100 clients downloading a 1 GiB image). Chunks are large, so
+ * a multi-GiB image costs few event-loop turns and DHCP on the same loop is not starved.
+ *
+ * At most `MAX_READS` file reads run at once, whatever the number of transfers: reads go through
+ * libuv's thread pool (4 threads), which the DHCP lease journal's write + fdatasync also need before an
+ * ACK; a hundred downloads must not queue a hundred reads in front of them (with the image not in the
+ * page cache each read waits for the disk).
+ *
+ * Resolves when the last byte was handed to the socket, rejects if the client went away or the file
+ * ended early (the response is then destroyed); the file is closed and the buffers returned either way.
+ */
+export const CHUNK_BYTES = 512 * 1024;
+
+class BufferPool {
+  private free: Buffer[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly keep: number,
+  ) {}
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+  give(b: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(b);
+  }
+}
+
+/** File reads in flight at once over all transfers (half of libuv's default thread pool). */
+export const MAX_READS = 2;
+
+/** A FIFO gate: at most `limit` holders at a time. */
+class Gate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+  /** Reads running now (for tests). */
+  get running(): number {
+    return this.active;
+  }
+}
+
+export const reads = new Gate(MAX_READS);
+
+/** Kept between transfers: 64 × 512 KiB = 32 MiB at most, enough for 32 concurrent downloads without allocating. */
+const pool = new BufferPool(CHUNK_BYTES, 64);
+
+export async function sendFileRange(out: ServerResponse, path: string, start: number, end: number): Promise<void> {
+  const fh = await open(path, 'r');
+  const bufs = [pool.take(), pool.take()];
+  const writes: (Promise<void> | undefined)[] = [undefined, undefined];
+  let onClose: () => void = () => undefined;
+  const closed = new Promise<never>((_, reject) => {
+    onClose = () => reject(new Error('client closed the connection'));
+    out.once('close', onClose);
+  });
+  closed.catch(() => undefined);
+  try {
+    let pos = start;
+    for (let i = 0; pos < end; i ^= 1) {
+      // The buffer is free again once its previous write reached the socket.
+      if (writes[i]) await Promise.race([writes[i], closed]);
+      if (out.destroyed) throw new Error('client closed the connection');
+      const buf = bufs[i]!;
+      const { bytesRead } = await reads.run(() => fh.read(buf, 0, Math.min(buf.length, end - pos), pos));
+      if (bytesRead === 0) throw new Error(`file ended at byte ${pos}, before ${end}`);
+      pos += bytesRead;
+      const chunk = buf.subarray(0, bytesRead);
+      writes[i] = new Promise<void>((resolve, reject) => out.write(chunk, (err) => (err ? reject(err) : resolve())));
+      writes[i]!.catch(() => undefined);
+    }
+    await Promise.race([Promise.all(writes), closed]);
+    out.end();
+  } catch (e) {
+    out.destroy();
+    throw e;
+  } finally {
+    out.off('close', onClose);
+    await fh.close();
+    // A write still pending on a destroyed socket may hold a buffer: only buffers whose write settled go back.
+    for (let i = 0; i < 2; i++) {
+      const w = writes[i];
+      if (!w) pool.give(bufs[i]!);
+      else void w.then(() => pool.give(bufs[i]!), () => undefined);
+    }
+  }
+}
+
+/**
+ * The one byte range of a `Range` header for a file of `size` bytes: [start, end) or null when the
+ * header is absent, not a single `bytes=` range, or unsatisfiable ('unsatisfiable').
+ */
+export function singleRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  if (header === undefined) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size : Math.min(size, Number(m[2]) + 1);
+  if (!Number.isSafeInteger(start) || start >= size || end <= start) return 'unsatisfiable';
+  return { start, end };
+}

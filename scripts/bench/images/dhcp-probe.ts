@@ -1,0 +1,50 @@
+/**
+ * DHCP answer time seen from outside while something else loads the agent: one DORA every `intervalMs`
+ * (a new MAC each time) through the relay socket of scripts/bench/boot/dhcp-client.ts, until SIGTERM;
+ * then prints `RESULT {...}` (count, failures, p50/p99/max ms from the first DISCOVER to the ACK).
+ *
+ *   ip netns exec CLIENT_NS node dist/scripts/bench/images/dhcp-probe.js '{"relay":"198.19.0.1","server":"198.18.0.1","intervalMs":20,"macPrefix":1}'
+ */
+import { macFor, RelayDhcpClient, type DoraResult } from '../boot/dhcp-client.js';
+
+export interface ProbeSpec {
+  relay: string;
+  server: string;
+  intervalMs: number;
+  /** Distinct per run, so each run's MACs are new machines. */
+  macPrefix: number;
+}
+
+export interface ProbeResult {
+  count: number;
+  failed: number;
+  p50ms: number;
+  p99ms: number;
+  maxMs: number;
+}
+
+export function summarise(results: DoraResult[]): ProbeResult {
+  const ms = results.filter((r) => r.ok).map((r) => r.ms).sort((a, b) => a - b);
+  const at = (p: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))]! : NaN);
+  return { count: results.length, failed: results.length - ms.length, p50ms: at(50), p99ms: at(99), maxMs: ms.length ? ms[ms.length - 1]! : NaN };
+}
+
+async function main(spec: ProbeSpec): Promise<void> {
+  // One attempt per phase, long timeout: a slow answer is measured as slow, not hidden by a resend.
+  const client = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: 5000, retries: 0 });
+  await client.open();
+  const pending: Promise<DoraResult>[] = [];
+  let i = 0;
+  const timer = setInterval(() => pending.push(client.dora(macFor(spec.macPrefix, i++))), spec.intervalMs);
+  process.stdout.write('READY\n');
+  await new Promise<void>((r) => process.once('SIGTERM', () => r()));
+  clearInterval(timer);
+  const results = await Promise.all(pending);
+  await client.close();
+  process.stdout.write(`RESULT ${JSON.stringify(summarise(results))}\n`, () => process.exit(0));
+}
+
+main(JSON.parse(process.argv[2] ?? '{}') as ProbeSpec).catch((e: Error) => {
+  process.stderr.write(`dhcp probe failed: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,267 @@
+/**
+ * Image distribution (issue 21): many machines download one disk image from the agent over HTTP at the
+ * same time, side by side with nginx serving the same file from the same disk in the same run, while a
+ * DHCP probe measures the agent's DHCP answer time (image serving must not starve DHCP on the agent's
+ * one event loop).
+ *
+ *   npm run build
+ *   node dist/scripts/bench/images/run.js [--size-mib 1024] [--clients 100] [--rounds 1] [--probe-ms 20] [--keep]
+ *
+ * Needs root (network namespaces), nginx (/usr/sbin/nginx, Debian nginx-light) and curl. Layout: the
+ * boot bench's namespaces (scripts/bench/boot/ns.ts, 198.18.0.0/15): the agent's boot services
+ * (scripts/bench/boot/agent.ts: DHCP with its lease journal, TFTP and the HTTP boot app in one process,
+ * as the agent runs them) and nginx (its own config in the temp dir, `sendfile on`, worker_processes
+ * auto) in the server namespace, both serving `/files/image.raw` from the same file; the clients are
+ * `--clients` curl processes in the client namespace (`curl -o /dev/null`, one whole-file GET each, what
+ * the deploy's first request is), all started at once. Per server: aggregate throughput = bytes
+ * received by all clients / time until the last one finished. The DHCP probe (dhcp-probe.ts, a relayed
+ * DORA every `--probe-ms` with a new MAC) runs during both servers' downloads: during nginx's it shows
+ * what the machine's load alone does to DHCP.
+ *
+ * Printed: per run the throughput, the CPU seconds of the server and of all clients (the clients must not
+ * be the limit: their CPU share is printed), the DHCP p50/p99/max; then the ratio agent/nginx (median over
+ * rounds, servers alternating first), the DHCP p99 while the agent serves against the 50 ms target, and
+ * the load average before and after.
+ */
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { closeSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { AgentSpec } from '../boot/agent.js';
+import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from '../boot/ns.js';
+import type { ProbeResult, ProbeSpec } from './dhcp-probe.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const bootBench = fileURLToPath(new URL('../boot/', import.meta.url));
+const NGINX = '/usr/sbin/nginx';
+const AGENT_PORT = 8080;
+const NGINX_PORT = 8081;
+const IMAGE = 'image.raw';
+const MiB = 1024 * 1024;
+const DHCP_P99_TARGET_MS = 50;
+
+const { values: args } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    clients: { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '1' },
+    'probe-ms': { type: 'string', default: '20' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const SIZE = Number(args['size-mib']) * MiB;
+const CLIENTS = Number(args.clients);
+const ROUNDS = Math.max(1, Number(args.rounds));
+const PROBE_MS = Math.max(1, Number(args['probe-ms']));
+
+let net: BenchNet | undefined;
+let dir = '';
+
+/** Start a process in a namespace; resolves once it printed READY (or after a moment for servers that print nothing). */
+async function start(ns: Ns, argv: string[], log: string, ready: boolean): Promise<ChildProcess & { out: () => string }> {
+  const p = net!.spawn(ns, argv) as ChildProcess & { out: () => string };
+  const file = createWriteStream(log);
+  p.stderr!.pipe(file);
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.out = () => out;
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => (ready ? reject(new Error(`${argv.join(' ')}: no READY within 30 s`)) : resolve()), ready ? 30_000 : 500);
+    if (ready) p.stdout!.on('data', () => /^READY$/m.test(out) && (clearTimeout(t), resolve()));
+    p.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${argv.join(' ')} exited (${code}): ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : ''}`));
+    });
+  });
+  return p;
+}
+
+/** CPU seconds (user + system) of a process and its direct children (nginx's workers), from /proc. */
+function cpuSec(pid: number): number {
+  const one = (p: number) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').slice(readFileSync(`/proc/${p}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in clock ticks
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* none */
+  }
+  return one(pid) + children.reduce((a, c) => a + one(c), 0);
+}
+
+function writeImage(path: string, bytes: number): void {
+  const block = randomBytes(MiB);
+  const fd = openSync(path, 'w');
+  try {
+    for (let off = 0; off < bytes; off += MiB) writeSync(fd, block, 0, Math.min(MiB, bytes - off));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function nginxConfig(root: string, confDir: string): string {
+  return [
+    'user root;', // the temp dir is 0700; nginx serves the same file as the agent
+    'worker_processes auto;',
+    'daemon off;',
+    `pid ${join(confDir, 'nginx.pid')};`,
+    `error_log ${join(confDir, 'error.log')} warn;`,
+    'events { worker_connections 4096; }',
+    'http {',
+    '  access_log off;',
+    '  sendfile on;',
+    '  tcp_nopush on;',
+    '  default_type application/octet-stream;',
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(confDir, t)};`),
+    `  server { listen ${SERVER_ADDR}:${NGINX_PORT}; location /files/ { alias ${root}/; } }`,
+    '}',
+    '',
+  ].join('\n');
+}
+
+interface Run {
+  server: string;
+  round: number;
+  gibPerSec: number;
+  wallSec: number;
+  ok: number;
+  bytes: number;
+  serverCpuSec: number;
+  clientCpuSec: number;
+  dhcp: ProbeResult;
+}
+
+/** All clients at once in the client namespace; returns per-client bytes and the clients' CPU seconds (bash `times`). */
+async function download(url: string): Promise<{ wallSec: number; ok: number; bytes: number; clientCpuSec: number }> {
+  const script = `for i in $(seq 1 ${CLIENTS}); do curl -s -o /dev/null -w '%{http_code} %{size_download}\\n' '${url}' & done; wait; times`;
+  const t0 = performance.now();
+  const p = net!.spawn(net!.client, ['bash', '-c', script]);
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  const wallSec = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`clients exited ${code}: ${out.slice(-1000)}`);
+  let ok = 0;
+  let bytes = 0;
+  for (const m of out.matchAll(/^(\d{3}) (\d+)$/gm)) {
+    bytes += Number(m[2]);
+    if (m[1] === '200' && Number(m[2]) === SIZE) ok++;
+  }
+  // `times`: the shell's user/sys, then its children's (the curls) — e.g. "0m12.345s 0m45.678s".
+  const secs = (s: string) => [...s.matchAll(/(\d+)m([\d.]+)s/g)].reduce((a, m) => a + Number(m[1]) * 60 + Number(m[2]), 0);
+  const lines = out.trim().split('\n');
+  return { wallSec, ok, bytes, clientCpuSec: secs(lines[lines.length - 1] ?? '') };
+}
+
+async function probe(round: number, server: string): Promise<() => Promise<ProbeResult>> {
+  const spec: ProbeSpec = { relay: GIADDR, server: SERVER_ADDR, intervalMs: PROBE_MS, macPrefix: round * 16 + (server === 'underlay' ? 1 : 2) };
+  const p = await start(net!.client, [process.execPath, join(here, 'dhcp-probe.js'), JSON.stringify(spec)], join(dir, `probe-${round}-${server}.log`), true);
+  return async () => {
+    const exited = new Promise((r) => p.once('exit', r));
+    process.kill(p.pid!, 'SIGTERM');
+    await exited;
+    const m = /^RESULT (.*)$/m.exec(p.out());
+    if (!m) throw new Error(`dhcp probe printed no result: ${readFileSync(join(dir, `probe-${round}-${server}.log`), 'utf8').slice(-1000)}`);
+    return JSON.parse(m[1]!) as ProbeResult;
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces)');
+  for (const bin of [NGINX, '/usr/bin/curl']) if (!existsSync(bin)) throw new Error(`${bin} missing (Debian: nginx-light, curl)`);
+  const load0 = load();
+  dir = mkdtempSync(join(tmpdir(), 'underlay-bench-images-'));
+  const boot = join(dir, 'boot');
+  const confDir = join(dir, 'nginx');
+  for (const d of [boot, join(dir, 'tftp'), join(dir, 'ipxe'), confDir]) mkdirSync(d, { recursive: true });
+  console.log(`# image distribution: ${CLIENTS} clients × ${SIZE / MiB} MiB, ${ROUNDS} round(s), DHCP probe every ${PROBE_MS} ms; load average ${load0}`);
+  writeImage(join(boot, IMAGE), SIZE);
+  writeFileSync(join(confDir, 'nginx.conf'), nginxConfig(boot, confDir));
+
+  net = new BenchNet();
+  const spec: AgentSpec = {
+    address: SERVER_ADDR,
+    interface: 'br0',
+    subnet: { cidr: POOL_CIDR, start: POOL_START, end: POOL_END, gateway: GIADDR },
+    leaseFile: join(dir, 'leases.jsonl'),
+    tftpRoot: join(dir, 'tftp'),
+    tftpPort: 6969,
+    bootDir: boot,
+    ipxeDir: join(dir, 'ipxe'),
+    httpPort: AGENT_PORT,
+  };
+  const agent = await start(net.server, [process.execPath, join(bootBench, 'agent.js'), JSON.stringify(spec)], join(dir, 'agent.log'), true);
+  const nginx = await start(net.server, [NGINX, '-p', confDir, '-c', join(confDir, 'nginx.conf')], join(dir, 'nginx.out'), false);
+  const servers = [
+    { name: 'underlay', pid: agent.pid!, url: `http://${SERVER_ADDR}:${AGENT_PORT}/files/${IMAGE}` },
+    { name: 'nginx', pid: nginx.pid!, url: `http://${SERVER_ADDR}:${NGINX_PORT}/files/${IMAGE}` },
+  ];
+  // Warm-up, not counted: the image into the page cache, both servers' first requests.
+  for (const s of servers) execFileSync('ip', net.client.argv(['curl', '-sf', '-o', '/dev/null', s.url]));
+
+  const runs: Run[] = [];
+  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---|');
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of round % 2 ? [...servers].reverse() : servers) {
+      const stopProbe = await probe(round, s.name);
+      const cpu0 = cpuSec(s.pid);
+      const d = await download(s.url);
+      const serverCpuSec = cpuSec(s.pid) - cpu0;
+      const dhcp = await stopProbe();
+      const r: Run = { server: s.name, round, gibPerSec: d.bytes / (1024 * MiB) / d.wallSec, ...d, serverCpuSec, dhcp };
+      runs.push(r);
+      const share = r.clientCpuSec / r.wallSec / 2;
+      console.log(
+        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) |`,
+      );
+    }
+  }
+  const ours = runs.filter((r) => r.server === 'underlay');
+  const ref = runs.filter((r) => r.server === 'nginx');
+  const ratio = median(ours.map((r, i) => r.gibPerSec / ref[i]!.gibPerSec));
+  const p99 = Math.max(...ours.map((r) => r.dhcp.p99ms));
+  const failed = ours.reduce((a, r) => a + r.dhcp.failed, 0);
+  const incomplete = runs.filter((r) => r.ok !== CLIENTS).length;
+  console.log(`\nnginx (reference): ${median(ref.map((r) => r.gibPerSec)).toFixed(2)} GiB/s aggregate (median); underlay: ${median(ours.map((r) => r.gibPerSec)).toFixed(2)} GiB/s`);
+  console.log(`throughput underlay/nginx: ${ratio.toFixed(2)}× (target ≥ 1.0×: ${ratio >= 1 ? 'met' : 'MISSED'})`);
+  console.log(`DHCP p99 while the agent serves the image: ${p99.toFixed(1)} ms, ${failed} unanswered (target < ${DHCP_P99_TARGET_MS} ms: ${p99 < DHCP_P99_TARGET_MS && failed === 0 ? 'met' : 'MISSED'})`);
+  if (incomplete) console.log(`WARNING: ${incomplete} run(s) had incomplete downloads`);
+  console.log(`load average: before ${load0}, after ${load()}`);
+}
+
+function cleanup(): void {
+  try {
+    net?.destroy();
+  } finally {
+    if (dir && !args.keep) rmSync(dir, { recursive: true, force: true });
+    else if (dir) console.log(`kept ${dir}`);
+  }
+}
+
+process.once('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+main()
+  .then(() => {
+    cleanup();
+    process.exit(0);
+  })
+  .catch((e: Error) => {
+    console.error(e);
+    cleanup();
+    process.exit(1);
+  });
