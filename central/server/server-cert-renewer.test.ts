@@ -10,6 +10,7 @@ import { createCa, issueWithNewKey, type KeyPairPem } from '../pki/ca.js';
 import type { CentralIdentity } from './identity.js';
 import { issueServerCert, serverCertRenewalReason } from './server-cert.js';
 import { ServerCertRenewer } from './server-cert-renewer.js';
+import { BACKDATE_MS, validityOf } from '../../shared/pki/renewal.js';
 
 let ca: KeyPairPem;
 let dir: string;
@@ -37,8 +38,10 @@ describe('serverCertRenewalReason', () => {
     expect(serverCertRenewalReason({ certPem: fresh.certPem, keyPem: other.keyPem }, ca, SANS)).toMatch(/key does not match/);
     expect(serverCertRenewalReason(fresh, createCa('Another CA'), SANS)).toMatch(/not issued by this CA/);
     // 2/3 of a 60 s lifetime (counted from issue, not from the back-dated notBefore) is 40 s.
-    expect(serverCertRenewalReason(fresh, ca, SANS, Date.now() + 35_000)).toBeNull();
-    expect(serverCertRenewalReason(fresh, ca, SANS, Date.now() + 41_000)).toBe('due for renewal');
+    // Counted from the certificate's own issue time: the key generations above may take seconds on a loaded host.
+    const issued = validityOf(fresh.certPem).notBefore + BACKDATE_MS;
+    expect(serverCertRenewalReason(fresh, ca, SANS, issued + 35_000)).toBeNull();
+    expect(serverCertRenewalReason(fresh, ca, SANS, issued + 41_000)).toBe('due for renewal');
   });
 });
 
