@@ -1,7 +1,6 @@
 /**
  * The simulated machines: runs inside the bench's client namespace (`ip netns exec NS node client.js MODE JSON`)
  * and prints one JSON line with its results on stdout. Modes:
- *   dhcp   relayed DORA for N machines with W outstanding against one server
  *   tftp   atftp downloads (timed here, so no `ip netns exec` start-up is counted)
  *   http   kernel + initrd GETs with C concurrent workers
  *   storm  N machines booting at once: DORA, TFTP of the boot file the server named, HTTP kernel + initrd
@@ -12,32 +11,6 @@ import { Agent, get } from 'node:http';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { tftpGet } from '../tftp-client.js';
 import { RelayDhcpClient, duplicateAddresses, macFor, type DoraResult } from './dhcp-client.js';
-
-export interface DhcpSpec {
-  server: string;
-  relay: string;
-  n: number;
-  window: number;
-  macPrefix: number;
-  timeoutMs: number;
-  retries: number;
-}
-
-export interface DhcpOutcome {
-  n: number;
-  window: number;
-  ok: number;
-  failed: number;
-  elapsedMs: number;
-  leasesPerSec: number;
-  duplicates: number;
-  resends: number;
-  naks: number;
-  errors: string[];
-  p50Ms: number;
-  p99Ms: number;
-  readyMs: number;
-}
 
 export const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return NaN;
@@ -52,46 +25,6 @@ async function waitReady(c: RelayDhcpClient, prefix: number): Promise<{ ms: numb
     if (r.ok) return { ms: performance.now() - t0, probe: r };
   }
   throw new Error('DHCP server never answered the readiness probe');
-}
-
-async function dhcp(spec: DhcpSpec): Promise<DhcpOutcome> {
-  const probeClient = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: 250, retries: 1 });
-  await probeClient.open();
-  const ready = await waitReady(probeClient, spec.macPrefix);
-  await probeClient.close();
-  const c = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: spec.timeoutMs, retries: spec.retries });
-  await c.open();
-  const results: DoraResult[] = [ready.probe];
-  let next = 0;
-  const t0 = performance.now();
-  const worker = async () => {
-    while (next < spec.n) {
-      const i = next++;
-      results.push(await c.dora(macFor(spec.macPrefix, i)));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(spec.window, spec.n) }, worker));
-  const elapsedMs = performance.now() - t0;
-  await c.close();
-  const run = results.slice(1);
-  const ok = run.filter((r) => r.ok);
-  const errs = new Map<string, number>();
-  for (const r of run) if (!r.ok) errs.set(r.error ?? '?', (errs.get(r.error ?? '?') ?? 0) + 1);
-  return {
-    n: spec.n,
-    window: spec.window,
-    ok: ok.length,
-    failed: run.length - ok.length,
-    elapsedMs,
-    leasesPerSec: ok.length / (elapsedMs / 1000),
-    duplicates: duplicateAddresses(results).length,
-    resends: run.reduce((a, r) => a + r.resends, 0),
-    naks: run.reduce((a, r) => a + r.naks, 0),
-    errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
-    p50Ms: pct(ok.map((r) => r.ms), 50),
-    p99Ms: pct(ok.map((r) => r.ms), 99),
-    readyMs: ready.ms,
-  };
 }
 
 // ---- TFTP -----------------------------------------------------------------------------------------------
@@ -302,10 +235,10 @@ async function storm(spec: StormSpec) {
 }
 
 const [mode, json] = process.argv.slice(2);
-const modes: Record<string, (s: never) => Promise<unknown>> = { dhcp, tftp, http, storm } as never;
+const modes: Record<string, (s: never) => Promise<unknown>> = { tftp, http, storm } as never;
 const fn = modes[mode ?? ''];
 if (!fn || !json) {
-  console.error('usage: client.js dhcp|tftp|http|storm JSON');
+  console.error('usage: client.js tftp|http|storm JSON');
   process.exit(2);
 }
 // The bench kills us by PID if we overrun; exit with the parent too.
