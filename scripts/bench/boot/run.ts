@@ -12,6 +12,7 @@
  *   --kea-floor 5000              no ratio is printed when Kea single-threaded does fewer leases/s
  *   --dhcp-rounds 2               runs per server and N (order rotated each round)
  *   --dhcp-servers underlay,kea,kea-mt
+ *   --agent-b PATH                another build's dist/scripts/bench/boot/agent.js, run as server underlay-b (A/B)
  *   --tftp-rounds 3  --tftp-mib 64
  *   --http-concurrency 1,8,32  --kernel-mib 8  --initrd-mib 32
  *   --storm-n 1000  --storm-initrd-mib 8  --storm-servers underlay,reference
@@ -46,6 +47,8 @@ interface Args {
   keaFloor: number;
   dhcpRounds: number;
   dhcpServers: string[];
+  /** Another build's dist/scripts/bench/boot/agent.js, run as DHCP server `underlay-b` (A/B in one run). */
+  agentB?: string;
   tftpRounds: number;
   tftpMiB: number;
   httpConcurrency: number[];
@@ -88,6 +91,7 @@ function parseArgs(argv: string[]): Args {
       case '--kea-floor': a.keaFloor = ints(v, 0, 1000000)[0]!; break;
       case '--dhcp-rounds': a.dhcpRounds = ints(v, 1, 20)[0]!; break;
       case '--dhcp-servers': a.dhcpServers = (v ?? '').split(','); break;
+      case '--agent-b': a.agentB = v; break;
       case '--tftp-rounds': a.tftpRounds = ints(v, 1, 20)[0]!; break;
       case '--tftp-mib': a.tftpMiB = ints(v, 1, 512)[0]!; break;
       case '--http-concurrency': a.httpConcurrency = ints(v, 1, 256); break;
@@ -99,7 +103,7 @@ function parseArgs(argv: string[]): Args {
       default: throw new Error(`unknown option ${k}`);
     }
   }
-  for (const s of a.dhcpServers) if (!['underlay', 'kea', 'kea-mt'].includes(s)) throw new Error(`unknown DHCP server ${s}`);
+  for (const s of a.dhcpServers) if (!['underlay', 'kea', 'kea-mt', ...(a.agentB ? ['underlay-b'] : [])].includes(s)) throw new Error(`unknown DHCP server ${s}${s === 'underlay-b' ? ' (needs --agent-b)' : ''}`);
   return a;
 }
 
@@ -112,6 +116,7 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 
 let net: BenchNet | undefined;
+let agentB = '';
 let dir = '';
 let cleaned = false;
 function cleanup(): void {
@@ -202,8 +207,9 @@ async function startDhcpServer(name: string, run: string): Promise<ChildProcess>
   const d = join(dir, 'dhcp', run);
   mkdirSync(d, { recursive: true });
   const s = net!.server;
-  if (name === 'underlay') {
-    return startProc(s, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))], join(d, 'log'), { ready: 'line' });
+  if (name === 'underlay' || name === 'underlay-b') {
+    const agentJs = name === 'underlay' ? join(here, 'agent.js') : agentB;
+    return startProc(s, [process.execPath, agentJs, JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))], join(d, 'log'), { ready: 'line' });
   }
   // Kea: memfile leases (persisted CSV), UDP sockets on br0, logging at WARN (no line per lease).
   const conf = {
@@ -235,6 +241,8 @@ interface DhcpRun {
   server: string;
   n: number;
   report: PerfdhcpReport;
+  /** ACKs perfdhcp received per second of its run (its exit wait left out). */
+  leasesPerSec: number;
   /** perfdhcp's CPU use, in cores (CPU seconds / wall seconds). */
   generatorCores: number;
   audit: LeaseAudit;
@@ -255,7 +263,7 @@ function serverCpu(p: ChildProcess): number {
 }
 
 /** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
-async function runPerfdhcp(run: PerfdhcpRun): Promise<{ report: PerfdhcpReport; cores: number }> {
+async function runPerfdhcp(run: PerfdhcpRun): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number }> {
   // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
   const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
   const p = net!.spawn(net!.client, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]);
@@ -271,7 +279,10 @@ async function runPerfdhcp(run: PerfdhcpRun): Promise<{ report: PerfdhcpReport; 
   // perfdhcp exits 3 when packets were dropped: expected at a rate above the server's capacity.
   if (code !== 0 && code !== 3) throw new Error(`perfdhcp exited ${code}: ${(err || out).slice(-2000)}`);
   const st = /^STAT (.*)$/m.exec(err)?.[1];
-  return { report: parsePerfdhcp(out), cores: st ? procCpuSeconds(st, 'children') / wall : NaN };
+  const report = parsePerfdhcp(out);
+  // perfdhcp always waits the whole exit wait (-W) and its own Rate divides by it too: take it out.
+  const active = wall - run.exitWaitUs / 1e6;
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active };
 }
 
 async function dhcpPhase(a: Args): Promise<string[]> {
@@ -285,7 +296,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         const run = `${server}-${n}-${round}`;
         const load = loadavg()[0]!.toFixed(1);
         const p = await startDhcpServer(server, run);
-        let res: { report: PerfdhcpReport; cores: number };
+        let res: Awaited<ReturnType<typeof runPerfdhcp>>;
         let cpu = NaN;
         try {
           const cpu0 = serverCpu(p);
@@ -296,14 +307,14 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         }
         // Audit what the server stored (after it exited: Kea's CSV is flushed, the agent's journal closed).
         const d = join(dir, 'dhcp', run);
-        const audit = auditLeases(server === 'underlay' ? agentBound(readFileSync(join(d, 'leases.jsonl'), 'utf8')) : keaBound(readFileSync(join(d, 'kea-leases4.csv'), 'utf8')));
+        const audit = auditLeases(server.startsWith('underlay') ? agentBound(readFileSync(join(d, 'leases.jsonl'), 'utf8')) : keaBound(readFileSync(join(d, 'kea-leases4.csv'), 'utf8')));
         const r = res.report;
         const ackedNotStored = Math.max(0, r.request.received - audit.boundMacs);
         const failed = r.request.rejectedLeases + ackedNotStored + audit.duplicates.length + audit.macsWithSeveral;
         const serverCpuMsPer1k = (cpu * 1000) / (audit.boundMacs / 1000);
-        runs.push({ server, n, report: r, generatorCores: res.cores, audit, serverCpuMsPer1k, ackedNotStored, failed });
+        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, audit, serverCpuMsPer1k, ackedNotStored, failed });
         console.log(
-          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(r.rate)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
+          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
             `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; perfdhcp ${f1(res.cores)} cores`,
         );
@@ -316,11 +327,11 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | perfdhcp cores | runs |',
     '|---|---|---|---|---|---|---|---|---|---|',
   );
-  const med = (server: string, n: number) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.report.rate));
+  const med = (server: string, n: number) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.leasesPerSec));
   for (const n of a.dhcpN) {
     for (const server of a.dhcpServers) {
       const rs = runs.filter((r) => r.server === server && r.n === n);
-      const l = rs.map((r) => r.report.rate);
+      const l = rs.map((r) => r.leasesPerSec);
       lines.push(`| ${n} | ${server} | ${f0(median(l))} | ${f0(Math.min(...l))}..${f0(Math.max(...l))} | ${rs.map((r) => `${r.report.request.received} (${r.audit.boundMacs})`).join(', ')} | ${rs.map((r) => r.failed).join(', ')} | ${rs.map((r) => r.audit.duplicates.length).join(', ')} | ${f0(median(rs.map((r) => r.serverCpuMsPer1k)))} | ${rs.map((r) => f1(r.generatorCores)).join(', ')} | ${rs.length} |`);
     }
   }
@@ -334,6 +345,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     // The multi-threaded ratio is only meaningful when single-threaded Kea showed the generator is not the limit.
     if (a.dhcpServers.includes('kea-mt')) parts.push(`underlay/kea-mt ${ratioOrRefusal(ours, kea < a.keaFloor ? kea : med('kea-mt', n), kea < a.keaFloor ? 'Kea' : 'Kea 2 threads', a.keaFloor)}`);
     const cpu = (server: string) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.serverCpuMsPer1k));
+    if (a.dhcpServers.includes('underlay-b')) parts.push(`underlay/underlay-b ${(ours / med('underlay-b', n)).toFixed(2)}x leases/s, CPU per lease ${(cpu('underlay') / cpu('underlay-b')).toFixed(2)}x`);
     if (a.dhcpServers.includes('kea')) parts.push(`server CPU per lease underlay/kea ${(cpu('underlay') / cpu('kea')).toFixed(2)}x (lower is better; holds on a busy machine too)`);
     lines.push(`- ${n} clients: ${parts.join('; ')}`);
   }
@@ -496,6 +508,7 @@ function makeFile(path: string, bytes: number): void {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
+  agentB = a.agentB ?? '';
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, port 67/69)');
   for (const c of ['kea-dhcp4', 'perfdhcp', 'in.tftpd', 'nginx', 'busybox', 'atftp']) {
     try {
