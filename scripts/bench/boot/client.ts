@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { Agent, get } from 'node:http';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { tftpGet } from '../tftp-client.js';
+import { procCpuSeconds } from './perfdhcp.js';
 import { RelayDhcpClient, duplicateAddresses, macFor, type DoraResult } from './dhcp-client.js';
 
 export const pct = (xs: number[], p: number): number => {
@@ -62,13 +63,17 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
     }
     return granted;
   }
-  const out: { key: string; mbps: number; ms: number }[] = [];
+  const out: { key: string; mbps: number; ms: number; clientCpuSec: number }[] = [];
   const checked = new Set<string>();
+  // atftp's CPU time: this process's waited-for children, from /proc.
+  const childCpu = () => procCpuSeconds(readFileSync('/proc/self/stat', 'utf8'), 'children');
   for (const r of spec.runs) {
     const local = `${spec.out}/dl.bin`;
     rmSync(local, { force: true });
     const opts = Object.entries(r.options).flatMap(([k, v]) => ['--option', `${k} ${v}`]);
+    const c0 = childCpu();
     const res = await atftp([...opts, '-g', '-r', r.file, '-l', local, r.host, String(r.port)], spec.out);
+    const clientCpuSec = childCpu() - c0;
     if (!res.ok) throw new Error(`${r.key}: atftp failed: ${res.stderr.trim()}`);
     const size = statSync(local).size;
     if (size !== spec.size) throw new Error(`${r.key}: got ${size} bytes, want ${spec.size}`);
@@ -76,7 +81,7 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
       checked.add(r.key);
       if (createHash('sha256').update(readFileSync(local)).digest('hex') !== spec.sha256) throw new Error(`${r.key}: sha256 mismatch`);
     }
-    out.push({ key: r.key, mbps: spec.size / 1e6 / (res.ms / 1000), ms: res.ms });
+    out.push({ key: r.key, mbps: spec.size / 1e6 / (res.ms / 1000), ms: res.ms, clientCpuSec });
   }
   rmSync(`${spec.out}/dl.bin`, { force: true });
   return out;
@@ -101,10 +106,11 @@ export interface HttpSpec {
   runs: { key: string; base: string; files: { path: string; size: number }[]; concurrency: number; pairs: number }[];
 }
 
-async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPerSec: number; ms: number; requests: number }[]> {
+async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPerSec: number; ms: number; requests: number; clientCpuSec: number }[]> {
   const out = [];
   for (const r of spec.runs) {
     const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+    const cpu0 = process.cpuUsage();
     let next = 0;
     let bytes = 0;
     let requests = 0;
@@ -123,8 +129,9 @@ async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPer
       }),
     );
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     agent.destroy();
-    out.push({ key: r.key, mbps: bytes / 1e6 / (ms / 1000), reqPerSec: requests / (ms / 1000), ms, requests });
+    out.push({ key: r.key, mbps: bytes / 1e6 / (ms / 1000), reqPerSec: requests / (ms / 1000), ms, requests, clientCpuSec: (cpu.user + cpu.system) / 1e6 });
   }
   return out;
 }
@@ -164,6 +171,7 @@ async function storm(spec: StormSpec) {
   // Same readiness rule as the DHCP runs: the clock starts once the server answers.
   const ready = await waitReady(c, spec.macPrefix);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const machine = async (i: number): Promise<MachineResult> => {
     const mac = macFor(spec.macPrefix, i);
     const start = performance.now();
@@ -211,6 +219,7 @@ async function storm(spec: StormSpec) {
   };
   const results = await Promise.all(Array.from({ length: spec.n }, (_, i) => machine(i)));
   const totalMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await c.close();
   const ok = results.filter((r) => r.ok);
   const dups = duplicateAddresses(results.map((r) => ({ mac: r.mac, ok: r.ok, ms: 0, resends: 0, naks: 0, ...(r.address ? { address: r.address } : {}) })).concat([ready.probe]));
@@ -231,6 +240,8 @@ async function storm(spec: StormSpec) {
     dhcpResends: results.reduce((a, r) => a + r.dhcpResends, 0),
     bytes: ok.length * (spec.tftpSize + spec.kernel.size + spec.initrd.size),
     errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
+    cpuSec: (cpu.user + cpu.system) / 1e6,
+    wallSec: totalMs / 1000,
   };
 }
 

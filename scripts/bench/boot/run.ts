@@ -1,6 +1,6 @@
 /**
  * Boot benchmark (issues "Boot services on the agent" and 21): the agent's DHCP, TFTP and HTTP boot services
- * against Kea, tftpd-hpa and nginx/busybox httpd, each phase checking that the reference server, not the
+ * against Kea, tftpd-hpa and nginx, each phase checking that the reference server, not the
  * client, was the limit, plus a storm of N machines booting at once, against the agent and against
  * Kea + tftpd-hpa + nginx in the same run.
  *
@@ -56,6 +56,7 @@ interface Args {
   initrdMiB: number;
   stormN: number;
   stormInitrdMiB: number;
+  stormServers: string[];
   deadlineMin: number;
 }
 
@@ -74,6 +75,7 @@ function parseArgs(argv: string[]): Args {
     initrdMiB: 32,
     stormN: 1000,
     stormInitrdMiB: 8,
+    stormServers: ['underlay', 'reference'],
     deadlineMin: 45,
   };
   const ints = (v: string | undefined, lo: number, hi: number) => {
@@ -99,10 +101,12 @@ function parseArgs(argv: string[]): Args {
       case '--initrd-mib': a.initrdMiB = ints(v, 1, 1024)[0]!; break;
       case '--storm-n': a.stormN = ints(v, 1, 20000)[0]!; break;
       case '--storm-initrd-mib': a.stormInitrdMiB = ints(v, 1, 256)[0]!; break;
+      case '--storm-servers': a.stormServers = (v ?? '').split(','); break;
       case '--deadline-min': a.deadlineMin = ints(v, 1, 180)[0]!; break;
       default: throw new Error(`unknown option ${k}`);
     }
   }
+  for (const s of a.stormServers) if (!['underlay', 'reference'].includes(s)) throw new Error(`unknown storm servers ${s} (underlay, reference)`);
   for (const s of a.dhcpServers) if (!['underlay', 'kea', 'kea-mt', ...(a.agentB ? ['underlay-b'] : [])].includes(s)) throw new Error(`unknown DHCP server ${s}${s === 'underlay-b' ? ' (needs --agent-b)' : ''}`);
   return a;
 }
@@ -386,7 +390,7 @@ async function tftpPhase(a: Args): Promise<string[]> {
     }
     const outDir = join(dir, 'out');
     mkdirSync(outDir, { recursive: true });
-    const res = await runClient<{ key: string; mbps: number }[]>('tftp', { runs, out: outDir, size, sha256 } satisfies TftpSpec, 1_200_000);
+    const res = await runClient<{ key: string; mbps: number; ms: number; clientCpuSec: number }[]>('tftp', { runs, out: outDir, size, sha256 } satisfies TftpSpec, 1_200_000);
     lines.push('| options | server | windowsize granted | MB/s median | min..max | runs |', '|---|---|---|---|---|---|');
     const med = new Map<string, number>();
     for (const c of configs) {
@@ -398,6 +402,9 @@ async function tftpPhase(a: Args): Promise<string[]> {
       }
     }
     lines.push('');
+    // The reference must be the limit: atftp's CPU during the tftpd-hpa transfers.
+    const ref = res.filter((r) => r.key.startsWith('tftpd-hpa|'));
+    lines.push(`- ${clientVerdict('atftp (during the tftpd-hpa runs)', ref.reduce((x, r) => x + r.clientCpuSec, 0), ref.reduce((x, r) => x + r.ms, 0) / 1000).text}`);
     const lock = med.get('tftpd-hpa|blksize 1468')!;
     for (const c of configs) {
       lines.push(`- ${c.name}: underlay/tftpd-hpa ${(med.get(`underlay|${c.name}`)! / med.get(`tftpd-hpa|${c.name}`)!).toFixed(2)}x (same options)${c.options.windowsize ? `, underlay windowed / tftpd-hpa lock-step ${(med.get(`underlay|${c.name}`)! / lock).toFixed(2)}x` : ''}`);
@@ -413,14 +420,18 @@ async function tftpPhase(a: Args): Promise<string[]> {
 
 async function httpPhase(a: Args): Promise<string[]> {
   const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ tftpPort: 6971, httpPort: 8080 }))], join(dir, 'http-agent.log'), { ready: 'line' });
-  const bb = await startProc(net!.server, ['busybox', 'httpd', '-f', '-p', `${SERVER_ADDR}:8081`, '-h', join(dir, 'boot')], join(dir, 'busybox.log'));
+  const nd = join(dir, 'http-nginx');
+  mkdirSync(nd, { recursive: true });
+  writeFileSync(join(nd, 'nginx.conf'), nginxConf(nd, join(dir, 'boot'), 8081));
+  const ref = 'nginx';
+  const bb = await startProc(net!.server, ['nginx', '-c', join(nd, 'nginx.conf'), '-p', nd, '-e', join(nd, 'nginx-error.log')], join(nd, 'nginx.log'));
   const files = (prefix: string) => [
     { path: `${prefix}/vmlinuz`, size: a.kernelMiB * MiB },
     { path: `${prefix}/initrd.img`, size: a.initrdMiB * MiB },
   ];
   const servers = [
     { name: 'underlay', base: `http://${SERVER_ADDR}:8080`, prefix: '/files' },
-    { name: 'busybox httpd', base: `http://${SERVER_ADDR}:8081`, prefix: '' },
+    { name: ref, base: `http://${SERVER_ADDR}:8081`, prefix: '/files' },
   ];
   console.log(`\n## HTTP: kernel ${a.kernelMiB} MiB + initrd ${a.initrdMiB} MiB per pair, node http client in the client namespace`);
   const runs: HttpSpec['runs'] = [];
@@ -431,7 +442,7 @@ async function httpPhase(a: Args): Promise<string[]> {
   try {
     // Warm-up (page cache, JIT) not counted.
     await runClient('http', { runs: servers.map((s) => ({ key: 'warm', base: s.base, files: files(s.prefix), concurrency: 2, pairs: 2 })) }, 120_000);
-    const res = await runClient<{ key: string; mbps: number; reqPerSec: number; requests: number }[]>('http', { runs } satisfies HttpSpec, 1_200_000);
+    const res = await runClient<{ key: string; mbps: number; reqPerSec: number; requests: number; ms: number; clientCpuSec: number }[]>('http', { runs } satisfies HttpSpec, 1_200_000);
     lines.push('| concurrency | server | MB/s | requests/s | requests |', '|---|---|---|---|---|');
     for (const c of a.httpConcurrency) {
       for (const s of servers) {
@@ -442,8 +453,8 @@ async function httpPhase(a: Args): Promise<string[]> {
     lines.push('');
     for (const c of a.httpConcurrency) {
       const u = res.find((x) => x.key === `underlay|${c}`)!;
-      const b = res.find((x) => x.key === `busybox httpd|${c}`)!;
-      lines.push(`- concurrency ${c}: underlay/busybox ${(u.mbps / b.mbps).toFixed(2)}x`);
+      const b = res.find((x) => x.key === `${ref}|${c}`)!;
+      lines.push(`- concurrency ${c}: underlay/${ref} ${(u.mbps / b.mbps).toFixed(2)}x; ${clientVerdict(`the HTTP client (during ${ref})`, b.clientCpuSec, b.ms / 1000).text}`);
     }
   } finally {
     await net!.kill(ours);
@@ -454,46 +465,94 @@ async function httpPhase(a: Args): Promise<string[]> {
 
 // ---- storm ----------------------------------------------------------------------------------------------
 
-async function stormPhase(a: Args): Promise<string[]> {
-  const d = join(dir, 'storm');
-  mkdirSync(d, { recursive: true });
-  const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 69, httpPort: 8080 }))], join(d, 'agent.log'), { ready: 'line' });
-  const tftpSize = statSync(join(dir, 'tftp', 'undionly.kpxe')).size;
-  const spec: StormSpec = {
-    server: SERVER_ADDR,
-    relay: GIADDR,
-    n: a.stormN,
-    macPrefix: 0x7000,
-    httpBase: `http://${SERVER_ADDR}:8080`,
-    tftpPort: 69,
-    tftpSize,
-    kernel: { path: '/files/vmlinuz', size: a.kernelMiB * MiB },
-    initrd: { path: '/files/initrd-storm.img', size: a.stormInitrdMiB * MiB },
-    blksize: 1468,
-    dhcpTimeoutMs: 2000,
-    dhcpRetries: 5,
-  };
-  console.log(`\n## Storm: ${a.stormN} machines at once against the agent: DORA, TFTP undionly.kpxe (${tftpSize} B, blksize 1468), HTTP kernel ${a.kernelMiB} MiB + initrd ${a.stormInitrdMiB} MiB`);
-  type Q = { p50: number; p99: number; max: number };
-  let r: { n: number; ok: number; failed: number; duplicates: number; distinctAddresses: number; totalMs: number; dhcp: Q; tftp: Q; http: Q; total: Q; dhcpResends: number; bytes: number; errors: string[] };
-  let stats = '';
-  try {
-    r = await runClient('storm', spec, 1_800_000);
-  } finally {
-    const out = ours as ChildProcess & { output: () => string };
-    await net!.kill(ours, 10_000);
-    stats = /^STATS (.*)$/m.exec(out.output())?.[1] ?? '{}';
+type Q = { p50: number; p99: number; max: number };
+interface StormOutcome { n: number; ok: number; failed: number; duplicates: number; distinctAddresses: number; totalMs: number; dhcp: Q; tftp: Q; http: Q; total: Q; dhcpResends: number; bytes: number; errors: string[]; cpuSec: number; wallSec: number }
+
+/** nginx serving `root` under /files/ on SERVER_ADDR:port, everything it writes kept under `d`. */
+function nginxConf(d: string, root: string, port: number): string {
+  return [
+    'daemon off;', 'master_process on;', 'worker_processes 2;', 'user root;', `pid ${join(d, 'nginx.pid')};`, `error_log ${join(d, 'nginx-error.log')} warn;`,
+    'events { worker_connections 20000; }',
+    'http {',
+    '  access_log off; sendfile on; tcp_nopush on; keepalive_timeout 5s; default_type application/octet-stream;',
+    `  client_body_temp_path ${d}/cb; proxy_temp_path ${d}/px; fastcgi_temp_path ${d}/fc; uwsgi_temp_path ${d}/uw; scgi_temp_path ${d}/sc;`,
+    `  server { listen ${SERVER_ADDR}:${port} backlog=16384; location /files/ { alias ${root}/; } }`,
+    '}',
+  ].join('\n');
+}
+
+/** Starts the storm's servers: the agent, or Kea + tftpd-hpa + nginx. Returns them and where the leases go. */
+async function startStormServers(kind: string, d: string): Promise<{ procs: ChildProcess[]; leases: () => ReturnType<typeof auditLeases> }> {
+  if (kind === 'underlay') {
+    const p = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 69, httpPort: 8080 }))], join(d, 'agent.log'), { ready: 'line' });
+    return { procs: [p], leases: () => auditLeases(agentBound(readFileSync(join(d, 'leases.jsonl'), 'utf8'))) };
   }
-  const st = JSON.parse(stats) as { dhcp?: { sent?: Record<string, number>; leases?: { bound: number } }; tftp?: { completed: number; retransmits: number; errors: number } };
+  const run = `storm-kea-${Date.now()}`;
+  const kea = await startDhcpServer('kea', run);
+  const procs = [kea];
+  try {
+    procs.push(await startProc(net!.server, ['/usr/sbin/in.tftpd', '-L', '-s', join(dir, 'tftp'), '-a', `${SERVER_ADDR}:69`], join(d, 'tftpd-hpa.log')));
+    writeFileSync(join(d, 'nginx.conf'), nginxConf(d, join(dir, 'boot'), 8080));
+    procs.push(await startProc(net!.server, ['nginx', '-c', join(d, 'nginx.conf'), '-p', d, '-e', join(d, 'nginx-error.log')], join(d, 'nginx.log')));
+  } catch (e) {
+    for (const p of procs) await net!.kill(p);
+    throw e;
+  }
+  return { procs, leases: () => auditLeases(keaBound(readFileSync(join(dir, 'dhcp', run, 'kea-leases4.csv'), 'utf8'))) };
+}
+
+async function stormPhase(a: Args): Promise<string[]> {
+  const tftpSize = statSync(join(dir, 'tftp', 'undionly.kpxe')).size;
+  console.log(`\n## Storm: ${a.stormN} machines at once: DORA, TFTP undionly.kpxe (${tftpSize} B, blksize 1468), HTTP kernel ${a.kernelMiB} MiB + initrd ${a.stormInitrdMiB} MiB; servers in turn: ${a.stormServers.join(', ')}`);
   const lines = [
-    '| machines | succeeded | duplicate addresses | total s | per-machine boot p50 / p99 / max s | DHCP p50 / p99 ms | TFTP p50 / p99 ms | HTTP p50 / p99 s | GB moved | DHCP resends | server TFTP retransmits |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    `| ${r.n} | ${r.ok} | ${r.duplicates} | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} | ${st.tftp?.retransmits ?? '?'} |`,
-    '',
-    `- agent counters: DHCP sent ${JSON.stringify(st.dhcp?.sent ?? {})}, bound leases ${st.dhcp?.leases?.bound ?? '?'}; TFTP completed ${st.tftp?.completed ?? '?'}, errors ${st.tftp?.errors ?? '?'}; distinct addresses among ACKs ${r.distinctAddresses}`,
+    '| servers | machines | succeeded | duplicate addresses (lease file) | total s | per-machine boot p50 / p99 / max s | DHCP p50 / p99 ms | TFTP p50 / p99 ms | HTTP p50 / p99 s | GB moved | DHCP resends | client cores |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  if (r.errors.length) lines.push(`- failures: ${r.errors.join('; ')}`);
-  return lines;
+  const notes: string[] = [];
+  const totals = new Map<string, number>();
+  for (const [i, kind] of a.stormServers.entries()) {
+    const d = join(dir, `storm-${kind}`);
+    mkdirSync(d, { recursive: true });
+    const spec: StormSpec = {
+      server: SERVER_ADDR,
+      relay: GIADDR,
+      n: a.stormN,
+      macPrefix: 0x7000 + i * 0x100,
+      httpBase: `http://${SERVER_ADDR}:8080`,
+      tftpPort: 69,
+      tftpSize,
+      kernel: { path: '/files/vmlinuz', size: a.kernelMiB * MiB },
+      initrd: { path: '/files/initrd-storm.img', size: a.stormInitrdMiB * MiB },
+      blksize: 1468,
+      dhcpTimeoutMs: 2000,
+      dhcpRetries: 5,
+    };
+    const load = loadavg()[0]!.toFixed(1);
+    const { procs, leases } = await startStormServers(kind, d);
+    let r: StormOutcome;
+    let stats = '';
+    try {
+      r = await runClient<StormOutcome>('storm', spec, 1_800_000 + a.stormN * 100);
+    } finally {
+      for (const p of procs) await net!.kill(p, 10_000);
+      if (kind === 'underlay') stats = /^STATS (.*)$/m.exec((procs[0] as ChildProcess & { output: () => string }).output())?.[1] ?? '{}';
+    }
+    const audit = leases();
+    totals.set(kind, r.totalMs);
+    const name = kind === 'underlay' ? 'agent' : 'Kea + tftpd-hpa + nginx';
+    console.log(`  ${name} (load ${load}): ${r.ok}/${r.n} in ${(r.totalMs / 1000).toFixed(1)} s, duplicates ${audit.duplicates.length} (lease file) / ${r.duplicates} (client)`);
+    lines.push(
+      `| ${name} | ${r.n} | ${r.ok} | ${audit.duplicates.length} (client: ${r.duplicates}) | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} | ${(r.cpuSec / r.wallSec).toFixed(2)} |`,
+    );
+    if (r.errors.length) notes.push(`- ${name} failures: ${r.errors.join('; ')}`);
+    notes.push(`- ${name}: ${clientVerdict('the storm client (one Node process)', r.cpuSec, r.wallSec).text}`);
+    if (kind === 'underlay') {
+      const st = JSON.parse(stats) as { dhcp?: { sent?: Record<string, number>; leases?: { bound: number }; intake?: unknown }; tftp?: { completed: number; retransmits: number; errors: number } };
+      notes.push(`- agent counters: DHCP sent ${JSON.stringify(st.dhcp?.sent ?? {})}, intake ${JSON.stringify(st.dhcp?.intake ?? {})}, bound leases ${st.dhcp?.leases?.bound ?? '?'}; TFTP completed ${st.tftp?.completed ?? '?'}, retransmits ${st.tftp?.retransmits ?? '?'}, errors ${st.tftp?.errors ?? '?'}`);
+    }
+  }
+  if (totals.has('underlay') && totals.has('reference')) notes.push(`- storm time agent / reference: ${(totals.get('underlay')! / totals.get('reference')!).toFixed(2)}x (lower is better)`);
+  return [...lines, '', ...notes];
 }
 
 // ---- main -----------------------------------------------------------------------------------------------
@@ -510,11 +569,11 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   agentB = a.agentB ?? '';
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, port 67/69)');
-  for (const c of ['kea-dhcp4', 'perfdhcp', 'in.tftpd', 'nginx', 'busybox', 'atftp']) {
+  for (const c of ['kea-dhcp4', 'perfdhcp', 'in.tftpd', 'nginx', 'atftp']) {
     try {
       execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
     } catch {
-      throw new Error(`${c} missing (Debian: kea-dhcp4-server kea-admin tftpd-hpa nginx-light busybox atftp)`);
+      throw new Error(`${c} missing (Debian: kea-dhcp4-server kea-admin tftpd-hpa nginx-light atftp)`);
     }
   }
   if (!existsSync(join(IPXE_DIR, 'undionly.kpxe'))) throw new Error(`${IPXE_DIR}/undionly.kpxe missing (Debian: ipxe)`);
@@ -552,7 +611,6 @@ async function main(): Promise<void> {
     `nginx ${version(['nginx', '-v'], /(?<=nginx\/)[\d.]+/)}`,
     `tftpd-hpa ${version(['/usr/sbin/in.tftpd', '-V'], /(?<=tftp-hpa )[\d.]+/)}`,
     `atftp ${version(['atftp', '--version'], /[\d.]+/)}`,
-    `${version(['busybox'], /BusyBox v[\d.]+/)}`,
   ];
   console.log(`boot bench: ${versions.join(', ')}; ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs; namespaces ${net.server.name}, ${net.client.name}; files in ${dir}`);
   const report: string[] = [];
