@@ -463,7 +463,7 @@ export class DhcpServer {
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug(
         { to: out.to, from: out.from, type: messageTypeName(out.packet.options.get(Opt.MESSAGE_TYPE)![0]!), yiaddr: out.packet.yiaddr, file: out.packet.file, ...(out.packet.options.has(Opt.RELAY_AGENT) ? { opt82: out.packet.options.get(Opt.RELAY_AGENT)!.toString('hex') } : {}) },
-        'dhcp: reply sending',
+        'dhcp: reply sent', // logged as it is handed to the socket (a failure is logged by onSent)
       );
     }
     sock.send(bytes, out.to.port, out.to.address, this.onSent);
