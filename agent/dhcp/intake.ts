@@ -7,8 +7,8 @@
  *   queue first: an OFFER already sent is only worth its cost if its REQUEST is answered.
  * - Both are bounded; when one is full its oldest datagram is dropped (the freshest client is the one most
  *   likely still waiting; a dropped client retransmits, as after a loss on the wire).
- * - The server reads every datagram the kernel has (reading costs a fraction of handling), so under overload
- *   the choice of what to drop is made here rather than by the socket buffer, which drops blindly.
+ * - The server handles as many datagrams per loop turn as libuv reads (server.ts): the intake orders each
+ *   read batch and bounds what waits; beyond that the socket buffer drops, which costs nothing.
  */
 import { MessageType, Opt } from './options.js';
 

@@ -109,8 +109,9 @@ export interface Incoming {
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
- * Datagrams handled per event-loop turn. libuv reads up to 32 datagrams per socket per turn, so under
- * overload the server reads faster than it handles and the intake, not the socket buffer, decides what waits.
+ * Datagrams handled per event-loop turn: libuv's read batch (32 per socket per turn), so the server never
+ * reads more than it handles (reading ahead to drop in user space cost more than it saved: docs/decisions.md)
+ * while each batch is handled REQUESTs first.
  */
 const HANDLE_PER_TURN = 32;
 
