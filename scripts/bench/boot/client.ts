@@ -89,15 +89,25 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
 
 // ---- HTTP -----------------------------------------------------------------------------------------------
 
-function httpGet(url: string, agent: Agent): Promise<{ bytes: number; status: number; length: number }> {
+/**
+ * One GET. A request on a reused keep-alive socket that the server closed as idle just before (it waited
+ * past the server's keep-alive timeout: a starved client) fails with ECONNRESET before any response; like
+ * Node's documentation advises for idempotent requests, that one case is retried once on a new connection.
+ */
+function httpGet(url: string, agent: Agent, retried = false): Promise<{ bytes: number; status: number; length: number }> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = get(url, { agent }, (res) => {
+      answered = true;
       let bytes = 0;
       res.on('data', (d: Buffer) => (bytes += d.length));
       res.on('end', () => resolve({ bytes, status: res.statusCode ?? 0, length: Number(res.headers['content-length'] ?? -1) }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (!answered && !retried && req.reusedSocket && e.code === 'ECONNRESET') resolve(httpGet(url, agent, true));
+      else reject(e);
+    });
     req.setTimeout(120_000, () => req.destroy(new Error(`timeout: ${url}`)));
   });
 }
