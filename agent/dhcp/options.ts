@@ -49,8 +49,9 @@ export const MessageType = {
   INFORM: 8,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
-export const messageTypeName = (n: number): MessageTypeName | undefined =>
-  (Object.keys(MessageType) as MessageTypeName[]).find((k) => MessageType[k] === n);
+const MESSAGE_TYPE_NAMES: (MessageTypeName | undefined)[] = [];
+for (const k of Object.keys(MessageType) as MessageTypeName[]) MESSAGE_TYPE_NAMES[MessageType[k]] = k;
+export const messageTypeName = (n: number): MessageTypeName | undefined => MESSAGE_TYPE_NAMES[n];
 
 /** Relay agent information (option 82) sub-options. */
 export const RelaySub = { CIRCUIT_ID: 1, REMOTE_ID: 2, LINK_SELECTION: 5, SERVER_ID_OVERRIDE: 11 } as const;

@@ -63,8 +63,13 @@ export interface DhcpPacket {
 export const FLAG_BROADCAST = 0x8000;
 
 /** Hardware address as `aa:bb:cc:dd:ee:ff` (hlen bytes of chaddr, lower case). */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 export function macOf(p: Pick<DhcpPacket, 'chaddr' | 'hlen'>): string {
-  return [...p.chaddr.subarray(0, Math.min(p.hlen, 16))].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const n = Math.min(p.hlen, 16);
+  let s = '';
+  for (let i = 0; i < n; i++) s += i === 0 ? HEX[p.chaddr[i]!] : ':' + HEX[p.chaddr[i]!];
+  return s;
 }
 
 export function macToChaddr(mac: string): Buffer {
@@ -148,7 +153,8 @@ export function parsePacket(buf: Buffer): DhcpPacket {
     }
   }
   const options = new Map<number, Buffer>();
-  for (const [code, parts] of raw) options.set(code, parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts));
+  // Views into the datagram (each datagram has its own buffer): no copy per option.
+  for (const [code, parts] of raw) options.set(code, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   return {
     op,
     htype: buf[1]!,

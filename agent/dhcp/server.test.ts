@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
+import { pino } from 'pino';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -340,6 +341,39 @@ describe('DhcpServer sockets (loopback only)', () => {
     }
     } finally {
       relay.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DhcpServer intake (loopback only)', () => {
+  it('handles a REQUEST that arrives behind a burst of DISCOVERs before them (an exchange in progress first)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ul-dhcp-intake-'));
+    const seen: { type?: string; mac?: string }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => { const o = JSON.parse(line) as { msg: string; type?: string; mac?: string }; if (o.msg === 'dhcp: request received') seen.push({ type: o.type, mac: o.mac }); } });
+    const client = createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const port = client.address().port + 1;
+    const loop = SubnetSchema.parse({ cidr: '127.0.0.0/8', range: { start: '127.0.9.1', end: '127.0.9.250' } });
+    const s = new DhcpServer({
+      mode: 'full', serverAddress: '127.0.0.1', port, subnets: () => [loop], reservations: () => [], lookupMachine: () => ({ known: false, netboot: true }),
+      bootUrls: { ipxeScript: 'http://127.0.0.1:8080/boot.ipxe', httpBoot: 'http://127.0.0.1:8080/ipxe/ipxe.efi' }, leaseFile: join(dir, 'l.jsonl'), logger,
+    });
+    try {
+      await s.start();
+      // Relayed to 127.0.0.3: replies go there (nobody listens), the test reads the server's own log.
+      const relayed = (p: DhcpPacket) => (p.giaddr = '127.0.0.3');
+      // Sent in one go while the server's loop is busy with this test: one read batch on its socket.
+      for (let i = 0; i < 20; i++) client.send(req(MessageType.DISCOVER, `02:00:00:00:08:${i.toString(16).padStart(2, '0')}`, relayed), port, '127.0.0.1');
+      client.send(req(MessageType.REQUEST, '02:00:00:00:08:ff', (p) => { relayed(p); p.options.set(Opt.SERVER_ID, encodeIp('127.0.0.1')); p.options.set(Opt.REQUESTED_IP, encodeIp('127.0.9.250')); }), port, '127.0.0.1');
+      for (let t = 0; t < 100 && seen.length < 21; t++) await new Promise((r) => setTimeout(r, 20));
+      expect(seen).toHaveLength(21);
+      expect(seen[0]).toEqual({ type: 'REQUEST', mac: '02:00:00:00:08:ff' });
+      expect(seen.slice(1).every((x) => x.type === 'DISCOVER')).toBe(true);
+      expect(s.stats().intake.highWater).toBeGreaterThan(1);
+    } finally {
+      await s.stop();
+      client.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

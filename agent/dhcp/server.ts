@@ -19,6 +19,7 @@ import { LeaseStore, type LeaseRecord } from './leases.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
 import { BOOTREQUEST, DhcpParseError, parsePacket, serializePacket, type DhcpPacket } from './packet.js';
 import { selectBoot, type BootDecision } from './pxe.js';
+import { DhcpIntake, type IntakeStats } from './intake.js';
 import { buildReply, type ReplySpec } from './reply.js';
 import { decodeRequest, isNetbootClient, type ClientRequest } from './request.js';
 import { selectSubnet } from './subnet-select.js';
@@ -85,6 +86,8 @@ export interface DhcpServerStats {
   /** Requests by subnet (CIDR) and message type number, full mode (the agent's metrics read them). */
   bySubnet: Record<string, Record<number, number>>;
   errors: number;
+  /** Datagrams dropped by the intake under overload (see intake.ts). */
+  intake: IntakeStats;
   leases?: ReturnType<LeaseStore['stats']>;
 }
 
@@ -107,6 +110,16 @@ export interface Incoming {
 /** Requested socket receive buffer (see bind()). */
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Datagrams handled per event-loop turn: libuv's read batch (32 per socket per turn), so the server never
+ * reads more than it handles (reading ahead to drop in user space cost more than it saved: docs/decisions.md)
+ * while each batch is handled REQUESTs first.
+ */
+const HANDLE_PER_TURN = 32;
+
+/** Sockets resolve the destination of a reply synchronously: it is always an address, never a name. */
+const literalLookup = (address: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, address, 4);
+
 const UNKNOWN_MACHINE: MachineFacts = { known: false, netboot: true };
 
 export class DhcpServer {
@@ -121,7 +134,9 @@ export class DhcpServer {
   private localCidrs: string[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
-  private st: DhcpServerStats = { received: 0, malformed: 0, ignored: 0, sent: {}, byType: {}, bySubnet: {}, errors: 0 };
+  private st: Omit<DhcpServerStats, 'intake'> = { received: 0, malformed: 0, ignored: 0, sent: {}, byType: {}, bySubnet: {}, errors: 0 };
+  private readonly intake = new DhcpIntake<Incoming>();
+  private draining = false;
 
   constructor(options: DhcpServerOptions) {
     const parsed = DhcpServerOptionsSchema.safeParse(options);
@@ -204,7 +219,7 @@ export class DhcpServer {
   }
 
   stats(): DhcpServerStats {
-    return { ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, ...(this.store ? { leases: this.store.stats() } : {}) };
+    return { ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
   }
 
   leases(): LeaseRecord[] {
@@ -231,7 +246,7 @@ export class DhcpServer {
     if (req.messageType === undefined) return this.ignore('BOOTP (no option 53) is not served', inc, req);
     const typeName = messageTypeName(req.messageType) ?? `type-${req.messageType}`;
     this.st.byType[typeName] = (this.st.byType[typeName] ?? 0) + 1;
-    this.logger.debug({ type: typeName, mac: req.mac, from: inc.from, to: inc.localAddress, listener: inc.listener, ciaddr: req.packet.ciaddr, giaddr: req.packet.giaddr, ...(req.vendorClass !== undefined ? { vendorClass: req.vendorClass } : {}), ...(req.userClass.length ? { userClass: req.userClass } : {}), ...(req.clientArch ? { arch: req.clientArch } : {}), ...(req.relayAgentRaw ? { opt82: req.relayAgentRaw.toString('hex') } : {}) }, 'dhcp: request received');
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ type: typeName, mac: req.mac, from: inc.from, to: inc.localAddress, listener: inc.listener, ciaddr: req.packet.ciaddr, giaddr: req.packet.giaddr, ...(req.vendorClass !== undefined ? { vendorClass: req.vendorClass } : {}), ...(req.userClass.length ? { userClass: req.userClass } : {}), ...(req.clientArch ? { arch: req.clientArch } : {}), ...(req.relayAgentRaw ? { opt82: req.relayAgentRaw.toString('hex') } : {}) }, 'dhcp: request received');
     if (this.o.interface && inc.localAddress === '0.0.0.0' && req.packet.giaddr === '0.0.0.0' && inc.from.address !== '0.0.0.0' && !this.localCidrs.some((c) => inCidr(inc.from.address, c))) {
       return this.ignore('broadcast from outside the interface', inc, req);
     }
@@ -392,15 +407,13 @@ export class DhcpServer {
 
   private bind(address: string, port: number, listener: 'dhcp' | 'proxy'): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const s = createSocket({ type: 'udp4', reuseAddr: true });
+      const s = createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup as never });
       const onError = (e: Error) => {
         s.close();
         reject(e);
       };
       s.once('error', onError);
-      s.on('message', (msg, rinfo) => {
-        void this.onMessage(msg, { from: { address: rinfo.address, port: rinfo.port }, localAddress: address, listener });
-      });
+      s.on('message', (msg, rinfo) => this.enqueue(msg, { from: { address: rinfo.address, port: rinfo.port }, localAddress: address, listener }));
       s.bind({ address, port, exclusive: false }, () => {
         s.off('error', onError);
         // A boot storm delivers hundreds of DISCOVERs in one burst: the default receive buffer (~200 KB, a
@@ -420,6 +433,25 @@ export class DhcpServer {
     });
   }
 
+  private enqueue(msg: Buffer, inc: Incoming): void {
+    this.intake.push(msg, inc);
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(this.drain);
+    }
+  }
+
+  /** Handles a few queued datagrams, then yields to the loop (which reads the sockets again). */
+  private readonly drain = (): void => {
+    for (let i = 0; i < HANDLE_PER_TURN; i++) {
+      const item = this.intake.next();
+      if (!item) break;
+      void this.onMessage(item.buf, item.meta);
+    }
+    if (this.intake.length > 0 && this.sockets.length > 0) setImmediate(this.drain);
+    else this.draining = false;
+  };
+
   private async onMessage(msg: Buffer, inc: Incoming): Promise<void> {
     const out = await this.handlePacket(msg, inc);
     if (!out) return;
@@ -433,18 +465,21 @@ export class DhcpServer {
       this.logger.error({ err: e }, 'dhcp: reply could not be serialized');
       return;
     }
-    sock.send(bytes, out.to.port, out.to.address, (err) => {
-      if (err) {
-        this.st.errors++;
-        this.logger.warn({ err, to: out.to }, 'dhcp: send failed');
-      } else {
-        this.logger.debug(
-          { to: out.to, from: out.from, type: messageTypeName(out.packet.options.get(Opt.MESSAGE_TYPE)![0]!), yiaddr: out.packet.yiaddr, file: out.packet.file, ...(out.packet.options.has(Opt.RELAY_AGENT) ? { opt82: out.packet.options.get(Opt.RELAY_AGENT)!.toString('hex') } : {}) },
-          'dhcp: reply sent',
-        );
-      }
-    });
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug(
+        { to: out.to, from: out.from, type: messageTypeName(out.packet.options.get(Opt.MESSAGE_TYPE)![0]!), yiaddr: out.packet.yiaddr, file: out.packet.file, ...(out.packet.options.has(Opt.RELAY_AGENT) ? { opt82: out.packet.options.get(Opt.RELAY_AGENT)!.toString('hex') } : {}) },
+        'dhcp: reply sent', // logged as it is handed to the socket (a failure is logged by onSent)
+      );
+    }
+    sock.send(bytes, out.to.port, out.to.address, this.onSent);
   }
+
+  /** One callback for every send (no closure per reply): dgram reports send errors only through it. */
+  private readonly onSent = (err: Error | null): void => {
+    if (!err) return;
+    this.st.errors++;
+    this.logger.warn({ err }, 'dhcp: send failed');
+  };
 
   private async closeSockets(): Promise<void> {
     await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));

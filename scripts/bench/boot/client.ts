@@ -1,7 +1,6 @@
 /**
  * The simulated machines: runs inside the bench's client namespace (`ip netns exec NS node client.js MODE JSON`)
  * and prints one JSON line with its results on stdout. Modes:
- *   dhcp   relayed DORA for N machines with W outstanding against one server
  *   tftp   atftp downloads (timed here, so no `ip netns exec` start-up is counted)
  *   http   kernel + initrd GETs with C concurrent workers
  *   storm  N machines booting at once: DORA, TFTP of the boot file the server named, HTTP kernel + initrd
@@ -11,33 +10,8 @@ import { createHash } from 'node:crypto';
 import { Agent, get } from 'node:http';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { tftpGet } from '../tftp-client.js';
+import { procCpuSeconds } from './perfdhcp.js';
 import { RelayDhcpClient, duplicateAddresses, macFor, type DoraResult } from './dhcp-client.js';
-
-export interface DhcpSpec {
-  server: string;
-  relay: string;
-  n: number;
-  window: number;
-  macPrefix: number;
-  timeoutMs: number;
-  retries: number;
-}
-
-export interface DhcpOutcome {
-  n: number;
-  window: number;
-  ok: number;
-  failed: number;
-  elapsedMs: number;
-  leasesPerSec: number;
-  duplicates: number;
-  resends: number;
-  naks: number;
-  errors: string[];
-  p50Ms: number;
-  p99Ms: number;
-  readyMs: number;
-}
 
 export const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return NaN;
@@ -52,46 +26,6 @@ async function waitReady(c: RelayDhcpClient, prefix: number): Promise<{ ms: numb
     if (r.ok) return { ms: performance.now() - t0, probe: r };
   }
   throw new Error('DHCP server never answered the readiness probe');
-}
-
-async function dhcp(spec: DhcpSpec): Promise<DhcpOutcome> {
-  const probeClient = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: 250, retries: 1 });
-  await probeClient.open();
-  const ready = await waitReady(probeClient, spec.macPrefix);
-  await probeClient.close();
-  const c = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: spec.timeoutMs, retries: spec.retries });
-  await c.open();
-  const results: DoraResult[] = [ready.probe];
-  let next = 0;
-  const t0 = performance.now();
-  const worker = async () => {
-    while (next < spec.n) {
-      const i = next++;
-      results.push(await c.dora(macFor(spec.macPrefix, i)));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(spec.window, spec.n) }, worker));
-  const elapsedMs = performance.now() - t0;
-  await c.close();
-  const run = results.slice(1);
-  const ok = run.filter((r) => r.ok);
-  const errs = new Map<string, number>();
-  for (const r of run) if (!r.ok) errs.set(r.error ?? '?', (errs.get(r.error ?? '?') ?? 0) + 1);
-  return {
-    n: spec.n,
-    window: spec.window,
-    ok: ok.length,
-    failed: run.length - ok.length,
-    elapsedMs,
-    leasesPerSec: ok.length / (elapsedMs / 1000),
-    duplicates: duplicateAddresses(results).length,
-    resends: run.reduce((a, r) => a + r.resends, 0),
-    naks: run.reduce((a, r) => a + r.naks, 0),
-    errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
-    p50Ms: pct(ok.map((r) => r.ms), 50),
-    p99Ms: pct(ok.map((r) => r.ms), 99),
-    readyMs: ready.ms,
-  };
 }
 
 // ---- TFTP -----------------------------------------------------------------------------------------------
@@ -129,13 +63,17 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
     }
     return granted;
   }
-  const out: { key: string; mbps: number; ms: number }[] = [];
+  const out: { key: string; mbps: number; ms: number; clientCpuSec: number }[] = [];
   const checked = new Set<string>();
+  // atftp's CPU time: this process's waited-for children, from /proc.
+  const childCpu = () => procCpuSeconds(readFileSync('/proc/self/stat', 'utf8'), 'children');
   for (const r of spec.runs) {
     const local = `${spec.out}/dl.bin`;
     rmSync(local, { force: true });
     const opts = Object.entries(r.options).flatMap(([k, v]) => ['--option', `${k} ${v}`]);
+    const c0 = childCpu();
     const res = await atftp([...opts, '-g', '-r', r.file, '-l', local, r.host, String(r.port)], spec.out);
+    const clientCpuSec = childCpu() - c0;
     if (!res.ok) throw new Error(`${r.key}: atftp failed: ${res.stderr.trim()}`);
     const size = statSync(local).size;
     if (size !== spec.size) throw new Error(`${r.key}: got ${size} bytes, want ${spec.size}`);
@@ -143,7 +81,7 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
       checked.add(r.key);
       if (createHash('sha256').update(readFileSync(local)).digest('hex') !== spec.sha256) throw new Error(`${r.key}: sha256 mismatch`);
     }
-    out.push({ key: r.key, mbps: spec.size / 1e6 / (res.ms / 1000), ms: res.ms });
+    out.push({ key: r.key, mbps: spec.size / 1e6 / (res.ms / 1000), ms: res.ms, clientCpuSec });
   }
   rmSync(`${spec.out}/dl.bin`, { force: true });
   return out;
@@ -151,15 +89,25 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
 
 // ---- HTTP -----------------------------------------------------------------------------------------------
 
-function httpGet(url: string, agent: Agent): Promise<{ bytes: number; status: number; length: number }> {
+/**
+ * One GET. A request on a reused keep-alive socket that the server closed as idle just before (it waited
+ * past the server's keep-alive timeout: a starved client) fails with ECONNRESET before any response; like
+ * Node's documentation advises for idempotent requests, that one case is retried once on a new connection.
+ */
+function httpGet(url: string, agent: Agent, retried = false): Promise<{ bytes: number; status: number; length: number }> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = get(url, { agent }, (res) => {
+      answered = true;
       let bytes = 0;
       res.on('data', (d: Buffer) => (bytes += d.length));
       res.on('end', () => resolve({ bytes, status: res.statusCode ?? 0, length: Number(res.headers['content-length'] ?? -1) }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (!answered && !retried && req.reusedSocket && e.code === 'ECONNRESET') resolve(httpGet(url, agent, true));
+      else reject(e);
+    });
     req.setTimeout(120_000, () => req.destroy(new Error(`timeout: ${url}`)));
   });
 }
@@ -168,10 +116,11 @@ export interface HttpSpec {
   runs: { key: string; base: string; files: { path: string; size: number }[]; concurrency: number; pairs: number }[];
 }
 
-async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPerSec: number; ms: number; requests: number }[]> {
+async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPerSec: number; ms: number; requests: number; clientCpuSec: number }[]> {
   const out = [];
   for (const r of spec.runs) {
     const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+    const cpu0 = process.cpuUsage();
     let next = 0;
     let bytes = 0;
     let requests = 0;
@@ -190,8 +139,9 @@ async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPer
       }),
     );
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     agent.destroy();
-    out.push({ key: r.key, mbps: bytes / 1e6 / (ms / 1000), reqPerSec: requests / (ms / 1000), ms, requests });
+    out.push({ key: r.key, mbps: bytes / 1e6 / (ms / 1000), reqPerSec: requests / (ms / 1000), ms, requests, clientCpuSec: (cpu.user + cpu.system) / 1e6 });
   }
   return out;
 }
@@ -231,6 +181,7 @@ async function storm(spec: StormSpec) {
   // Same readiness rule as the DHCP runs: the clock starts once the server answers.
   const ready = await waitReady(c, spec.macPrefix);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const machine = async (i: number): Promise<MachineResult> => {
     const mac = macFor(spec.macPrefix, i);
     const start = performance.now();
@@ -278,6 +229,7 @@ async function storm(spec: StormSpec) {
   };
   const results = await Promise.all(Array.from({ length: spec.n }, (_, i) => machine(i)));
   const totalMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await c.close();
   const ok = results.filter((r) => r.ok);
   const dups = duplicateAddresses(results.map((r) => ({ mac: r.mac, ok: r.ok, ms: 0, resends: 0, naks: 0, ...(r.address ? { address: r.address } : {}) })).concat([ready.probe]));
@@ -298,14 +250,16 @@ async function storm(spec: StormSpec) {
     dhcpResends: results.reduce((a, r) => a + r.dhcpResends, 0),
     bytes: ok.length * (spec.tftpSize + spec.kernel.size + spec.initrd.size),
     errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
+    cpuSec: (cpu.user + cpu.system) / 1e6,
+    wallSec: totalMs / 1000,
   };
 }
 
 const [mode, json] = process.argv.slice(2);
-const modes: Record<string, (s: never) => Promise<unknown>> = { dhcp, tftp, http, storm } as never;
+const modes: Record<string, (s: never) => Promise<unknown>> = { tftp, http, storm } as never;
 const fn = modes[mode ?? ''];
 if (!fn || !json) {
-  console.error('usage: client.js dhcp|tftp|http|storm JSON');
+  console.error('usage: client.js tftp|http|storm JSON');
   process.exit(2);
 }
 // The bench kills us by PID if we overrun; exit with the parent too.

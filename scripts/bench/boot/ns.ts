@@ -3,7 +3,11 @@
  * tsconfig does not compile test/). Addresses come from 198.18.0.0/15 only.
  *
  *   server ns: br0 198.18.0.1/24, route 198.19.0.0/16 via 198.18.0.2 (the relay)
- *   client ns: eth0 198.18.0.2/24 (veth into br0), lo 198.19.0.1/32 (the relay's client-side address = giaddr)
+ *   client ns: eth0 198.18.0.2/24 (veth into br0) and 198.19.0.1/32 (the relay's client-side address = giaddr;
+ *              on eth0, not lo: perfdhcp binds its socket to the interface holding its local address)
+ *
+ * The pool subnet is 198.18.0.0/15 (it contains giaddr; ~130,000 addresses for the 100,000-client runs); the
+ * server's own /24 and the relay's 198.19.0.0/24 are outside the range.
  *
  * Every process started with `spawn()` is remembered and killed by PID in `destroy()`; `destroy()` then
  * deletes both namespaces (which removes the bridge and the veth pair).
@@ -14,8 +18,10 @@ import { randomBytes } from 'node:crypto';
 export const SERVER_ADDR = '198.18.0.1';
 export const RELAY_LINK_ADDR = '198.18.0.2';
 export const GIADDR = '198.19.0.1';
-export const POOL_CIDR = '198.19.0.0/16';
-export const POOL_START = '198.19.1.0';
+export const POOL_CIDR = '198.18.0.0/15';
+export const POOL_START = '198.18.2.0';
+/** Routed to the relay (replies to giaddr). */
+export const RELAY_NET = '198.19.0.0/16';
 export const POOL_END = '198.19.254.254';
 
 function ip(args: string[]): void {
@@ -60,8 +66,8 @@ export class BenchNet {
       c.exec(['ip', 'link', 'set', 'vc0', 'name', 'eth0']);
       c.exec(['ip', 'addr', 'add', `${RELAY_LINK_ADDR}/24`, 'dev', 'eth0']);
       c.exec(['ip', 'link', 'set', 'eth0', 'up']);
-      c.exec(['ip', 'addr', 'add', `${GIADDR}/32`, 'dev', 'lo']);
-      s.exec(['ip', 'route', 'add', POOL_CIDR, 'via', RELAY_LINK_ADDR]);
+      c.exec(['ip', 'addr', 'add', `${GIADDR}/32`, 'dev', 'eth0']);
+      s.exec(['ip', 'route', 'add', RELAY_NET, 'via', RELAY_LINK_ADDR]);
       // The bridge needs a moment to reach forwarding state; wait until the client can reach the server.
       for (let i = 0; i < 50; i++) {
         try {

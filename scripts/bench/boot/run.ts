@@ -1,31 +1,40 @@
 /**
- * Boot-storm benchmark (issue "Boot services on the agent"): the agent's DHCP, TFTP and HTTP boot services
- * against dnsmasq, Kea, tftpd-hpa and busybox httpd, plus a storm of N machines booting at once from the agent.
+ * Boot benchmark (issues "Boot services on the agent" and 21): the agent's DHCP, TFTP and HTTP boot services
+ * against Kea, tftpd-hpa and nginx, each phase checking that the reference server, not the
+ * client, was the limit, plus a storm of N machines booting at once, against the agent and against
+ * Kea + tftpd-hpa + nginx in the same run.
  *
  *   npx tsc -p . && node scripts/postbuild.mjs && node dist/scripts/bench/boot/run.js [options]
  *
  *   --only dhcp,tftp,http,storm   phases to run (default all)
- *   --dhcp-n 1000,10000           machines per DHCP run      --window 200   outstanding DORAs
+ *   --dhcp-n 20000,100000         clients per DHCP run (perfdhcp, relay mode)
+ *   --dhcp-rate 40000             DORAs/s perfdhcp offers (open loop: above every server's capacity)
+ *   --kea-floor 5000              no ratio is printed when Kea single-threaded does fewer leases/s
  *   --dhcp-rounds 2               runs per server and N (order rotated each round)
+ *   --dhcp-servers underlay,kea,kea-mt
+ *   --agent-b PATH                another build's dist/scripts/bench/boot/agent.js, run as server underlay-b (A/B)
  *   --tftp-rounds 3  --tftp-mib 64
  *   --http-concurrency 1,8,32  --kernel-mib 8  --initrd-mib 32
- *   --storm-n 1000  --storm-initrd-mib 8
+ *   --storm-n 1000  --storm-initrd-mib 8  --storm-servers underlay,reference
  *   --deadline-min 45             hard stop: everything is killed and cleaned up
  *
- * Network (see ns.ts): two namespaces made for the run, 198.18.0.0/15 only. Every DHCP server runs alone,
- * in turn, on 198.18.0.1:67 in the server namespace with a fresh lease database; the simulated machines are a
- * relay at 198.19.0.1 in the client namespace (giaddr; servers answer by unicast to giaddr:67). Processes
- * are killed by PID; namespaces and temp files are removed on exit, on failure and on SIGINT/SIGTERM.
+ * Network (see ns.ts): two namespaces made for the run, 198.18.0.0/15 only. Every server runs alone, in turn,
+ * on 198.18.0.1 in the server namespace with a fresh lease database; the simulated machines are a relay at
+ * 198.19.0.1 in the client namespace (giaddr; servers answer by unicast to giaddr:67). Processes are killed
+ * by PID; namespaces and temp files are removed on exit, on failure and on SIGINT/SIGTERM.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentSpec } from './agent.js';
-import type { DhcpOutcome, DhcpSpec, HttpSpec, StormSpec, TftpSpec } from './client.js';
+import type { HttpSpec, StormSpec, TftpSpec } from './client.js';
+import { agentBound, auditLeases, keaBound, type LeaseAudit } from './lease-files.js';
 import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from './ns.js';
+import { parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun } from './perfdhcp.js';
+import { KEA_PUBLISHED_ST, clientVerdict, ratioOrRefusal } from './reference-check.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const IPXE_DIR = '/usr/lib/ipxe';
@@ -34,9 +43,12 @@ const MiB = 1024 * 1024;
 interface Args {
   only: Set<string>;
   dhcpN: number[];
-  window: number;
+  dhcpRate: number;
+  keaFloor: number;
   dhcpRounds: number;
   dhcpServers: string[];
+  /** Another build's dist/scripts/bench/boot/agent.js, run as DHCP server `underlay-b` (A/B in one run). */
+  agentB?: string;
   tftpRounds: number;
   tftpMiB: number;
   httpConcurrency: number[];
@@ -44,16 +56,18 @@ interface Args {
   initrdMiB: number;
   stormN: number;
   stormInitrdMiB: number;
+  stormServers: string[];
   deadlineMin: number;
 }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     only: new Set(['dhcp', 'tftp', 'http', 'storm']),
-    dhcpN: [1000, 10000],
-    window: 200,
+    dhcpN: [20000, 100000],
+    dhcpRate: 40000,
+    keaFloor: 5000,
     dhcpRounds: 2,
-    dhcpServers: ['underlay', 'kea', 'kea-mt', 'dnsmasq'],
+    dhcpServers: ['underlay', 'kea', 'kea-mt'],
     tftpRounds: 3,
     tftpMiB: 64,
     httpConcurrency: [1, 8, 32],
@@ -61,6 +75,7 @@ function parseArgs(argv: string[]): Args {
     initrdMiB: 32,
     stormN: 1000,
     stormInitrdMiB: 8,
+    stormServers: ['underlay', 'reference'],
     deadlineMin: 45,
   };
   const ints = (v: string | undefined, lo: number, hi: number) => {
@@ -73,22 +88,26 @@ function parseArgs(argv: string[]): Args {
     const v = argv[i + 1];
     switch (k) {
       case '--only': a.only = new Set((v ?? '').split(',')); break;
-      case '--dhcp-n': a.dhcpN = ints(v, 1, 60000); break;
-      case '--window': a.window = ints(v, 1, 5000)[0]!; break;
+      case '--dhcp-n': a.dhcpN = ints(v, 1, 120000); break;
+      case '--dhcp-rate': a.dhcpRate = ints(v, 100, 1000000)[0]!; break;
+      case '--kea-floor': a.keaFloor = ints(v, 0, 1000000)[0]!; break;
       case '--dhcp-rounds': a.dhcpRounds = ints(v, 1, 20)[0]!; break;
       case '--dhcp-servers': a.dhcpServers = (v ?? '').split(','); break;
+      case '--agent-b': a.agentB = v; break;
       case '--tftp-rounds': a.tftpRounds = ints(v, 1, 20)[0]!; break;
       case '--tftp-mib': a.tftpMiB = ints(v, 1, 512)[0]!; break;
       case '--http-concurrency': a.httpConcurrency = ints(v, 1, 256); break;
       case '--kernel-mib': a.kernelMiB = ints(v, 1, 256)[0]!; break;
       case '--initrd-mib': a.initrdMiB = ints(v, 1, 1024)[0]!; break;
-      case '--storm-n': a.stormN = ints(v, 1, 5000)[0]!; break;
+      case '--storm-n': a.stormN = ints(v, 1, 20000)[0]!; break;
       case '--storm-initrd-mib': a.stormInitrdMiB = ints(v, 1, 256)[0]!; break;
+      case '--storm-servers': a.stormServers = (v ?? '').split(','); break;
       case '--deadline-min': a.deadlineMin = ints(v, 1, 180)[0]!; break;
       default: throw new Error(`unknown option ${k}`);
     }
   }
-  for (const s of a.dhcpServers) if (!['underlay', 'kea', 'kea-mt', 'dnsmasq'].includes(s)) throw new Error(`unknown DHCP server ${s}`);
+  for (const s of a.stormServers) if (!['underlay', 'reference'].includes(s)) throw new Error(`unknown storm servers ${s} (underlay, reference)`);
+  for (const s of a.dhcpServers) if (!['underlay', 'kea', 'kea-mt', ...(a.agentB ? ['underlay-b'] : [])].includes(s)) throw new Error(`unknown DHCP server ${s}${s === 'underlay-b' ? ' (needs --agent-b)' : ''}`);
   return a;
 }
 
@@ -101,6 +120,7 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 
 let net: BenchNet | undefined;
+let agentB = '';
 let dir = '';
 let cleaned = false;
 function cleanup(): void {
@@ -191,20 +211,9 @@ async function startDhcpServer(name: string, run: string): Promise<ChildProcess>
   const d = join(dir, 'dhcp', run);
   mkdirSync(d, { recursive: true });
   const s = net!.server;
-  if (name === 'underlay') {
-    return startProc(s, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))], join(d, 'log'), { ready: 'line' });
-  }
-  if (name === 'dnsmasq') {
-    const conf = [
-      'port=0', 'no-resolv', 'no-hosts', 'interface=br0',
-      `dhcp-range=${POOL_START},${POOL_END},255.255.0.0,1h`,
-      `dhcp-option=3,${GIADDR}`, `dhcp-option=6,${SERVER_ADDR}`,
-      `dhcp-boot=undionly.kpxe,,${SERVER_ADDR}`,
-      'dhcp-lease-max=100000', `dhcp-leasefile=${join(d, 'dnsmasq.leases')}`,
-      'no-ping', 'quiet-dhcp', `pid-file=${join(d, 'dnsmasq.pid')}`, 'user=root', `log-facility=${join(d, 'dnsmasq.log')}`,
-    ].join('\n');
-    writeFileSync(join(d, 'dnsmasq.conf'), conf + '\n');
-    return startProc(s, ['dnsmasq', '-k', `--conf-file=${join(d, 'dnsmasq.conf')}`], join(d, 'log'));
+  if (name === 'underlay' || name === 'underlay-b') {
+    const agentJs = name === 'underlay' ? join(here, 'agent.js') : agentB;
+    return startProc(s, [process.execPath, agentJs, JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))], join(d, 'log'), { ready: 'line' });
   }
   // Kea: memfile leases (persisted CSV), UDP sockets on br0, logging at WARN (no line per lease).
   const conf = {
@@ -232,43 +241,120 @@ async function startDhcpServer(name: string, run: string): Promise<ChildProcess>
   return startProc(s, ['kea-dhcp4', '-c', join(d, 'kea.json')], join(d, 'log'), { env: { KEA_PIDFILE_DIR: d, KEA_LOCKFILE_DIR: d } });
 }
 
+interface DhcpRun {
+  server: string;
+  n: number;
+  report: PerfdhcpReport;
+  /** ACKs perfdhcp received per second of its run (its exit wait left out). */
+  leasesPerSec: number;
+  /** perfdhcp's CPU use, in cores (CPU seconds / wall seconds). */
+  generatorCores: number;
+  audit: LeaseAudit;
+  /** The server's CPU time (every thread) during the run, ms per 1,000 leases stored: robust on a busy machine. */
+  serverCpuMsPer1k: number;
+  /** ACKs perfdhcp received for which the server's lease database holds no bound lease. */
+  ackedNotStored: number;
+  failed: number;
+}
+
+/** CPU seconds a running server process has used (all threads). */
+function serverCpu(p: ChildProcess): number {
+  try {
+    return procCpuSeconds(readFileSync(`/proc/${p.pid}/stat`, 'utf8'), 'self');
+  } catch {
+    return NaN;
+  }
+}
+
+/** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
+async function runPerfdhcp(run: PerfdhcpRun): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number }> {
+  // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
+  const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
+  const p = net!.spawn(net!.client, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]);
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const t0 = performance.now();
+  // Generous: on a busy machine perfdhcp itself falls far behind its rate (100,000 clients took ~55 s at load 16).
+  const limit = setTimeout(() => void net!.kill(p, 500), 120_000 + run.clients * 2);
+  const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+  clearTimeout(limit);
+  const wall = (performance.now() - t0) / 1000;
+  // perfdhcp exits 3 when packets were dropped: expected at a rate above the server's capacity.
+  if (code !== 0 && code !== 3) throw new Error(`perfdhcp exited ${code}: ${(err || out).slice(-2000)}`);
+  const st = /^STAT (.*)$/m.exec(err)?.[1];
+  const report = parsePerfdhcp(out);
+  // perfdhcp always waits the whole exit wait (-W) and its own Rate divides by it too: take it out.
+  const active = wall - run.exitWaitUs / 1e6;
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active };
+}
+
 async function dhcpPhase(a: Args): Promise<string[]> {
   const lines: string[] = [];
-  const res = new Map<string, DhcpOutcome[]>();
-  let prefix = 0x1000;
-  console.log(`\n## DHCP: relayed DORA, window ${a.window}, servers in turn on ${SERVER_ADDR}:67, fresh lease DB per run`);
+  const runs: DhcpRun[] = [];
+  console.log(`\n## DHCP: perfdhcp (Kea's generator, relay mode, giaddr ${GIADDR}) at ${a.dhcpRate} DORA/s offered, servers in turn on ${SERVER_ADDR}:67, fresh lease DB per run`);
   for (const n of a.dhcpN) {
     for (let round = 0; round < a.dhcpRounds; round++) {
       const order = a.dhcpServers.map((_, i, xs) => xs[(i + round) % xs.length]!);
-      for (const name of order) {
-        const run = `${name}-${n}-${round}`;
-        const p = await startDhcpServer(name, run);
+      for (const server of order) {
+        const run = `${server}-${n}-${round}`;
+        const load = loadavg()[0]!.toFixed(1);
+        const p = await startDhcpServer(server, run);
+        let res: Awaited<ReturnType<typeof runPerfdhcp>>;
+        let cpu = NaN;
         try {
-          const spec: DhcpSpec = { server: SERVER_ADDR, relay: GIADDR, n, window: a.window, macPrefix: prefix++, timeoutMs: 2000, retries: 4 };
-          const r = await runClient<DhcpOutcome>('dhcp', spec, Math.max(300_000, n * 60));
-          console.log(`  ${name.padEnd(9)} n=${n} round ${round + 1}: ${f0(r.leasesPerSec)} leases/s, ok ${r.ok}/${r.n}, dup ${r.duplicates}, resends ${r.resends}, NAKs ${r.naks}, p50 ${f1(r.p50Ms)} ms p99 ${f1(r.p99Ms)} ms${r.errors.length ? `, errors ${r.errors.join('; ')}` : ''}`);
-          const k = `${name}|${n}`;
-          res.set(k, [...(res.get(k) ?? []), r]);
+          const cpu0 = serverCpu(p);
+          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' });
+          cpu = serverCpu(p) - cpu0;
         } finally {
-          await net!.kill(p);
+          await net!.kill(p, 10_000);
         }
+        // Audit what the server stored (after it exited: Kea's CSV is flushed, the agent's journal closed).
+        const d = join(dir, 'dhcp', run);
+        const audit = auditLeases(server.startsWith('underlay') ? agentBound(readFileSync(join(d, 'leases.jsonl'), 'utf8')) : keaBound(readFileSync(join(d, 'kea-leases4.csv'), 'utf8')));
+        const r = res.report;
+        // perfdhcp now and then draws a client twice (it then reports the second ACK as a non-unique address):
+        // those ACKs are for a MAC already counted.
+        const ackedNotStored = Math.max(0, r.request.received - r.request.nonUnique - audit.boundMacs);
+        const failed = r.request.rejectedLeases + ackedNotStored + audit.duplicates.length + audit.macsWithSeveral;
+        const serverCpuMsPer1k = (cpu * 1000) / (audit.boundMacs / 1000);
+        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, audit, serverCpuMsPer1k, ackedNotStored, failed });
+        console.log(
+          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
+            `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
+            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; perfdhcp ${f1(res.cores)} cores`,
+        );
       }
     }
   }
-  lines.push(`| machines | window | server | leases/s median | min..max | ok | duplicates | resends | NAKs | DORA p50 / p99 ms | runs |`, '|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push(
+    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files).`,
+    '',
+    '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | perfdhcp cores | runs |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  );
+  const med = (server: string, n: number) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.leasesPerSec));
   for (const n of a.dhcpN) {
-    for (const name of a.dhcpServers) {
-      const rs = res.get(`${name}|${n}`) ?? [];
+    for (const server of a.dhcpServers) {
+      const rs = runs.filter((r) => r.server === server && r.n === n);
       const l = rs.map((r) => r.leasesPerSec);
-      lines.push(`| ${n} | ${a.window} | ${name} | ${f0(median(l))} | ${f0(Math.min(...l))}..${f0(Math.max(...l))} | ${rs.map((r) => `${r.ok}/${r.n}`).join(', ')} | ${rs.map((r) => r.duplicates).join(', ')} | ${rs.map((r) => r.resends).join(', ')} | ${rs.map((r) => r.naks).join(', ')} | ${f1(median(rs.map((r) => r.p50Ms)))} / ${f1(median(rs.map((r) => r.p99Ms)))} | ${rs.length} |`);
+      lines.push(`| ${n} | ${server} | ${f0(median(l))} | ${f0(Math.min(...l))}..${f0(Math.max(...l))} | ${rs.map((r) => `${r.report.request.received} (${r.audit.boundMacs})`).join(', ')} | ${rs.map((r) => r.failed).join(', ')} | ${rs.map((r) => r.audit.duplicates.length).join(', ')} | ${f0(median(rs.map((r) => r.serverCpuMsPer1k)))} | ${rs.map((r) => f1(r.generatorCores)).join(', ')} | ${rs.length} |`);
     }
   }
   lines.push('');
   for (const n of a.dhcpN) {
-    const m = (s: string) => median((res.get(`${s}|${n}`) ?? []).map((r) => r.leasesPerSec));
-    const ours = m('underlay');
-    const ratios = a.dhcpServers.filter((s) => s !== 'underlay').map((s) => `underlay/${s} ${(ours / m(s)).toFixed(2)}x`);
-    lines.push(`- ${n} machines: ${ratios.join(', ')}`);
+    if (!a.dhcpServers.includes('underlay')) break;
+    const ours = med('underlay', n);
+    const kea = med('kea', n);
+    const parts = [`Kea single-threaded's own figure ${f0(kea)} leases/s (published ${KEA_PUBLISHED_ST}/s)`];
+    if (a.dhcpServers.includes('kea')) parts.push(`underlay/kea ${ratioOrRefusal(ours, kea, 'Kea', a.keaFloor)}`);
+    // The multi-threaded ratio is only meaningful when single-threaded Kea showed the generator is not the limit.
+    if (a.dhcpServers.includes('kea-mt')) parts.push(`underlay/kea-mt ${ratioOrRefusal(ours, kea < a.keaFloor ? kea : med('kea-mt', n), kea < a.keaFloor ? 'Kea' : 'Kea 2 threads', a.keaFloor)}`);
+    const cpu = (server: string) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.serverCpuMsPer1k));
+    if (a.dhcpServers.includes('underlay-b')) parts.push(`underlay/underlay-b ${(ours / med('underlay-b', n)).toFixed(2)}x leases/s, CPU per lease ${(cpu('underlay') / cpu('underlay-b')).toFixed(2)}x`);
+    if (a.dhcpServers.includes('kea')) parts.push(`server CPU per lease underlay/kea ${(cpu('underlay') / cpu('kea')).toFixed(2)}x (lower is better; holds on a busy machine too)`);
+    lines.push(`- ${n} clients: ${parts.join('; ')}`);
   }
   return lines;
 }
@@ -307,7 +393,7 @@ async function tftpPhase(a: Args): Promise<string[]> {
     }
     const outDir = join(dir, 'out');
     mkdirSync(outDir, { recursive: true });
-    const res = await runClient<{ key: string; mbps: number }[]>('tftp', { runs, out: outDir, size, sha256 } satisfies TftpSpec, 1_200_000);
+    const res = await runClient<{ key: string; mbps: number; ms: number; clientCpuSec: number }[]>('tftp', { runs, out: outDir, size, sha256 } satisfies TftpSpec, 1_200_000);
     lines.push('| options | server | windowsize granted | MB/s median | min..max | runs |', '|---|---|---|---|---|---|');
     const med = new Map<string, number>();
     for (const c of configs) {
@@ -319,6 +405,9 @@ async function tftpPhase(a: Args): Promise<string[]> {
       }
     }
     lines.push('');
+    // The reference must be the limit: atftp's CPU during the tftpd-hpa transfers.
+    const ref = res.filter((r) => r.key.startsWith('tftpd-hpa|'));
+    lines.push(`- ${clientVerdict('atftp (during the tftpd-hpa runs)', ref.reduce((x, r) => x + r.clientCpuSec, 0), ref.reduce((x, r) => x + r.ms, 0) / 1000).text}`);
     const lock = med.get('tftpd-hpa|blksize 1468')!;
     for (const c of configs) {
       lines.push(`- ${c.name}: underlay/tftpd-hpa ${(med.get(`underlay|${c.name}`)! / med.get(`tftpd-hpa|${c.name}`)!).toFixed(2)}x (same options)${c.options.windowsize ? `, underlay windowed / tftpd-hpa lock-step ${(med.get(`underlay|${c.name}`)! / lock).toFixed(2)}x` : ''}`);
@@ -334,14 +423,18 @@ async function tftpPhase(a: Args): Promise<string[]> {
 
 async function httpPhase(a: Args): Promise<string[]> {
   const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ tftpPort: 6971, httpPort: 8080 }))], join(dir, 'http-agent.log'), { ready: 'line' });
-  const bb = await startProc(net!.server, ['busybox', 'httpd', '-f', '-p', `${SERVER_ADDR}:8081`, '-h', join(dir, 'boot')], join(dir, 'busybox.log'));
+  const nd = join(dir, 'http-nginx');
+  mkdirSync(nd, { recursive: true });
+  writeFileSync(join(nd, 'nginx.conf'), nginxConf(nd, join(dir, 'boot'), 8081));
+  const ref = 'nginx';
+  const bb = await startProc(net!.server, ['nginx', '-c', join(nd, 'nginx.conf'), '-p', nd, '-e', join(nd, 'nginx-error.log')], join(nd, 'nginx.log'));
   const files = (prefix: string) => [
     { path: `${prefix}/vmlinuz`, size: a.kernelMiB * MiB },
     { path: `${prefix}/initrd.img`, size: a.initrdMiB * MiB },
   ];
   const servers = [
     { name: 'underlay', base: `http://${SERVER_ADDR}:8080`, prefix: '/files' },
-    { name: 'busybox httpd', base: `http://${SERVER_ADDR}:8081`, prefix: '' },
+    { name: ref, base: `http://${SERVER_ADDR}:8081`, prefix: '/files' },
   ];
   console.log(`\n## HTTP: kernel ${a.kernelMiB} MiB + initrd ${a.initrdMiB} MiB per pair, node http client in the client namespace`);
   const runs: HttpSpec['runs'] = [];
@@ -352,7 +445,7 @@ async function httpPhase(a: Args): Promise<string[]> {
   try {
     // Warm-up (page cache, JIT) not counted.
     await runClient('http', { runs: servers.map((s) => ({ key: 'warm', base: s.base, files: files(s.prefix), concurrency: 2, pairs: 2 })) }, 120_000);
-    const res = await runClient<{ key: string; mbps: number; reqPerSec: number; requests: number }[]>('http', { runs } satisfies HttpSpec, 1_200_000);
+    const res = await runClient<{ key: string; mbps: number; reqPerSec: number; requests: number; ms: number; clientCpuSec: number }[]>('http', { runs } satisfies HttpSpec, 1_200_000);
     lines.push('| concurrency | server | MB/s | requests/s | requests |', '|---|---|---|---|---|');
     for (const c of a.httpConcurrency) {
       for (const s of servers) {
@@ -363,8 +456,8 @@ async function httpPhase(a: Args): Promise<string[]> {
     lines.push('');
     for (const c of a.httpConcurrency) {
       const u = res.find((x) => x.key === `underlay|${c}`)!;
-      const b = res.find((x) => x.key === `busybox httpd|${c}`)!;
-      lines.push(`- concurrency ${c}: underlay/busybox ${(u.mbps / b.mbps).toFixed(2)}x`);
+      const b = res.find((x) => x.key === `${ref}|${c}`)!;
+      lines.push(`- concurrency ${c}: underlay/${ref} ${(u.mbps / b.mbps).toFixed(2)}x; ${clientVerdict(`the HTTP client (during ${ref})`, b.clientCpuSec, b.ms / 1000).text}`);
     }
   } finally {
     await net!.kill(ours);
@@ -375,46 +468,94 @@ async function httpPhase(a: Args): Promise<string[]> {
 
 // ---- storm ----------------------------------------------------------------------------------------------
 
-async function stormPhase(a: Args): Promise<string[]> {
-  const d = join(dir, 'storm');
-  mkdirSync(d, { recursive: true });
-  const ours = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 69, httpPort: 8080 }))], join(d, 'agent.log'), { ready: 'line' });
-  const tftpSize = statSync(join(dir, 'tftp', 'undionly.kpxe')).size;
-  const spec: StormSpec = {
-    server: SERVER_ADDR,
-    relay: GIADDR,
-    n: a.stormN,
-    macPrefix: 0x7000,
-    httpBase: `http://${SERVER_ADDR}:8080`,
-    tftpPort: 69,
-    tftpSize,
-    kernel: { path: '/files/vmlinuz', size: a.kernelMiB * MiB },
-    initrd: { path: '/files/initrd-storm.img', size: a.stormInitrdMiB * MiB },
-    blksize: 1468,
-    dhcpTimeoutMs: 2000,
-    dhcpRetries: 5,
-  };
-  console.log(`\n## Storm: ${a.stormN} machines at once against the agent: DORA, TFTP undionly.kpxe (${tftpSize} B, blksize 1468), HTTP kernel ${a.kernelMiB} MiB + initrd ${a.stormInitrdMiB} MiB`);
-  type Q = { p50: number; p99: number; max: number };
-  let r: { n: number; ok: number; failed: number; duplicates: number; distinctAddresses: number; totalMs: number; dhcp: Q; tftp: Q; http: Q; total: Q; dhcpResends: number; bytes: number; errors: string[] };
-  let stats = '';
-  try {
-    r = await runClient('storm', spec, 1_800_000);
-  } finally {
-    const out = ours as ChildProcess & { output: () => string };
-    await net!.kill(ours, 10_000);
-    stats = /^STATS (.*)$/m.exec(out.output())?.[1] ?? '{}';
+type Q = { p50: number; p99: number; max: number };
+interface StormOutcome { n: number; ok: number; failed: number; duplicates: number; distinctAddresses: number; totalMs: number; dhcp: Q; tftp: Q; http: Q; total: Q; dhcpResends: number; bytes: number; errors: string[]; cpuSec: number; wallSec: number }
+
+/** nginx serving `root` under /files/ on SERVER_ADDR:port, everything it writes kept under `d`. */
+function nginxConf(d: string, root: string, port: number): string {
+  return [
+    'daemon off;', 'master_process on;', 'worker_processes 2;', 'user root;', `pid ${join(d, 'nginx.pid')};`, `error_log ${join(d, 'nginx-error.log')} warn;`,
+    'events { worker_connections 20000; }',
+    'http {',
+    '  access_log off; sendfile on; tcp_nopush on; keepalive_timeout 5s; default_type application/octet-stream;',
+    `  client_body_temp_path ${d}/cb; proxy_temp_path ${d}/px; fastcgi_temp_path ${d}/fc; uwsgi_temp_path ${d}/uw; scgi_temp_path ${d}/sc;`,
+    `  server { listen ${SERVER_ADDR}:${port} backlog=16384; location /files/ { alias ${root}/; } }`,
+    '}',
+  ].join('\n');
+}
+
+/** Starts the storm's servers: the agent, or Kea + tftpd-hpa + nginx. Returns them and where the leases go. */
+async function startStormServers(kind: string, d: string): Promise<{ procs: ChildProcess[]; leases: () => ReturnType<typeof auditLeases> }> {
+  if (kind === 'underlay') {
+    const p = await startProc(net!.server, [process.execPath, join(here, 'agent.js'), JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 69, httpPort: 8080 }))], join(d, 'agent.log'), { ready: 'line' });
+    return { procs: [p], leases: () => auditLeases(agentBound(readFileSync(join(d, 'leases.jsonl'), 'utf8'))) };
   }
-  const st = JSON.parse(stats) as { dhcp?: { sent?: Record<string, number>; leases?: { bound: number } }; tftp?: { completed: number; retransmits: number; errors: number } };
+  const run = `storm-kea-${Date.now()}`;
+  const kea = await startDhcpServer('kea', run);
+  const procs = [kea];
+  try {
+    procs.push(await startProc(net!.server, ['/usr/sbin/in.tftpd', '-L', '-s', join(dir, 'tftp'), '-a', `${SERVER_ADDR}:69`], join(d, 'tftpd-hpa.log')));
+    writeFileSync(join(d, 'nginx.conf'), nginxConf(d, join(dir, 'boot'), 8080));
+    procs.push(await startProc(net!.server, ['nginx', '-c', join(d, 'nginx.conf'), '-p', d, '-e', join(d, 'nginx-error.log')], join(d, 'nginx.log')));
+  } catch (e) {
+    for (const p of procs) await net!.kill(p);
+    throw e;
+  }
+  return { procs, leases: () => auditLeases(keaBound(readFileSync(join(dir, 'dhcp', run, 'kea-leases4.csv'), 'utf8'))) };
+}
+
+async function stormPhase(a: Args): Promise<string[]> {
+  const tftpSize = statSync(join(dir, 'tftp', 'undionly.kpxe')).size;
+  console.log(`\n## Storm: ${a.stormN} machines at once: DORA, TFTP undionly.kpxe (${tftpSize} B, blksize 1468), HTTP kernel ${a.kernelMiB} MiB + initrd ${a.stormInitrdMiB} MiB; servers in turn: ${a.stormServers.join(', ')}`);
   const lines = [
-    '| machines | succeeded | duplicate addresses | total s | per-machine boot p50 / p99 / max s | DHCP p50 / p99 ms | TFTP p50 / p99 ms | HTTP p50 / p99 s | GB moved | DHCP resends | server TFTP retransmits |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    `| ${r.n} | ${r.ok} | ${r.duplicates} | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} | ${st.tftp?.retransmits ?? '?'} |`,
-    '',
-    `- agent counters: DHCP sent ${JSON.stringify(st.dhcp?.sent ?? {})}, bound leases ${st.dhcp?.leases?.bound ?? '?'}; TFTP completed ${st.tftp?.completed ?? '?'}, errors ${st.tftp?.errors ?? '?'}; distinct addresses among ACKs ${r.distinctAddresses}`,
+    '| servers | machines | succeeded | duplicate addresses (lease file) | total s | per-machine boot p50 / p99 / max s | DHCP p50 / p99 ms | TFTP p50 / p99 ms | HTTP p50 / p99 s | GB moved | DHCP resends | client cores |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  if (r.errors.length) lines.push(`- failures: ${r.errors.join('; ')}`);
-  return lines;
+  const notes: string[] = [];
+  const totals = new Map<string, number>();
+  for (const [i, kind] of a.stormServers.entries()) {
+    const d = join(dir, `storm-${kind}`);
+    mkdirSync(d, { recursive: true });
+    const spec: StormSpec = {
+      server: SERVER_ADDR,
+      relay: GIADDR,
+      n: a.stormN,
+      macPrefix: 0x7000 + i * 0x100,
+      httpBase: `http://${SERVER_ADDR}:8080`,
+      tftpPort: 69,
+      tftpSize,
+      kernel: { path: '/files/vmlinuz', size: a.kernelMiB * MiB },
+      initrd: { path: '/files/initrd-storm.img', size: a.stormInitrdMiB * MiB },
+      blksize: 1468,
+      dhcpTimeoutMs: 2000,
+      dhcpRetries: 5,
+    };
+    const load = loadavg()[0]!.toFixed(1);
+    const { procs, leases } = await startStormServers(kind, d);
+    let r: StormOutcome;
+    let stats = '';
+    try {
+      r = await runClient<StormOutcome>('storm', spec, 1_800_000 + a.stormN * 100);
+    } finally {
+      for (const p of procs) await net!.kill(p, 10_000);
+      if (kind === 'underlay') stats = /^STATS (.*)$/m.exec((procs[0] as ChildProcess & { output: () => string }).output())?.[1] ?? '{}';
+    }
+    const audit = leases();
+    totals.set(kind, r.totalMs);
+    const name = kind === 'underlay' ? 'agent' : 'Kea + tftpd-hpa + nginx';
+    console.log(`  ${name} (load ${load}): ${r.ok}/${r.n} in ${(r.totalMs / 1000).toFixed(1)} s, duplicates ${audit.duplicates.length} (lease file) / ${r.duplicates} (client)`);
+    lines.push(
+      `| ${name} | ${r.n} | ${r.ok} | ${audit.duplicates.length} (client: ${r.duplicates}) | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} | ${(r.cpuSec / r.wallSec).toFixed(2)} |`,
+    );
+    if (r.errors.length) notes.push(`- ${name} failures: ${r.errors.join('; ')}`);
+    notes.push(`- ${name}: ${clientVerdict('the storm client (one Node process)', r.cpuSec, r.wallSec).text}`);
+    if (kind === 'underlay') {
+      const st = JSON.parse(stats) as { dhcp?: { sent?: Record<string, number>; leases?: { bound: number }; intake?: unknown }; tftp?: { completed: number; retransmits: number; errors: number } };
+      notes.push(`- agent counters: DHCP sent ${JSON.stringify(st.dhcp?.sent ?? {})}, intake ${JSON.stringify(st.dhcp?.intake ?? {})}, bound leases ${st.dhcp?.leases?.bound ?? '?'}; TFTP completed ${st.tftp?.completed ?? '?'}, retransmits ${st.tftp?.retransmits ?? '?'}, errors ${st.tftp?.errors ?? '?'}`);
+    }
+  }
+  if (totals.has('underlay') && totals.has('reference')) notes.push(`- storm time agent / reference: ${(totals.get('underlay')! / totals.get('reference')!).toFixed(2)}x (lower is better)`);
+  return [...lines, '', ...notes];
 }
 
 // ---- main -----------------------------------------------------------------------------------------------
@@ -429,12 +570,13 @@ function makeFile(path: string, bytes: number): void {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
+  agentB = a.agentB ?? '';
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespaces, port 67/69)');
-  for (const c of ['dnsmasq', 'kea-dhcp4', 'in.tftpd', 'busybox', 'atftp']) {
+  for (const c of ['kea-dhcp4', 'perfdhcp', 'in.tftpd', 'nginx', 'atftp']) {
     try {
       execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
     } catch {
-      throw new Error(`${c} missing (Debian: dnsmasq kea-dhcp4-server tftpd-hpa busybox atftp)`);
+      throw new Error(`${c} missing (Debian: kea-dhcp4-server kea-admin tftpd-hpa nginx-light atftp)`);
     }
   }
   if (!existsSync(join(IPXE_DIR, 'undionly.kpxe'))) throw new Error(`${IPXE_DIR}/undionly.kpxe missing (Debian: ipxe)`);
@@ -468,10 +610,10 @@ async function main(): Promise<void> {
   const versions = [
     `node ${process.version}`,
     `kea-dhcp4 ${version(['kea-dhcp4', '-V'], /^[\d.]+/m)}`,
-    `dnsmasq ${version(['dnsmasq', '--version'], /(?<=version )[\d.]+/)}`,
+    `perfdhcp ${version(['perfdhcp', '-v'], /[\d.]+/)}`,
+    `nginx ${version(['nginx', '-v'], /(?<=nginx\/)[\d.]+/)}`,
     `tftpd-hpa ${version(['/usr/sbin/in.tftpd', '-V'], /(?<=tftp-hpa )[\d.]+/)}`,
     `atftp ${version(['atftp', '--version'], /[\d.]+/)}`,
-    `${version(['busybox'], /BusyBox v[\d.]+/)}`,
   ];
   console.log(`boot bench: ${versions.join(', ')}; ${execFileSync('nproc', { encoding: 'utf8' }).trim()} CPUs; namespaces ${net.server.name}, ${net.client.name}; files in ${dir}`);
   const report: string[] = [];
