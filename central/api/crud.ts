@@ -35,6 +35,8 @@ export interface ResourceSpec<D extends Doc> {
   /** Extra list filters (query parameters) and how they map to store equality filters. */
   filters?: z.ZodObject;
   toWhere?: (query: Record<string, string | undefined>) => ListQuery['where'];
+  /** Fields the list's `?q=` text searches (case-insensitive substring); no `q` without them. */
+  searchFields?: string[];
   /** Builds a new document from a validated create body. */
   build: (input: Record<string, unknown>, ids: { id: string; now: string }) => D;
   /** Applies a validated patch; `null` in a patch removes an optional field. */
@@ -116,7 +118,10 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
   const Ref = z.object({ ref: z.string().min(1).max(128).describe(`${spec.label} id or name`) });
   const base = `/api/v1/${spec.path}`;
   const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
-  const query = spec.filters ? ListQueryParams.extend(spec.filters.shape) : ListQueryParams;
+  const withFilters = spec.filters ? ListQueryParams.extend(spec.filters.shape) : ListQueryParams;
+  const query = spec.searchFields
+    ? withFilters.extend({ q: z.string().max(128).optional().describe(`text contained (any case) in one of: ${spec.searchFields.join(', ')}`) })
+    : withFilters;
   const security = [{ bearer: [] }];
   const find = (c: Context, ref: string): D =>
     spec.siteField ? lookupScoped<D>(deps, spec.collection, spec.label, ref, scopeOf(c), spec.siteField) : lookup<D>(deps, spec.collection, spec.label, ref);
@@ -137,7 +142,9 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       const q = c.req.valid('query') as { limit: number; offset: number } & Record<string, string | undefined>;
       const filters = spec.toWhere ? spec.toWhere({ ...c.req.query() }) : undefined;
       const where = spec.siteField ? scopedWhere(scopeOf(c), filters, spec.siteField) : filters;
-      const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset });
+      const text = spec.searchFields ? q.q?.trim() : undefined;
+      const search = text ? { text, fields: spec.searchFields! } : undefined;
+      const page = deps.store.list<D>(spec.collection, { where, limit: q.limit, offset: q.offset, ...(search ? { search } : {}) });
       return c.json((spec.view ? { ...page, items: page.items.map((d) => spec.view!(d, deps)) } : page) as never, 200);
     },
   );

@@ -60,6 +60,8 @@ export const machinesResource: ResourceSpec<MachineT> = {
     state: z.string().optional(),
     rack: z.string().optional(),
   }),
+  // ?q= finds a machine by part of its name, id, any MAC, rack or address (the console's search box).
+  searchFields: ['name', 'id', 'macs', 'rack', 'address'],
   toWhere: (q) => {
     const where: Record<string, string> = {};
     if (q.site) where.site = q.site;

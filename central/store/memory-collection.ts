@@ -62,6 +62,8 @@ export class MemoryCollection {
     const where = Object.entries(query.where ?? {});
     let items = [...this.docs.values()];
     if (where.length > 0) items = items.filter((d) => where.every(([k, v]) => matches(d, k, v)));
+    const search = query.search?.text.toLowerCase();
+    if (search) items = items.filter((d) => query.search!.fields.some((f) => contains(valueAt(d, f), search)));
     const sortKey = query.sort ?? 'name';
     items.sort((a, b) => compare(a[sortKey] ?? a.id, b[sortKey] ?? b.id));
     const offset = query.offset ?? 0;
@@ -78,6 +80,21 @@ function matches(doc: Doc, path: string, want: unknown): boolean {
   }
   if (Array.isArray(value)) return value.some((v) => loose(v, want));
   return loose(value, want);
+}
+
+function valueAt(doc: Doc, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = Object.prototype.hasOwnProperty.call(value, part) ? (value as Record<string, unknown>)[part] : undefined;
+  }
+  return value;
+}
+
+/** A string or number field (or an element of an array field) that contains `lowered`. */
+function contains(value: unknown, lowered: string): boolean {
+  if (Array.isArray(value)) return value.some((v) => contains(v, lowered));
+  return (typeof value === 'string' || typeof value === 'number') && String(value).toLowerCase().includes(lowered);
 }
 
 function loose(a: unknown, b: unknown): boolean {

@@ -138,6 +138,13 @@ export function storeConformance(name: string, backend: ConformanceBackend): voi
       expect(s.list('things', { where: { 'params.role': 'WEB' } }).items.map((d) => d.id)).toEqual(['1']);
       expect(s.list('things', { limit: 1, offset: 1 })).toMatchObject({ items: [{ name: 'b' }], total: 3, limit: 1, offset: 1 });
       expect(s.counts()).toEqual({ things: 3, other: 0, hosts: 0 });
+      // Text search: any case, a substring of one of the fields, array elements too, with where and paging.
+      const names = (q: Parameters<typeof s.list>[1]) => s.list('things', q).items.map((d) => d.name);
+      expect(names({ search: { text: 'B', fields: ['name'] } })).toEqual(['b']);
+      expect(names({ search: { text: 'y', fields: ['name', 'tags'] } })).toEqual(['a', 'c']);
+      expect(names({ search: { text: 'y', fields: ['tags'] }, where: { 'params.role': 'db' } })).toEqual(['c']);
+      expect(s.list('things', { search: { text: 'x', fields: ['tags'] }, limit: 1 })).toMatchObject({ items: [{ name: 'a' }], total: 2 });
+      expect(names({ search: { text: 'nothing', fields: ['name', 'tags', 'params.role'] } })).toEqual([]);
       await s.close();
     });
 

@@ -21,6 +21,11 @@ export interface ListQuery {
   offset?: number;
   /** Field to sort by (default `name` if present, else `id`). */
   sort?: string;
+  /**
+   * Case-insensitive substring search: a document matches when one of `fields` (dotted paths; an array
+   * field matches when one element does) contains `text`. Applied with `where`, before paging.
+   */
+  search?: { text: string; fields: string[] };
 }
 
 export interface Page<T> {

@@ -193,6 +193,15 @@ describe('central API contract', () => {
       expect(await names('param.rank=7')).toEqual(['page-07']);
       expect(await names('param.role=even&profile=db')).toEqual(['page-00', 'page-10', 'page-20']);
       expect(await names('site=no-such-site')).toEqual([]);
+      // ?q= text: part of the name, a MAC or part of it (any case), with the other filters and paging.
+      expect(await names('q=PAGE-2')).toEqual(['page-20', 'page-21', 'page-22', 'page-23', 'page-24']);
+      expect(await names('q=bb:00:0A')).toEqual(['page-10']);
+      expect(await names('q=page-2&profile=db')).toEqual(['page-20']);
+      expect(await names('q=web')).toEqual(['web-01', 'web-04']);
+      expect(await names('q=no-such-text')).toEqual([]);
+      const paged = await central.request('GET', '/api/v1/machines?q=page-1&limit=3');
+      expect(paged.json).toMatchObject({ total: 10, limit: 3 });
+      expect((await central.request('GET', `/api/v1/machines?q=${'x'.repeat(129)}`)).status).toBe(400);
     });
   });
 

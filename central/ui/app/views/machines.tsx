@@ -32,8 +32,8 @@ function readFilters(): Filters {
 
 /**
  * Machines, a page of 100 at a time (10,000 machines cost one page request and 100 rows), filtered by
- * the server: site, state, profile, and MAC when the text is a MAC. Other text looks the machine up by
- * name or id and also narrows the rows of the page shown.
+ * the server: site, state, profile, and the text (`?q=`: part of a name, id, MAC, rack or address; a whole
+ * MAC in any notation is matched exactly).
  */
 export function MachinesView() {
   const [f, setF] = useState(readFilters);
@@ -49,16 +49,11 @@ export function MachinesView() {
   };
   const mac = normalMac(f.text);
   const offset = Number(f.offset) || 0;
-  const list = useApi<Page<Machine>>(`/machines${query({ site: f.site, state: f.state, profile: f.profile, mac, limit: PAGE_SIZE, offset })}`, ['machines']);
-  const byName = useApi<Machine>(f.text && !mac ? `/machines/${encodeURIComponent(f.text.trim())}` : undefined);
+  const text = f.text.trim();
+  const list = useApi<Page<Machine>>(`/machines${query({ site: f.site, state: f.state, profile: f.profile, mac, q: mac ? '' : text, limit: PAGE_SIZE, offset })}`, ['machines']);
   const sites = useApi<Page<{ name: string }>>('/sites?limit=1000');
   const profiles = useApi<Page<{ name: string }>>('/profiles?limit=1000');
-  const text = f.text.trim().toLowerCase();
-  let rows = list.data?.items ?? [];
-  if (text && !mac) {
-    rows = rows.filter((m) => m.name.toLowerCase().includes(text) || m.id === text || (m.rack ?? '').toLowerCase().includes(text) || m.macs.some((x) => x.includes(text)));
-    if (byName.data && !rows.some((m) => m.id === byName.data!.id)) rows = [byName.data, ...rows];
-  }
+  const rows = list.data?.items ?? [];
   const total = list.data?.total ?? 0;
   return (
     <>
