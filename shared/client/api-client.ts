@@ -136,7 +136,7 @@ export class ApiClient {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const reqHeaders: Record<string, string> = { accept: 'application/json', ...headers };
     if (this.config.token) reqHeaders.authorization = `Bearer ${this.config.token}`;
-    if (payload !== undefined) reqHeaders['content-type'] = 'application/json';
+    if (payload !== undefined) reqHeaders['content-type'] ??= 'application/json';
     const budget = (this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS) + longPollMs(path);
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(Object.assign(new Error(`${this.peer} did not answer within ${budget} ms`), { code: 'ETIMEDOUT' })), budget);
