@@ -34,7 +34,7 @@ export function registerResourceCommands(program: Command): void {
     fields: [
       { flags: '--site <site>', description: 'site name', field: 'site' },
       { flags: '--rack <rack>', description: 'rack name', field: 'rack' },
-      { flags: '--mac <mac>', description: 'a MAC address (repeatable)', field: 'macs', kind: 'list' },
+      { flags: '--mac <mac>', description: 'a MAC address (repeatable)', field: 'macs', kind: 'list', item: 'mac' },
       { flags: '--uuid <uuid>', description: 'system UUID', field: 'uuid' },
       { flags: '--serial <serial>', description: 'serial number', field: 'serial' },
       { flags: '--address <ip>', description: 'IPv4 address', field: 'address' },
