@@ -10,20 +10,21 @@ import { normalizeCidr } from '../util/cidr.js';
  * order (param definitions, sites, subnets, templates, boot environments, profiles, machines,
  * reservations, workflows), whatever their order in the file.
  */
-export const KINDS = [
+export const KINDS: readonly { kind: string; path: string; derive?: (o: Record<string, unknown>) => string }[] = [
   { kind: 'Param', path: 'params' },
   { kind: 'Site', path: 'sites' },
-  { kind: 'Subnet', path: 'subnets' },
+  // A subnet's and a reservation's name is made by the central from their fields.
+  { kind: 'Subnet', path: 'subnets', derive: (o) => `${String(o.site)}/${normalizeCidr(String(o.cidr), 'ipv4')}` },
   { kind: 'Template', path: 'templates' },
   { kind: 'BootEnv', path: 'bootenvs' },
   { kind: 'Profile', path: 'profiles' },
   { kind: 'Machine', path: 'machines' },
-  { kind: 'Reservation', path: 'reservations' },
+  { kind: 'Reservation', path: 'reservations', derive: (o) => `${String(o.site)}/${String(o.mac).toLowerCase().replace(/-/g, ':')}` },
   { kind: 'Workflow', path: 'workflows' },
-] as const;
+];
 
 export interface ApplyObject {
-  kind: (typeof KINDS)[number]['kind'];
+  kind: string;
   name: string;
   body: Record<string, unknown>;
 }
@@ -57,11 +58,20 @@ export function parseApplyFile(text: string, source = 'the file'): ApplyObject[]
     const { kind, ...body } = o;
     const k = KINDS.find((x) => x.kind.toLowerCase() === String(kind).toLowerCase());
     if (!k) throw new Error(`${where}: kind ${JSON.stringify(kind)} is not one of ${KINDS.map((x) => x.kind).join(', ')}`);
-    if (typeof body.name !== 'string' || !body.name) throw new Error(`${where} (${k.kind}): needs a name`);
-    const ref = `${k.kind}/${body.name}`;
+    let name = body.name;
+    if (k.derive) {
+      try {
+        name = k.derive(body);
+      } catch (e) {
+        throw new Error(`${where} (${k.kind}): ${(e as Error).message}`);
+      }
+      delete body.name;
+    }
+    if (typeof name !== 'string' || !name) throw new Error(`${where} (${k.kind}): needs a name`);
+    const ref = `${k.kind}/${name}`;
     if (seen.has(ref)) throw new Error(`${where}: ${ref} appears twice`);
     seen.add(ref);
-    return { kind: k.kind, name: body.name, body };
+    return { kind: k.kind, name, body };
   });
   const rank = (o: ApplyObject) => KINDS.findIndex((k) => k.kind === o.kind);
   return objects.map((o, i) => ({ o, i })).sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i).map(({ o }) => o);

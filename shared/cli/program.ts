@@ -7,6 +7,7 @@ import { registerAnsibleInventoryCommands } from './ansible-inventory-commands.j
 import { registerServiceCommands } from './services-commands.js';
 import { registerWorkflowCommands } from './workflows-commands.js';
 import { registerPkiCommands } from './pki-commands.js';
+import { registerApplyCommand } from './apply-commands.js';
 
 
 /**
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerServiceCommands(program);
   registerWorkflowCommands(program);
   registerPkiCommands(program);
+  registerApplyCommand(program);
 
   return program;
 }
