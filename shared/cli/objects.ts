@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { action, collect, globals, parseKeyValue } from './context.js';
 import { ApiClientError } from '../client/api-client.js';
-import { print } from './output.js';
+import { print, printPage } from './output.js';
 import { planUpdate, resolvePlan, type UpdateOps } from './update-plan.js';
 
 /** One CLI flag that maps to a field of the object's create/update body. */
@@ -100,7 +100,7 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
         else q.set(f.query, String(v));
       }
       const page = await g.client().call<{ items: Record<string, unknown>[]; total: number }>('GET', `${base}?${q}`);
-      print(g.format === 'table' ? page.items : page, g.format, spec.columns);
+      printPage(page, g.format, spec.columns);
     }),
   );
 
