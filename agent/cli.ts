@@ -13,6 +13,10 @@ import { startBootListeners, type BootListenerOptions, type BootListeners } from
 import { AgentMetrics } from './metrics/agent-metrics.js';
 import { DEFAULT_METRICS_LISTEN, listenMetrics, parseMetricsListen } from './metrics/metrics-server.js';
 import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { agentUnit, installAgent } from './install/install.js';
+import { EXIT } from '../shared/cli/exit-codes.js';
+
 
 interface RunFlags {
   state: string;
@@ -95,6 +99,46 @@ export function register(program: Command): void {
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         process.exitCode = 1;
+      }
+    });
+  agent
+    .command('install')
+    .description('install this host as a site agent under systemd: write the unit and its settings, join, enable and start it')
+    .option('--central <url>', "central URL(s), comma-separated (env UNDERLAY_CENTRAL); default: the URLs the join token carries", process.env.UNDERLAY_CENTRAL)
+    .option('--root <dir>', 'install into this file-system root instead of / (an image, a test; with --no-start)', '/')
+    .option('--no-start', 'write and join, but do not enable or start the unit')
+    .option('--name <name>', 'agent name (default: hostname)')
+    .option('--force', 'replace an existing identity in the state directory')
+    .option('--interface <if>', 'provisioning interface (UNDERLAY_INTERFACE in /etc/default/underlay-agent)')
+    .option('--address <ip>', "the agent's address on the provisioning network (UNDERLAY_ADDRESS)")
+    .option('--dhcp <mode>', 'full | proxy | off (UNDERLAY_DHCP)')
+    .option('--print-unit', 'only print the unit this command writes')
+    .addHelpText('after', '\n  --token <token>  one-time join token (env UNDERLAY_JOIN_TOKEN); required\nExit code 6 when systemd is not running here: the unit and the joined state are left in place.')
+    .action(async (opts: { central?: string; root: string; start: boolean; name?: string; force?: boolean; interface?: string; address?: string; dhcp?: string; printUnit?: boolean }, cmd: Command) => {
+      const cliPath = fileURLToPath(new URL('../shared/cli/underlay.js', import.meta.url));
+      if (opts.printUnit) {
+        process.stdout.write(agentUnit(cliPath));
+        return;
+      }
+      try {
+        const token = cmd.optsWithGlobals<{ token?: string }>().token ?? process.env.UNDERLAY_JOIN_TOKEN;
+        if (!token) throw new Error('--token is required: a join token from "underlay token create --role agent-join --site S"');
+        if (opts.dhcp && !['full', 'proxy', 'off'].includes(opts.dhcp)) throw new Error(`--dhcp must be full, proxy or off (got "${opts.dhcp}")`);
+        const env: Record<string, string> = {
+          ...(opts.central ? { UNDERLAY_CENTRAL: opts.central } : {}),
+          ...(opts.interface ? { UNDERLAY_INTERFACE: opts.interface } : {}),
+          ...(opts.address ? { UNDERLAY_ADDRESS: opts.address } : {}),
+          ...(opts.dhcp ? { UNDERLAY_DHCP: opts.dhcp } : {}),
+        };
+        const r = await installAgent({ central: opts.central, token, root: opts.root, start: opts.start, name: opts.name, force: opts.force, env, cliPath, log: (l) => process.stdout.write(`${l}\n`) });
+        if (r.started) process.stdout.write('started: systemctl status underlay-agent; journalctl -u underlay-agent -f\n');
+        else {
+          process.stdout.write(`not started: ${r.reason}\nthe unit and the joined state are in place; start it with "systemctl enable --now underlay-agent" where systemd runs\n`);
+          if (r.noSystemd) process.exitCode = EXIT.UNAVAILABLE;
+        }
+      } catch (e) {
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exitCode = EXIT.ERROR;
       }
     });
   agent

@@ -13,10 +13,13 @@ import { DEFAULT_AGENT_CERT_LIFETIME, DEFAULT_SERVER_CERT_LIFETIME } from './ser
 import { centralFeatures } from './features.js';
 import { DEFAULT_RETENTION, parseRetention } from './tasks/retention.js';
 import { backupCentral, restoreCentral } from './backup/commands.js';
+import { registerCentralUnitCommand } from './install/unit.js';
+
 
 /** `underlay central serve`. Flags override UNDERLAY_* environment variables. */
 export function register(program: Command): void {
   const central = program.command('central').description('the central registry');
+  registerCentralUnitCommand(central);
   central
     .command('serve')
     .description('serve the central registry API (HTTPS, bearer tokens)')

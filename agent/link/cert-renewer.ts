@@ -4,7 +4,7 @@ import { makeCsr } from '../../shared/pki/csr.js';
 import { describeRemaining, MAX_TIMER_MS, renewalDueAt, validityOf } from '../../shared/pki/renewal.js';
 import type { AgentToCentral, CertRenewAnswer, Feature } from '../../shared/protocol/messages.js';
 import { storeRenewedTls, type TlsPaths } from '../state/tls-files.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../../shared/util/backoff.js';
 import type { LinkState } from './link.js';
 
 /** What the renewer needs of the link (agent/link/link.ts). */

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
 import { BATCH_FILL_BYTES, CentralToAgent, FEATURES, MAX_BATCH_ITEMS, MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION, type AgentToCentral, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
 import { AGENT_VERSION } from '../version.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../../shared/util/backoff.js';
 import { CentralUrls, parseCentralUrls } from './central-urls.js';
 import type { Outbox } from './outbox.js';
 

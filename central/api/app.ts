@@ -57,7 +57,7 @@ export function createApp(deps: ApiDeps, opts: AppOptions = {}): OpenAPIHono {
     if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isRawUpload(c.req.method, c.req.path)) {
       const type = c.req.header('content-type') ?? '';
       const hasBody = c.req.header('content-length') !== '0' && (c.req.header('content-length') !== undefined || c.req.header('transfer-encoding') !== undefined);
-      if (hasBody && !/^application\/json\b/i.test(type)) {
+      if (hasBody && !/^application\/(merge-patch\+)?json\b/i.test(type)) {
         throw new ApiError(415, 'unsupported_media_type', `request body must be application/json (got "${type || 'none'}")`);
       }
     }

@@ -7,6 +7,8 @@ import { requirePermission } from './auth-middleware.js';
 import { requireVisible, requireWritableSite, scopedWhere, scopeOf, type Scope } from '../auth/scope.js';
 import type { Doc, ListQuery, Store } from '../store/types.js';
 import { ApiError } from './api-error.js';
+import { ConflictError } from '../../shared/errors/domain-errors.js';
+import { expandMergePatch, isMergePatch, MERGE_PATCH_TYPE } from './merge-patch.js';
 import type { ApiDeps } from './deps.js';
 
 /**
@@ -85,6 +87,16 @@ export function defaultMerge<D extends Doc>(doc: D, patch: Record<string, unknow
   }
   next.updatedAt = now;
   return next as D;
+}
+
+/**
+ * Optimistic concurrency for a read-modify-write client (the CLI's `--param`/`--add-mac` merges):
+ * `If-Match: "<updatedAt the client read>"` makes the PATCH fail with 409 if the document changed since.
+ */
+export function requireUnchanged(ifMatch: string | undefined, before: Doc): void {
+  if (ifMatch === undefined || ifMatch === '*') return;
+  const seen = ifMatch.replace(/^W\//, '').replace(/^"|"$/g, '');
+  if (seen !== String((before as { updatedAt?: string }).updatedAt)) throw new ConflictError(`it changed since it was read (If-Match ${ifMatch.slice(0, 64)}); read it again`);
 }
 
 /** Finds a document by id or by name. */
@@ -196,15 +208,18 @@ export function registerCrud<D extends Doc>(app: OpenAPIHono, deps: ApiDeps, spe
       path: `${base}/{ref}`,
       tags: [spec.tag],
       operationId: `update_${spec.label}`,
-      summary: `Update a ${spec.label} (fields given replace; null removes an optional field)`,
+      summary: `Update a ${spec.label} (fields given replace, or merge as application/merge-patch+json; null removes; If-Match: "<updatedAt>" refuses with 409 if it changed since)`,
       security,
       middleware: [change] as const,
-      request: { params: Ref, body: { content: json(spec.patchSchema), required: true } },
+      request: { params: Ref, body: { content: { ...json(spec.patchSchema), [MERGE_PATCH_TYPE]: { schema: spec.patchSchema } }, required: true } },
       responses: { 200: { description: `The updated ${spec.label}`, content: json(spec.schema) }, ...errors(400, 401, 403, 404, 409, 413, 415) },
     }),
     async (c) => {
       const before = find(c, c.req.valid('param').ref);
-      let next = (spec.merge ?? defaultMerge)(before, c.req.valid('json') as Record<string, unknown>, new Date().toISOString());
+      requireUnchanged(c.req.header('if-match'), before);
+      const body = c.req.valid('json') as Record<string, unknown>;
+      const patch = isMergePatch(c.req.header('content-type')) ? expandMergePatch(before as Record<string, unknown>, body) : body;
+      let next = (spec.merge ?? defaultMerge)(before, patch, new Date().toISOString());
       if (spec.siteField) requireWritableSite(scopeOf(c), next[spec.siteField]);
       spec.check?.(next, deps, before);
       if (spec.transform) next = spec.transform(next, deps);

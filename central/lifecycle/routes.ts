@@ -5,6 +5,7 @@ import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { DeployRequest, MachineEvent, MachineState, ReleaseRequest, WAIT_FAILED_CODE, WAIT_TIMEOUT_CODE } from '../../shared/api/lifecycle.js';
 import { Machine } from '../../shared/api/resources.js';
 import { parseDuration } from '../../shared/util/duration.js';
+import { Duration } from '../../shared/api/duration.js';
 import { ApiError } from '../api/api-error.js';
 import { lookupScoped } from '../api/crud.js';
 import type { ApiDeps } from '../api/deps.js';
@@ -26,7 +27,7 @@ const ActionAccepted = z
   .meta({ id: 'MachineActionAccepted' });
 const WaitQuery = z.object({
   state: MachineState.describe('the state to wait for'),
-  timeout: z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)?$/, 'a duration like 30s, 10m').optional().describe(`give up after this long (default 5m, at most ${MAX_WAIT_MS / 60_000}m per request)`),
+  timeout: Duration.optional().describe(`give up after this long (default 5m, at most ${MAX_WAIT_MS / 60_000}m per request)`),
 });
 
 /**

@@ -5,6 +5,7 @@ import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
 import { RunView, StartRuns } from '../../shared/api/workflows.js';
 import { NotFoundError } from '../../shared/errors/domain-errors.js';
 import { parseDuration } from '../../shared/util/duration.js';
+import { Duration } from '../../shared/api/duration.js';
 import { requirePermission } from '../api/auth-middleware.js';
 import { lookupScoped } from '../api/crud.js';
 import type { Machine } from '../../shared/api/resources.js';
@@ -25,7 +26,7 @@ const RunList = z.object({ items: z.array(RunView), total: z.number().int() }).m
 const RunsQuery = ListQueryParams.extend({ workflow: z.string().max(63).optional(), machine: z.string().max(128).optional(), state: z.enum(['running', 'waiting', 'succeeded', 'failed', 'cancelled']).optional() });
 const WatchQuery = z.object({
   since: z.string().max(64).optional().describe('the updatedAt you have: answers once the run changed after it (long poll)'),
-  wait: z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)?$/).optional().describe('longest wait (default 30s, at most 5m)'),
+  wait: Duration.optional().describe('longest wait (default 30s, at most 5m)'),
 });
 
 /** `/api/v1/runs` and `POST /api/v1/machines/{ref}/workflow`: start, list, show, watch, continue, cancel, retry. */

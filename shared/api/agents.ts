@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Duration } from './duration.js';
 
 export const AgentJoinRequest = z
   .object({
@@ -43,7 +44,7 @@ export const TaskCreate = z
     machine: z.string().min(1).max(128).optional(),
     kind: z.string().min(1).max(64),
     payload: z.unknown().optional(),
-    ttl: z.string().regex(/^\d+(ms|s|m|h|d)?$/).optional(),
+    ttl: Duration.optional(),
     secret: z.boolean().optional().describe('payload and output are shown only to admin tokens'),
   })
   .strict();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isInterfaceAddress } from '../util/cidr.js';
 import { issuesToDetails, type IssueDetail } from './issues.js';
 
 /**
@@ -31,7 +32,7 @@ const Nic = z
     link: z.boolean().nullish(),
     speedMbps: z.number().int().nullish(),
     /** The interface's addresses when it was discovered (with prefix length, e.g. 198.18.0.5/24): in proxy mode the site's DHCP server leased them, so this is where the central learns them. */
-    addresses: z.array(z.string().regex(/^[0-9A-Fa-f:.]{2,45}(\/\d{1,3})?$/, 'an IP address, optionally with /prefix')).max(16).optional(),
+    addresses: z.array(z.string().max(64).refine(isInterfaceAddress, 'an IPv4 or IPv6 address, optionally with /prefix')).max(16).optional(),
   })
   .partial();
 

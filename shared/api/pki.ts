@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { Duration } from './duration.js';
 
 /** Key types a service CA can have (EC P-256 is the default: small, fast, understood everywhere). */
 export const CaKeyType = z.enum(['ec-p256', 'rsa-3072', 'ed25519']);
 const Name = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and "-", at most 63');
-const Duration = z.string().regex(/^\d+(ms|s|m|h|d|y)?$/, 'a duration such as 90s, 12h, 30d, 10y');
 const Domain = z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/).max(200);
 
 /** A service CA ("trust me"): its certificate and CRL are public; its private key never leaves the central. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Duration } from './duration.js';
 import { Ipv4, Mac, Name, ParamValue, ParamValues, Timestamps } from './common.js';
 import { HardwareFacts } from './facts.js';
 import { BmcConfig, BmcConfigInput, PowerReading } from './bmc.js';
@@ -164,8 +165,7 @@ export const TokenCreate = z
     role: Role,
     site: Name.optional(),
     ttl: z
-      .string()
-      .regex(/^(\d+(s|m|h|d)|never)$/, 'a duration like 30m, 12h or 7d, or "never"')
+      .union([z.literal('never'), Duration])
       .optional()
       .describe('expiry; agent-join tokens default to 24h, other roles to never; "never" is a deliberate no-expiry'),
   })

@@ -10,9 +10,8 @@ export const MemberStatuses = ['passing', 'warning', 'critical'] as const;
 export const MemberStatus = z.enum(MemberStatuses);
 export type MemberStatus = z.infer<typeof MemberStatus>;
 
-export const Duration = z
-  .string()
-  .regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration like 500ms, 30s, 10m, 1h');
+import { Duration } from './duration.js';
+export { Duration };
 
 export const MemberId = z
   .string()

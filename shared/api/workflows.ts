@@ -4,8 +4,8 @@ import { Name, ParamValue, Timestamps } from './common.js';
 import { parseSelector } from './selector.js';
 import { CertRequestPayload } from '../protocol/task-kinds.js';
 
-/** A duration like 30s, 10m, 1h (shared/util/duration.ts parses it). */
-export const Duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)?$/, 'a duration like 30s, 10m, 1h');
+import { Duration } from './duration.js';
+export { Duration };
 
 /** Payload templates: JSON whose strings are LiquidJS templates, rendered per machine (central/runs/render.ts). */
 const PayloadTemplate = z.record(z.string().max(128), ParamValue);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { action, globals } from './context.js';
-import { print } from './output.js';
+import { print, printPage } from './output.js';
 
 /** `underlay agents list|show|revoke` and `underlay tasks list|show|create|cancel` (API clients). */
 export function registerAgentAdminCommands(program: Command): void {
@@ -13,7 +13,7 @@ export function registerAgentAdminCommands(program: Command): void {
       action(async (o: { site?: string }, c: Command) => {
         const g = globals(c);
         const page = await g.client().call<{ items: unknown[] }>('GET', `/api/v1/agents${o.site ? `?site=${encodeURIComponent(o.site)}` : ''}`);
-        print(g.format === 'table' ? page.items : page, g.format, ['id', 'site', 'name', 'agentVersion', 'connected', 'lastSeenAt', 'certExpiresAt', 'revokedAt']);
+        printPage(page, g.format, ['id', 'site', 'name', 'agentVersion', 'connected', 'lastSeenAt', 'certExpiresAt', 'revokedAt']);
       }),
     );
   agents.command('show <ref>').action(
@@ -45,7 +45,7 @@ export function registerAgentAdminCommands(program: Command): void {
         const g = globals(c);
         const q = new URLSearchParams(Object.entries(o).filter(([, v]) => v) as [string, string][]);
         const page = await g.client().call<{ items: unknown[] }>('GET', `/api/v1/tasks?${q}`);
-        print(g.format === 'table' ? page.items : page, g.format, ['id', 'site', 'machine', 'kind', 'seq', 'state', 'createdAt', 'exitCode']);
+        printPage(page, g.format, ['id', 'site', 'machine', 'kind', 'seq', 'state', 'createdAt', 'exitCode']);
       }),
     );
   tasks.command('show <id>').action(

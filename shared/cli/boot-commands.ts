@@ -6,7 +6,7 @@ import { ApiClientError } from '../client/api-client.js';
 import { parseDuration } from '../util/duration.js';
 import { action, globals } from './context.js';
 import { registerObjectCommands } from './objects.js';
-import { print } from './output.js';
+import { print, printPage } from './output.js';
 
 function subnetBody(b: Record<string, unknown>): Record<string, unknown> {
   const out = { ...b };
@@ -114,7 +114,7 @@ export function registerBootCommands(program: Command): void {
         const g = globals(c);
         const q = new URLSearchParams(Object.entries(o).filter(([, v]) => v) as [string, string][]);
         const page = await g.client().call<{ items: unknown[] }>('GET', `/api/v1/leases?${q}`);
-        print(g.format === 'table' ? page.items : page, g.format, ['site', 'address', 'mac', 'hostname', 'state', 'expiresAt']);
+        printPage(page, g.format, ['site', 'address', 'mac', 'hostname', 'state', 'expiresAt']);
       }),
     );
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ApiClient, ApiClientError, resolveClientConfig } from '../client/api-client.js';
 import { defaultFormat, type OutputFormat } from './output.js';
+import { exitCodeForError, exitCodeForStatus } from './exit-codes.js';
 
 export interface GlobalOptions {
   url?: string;
@@ -27,10 +28,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
       if (e instanceof ApiClientError) {
         const details = Array.isArray(e.details) ? ` (${(e.details as { path?: string; message?: string }[]).map((d) => `${d.path}: ${d.message}`).join('; ')})` : '';
         process.stderr.write(`error: ${e.message}${details && !e.message.includes(':') ? details : ''} [${e.status} ${e.code}]\n`);
-        process.exitCode = e.status === 404 ? 4 : e.status === 409 ? 5 : e.status === 401 || e.status === 403 ? 3 : 1;
+        process.exitCode = exitCodeForStatus(e.status);
       } else {
         process.stderr.write(`error: ${(e as Error).message}\n`);
-        process.exitCode = 1;
+        process.exitCode = exitCodeForError(e);
       }
     }
   };

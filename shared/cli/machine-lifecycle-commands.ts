@@ -4,12 +4,13 @@ import { MACHINE_STATES, WAIT_FAILED_CODE } from '../api/lifecycle.js';
 import { ApiClientError, type ApiClient } from '../client/api-client.js';
 import { parseDuration } from '../util/duration.js';
 import { action, collect, globals, parseKeyValue } from './context.js';
+import { EXIT } from './exit-codes.js';
 import { print } from './output.js';
 
 /** Exit code of `machines wait` when the timeout passes first (as `services wait`). */
-export const MACHINE_WAIT_TIMEOUT_EXIT = 2;
+export const MACHINE_WAIT_TIMEOUT_EXIT = EXIT.TIMEOUT;
 /** Exit code of `machines wait` when the machine lands in `failed` (as for other 409s). */
-export const MACHINE_WAIT_FAILED_EXIT = 5;
+export const MACHINE_WAIT_FAILED_EXIT = EXIT.CONFLICT;
 /** How long one wait request blocks before the CLI looks at the task's progress again. */
 const POLL_MS = 5_000;
 

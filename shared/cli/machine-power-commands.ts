@@ -3,14 +3,15 @@ import { POWER_ACTIONS } from '../api/bmc.js';
 import type { ApiClient } from '../client/api-client.js';
 import { parseDuration } from '../util/duration.js';
 import { action, globals } from './context.js';
+import { EXIT } from './exit-codes.js';
 import { print } from './output.js';
 
 const enc = encodeURIComponent;
 const FINAL = new Set(['succeeded', 'failed', 'rejected', 'cancelled', 'expired']);
 /** Exit code when the BMC operation failed (the task's reason and output are printed). */
-export const POWER_FAILED_EXIT = 5;
+export const POWER_FAILED_EXIT = EXIT.CONFLICT;
 /** Exit code when the task did not finish within --timeout. */
-export const POWER_TIMEOUT_EXIT = 2;
+export const POWER_TIMEOUT_EXIT = EXIT.TIMEOUT;
 
 interface TaskView {
   id: string;

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { action, collect, globals, parseKeyValue } from './context.js';
-import { print } from './output.js';
+import { ApiClientError } from '../client/api-client.js';
+import { print, printPage } from './output.js';
+import { planUpdate, resolvePlan, type UpdateOps } from './update-plan.js';
 
 /** One CLI flag that maps to a field of the object's create/update body. */
 export interface FieldFlag {
@@ -8,6 +10,8 @@ export interface FieldFlag {
   description: string;
   field: string;
   kind?: 'string' | 'list' | 'json' | 'bool' | 'params' | 'negbool' | 'number';
+  /** A list `update` edits (`--add-<item>`, `--remove-<item>`, `--replace-<field>`) instead of replacing it. */
+  item?: string;
 }
 
 export interface ObjectCommandSpec {
@@ -96,7 +100,7 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
         else q.set(f.query, String(v));
       }
       const page = await g.client().call<{ items: Record<string, unknown>[]; total: number }>('GET', `${base}?${q}`);
-      print(g.format === 'table' ? page.items : page, g.format, spec.columns);
+      printPage(page, g.format, spec.columns);
     }),
   );
 
@@ -122,16 +126,82 @@ export function registerObjectCommands(program: Command, spec: ObjectCommandSpec
     }),
   );
 
-  addFieldOptions(noun.command('update <ref>').description(`change fields of a ${spec.singular}`), [
-    ...spec.fields,
+  const updateFields = spec.fields.filter((f) => f.kind !== 'params' && !f.item);
+  const update = addFieldOptions(noun.command('update <ref>').description(`change fields of a ${spec.singular} (lists and params are edited, not replaced, unless --replace-… says so)`), [
+    ...updateFields,
     ...(spec.named === false ? [] : [{ flags: '--name <name>', description: 'rename', field: 'name' }]),
-  ]).action(
+  ]);
+  const params = spec.fields.find((f) => f.kind === 'params');
+  if (params) {
+    update
+      .option('--param <key=value>', 'set a param, keeping the others (repeatable; value parsed as JSON if it is JSON)', collect)
+      .option('--unset-param <key>', 'remove a param (repeatable)', collect)
+      .option('--replace-params <json>', 'replace ALL params with this JSON object (\'{}\' removes every param)');
+  }
+  const lists = spec.fields.filter((f) => f.item);
+  for (const f of lists) {
+    update
+      .option(`--add-${f.item} <${f.item}>`, `add a ${f.item}, keeping the others (repeatable)`, collect)
+      .option(`--remove-${f.item} <${f.item}>`, `remove a ${f.item} (repeatable)`, collect)
+      .option(`--replace-${f.field} <list>`, `replace the whole list (comma-separated; "" empties it)`);
+  }
+  update.action(
     action(async (ref: string, opts: Record<string, unknown>, cmd: Command) => {
       const g = globals(cmd);
-      let body = bodyFrom(opts, [...spec.fields, { flags: '--name <name>', description: '', field: 'name' }]);
-      if (spec.toBody) body = await spec.toBody(body);
-      if (Object.keys(body).length === 0) throw new Error('nothing to update: give at least one field flag (see --help)');
-      print(await g.client().call('PATCH', `${base}/${encodeURIComponent(ref)}`, body), g.format);
+      const path = `${base}/${encodeURIComponent(ref)}`;
+      let fields = bodyFrom(opts, [...updateFields, { flags: '--name <name>', description: '', field: 'name' }]);
+      const ops: UpdateOps = { add: {}, remove: {} };
+      if (params) {
+        ops.setParams = Object.fromEntries(((opts.param as string[] | undefined) ?? []).map(parseKeyValue));
+        ops.unsetParams = opts.unsetParam as string[] | undefined;
+        if (opts.replaceParams !== undefined) {
+          try {
+            ops.replaceParams = JSON.parse(String(opts.replaceParams)) as Record<string, unknown>;
+          } catch {
+            throw new Error('--replace-params must be a JSON object');
+          }
+          if (typeof ops.replaceParams !== 'object' || ops.replaceParams === null || Array.isArray(ops.replaceParams)) throw new Error('--replace-params must be a JSON object');
+        }
+      }
+      for (const f of lists) {
+        const cap = f.item!.charAt(0).toUpperCase() + f.item!.slice(1);
+        if (opts[`add${cap}`]) ops.add![f.field] = opts[`add${cap}`] as string[];
+        if (opts[`remove${cap}`]) ops.remove![f.field] = opts[`remove${cap}`] as string[];
+        const whole = opts[camel(`--replace-${f.field}`)];
+        if (typeof whole === 'string') fields[f.field] = whole.split(',').map((x) => x.trim()).filter(Boolean);
+      }
+      if (spec.toBody) {
+        // toBody may add params (a BMC password): they are set like --param.
+        const { params: added, ...rest } = await spec.toBody(fields);
+        fields = rest;
+        if (added) {
+          if (ops.replaceParams) ops.replaceParams = { ...ops.replaceParams, ...(added as Record<string, unknown>) };
+          else ops.setParams = { ...ops.setParams, ...(added as Record<string, unknown>) };
+        }
+      }
+      const plan = planUpdate(fields, ops);
+      if (Object.keys(plan.body).length === 0 && !plan.needsCurrent) throw new Error('nothing to update: give at least one field flag (see --help)');
+      const client = g.client();
+      for (let attempt = 0; ; attempt++) {
+        let body = plan.body;
+        const headers: Record<string, string> = { 'content-type': plan.contentType };
+        let seen: string | undefined;
+        if (plan.needsCurrent) {
+          const current = await client.call<Record<string, unknown>>('GET', path);
+          seen = String(current.updatedAt);
+          body = resolvePlan(plan, ops, current);
+          headers['if-match'] = `"${seen}"`;
+        }
+        try {
+          print(await client.call('PATCH', path, body, headers), g.format);
+          return;
+        } catch (e) {
+          // 409 after a read: retry only if the document changed in between (else it is a real conflict).
+          if (!(e instanceof ApiClientError) || e.status !== 409 || seen === undefined || attempt >= 4) throw e;
+          const now = await client.call<Record<string, unknown>>('GET', path);
+          if (String(now.updatedAt) === seen) throw e;
+        }
+      }
     }),
   );
 

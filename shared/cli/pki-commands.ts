@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { IssuedCert, ServiceCa } from '../api/pki.js';
 import { action, globals } from './context.js';
-import { print } from './output.js';
+import { print, printPage } from './output.js';
 
 const enc = encodeURIComponent;
 const caRow = (c: ServiceCa) => ({ name: c.name, keyType: c.keyType, service: c.service, domain: c.domain, maxCertTtl: c.maxCertTtl, notAfter: c.notAfter, fingerprint: c.fingerprint.slice(0, 16) });
@@ -33,7 +33,7 @@ export function registerPkiCommands(program: Command): void {
       action(async (_o: unknown, c: Command) => {
         const g = globals(c);
         const page = await g.client().call<{ items: ServiceCa[] }>('GET', '/api/v1/pki/cas');
-        print(g.format === 'table' ? page.items.map(caRow) : page, g.format);
+        printPage(page, g.format, undefined, caRow);
       }),
     );
   ca.command('show <name>')
@@ -63,7 +63,7 @@ export function registerPkiCommands(program: Command): void {
         const o = { ca: caName, machine: opts.machine };
         const q = new URLSearchParams({ ...(o.ca ? { ca: o.ca } : {}), ...(o.machine ? { machine: o.machine } : {}) }).toString();
         const page = await g.client().call<{ items: IssuedCert[] }>('GET', `/api/v1/pki/certs${q ? `?${q}` : ''}`);
-        print(g.format === 'table' ? page.items.map(certRow) : page, g.format);
+        printPage(page, g.format, undefined, certRow);
       }),
     );
   certs

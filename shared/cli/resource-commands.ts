@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { action, globals } from './context.js';
 import { registerObjectCommands, type FieldFlag } from './objects.js';
-import { print } from './output.js';
+import { print, printPage } from './output.js';
 import { registerMachineLifecycleCommands } from './machine-lifecycle-commands.js';
 import { registerMachineWorkflowCommand } from './workflows-commands.js';
 import { registerMachinePowerCommands } from './machine-power-commands.js';
@@ -34,7 +34,7 @@ export function registerResourceCommands(program: Command): void {
     fields: [
       { flags: '--site <site>', description: 'site name', field: 'site' },
       { flags: '--rack <rack>', description: 'rack name', field: 'rack' },
-      { flags: '--mac <mac>', description: 'a MAC address (repeatable)', field: 'macs', kind: 'list' },
+      { flags: '--mac <mac>', description: 'a MAC address (repeatable)', field: 'macs', kind: 'list', item: 'mac' },
       { flags: '--uuid <uuid>', description: 'system UUID', field: 'uuid' },
       { flags: '--serial <serial>', description: 'serial number', field: 'serial' },
       { flags: '--address <ip>', description: 'IPv4 address', field: 'address' },
@@ -118,7 +118,7 @@ function registerTokenCommands(program: Command): void {
           const g = globals(c);
           const q = new URLSearchParams(Object.entries(opts).filter(([, v]) => v) as [string, string][]);
           const page = await g.client().call<{ items: unknown[] }>('GET', `/api/v1/tokens?${q}`);
-          print(g.format === 'table' ? page.items : page, g.format, ['id', 'role', 'site', 'name', 'expiresAt', 'revokedAt', 'usedAt']);
+          printPage(page, g.format, ['id', 'role', 'site', 'name', 'expiresAt', 'revokedAt', 'usedAt']);
         }),
       );
     cmd.command('show <id>').action(

@@ -3,13 +3,14 @@ import type { Service, WaitResult } from '../api/services.js';
 import { ApiClientError } from '../client/api-client.js';
 import { parseDuration } from '../util/duration.js';
 import { action, collect, globals } from './context.js';
+import { EXIT } from './exit-codes.js';
 import { print } from './output.js';
 
 /** Server-side cap of one blocking request; longer waits are several requests. */
 const MAX_REQUEST_MS = 10 * 60_000;
 
 /** Exit code of `services wait` when the timeout passes first. */
-export const WAIT_TIMEOUT_EXIT = 2;
+export const WAIT_TIMEOUT_EXIT = EXIT.TIMEOUT;
 
 const enc = encodeURIComponent;
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
+import { EXIT } from './exit-codes.js';
 import { buildProgram } from './program.js';
 
 /** Feature modules contribute commands: each exports `register(program)`. Missing ones are skipped. */
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   const first = process.argv.slice(2).find((a) => !a.startsWith('-'));
   for (const m of MODULES) {
     const url = new URL(m.path, import.meta.url).href;
-    if (first === m.command || first === undefined || process.argv.includes('--help') || process.argv.includes('-h')) {
+    if (first === m.command || first === undefined || first === 'completion' || process.argv.includes('--help') || process.argv.includes('-h')) {
       try {
         const mod = (await import(url)) as { register: (p: Command) => void };
         mod.register(program);
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: Error) => {
+  // Commander already printed usage errors and help; it throws them because of exitOverride().
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
   process.stderr.write(`error: ${e.message}\n`);
-  process.exit(1);
+  process.exit(EXIT.ERROR);
 });

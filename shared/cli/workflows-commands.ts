@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { parseWorkflowFile } from '../api/workflow-file.js';
 import type { ApiClient } from '../client/api-client.js';
 import { action, globals } from './context.js';
-import { print } from './output.js';
+import { EXIT } from './exit-codes.js';
+import { print, printPage } from './output.js';
 
 const enc = encodeURIComponent;
 const WORKFLOW_COLUMNS = ['name', 'description', 'stages', 'updatedAt'];
@@ -60,7 +61,7 @@ export function registerWorkflowCommands(program: Command): void {
       action(async (_o: unknown, c: Command) => {
         const g = globals(c);
         const page = await g.client().call<{ items: { stages: unknown[] }[] }>('GET', '/api/v1/workflows?limit=1000');
-        print(g.format === 'table' ? page.items.map((w) => ({ ...w, stages: w.stages.length })) : page, g.format, WORKFLOW_COLUMNS);
+        printPage(page, g.format, WORKFLOW_COLUMNS, (w) => ({ ...w, stages: w.stages.length }));
       }),
     );
   wf.command('show <ref>')
@@ -111,7 +112,7 @@ export function registerWorkflowCommands(program: Command): void {
         const g = globals(c);
         const q = new URLSearchParams({ limit: o.limit, ...(o.workflow ? { workflow: o.workflow } : {}), ...(o.machine ? { machine: o.machine } : {}), ...(o.state ? { state: o.state } : {}) });
         const page = await g.client().call<{ items: RunLike[] }>('GET', `/api/v1/runs?${q}`);
-        print(g.format === 'table' ? page.items.map(runRow) : page, g.format, RUN_COLUMNS);
+        printPage(page, g.format, RUN_COLUMNS, runRow);
       }),
     );
   runs.command('show <id>')
@@ -125,13 +126,13 @@ export function registerWorkflowCommands(program: Command): void {
       }),
     );
   runs.command('watch <id>')
-    .description('follow a run until it ends (exit 0 succeeded, 1 failed or cancelled)')
+    .description('follow a run until it ends (exit 0 succeeded, 5 failed or cancelled)')
     .action(
       action(async (id: string, _o: unknown, c: Command) => {
         const g = globals(c);
         const r = await watchRun(g.client(), id, (x) => process.stderr.write(formatRun(x) + '\n'));
         if (g.format !== 'table') print(r, g.format);
-        process.exitCode = r.status.state === 'succeeded' ? 0 : 1;
+        process.exitCode = r.status.state === 'succeeded' ? EXIT.OK : EXIT.CONFLICT;
       }),
     );
   for (const [verb, what] of [

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { inCidr, ipToInt, isIpv4, isMac, normalizeMac, parseCidr } from './ip.js';
+import { normalizeCidr } from '../util/cidr.js';
 
 export const Ipv4Schema = z.string().refine(isIpv4, { message: 'expected an IPv4 address (a.b.c.d)' });
 
@@ -12,17 +13,17 @@ export const MacSchema = z
   .refine(isMac, { message: 'expected a MAC address (aa:bb:cc:dd:ee:ff)' })
   .transform((s) => normalizeMac(s));
 
-export const CidrSchema = z.string().refine(
-  (s) => {
-    try {
-      parseCidr(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an IPv4 CIDR (a.b.c.d/n)' },
-);
+/** A subnet's IPv4 CIDR, stored normalised (host bits cleared: 198.18.0.9/24 → 198.18.0.0/24). */
+export const CidrSchema = z.string().transform((s, ctx) => {
+  try {
+    const cidr = normalizeCidr(s, 'ipv4');
+    parseCidr(cidr);
+    return cidr;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an IPv4 CIDR (a.b.c.d/n)' });
+    return z.NEVER;
+  }
+});
 
 export const IpxeBinarySchema = z.enum(['ipxe.efi', 'snponly.efi']);
 export type IpxeBinary = z.infer<typeof IpxeBinarySchema>;

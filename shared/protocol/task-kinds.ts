@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageRef } from '../api/images.js';
+import { Duration } from '../api/duration.js';
 import { ExecPayload, FetchFilePayload, PutFilePayload } from './remote-kinds.js';
 
 /** What an `image-deploy` task carries (the central builds it from the image and the machine). */
@@ -19,7 +20,7 @@ export const CertRequestPayload = z
   .object({
     ca: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
     sans: z.array(z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/)).max(32).optional(),
-    ttl: z.string().regex(/^\d+(s|m|h|d)?$/).optional(),
+    ttl: Duration.optional(),
   })
   .strict();
 

@@ -81,7 +81,7 @@ describe('underlay workflows and runs', () => {
     expect(JSON.parse(watch.stdout).status.state).toBe('succeeded');
     const cancel = await cli('runs', 'cancel', runs[1]!.id);
     expect(cancel.code, cancel.stderr).toBe(0);
-    expect((await cli('runs', 'watch', runs[1]!.id)).code).toBe(1);
+    expect((await cli('runs', 'watch', runs[1]!.id)).code).toBe(5); // EXIT.CONFLICT: what was waited for failed
     expect((await cli('runs', 'retry', runs[1]!.id)).code).toBe(5);
   });
 });

@@ -31,6 +31,9 @@ export class RedfishBmc implements Bmc {
       url: `${scheme}://${host}:${c.port ?? (scheme === 'http' ? 80 : 443)}`,
       peer: `the BMC at ${c.address}`,
       timeoutMs: timing.timeoutMs,
+      // BmcTiming owns the retries; a BMC is on the site's own network, never behind a proxy.
+      retries: 0,
+      proxy: false,
       ...(c.tls?.ca ? { ca: c.tls.ca } : {}),
       tls: { ...(c.tls?.fingerprint ? { fingerprint256: c.tls.fingerprint } : {}), ...(c.tls?.insecure ? { insecure: true } : {}) },
     });
