@@ -62,8 +62,8 @@ describe('embedded CA', () => {
 
   it('gives every certificate a distinct positive serial', () => {
     const { csrPem } = makeCsr('x');
-    const serials = Array.from({ length: 5 }, () => new X509Certificate(signCsr(ca, csrPem, { commonName: 'x', usage: 'client' })).serialNumber);
-    expect(new Set(serials).size).toBe(5);
+    const serials = Array.from({ length: 300 }, () => new X509Certificate(signCsr(ca, csrPem, { commonName: 'x', usage: 'client' })).serialNumber);
+    expect(new Set(serials).size).toBe(300); // ~1 in 512 serials started 00 8x before the fix
     for (const s of serials) expect(parseInt(s.slice(0, 2), 16)).toBeLessThan(0x80);
   });
 

@@ -42,9 +42,10 @@ function nativeSigner(keyPem: string): forge.pki.rsa.PrivateKey {
 }
 
 function serial(): string {
-  // Positive 128-bit serial (leading byte < 0x80).
+  // Positive 128-bit serial: leading byte 0x01..0x7f. A zero leading byte would be dropped in the
+  // encoding and a following byte >= 0x80 would then make the DER integer negative.
   const b = randomBytes(16);
-  b[0] &= 0x7f;
+  b[0] = b[0]! & 0x7f || 0x01;
   return b.toString('hex');
 }
 
