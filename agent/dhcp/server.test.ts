@@ -143,6 +143,17 @@ describe('DhcpServer (handlePacket)', () => {
     expect(ack.packet.options.has(Opt.VENDOR)).toBe(false);
   });
 
+  it('counts replies by subnet: offer and ack of a DORA, and a NAK under the subnet it refused', async () => {
+    const s = await server();
+    await dora(s, '02:00:00:00:00:98');
+    const nak = await s.handlePacket(req(MessageType.REQUEST, '02:00:00:00:00:97', (p) => {
+      p.options.set(Opt.SERVER_ID, encodeIp('198.18.0.1'));
+      p.options.set(Opt.REQUESTED_IP, encodeIp('10.9.9.9'));
+    }), BCAST);
+    expect(nak!.packet.options.get(Opt.MESSAGE_TYPE)![0]).toBe(MessageType.NAK);
+    expect(Object.values(s.stats().repliesBySubnet)).toEqual([{ OFFER: 1, ACK: 1, NAK: 1 }]);
+  });
+
   it('reservation: the reserved address and hostname', async () => {
     const s = await server();
     const { ack } = await dora(s, '02:00:00:00:00:99');

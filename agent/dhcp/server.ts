@@ -85,6 +85,8 @@ export interface DhcpServerStats {
   byType: Record<string, number>;
   /** Requests by subnet (CIDR) and message type number, full mode (the agent's metrics read them). */
   bySubnet: Record<string, Record<number, number>>;
+  /** Replies by subnet (CIDR) and message type name (offer, ack, nak), full mode. */
+  repliesBySubnet: Record<string, Record<string, number>>;
   errors: number;
   /** Datagrams dropped by the intake under overload (see intake.ts). */
   intake: IntakeStats;
@@ -134,7 +136,7 @@ export class DhcpServer {
   private localCidrs: string[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private running = false;
-  private st: Omit<DhcpServerStats, 'intake'> = { received: 0, malformed: 0, ignored: 0, sent: {}, byType: {}, bySubnet: {}, errors: 0 };
+  private st: Omit<DhcpServerStats, 'intake'> = { received: 0, malformed: 0, ignored: 0, sent: {}, byType: {}, bySubnet: {}, repliesBySubnet: {}, errors: 0 };
   private readonly intake = new DhcpIntake<Incoming>();
   private draining = false;
 
@@ -219,7 +221,7 @@ export class DhcpServer {
   }
 
   stats(): DhcpServerStats {
-    return { ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
+    return { ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, repliesBySubnet: structuredClone(this.st.repliesBySubnet), intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
   }
 
   leases(): LeaseRecord[] {
@@ -302,23 +304,23 @@ export class DhcpServer {
         } else if (req.requestedIp && p.ciaddr === '0.0.0.0') {
           // INIT-REBOOT: NAK when wrong, silent when we have no record of the client.
           address = req.requestedIp;
-          if (!inCidr(address, subnet.cidr)) return this.nak(req, inc, local, serverId, `${address} is not on ${subnet.cidr}`);
+          if (!inCidr(address, subnet.cidr)) return this.nak(req, inc, local, subnet.cidr, serverId, `${address} is not on ${subnet.cidr}`);
           const mine = store.forMac(subnet.cidr, req.mac);
           const check = store.canBind({ ...ctxBase, address });
-          if (!check.ok) return this.nak(req, inc, local, serverId, check.reason);
+          if (!check.ok) return this.nak(req, inc, local, subnet.cidr, serverId, check.reason);
           if (!mine || mine.address !== address) {
-            if (mine) return this.nak(req, inc, local, serverId, `${req.mac} holds ${mine.address}`);
+            if (mine) return this.nak(req, inc, local, subnet.cidr, serverId, `${req.mac} holds ${mine.address}`);
             return this.ignore(`INIT-REBOOT for ${address} without a record`, inc, req, 'debug');
           }
         } else if (p.ciaddr !== '0.0.0.0') {
           // RENEWING (unicast) or REBINDING (broadcast)
           address = p.ciaddr;
-          if (!inCidr(address, subnet.cidr)) return this.nak(req, inc, local, serverId, `${address} is not on ${subnet.cidr}`);
+          if (!inCidr(address, subnet.cidr)) return this.nak(req, inc, local, subnet.cidr, serverId, `${address} is not on ${subnet.cidr}`);
         } else {
           return this.ignore('REQUEST with neither server id, requested address nor ciaddr', inc, req);
         }
         const bound = await store.bind({ ...ctxBase, address, leaseTimeSec: subnet.leaseTimeSec, ...(hostname ? { hostname } : {}) });
-        if (!bound.ok) return this.nak(req, inc, local, serverId, bound.reason);
+        if (!bound.ok) return this.nak(req, inc, local, subnet.cidr, serverId, bound.reason);
         const boot = await this.boot(req, subnet);
         return this.reply(req, inc, local, { type: MessageType.ACK, serverId, yiaddr: address, subnet, leaseTimeSec: subnet.leaseTimeSec, ...(hostname ? { hostname } : {}), boot });
       }
@@ -382,20 +384,25 @@ export class DhcpServer {
     return d;
   }
 
-  private reply(req: ClientRequest, inc: Incoming, local: string, spec: ReplySpec): Outgoing {
+  /** `subnetCidr`: the subnet a reply without subnet options (a NAK) is counted under. */
+  private reply(req: ClientRequest, inc: Incoming, local: string, spec: ReplySpec, subnetCidr?: string): Outgoing {
     const packet = buildReply(req, spec);
     const to = replyDestination(req.packet, spec.type === MessageType.NAK, { server: this.o.port, client: this.o.clientPort });
-    return this.count({ packet, to, from: local, listener: inc.listener });
+    return this.count({ packet, to, from: local, listener: inc.listener }, subnetCidr ?? spec.subnet?.cidr);
   }
 
-  private nak(req: ClientRequest, inc: Incoming, local: string, serverId: string, why: string): Outgoing {
+  private nak(req: ClientRequest, inc: Incoming, local: string, subnetCidr: string, serverId: string, why: string): Outgoing {
     this.logger.info({ mac: req.mac, why }, 'dhcp: NAK');
-    return this.reply(req, inc, local, { type: MessageType.NAK, serverId, message: why });
+    return this.reply(req, inc, local, { type: MessageType.NAK, serverId, message: why }, subnetCidr);
   }
 
-  private count(out: Outgoing): Outgoing {
+  private count(out: Outgoing, subnetCidr?: string): Outgoing {
     const t = messageTypeName(out.packet.options.get(Opt.MESSAGE_TYPE)![0]!) ?? 'unknown';
     this.st.sent[t] = (this.st.sent[t] ?? 0) + 1;
+    if (subnetCidr) {
+      const per = (this.st.repliesBySubnet[subnetCidr] ??= {});
+      per[t] = (per[t] ?? 0) + 1;
+    }
     return out;
   }
 

@@ -76,8 +76,11 @@ export class AgentMetrics {
     this.counter('underlay_agent_dhcp_received_total', 'DHCP requests received by message type, any subnet or none', ['type'], (set) => {
       for (const [t, n] of Object.entries(stats()?.byType ?? {})) set({ type: lower(t) }, n);
     });
-    this.counter('underlay_agent_dhcp_replies_total', 'DHCP replies sent by message type (offer, ack, nak)', ['type'], (set) => {
+    this.counter('underlay_agent_dhcp_replies_total', 'DHCP replies sent by message type (offer, ack, nak), any subnet or none (proxyDHCP)', ['type'], (set) => {
       for (const [t, n] of Object.entries(stats()?.sent ?? {})) set({ type: lower(t) }, n);
+    });
+    this.counter('underlay_agent_dhcp_subnet_replies_total', 'DHCP replies by subnet and message type (offer, ack, nak), full mode', ['subnet', 'type'], (set) => {
+      for (const [subnet, byType] of Object.entries(stats()?.repliesBySubnet ?? {})) for (const [t, n] of Object.entries(byType)) set({ subnet, type: lower(t) }, n);
     });
     this.counter('underlay_agent_dhcp_dropped_total', 'DHCP packets not answered: malformed, ignored (no subnet, not for us …), errors', ['reason'], (set) => {
       const st = stats();

@@ -77,6 +77,8 @@ describe.skipIf(!ready)('agent /metrics (real agent in a namespace)', () => {
     expect(m.get(`underlay_agent_dhcp_requests_total{${subnet},type="request"}`)).toBe(1);
     expect(m.get('underlay_agent_dhcp_replies_total{type="offer"}')).toBe(1);
     expect(m.get('underlay_agent_dhcp_replies_total{type="ack"}')).toBe(1);
+    expect(m.get(`underlay_agent_dhcp_subnet_replies_total{${subnet},type="offer"}`)).toBe(1);
+    expect(m.get(`underlay_agent_dhcp_subnet_replies_total{${subnet},type="ack"}`)).toBe(1);
     expect(m.get(`underlay_agent_dhcp_pool_addresses{${subnet}}`)).toBe(50);
     expect(m.get(`underlay_agent_dhcp_leases{${subnet},state="bound"}`)).toBe(1);
     expect(m.get('underlay_agent_tftp_bytes_sent_total')).toBe(70_000);
