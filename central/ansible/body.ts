@@ -108,7 +108,7 @@ export class RenderedBody {
 }
 
 /** FNV-1a over the name's UTF-16 code units: decides block boundaries, so it must never change. */
-function nameHash(s: string): number {
+export function nameHash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
