@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Machine } from '../../shared/api/resources.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
+import { ByteWriter } from './byte-writer.js';
 import { DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
 import { compileRules, holds, keyedValues, readPath, type CompiledRule } from './rules.js';
@@ -401,9 +402,9 @@ export class IncrementalInventory {
     for (let k = 0; k < this.blocks.length; k++) {
       const b = this.blocks[k]!;
       if (!b.bytes) {
-        let s = '';
-        for (const h of b.hosts) s += `,${JSON.stringify(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`;
-        b.bytes = Buffer.from(s, 'utf8');
+        // Written straight as UTF-8 (no block-sized string flattened and copied again).
+        for (const h of b.hosts) writer.write(`,${JSON.stringify(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`);
+        b.bytes = writer.take();
         b.digest = createHash('sha256').update(b.bytes).digest();
       }
       chunks.push(k === 0 ? b.bytes.subarray(1) : b.bytes);
@@ -418,5 +419,6 @@ export class IncrementalInventory {
   private headStart: Buffer | null = null;
 }
 
+const writer = new ByteWriter();
 const HEAD_END = Buffer.from(',"_meta":{"hostvars":{');
 const TAIL = Buffer.from('}}}');
