@@ -124,7 +124,9 @@ describe('IncrementalInventory', () => {
     expect(model.render({ ...src }).etag).toBe(first.etag); // nothing changed: same document, same ETag
     const i = 1234;
     src.machines = many.map((m, k) => (k === i ? { ...m, state: 'failed' as const } : m));
+    const before = model.blocksSerialised;
     const after = model.render({ ...src });
+    expect(model.blocksSerialised - before).toBe(1); // the changed host's block only
     const cold = renderInventoryBody({ ...src });
     expect(after.bytes.equals(cold.bytes)).toBe(true);
     expect(after.etag).toBe(cold.etag);

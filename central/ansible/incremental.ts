@@ -399,23 +399,32 @@ export class IncrementalInventory {
     etag.update(len);
     for (const c of chunks) etag.update(c);
     let hosts = 0;
+    let fresh = 0;
+    writer.reset();
     for (let k = 0; k < this.blocks.length; k++) {
       const b = this.blocks[k]!;
       if (!b.bytes) {
         // Written straight as UTF-8 (no block-sized string flattened and copied again).
         for (const h of b.hosts) writer.write(`,${JSON.stringify(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`);
+        // A render with nothing to reuse (body.ts does the same): after the first block, one buffer for all the rest.
+        if (k === 0 && this.blocks.length > 1 && this.blocks.every((x) => !x.bytes)) writer.reserve(Math.ceil((writer.pending / b.hosts.length) * 1.1 * (this.hosts.size - b.hosts.length)) + writer.pending);
         b.bytes = writer.take();
         b.digest = createHash('sha256').update(b.bytes).digest();
+        fresh++;
       }
       chunks.push(k === 0 ? b.bytes.subarray(1) : b.bytes);
       etag.update(b.digest!);
       hosts += b.hosts.length;
     }
+    writer.reset();
+    this.blocksSerialised += fresh;
     chunks.push(TAIL);
     etag.update(TAIL);
     return new RenderedBody(chunks, `"${etag.digest('base64url').slice(0, 32)}"`, hosts);
   }
 
+  /** Hostvars blocks serialised over the model's life (tests: a write re-serialises its block only). */
+  blocksSerialised = 0;
   private headStart: Buffer | null = null;
 }
 
