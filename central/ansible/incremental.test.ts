@@ -135,5 +135,12 @@ describe('IncrementalInventory', () => {
     const same = after.chunks.filter((c) => first.chunks.includes(c)).length;
     expect(same).toBeGreaterThan(after.chunks.length - 12);
     expect(model.updates).toBe(2);
+    // Many writes between two renders: 500 hosts deleted, one renamed, one added.
+    src.machines = src.machines.filter((_, k) => k % 6 !== 0).map((m, k) => (k === 7 ? { ...m, name: 'a-renamed' } : m));
+    src.machines = [...src.machines, machine('zz-new', { rack: 'r-new' })];
+    const many2 = model.render({ ...src });
+    const cold2 = renderInventoryBody({ ...src });
+    expect(many2.bytes.equals(cold2.bytes)).toBe(true);
+    expect(many2.etag).toBe(cold2.etag);
   });
 });

@@ -4,6 +4,7 @@ import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { ByteWriter } from './byte-writer.js';
 import { DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
+import { byString, KIND } from './plan.js';
 import { compileRules, holds, keyedValues, readPath, type CompiledRule } from './rules.js';
 import { GroupNamer, groupName, normalisePrefix, slugPart } from './sanitize.js';
 
@@ -19,8 +20,6 @@ import { GroupNamer, groupName, normalisePrefix, slugPart } from './sanitize.js'
  * Anything but machines changing (sites, profiles, params, rules, services, CAs) rebuilds the whole
  * model: those change group vars, inherited params, memberships or rule results of many hosts at once.
  */
-
-const KIND = { site: '0site', rack: '1rack', profile: '2profile', bootenv: '3bootenv', state: '4state', service: '5service', keyed: '6keyed', cond: '7cond' } as const;
 
 interface Group {
   key: string;
@@ -51,10 +50,6 @@ interface Block {
   hosts: Host[];
   bytes: Buffer | null;
   digest: Buffer | null;
-}
-
-function byString(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Index of the first element of sorted `xs` that is ≥ `x`. */
@@ -227,7 +222,11 @@ export class IncrementalInventory {
         added.push(m);
       }
     }
-    if (this.hosts.size + added.length - removed.length !== machines.length) for (const h of this.hosts.values()) if (h.seen !== gen && !removed.includes(h)) removed.push(h);
+    // Hosts neither seen nor replaced were deleted (replaced ones are already in `removed`).
+    if (this.hosts.size + added.length - removed.length !== machines.length) {
+      const replaced = new Set(removed);
+      for (const h of this.hosts.values()) if (h.seen !== gen && !replaced.has(h)) removed.push(h);
+    }
     const dirty = new Set<Block>();
     const touchedServices = new Set<Group>();
     for (const h of removed) {
