@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Machine } from '../../shared/api/resources.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { ByteWriter } from './byte-writer.js';
-import { DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
+import { compact, DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
 import { byString, KIND } from './plan.js';
 import { compileRules, holds, keyedValues, readPath, type CompiledRule } from './rules.js';
@@ -417,6 +417,8 @@ export class IncrementalInventory {
     }
     writer.reset();
     this.blocksSerialised += fresh;
+    // Blocks of a cold render share one buffer: once most of it is replaced, the rest get their own.
+    if (fresh > 0) compact(this.blocks);
     chunks.push(TAIL);
     etag.update(TAIL);
     return new RenderedBody(chunks, `"${etag.digest('base64url').slice(0, 32)}"`, hosts);
