@@ -59,7 +59,7 @@ export class HostBlockCache {
   }
 
   done(view: string, blocks: Map<string, Block>): void {
-    compact(blocks);
+    compact(blocks.values());
     this.views.delete(view);
     if (this.views.size >= this.maxViews) this.views.delete(this.views.keys().next().value!);
     this.views.set(view, blocks);
@@ -71,10 +71,12 @@ export class HostBlockCache {
  * kept. Once less than half of such a buffer is still in use, its remaining blocks get copies of their
  * own, so replaced blocks never hold more than about as much memory again as the document.
  */
-function compact(blocks: Map<string, Block>): void {
+export function compact(blocks: Iterable<{ bytes: Buffer | null }>): void {
   const used = new Map<ArrayBufferLike, number>();
-  for (const b of blocks.values()) if (b.bytes.buffer.byteLength !== b.bytes.length) used.set(b.bytes.buffer, (used.get(b.bytes.buffer) ?? 0) + b.bytes.length);
-  for (const b of blocks.values()) {
+  const list = [...blocks];
+  for (const b of list) if (b.bytes && b.bytes.buffer.byteLength !== b.bytes.length) used.set(b.bytes.buffer, (used.get(b.bytes.buffer) ?? 0) + b.bytes.length);
+  for (const b of list) {
+    if (!b.bytes) continue;
     const n = used.get(b.bytes.buffer);
     if (n !== undefined && n * 2 < b.bytes.buffer.byteLength) {
       const own = Buffer.allocUnsafeSlow(b.bytes.length);
@@ -108,7 +110,7 @@ export class RenderedBody {
 }
 
 /** FNV-1a over the name's UTF-16 code units: decides block boundaries, so it must never change. */
-function nameHash(s: string): number {
+export function nameHash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;

@@ -19,7 +19,7 @@ export interface ViewOptions {
 export class UnknownGroupError extends Error {}
 
 /** Kind order decides who keeps a clashing name: built-in groups before operator rules. */
-const KIND = { site: '0site', rack: '1rack', profile: '2profile', bootenv: '3bootenv', state: '4state', service: '5service', keyed: '6keyed', cond: '7cond' } as const;
+export const KIND = { site: '0site', rack: '1rack', profile: '2profile', bootenv: '3bootenv', state: '4state', service: '5service', keyed: '6keyed', cond: '7cond' } as const;
 
 export interface GroupAcc {
   key: string;
@@ -41,7 +41,7 @@ export interface Plan {
   allVars: Params;
 }
 
-function byString(a: string, b: string): number {
+export function byString(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

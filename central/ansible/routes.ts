@@ -11,6 +11,7 @@ import type { ApiDeps } from '../api/deps.js';
 import { requirePermission } from '../api/auth-middleware.js';
 import type { Store } from '../store/types.js';
 import { GROUP_RULES, groupRulesResource } from './group-rules.js';
+import { IncrementalInventory } from './incremental.js';
 import { HostBlockCache, InventoryContext, renderInventoryBody, UnknownGroupError, type InventorySource, type RenderedBody } from './render.js';
 import { MACHINES } from '../machines/resources.js';
 import { PARAMS } from '../params/resources.js';
@@ -49,11 +50,23 @@ export function sourceFromStore(store: Store, opts: { machines?: boolean } = {})
 export class InventoryCache {
   private index = -1;
   private readonly entries = new Map<string, RenderedBody>();
-  /** Serialised hostvars of unchanged machines, reused across renders. */
+  /** Serialised hostvars of unchanged machines, reused across renders (filtered views). */
   readonly fragments = new HostBlockCache();
+  /** The unfiltered document per group-name prefix, updated per changed machine (incremental.ts). */
+  private readonly models = new Map<string, IncrementalInventory>();
   renders = 0;
 
   constructor(private readonly maxEntries = 32) {}
+
+  /** The incremental model of the unfiltered view with this prefix (a few prefixes are kept). */
+  model(prefix: string): IncrementalInventory {
+    let m = this.models.get(prefix);
+    if (!m) {
+      if (this.models.size >= 2) this.models.delete(this.models.keys().next().value!);
+      this.models.set(prefix, (m = new IncrementalInventory(prefix)));
+    }
+    return m;
+  }
 
   get(index: number, key: string, render: () => RenderedBody): RenderedBody {
     if (index !== this.index) {
@@ -140,7 +153,11 @@ export function registerAnsibleRoutes(app: OpenAPIHono, deps: ApiDeps, opts: Inv
       try {
         rendered = cache.get(deps.changes.indexOf(INVENTORY_SOURCES), key, () => {
           const t0 = performance.now();
-          const r = renderInventoryBody(scopedSource(sourceFromStore(deps.store), scope), { prefix, site, group: q.group, fragments: scope === undefined ? cache.fragments : scopedFragments });
+          // The unfiltered, unscoped document (what Ansible asks for) is kept up to date per write; views render from scratch, reusing host blocks.
+          const r =
+            scope === undefined && site === undefined && q.group === undefined
+              ? cache.model(prefix).render(sourceFromStore(deps.store))
+              : renderInventoryBody(scopedSource(sourceFromStore(deps.store), scope), { prefix, site, group: q.group, fragments: scope === undefined ? cache.fragments : scopedFragments });
           deps.logger.debug({ hosts: r.hosts, bytes: r.length, ms: Math.round(performance.now() - t0) }, 'inventory rendered');
           return r;
         });

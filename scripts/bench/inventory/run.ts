@@ -1,7 +1,7 @@
 /**
  * Inventory benchmark.
  *
- *   node dist/scripts/bench/inventory/run.js [--sizes 1000,10000,100000] [--no-render] [--central 10000] [--no-central] [--no-ansible] [--ansible-runs 1] [--no-hugepages]
+ *   node dist/scripts/bench/inventory/run.js [--sizes 1000,10000,100000] [--no-render] [--central 10000] [--no-central] [--runs N] [--no-ansible] [--ansible-runs 1] [--no-hugepages]
  *
  * The bench runs itself (and the central it spawns) with glibc's malloc on transparent huge pages
  * (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, as docs/benchmarks.md recommends for the central): a cold
@@ -9,7 +9,7 @@
  * first touch cost about as much CPU as the serialisation itself. `--no-hugepages` measures without.
  *
  * 1. Render: a synthetic fleet in an in-memory Store, through the route's own path
- *    (sourceFromStore → renderInventory → JSON → ETag), at each size: median of several runs.
+ *    (sourceFromStore → IncrementalInventory.render → bytes + ETag), at each size: median of several runs.
  * 2. ETag hit: a spawned central (`underlay central serve`) holding N machines (created through the
  *    API), 304 round trips over HTTPS with If-None-Match on a keep-alive connection.
  * 3. `ansible-inventory -i scripts/ansible/underlay-inventory --list` end to end against it, cold
@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Machine } from '../../../shared/api/resources.js';
-import { HostBlockCache, renderInventory as renderInventoryDoc, renderInventoryBody } from '../../../central/ansible/render.js';
+import { renderInventory as renderInventoryDoc } from '../../../central/ansible/render.js';
+import { IncrementalInventory } from '../../../central/ansible/incremental.js';
 import { sourceFromStore } from '../../../central/ansible/routes.js';
 import { groupRulesCollection } from '../../../central/ansible/group-rules.js';
 import { machinesCollection } from '../../../central/machines/resources.js';
@@ -67,39 +68,39 @@ const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 /** Issue 21's targets for the render at 100,000 hosts, median of 7 on a quiet machine. */
 const TARGET_100K = { coldMs: 1500, afterWriteMs: 150 };
 
-function benchRender(sizes: number[]): void {
-  console.log('## render: sourceFromStore → plan → JSON → utf8 bytes → sha256 ETag (the route\'s path), in-memory store');
-  console.log('cold = every host serialised; after-1-write = one machine replaced since the last render (the route\'s fragment cache)\n');
+function benchRender(sizes: number[], runsAsked?: number): void {
+  console.log('## render: sourceFromStore → IncrementalInventory (groups + hostvars blocks) → utf8 bytes → sha256 ETag (the route\'s path), in-memory store');
+  console.log('cold = every host serialised (a new model); after-1-write = one machine replaced since the last render (the route\'s incremental model)\n');
   console.log('| hosts | groups | document | cold median | cold min | cold CPU median | after-1-write median | after-1-write min | after-1-write CPU median | runs |');
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const verdicts: string[] = [];
   for (const n of sizes) {
     const store = storeOf(n);
-    const runs = n >= 100_000 ? 7 : n >= 10_000 ? 15 : 31;
+    const runs = runsAsked ?? (n >= 100_000 ? 7 : n >= 10_000 ? 15 : 31);
     const cold: number[] = [];
     const warm: number[] = [];
     const coldCpu: number[] = [];
     const warmCpu: number[] = [];
     let size = 0;
     let groups = 0;
-    renderInventoryBody(sourceFromStore(store)); // warm-up (JIT)
+    new IncrementalInventory().render(sourceFromStore(store)); // warm-up (JIT)
     for (let r = 0; r < runs; r++) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      // Cold as the route's first render: an empty fragment cache that this render fills.
-      const out = renderInventoryBody(sourceFromStore(store), { fragments: new HostBlockCache() });
+      // Cold as the route's first render: a new model that this render fills.
+      const out = new IncrementalInventory().render(sourceFromStore(store));
       cold.push(performance.now() - t0);
       coldCpu.push(cpuMs(process.cpuUsage(c0)));
       size = out.length;
     }
-    const fragments = new HostBlockCache();
-    renderInventoryBody(sourceFromStore(store), { fragments });
+    const model = new IncrementalInventory();
+    model.render(sourceFromStore(store));
     for (let r = 0; r < runs; r++) {
       const victim = store.get<Machine & Doc>('machines', `m-${(r * 7919) % n}`)!;
       void store.put('machines', { ...victim, state: victim.state === 'deployed' ? 'failed' : 'deployed' });
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      renderInventoryBody(sourceFromStore(store), { fragments });
+      model.render(sourceFromStore(store));
       warm.push(performance.now() - t0);
       warmCpu.push(cpuMs(process.cpuUsage(c0)));
     }
@@ -287,7 +288,7 @@ async function main(): Promise<void> {
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const malloc = process.env.GLIBC_TUNABLES?.includes('glibc.malloc.hugetlb=1') ? 'glibc malloc on transparent huge pages' : 'default glibc malloc (4 KiB pages)';
   console.log(`# inventory benchmark — node ${process.version}, ${os.cpus()[0]?.model} ×${os.cpus().length}, ${malloc}, load average ${load()}\n`);
-  if (!args.includes('--no-render')) benchRender(sizes);
+  if (!args.includes('--no-render')) benchRender(sizes, opt('--runs') === undefined ? undefined : Number(opt('--runs')));
   if (!args.includes('--no-central')) await benchCentral(Number(opt('--central') ?? 10_000), !args.includes('--no-ansible'), Number(opt('--ansible-runs') ?? 1));
   console.log(`\nload average at the end: ${load()}`);
 }
