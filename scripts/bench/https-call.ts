@@ -51,6 +51,34 @@ export function call<T = any>(conn: Conn, agent: Agent, method: string, path: st
   });
 }
 
+/** The connection failed before an answer came (the server reset or closed it under load): nothing was answered, the request may or may not have been handled. */
+export function isConnectionFailure(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || /socket hang up/i.test((e as Error)?.message ?? '');
+}
+
+/** How many calls a bench retried after a connection failure (printed with its results). */
+export class RetryCount {
+  n = 0;
+}
+
+/**
+ * `call`, tried again (up to `attempts` times, after 50, 100, 200 … ms) when the connection fails before
+ * an answer. Only for requests that are safe to repeat (reads, or writes the caller makes idempotent,
+ * e.g. a 409 on a retried create by name means done); every retry is counted in `retries`.
+ */
+export async function callRetrying<T = any>(retries: RetryCount, conn: Conn, agent: Agent, method: string, path: string, body?: unknown, token = conn.token, attempts = 6): Promise<CallResult<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  for (let i = 1; ; i++) {
+    try {
+      return await call<T>(conn, agent, method, path, body, token);
+    } catch (e) {
+      if (!isConnectionFailure(e) || i >= attempts) throw e;
+      retries.n++;
+      await new Promise((r) => setTimeout(r, 50 * 2 ** (i - 1)));
+    }
+  }
+}
+
 /** The parsed body of a 2xx answer; anything else throws with the status and body. */
 export async function ok<T = any>(p: Promise<CallResult<T>>, what: string): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const r = await p;
