@@ -145,6 +145,23 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('the change log stores no copy of what each row replaced (schema 3); the other replica still announces it, from its memory', async () => {
+    const { url, a, b } = await two();
+    const seenB: Change[] = [];
+    b.changes.on((c) => seenB.push(c));
+    await a.put('things', { id: '1', name: 'one' });
+    await a.put('things', { id: '1', name: 'uno' });
+    await a.delete('things', '1');
+    await until(() => seenB.length === 3);
+    expect(seenB.map((c) => c.before)).toEqual([undefined, { id: '1', name: 'one' }, { id: '1', name: 'uno' }]);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    expect((await c.query('SELECT version FROM underlay_schema')).rows[0].version).toBe(3);
+    expect((await c.query('SELECT count(*)::int AS n, count(before)::int AS befores FROM underlay_changes')).rows[0]).toEqual({ n: 3, befores: 0 });
+    await c.end();
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('the change log is pruned (newest row kept); a replica that missed pruned rows reloads and announces what changed, at the same index', async () => {
     const { url, a, b } = await two();
     for (let i = 1; i <= 3; i++) await a.put('things', { id: String(i), name: `n${i}` });

@@ -41,7 +41,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { pct, spawnCentral, type BenchCentral } from '../central-process.js';
+import { pct, spawnCentral, treeCpuMs, type BenchCentral } from '../central-process.js';
 import { call, callRetrying, isConnectionFailure, ok, pool, RetryCount } from '../https-call.js';
 import { nowMs } from './ipc.js';
 import { joinSims, SimProcesses } from './sim-fleet.js';
@@ -133,7 +133,9 @@ async function main(): Promise<void> {
     // server (keepAliveTimeout, 5 s) just as a create is sent on it ("socket hang up").
     httpAgent.destroy();
     httpAgent = new Agent({ keepAlive: true, maxSockets: 64 });
+    const cpuOfDatabase = () => (cluster ? treeCpuMs(cluster.pid()) : 0);
     const centralCpu0 = cpuOfCentrals();
+    const dbCpu0 = cpuOfDatabase();
     const simCpu0 = (await fleet.totals()).cpuMs;
     const parentCpu0 = process.cpuUsage();
     const tasks0 = nowMs();
@@ -162,6 +164,7 @@ async function main(): Promise<void> {
     const end = Math.max(...doneAt.values());
     const totalSec = (end - tasks0) / 1000;
     const centralCpuPerTask = (cpuOfCentrals() - centralCpu0) / TASKS;
+    const dbCpuPerTask = (cpuOfDatabase() - dbCpu0) / TASKS;
     const parentCpu = process.cpuUsage(parentCpu0);
     const parentCpuPerTask = (parentCpu.user + parentCpu.system) / 1000 / TASKS;
     const { verified, rejected, cpuMs: simCpu } = await fleet.totals();
@@ -175,11 +178,11 @@ async function main(): Promise<void> {
       recordedSucceeded: succeeded.total, done: doneAt.size,
       createPerSec: Math.round(TASKS / createSec), endToEndPerSec: Math.round(doneAt.size / totalSec),
       p50ms: Number(pct(lat, 50).toFixed(1)), p99ms: Number(pct(lat, 99).toFixed(1)), centralRssMiB: Math.round(rss),
-      centralCpuMsPerTask: Number(centralCpuPerTask.toFixed(3)), simCpuMsPerTask: Number(simCpuPerTask.toFixed(3)), benchCpuMsPerTask: Number(parentCpuPerTask.toFixed(3)),
+      centralCpuMsPerTask: Number(centralCpuPerTask.toFixed(3)), postgresCpuMsPerTask: Number(dbCpuPerTask.toFixed(3)), simCpuMsPerTask: Number(simCpuPerTask.toFixed(3)), benchCpuMsPerTask: Number(parentCpuPerTask.toFixed(3)),
     };
     console.log(`signed tasks end to end: ${summary.endToEndPerSec}/s (${doneAt.size} in ${totalSec.toFixed(1)} s; creates ${summary.createPerSec}/s); create→succeeded p50 ${summary.p50ms} ms, p99 ${summary.p99ms} ms`);
     console.log(`connection resets: ${retries.n} idempotent calls retried, ${createResets} task creates lost to a reset (${createResets > 0 ? 'counted as create failures' : 'none'})`);
-    console.log(`CPU per task: centrals ${summary.centralCpuMsPerTask} ms, simulated agents ${summary.simCpuMsPerTask} ms, bench ${summary.benchCpuMsPerTask} ms; central RSS ${summary.centralRssMiB} MiB`);
+    console.log(`CPU per task: centrals ${summary.centralCpuMsPerTask} ms, ${cluster ? `PostgreSQL ${summary.postgresCpuMsPerTask} ms, ` : ''}simulated agents ${summary.simCpuMsPerTask} ms, bench ${summary.benchCpuMsPerTask} ms; central RSS ${summary.centralRssMiB} MiB`);
     const complete = summary.done === TASKS && summary.recordedSucceeded === TASKS && failures === 0 && rejected === 0;
     console.log(`target ≥ ${TARGET_PER_SEC}/s with ${AGENTS} agents over ${REPLICAS} central(s): ${summary.endToEndPerSec >= TARGET_PER_SEC && complete ? 'met' : 'MISSED'}${complete ? '' : ' (not every task completed exactly once: see the counts)'}; load average before ${load0}, after ${load()}`);
     console.log(JSON.stringify({ ...summary, loadBefore: load0, loadAfter: load() }));
