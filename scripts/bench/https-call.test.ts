@@ -3,7 +3,7 @@ import { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, issueWithNewKey } from '../../central/pki/ca.js';
-import { call, callRetrying, RetryCount, type Conn } from './https-call.js';
+import { call, callRetrying, isStaleKeepAlive, RetryCount, type Conn } from './https-call.js';
 
 let server: Server;
 let conn: Conn;
@@ -36,6 +36,18 @@ describe('the benches’ HTTPS client under connection resets', () => {
     expect(r.status).toBe(200);
     expect(r.json.path).toBe('/y');
     expect(retries.n).toBe(2);
+  });
+
+  it('tells a reset on a kept-alive connection (safe to send again) from one on a fresh connection', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    resets = 1;
+    const fresh = await call(conn, agent, 'POST', '/a', {}).catch((e: unknown) => e);
+    expect(isStaleKeepAlive(fresh)).toBe(false);
+    expect((await call(conn, agent, 'POST', '/b', {})).status).toBe(200);
+    resets = 1; // the server drops the connection the next request arrives on: the one kept alive
+    const reused = await call(conn, agent, 'POST', '/c', {}).catch((e: unknown) => e);
+    expect(isStaleKeepAlive(reused)).toBe(true);
+    agent.destroy();
   });
 
   it('gives up after its attempts with the connection error', async () => {

@@ -45,7 +45,9 @@ export function call<T = any>(conn: Conn, agent: Agent, method: string, path: st
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    // Whether the request went out on a kept-alive connection: a reset there before any answer is the server
+    // having closed it as idle or timed out (Node's documented case for retrying a request that changes state).
+    req.on('error', (e) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
     if (payload) req.write(payload);
     req.end();
   });
@@ -55,6 +57,11 @@ export function call<T = any>(conn: Conn, agent: Agent, method: string, path: st
 export function isConnectionFailure(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || /socket hang up/i.test((e as Error)?.message ?? '');
+}
+
+/** A connection failure on a kept-alive connection the server had closed before it read the request (see call). */
+export function isStaleKeepAlive(e: unknown): boolean {
+  return isConnectionFailure(e) && (e as { reusedSocket?: boolean }).reusedSocket === true;
 }
 
 /** How many calls a bench retried after a connection failure (printed with its results). */
