@@ -14,7 +14,8 @@ import type { EventHandler, StateContributor } from '../api/feature.js';
 import { buildDesiredState } from './desired-state.js';
 import type { TaskQueue } from './task-queue.js';
 import { AgentSession } from './session.js';
-import { retirePreviousCert, type AgentCertRenewal } from './cert-renewal.js';
+import type { AgentCertRenewal } from './cert-renewal.js';
+import { recordLastSeen } from './last-seen.js';
 
 export const CONNECT_PATH = '/api/v1/agents/connect';
 
@@ -130,11 +131,10 @@ export class AgentHub {
     this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent connected');
   }
 
-  /** Records when the agent was last seen (and retires its previous certificate once it connected with the new one); a failed write (store closed, disk full) is logged, never thrown. */
+  /** Records when the agent was last seen (see recordLastSeen); a failed write (store closed, disk full) is logged, never thrown. */
   private async touch(agentId: string, connectedWith?: string): Promise<void> {
     try {
-      const doc = this.opts.store.get<AgentDoc>(AGENTS, agentId);
-      if (doc) await this.opts.store.put(AGENTS, { ...retirePreviousCert(doc, connectedWith), lastSeenAt: new Date().toISOString() });
+      await recordLastSeen(this.opts.store, agentId, new Date().toISOString(), connectedWith);
     } catch (e) {
       this.opts.logger.warn({ agent: agentId, err: (e as Error).message }, 'could not record when the agent was last seen');
     }

@@ -1,6 +1,6 @@
 /** A real central for the benchmarks: `underlay central serve` from the built CLI on a free loopback port. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
@@ -64,6 +64,24 @@ export async function spawnCentral(dataDir: string, opts: { profileDir?: string;
 export function cpuMsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU time (ms) of a process and its children: its own, its exited children's (as the kernel sums them
+ * once they were waited for), and each living child's (PostgreSQL: the postmaster and its backends).
+ */
+export function treeCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  let ms = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 10;
+  for (const child of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const f = readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(f[1]) === pid) ms += (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return ms;
 }
 
 /** The p-th percentile (nearest rank) of xs. */

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -63,6 +63,11 @@ export class TestPostgres {
 
   url(db = 'postgres'): string {
     return `postgres://postgres@127.0.0.1:${this.port}/${db}`;
+  }
+
+  /** The postmaster's process id (benches sum its and its backends' CPU time). */
+  pid(): number {
+    return Number(readFileSync(join(this.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   }
 
   /** A new empty database; returns its URL. */

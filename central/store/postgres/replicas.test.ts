@@ -7,6 +7,7 @@ import { retryStale, StaleWriteError } from '../stale-write.js';
 import { CONFORMANCE_SPECS } from '../store-conformance.test-support.js';
 import { UniqueConflictError, type Doc } from '../types.js';
 import { PostgresStore } from './postgres-store.js';
+import { WRITE_FUNCTION_V3_SQL } from './write-function.js';
 
 const ready = postgresReady('PostgresStore replicas');
 let cluster: TestPostgres;
@@ -141,6 +142,25 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await c.connect();
     expect((await c.query('SHOW synchronous_commit')).rows[0].synchronous_commit).toBe('on');
     expect((await c.query('SELECT count(*)::int AS n, max(seq)::int AS last FROM underlay_changes')).rows[0]).toEqual({ n: 22, last: 22 });
+    await c.end();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('schema 3: the change log stores no copy of what each row replaced (the other replica still announces it, from its memory); each commit\'s ops are parsed once', async () => {
+    const { url, a, b } = await two();
+    const seenB: Change[] = [];
+    b.changes.on((c) => seenB.push(c));
+    await a.put('things', { id: '1', name: 'one' });
+    await a.put('things', { id: '1', name: 'uno' });
+    await a.delete('things', '1');
+    await until(() => seenB.length === 3);
+    expect(seenB.map((c) => c.before)).toEqual([undefined, { id: '1', name: 'one' }, { id: '1', name: 'uno' }]);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    expect((await c.query('SELECT version FROM underlay_schema')).rows[0].version).toBe(3);
+    expect(WRITE_FUNCTION_V3_SQL).not.toMatch(/op->/); // every op field read from the one parse (json_to_recordset)
+    expect(WRITE_FUNCTION_V3_SQL).toMatch(/json_to_recordset\(c\)/);
+    expect((await c.query('SELECT count(*)::int AS n, count(before)::int AS befores FROM underlay_changes')).rows[0]).toEqual({ n: 3, befores: 0 });
     await c.end();
     await Promise.all([a.close(), b.close()]);
   });

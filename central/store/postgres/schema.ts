@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { SCHEMA_VERSION } from '../migrations.js';
-import { WRITE_FUNCTION_SQL } from './write-function.js';
+import { WRITE_FUNCTION_SQL, WRITE_FUNCTION_V3_SQL } from './write-function.js';
 
 /**
  * The PostgreSQL schema, as numbered migrations applied in order (never edit one that shipped: add the
@@ -19,6 +19,8 @@ export const SQL_MIGRATIONS: string[] = [
    INSERT INTO underlay_counter (seq) VALUES (0);`,
   // 2: one round trip per batch of commits (see write-function.ts).
   WRITE_FUNCTION_SQL,
+  // 3: the change log stores no `before` document (nothing reads it), each commit's ops parsed once (see write-function.ts).
+  WRITE_FUNCTION_V3_SQL,
 ];
 
 /** Advisory lock key (any constant) held while migrations run, so replicas starting together migrate once. */

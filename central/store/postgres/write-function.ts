@@ -18,7 +18,30 @@
  * Documents are compared by text first (a replica's copy serialises to the stored bytes), and only when
  * the text differs by value (jsonb equality; key order aside).
  */
-export const WRITE_FUNCTION_SQL = `
+export const WRITE_FUNCTION_SQL = writeFunctionSql('cur');
+
+/**
+ * Migration 3: the same function, with two costs removed.
+ * - It stores no `before` in the change log. Nothing reads it since the replicas take what a row replaced
+ *   from their own memory (PostgresStore.catchUp); it was a second full copy of every document written,
+ *   in the table and the WAL. The column stays (NULL).
+ * - Each commit's ops are parsed once (`json_to_recordset`). Migration 2 read every field with `op->…`,
+ *   and on the `json` type each such operator parses the whole op again (the op holds `doc` and `exp`,
+ *   two whole documents): about ten parses of each op.
+ */
+export const WRITE_FUNCTION_V3_SQL = writeFunctionSql('NULL::json')
+  .replace('  op json;', '  op record;')
+  .replace('FOR op IN SELECT value FROM json_array_elements(c) LOOP', 'FOR op IN SELECT * FROM json_to_recordset(c) AS x(c text, id text, t text, doc json, exp json, u json) LOOP')
+  .replaceAll("op->>'c'", 'op.c')
+  .replaceAll("op->>'id'", 'op.id')
+  .replaceAll("op->>'t'", 'op.t')
+  .replaceAll("op->'doc'", 'op.doc')
+  .replaceAll("op->'exp'", 'op.exp')
+  .replaceAll("op->'u'", 'op.u');
+
+/** `underlay_write` as described above; `before` is what each change row stores as the document it replaced. */
+function writeFunctionSql(before: 'cur' | 'NULL::json'): string {
+  return `
 CREATE OR REPLACE FUNCTION underlay_same_doc(a json, b json) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $f$
 BEGIN
   IF a IS NULL OR b IS NULL THEN RETURN a IS NULL AND b IS NULL; END IF;
@@ -83,7 +106,7 @@ BEGIN
         END IF;
         IF op->>'t' = 'put' OR cur IS NOT NULL THEN
           ccols := array_append(ccols, col); cids := array_append(cids, k); ctypes := array_append(ctypes, op->>'t');
-          cdocs := array_append(cdocs, CASE WHEN op->>'t' = 'put' THEN op->'doc' END); cbefores := array_append(cbefores, cur);
+          cdocs := array_append(cdocs, CASE WHEN op->>'t' = 'put' THEN op->'doc' END); cbefores := array_append(cbefores, ${before});
         END IF;
       END LOOP;
       cols := cols || ccols; ids := ids || cids; types := types || ctypes; docs := docs || cdocs; befores := befores || cbefores;
@@ -109,3 +132,4 @@ BEGIN
   RETURN json_build_object('last', last, 'outcomes', array_to_json(outcomes));
 END $f$;
 `;
+}

@@ -41,8 +41,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { pct, spawnCentral, type BenchCentral } from '../central-process.js';
-import { call, ok, pool } from '../https-call.js';
+import { pct, spawnCentral, treeCpuMs, type BenchCentral } from '../central-process.js';
+import { call, callRetrying, isConnectionFailure, isStaleKeepAlive, ok, pool, RetryCount } from '../https-call.js';
 import { nowMs } from './ipc.js';
 import { joinSims, SimProcesses } from './sim-fleet.js';
 import { cloneIdentity } from '../../../test/ha/replicas.js';
@@ -100,7 +100,8 @@ async function main(): Promise<void> {
 
     // 1. sites, join tokens and joins (through the API, with a CSR); agent i through (and linked to) replica i % REPLICAS
     let t0 = performance.now();
-    const { sims, keyPem } = await joinSims(via, httpAgent, AGENTS, (i) => `bench-${i}`);
+    const retries = new RetryCount(); // calls retried after a connection reset (a loaded central under --inflight)
+    const { sims, keyPem } = await joinSims(via, httpAgent, AGENTS, (i) => `bench-${i}`, retries);
     const joinSec = (performance.now() - t0) / 1000;
     console.log(`joined ${AGENTS} agents in ${joinSec.toFixed(1)} s (${(AGENTS / joinSec).toFixed(0)} joins/s incl. site + token)`);
 
@@ -112,24 +113,48 @@ async function main(): Promise<void> {
     const connectSec = (performance.now() - t0) / 1000;
     await sleep(500);
     let connected = 0; // each replica lists as connected the agents linked to it
-    for (const c of centrals) connected += (await ok<{ items: { connected: boolean }[] }>(call(c.conn, httpAgent, 'GET', '/api/v1/agents?limit=10000'), 'list agents')).items.filter((a) => a.connected).length;
+    for (const c of centrals) connected += (await ok<{ items: { connected: boolean }[] }>(callRetrying(retries, c.conn, httpAgent, 'GET', '/api/v1/agents?limit=10000'), 'list agents')).items.filter((a) => a.connected).length;
     console.log(`connected: ${connected} agents (the centrals' view) in ${connectSec.toFixed(1)} s from ${PROCS} processes, over ${REPLICAS} central replica(s)`);
 
     // 3. tasks: create through the API, round-robin over the sites, INFLIGHT creates outstanding
     const createdAt = new Map<string, number>();
     let failures = 0;
+    // A create reset on a kept-alive connection (the server closed it before reading the request) is sent
+    // again, counted in `retries`; any other reset is not (the task may have been made: a retry could make
+    // it twice): its tasks count as create failures and the run goes on. A duplicate would show as more
+    // succeeded tasks recorded than created.
+    let createResets = 0;
+    const created = async <T>(send: () => Promise<T>, n: number): Promise<T | undefined> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await send();
+        } catch (e) {
+          if (isStaleKeepAlive(e) && attempt < 3) {
+            retries.n++;
+            continue;
+          }
+          if (!isConnectionFailure(e)) throw e;
+          createResets++;
+          failures += n;
+          return undefined;
+        }
+      }
+    };
     // Fresh connections for the task phase: a keep-alive socket idle since the joins can be closed by the
     // server (keepAliveTimeout, 5 s) just as a create is sent on it ("socket hang up").
     httpAgent.destroy();
     httpAgent = new Agent({ keepAlive: true, maxSockets: 64 });
+    const cpuOfDatabase = () => (cluster ? treeCpuMs(cluster.pid()) : 0);
     const centralCpu0 = cpuOfCentrals();
+    const dbCpu0 = cpuOfDatabase();
     const simCpu0 = (await fleet.totals()).cpuMs;
     const parentCpu0 = process.cpuUsage();
     const tasks0 = nowMs();
     if (BATCH === 1) {
       await pool(TASKS, INFLIGHT, async (i) => {
         const start = nowMs();
-        const r = await call<{ id: string }>(via((i % AGENTS) + 1), httpAgent, 'POST', '/api/v1/tasks', { site: sims[i % AGENTS]!.site, kind: 'ping', payload: {} });
+        const r = await created(() => call<{ id: string }>(via((i % AGENTS) + 1), httpAgent, 'POST', '/api/v1/tasks', { site: sims[i % AGENTS]!.site, kind: 'ping', payload: {} }), 1);
+        if (!r) return;
         if (r.status !== 201) return void failures++;
         createdAt.set(r.json.id, start);
       });
@@ -138,7 +163,8 @@ async function main(): Promise<void> {
         const start = nowMs();
         const n = Math.min(BATCH, TASKS - b * BATCH);
         const tasks = Array.from({ length: n }, (_, j) => ({ site: sims[(b * BATCH + j) % AGENTS].site, kind: 'ping', payload: {} }));
-        const r = await call<{ items: { id: string }[] }>(via(b + 1), httpAgent, 'POST', '/api/v1/tasks/batch', { tasks });
+        const r = await created(() => call<{ items: { id: string }[] }>(via(b + 1), httpAgent, 'POST', '/api/v1/tasks/batch', { tasks }), n);
+        if (!r) return;
         if (r.status !== 201) return void (failures += n);
         for (const t of r.json.items) createdAt.set(t.id, start);
       });
@@ -149,23 +175,25 @@ async function main(): Promise<void> {
     const end = Math.max(...doneAt.values());
     const totalSec = (end - tasks0) / 1000;
     const centralCpuPerTask = (cpuOfCentrals() - centralCpu0) / TASKS;
+    const dbCpuPerTask = (cpuOfDatabase() - dbCpu0) / TASKS;
     const parentCpu = process.cpuUsage(parentCpu0);
     const parentCpuPerTask = (parentCpu.user + parentCpu.system) / 1000 / TASKS;
     const { verified, rejected, cpuMs: simCpu } = await fleet.totals();
     const simCpuPerTask = (simCpu - simCpu0) / TASKS;
 
     const lat = [...createdAt].filter(([id]) => doneAt.has(id)).map(([id, s]) => doneAt.get(id)! - s);
-    const succeeded = await ok<{ total: number }>(call(conn, httpAgent, 'GET', '/api/v1/tasks?state=succeeded&limit=1'), 'count');
+    const succeeded = await ok<{ total: number }>(callRetrying(retries, conn, httpAgent, 'GET', '/api/v1/tasks?state=succeeded&limit=1'), 'count');
     const rss = central.rssMiB();
     const summary = {
-      agents: AGENTS, procs: PROCS, replicas: REPLICAS, connected, tasks: TASKS, createFailures: failures, verified, rejectedBySims: rejected,
+      agents: AGENTS, procs: PROCS, replicas: REPLICAS, connected, tasks: TASKS, createFailures: failures, createResets, retriedCalls: retries.n, verified, rejectedBySims: rejected,
       recordedSucceeded: succeeded.total, done: doneAt.size,
       createPerSec: Math.round(TASKS / createSec), endToEndPerSec: Math.round(doneAt.size / totalSec),
       p50ms: Number(pct(lat, 50).toFixed(1)), p99ms: Number(pct(lat, 99).toFixed(1)), centralRssMiB: Math.round(rss),
-      centralCpuMsPerTask: Number(centralCpuPerTask.toFixed(3)), simCpuMsPerTask: Number(simCpuPerTask.toFixed(3)), benchCpuMsPerTask: Number(parentCpuPerTask.toFixed(3)),
+      centralCpuMsPerTask: Number(centralCpuPerTask.toFixed(3)), postgresCpuMsPerTask: Number(dbCpuPerTask.toFixed(3)), simCpuMsPerTask: Number(simCpuPerTask.toFixed(3)), benchCpuMsPerTask: Number(parentCpuPerTask.toFixed(3)),
     };
     console.log(`signed tasks end to end: ${summary.endToEndPerSec}/s (${doneAt.size} in ${totalSec.toFixed(1)} s; creates ${summary.createPerSec}/s); create→succeeded p50 ${summary.p50ms} ms, p99 ${summary.p99ms} ms`);
-    console.log(`CPU per task: centrals ${summary.centralCpuMsPerTask} ms, simulated agents ${summary.simCpuMsPerTask} ms, bench ${summary.benchCpuMsPerTask} ms; central RSS ${summary.centralRssMiB} MiB`);
+    console.log(`connection resets: ${retries.n} calls retried (reads, joins, creates on a closed kept-alive connection), ${createResets} task creates lost to a reset (${createResets > 0 ? 'counted as create failures' : 'none'})`);
+    console.log(`CPU per task: centrals ${summary.centralCpuMsPerTask} ms, ${cluster ? `PostgreSQL ${summary.postgresCpuMsPerTask} ms, ` : ''}simulated agents ${summary.simCpuMsPerTask} ms, bench ${summary.benchCpuMsPerTask} ms; central RSS ${summary.centralRssMiB} MiB`);
     const complete = summary.done === TASKS && summary.recordedSucceeded === TASKS && failures === 0 && rejected === 0;
     console.log(`target ≥ ${TARGET_PER_SEC}/s with ${AGENTS} agents over ${REPLICAS} central(s): ${summary.endToEndPerSec >= TARGET_PER_SEC && complete ? 'met' : 'MISSED'}${complete ? '' : ' (not every task completed exactly once: see the counts)'}; load average before ${load0}, after ${load()}`);
     console.log(JSON.stringify({ ...summary, loadBefore: load0, loadAfter: load() }));

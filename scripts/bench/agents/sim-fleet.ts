@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sodium from 'libsodium-wrappers';
 import { makeCsr } from '../../../shared/pki/csr.js';
-import { call, ok, pool, type Conn } from '../https-call.js';
+import { call, callRetrying, isConnectionFailure, ok, pool, RetryCount, type Conn } from '../https-call.js';
 import type { ChildMsg, ParentMsg, SimIdentity } from './ipc.js';
 
 const SIM_CHILD = fileURLToPath(new URL('./sim-agents.js', import.meta.url));
@@ -20,21 +20,47 @@ const SIM_CHILD = fileURLToPath(new URL('./sim-agents.js', import.meta.url));
 /**
  * `count` agents, agent i at site `siteOf(i)` (created here), each joined with its own one-time token.
  * `via`: one central, or agent i's replica (it joins through it and links to it: SimIdentity.url).
+ * A connection reset by a loaded central is retried (counted in `retries`): the site create (a 409 on a
+ * retry means the first try made it), the token create (a spare token is harmless), and the join with a
+ * fresh token (the lost try's token may be spent).
  */
-export async function joinSims(via: Conn | ((i: number) => Conn), http: Agent, count: number, siteOf: (i: number) => string): Promise<{ sims: SimIdentity[]; keyPem: string }> {
+export async function joinSims(
+  via: Conn | ((i: number) => Conn),
+  http: Agent,
+  count: number,
+  siteOf: (i: number) => string,
+  retries = new RetryCount(),
+): Promise<{ sims: SimIdentity[]; keyPem: string }> {
   await sodium.ready;
   const { keyPem, csrPem } = makeCsr('agent-candidate:bench');
   const seal = Buffer.from(sodium.crypto_box_keypair().publicKey).toString('base64');
   const sims = await pool(count, 16, async (i): Promise<SimIdentity> => {
     const site = siteOf(i);
     const conn = typeof via === 'function' ? via(i) : via;
-    await ok(call(conn, http, 'POST', '/api/v1/sites', { name: site }), 'create site');
-    const tok = await ok<{ token: string }>(call(conn, http, 'POST', '/api/v1/tokens', { role: 'agent-join', site }), 'create token');
-    const bearer = tok.token.split('.')[1];
-    const joined = await ok<{ agent: { id: string }; certificate: string }>(call(conn, http, 'POST', '/api/v1/agents/join', { csr: csrPem, sealPublicKey: seal, name: `sim-${i}`, agentVersion: 'bench' }, bearer), 'join');
+    const before = retries.n;
+    const created = await callRetrying(retries, conn, http, 'POST', '/api/v1/sites', { name: site });
+    if (!(created.status === 409 && retries.n > before)) await ok(Promise.resolve(created), 'create site');
+    const joined = await retryJoin(retries, async () => {
+      const tok = await ok<{ token: string }>(callRetrying(retries, conn, http, 'POST', '/api/v1/tokens', { role: 'agent-join', site }), 'create token');
+      const bearer = tok.token.split('.')[1];
+      return ok<{ agent: { id: string }; certificate: string }>(call(conn, http, 'POST', '/api/v1/agents/join', { csr: csrPem, sealPublicKey: seal, name: `sim-${i}`, agentVersion: 'bench' }, bearer), 'join');
+    });
     return { id: joined.agent.id, site, cert: joined.certificate, ...(typeof via === 'function' ? { url: conn.url } : {}) };
   });
   return { sims, keyPem };
+}
+
+/** A join whose connection was reset is made again from a new token (up to 5 times; each retry counted). */
+async function retryJoin<T>(retries: RetryCount, join: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await join();
+    } catch (e) {
+      if (!isConnectionFailure(e) || i >= 5) throw e;
+      retries.n++;
+      await new Promise((r) => setTimeout(r, 100 * i));
+    }
+  }
 }
 
 interface Child {
