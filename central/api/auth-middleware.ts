@@ -50,7 +50,7 @@ export function requirePermission(tokens: TokenService, need: Permission, opts: 
       throw new ApiError(401, `unauthenticated`, MESSAGES[result.reason]);
     }
     if (!allows(result.token.role, need)) {
-      throw new ApiError(403, 'forbidden', `role "${result.token.role}" may not ${need === 'read' ? 'read this' : need === 'join' ? 'join agents' : 'change this'}`);
+      throw new ApiError(403, 'forbidden', `role "${result.token.role}" may not ${need === 'read' ? 'read this' : need === 'join' ? 'join agents' : need === 'admin' ? 'do this (admin only)' : 'change this'}`);
     }
     if (opts.unscoped) requireUnscoped(result.token.site, opts.unscoped);
     c.set('token', result.token);

@@ -12,7 +12,7 @@ const err = (description: string) => ({ description, content: json(ErrorBody) })
 export function registerBackupRoutes(app: OpenAPIHono, deps: ApiDeps): void {
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/v1/backup', tags: ['Operations'], security: [{ bearer: [] }], operationId: 'backup',
+      method: 'get', path: '/api/v1/backup', tags: ['Operations'], security: [{ bearer: ['admin'] }], operationId: 'backup',
       summary: 'A consistent copy of the whole store (every collection at one instant) while the central serves; `underlay central backup FILE` adds the identity files and writes it',
       middleware: [requirePermission(deps.tokens, 'admin', { unscoped: 'backing up the whole store' })] as const,
       responses: { 200: { description: 'The backup document', content: json(z.object({ format: z.string(), schemaVersion: z.number(), createdAt: z.string(), collections: z.record(z.string(), z.array(z.unknown())) }).meta({ id: 'Backup' })) }, 401: err('Missing or invalid bearer token'), 403: err('Not an unscoped admin token') },

@@ -7,8 +7,11 @@ import ms from 'ms';
  * bare number is seconds (ms reads it as milliseconds), and a year is 365 days (ms: 365.25).
  */
 const UNIT = 'milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y';
-/** The grammar as a regular expression (also the `pattern` of duration fields in the OpenAPI document). */
-export const DURATION_PATTERN = new RegExp(`^(\\d+(?:\\.\\d+)?) *(${UNIT})?$`, 'i');
+/**
+ * The grammar as a regular expression (also the `pattern` of duration fields in the OpenAPI document).
+ * Any case, spelled out as `[mM][sS]` rather than with the `i` flag: a JSON-schema pattern has no flags.
+ */
+export const DURATION_PATTERN = new RegExp(`^(\\d+(?:\\.\\d+)?) *(${UNIT.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`)})?$`);
 export const DURATION_HINT = 'a duration like 500ms, 30s, 10m, 1h, 7d or 10y (a bare number is seconds)';
 
 const DAY_MS = 86_400_000;
