@@ -43,6 +43,22 @@ describe('TaskService', () => {
     expect(opened).toMatchObject({ ok: true, envelope: { agent: 'a1', site: 's1', seq: 2 } });
   });
 
+  it('never hands out one sequence number twice when a commit waits before it applies (store compaction)', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    // The file store pauses writers while it switches journals: a commit then waits before its claim lands.
+    const commit = store.commit.bind(store);
+    let paused = true;
+    store.commit = async (ops) => {
+      if (paused) await new Promise((r) => setTimeout(r, 20));
+      return commit(ops);
+    };
+    const both = await Promise.all([svc.createMany([{ site: 's1', kind: 'ping' }, { site: 's1', kind: 'ping' }]), svc.create({ site: 's1', kind: 'ping' })]);
+    paused = false;
+    const seqs = [...both[0].map((t) => t.seq), both[1].seq];
+    expect(new Set(seqs).size).toBe(3);
+    expect((await svc.create({ site: 's1', kind: 'ping' })).seq).toBeGreaterThan(Math.max(...seqs));
+  });
+
   it('picks up an agent that joins later, skips revoked agents, prefers the most recently seen', async () => {
     await expect(svc.create({ site: 's2', kind: 'ping' })).rejects.toThrow(/no joined agent/);
     await store.put(AGENTS, agentDoc('b1', 's2', { lastSeenAt: '2026-01-01T00:00:00Z' }));

@@ -74,6 +74,8 @@ export class TaskService {
   /** Called after a task is durably created or cancelled, so the hub can push it. */
   onTask?: (task: TaskDoc) => void;
   private readonly finishedListeners = new Set<TaskFinishedListener>();
+  /** Per agent, the next sequence number this central may hand out (see prepare). */
+  private readonly claimedSeq = new Map<string, number>();
 
   /**
    * Subscribes to tasks reaching a final state (succeeded, failed, rejected, cancelled, expired), by a
@@ -200,8 +202,13 @@ export class TaskService {
     if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw new InvalidError('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
     const picked = this.pickAgent(input.site, machineDoc);
-    const agent = agents.get(picked.id) ?? picked;
+    const known = agents.get(picked.id) ?? picked;
+    // Never below a number this central already handed out: a commit can wait (the file store pauses
+    // writers while it compacts) before its claim reaches the store, and a create prepared meanwhile would
+    // read the old nextSeq. A number claimed by a write that then failed is a gap, which agents accept.
+    const agent = { ...known, nextSeq: Math.max(known.nextSeq, this.claimedSeq.get(known.id) ?? 0) };
     agents.set(agent.id, { ...agent, nextSeq: agent.nextSeq + 1 });
+    this.claimedSeq.set(agent.id, agent.nextSeq + 1);
     const now = new Date();
     const envelope: TaskEnvelope = {
       v: 1,

@@ -17,6 +17,10 @@ interface Sim extends SimIdentity { ws?: WebSocket; lastSeq: number; batch: bool
 let pubKey: Uint8Array;
 let verified = 0;
 let rejected = 0;
+/** Counts a refused frame or task; the first few reasons go to stderr (a bench run then says why). */
+function reject(why: string): void {
+  if (++rejected <= 3) console.error(`simulated agent refused: ${why}`);
+}
 const reportTask = new Map<string, string>();
 let doneBatch: [string, number][] = [];
 let doneScheduled = false;
@@ -45,7 +49,7 @@ function connect(sim: Sim, url: string, key: string, ca: string): Promise<void> 
     ws.on('message', (data) => {
       // Validated as the real agent's link does (the zod protocol union).
       const parsed = parseMessage(CentralToAgent, data);
-      if (!parsed.ok) return void rejected++;
+      if (!parsed.ok) return void reject(`a frame that is not protocol: ${JSON.stringify(parsed).slice(0, 300)}`);
       const msg = parsed.msg;
       if (msg.type === 'welcome') {
         sim.batch = msg.features.includes('batch');
@@ -83,12 +87,13 @@ function onTasks(sim: Sim, signed: unknown[]): void {
   for (const one of signed) {
     const opened = openTask(one, pubKey);
     if (!opened.ok) {
-      rejected++;
+      reject(`a task that does not open: ${JSON.stringify(opened).slice(0, 200)}`);
       continue;
     }
     const env = opened.envelope;
-    if (!checkEnvelope(env, { agent: sim.id, site: sim.site }).ok || env.seq <= sim.lastSeq) {
-      rejected++;
+    const checked = checkEnvelope(env, { agent: sim.id, site: sim.site });
+    if (!checked.ok || env.seq <= sim.lastSeq) {
+      reject(`task ${env.id} seq ${env.seq} (last ${sim.lastSeq}): ${JSON.stringify(checked)}`);
       continue;
     }
     sim.lastSeq = env.seq;
