@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../shared/log/logger.js';
-import { TokenService } from '../auth/tokens.js';
-import { ALL_COLLECTIONS } from '../all-collections.test-support.js';
-import { Metrics } from '../metrics/metrics.js';
+import { memoryApiDeps } from '../all-collections.test-support.js';
 import { sitesFeature } from '../sites/feature.js';
-import { MemoryStore } from '../store/memory-store.js';
 import { createApp } from './app.js';
-import type { CentralKeys } from './deps.js';
 import { applyMergePatch, expandMergePatch } from './merge-patch.js';
 
 describe('JSON merge patch (RFC 7386)', () => {
@@ -23,22 +18,10 @@ describe('JSON merge patch (RFC 7386)', () => {
 
 describe('PATCH with application/merge-patch+json and If-Match', () => {
   async function central() {
-    const store = new MemoryStore(ALL_COLLECTIONS);
-    const tokens = new TokenService(store);
-    const token = (await tokens.create({ role: 'admin' })).token;
-    const app = createApp(
-      {
-        store,
-        tokens,
-        metrics: new Metrics(),
-        changes: store.changes,
-        logger: silentLogger,
-        central: { caFingerprint: 'x', publicUrl: 'https://127.0.0.1', signingPublicKey: 'x', agentCertLifetimeMs: 86_400_000 },
-        identity: {} as CentralKeys,
-        dataDir: '/nonexistent',
-      },
-      { features: [sitesFeature()] },
-    );
+    const deps = await memoryApiDeps();
+    const store = deps.store;
+    const token = (await deps.tokens.create({ role: 'admin' })).token;
+    const app = createApp(deps, { features: [sitesFeature()] });
     const send = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
       app.request(path, { method, body: JSON.stringify(body), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers } });
     return { store, send };
