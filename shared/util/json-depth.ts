@@ -12,24 +12,35 @@ export class JsonTooDeepError extends Error {
   }
 }
 
-/** The deepest nesting of objects/arrays in JSON text (strings skipped); stops scanning once past `limit`. */
+/**
+ * The deepest nesting of objects/arrays in JSON text (strings skipped); stops scanning once past `limit`.
+ * A string is skipped with native `indexOf` jumps to its closing quote (a quote preceded by an odd run of
+ * backslashes is escaped), not character by character: task payloads carry long base64 strings (an Ansible
+ * module on stdin is ~100–300 KB), and every frame and body is checked before it is parsed.
+ */
 export function jsonTextDepth(text: string, limit = Infinity): number {
   let depth = 0;
   let max = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
-    if (inString) {
-      if (ch === 92) i++; // backslash: skip the escaped character
-      else if (ch === 34) inString = false;
-      continue;
-    }
-    if (ch === 34) inString = true;
-    else if (ch === 123 || ch === 91) {
+    if (ch === 34) {
+      i = stringEnd(text, i + 1);
+      if (i === -1) return max; // unterminated: JSON.parse reports it
+    } else if (ch === 123 || ch === 91) {
       if (++depth > max && (max = depth) > limit) return max;
     } else if (ch === 125 || ch === 93) depth--;
   }
   return max;
+}
+
+/** The index of the quote that closes the string whose content starts at `from`, or -1. */
+function stringEnd(text: string, from: number): number {
+  for (let q = text.indexOf('"', from); q !== -1; q = text.indexOf('"', q + 1)) {
+    let backslashes = 0;
+    while (q - 1 - backslashes >= from && text.charCodeAt(q - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) return q;
+  }
+  return -1;
 }
 
 /** The deepest nesting of objects/arrays in a parsed value, walked with an explicit stack. */
