@@ -6,6 +6,7 @@ import { heartbeatSettings } from '../../shared/protocol/heartbeat.js';
 import { TurnBatcher } from '../../shared/util/turn-batcher.js';
 import { guarded, type FailureSink } from '../../shared/util/guarded.js';
 import type { DeliverableTask as TaskDoc, TaskQueue } from './task-queue.js';
+import type { SignedTask } from '../../shared/envelope/envelope.js';
 import type { AgentDoc } from './collections.js';
 
 const HEARTBEAT = heartbeatSettings();
@@ -182,11 +183,11 @@ export class AgentSession {
    */
   private sendOutbound(due: TaskDoc[]): void {
     if (this.state !== 'ready') return;
-    let run: TaskDoc[] = [];
+    let run: SignedTask[] = [];
     let runBytes = 0;
     const flush = () => {
-      if (run.length === 1) this.send({ type: 'task', task: run[0].signed });
-      else if (run.length > 1) this.send({ type: 'tasks', tasks: run.map((t) => t.signed) });
+      if (run.length === 1) this.send({ type: 'task', task: run[0]! });
+      else if (run.length > 1) this.send({ type: 'tasks', tasks: run });
       run = [];
       runBytes = 0;
     };
@@ -197,13 +198,16 @@ export class AgentSession {
         this.send({ type: 'cancel', taskId: t.id });
         continue;
       }
-      const bytes = t.signed.canonical.length + t.signed.signature.length;
+      // Only queued and delivered tasks keep their envelope (central/tasks/slim.ts); one already reported on is not resent.
+      const signed = t.signed;
+      if (!signed) continue;
+      const bytes = signed.canonical.length + signed.signature.length;
       if (run.length > 0 && (!batch || run.length >= MAX_BATCH_ITEMS || runBytes + bytes > BATCH_FILL_BYTES)) flush();
-      run.push(t);
+      run.push(signed);
       runBytes += bytes;
     }
     flush();
-    const sent = due.filter((t) => t.state !== 'cancelled');
+    const sent = due.filter((t) => t.state !== 'cancelled' && t.signed);
     if (sent.length > 0) this.hooks.tasks.markDeliveredMany(sent).catch((e: Error) => this.hooks.logger.error({ agent: this.agent.id, err: e }, 'could not mark tasks delivered'));
   }
 }

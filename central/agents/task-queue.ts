@@ -8,7 +8,8 @@ export interface DeliverableTask {
   agent: string;
   seq: number;
   state: string;
-  signed: SignedTask;
+  /** Absent once the task was reported on: it is never sent again (central/tasks/slim.ts). */
+  signed?: SignedTask;
 }
 
 /**

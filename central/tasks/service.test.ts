@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +87,43 @@ describe('TaskService', () => {
     await store.put(AGENTS, { ...store.get<AgentDoc>(AGENTS, 'b1')!, revokedAt: 'now' });
     expect((await svc.create({ site: 's2', machine: 'm1', kind: 'set-netboot', payload: { netboot: false } })).agent).toBe('b2');
     expect((await svc.create({ site: 's2', machine: 'm2', kind: 'set-netboot', payload: { netboot: false } })).agent).toBe('b2');
+  });
+
+  it('keeps the envelope only while the task is deliverable and an exec\'s module only until it is final', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const now = new Date().toISOString();
+    await store.put('machines', { id: 'm1', name: 'm1', site: 's1', macs: [], profiles: [], params: {}, bootenv: 'local', state: 'deployed', netboot: false, createdAt: now, updatedAt: now });
+    const module = Buffer.alloc(200_000, 'M');
+    const t = await svc.create({ site: 's1', machine: 'm1', kind: 'exec', payload: { cmdB64: Buffer.from('python3').toString('base64'), stdinB64: module.toString('base64') } });
+    expect(svc.get(t.id)!.signed).toBeDefined();
+    expect(await svc.pendingFor('a1')).toHaveLength(1);
+    await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: t.id, state: 'accepted', at: now });
+    const accepted = svc.get(t.id)!;
+    expect(accepted.signed).toBeUndefined(); // never sent again once the agent reported on it
+    expect((accepted.payload as { stdinB64: string }).stdinB64).toHaveLength(module.toString('base64').length); // may still run
+    await svc.applyReport('a1', { type: 'report', id: 'r2', taskId: t.id, state: 'succeeded', at: now, exitCode: 0, output: 'ok' });
+    const done = svc.get(t.id)!;
+    expect(done.payload).toEqual({ cmdB64: Buffer.from('python3').toString('base64') });
+    expect(done.payloadOmitted).toEqual({ stdinB64: { bytes: 200_000, sha256: createHash('sha256').update(module).digest('hex') } });
+    expect(done.output).toBe('ok');
+    // The slimmed task is what is durable: a reopened store has it too.
+    await store.close();
+    store = await FileStore.open({ dir, collections: ALL_COLLECTIONS, logger: silentLogger });
+    expect(store.get<Record<string, unknown>>('tasks', t.id)).toMatchObject({ state: 'succeeded', payloadOmitted: { stdinB64: { bytes: 200_000 } } });
+    expect(store.get<Record<string, unknown>>('tasks', t.id)!.signed).toBeUndefined();
+  });
+
+  it('keeps a run-script\'s script and a short exec stdin after the task is final', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const at = new Date().toISOString();
+    await store.put('machines', { id: 'm1', name: 'm1', site: 's1', macs: [], profiles: [], params: {}, bootenv: 'local', state: 'deployed', netboot: false, createdAt: at, updatedAt: at });
+    const long = Buffer.alloc(5000, 'S').toString('base64');
+    const script = await svc.create({ site: 's1', machine: 'm1', kind: 'run-script', payload: { scriptB64: long } });
+    const exec = await svc.create({ site: 's1', machine: 'm1', kind: 'exec', payload: { cmdB64: 'dHJ1ZQ==', stdinB64: 'eA==' } });
+    for (const [i, t] of [script, exec].entries()) await svc.applyReport('a1', { type: 'report', id: `r${i}`, taskId: t.id, state: 'succeeded', at });
+    expect(svc.get(script.id)!.payload).toEqual({ scriptB64: long });
+    expect(svc.get(exec.id)!.payload).toEqual({ cmdB64: 'dHJ1ZQ==', stdinB64: 'eA==' });
+    expect(svc.get(script.id)!.payloadOmitted).toBeUndefined();
   });
 
   it('a report is applied once by id; later reports never move a finished task backwards', async () => {

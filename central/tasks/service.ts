@@ -15,6 +15,7 @@ import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { TASKS } from './collection.js';
 import { TASK_EFFECTS } from './effects.js';
 import { CANCELLABLE, canMove, TERMINAL, type TaskState } from './transitions.js';
+import { slimmed } from './slim.js';
 
 export { TERMINAL, type TaskState };
 
@@ -39,7 +40,8 @@ export interface TaskDoc {
   createdAt: string;
   updatedAt: string;
   expiresAt: string;
-  signed: SignedTask;
+  /** The signed envelope, kept only while the task may be (re)delivered (queued, delivered): central/tasks/slim.ts. */
+  signed?: SignedTask;
   history: TaskHistoryEntry[];
   output?: string;
   exitCode?: number;
@@ -384,7 +386,7 @@ export class TaskService {
   /** The task after one history entry: never backwards, never past a terminal state. Pure. */
   private advance(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false, progress?: TaskProgress): { next: TaskDoc; forward: boolean } {
     const forward = !historyOnly && canMove(t.state, entry.state);
-    const next: TaskDoc = {
+    const next: TaskDoc = slimmed({
       ...t,
       history: [...t.history, entry],
       updatedAt: new Date().toISOString(),
@@ -393,7 +395,7 @@ export class TaskService {
       ...(forward && entry.exitCode !== undefined ? { exitCode: entry.exitCode } : {}),
       ...(forward && output !== undefined ? { output } : {}),
       ...(forward && progress ? { progress } : {}),
-    };
+    });
     return { next, forward };
   }
 

@@ -67,5 +67,9 @@ export const Task = z
     output: z.string().optional(),
     exitCode: z.number().optional(),
     reason: z.string().optional(),
+    payloadOmitted: z
+      .record(z.string(), z.object({ bytes: z.number(), sha256: z.string() }))
+      .optional()
+      .describe('Bulk payload fields dropped once the task is final (exec stdinB64, put-file dataB64): their decoded size and SHA-256'),
   })
   .meta({ id: 'Task' });
