@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { AuditChange as AuditChangeSchema } from '../../shared/api/events.js';
 import { writeContext, type WriteContext } from '../api/write-context.js';
-import { EVENTS } from '../agents/collections.js';
+import { AGENTS, EVENTS } from '../agents/collections.js';
 import { MACHINE_EVENTS } from '../lifecycle/machine-events.js';
 import { PARAMS } from '../params/resources.js';
+import { RUNS } from '../runs/resources.js';
+import { TASKS } from '../tasks/collection.js';
 import type { Doc, Store, WriteOp } from '../store/types.js';
 import { maskSecrets } from './mask.js';
 
@@ -15,6 +17,36 @@ export const AUDIT_KIND = 'api-write';
 const NOT_AUDITED = new Set([EVENTS, MACHINE_EVENTS]);
 
 export type AuditChange = z.infer<typeof AuditChangeSchema>;
+
+/**
+ * Collections audited by reference: their documents are large (a task's signed envelope and payload, a
+ * run's definition and step records) and written in batches (100 task creates per request, each also
+ * bumping its agent's sequence number), so a change
+ * names the object, the fields it changed and a few identifying scalars instead of masked before/after
+ * copies, which doubled the journal's bytes and the central's CPU per task (docs/decisions.md). The
+ * object itself is one GET away (`underlay task get ID`, `underlay run get ID`).
+ */
+const BY_REFERENCE = new Set([TASKS, RUNS, AGENTS]);
+
+/** The scalars of a by-reference change's summary, when the document has them. */
+const SUMMARY_FIELDS = ['kind', 'state', 'status', 'site', 'agent', 'machine', 'machineName', 'workflow', 'seq', 'secret'] as const;
+
+function summaryOf(doc: Doc): Record<string, string | number | boolean | null> {
+  const out: Record<string, string | number | boolean | null> = {};
+  for (const k of SUMMARY_FIELDS) {
+    const v = doc[k];
+    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+/** The top-level fields an update set, changed or removed (compared by identity: writes copy what they change). */
+function changedFields(prev: Doc, next: Doc): string[] {
+  const out: string[] = [];
+  for (const k of Object.keys(next)) if (prev[k] !== next[k]) out.push(k);
+  for (const k of Object.keys(prev)) if (!(k in next)) out.push(k);
+  return out;
+}
 
 export interface AuditRecord extends Doc {
   kind: typeof AUDIT_KIND;
@@ -49,11 +81,17 @@ export function auditRecord(ctx: WriteContext, ops: WriteOp[], before: (id: { co
     if (op.type === 'delete' && !prev) continue;
     const after = op.type === 'put' ? op.doc : undefined;
     for (const d of [prev, after]) if (d && typeof d.site === 'string') sites.add(d.site);
+    const object = objectRef(op.collection, after ?? prev, id);
+    const kind = op.type === 'delete' ? 'delete' : prev ? 'update' : 'create';
+    if (BY_REFERENCE.has(op.collection)) {
+      changes.push({ object, collection: op.collection, id, op: kind, summary: summaryOf((after ?? prev)!), ...(prev && after ? { fields: changedFields(prev, after) } : {}) });
+      continue;
+    }
     changes.push({
-      object: objectRef(op.collection, after ?? prev, id),
+      object,
       collection: op.collection,
       id,
-      op: op.type === 'delete' ? 'delete' : prev ? 'update' : 'create',
+      op: kind,
       ...(prev ? { before: maskSecrets(prev, secretParams) } : {}),
       ...(after ? { after: maskSecrets(after, secretParams) } : {}),
     });

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
-/** One change of an audit record: the object and its before/after (secrets masked). */
+/**
+ * One change of an audit record: the object and its before/after (secrets masked), or for tasks and
+ * workflow runs (audited by reference) the fields an update changed and a summary (kind, state, agent …).
+ */
 export const AuditChange = z.object({
   object: z.string().describe('KIND/NAME, e.g. machine/m1'),
   collection: z.string(),
@@ -8,6 +11,8 @@ export const AuditChange = z.object({
   op: z.enum(['create', 'update', 'delete']),
   before: z.unknown().optional(),
   after: z.unknown().optional(),
+  fields: z.array(z.string()).optional().describe('tasks and runs (audited by reference): the top-level fields an update changed'),
+  summary: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional().describe('tasks and runs (audited by reference): kind, state, site, agent, machine …'),
 });
 
 /** A record of the event stream: an agent event (`agent`, `data`) or the audit record of an API write (`source: 'api'`). */
@@ -26,7 +31,7 @@ export const EventRecord = z
     route: z.string().optional(),
     path: z.string().optional(),
     objects: z.array(z.string()).optional(),
-    changes: z.array(AuditChange).optional().describe('before/after of each object, secrets masked'),
+    changes: z.array(AuditChange).optional().describe('each object changed: before/after with secrets masked, or by reference (tasks, runs)'),
   })
   .meta({ id: 'Event' });
 export type EventRecord = z.infer<typeof EventRecord>;

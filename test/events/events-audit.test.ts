@@ -73,6 +73,30 @@ describe('audit log', () => {
     expect(m1.after.params.root_pw).toBe('[masked]');
   });
 
+  it('records task writes by reference: who created and cancelled which task, no copy of its payload or envelope', async () => {
+    const script = Buffer.from('echo audit-by-reference').toString('base64');
+    const created = await central.request('POST', '/api/v1/tasks', { body: { site: 'dc1', machine: 'm1', kind: 'run-script', payload: { scriptB64: script } } });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    expect((await central.request('POST', `/api/v1/tasks/${id}/cancel`)).status).toBe(200);
+    const page = await central.request('GET', `/api/v1/events?object=task/${id}&kind=api-write`);
+    expect(page.json.items).toHaveLength(2);
+    const [create, cancel] = page.json.items as { method: string; path: string; site: string; changes: { op: string; summary: Record<string, unknown>; fields?: string[] }[] }[];
+    expect(create).toMatchObject({ method: 'POST', path: '/api/v1/tasks', site: 'dc1', objects: expect.arrayContaining([`task/${id}`, expect.stringMatching(/^agent\//)]) });
+    expect(create!.changes).toContainEqual(expect.objectContaining({ object: `task/${id}`, op: 'create', summary: expect.objectContaining({ kind: 'run-script', state: 'queued', site: 'dc1' }) }));
+    // Its agent's sequence number, by reference too: which field, no copy of the agent.
+    expect(create!.changes).toContainEqual(expect.objectContaining({ collection: 'agents', id: sim.id, op: 'update', fields: ['nextSeq'] }));
+    expect(cancel).toMatchObject({ path: `/api/v1/tasks/${id}/cancel`, changes: [{ op: 'update', summary: { state: 'cancelled' } }] });
+    expect(cancel!.changes[0]!.fields).toEqual(expect.arrayContaining(['state', 'history']));
+    expect(JSON.stringify(page.json)).not.toMatch(/"(before|after)"/);
+    expect(page.text).not.toContain(script);
+    // The journal holds the payload once (the task), not in its audit record.
+    const dataDir = join(central.dir, 'data');
+    const journal = readdirSync(dataDir).filter((f) => f.startsWith('journal.')).map((f) => readFileSync(join(dataDir, f), 'utf8')).join('');
+    const line = journal.split('\n').find((l) => l.includes(id) && l.includes('"events"') && l.includes('"op":"create"'))!;
+    expect(line.split(script)).toHaveLength(2);
+  });
+
   it('a site-scoped token sees only its site; a bad query is a clear 400', async () => {
     expect((await central.request('POST', '/api/v1/sites', { body: { name: 'dc2' } })).status).toBe(201);
     const scoped = await central.token('viewer', 'dc2');
