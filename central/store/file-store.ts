@@ -30,6 +30,12 @@ export interface FileStoreOptions {
 
 type JournalRecord = { ops: WriteOp[] };
 
+/** A commit applied in memory and not durable yet; `refused` once a failed journal write rolled it back. */
+interface Inflight {
+  undo: Undo[];
+  refused?: StorageError;
+}
+
 /**
  * The embedded store: a lowdb JSON snapshot (`store.json`) plus an append-only journal
  * (`journal.<generation>.jsonl`) of whole-document writes.
@@ -41,9 +47,12 @@ type JournalRecord = { ops: WriteOp[] };
  * writers get a StorageFullError or StorageUnavailableError: nothing of them stays on disk or in memory.
  * Each commit in flight keeps its undo list; they are undone newest first.
  *
- * Compaction pauses writers until the journal is idle (about one fsync), takes the state (then all of it
- * is durable), switches to a new journal generation, lets writers go on, writes the snapshot durably,
- * then drops the older journals. Replaying a journal is idempotent (whole-document puts and deletes), so
+ * Compaction waits until the journal is idle (about one fsync), takes the durable state, switches to a
+ * new journal generation, writes the snapshot durably, then drops the older journals. Writers are not
+ * paused: a commit made meanwhile is applied in memory at once and only its append waits for the new
+ * journal; the snapshot leaves such held commits out (stateWithout), so it never holds a write that is
+ * not durable. A held commit is refused with the writes in flight when the old journal fails them (it
+ * may have been built on them). Replaying a journal is idempotent (whole-document puts and deletes), so
  * a crash or a failure (ENOSPC) anywhere in compaction loses nothing: the old snapshot and journals stay,
  * the store keeps serving, and compaction is retried.
  */
@@ -53,12 +62,14 @@ export class FileStore extends MemoryState implements Store {
   private generation = 0;
   private lock: DirLock | null = null;
   private compacting: Promise<void> | null = null;
-  /** Set while compaction waits for the journal to be idle and switches it: writers wait for it. */
+  /** Set while compaction waits for the journal to be idle and switches it: appends wait for it. */
   private switching: Promise<void> | null = null;
   private compactOwed = false;
   private retryTimer: NodeJS.Timeout | null = null;
-  /** Undo lists of the commits applied in memory and not durable yet, oldest first. */
-  private readonly inflight = new Set<Undo[]>();
+  /** The commits applied in memory and not durable yet (their undo lists), oldest first. */
+  private readonly inflight = new Set<Inflight>();
+  /** Those of them waiting for a journal switch to end before they are appended (the newest ones). */
+  private readonly held = new Set<Inflight>();
   private writeFault: string | null = null;
   private compactionFault: string | null = null;
   private closed = false;
@@ -163,15 +174,24 @@ export class FileStore extends MemoryState implements Store {
 
   async commit(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    while (this.switching) await this.switching;
     // Unique indexes are checked against the state left by the ops before (and by writes still in flight).
+    // Applied at once, also while a compaction switches journals: then only the append waits.
     const undo = this.applyAll(ops);
-    this.inflight.add(undo);
+    const entry: Inflight = { undo };
+    this.inflight.add(entry);
     try {
+      while (this.switching && !entry.refused) {
+        this.held.add(entry);
+        await this.switching;
+        this.held.delete(entry);
+      }
+      // Rolled back while it waited: it may have been built on a write the journal refused.
+      if (entry.refused) throw entry.refused;
       await this.journal.append({ ops });
     } finally {
       // Durable, or refused (then onWriteFailure has undone it with every other write in flight).
-      this.inflight.delete(undo);
+      this.inflight.delete(entry);
+      this.held.delete(entry);
     }
     announce(this.changes, ops, undo.map((u) => u.prev));
     if ((this.journal.bytes > this.compactAfterBytes || this.compactOwed) && !this.compacting && !this.retryTimer) {
@@ -180,8 +200,12 @@ export class FileStore extends MemoryState implements Store {
   }
 
   private onWriteFailure(err: StorageError): void {
-    for (const undo of [...this.inflight].reverse()) undoAll(undo);
+    for (const entry of [...this.inflight].reverse()) {
+      undoAll(entry.undo);
+      entry.refused = err; // a commit waiting for a journal switch learns it when it wakes
+    }
     this.inflight.clear();
+    this.held.clear(); // undone: no longer part of the state a snapshot must leave out
     this.writeFault = err.message;
     this.logger.error({ err: err.message }, 'store: a write could not be made durable; it and every write in flight were refused and rolled back');
     this.scheduleRetry();
@@ -231,9 +255,9 @@ export class FileStore extends MemoryState implements Store {
   }
 
   /**
-   * Pauses writers until the journal is idle, so every write applied in memory is durable; takes the
-   * state then; moves to a new journal generation unless the current one is empty (also after a failed
-   * compaction: retries on a full disk do not pile up files); lets writers go on.
+   * Holds new appends until the journal is idle, so every write applied in memory and not held is
+   * durable; takes that state then (without the held commits); moves to a new journal generation unless the current one is empty (also after a failed
+   * compaction: retries on a full disk do not pile up files); lets the held appends go on.
    */
   private async pauseAndSwitch(): Promise<{ gen: number; collections: Snapshot['collections'] }> {
     let release!: () => void;
@@ -241,7 +265,7 @@ export class FileStore extends MemoryState implements Store {
     try {
       const next = this.journal.bytes > 0 ? await this.openJournal(this.generation + 1) : null;
       await this.journal.drain();
-      const collections = Object.fromEntries([...this.collections].map(([k, c]) => [k, [...c.docs.values()]]));
+      const collections = this.stateWithout([...this.held]);
       if (next) {
         const old = this.journal;
         this.journal = next;
@@ -253,6 +277,26 @@ export class FileStore extends MemoryState implements Store {
       this.switching = null;
       release();
     }
+  }
+
+  /**
+   * The state without the given commits (the newest applied, oldest first), as documents per collection:
+   * what is durable while commits wait for a journal switch. Their undo lists are replayed, newest
+   * first, on copies of the collections they touched.
+   */
+  private stateWithout(commits: Inflight[]): Snapshot['collections'] {
+    const copies = new Map<MemoryCollection, Map<string, Doc>>();
+    for (let i = commits.length - 1; i >= 0; i--) {
+      const undo = commits[i]!.undo;
+      for (let j = undo.length - 1; j >= 0; j--) {
+        const { c, id, prev } = undo[j]!;
+        let docs = copies.get(c);
+        if (!docs) copies.set(c, (docs = new Map(c.docs)));
+        if (prev) docs.set(id, prev);
+        else docs.delete(id);
+      }
+    }
+    return Object.fromEntries([...this.collections].map(([k, c]) => [k, [...(copies.get(c) ?? c.docs).values()]]));
   }
 
   private scheduleRetry(): void {

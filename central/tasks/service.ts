@@ -205,9 +205,9 @@ export class TaskService {
 
     const picked = this.pickAgent(input.site, machineDoc);
     const known = agents.get(picked.id) ?? picked;
-    // Never below a number this central already handed out: a commit can wait (the file store pauses
-    // writers while it compacts) before its claim reaches the store, and a create prepared meanwhile would
-    // read the old nextSeq. A number claimed by a write that then failed is a gap, which agents accept.
+    // Never below a number this central already handed out: a commit can wait before its claim reaches
+    // the store (the file store used to pause writers while it compacted; a store may apply a commit only
+    // once it is durable), and a create prepared meanwhile would read the old nextSeq. A number claimed by a write that then failed is a gap, which agents accept.
     const agent = { ...known, nextSeq: Math.max(known.nextSeq, this.claimedSeq.get(known.id) ?? 0) };
     agents.set(agent.id, { ...agent, nextSeq: agent.nextSeq + 1 });
     this.claimedSeq.set(agent.id, agent.nextSeq + 1);
