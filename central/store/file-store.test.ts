@@ -197,6 +197,20 @@ describe('FileStore', () => {
       };
       return () => (fh.write = orig);
     };
+    /** Holds the current journal's fdatasync until `release()`; then it fails (EIO) if `fail` was set. */
+    const holdDatasync = (s: FileStore) => {
+      const fh = journalFh(s);
+      const orig = fh.datasync;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const ctl = { fail: false, release, restore: () => (fh.datasync = orig) };
+      fh.datasync = async () => {
+        await gate;
+        if (ctl.fail) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+        return orig.call(fh);
+      };
+      return ctl;
+    };
 
     it('refuses the whole batch, rolls it back in memory, keeps nothing on disk, and takes writes again later', async () => {
       const s = await open();
@@ -244,16 +258,7 @@ describe('FileStore', () => {
     it('a write in flight is seen by read-modify-write, vanishes if refused, and never reaches a snapshot', async () => {
       const s = await open();
       await s.put('things', thing('a', 'alpha', { v: 1 }));
-      const fh = journalFh(s);
-      const origSync = fh.datasync;
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      let fail = false;
-      fh.datasync = async () => {
-        await gate;
-        if (fail) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
-        return origSync.call(fh);
-      };
+      const sync = holdDatasync(s);
       const inFlight = [s.put('things', thing('a', 'renamed', { v: 2 })), s.put('things', thing('b', 'beta'))];
       await new Promise((r) => setTimeout(r, 20)); // the batch is written, waiting for its fdatasync
       // A read-modify-write now builds on the writes in flight (a one-time token used twice fails once).
@@ -265,8 +270,8 @@ describe('FileStore', () => {
       const waiting = s.put('things', thing('c', 'gamma'));
       expect(s.get('things', 'c')).toMatchObject({ name: 'gamma' });
       // The fdatasync fails: the writes in flight are refused and rolled back.
-      fail = true;
-      release();
+      sync.fail = true;
+      sync.release();
       const results = await Promise.allSettled([...inFlight, waiting]);
       // All three are refused: the one waiting for the switch may have been built on the two (as the
       // journal fails every append queued behind a failed batch).
@@ -274,7 +279,7 @@ describe('FileStore', () => {
         expect(r.status).toBe('rejected');
         expect((r as PromiseRejectedResult).reason).toBeInstanceOf(StorageUnavailableError);
       }
-      fh.datasync = origSync;
+      sync.restore();
       await compaction;
       const snap = snapshot().collections.things.map((d: Doc) => d.id);
       expect(snap).not.toContain('b'); // the snapshot never holds a refused write
@@ -294,14 +299,7 @@ describe('FileStore', () => {
     it('a commit made while compaction switches journals is applied at once, acknowledged once durable, and left out of the snapshot', async () => {
       const s = await open();
       await s.put('things', thing('a', 'alpha', { v: 1 }));
-      const fh = journalFh(s);
-      const origSync = fh.datasync;
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      fh.datasync = async () => {
-        await gate;
-        return origSync.call(fh);
-      };
+      const sync = holdDatasync(s);
       const inFlight = s.put('things', thing('b', 'beta'));
       await new Promise((r) => setTimeout(r, 20)); // written, waiting for its fdatasync
       const compaction = s.compact(); // waits for the journal to be idle
@@ -312,9 +310,9 @@ describe('FileStore', () => {
       await expect(s.put('things', thing('z', 'gamma'))).rejects.toBeInstanceOf(UniqueConflictError);
       await new Promise((r) => setTimeout(r, 20));
       expect(acked).toBe(false); // not durable yet: not acknowledged
-      release();
+      sync.release();
       await Promise.all([inFlight, compaction, held]);
-      fh.datasync = origSync;
+      sync.restore();
       const snap = snapshot().collections.things.map((d: Doc) => d.id);
       expect(snap).toEqual(expect.arrayContaining(['a', 'b']));
       expect(snap).not.toContain('c'); // in the new journal, not the snapshot taken before it was durable
