@@ -182,6 +182,7 @@ describe('TaskService', () => {
   it('applies a batch of reports in order, once each', async () => {
     await store.put(AGENTS, agentDoc('a1', 's1'));
     const [t, u] = await svc.createMany([{ site: 's1', kind: 'ping' }, { site: 's1', kind: 'ping' }]);
+    const stored = svc.get(t.id)!;
     const at = new Date().toISOString();
     await svc.applyReports('a1', [
       { type: 'report', id: 'x1', taskId: t.id, state: 'accepted', at },
@@ -193,6 +194,9 @@ describe('TaskService', () => {
     expect(svc.get(t.id)).toMatchObject({ state: 'succeeded', output: 'pong' });
     expect(svc.get(t.id)!.history.map((h) => h.reportId).filter(Boolean)).toEqual(['x1', 'x2']);
     expect(svc.get(u.id)).toMatchObject({ state: 'failed', exitCode: 2 });
+    // The batch changed a copy (made once per task): the document it replaced is untouched.
+    expect(stored).toMatchObject({ state: 'queued', history: [{ state: 'queued' }] });
+    expect(stored.history).toHaveLength(1);
   });
 
   it('a delivery costs no write of its own: it joins the first report\'s commit, with the time it was sent', async () => {

@@ -289,20 +289,28 @@ export class TaskService {
     if (this.deliveredTimer) clearTimeout(this.deliveredTimer);
     this.deliveredTimer = null;
     const changed: { before: TaskDoc; next: TaskDoc }[] = [];
+    const now = new Date().toISOString();
     for (const id of [...this.unrecordedDeliveries.keys()]) {
       const before = this.get(id);
-      if (!before) continue;
-      changed.push({ before, next: this.withDelivery(before) });
+      const draft = before && this.deliveryDraft(before, now);
+      if (draft) changed.push({ before, next: slimmed(draft) });
+      else this.unrecordedDeliveries.delete(id);
     }
-    await this.commitChanges(changed.filter((c) => c.next !== c.before));
+    await this.commitChanges(changed);
   }
 
-  /** The task with its pending `delivered` entry, if any (taken off the pending list), else the task itself. */
-  private withDelivery(t: TaskDoc): TaskDoc {
+  /**
+   * A draft of the task with its pending `delivered` entry (taken off the pending list), or null when it
+   * has none to add (none pending, or the task is past queued).
+   */
+  private deliveryDraft(t: TaskDoc, now: string): TaskDoc | null {
     const at = this.unrecordedDeliveries.get(t.id);
-    if (at === undefined) return t;
+    if (at === undefined) return null;
     this.unrecordedDeliveries.delete(t.id);
-    return t.state === 'queued' ? this.advance(t, { state: 'delivered', at }).next : t;
+    if (t.state !== 'queued') return null;
+    const draft = draftOf(t);
+    applyEntry(draft, { state: 'delivered', at }, now);
+    return draft;
   }
 
   /**
@@ -312,8 +320,10 @@ export class TaskService {
    * recorded.
    */
   async applyReports(agentId: string, reports: ReportMsg[]): Promise<ReportOutcome[]> {
-    const touched = new Map<string, { before: TaskDoc; next: TaskDoc; effect: boolean }>();
+    // Each task touched is copied once (a draft), however many of its reports the batch carries.
+    const touched = new Map<string, { before: TaskDoc; next: TaskDoc; draft: boolean; effect: boolean }>();
     const outcomes: ReportOutcome[] = [];
+    const now = new Date().toISOString();
     for (const r of reports) {
       let change = touched.get(r.taskId);
       if (!change) {
@@ -323,7 +333,8 @@ export class TaskService {
           outcomes.push('ignored');
           continue;
         }
-        change = { before: stored, next: this.withDelivery(stored), effect: false };
+        const delivered = this.deliveryDraft(stored, now);
+        change = { before: stored, next: delivered ?? stored, draft: delivered !== null, effect: false };
         touched.set(r.taskId, change);
       }
       if (change.next.history.some((h) => h.reportId === r.id)) {
@@ -331,11 +342,16 @@ export class TaskService {
         continue;
       }
       outcomes.push('applied');
-      const { next, forward } = this.advance(change.next, this.entryOf(r), r.output, isUnverified(r), r.progress);
-      change.next = next;
+      if (!change.draft) {
+        change.next = draftOf(change.next);
+        change.draft = true;
+      }
+      const forward = applyEntry(change.next, this.entryOf(r), now, r.output, isUnverified(r), r.progress);
       change.effect ||= forward && r.state === 'succeeded';
     }
-    await this.commitChanges([...touched.values()].filter((c) => c.next !== c.before));
+    const changed = [...touched.values()].filter((c) => c.draft);
+    for (const c of changed) c.next = slimmed(c.next);
+    await this.commitChanges(changed);
     return outcomes;
   }
 
@@ -378,25 +394,12 @@ export class TaskService {
   }
 
   private async transition(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false): Promise<TaskDoc> {
-    const { next, forward } = this.advance(this.withDelivery(t), entry, output, historyOnly);
+    const now = new Date().toISOString();
+    const draft = this.deliveryDraft(t, now) ?? draftOf(t);
+    const forward = applyEntry(draft, entry, now, output, historyOnly);
+    const next = slimmed(draft);
     await this.commitChanges([{ before: t, next, effect: forward && entry.state === 'succeeded' }]);
     return next;
-  }
-
-  /** The task after one history entry: never backwards, never past a terminal state. Pure. */
-  private advance(t: TaskDoc, entry: TaskHistoryEntry, output?: string, historyOnly = false, progress?: TaskProgress): { next: TaskDoc; forward: boolean } {
-    const forward = !historyOnly && canMove(t.state, entry.state);
-    const next: TaskDoc = slimmed({
-      ...t,
-      history: [...t.history, entry],
-      updatedAt: new Date().toISOString(),
-      ...(forward ? { state: entry.state } : {}),
-      ...(forward && entry.reason ? { reason: entry.reason } : {}),
-      ...(forward && entry.exitCode !== undefined ? { exitCode: entry.exitCode } : {}),
-      ...(forward && output !== undefined ? { output } : {}),
-      ...(forward && progress ? { progress } : {}),
-    });
-    return { next, forward };
   }
 
   /** What a succeeded task means for the inventory (central/tasks/effects.ts, one entry per kind). */
@@ -405,6 +408,28 @@ export class TaskService {
     if (effect) await effect(this.store, t);
   }
 
+}
+
+/** A copy of a stored task that a write may change in place (its own history array). */
+function draftOf(t: TaskDoc): TaskDoc {
+  return { ...t, history: [...t.history] };
+}
+
+/**
+ * Adds one history entry to a draft (draftOf) in place: the state never moves backwards nor past a final
+ * state. Returns whether it moved (forward). The caller slims the draft once it is complete (slim.ts).
+ */
+function applyEntry(draft: TaskDoc, entry: TaskHistoryEntry, now: string, output?: string, historyOnly = false, progress?: TaskProgress): boolean {
+  const forward = !historyOnly && canMove(draft.state, entry.state);
+  draft.history.push(entry);
+  draft.updatedAt = now;
+  if (!forward) return false;
+  draft.state = entry.state;
+  if (entry.reason) draft.reason = entry.reason;
+  if (entry.exitCode !== undefined) draft.exitCode = entry.exitCode;
+  if (output !== undefined) draft.output = output;
+  if (progress) draft.progress = progress;
+  return true;
 }
 
 /**
