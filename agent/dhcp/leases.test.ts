@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SubnetSchema, type LeaseEvent, type Reservation } from '../../shared/dhcp/config.js';
-import { LeaseStore } from './leases.js';
+import { LEASE_JOURNAL_LINGER, LeaseStore } from './leases.js';
 import { ipToInt, intToIp } from '../../shared/dhcp/ip.js';
 
 const subnet = SubnetSchema.parse({
@@ -227,6 +227,27 @@ describe('lease persistence', () => {
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     expect(lines.length).toBe(500);
     await s.close();
+  });
+
+  it('lingers: binds arriving in separate turns of the loop share one fsync, each resolving only once durable', async () => {
+    const file = join(dir, 'leases.jsonl');
+    const s = await LeaseStore.open({ file, journalLinger: { records: 8, ms: 60_000 } });
+    const binds: Promise<unknown>[] = [];
+    for (let i = 0; i < 8; i++) {
+      const o = s.offer({ subnet, mac: mac(i), reservations: [] });
+      if (!o.ok) throw new Error('no offer');
+      binds.push(s.bind({ subnet, mac: mac(i), reservations: [], address: o.address, leaseTimeSec: 600 }).then((r) => {
+        // Resolved: the lease is in the file already.
+        expect(readFileSync(file, 'utf8')).toContain(mac(i));
+        return r;
+      }));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(binds);
+    expect(s.stats().journal).toMatchObject({ appends: 8, batches: 1 });
+    await s.close();
+    // The default linger is on, and bounded.
+    expect(LEASE_JOURNAL_LINGER).toEqual({ records: 32, ms: 2 });
   });
 
   it('compacts the journal to the live records and keeps working after', async () => {

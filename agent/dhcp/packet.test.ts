@@ -59,6 +59,18 @@ describe('packet codec', () => {
     expect(back).toEqual(p);
   });
 
+  it('writes option 53 first whatever the map order, then the others in order, then end', () => {
+    const p = emptyPacket(BOOTREQUEST, '02:00:00:00:00:03', 9);
+    p.options.set(Opt.SERVER_ID, Buffer.from([198, 18, 0, 1]));
+    p.options.set(Opt.HOSTNAME, Buffer.alloc(0));
+    p.options.set(Opt.MESSAGE_TYPE, Buffer.from([2]));
+    p.file = 'undionly.kpxe';
+    const wire = serializePacket(p);
+    expect([...wire.subarray(MIN_PACKET_SIZE, MIN_PACKET_SIZE + 12)]).toEqual([53, 1, 2, 54, 4, 198, 18, 0, 1, 12, 0, 255]);
+    expect(wire.length).toBe(300);
+    expect(parsePacket(wire)).toMatchObject({ sname: '', file: 'undionly.kpxe' });
+  });
+
   it('splits options longer than 255 bytes and concatenates them back (RFC 3396)', () => {
     const p = emptyPacket(BOOTREQUEST, '02:00:00:00:00:02', 7);
     const long = Buffer.from(Array.from({ length: 600 }, (_, i) => i & 0xff));

@@ -175,6 +175,7 @@ export function parsePacket(buf: Buffer): DhcpPacket {
 }
 
 function writeCString(buf: Buffer, at: number, size: number, s: string, field: string): void {
+  if (s === '') return; // the buffer is zero-filled
   if (Buffer.byteLength(s, 'latin1') > size) throw new Error(`${field} longer than ${size} bytes`);
   buf.write(s, at, size, 'latin1');
 }
@@ -185,10 +186,9 @@ function writeCString(buf: Buffer, at: number, size: number, s: string, field: s
  * One allocation: the size is computed first, then header and options are written in place.
  */
 export function serializePacket(p: DhcpPacket, minSize = MIN_REPLY_SIZE): Buffer {
-  const codes = [...p.options.keys()].sort((a, b) => (a === Opt.MESSAGE_TYPE ? -1 : b === Opt.MESSAGE_TYPE ? 1 : 0));
   let size = MIN_PACKET_SIZE + 1;
-  for (const code of codes) {
-    const len = p.options.get(code)!.length;
+  for (const val of p.options.values()) {
+    const len = val.length;
     size += len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
   }
   const out = Buffer.alloc(Math.max(size, minSize));
@@ -208,25 +208,34 @@ export function serializePacket(p: DhcpPacket, minSize = MIN_REPLY_SIZE): Buffer
   writeCString(out, 108, 128, p.file, 'file');
   out.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
   let at = MIN_PACKET_SIZE;
-  for (const code of codes) {
+  const mt = p.options.get(Opt.MESSAGE_TYPE);
+  if (mt) at = writeOption(out, at, Opt.MESSAGE_TYPE, mt);
+  for (const [code, val] of p.options) {
+    if (code === Opt.MESSAGE_TYPE) continue;
     if (code === Opt.PAD || code === Opt.END || code === Opt.OVERLOAD || code > 255 || code < 0) throw new Error(`option code ${code} cannot be set directly`);
-    const val = p.options.get(code)!;
-    if (val.length === 0) {
-      out[at++] = code;
-      out[at++] = 0;
-      continue;
-    }
-    for (let i = 0; i < val.length; i += 255) {
-      const n = Math.min(255, val.length - i);
-      out[at++] = code;
-      out[at++] = n;
-      val.copy(out, at, i, i + n);
-      at += n;
-    }
+    at = writeOption(out, at, code, val);
   }
   out[at] = Opt.END;
   if (out.length > MAX_PACKET_SIZE) throw new Error(`packet of ${out.length} bytes exceeds ${MAX_PACKET_SIZE}`);
   return out;
+}
+
+/** Writes one option (split into 255-byte instances, RFC 3396) at `at`; returns where the next one goes. */
+function writeOption(out: Buffer, at: number, code: number, val: Buffer): number {
+  if (val.length === 0) {
+    out[at++] = code;
+    out[at++] = 0;
+    return at;
+  }
+  for (let i = 0; i < val.length; i += 255) {
+    const n = Math.min(255, val.length - i);
+    out[at++] = code;
+    out[at++] = n;
+    if (n === 1) out[at] = val[i]!;
+    else val.copy(out, at, i, i + n);
+    at += n;
+  }
+  return at;
 }
 
 /** An empty request/reply skeleton (tests and crafted clients). */

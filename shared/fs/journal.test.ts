@@ -43,6 +43,34 @@ describe('Journal', () => {
     expect(j.bytes).toBe(statSync(path).size);
   });
 
+  it('linger: a batch that would start small waits for more appends (up to `records`, or `ms`), each acked after its fsync', async () => {
+    const tick = () => new Promise((r) => setImmediate(r));
+    let runs = 0;
+    const run = async (linger?: { records: number; ms: number }, oneTurn = false) => {
+      const commits: number[] = [];
+      const path = join(dir, `linger-${runs++}.jsonl`);
+      const { journal: j } = await Journal.open<Rec>(path, { onCommit: (_s, n) => commits.push(n), ...(linger ? { linger } : {}) });
+      const acked: number[] = [];
+      const done: Promise<void>[] = [];
+      for (let n = 0; n < 4; n++) {
+        // Each append in its own turn of the loop: without a linger the first one is written alone.
+        done.push(j.append({ n }).then(() => void acked.push(commits.reduce((a, b) => a + b, 0))));
+        if (!oneTurn) await tick();
+      }
+      await Promise.all(done);
+      await j.close();
+      expect(nums((await Journal.read<Rec>(path)).records)).toEqual([0, 1, 2, 3]);
+      // An append resolves only once a commit holding it has been counted (fdatasync'd).
+      acked.forEach((durable, i) => expect(durable).toBeGreaterThanOrEqual(i + 1));
+      return commits;
+    };
+    expect((await run())[0]).toBe(1);
+    expect(await run({ records: 4, ms: 60_000 })).toEqual([4]); // the 4th append ends the linger
+    expect(await run({ records: 2, ms: 60_000 })).toEqual([2, 2]);
+    // A turn of the loop without a new append ends the linger: no waiting for `records` that never come.
+    expect(await run({ records: 100, ms: 60_000 }, true)).toEqual([4]);
+  });
+
   it('rejects appends after close', async () => {
     const { journal: j } = await Journal.open<Rec>(join(dir, 'j.jsonl'));
     await j.close();

@@ -4,6 +4,10 @@
  *
  * - Group commit: every `append()` that arrives while a batch is being written joins the next batch; one
  *   batch costs one write + one fdatasync. `append()` resolves only once its record is on disk.
+ *   `linger` (optional) lets a batch that would start small wait while appends keep coming, turn after turn
+ *   of the event loop (up to `records` of them or `ms`, whichever comes first): fewer fdatasyncs per record
+ *   under a steady stream (the DHCP lease journal), each append still acknowledged only after its own
+ *   batch's fdatasync.
  * - A short or failed write (or fdatasync) fails its batch and every append queued behind it (they may
  *   have been derived from it): nothing of them is acknowledged, the file is truncated back to the last
  *   good offset before they are rejected, and later appends work again once the disk has room.
@@ -50,6 +54,8 @@ export interface JournalOptions<T> {
   onCommit?: (seconds: number, records: number) => void;
   /** Called synchronously when a batch failed, before its appends (and those queued behind) are rejected. */
   onWriteFailure?: (err: StorageError) => void;
+  /** Before writing a batch of fewer than `records` appends, wait up to `ms` for more (see above). */
+  linger?: { records: number; ms: number };
 }
 
 export interface JournalReplay<T> {
@@ -247,7 +253,11 @@ export class Journal<T> {
   private async pump(): Promise<void> {
     try {
       while (this.pending.length > 0 || this.compactions.length > 0) {
-        if (this.pending.length > 0) await this.writeBatch();
+        if (this.pending.length > 0) {
+          const lingering = this.linger();
+          if (lingering) await lingering;
+          await this.writeBatch();
+        }
         else await this.runCompaction();
       }
     } catch (e) {
@@ -257,6 +267,29 @@ export class Journal<T> {
       this.running = false;
       for (const r of this.idle.splice(0)) r();
     }
+  }
+
+  /**
+   * With `linger`: while each turn of the event loop brings more appends, waits another turn, until
+   * `records` are queued or `ms` have passed. A turn that brings none ends it at once: a lone append (or a
+   * closed loop of clients waiting for their acks) pays one turn, not the whole `ms`.
+   */
+  private linger(): Promise<void> | undefined {
+    const l = this.opts.linger;
+    if (!l || this.pending.length >= l.records) return undefined;
+    const until = performance.now() + l.ms;
+    return new Promise<void>((resolve) => {
+      let seen = this.pending.length;
+      const turn = () => {
+        const n = this.pending.length;
+        if (n === seen || n >= l.records || performance.now() >= until) resolve();
+        else {
+          seen = n;
+          setImmediate(turn);
+        }
+      };
+      setImmediate(turn);
+    });
   }
 
   private async writeBatch(): Promise<void> {

@@ -32,3 +32,21 @@ export function clientVerdict(name: string, cpuSec: number, wallSec: number, bus
       : `${name} used ${cores.toFixed(2)} of a core: not the limit (the server is)`,
   };
 }
+
+/** `argv` run under `taskset -c cpus` (taskset execs: the PID stays the command's), or as is without cpus. */
+export function pinnedArgv(cpus: string | undefined, argv: string[]): string[] {
+  return cpus ? ['taskset', '-c', cpus, ...argv] : argv;
+}
+
+/**
+ * Whether a DHCP reference run measured the reference server: it kept its core busy (CPU seconds over the
+ * active wall time at least `busy` of a core) and reached `floor` leases/s. A server below that was waiting
+ * for packets: the generator (or a starved machine) was the limit, and no ratio to it may be printed.
+ */
+export function referenceVerdict(r: { name: string; leasesPerSec: number; serverCores: number; generatorCores: number; floor: number; busy?: number }): { ok: boolean; text: string } {
+  const busy = r.busy ?? 0.8;
+  const share = `${r.name} ${r.serverCores.toFixed(2)} of its core, generator ${r.generatorCores.toFixed(2)}`;
+  if (!(r.serverCores >= busy)) return { ok: false, text: `NO RATIO: ${share}: ${r.name} did not keep its core busy (< ${busy}), the generator or the machine was the limit` };
+  if (!(r.leasesPerSec >= r.floor)) return { ok: false, text: ratioOrRefusal(1, r.leasesPerSec, r.name, r.floor) };
+  return { ok: true, text: share };
+}

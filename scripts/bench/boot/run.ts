@@ -12,6 +12,7 @@
  *   --kea-floor 5000              no ratio is printed when Kea single-threaded does fewer leases/s
  *   --dhcp-rounds 2               runs per server and N (order rotated each round)
  *   --dhcp-servers underlay,kea,kea-mt
+ *   --server-cpus 0  --generator-cpus 1   taskset pinning of the DHCP server and perfdhcp ('' = none)
  *   --agent-b PATH                another build's dist/scripts/bench/boot/agent.js, run as server underlay-b (A/B)
  *   --tftp-rounds 3  --tftp-mib 64
  *   --http-concurrency 1,8,32  --kernel-mib 8  --initrd-mib 32
@@ -34,7 +35,7 @@ import type { HttpSpec, StormSpec, TftpSpec } from './client.js';
 import { agentBound, auditLeases, keaBound, type LeaseAudit } from './lease-files.js';
 import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from './ns.js';
 import { parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun } from './perfdhcp.js';
-import { KEA_PUBLISHED_ST, clientVerdict, ratioOrRefusal } from './reference-check.js';
+import { KEA_PUBLISHED_ST, clientVerdict, pinnedArgv, ratioOrRefusal, referenceVerdict } from './reference-check.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const IPXE_DIR = '/usr/lib/ipxe';
@@ -49,6 +50,9 @@ interface Args {
   dhcpServers: string[];
   /** Another build's dist/scripts/bench/boot/agent.js, run as DHCP server `underlay-b` (A/B in one run). */
   agentB?: string;
+  /** taskset CPU lists for the DHCP server under test and for perfdhcp ('' = not pinned). */
+  serverCpus: string;
+  generatorCpus: string;
   tftpRounds: number;
   tftpMiB: number;
   httpConcurrency: number[];
@@ -68,6 +72,8 @@ function parseArgs(argv: string[]): Args {
     keaFloor: 5000,
     dhcpRounds: 2,
     dhcpServers: ['underlay', 'kea', 'kea-mt'],
+    serverCpus: '0',
+    generatorCpus: '1',
     tftpRounds: 3,
     tftpMiB: 64,
     httpConcurrency: [1, 8, 32],
@@ -83,6 +89,10 @@ function parseArgs(argv: string[]): Args {
     if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < lo || x > hi)) throw new Error(`bad value ${v} (integers ${lo}..${hi})`);
     return xs;
   };
+  const cpuList = (v: string | undefined) => {
+    if (v === undefined || !/^(\d+([-,]\d+)*)?$/.test(v)) throw new Error(`bad CPU list ${v} (taskset -c syntax, or '')`);
+    return v;
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i]!;
     const v = argv[i + 1];
@@ -94,6 +104,8 @@ function parseArgs(argv: string[]): Args {
       case '--dhcp-rounds': a.dhcpRounds = ints(v, 1, 20)[0]!; break;
       case '--dhcp-servers': a.dhcpServers = (v ?? '').split(','); break;
       case '--agent-b': a.agentB = v; break;
+      case '--server-cpus': a.serverCpus = cpuList(v); break;
+      case '--generator-cpus': a.generatorCpus = cpuList(v); break;
       case '--tftp-rounds': a.tftpRounds = ints(v, 1, 20)[0]!; break;
       case '--tftp-mib': a.tftpMiB = ints(v, 1, 512)[0]!; break;
       case '--http-concurrency': a.httpConcurrency = ints(v, 1, 256); break;
@@ -207,13 +219,13 @@ function agentSpec(extra: Partial<AgentSpec>): AgentSpec {
   };
 }
 
-async function startDhcpServer(name: string, run: string): Promise<ChildProcess> {
+async function startDhcpServer(name: string, run: string, cpus?: string): Promise<ChildProcess> {
   const d = join(dir, 'dhcp', run);
   mkdirSync(d, { recursive: true });
   const s = net!.server;
   if (name === 'underlay' || name === 'underlay-b') {
     const agentJs = name === 'underlay' ? join(here, 'agent.js') : agentB;
-    return startProc(s, [process.execPath, agentJs, JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))], join(d, 'log'), { ready: 'line' });
+    return startProc(s, pinnedArgv(cpus, [process.execPath, ...(process.env.UL_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean), agentJs, JSON.stringify(agentSpec({ leaseFile: join(d, 'leases.jsonl'), tftpPort: 6970, httpPort: 8090 }))]), join(d, 'log'), { ready: 'line' });
   }
   // Kea: memfile leases (persisted CSV), UDP sockets on br0, logging at WARN (no line per lease).
   const conf = {
@@ -238,7 +250,7 @@ async function startDhcpServer(name: string, run: string): Promise<ChildProcess>
     },
   };
   writeFileSync(join(d, 'kea.json'), JSON.stringify(conf, null, 2));
-  return startProc(s, ['kea-dhcp4', '-c', join(d, 'kea.json')], join(d, 'log'), { env: { KEA_PIDFILE_DIR: d, KEA_LOCKFILE_DIR: d } });
+  return startProc(s, pinnedArgv(cpus, ['kea-dhcp4', '-c', join(d, 'kea.json')]), join(d, 'log'), { env: { KEA_PIDFILE_DIR: d, KEA_LOCKFILE_DIR: d } });
 }
 
 interface DhcpRun {
@@ -249,6 +261,8 @@ interface DhcpRun {
   leasesPerSec: number;
   /** perfdhcp's CPU use, in cores (CPU seconds / wall seconds). */
   generatorCores: number;
+  /** The server's CPU use while perfdhcp sent (CPU seconds / perfdhcp's wall time without its exit wait). */
+  serverCores: number;
   audit: LeaseAudit;
   /** The server's CPU time (every thread) during the run, ms per 1,000 leases stored: robust on a busy machine. */
   serverCpuMsPer1k: number;
@@ -267,10 +281,10 @@ function serverCpu(p: ChildProcess): number {
 }
 
 /** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
-async function runPerfdhcp(run: PerfdhcpRun): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number }> {
+async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; activeSec: number }> {
   // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
   const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
-  const p = net!.spawn(net!.client, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]);
+  const p = net!.spawn(net!.client, pinnedArgv(cpus, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]));
   let out = '';
   let err = '';
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -287,7 +301,7 @@ async function runPerfdhcp(run: PerfdhcpRun): Promise<{ report: PerfdhcpReport; 
   const report = parsePerfdhcp(out);
   // perfdhcp always waits the whole exit wait (-W) and its own Rate divides by it too: take it out.
   const active = wall - run.exitWaitUs / 1e6;
-  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active };
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active, activeSec: active };
 }
 
 async function dhcpPhase(a: Args): Promise<string[]> {
@@ -300,12 +314,12 @@ async function dhcpPhase(a: Args): Promise<string[]> {
       for (const server of order) {
         const run = `${server}-${n}-${round}`;
         const load = loadavg()[0]!.toFixed(1);
-        const p = await startDhcpServer(server, run);
+        const p = await startDhcpServer(server, run, a.serverCpus || undefined);
         let res: Awaited<ReturnType<typeof runPerfdhcp>>;
         let cpu = NaN;
         try {
           const cpu0 = serverCpu(p);
-          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' });
+          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' }, a.generatorCpus || undefined);
           cpu = serverCpu(p) - cpu0;
         } finally {
           await net!.kill(p, 10_000);
@@ -319,27 +333,28 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         const ackedNotStored = Math.max(0, r.request.received - r.request.nonUnique - audit.boundMacs);
         const failed = r.request.rejectedLeases + ackedNotStored + audit.duplicates.length + audit.macsWithSeveral;
         const serverCpuMsPer1k = (cpu * 1000) / (audit.boundMacs / 1000);
-        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, audit, serverCpuMsPer1k, ackedNotStored, failed });
+        const serverCores = cpu / res.activeSec;
+        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
         console.log(
           `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
-            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; perfdhcp ${f1(res.cores)} cores`,
+            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores`,
         );
       }
     }
   }
   lines.push(
-    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files).`,
+    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
     '',
-    '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | perfdhcp cores | runs |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | server cores | perfdhcp cores | runs |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   );
   const med = (server: string, n: number) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.leasesPerSec));
   for (const n of a.dhcpN) {
     for (const server of a.dhcpServers) {
       const rs = runs.filter((r) => r.server === server && r.n === n);
       const l = rs.map((r) => r.leasesPerSec);
-      lines.push(`| ${n} | ${server} | ${f0(median(l))} | ${f0(Math.min(...l))}..${f0(Math.max(...l))} | ${rs.map((r) => `${r.report.request.received} (${r.audit.boundMacs})`).join(', ')} | ${rs.map((r) => r.failed).join(', ')} | ${rs.map((r) => r.audit.duplicates.length).join(', ')} | ${f0(median(rs.map((r) => r.serverCpuMsPer1k)))} | ${rs.map((r) => f1(r.generatorCores)).join(', ')} | ${rs.length} |`);
+      lines.push(`| ${n} | ${server} | ${f0(median(l))} | ${f0(Math.min(...l))}..${f0(Math.max(...l))} | ${rs.map((r) => `${r.report.request.received} (${r.audit.boundMacs})`).join(', ')} | ${rs.map((r) => r.failed).join(', ')} | ${rs.map((r) => r.audit.duplicates.length).join(', ')} | ${f0(median(rs.map((r) => r.serverCpuMsPer1k)))} | ${rs.map((r) => r.serverCores.toFixed(2)).join(', ')} | ${rs.map((r) => r.generatorCores.toFixed(2)).join(', ')} | ${rs.length} |`);
     }
   }
   lines.push('');
@@ -348,9 +363,15 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     const ours = med('underlay', n);
     const kea = med('kea', n);
     const parts = [`Kea single-threaded's own figure ${f0(kea)} leases/s (published ${KEA_PUBLISHED_ST}/s)`];
-    if (a.dhcpServers.includes('kea')) parts.push(`underlay/kea ${ratioOrRefusal(ours, kea, 'Kea', a.keaFloor)}`);
-    // The multi-threaded ratio is only meaningful when single-threaded Kea showed the generator is not the limit.
-    if (a.dhcpServers.includes('kea-mt')) parts.push(`underlay/kea-mt ${ratioOrRefusal(ours, kea < a.keaFloor ? kea : med('kea-mt', n), kea < a.keaFloor ? 'Kea' : 'Kea 2 threads', a.keaFloor)}`);
+    // A ratio only when Kea single-threaded kept its core busy and reached the floor: then the server, not
+    // perfdhcp, was the limit (the multi-threaded ratio leans on the same evidence).
+    const cores = (server: string, k: 'serverCores' | 'generatorCores') => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r[k]));
+    const ref = a.dhcpServers.includes('kea')
+      ? referenceVerdict({ name: 'Kea', leasesPerSec: kea, serverCores: cores('kea', 'serverCores'), generatorCores: cores('kea', 'generatorCores'), floor: a.keaFloor })
+      : { ok: false, text: 'no Kea run' };
+    parts.push(ref.text);
+    if (a.dhcpServers.includes('kea')) parts.push(`underlay/kea ${ref.ok ? ratioOrRefusal(ours, kea, 'Kea', a.keaFloor) : 'NO RATIO (see above)'}`);
+    if (a.dhcpServers.includes('kea-mt')) parts.push(`underlay/kea-mt ${ref.ok ? ratioOrRefusal(ours, med('kea-mt', n), `Kea 2 threads (CPU ${a.serverCpus || 'any'})`, 0) : 'NO RATIO (see above)'}`);
     const cpu = (server: string) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.serverCpuMsPer1k));
     if (a.dhcpServers.includes('underlay-b')) parts.push(`underlay/underlay-b ${(ours / med('underlay-b', n)).toFixed(2)}x leases/s, CPU per lease ${(cpu('underlay') / cpu('underlay-b')).toFixed(2)}x`);
     if (a.dhcpServers.includes('kea')) parts.push(`server CPU per lease underlay/kea ${(cpu('underlay') / cpu('kea')).toFixed(2)}x (lower is better; holds on a busy machine too)`);
