@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, get, type Server } from 'node:http';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, get, type Server } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { open } from 'node:fs/promises';
-import { CHUNK_BYTES, MAX_READS, sendFileRange, singleRange } from './file-sender.js';
+import { CHUNK_BYTES, MAX_READS, sendFileRange, sentBy, singleRange } from './file-sender.js';
+import { nativeAddon } from '../tftp/native-data-path.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ul-file-sender-'));
 const file = join(dir, 'image.raw');
+const big = join(dir, 'big.raw');
 const data = randomBytes(3 * CHUNK_BYTES + 12345); // crosses chunk boundaries, ends mid-chunk
 let server: Server;
 let port = 0;
@@ -17,10 +19,15 @@ const errors: Error[] = [];
 
 beforeAll(async () => {
   writeFileSync(file, data);
+  // A sparse file larger than any socket buffer: a client that stops reading holds its transfer open.
+  writeFileSync(big, "");
+  truncateSync(big, 1 << 30);
+  // /<from>/<to> on the native path (when the addon is built), /js/<from>/<to> on the JS path; /big/... for `big`.
   server = createServer((req, res) => {
-    const [from, to] = (req.url ?? '/0/0').slice(1).split('/').map(Number);
+    const segs = req.url!.split('/').filter(Boolean);
+    const [from, to] = segs.slice(-2).map(Number);
     res.writeHead(200, { 'content-length': String(to! - from!) });
-    sendFileRange(res, file, from!, to!).catch((e: Error) => errors.push(e));
+    sendFileRange(res, segs.includes('big') ? big : file, from!, to!, { native: segs.includes('js') ? 'off' : 'auto' }).catch((e: Error) => errors.push(e));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   port = (server.address() as AddressInfo).port;
@@ -48,18 +55,48 @@ async function until(done: () => boolean, ms = 10_000): Promise<void> {
   for (const end = Date.now() + ms; !done() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
 }
 
-describe('sendFileRange', () => {
-  it('sends the whole file and any range of it byte for byte, over several pooled chunks', async () => {
-    expect((await fetchBytes(`/0/${data.length}`)).equals(data)).toBe(true);
-    expect((await fetchBytes(`/${CHUNK_BYTES - 7}/${2 * CHUNK_BYTES + 9}`)).equals(data.subarray(CHUNK_BYTES - 7, 2 * CHUNK_BYTES + 9))).toBe(true);
-    expect((await fetchBytes(`/${data.length - 1}/${data.length}`)).equals(data.subarray(data.length - 1))).toBe(true);
-    // Concurrent transfers share the pool without mixing each other's bytes.
-    const all = await Promise.all(Array.from({ length: 8 }, (_, i) => fetchBytes(`/${i * 1000}/${data.length - i}`)));
+const native = nativeAddon().ok;
+
+describe.each([
+  { path: 'native (sendfile on the addon threads)', p: '', by: 'native' as const },
+  { path: 'JS (pooled buffers)', p: '/js', by: 'js' as const },
+])('sendFileRange, $path', ({ p, by }) => {
+  it.skipIf(by === 'native' && !native)('sends the whole file and any range of it byte for byte, on several connections at once', async () => {
+    const before = sentBy[by];
+    expect((await fetchBytes(`${p}/0/${data.length}`)).equals(data)).toBe(true);
+    expect((await fetchBytes(`${p}/${CHUNK_BYTES - 7}/${2 * CHUNK_BYTES + 9}`)).equals(data.subarray(CHUNK_BYTES - 7, 2 * CHUNK_BYTES + 9))).toBe(true);
+    expect((await fetchBytes(`${p}/${data.length - 1}/${data.length}`)).equals(data.subarray(data.length - 1))).toBe(true);
+    expect((await fetchBytes(`${p}/5/5`)).length).toBe(0);
+    // Concurrent transfers do not mix each other's bytes.
+    const all = await Promise.all(Array.from({ length: 8 }, (_, i) => fetchBytes(`${p}/${i * 1000}/${data.length - i}`)));
     all.forEach((b, i) => expect(b.equals(data.subarray(i * 1000, data.length - i)), `transfer ${i}`).toBe(true));
+    expect(errors).toEqual([]);
+    expect(sentBy[by] - before).toBe(12);
+  });
+
+  it.skipIf(by === 'native' && !native)('keeps the connection alive: requests one after another on one socket each get their bytes', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    try {
+      for (const [from, to] of [[0, data.length], [7, 70_000], [CHUNK_BYTES, data.length]] as const) {
+        const body = await new Promise<Buffer>((resolve, reject) => {
+          const req = get({ host: '127.0.0.1', port, path: `${p}/${from}/${to}`, agent }, (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (d: Buffer) => parts.push(d));
+            res.on('end', () => resolve(Buffer.concat(parts)));
+          }).on('error', reject);
+          req.on('socket', (s) => sockets.add(s));
+        });
+        expect(body.equals(data.subarray(from, to))).toBe(true);
+      }
+    } finally {
+      agent.destroy();
+    }
+    expect(sockets.size).toBe(1);
     expect(errors).toEqual([]);
   });
 
-  it('runs at most MAX_READS file reads at once over all transfers (the thread pool stays free for the DHCP journal)', async () => {
+  it.skipIf(by === 'native')('runs at most MAX_READS file reads at once over all transfers (the thread pool stays free for the DHCP journal)', async () => {
     const fh = await open(file, 'r');
     const proto = Object.getPrototypeOf(fh) as { read: (...a: unknown[]) => Promise<unknown> };
     await fh.close();
@@ -76,7 +113,7 @@ describe('sendFileRange', () => {
       }
     };
     try {
-      const all = await Promise.all(Array.from({ length: 12 }, () => fetchBytes(`/0/${data.length}`)));
+      const all = await Promise.all(Array.from({ length: 12 }, () => fetchBytes(`${p}/0/${data.length}`)));
       for (const b of all) expect(b.equals(data)).toBe(true);
     } finally {
       proto.read = orig;
@@ -84,10 +121,10 @@ describe('sendFileRange', () => {
     expect(most).toBe(MAX_READS);
   });
 
-  it('closes the file and keeps serving when a client goes away mid-transfer', async () => {
+  it.skipIf(by === 'native' && !native)('closes the file and keeps serving when a client goes away mid-transfer', async () => {
     const before = openFds();
     await new Promise<void>((resolve) => {
-      const req = get({ host: '127.0.0.1', port, path: `/0/${data.length}` }, (res) => {
+      const req = get({ host: '127.0.0.1', port, path: `${p}/big/0/${1 << 30}` }, (res) => {
         res.once('data', () => {
           req.destroy();
           resolve();
@@ -98,15 +135,15 @@ describe('sendFileRange', () => {
     await until(() => errors.length > 0);
     // Seen as the close, or as the failed write to the reset socket: either way the transfer ended.
     expect(errors).toHaveLength(1);
-    expect(errors[0]!.message).toMatch(/closed|EPIPE|ECONNRESET|destroyed|aborted/);
+    expect(errors[0]!.message).toMatch(/closed|EPIPE|ECONNRESET|destroyed|aborted|socket-error/);
     errors.length = 0;
     await until(() => openFds() <= before);
     expect(openFds()).toBeLessThanOrEqual(before);
-    expect((await fetchBytes(`/0/${data.length}`)).equals(data)).toBe(true);
+    expect((await fetchBytes(`${p}/0/${data.length}`)).equals(data)).toBe(true);
   });
 
   it('rejects when the file is shorter than the range (the response is cut, not padded)', async () => {
-    const got = await fetchBytes(`/${data.length - 10}/${data.length + 10}`).catch(() => Buffer.alloc(0));
+    const got = await fetchBytes(`${p}/${data.length - 10}/${data.length + 10}`).catch(() => Buffer.alloc(0));
     expect(got.length).toBeLessThan(20);
     await until(() => errors.length > 0);
     expect(errors[0]?.message).toMatch(/file ended at byte/);
