@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'n
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { open } from 'node:fs/promises';
 import { CHUNK_BYTES, MAX_READS, sendFileRange, sentBy, singleRange } from './file-sender.js';
 import { nativeAddon } from '../tftp/native-data-path.js';
@@ -164,5 +165,111 @@ describe('singleRange', () => {
   it('leaves several ranges and odd headers to the generic path, and says when a range cannot be met', () => {
     for (const h of ['bytes=1-2,5-6', 'items=1-2', 'bytes=-', 'bytes=a-b', 'bytes 1-2']) expect(singleRange(h, 100), h).toBeNull();
     for (const h of ['bytes=100-', 'bytes=200-300', 'bytes=5-3', 'bytes=-0', `bytes=${'9'.repeat(30)}-`]) expect(singleRange(h, 100), h).toBe('unsatisfiable');
+  });
+});
+
+describe.skipIf(!native)("the addon's sendFile (agent/tftp/native/file_send.c)", () => {
+  const addon = () => {
+    const l = nativeAddon();
+    if (!l.ok || !l.addon.sendFile || !l.addon.cancelSend) throw new Error('addon without sendFile');
+    return { sendFile: l.addon.sendFile.bind(l.addon), cancelSend: l.addon.cancelSend.bind(l.addon) };
+  };
+  const fdOf = (s: Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd;
+
+  /** A connected TCP pair on loopback whose far end does not read until told to. */
+  async function pair(): Promise<{ near: Socket; far: Promise<Socket>; close: () => void }> {
+    const srv = createNetServer({ pauseOnConnect: true });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const far = new Promise<Socket>((r) => srv.once('connection', r));
+    const near = connect((srv.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((r) => near.once('connect', r));
+    return {
+      near,
+      far,
+      close: () => {
+        near.destroy();
+        void far.then((f) => f.destroy());
+        srv.close();
+      },
+    };
+  }
+
+  it('refuses foreign and closed descriptors and impossible ranges, leaving nothing open', async () => {
+    const { sendFile } = addon();
+    const p = await pair();
+    const fh = await open(file, 'r');
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+    const listener = createNetServer();
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
+    const listenerFd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+    const udpFd = (udp as unknown as { _handle: { fd: number } })._handle.fd;
+    const dirFh = await open(dir, 'r');
+    try {
+      const before = openFds();
+      const sock = fdOf(p.near);
+      const ok = { socketFd: sock, fileFd: fh.fd, start: 0, end: 10, idleMs: 1000 };
+      const cases: [string, object, RegExp][] = [
+        ['a file as the socket', { ...ok, socketFd: fh.fd }, /not a stream socket/],
+        ['a UDP socket', { ...ok, socketFd: udpFd }, /not a stream socket/],
+        ['a listening socket', { ...ok, socketFd: listenerFd }, /not a connected socket/],
+        ['a closed descriptor', { ...ok, socketFd: 100_000 }, /not an open descriptor/],
+        ['a directory as the file', { ...ok, fileFd: dirFh.fd }, /not a regular file/],
+        ['the socket as the file', { ...ok, fileFd: sock }, /not a regular file/],
+        ['a range past the end', { ...ok, end: data.length + 1 }, /beyond the file/],
+        ['a backwards range', { ...ok, start: 10, end: 5 }, /end must not be below start/],
+        ['a negative descriptor', { ...ok, socketFd: -1 }, /socketFd must be an integer/],
+        ['a fractional offset', { ...ok, start: 0.5 }, /start must be an integer/],
+        ['no idle timeout', { ...ok, idleMs: 0 }, /idleMs must be an integer/],
+      ];
+      for (const [what, o, err] of cases) expect(() => sendFile(o as never, () => undefined), what).toThrow(err);
+      expect(() => sendFile(null as never, () => undefined)).toThrow(/expects an object and a function/);
+      expect(openFds()).toBe(before);
+    } finally {
+      await fh.close();
+      await dirFh.close();
+      udp.close();
+      listener.close();
+      p.close();
+    }
+  });
+
+  it('sends its copy of the descriptors: the range arrives even when JS closed its file at once', async () => {
+    const { sendFile } = addon();
+    const p = await pair();
+    try {
+      const fh = await open(file, 'r');
+      const done = new Promise<{ outcome: string; bytes: number }>((resolve) => sendFile({ socketFd: fdOf(p.near), fileFd: fh.fd, start: 100, end: 200_100, idleMs: 10_000 }, resolve));
+      await fh.close();
+      const far = await p.far;
+      const parts: Buffer[] = [];
+      far.on('data', (d: Buffer) => parts.push(d));
+      far.resume();
+      expect(await done).toEqual({ outcome: 'complete', bytes: 200_000 });
+      await until(() => Buffer.concat(parts).length >= 200_000);
+      expect(Buffer.concat(parts).equals(data.subarray(100, 200_100))).toBe(true);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('stops on cancelSend, and after idleMs when the client takes no byte', async () => {
+    const { sendFile, cancelSend } = addon();
+    for (const how of ['cancel', 'idle'] as const) {
+      const p = await pair();
+      const fh = await open(big, 'r');
+      try {
+        const done = new Promise<{ outcome: string; bytes: number }>((resolve) => {
+          const h = sendFile({ socketFd: fdOf(p.near), fileFd: fh.fd, start: 0, end: 1 << 30, idleMs: how === 'idle' ? 200 : 600_000 }, resolve);
+          if (how === 'cancel') setTimeout(() => cancelSend(h), 50);
+        });
+        const r = await done;
+        expect(r.outcome, how).toBe(how === 'cancel' ? 'cancelled' : 'timeout');
+        expect(r.bytes).toBeLessThan(1 << 30);
+      } finally {
+        await fh.close();
+        p.close();
+      }
+    }
   });
 });
