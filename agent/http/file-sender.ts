@@ -1,8 +1,135 @@
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { open } from 'node:fs/promises';
+import { nativeAddon, type FileSendResult, type NativeAddon } from '../tftp/native-data-path.js';
+
+type FileSendAddon = Required<Pick<NativeAddon, 'sendFile' | 'cancelSend' | 'cork'>>;
+
+/** Bodies each path started sending (for tests). */
+export const sentBy = { native: 0, js: 0 };
+
+/** A stalled client is dropped after this when the server set no idle timeout on the socket. */
+const DEFAULT_IDLE_MS = 120_000;
+const EMPTY = Buffer.alloc(0);
+
+function fileSendAddon(): FileSendAddon | undefined {
+  const l = nativeAddon();
+  if (!l.ok) return undefined;
+  const a = l.addon;
+  return typeof a.sendFile === 'function' && typeof a.cancelSend === 'function' && typeof a.cork === 'function' ? (a as FileSendAddon) : undefined;
+}
+
+/** The descriptor of a plain TCP socket (TLS and other wrapped sockets have none: they take the JS path). */
+function socketFd(socket: Socket | null): number | undefined {
+  if (!socket || 'encrypted' in socket) return undefined;
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
 
 /**
- * Sends bytes [start, end) of a file into an HTTP response with two pooled buffers per transfer: one is
+ * The response's socket: a response to a request pipelined behind another gets it only once the one
+ * before has finished (null when the connection closed first).
+ */
+function assignedSocket(out: ServerResponse): Promise<Socket | null> | Socket {
+  if (out.socket) return out.socket;
+  return new Promise((resolve) => {
+    const settle = (s: Socket | null) => {
+      out.off('socket', onSocket);
+      out.off('close', onClose);
+      resolve(s);
+    };
+    const onSocket = (s: Socket) => settle(s);
+    const onClose = () => settle(null);
+    out.once('socket', onSocket);
+    out.once('close', onClose);
+  });
+}
+
+/**
+ * Sends bytes [start, end) of `path` as the body of `out`, whose head was set with writeHead and not
+ * yet sent, then ends the response. On a plain TCP socket with the agent's addon built (native ===
+ * 'auto'), the body goes with sendfile(2) on the addon's sender threads (agent/tftp/native/file_send.c):
+ * no byte of it crosses the event loop or libuv's thread pool, so DHCP on the same loop is not
+ * starved. The head is written by Node first (TCP_CORK holds it until the body's first bytes fill the
+ * packet); while the body is in flight nothing else writes to the socket (a pipelined request's
+ * response waits in Node, see server.ts for a pipelined bad request) and the socket's idle timeout is
+ * handed to the addon (which sees the progress Node does not). Otherwise, or when the addon refuses the
+ * socket, the JS path below sends it.
+ *
+ * Resolves when the last byte was handed to the socket, rejects if the client went away or the file
+ * ended early (the response is then destroyed).
+ */
+export async function sendFileRange(out: ServerResponse, path: string, start: number, end: number, o: { native?: 'auto' | 'off' } = {}): Promise<void> {
+  const addon = o.native === 'off' ? undefined : fileSendAddon();
+  const fd = addon ? socketFd(await assignedSocket(out)) : undefined;
+  if (addon && fd !== undefined) {
+    const fh = await open(path, 'r');
+    let result: FileSendResult | undefined;
+    try {
+      result = await sendNative(addon, out, fd, fh.fd, start, end);
+    } finally {
+      await fh.close();
+    }
+    if (result) {
+      if (result.outcome === 'complete') return void out.end();
+      out.destroy();
+      if (result.outcome === 'read-error') throw new Error(`file ended at byte ${start + result.bytes}, before ${end}${result.errno ? ` (errno ${result.errno})` : ''}`);
+      throw new Error(result.outcome === 'cancelled' ? 'client closed the connection' : `transfer ended: ${result.outcome}${result.errno ? ` (errno ${result.errno})` : ''}`);
+    }
+  }
+  sentBy.js++;
+  return sendFileRangeJs(out, path, start, end);
+}
+
+/**
+ * The native body of sendFileRange; undefined when it cannot run (a HEAD, a chunked response, a
+ * refused descriptor): the head may be out by then and the JS path sends the body.
+ */
+async function sendNative(addon: FileSendAddon, out: ServerResponse, fd: number, fileFd: number, start: number, end: number): Promise<FileSendResult | undefined> {
+  const socket = out.socket!;
+  if (out.req?.method === 'HEAD') return undefined;
+  const uncork = () => {
+    try {
+      addon.cork(fd, false);
+    } catch {
+      /* the socket is gone: nothing to release */
+    }
+  };
+  try {
+    addon.cork(fd, true);
+  } catch {
+    return undefined;
+  }
+  out.flushHeaders();
+  // Raw bytes need a length-delimited body (the head says content-length, not chunked).
+  if ((out as unknown as { chunkedEncoding?: boolean }).chunkedEncoding) return uncork(), undefined;
+  // The head must be in the kernel before the addon writes behind Node's back: an empty write's callback
+  // comes after every earlier write on the socket completed.
+  const flushed = await new Promise<boolean>((resolve) => socket.write(EMPTY, (err) => resolve(!err)));
+  if (!flushed || socket.destroyed) return { outcome: 'socket-error', bytes: 0 };
+  const idle = socket.timeout ?? 0;
+  let onDone!: (r: FileSendResult) => void;
+  const done = new Promise<FileSendResult>((r) => (onDone = r));
+  let handle: object;
+  try {
+    handle = addon.sendFile({ socketFd: fd, fileFd, start, end, idleMs: idle || DEFAULT_IDLE_MS }, onDone);
+  } catch {
+    return uncork(), undefined;
+  }
+  sentBy.native++;
+  socket.setTimeout(0);
+  const onClose = () => addon.cancelSend(handle);
+  out.once('close', onClose);
+  try {
+    return await done;
+  } finally {
+    out.off('close', onClose);
+    if (!socket.destroyed && idle) socket.setTimeout(idle);
+  }
+}
+
+/**
+ * The JS path: sends bytes [start, end) of a file into an HTTP response with two pooled buffers per transfer: one is
  * read from the file (thread pool) while the other is being written to the socket, and a buffer is read
  * into again only once its write has completed. No allocation per chunk: a read stream allocates a new
  * buffer for every chunk, and on the agent's small hosts the page faults of that fresh memory cost more
@@ -63,7 +190,7 @@ export const reads = new Gate(MAX_READS);
 /** Kept between transfers: 64 × 512 KiB = 32 MiB at most, enough for 32 concurrent downloads without allocating. */
 const pool = new BufferPool(CHUNK_BYTES, 64);
 
-export async function sendFileRange(out: ServerResponse, path: string, start: number, end: number): Promise<void> {
+async function sendFileRangeJs(out: ServerResponse, path: string, start: number, end: number): Promise<void> {
   const fh = await open(path, 'r');
   const bufs = [pool.take(), pool.take()];
   const writes: (Promise<void> | undefined)[] = [undefined, undefined];

@@ -43,7 +43,10 @@ export async function listenBootHttp(app: Hono, o: { hostname: string; port: num
   s.on('error', (err) => o.logger.error({ err: err.message }, 'HTTP boot server error (still serving)'));
   s.on('clientError', (err, socket) => {
     o.logger.debug({ err: err.message }, 'bad HTTP request on the boot surface');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    // A bad request pipelined behind one whose response is on its way (an image going out with
+    // sendfile, file-sender.ts): a 400 written now would land inside that body, so the connection goes.
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && !inFlight?.headersSent) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy();
   });
   return s;

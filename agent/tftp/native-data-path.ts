@@ -45,9 +45,32 @@ export interface NativeResult {
   errno?: number;
 }
 
+/** A file range for sendFile (agent/tftp/native/file_send.c): both descriptors are dup()ed at once. */
+export interface FileSendOptions {
+  /** A connected, non-blocking TCP socket (the response's). */
+  socketFd: number;
+  /** A regular file holding [start, end); JS may close it as soon as sendFile returned. */
+  fileFd: number;
+  start: number;
+  end: number;
+  /** Give up when the socket took no byte for this long. */
+  idleMs: number;
+}
+
+export interface FileSendResult {
+  outcome: 'complete' | 'socket-error' | 'read-error' | 'timeout' | 'cancelled';
+  /** Bytes handed to the socket. */
+  bytes: number;
+  errno?: number;
+}
+
 export interface NativeAddon {
   start(options: NativeStartOptions, onDone: (r: NativeResult) => void): object;
   cancel(handle: object, notify: boolean): void;
+  /** Absent in an addon built before file_send.c: the HTTP file sender then uses its JS path. */
+  sendFile?(options: FileSendOptions, onDone: (r: FileSendResult) => void): object;
+  cancelSend?(handle: object): void;
+  cork?(socketFd: number, on: boolean): void;
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };

@@ -590,12 +590,16 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* file_send.c: sendFile / cancelSend / cork (HTTP file bodies with sendfile(2) off the event loop). */
+int register_file_send(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cancel", NULL, cancel, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
+  if (register_file_send(env, exports) != 0) return NULL;
   return exports;
 }
 

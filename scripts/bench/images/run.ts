@@ -18,7 +18,8 @@
  * DORA every `--probe-ms` with a new MAC) runs during both servers' downloads: during nginx's it shows
  * what the machine's load alone does to DHCP.
  *
- * Printed: per run the throughput, the CPU seconds of the server and of all clients (the clients must not
+ * Printed: per run the throughput, the CPU seconds of the server (in all, per GiB sent, and of its main
+ * thread: the agent's event loop, which DHCP shares; the sendfile copies run on the addon's threads) and of all clients (the clients must not
  * be the limit: their CPU share is printed), the DHCP p50/p99/max; then the ratio agent/nginx (median over
  * rounds, servers alternating first), the DHCP p99 while the agent serves against the 50 ms target, and
  * the load average before and after.
@@ -79,16 +80,23 @@ async function start(ns: Ns, argv: string[], log: string, ready: boolean): Promi
   return p;
 }
 
+/** CPU seconds (user + system) of one /proc stat file (a process, or one thread: task/<tid>/stat). */
+function statCpuSec(file: string): number {
+  try {
+    const s = readFileSync(file, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in clock ticks
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of a process's main thread: the agent's event loop (its sender threads and thread pool excluded). */
+const mainThreadCpuSec = (pid: number) => statCpuSec(`/proc/${pid}/task/${pid}/stat`);
+
 /** CPU seconds (user + system) of a process and its direct children (nginx's workers), from /proc. */
 function cpuSec(pid: number): number {
-  const one = (p: number) => {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').slice(readFileSync(`/proc/${p}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in clock ticks
-    } catch {
-      return 0;
-    }
-  };
+  const one = (p: number) => statCpuSec(`/proc/${p}/stat`);
   let children: number[] = [];
   try {
     children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
@@ -136,6 +144,8 @@ interface Run {
   ok: number;
   bytes: number;
   serverCpuSec: number;
+  /** The server's main thread (the agent's event loop; nginx's master, idle). */
+  loopCpuSec: number;
   clientCpuSec: number;
   dhcp: ProbeResult;
 }
@@ -212,20 +222,22 @@ async function main(): Promise<void> {
   for (const s of servers) execFileSync('ip', net.client.argv(['curl', '-sf', '-o', '/dev/null', s.url]));
 
   const runs: Run[] = [];
-  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---|');
+  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | server CPU s per GiB | event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of round % 2 ? [...servers].reverse() : servers) {
       const stopProbe = await probe(round, s.name);
       const cpu0 = cpuSec(s.pid);
+      const loop0 = mainThreadCpuSec(s.pid);
       const d = await download(s.url);
       const serverCpuSec = cpuSec(s.pid) - cpu0;
+      const loopCpuSec = mainThreadCpuSec(s.pid) - loop0;
       const dhcp = await stopProbe();
-      const r: Run = { server: s.name, round, gibPerSec: d.bytes / (1024 * MiB) / d.wallSec, ...d, serverCpuSec, dhcp };
+      const r: Run = { server: s.name, round, gibPerSec: d.bytes / (1024 * MiB) / d.wallSec, ...d, serverCpuSec, loopCpuSec, dhcp };
       runs.push(r);
       const share = r.clientCpuSec / r.wallSec / 2;
       console.log(
-        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) |`,
+        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) |`,
       );
     }
   }
