@@ -62,6 +62,7 @@ describe('boot files over HTTP (the image path)', () => {
     const busy = await fetch('/files/images/disk.raw');
     expect(busy.status).toBe(503);
     expect(Number(busy.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(busy.headers.connection).toBe('close');
     held.pop()!.release();
     const r = await fetch('/files/images/disk.raw');
     expect(r.status).toBe(200);

@@ -64,7 +64,11 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     if (c.req.method !== 'GET') return next();
     // A download slot, held until the response is closed (sent or abandoned); none free: 503 + Retry-After.
     const slot = h.fileAdmission.enter();
-    if ('retryAfterSec' in slot) throw new BusyError(slot.retryAfterSec);
+    if ('retryAfterSec' in slot) {
+      // The connection goes too: a waiting client holds no socket (iPXE reconnects for its retry anyway).
+      c.header('connection', 'close');
+      throw new BusyError(slot.retryAfterSec);
+    }
     const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     if (out && typeof out.once === 'function') out.once('close', slot.release);
     try {
