@@ -12,12 +12,14 @@ import { registerBootFiles } from './boot-files.js';
 import type { BootHttp } from './boot-http.js';
 import { errorResponse } from './errors.js';
 import { CHUNK_BYTES } from './file-sender.js';
+import { FileAdmission } from './file-admission.js';
 import { listenBootHttp } from './server.js';
 
 // Through a real listener: the fast path needs @hono/node-server's response object (app.request has none).
 const dir = mkdtempSync(join(tmpdir(), 'ul-boot-files-'));
 const boot = join(dir, 'boot');
 const image = randomBytes(2 * CHUNK_BYTES + 777);
+const admission = new FileAdmission({ max: 4 });
 let server: Server;
 let port = 0;
 
@@ -29,9 +31,9 @@ beforeAll(async () => {
   const app = new Hono();
   app.onError((err, c) => {
     const r = errorResponse(err);
-    return c.json(r.body, r.status as 400);
+    return c.json(r.body, r.status as 400, r.headers);
   });
-  registerBootFiles(app, { o: { bootDir: boot, ipxeDir: join(dir, 'ipxe') }, log: silentLogger } as unknown as BootHttp);
+  registerBootFiles(app, { o: { bootDir: boot, ipxeDir: join(dir, 'ipxe') }, log: silentLogger, fileAdmission: admission } as unknown as BootHttp);
   server = await listenBootHttp(app, { hostname: '127.0.0.1', port: 0, logger: silentLogger });
   port = (server.address() as AddressInfo).port;
 });
@@ -53,6 +55,23 @@ function fetch(path: string, headers: Record<string, string> = {}): Promise<{ st
 }
 
 describe('boot files over HTTP (the image path)', () => {
+  it('answers 503 + Retry-After while every download slot is taken, and serves again once one frees', async () => {
+    const held: { release: () => void }[] = [];
+    for (let s = admission.enter(); 'release' in s; s = admission.enter()) held.push(s);
+    expect(held.length).toBeGreaterThan(0);
+    const busy = await fetch('/files/images/disk.raw');
+    expect(busy.status).toBe(503);
+    expect(Number(busy.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(busy.headers.connection).toBe('close');
+    held.pop()!.release();
+    const r = await fetch('/files/images/disk.raw');
+    expect(r.status).toBe(200);
+    expect(r.body.equals(image)).toBe(true);
+    for (const h of held) h.release();
+    // The served download gave its slot back when its response closed.
+    await expect.poll(() => admission.running).toBe(0);
+  });
+
   it('serves a whole image byte for byte and says it takes ranges', async () => {
     const r = await fetch('/files/images/disk.raw');
     expect(r.status).toBe(200);

@@ -9,6 +9,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import type { BootHttp } from './boot-http.js';
+import { BusyError } from './errors.js';
 import { BOOT_ROUTES, filePathOf } from '../boot/urls.js';
 import { sendFileRange, singleRange } from './file-sender.js';
 
@@ -60,7 +61,21 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {
       if (!(await realFileInside(bootDir, target))) throw new NotFoundError('no such file on this agent');
     }
-    await next();
+    if (c.req.method !== 'GET') return next();
+    // A download slot, held until the response is closed (sent or abandoned); none free: 503 + Retry-After.
+    const slot = h.fileAdmission.enter();
+    if ('retryAfterSec' in slot) {
+      // The connection goes too: a waiting client holds no socket (iPXE reconnects for its retry anyway).
+      c.header('connection', 'close');
+      throw new BusyError(slot.retryAfterSec);
+    }
+    const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (out && typeof out.once === 'function') out.once('close', slot.release);
+    try {
+      await next();
+    } finally {
+      if (!out || typeof out.once !== 'function') slot.release();
+    }
   });
   // Fast path for GETs under @hono/node-server (kernels, initrds, disk images), whole file or one byte
   // range (the deploy's `curl -C` resume): the file goes straight into the Node response through pooled

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { FileAdmission } from './file-admission.js';
 import type { IncomingMessage } from 'node:http';
 import { BootRenderer } from '../../shared/render/bootfiles.js';
 import type { MachineState } from '../../shared/protocol/desired-state.js';
@@ -62,6 +63,8 @@ export interface BootHttpOptions {
    * that MAC is minted only for a script request from one of them (knowing a MAC is not enough).
    */
   leasedAddresses?: (mac: string) => string[];
+  /** Boot-file downloads (`/files/*`) served at once; more get 503 + Retry-After (agent/http/file-admission.ts). */
+  maxFileDownloads?: number;
   /** Called once per finished request with its route pattern and status (the agent's metrics). */
   onRequest?: (route: string, status: number) => void;
 }
@@ -73,10 +76,13 @@ export class BootHttp {
   private readonly fixed: BootRenderer | null;
   /** The absolute URLs of this agent's boot surface (agent/boot/urls.ts). */
   readonly urls: BootUrls;
+  /** How many boot-file downloads run at once. */
+  readonly fileAdmission: FileAdmission;
 
   constructor(readonly o: BootHttpOptions) {
     this.log = o.rt.logger;
     this.urls = bootUrls(o.agent.httpUrl);
+    this.fileAdmission = new FileAdmission({ ...(o.maxFileDownloads ? { max: o.maxFileDownloads } : {}) });
     this.fixed = o.renderer instanceof BootRenderer ? o.renderer : o.renderer ? null : new BootRenderer({ logger: this.log });
     const rates = { ...DEFAULT_RATES, ...o.rates };
     this.limits = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, new MachineRateLimits(v)])) as Record<keyof MachineRateSpecs, MachineRateLimits>;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorBody } from '../../shared/api/common.js';
 import { ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError, UnavailableError } from '../../shared/errors/domain-errors.js';
 import { StorageFullError, StorageUnavailableError } from '../../shared/fs/storage-errors.js';
-import { ClaimRefusedError, errorResponse, PayloadTooLargeError, RateLimitedError, RenderFailedError, SecretsGoneError, UnauthenticatedError } from './errors.js';
+import { BusyError, ClaimRefusedError, errorResponse, PayloadTooLargeError, RateLimitedError, RenderFailedError, SecretsGoneError, UnauthenticatedError } from './errors.js';
 
 /** Every kind of error the agent's machine-facing HTTP can meet, and the one answer each gets. */
 describe('agent HTTP error mapping', () => {
@@ -17,6 +17,7 @@ describe('agent HTTP error mapping', () => {
     ['SecretsGoneError (a conflict, answered 410)', new SecretsGoneError(), 410, 'gone', {}],
     ['PayloadTooLargeError (invalid, answered 413)', new PayloadTooLargeError('claim body over 1 KiB'), 413, 'payload_too_large', {}],
     ['RateLimitedError (unavailable, answered 429)', new RateLimitedError(7), 429, 'rate_limited', { 'retry-after': '7' }],
+    ['BusyError (download slots full, answered 503 with its own delay)', new BusyError(4), 503, 'unavailable', { 'retry-after': '4' }],
     ['RenderFailedError', new RenderFailedError('render error (id 0123456789ab)'), 500, 'render_error', {}],
   ];
 

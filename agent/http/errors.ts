@@ -40,6 +40,12 @@ export class RateLimitedError extends UnavailableError {
     super('too many requests; slow down');
   }
 }
+/** The agent is serving as many boot files as it takes at once: 503, retry after `retryAfterSec` (iPXE does). */
+export class BusyError extends UnavailableError {
+  constructor(readonly retryAfterSec: number) {
+    super('the agent is serving as many boot files as it can; retry after the Retry-After delay');
+  }
+}
 /** A rendered boot file or script failed (its id is in the message; the reason only in the agent's log). */
 export class RenderFailedError extends DomainError {}
 
@@ -75,7 +81,7 @@ export function errorResponse(err: unknown): ErrorResponse {
   const mapped = e instanceof DomainError ? MAPPING.find(([kind]) => e instanceof kind) : undefined;
   if (!mapped) return { status: 500, headers: {}, body: { error: { code: 'internal', message: 'internal error' } }, log: 'internal' };
   const d = e as DomainError;
-  const retryAfter = d instanceof RateLimitedError ? d.retryAfterSec : d instanceof UnavailableError ? UNAVAILABLE_RETRY_SEC : undefined;
+  const retryAfter = d instanceof RateLimitedError || d instanceof BusyError ? d.retryAfterSec : d instanceof UnavailableError ? UNAVAILABLE_RETRY_SEC : undefined;
   return {
     status: mapped[1],
     headers: retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) },

@@ -220,3 +220,27 @@ describe.each([{ dataPath: 'js' as const }, { dataPath: 'auto' as const }])('Tft
     expect(server.stats().malformed).toBeGreaterThan(0);
   });
 });
+
+describe('TftpServer at maxTransfers', () => {
+  it('drops a request unanswered (no error packet), and the client gets its file on a retransmitted RRQ', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ul-tftp-shed-'));
+    const file = pattern(20_000, 9);
+    writeFileSync(join(dir, 'undionly.kpxe'), file);
+    const server = new TftpServer({ root: dir, address: '127.0.0.1', port: 0, maxTransfers: 1, timeoutMs: 200, retries: 3 });
+    const { port } = await server.start();
+    try {
+      // A silent client holds the only transfer until the server gives up on it (1 + 3 sends of block 1).
+      const holder = rawExchange(port, [encodeRequest(Opcode.RRQ, 'undionly.kpxe')], 200 * 6);
+      await expect.poll(() => server.stats().active).toBe(1);
+      const got = await tftpGet({ host: '127.0.0.1', port, file: 'undionly.kpxe', timeoutMs: 300, retries: 20 });
+      expect(sha(got.data)).toBe(sha(file));
+      const st = server.stats();
+      expect(st.shed).toBeGreaterThan(0);
+      expect(st.refused).toBe(0);
+      await holder;
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -42,8 +42,14 @@ export interface TftpStats {
   /** Transfers that ended in error (client abort, timeout, I/O), refusals excluded. */
   errors: number;
   timeouts: number;
-  /** Requests refused before a transfer: not found, access violation, write, bad mode, busy. */
+  /** Requests refused before a transfer: not found, access violation, write, bad mode, no transfer socket. */
   refused: number;
+  /**
+   * RRQs dropped unanswered because maxTransfers were running: the client's firmware retransmits its RRQ
+   * (PXE ROMs and iPXE back off and resend), so at capacity it comes back later instead of failing its boot
+   * on an error packet.
+   */
+  shed: number;
   /** Undecodable packets, on the server port or a transfer's. */
   malformed: number;
   /** Retransmitted RRQs for a transfer already running (ignored). */
@@ -70,7 +76,7 @@ const OptionsSchema = z.object({
   timeoutMs: z.number().int().min(10).max(255_000).default(1000),
   /** Resends of one window before a transfer is abandoned. */
   retries: z.number().int().min(0).max(50).default(5),
-  /** Concurrent transfers; beyond this, requests get "Server busy". */
+  /** Concurrent transfers; beyond this, requests are dropped unanswered (the client retransmits). */
   maxTransfers: z.number().int().min(1).max(100_000).default(2000),
   /** Files up to this size are kept in memory (iPXE binaries). */
   cacheMaxFileBytes: z.number().int().min(0).default(8 * 1024 * 1024),
@@ -127,6 +133,7 @@ export class TftpServer {
     errors: 0,
     timeouts: 0,
     refused: 0,
+    shed: 0,
     malformed: 0,
     duplicateRequests: 0,
     duplicateAcks: 0,
@@ -161,6 +168,12 @@ export class TftpServer {
         resolve();
       });
     });
+    try {
+      // A boot storm's RRQs arrive in bursts of thousands while the loop is busy: room for them in the kernel.
+      sock.setRecvBufferSize(4 * 1024 * 1024);
+    } catch {
+      /* capped by net.core.rmem_max: the kernel's maximum applies */
+    }
     sock.on('error', (err) => this.log.error({ err }, 'tftp server socket error'));
     sock.on('message', (msg, rinfo) => this.onRequest(msg, rinfo));
     this.main = sock;
@@ -256,7 +269,9 @@ export class TftpServer {
       existing.transfer?.abort('client started another request', false);
     }
     if (this.sessions.size >= this.o.maxTransfers) {
-      this.refuse(rinfo, p.filename, started, ErrorCode.NOT_DEFINED, 'Server busy', 'too many concurrent transfers');
+      // An error packet here would end the client's boot ("Server busy" is fatal to a PXE ROM); silence
+      // makes it retransmit the RRQ after its timeout, by when transfers have finished.
+      this.s.shed++;
       return;
     }
     const session: Session = { file: p.filename, started, aborted: false };

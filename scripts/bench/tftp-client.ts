@@ -16,6 +16,8 @@ export interface TftpGetOptions {
   /** Receive timeout before re-sending the last ACK (or the RRQ). */
   timeoutMs?: number;
   retries?: number;
+  /** Double the timeout after each resend, up to this many ms (firmware backoff); progress resets it. */
+  backoffMaxMs?: number;
   /** Receive data here instead of collecting it (the result's `data` is then empty). */
   onData?: (chunk: Buffer) => void;
   /** Stop right after the OACK with this error code (emulates UEFI's size probe). */
@@ -86,7 +88,7 @@ export function tftpGet(o: TftpGetOptions): Promise<TftpGetResult> {
         if (++tries > retries) return done(new TftpClientError('timeout'));
         send(lastSent);
         arm();
-      }, timeoutMs);
+      }, o.backoffMaxMs ? Math.min(o.backoffMaxMs, timeoutMs * 2 ** tries) : timeoutMs);
     };
     sock.on('error', (e) => done(e));
     sock.on('message', (msg, rinfo) => {

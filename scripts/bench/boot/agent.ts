@@ -9,20 +9,19 @@
  *
  * Prints `READY` once every listener is bound and `STATS {...}` on SIGTERM, then exits.
  */
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { SubnetSchema } from '../../../shared/dhcp/config.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { DhcpServer } from '../../../agent/dhcp/server.js';
 import { TftpServer } from '../../../agent/tftp/index.js';
 import { createBootApp, type BootHttpOptions } from '../../../agent/http/app.js';
+import { listenBootHttp } from '../../../agent/http/server.js';
 import { BootSessions } from '../../../agent/http/boot-sessions.js';
 import { MachineIds } from '../../../agent/http/machine-id.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootUrls } from '../../../agent/boot/urls.js';
+import { BOOT_ROUTES, bootUrls } from '../../../agent/boot/urls.js';
 
 export interface AgentSpec {
   address: string;
@@ -49,6 +48,8 @@ async function main(spec: AgentSpec): Promise<void> {
   const sessions = new BootSessions(join(mkdtempSync(join(tmpdir(), 'ul-bench-sessions-')), 'boot-sessions.jsonl'));
   await sessions.open();
   const unlimited = { mac: { burst: 1e9, perSec: 1e9 }, source: { burst: 1e9, perSec: 1e9 } };
+  // Boot-file downloads answered and turned away (503 + Retry-After) by the agent's admission.
+  const files = { admitted: 0, refused: 0 };
   const app = createBootApp({
     rt,
     sessions,
@@ -58,11 +59,14 @@ async function main(spec: AgentSpec): Promise<void> {
     agent: { httpUrl, tftpAddress: spec.address, pubkey: '' },
     bootDir: spec.bootDir,
     ipxeDir: spec.ipxeDir,
+    onRequest: (route, status) => {
+      if (route !== BOOT_ROUTES.files) return;
+      if (status === 503) files.refused++;
+      else files.admitted++;
+    },
   });
-  const http = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: spec.address, port: spec.httpPort }, () => resolve(s as Server)) as Server;
-    s.once('error', reject);
-  });
+  // The production listener (connection limits and timeouts), as agent/boot/listeners.ts starts it.
+  const http = await listenBootHttp(app, { hostname: spec.address, port: spec.httpPort, logger: log });
   const tftp = new TftpServer({
     root: spec.tftpRoot,
     address: spec.address,
@@ -90,7 +94,7 @@ async function main(spec: AgentSpec): Promise<void> {
   }
   process.stdout.write('READY\n');
   const stop = async () => {
-    const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats() };
+    const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats(), files };
     await dhcp?.stop();
     await tftp.stop();
     http.close();

@@ -3,13 +3,17 @@
  * and prints one JSON line with its results on stdout. Modes:
  *   tftp   atftp downloads (timed here, so no `ip netns exec` start-up is counted)
  *   http   kernel + initrd GETs with C concurrent workers
- *   storm  N machines booting at once: DORA, TFTP of the boot file the server named, HTTP kernel + initrd
+ *   storm  N machines booting at once: DORA (main thread, PXE ROM timeouts), then on worker threads TFTP of
+ *          the boot file the server named and HTTP kernel + initrd with the firmware's retries (storm-machine.ts)
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { Agent, get } from 'node:http';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { Worker } from 'node:worker_threads';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tftpGet } from '../tftp-client.js';
+import { httpGet } from './http-get.js';
+import type { AfterDhcp, FirmwareResult, FirmwareSpec } from './storm-machine.js';
 import { procCpuSeconds } from './perfdhcp.js';
 import { RelayDhcpClient, duplicateAddresses, macFor, type DoraResult } from './dhcp-client.js';
 
@@ -89,29 +93,6 @@ async function tftp(spec: TftpSpec): Promise<unknown> {
 
 // ---- HTTP -----------------------------------------------------------------------------------------------
 
-/**
- * One GET. A request on a reused keep-alive socket that the server closed as idle just before (it waited
- * past the server's keep-alive timeout: a starved client) fails with ECONNRESET before any response; like
- * Node's documentation advises for idempotent requests, that one case is retried once on a new connection.
- */
-function httpGet(url: string, agent: Agent, retried = false): Promise<{ bytes: number; status: number; length: number }> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = get(url, { agent }, (res) => {
-      answered = true;
-      let bytes = 0;
-      res.on('data', (d: Buffer) => (bytes += d.length));
-      res.on('end', () => resolve({ bytes, status: res.statusCode ?? 0, length: Number(res.headers['content-length'] ?? -1) }));
-      res.on('error', reject);
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => {
-      if (!answered && !retried && req.reusedSocket && e.code === 'ECONNRESET') resolve(httpGet(url, agent, true));
-      else reject(e);
-    });
-    req.setTimeout(120_000, () => req.destroy(new Error(`timeout: ${url}`)));
-  });
-}
-
 export interface HttpSpec {
   runs: { key: string; base: string; files: { path: string; size: number }[]; concurrency: number; pairs: number }[];
 }
@@ -148,19 +129,16 @@ async function http(spec: HttpSpec): Promise<{ key: string; mbps: number; reqPer
 
 // ---- storm ----------------------------------------------------------------------------------------------
 
-export interface StormSpec {
-  server: string;
+export interface StormSpec extends FirmwareSpec {
   relay: string;
   n: number;
   macPrefix: number;
-  httpBase: string;
-  tftpPort: number;
-  tftpSize: number;
-  kernel: { path: string; size: number };
-  initrd: { path: string; size: number };
-  blksize: number;
-  dhcpTimeoutMs: number;
-  dhcpRetries: number;
+  /** The PXE ROM's DHCP timeouts, ms (4, 8, 16, 32 s). */
+  dhcpScheduleMs: number[];
+  /** Whole boots a machine tries (the boot script's `reboot` after its last retry, or PXE again). */
+  bootAttempts: number;
+  /** Worker threads doing TFTP and HTTP (DHCP stays on the main thread, one relay socket). */
+  workers: number;
 }
 
 export interface MachineResult {
@@ -173,56 +151,73 @@ export interface MachineResult {
   httpMs: number;
   totalMs: number;
   dhcpResends: number;
+  boots: number;
+  busy: number;
+  scriptRetries: number;
+}
+
+/** CPU seconds of every thread of this process, by thread id, from /proc. */
+function threadCpu(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      m.set(t, procCpuSeconds(readFileSync(`/proc/self/task/${t}/stat`, 'utf8'), 'self'));
+    } catch {
+      /* thread gone */
+    }
+  }
+  return m;
 }
 
 async function storm(spec: StormSpec) {
-  const c = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: spec.dhcpTimeoutMs, retries: spec.dhcpRetries });
+  const c = new RelayDhcpClient({ relay: spec.relay, server: spec.server, scheduleMs: spec.dhcpScheduleMs });
   await c.open();
   // Same readiness rule as the DHCP runs: the clock starts once the server answers.
   const ready = await waitReady(c, spec.macPrefix);
+  const workers = Array.from({ length: spec.workers }, () => new Worker(new URL('./storm-worker.js', import.meta.url), { workerData: spec satisfies FirmwareSpec }));
+  const waiting = new Map<number, (r: FirmwareResult) => void>();
+  for (const w of workers) w.on('message', (m: { id?: number; result?: FirmwareResult }) => m.id !== undefined && waiting.get(m.id)?.(m.result!));
+  let nextId = 0;
+  const firmware = (i: number, job: AfterDhcp) =>
+    new Promise<FirmwareResult>((resolve) => {
+      const id = nextId++;
+      waiting.set(id, (r) => {
+        waiting.delete(id);
+        resolve(r);
+      });
+      workers[i % workers.length]!.postMessage({ id, job });
+    });
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const threads0 = threadCpu();
+  const elu0 = performance.eventLoopUtilization();
   const machine = async (i: number): Promise<MachineResult> => {
     const mac = macFor(spec.macPrefix, i);
     const start = performance.now();
-    const r: MachineResult = { ok: false, mac, dhcpMs: 0, tftpMs: 0, httpMs: 0, totalMs: 0, dhcpResends: 0 };
-    try {
+    const r: MachineResult = { ok: false, mac, dhcpMs: 0, tftpMs: 0, httpMs: 0, totalMs: 0, dhcpResends: 0, boots: 0, busy: 0, scriptRetries: 0 };
+    while (!r.ok && r.boots < spec.bootAttempts) {
+      r.boots++;
+      const t = performance.now();
       const d = await c.dora(mac);
-      r.dhcpMs = performance.now() - start;
-      r.dhcpResends = d.resends;
-      if (!d.ok) throw new Error(`dhcp: ${d.error}`);
-      r.address = d.address;
-      if (!d.bootFile) throw new Error('dhcp: no boot file in the ACK');
-      const t1 = performance.now();
-      let tbytes = 0;
-      const tr = await tftpGet({
-        host: d.nextServer && d.nextServer !== '0.0.0.0' ? d.nextServer : spec.server,
-        port: spec.tftpPort,
-        file: d.bootFile,
-        options: { blksize: spec.blksize, tsize: 0 },
-        timeoutMs: 1000,
-        retries: 10,
-        onData: (b) => (tbytes += b.length),
-      });
-      if (tr.bytes !== spec.tftpSize || tbytes !== spec.tftpSize) throw new Error(`tftp: ${tr.bytes} bytes, want ${spec.tftpSize}`);
-      const t2 = performance.now();
-      r.tftpMs = t2 - t1;
-      // One keep-alive connection per machine, like iPXE fetching kernel then initrd: a pool shared by all
-      // machines hands out sockets that sat idle past the server's keep-alive timeout (5 s), and a request
-      // racing that close fails with ECONNRESET, a client artefact rather than a server failure.
-      const own = new Agent({ keepAlive: true, maxSockets: 1 });
-      try {
-        for (const f of [spec.kernel, spec.initrd]) {
-          const g = await httpGet(`${spec.httpBase}${f.path}`, own);
-          if (g.status !== 200 || g.bytes !== f.size) throw new Error(`http ${f.path}: status ${g.status}, ${g.bytes} bytes`);
-        }
-      } finally {
-        own.destroy();
+      r.dhcpMs += performance.now() - t;
+      r.dhcpResends += d.resends;
+      if (!d.ok) {
+        r.error = `dhcp: ${d.error}`;
+        continue; // the PXE ROM gives up; the BIOS boots the next device, which is PXE again
       }
-      r.httpMs = performance.now() - t2;
-      r.ok = true;
-    } catch (e) {
-      r.error = (e as Error).message;
+      r.address = d.address;
+      if (!d.bootFile) {
+        r.error = 'dhcp: no boot file in the ACK';
+        break;
+      }
+      const f = await firmware(i, { bootFile: d.bootFile, ...(d.nextServer ? { nextServer: d.nextServer } : {}) });
+      r.tftpMs += f.tftpMs;
+      r.httpMs += f.httpMs;
+      r.busy += f.busy;
+      r.scriptRetries += f.scriptRetries;
+      r.ok = f.ok;
+      if (f.ok) delete r.error;
+      else r.error = f.error;
     }
     r.totalMs = performance.now() - start;
     return r;
@@ -230,12 +225,27 @@ async function storm(spec: StormSpec) {
   const results = await Promise.all(Array.from({ length: spec.n }, (_, i) => machine(i)));
   const totalMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const threads1 = threadCpu();
+  const mainElu = performance.eventLoopUtilization(elu0).utilization;
+  const workerElu = await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<number>((resolve) => {
+          w.on('message', (m: { stopped?: boolean; elu?: number }) => m.stopped && resolve(m.elu!));
+          w.postMessage({ stop: true });
+        }),
+    ),
+  );
+  await Promise.all(workers.map((w) => w.terminate()));
   await c.close();
+  // The busiest thread's share of one core: a client thread at ≥ 0.8 would be the limit, not the server.
+  const busiestThread = Math.max(...[...threads1].map(([t, s]) => s - (threads0.get(t) ?? 0))) / (totalMs / 1000);
   const ok = results.filter((r) => r.ok);
   const dups = duplicateAddresses(results.map((r) => ({ mac: r.mac, ok: r.ok, ms: 0, resends: 0, naks: 0, ...(r.address ? { address: r.address } : {}) })).concat([ready.probe]));
   const errs = new Map<string, number>();
   for (const r of results) if (!r.ok) errs.set(r.error!, (errs.get(r.error!) ?? 0) + 1);
   const q = (k: 'dhcpMs' | 'tftpMs' | 'httpMs' | 'totalMs') => ({ p50: pct(ok.map((r) => r[k]), 50), p99: pct(ok.map((r) => r[k]), 99), max: Math.max(...ok.map((r) => r[k])) });
+  const sum = (k: 'dhcpResends' | 'busy' | 'scriptRetries') => results.reduce((a, r) => a + r[k], 0);
   return {
     n: spec.n,
     ok: ok.length,
@@ -247,11 +257,16 @@ async function storm(spec: StormSpec) {
     tftp: q('tftpMs'),
     http: q('httpMs'),
     total: q('totalMs'),
-    dhcpResends: results.reduce((a, r) => a + r.dhcpResends, 0),
+    dhcpResends: sum('dhcpResends'),
+    reboots: results.reduce((a, r) => a + r.boots - 1, 0),
+    busy503: sum('busy'),
+    scriptRetries: sum('scriptRetries'),
     bytes: ok.length * (spec.tftpSize + spec.kernel.size + spec.initrd.size),
     errors: [...errs].map(([e, n]) => `${n}x ${e}`).slice(0, 5),
     cpuSec: (cpu.user + cpu.system) / 1e6,
     wallSec: totalMs / 1000,
+    busiestThreadCores: busiestThread,
+    elu: { main: mainElu, workers: workerElu },
   };
 }
 

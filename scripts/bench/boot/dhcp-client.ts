@@ -51,6 +51,11 @@ export interface RelayClientOptions {
   serverPort?: number;
   timeoutMs?: number;
   retries?: number;
+  /**
+   * Per-attempt timeouts, ms, instead of timeoutMs and retries: a PXE ROM's schedule is 4, 8, 16, 32 s
+   * (PXE 2.1, DHCPDISCOVER and DHCPREQUEST alike): one send, then one resend after each but the last.
+   */
+  scheduleMs?: number[];
 }
 
 const PARAMS = Buffer.from([1, 2, 3, 5, 6, 11, 12, 13, 15, 16, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135]);
@@ -58,11 +63,15 @@ const PARAMS = Buffer.from([1, 2, 3, 5, 6, 11, 12, 13, 15, 16, 17, 18, 22, 23, 2
 export class RelayDhcpClient {
   private sock?: Socket;
   private readonly byXid = new Map<number, Pending>();
-  private readonly o: Required<RelayClientOptions>;
+  private readonly o: Required<Omit<RelayClientOptions, 'scheduleMs'>> & Pick<RelayClientOptions, 'scheduleMs'>;
   readonly counters = { sent: 0, received: 0, unmatched: 0, offers: 0, acks: 0, naks: 0 };
 
   constructor(o: RelayClientOptions) {
     this.o = { serverPort: 67, timeoutMs: 1000, retries: 4, ...o };
+    if (o.scheduleMs) {
+      if (o.scheduleMs.length === 0) throw new Error('scheduleMs: at least one timeout');
+      this.o.retries = o.scheduleMs.length - 1;
+    }
   }
 
   async open(): Promise<void> {
@@ -131,7 +140,8 @@ export class RelayDhcpClient {
     this.counters.sent++;
     this.sock!.send(bytes, this.o.serverPort, this.o.server);
     clearTimeout(p.timer);
-    p.timer = setTimeout(() => this.onTimeout(p), this.o.timeoutMs);
+    const sched = this.o.scheduleMs;
+    p.timer = setTimeout(() => this.onTimeout(p), sched ? sched[Math.min(p.tries, sched.length - 1)]! : this.o.timeoutMs);
   }
 
   private onTimeout(p: Pending): void {
