@@ -66,6 +66,14 @@ describe('unsafeFactsJson', () => {
     }
   });
 
+  it('writes repeated and non-repeating values of the shared fields alike (the bounded lookup of marked strings)', () => {
+    const { machines } = fleet(6000);
+    // Distinct vendors beyond the lookup's bound, then the first ones again (looked up after it was cleared).
+    machines.forEach((m, i) => (m.facts.system!.vendor = i < 5000 ? `vendor ${i} "q"` : `vendor ${i - 5000} "q"`));
+    machines[5999]!.facts.nics![1]!.driver = PAYLOAD;
+    for (const m of machines) expect(unsafeFactsJson(m.facts)).toBe(JSON.stringify(wrapAll(m.facts)));
+  });
+
   it('marks facts of any other shape too (stored before the strict schema), in their own key order', () => {
     const legacy = {
       memory: { totalBytes: '300000000000' },

@@ -55,53 +55,52 @@ const str = (v: unknown): string => (typeof v === 'string' ? OPEN + JSON.stringi
 const num = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? '' + v : anyJson(v, 2));
 const bool = (v: unknown): string => (v === true ? 'true' : v === false ? 'false' : anyJson(v, 2));
 
+/**
+ * Marked strings of the fields that repeat across a fleet (vendor, product, CPU and disk models, NIC
+ * names and drivers, firmware): looked up instead of escaped and concatenated again for every host. A
+ * pure function of the value, so never stale; bounded (cleared when full) so a field that does not
+ * repeat after all only costs lookups.
+ */
+const shared = new Map<string, string>();
+const SHARED_MAX = 4096;
+function common(v: unknown): string {
+  if (typeof v !== 'string') return anyJson(v, 2);
+  let j = shared.get(v);
+  if (j === undefined) {
+    if (shared.size >= SHARED_MAX) shared.clear();
+    shared.set(v, (j = OPEN + JSON.stringify(v) + '}'));
+  }
+  return j;
+}
+
 /** Thrown inside the fast path when the facts are not of the collector's shape. */
 const ODD = Symbol('odd');
 
+/*
+ * The writers below build each object as `{` + members + `}` with the separator chosen per member: no
+ * `slice` of the joined members, which would flatten (copy) every nested object once more per level.
+ */
+
 function system(s: Obj): string {
-  let o = '';
+  let o = '{';
   let n = 0;
-  if (s.uuid !== undefined) {
-    n++;
-    o += `,"uuid":${str(s.uuid)}`;
-  }
-  if (s.serial !== undefined) {
-    n++;
-    o += `,"serial":${str(s.serial)}`;
-  }
-  if (s.vendor !== undefined) {
-    n++;
-    o += `,"vendor":${str(s.vendor)}`;
-  }
-  if (s.product !== undefined) {
-    n++;
-    o += `,"product":${str(s.product)}`;
-  }
+  if (s.uuid !== undefined) o += (n++ ? ',"uuid":' : '"uuid":') + str(s.uuid);
+  if (s.serial !== undefined) o += (n++ ? ',"serial":' : '"serial":') + str(s.serial);
+  if (s.vendor !== undefined) o += (n++ ? ',"vendor":' : '"vendor":') + common(s.vendor);
+  if (s.product !== undefined) o += (n++ ? ',"product":' : '"product":') + common(s.product);
   if (n !== keyCount(s)) throw ODD;
-  return `{${o.slice(1)}}`;
+  return o + '}';
 }
 
 function cpu(c: Obj): string {
-  let o = '';
+  let o = '{';
   let n = 0;
-  if (c.model !== undefined) {
-    n++;
-    o += `,"model":${str(c.model)}`;
-  }
-  if (c.sockets !== undefined) {
-    n++;
-    o += `,"sockets":${num(c.sockets)}`;
-  }
-  if (c.cores !== undefined) {
-    n++;
-    o += `,"cores":${num(c.cores)}`;
-  }
-  if (c.threads !== undefined) {
-    n++;
-    o += `,"threads":${num(c.threads)}`;
-  }
+  if (c.model !== undefined) o += (n++ ? ',"model":' : '"model":') + common(c.model);
+  if (c.sockets !== undefined) o += (n++ ? ',"sockets":' : '"sockets":') + num(c.sockets);
+  if (c.cores !== undefined) o += (n++ ? ',"cores":' : '"cores":') + num(c.cores);
+  if (c.threads !== undefined) o += (n++ ? ',"threads":' : '"threads":') + num(c.threads);
   if (n !== keyCount(c)) throw ODD;
-  return `{${o.slice(1)}}`;
+  return o + '}';
 }
 
 function memory(m: Obj): string {
@@ -110,76 +109,43 @@ function memory(m: Obj): string {
     return '{}';
   }
   if (keyCount(m) !== 1) throw ODD;
-  return `{"totalBytes":${num(m.totalBytes)}}`;
+  return '{"totalBytes":' + num(m.totalBytes) + '}';
 }
 
 function disk(d: Obj): string {
-  let o = '';
+  let o = '{';
   let n = 0;
-  if (d.name !== undefined) {
-    n++;
-    o += `,"name":${str(d.name)}`;
-  }
-  if (d.sizeBytes !== undefined) {
-    n++;
-    o += `,"sizeBytes":${num(d.sizeBytes)}`;
-  }
-  if (d.model !== undefined) {
-    n++;
-    o += `,"model":${str(d.model)}`;
-  }
-  if (d.serial !== undefined) {
-    n++;
-    o += `,"serial":${str(d.serial)}`;
-  }
-  if (d.rotational !== undefined) {
-    n++;
-    o += `,"rotational":${bool(d.rotational)}`;
-  }
+  if (d.name !== undefined) o += (n++ ? ',"name":' : '"name":') + common(d.name);
+  if (d.sizeBytes !== undefined) o += (n++ ? ',"sizeBytes":' : '"sizeBytes":') + num(d.sizeBytes);
+  if (d.model !== undefined) o += (n++ ? ',"model":' : '"model":') + common(d.model);
+  if (d.serial !== undefined) o += (n++ ? ',"serial":' : '"serial":') + str(d.serial);
+  if (d.rotational !== undefined) o += (n++ ? ',"rotational":' : '"rotational":') + bool(d.rotational);
   if (n !== keyCount(d)) throw ODD;
-  return `{${o.slice(1)}}`;
+  return o + '}';
 }
 
 function nic(d: Obj): string {
-  let o = '';
+  let o = '{';
   let n = 0;
-  if (d.name !== undefined) {
-    n++;
-    o += `,"name":${str(d.name)}`;
-  }
-  if (d.mac !== undefined) {
-    n++;
-    o += `,"mac":${str(d.mac)}`;
-  }
-  if (d.driver !== undefined) {
-    n++;
-    o += `,"driver":${str(d.driver)}`;
-  }
-  if (d.link !== undefined) {
-    n++;
-    o += `,"link":${bool(d.link)}`;
-  }
-  if (d.speedMbps !== undefined) {
-    n++;
-    o += `,"speedMbps":${num(d.speedMbps)}`;
-  }
-  if (d.addresses !== undefined) {
-    n++;
-    o += `,"addresses":${anyJson(d.addresses, 2)}`;
-  }
+  if (d.name !== undefined) o += (n++ ? ',"name":' : '"name":') + common(d.name);
+  if (d.mac !== undefined) o += (n++ ? ',"mac":' : '"mac":') + str(d.mac);
+  if (d.driver !== undefined) o += (n++ ? ',"driver":' : '"driver":') + common(d.driver);
+  if (d.link !== undefined) o += (n++ ? ',"link":' : '"link":') + bool(d.link);
+  if (d.speedMbps !== undefined) o += (n++ ? ',"speedMbps":' : '"speedMbps":') + num(d.speedMbps);
+  if (d.addresses !== undefined) o += (n++ ? ',"addresses":' : '"addresses":') + anyJson(d.addresses, 2);
   if (n !== keyCount(d)) throw ODD;
-  return `{${o.slice(1)}}`;
+  return o + '}';
 }
 
 function list(v: unknown, item: (o: Obj) => string): string {
   if (!Array.isArray(v)) throw ODD;
-  let o = '';
+  let o = '[';
   for (let i = 0; i < v.length; i++) {
     const x: unknown = v[i];
     if (!isObj(x)) throw ODD;
-    o += (i ? ',' : '') + item(x);
+    o += i ? ',' + item(x) : item(x);
   }
-  return `[${o}]`;
+  return o + ']';
 }
 
 function obj(v: unknown, part: (o: Obj) => string): string {
@@ -189,44 +155,22 @@ function obj(v: unknown, part: (o: Obj) => string): string {
 
 /** The collector's shape, in its key order; throws ODD for anything else. */
 function collectorShape(f: Obj): string {
-  let o = '';
+  let o = '{';
   let n = 0;
-  if (f.system !== undefined) {
-    n++;
-    o += `,"system":${obj(f.system, system)}`;
-  }
-  if (f.firmware !== undefined) {
-    n++;
-    o += `,"firmware":${str(f.firmware)}`;
-  }
-  if (f.cpu !== undefined) {
-    n++;
-    o += `,"cpu":${obj(f.cpu, cpu)}`;
-  }
-  if (f.memory !== undefined) {
-    n++;
-    o += `,"memory":${obj(f.memory, memory)}`;
-  }
-  if (f.disks !== undefined) {
-    n++;
-    o += `,"disks":${list(f.disks, disk)}`;
-  }
-  if (f.nics !== undefined) {
-    n++;
-    o += `,"nics":${list(f.nics, nic)}`;
-  }
+  if (f.system !== undefined) o += (n++ ? ',"system":' : '"system":') + obj(f.system, system);
+  if (f.firmware !== undefined) o += (n++ ? ',"firmware":' : '"firmware":') + common(f.firmware);
+  if (f.cpu !== undefined) o += (n++ ? ',"cpu":' : '"cpu":') + obj(f.cpu, cpu);
+  if (f.memory !== undefined) o += (n++ ? ',"memory":' : '"memory":') + obj(f.memory, memory);
+  if (f.disks !== undefined) o += (n++ ? ',"disks":' : '"disks":') + list(f.disks, disk);
+  if (f.nics !== undefined) o += (n++ ? ',"nics":' : '"nics":') + list(f.nics, nic);
   if (f.bmc !== undefined) {
-    n++;
     const b = f.bmc;
     if (!isObj(b) || keyCount(b) !== (b.address === undefined ? 0 : 1)) throw ODD;
-    o += b.address === undefined ? ',"bmc":{}' : `,"bmc":{"address":${str(b.address)}}`;
+    o += (n++ ? ',"bmc":' : '"bmc":') + (b.address === undefined ? '{}' : '{"address":' + str(b.address) + '}');
   }
-  if (f.bootMac !== undefined) {
-    n++;
-    o += `,"bootMac":${str(f.bootMac)}`;
-  }
+  if (f.bootMac !== undefined) o += (n++ ? ',"bootMac":' : '"bootMac":') + str(f.bootMac);
   if (n !== keyCount(f)) throw ODD;
-  return `{${o.slice(1)}}`;
+  return o + '}';
 }
 
 /** `underlay_facts` as JSON text, every string marked unsafe. */

@@ -34,10 +34,17 @@ function usable(address: string): boolean {
  * report; IPv4 before IPv6 within a source; the operator's static `address` field last.
  */
 export function bestAddress(m: { addresses?: MachineAddress[]; address?: string }): string | undefined {
+  // Allocation-free: the inventory asks this for every host of a render.
+  const list = m.addresses;
+  if (list === undefined || list.length === 0) return m.address;
   for (const source of PRIORITY) {
-    const candidates = (m.addresses ?? []).filter((a) => a.source === source && usable(a.address));
-    const pick = candidates.find((a) => !a.address.includes(':')) ?? candidates[0];
-    if (pick) return pick.address;
+    let first: string | undefined;
+    for (const a of list) {
+      if (a.source !== source || !usable(a.address)) continue;
+      if (!a.address.includes(':')) return a.address;
+      first ??= a.address;
+    }
+    if (first !== undefined) return first;
   }
   return m.address;
 }
