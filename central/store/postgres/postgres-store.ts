@@ -268,36 +268,34 @@ export class PostgresStore extends MemoryState implements Store {
   private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
     const own = new Map<number, ChangeRow>();
     for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, ownRow(seq, liveOps(p.ops, p.expected)[i], p)));
-    let rows = this.followsOwn(written, own) ?? (await this.readChanges());
+    let rows = this.followsOwn(written, own) ?? (await this.readChanges(own));
     const snapshot = rows.length > 0 && rows[0].seq > this.lastSeq + 1 ? await this.readSnapshot() : undefined;
-    for (let i = this.queue.length - 1; i >= 0; i--) this.undoPending(this.queue[i]);
-    if (snapshot) {
-      own.clear(); // announced as read from the database
-      rows = differences(this.collections, snapshot);
-      this.vers.clear();
-      for (const r of snapshot.docs) this.vers.set(`${r.collection}\0${r.doc.id}`, r.ver);
-    }
-    for (const r of rows) {
-      const c = this.collFor(r.collection);
-      // What the row replaced is what memory holds now (rows apply in order on top of `lastSeq`'s state),
-      // so the change log's copy of it is not read back (readChanges): half the JSON to parse per row.
-      if (!snapshot) r.before = c.get(r.id) ?? null;
-      const mine = own.get(r.seq);
-      if (!snapshot) {
-        if (r.type === 'delete') this.vers.delete(`${r.collection}\0${r.id}`);
-        else this.vers.set(`${r.collection}\0${r.id}`, r.ver ?? '0'); // a row written before schema 4: its document took version '0'
+    const done = new Set(written.map((w) => w.p));
+    const onTop = !snapshot && this.appliesOnTop(rows, own, written, done);
+    if (onTop) {
+      for (const r of rows) if (!own.has(r.seq)) this.applyRow(r);
+    } else {
+      for (let i = this.queue.length - 1; i >= 0; i--) this.undoPending(this.queue[i]);
+      if (snapshot) {
+        own.clear(); // announced as read from the database
+        rows = differences(this.collections, snapshot);
+        this.vers.clear();
+        for (const r of snapshot.docs) this.vers.set(`${r.collection}\0${r.doc.id}`, r.ver);
       }
-      if (mine?.type === 'put') c.put(mine.doc!);
-      else if (r.type === 'put' && r.doc) c.put(r.doc);
-      else c.delete(r.id);
+      for (const r of rows) {
+        const c = this.collFor(r.collection);
+        if (snapshot) {
+          if (r.type === 'put') c.put(r.doc!);
+          else c.delete(r.id);
+        } else this.applyRow(r);
+      }
     }
     if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
     if (snapshot) this.lastSeq = snapshot.seq;
-    const done = new Set(written.map((w) => w.p));
     const tainted = new Set<string>();
     for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
     this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
-    this.reapplyPending(tainted);
+    if (!onTop) this.reapplyPending(tainted);
     for (const r of rows) this.announceRow(r, !own.has(r.seq));
     this.resolveWaiters();
     for (const { p, o } of written) {
@@ -306,6 +304,63 @@ export class PostgresStore extends MemoryState implements Store {
         p.resolve();
       } else p.reject(o.error);
     }
+  }
+
+  /**
+   * Applies one change row on top of memory (its document, and its version). What the row replaced is
+   * what memory holds now (rows apply in order on top of `lastSeq`'s state), so the change log's copy of
+   * it is not read back (readChanges): half the JSON to parse per row. This replica's own rows carry the
+   * very document it wrote (readChanges), so it stays the same object.
+   */
+  private applyRow(r: ChangeRow): void {
+    const c = this.collFor(r.collection);
+    const k = `${r.collection}\0${r.id}`;
+    r.before = c.get(r.id) ?? null;
+    if (r.type === 'delete') {
+      this.vers.delete(k);
+      c.delete(r.id);
+    } else {
+      this.vers.set(k, r.ver ?? '0'); // a row written before schema 4: its document took version '0'
+      c.put(r.doc!);
+    }
+  }
+
+  /**
+   * True when this catch-up's rows can be applied on top of memory as it is, pending commits left in
+   * place (no undo and re-apply of the whole queue, which costs as much as the queue is long): every
+   * commit of the batch was written (its rows are in memory already, in order), and the other replicas'
+   * rows touch no document a commit still pending touches (so the order of theirs and ours does not
+   * matter) and claim no unique value memory gives another document or a pending commit claims (taking
+   * that commit out later would put back a claim on it). Otherwise the pending commits are
+   * taken out, the rows applied, the pending ones put back and checked again.
+   */
+  private appliesOnTop(rows: ChangeRow[], own: Map<number, ChangeRow>, written: { o: CommitOutcome }[], done: Set<Pending>): boolean {
+    if (written.some((w) => !w.o.ok)) return false;
+    const foreign = rows.filter((r) => !own.has(r.seq));
+    if (foreign.length === 0) return true;
+    const pendingKeys = new Set<string>();
+    /** Unique values pending commits claim (any op: taking one out puts back what the op before it claimed). */
+    const pendingClaims = new Set<string>();
+    for (const p of this.queue) {
+      if (done.has(p)) continue;
+      for (const op of p.ops) {
+        pendingKeys.add(keyOf(op));
+        if (op.type === 'put') for (const u of this.collFor(op.collection).spec.unique) for (const v of u.values(op.doc)) pendingClaims.add(`${op.collection}\0${u.field}\0${v}`);
+      }
+    }
+    for (const r of foreign) {
+      if (pendingKeys.has(`${r.collection}\0${r.id}`)) return false;
+      const c = this.collFor(r.collection);
+      if (r.type === 'put' && c.spec.unique.length > 0) {
+        if (c.spec.unique.some((u) => u.values(r.doc!).some((v) => pendingClaims.has(`${r.collection}\0${u.field}\0${v}`)))) return false;
+        try {
+          c.checkUnique(r.doc!);
+        } catch {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   /**
@@ -326,16 +381,24 @@ export class PostgresStore extends MemoryState implements Store {
     return readSnapshot(this.writer);
   }
 
-  /** The change rows after `lastSeq`, in order; `before` is filled in from memory as they are applied (catchUp). */
-  private async readChanges(): Promise<ChangeRow[]> {
+  /**
+   * The change rows after `lastSeq`, in order; `before` is filled in from memory as they are applied
+   * (applyRow). This replica's own rows just written (`own`) are not read back: the database sends no
+   * document for them and the row written here stands in.
+   */
+  private async readChanges(own: Map<number, ChangeRow> = new Map()): Promise<ChangeRow[]> {
     this.forced = false;
     const rows: ChangeRow[] = [];
+    const ownSeqs = [...own.keys()];
     for (;;) {
       const res = await this.writer.query<Omit<ChangeRow, 'before'> & { seq: string }>(
-        'SELECT seq, collection, id, type, doc, ver FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
-        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
+        'SELECT seq, collection, id, type, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE doc END AS doc, ver FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
+        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq, ownSeqs],
       );
-      for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq), before: null });
+      for (const r of res.rows) {
+        const seq = Number(r.seq);
+        rows.push(own.get(seq) ?? { ...r, seq, before: null });
+      }
       if (res.rows.length < 5000) return rows;
     }
   }

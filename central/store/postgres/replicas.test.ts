@@ -215,6 +215,48 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('schema 4: a batch is written in one block, not a subtransaction per commit, a document with unique values written by several of its commits included', async () => {
+    const { url, a } = await two();
+    await a.put('things', { id: 'warm', name: 'warm' });
+    await Promise.all([
+      a.put('things', { id: 'warm', name: 'warm1' }), // alone first; the rest queue meanwhile and go as one batch
+      a.put('things', { id: 'n', name: 'n1' }),
+      a.put('things', { id: 'n', name: 'n2' }),
+      a.put('hosts', { id: 'h', macs: ['m1'] }),
+      a.put('things', { id: 'n', name: 'n3' }),
+    ]);
+    expect(a.findUnique('things', 'name', 'n3')?.id).toBe('n');
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    // rows a subtransaction wrote carry its own transaction id: the slow way gives each commit one
+    const xids = (await c.query("SELECT count(DISTINCT xmin::text)::int AS n FROM underlay_docs WHERE id IN ('n', 'h')")).rows[0].n;
+    expect(xids).toBe(1);
+    expect((await c.query("SELECT value FROM underlay_uniques WHERE id = 'n'")).rows).toEqual([{ value: 'n3' }]);
+    await c.end();
+    await a.close();
+  });
+
+  it('schema 4: a value an earlier commit of a batch claims, held by a document only the database knows, refuses that commit and the ones built on it', async () => {
+    const { a, b } = await two();
+    await a.put('things', { id: 'e', name: 'e0' });
+    await until(() => b.get('things', 'e') !== undefined);
+    (a as unknown as { listener: pg.Client }).listener.removeAllListeners('notification');
+    await b.put('things', { id: 'd', name: 'x' }); // A does not know
+    const results = await Promise.allSettled([
+      a.put('other', { id: 'first' }),
+      a.put('things', { id: 'e', name: 'x' }),
+      a.put('things', { id: 'e', name: 'y' }), // releases x again: the batch's final state alone would not show the conflict
+      a.put('other', { id: 'unrelated' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(UniqueConflictError);
+    expect(a.get<Doc>('things', 'e')?.name).toBe('e0');
+    expect(a.findUnique('things', 'name', 'x')?.id).toBe('d');
+    await until(() => b.get('other', 'unrelated') !== undefined);
+    expect(b.get<Doc>('things', 'e')?.name).toBe('e0');
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('schema 4 on a database written at schema 3: its documents take version 0 and are updated, on both replicas', async () => {
     const url = await cluster.createDatabase();
     const c = new pg.Client({ connectionString: url });

@@ -111,10 +111,12 @@ ${changeRowsSql('before', 'befores', 'b')}`;
  *   inside one block (a single subtransaction for the batch, none per commit): lock the batch's rows in key
  *   order, check every op's expected version (the stored one for the first op on a key, the previous op's
  *   for the next), insert the created documents (ON CONFLICT DO NOTHING: a document another replica
- *   created meanwhile makes the batch stale), update and delete the others, replace the unique claims and
- *   insert the change rows. Anything refused in it (stale, a unique value held, NUL, a key with unique
- *   claims written twice in the batch) undoes the block and the batch goes the slow way: each commit in its
- *   own block as migration 3 did, so one refused commit leaves the others and its reason is precise.
+ *   created meanwhile makes the batch stale), update and delete the others, replace the unique claims (no
+ *   value any op of the batch claims may be held by a document outside it; each document then claims what
+ *   its last op says: the replica checked its ops against each other in order) and insert the change rows.
+ *   Anything refused in it (stale, a unique value held, NUL) undoes the block and the batch goes the slow
+ *   way: each commit in its own block as migration 3 did, so one refused commit leaves the others and its
+ *   reason is precise.
  * - lz4 TOAST compression for the document columns where the server has it.
  * Returns what migration 3's function returned.
  */
@@ -131,6 +133,7 @@ DROP FUNCTION underlay_same_doc(json, json);
 
 CREATE FUNCTION underlay_write(ops json, commits int) RETURNS json LANGUAGE plpgsql AS $f$
 DECLARE
+  fus json[];
   fcs text[]; fids text[]; fe0s text[]; fts text[]; fds json[]; fvs text[];
   ois int[]; oks int[]; ocs text[]; oids text[]; ots text[]; ods json[]; ovs text[]; oes text[]; ous json[];
   n int := 0;
@@ -160,9 +163,6 @@ BEGIN
       INTO ois, oks, ocs, oids, ots, ods, ovs, oes, ous
       FROM json_to_recordset(ops) AS x(i int, k int, c text, id text, t text, d json, v text, e text, u json);
     n := coalesce(array_length(ois, 1), 0);
-    IF EXISTS (SELECT 1 FROM unnest(ocs, oids, ous) AS o(c, id, u) WHERE o.u IS NOT NULL GROUP BY o.c, o.id HAVING count(*) > 1) THEN
-      RAISE EXCEPTION USING ERRCODE = 'UL003';
-    END IF;
     PERFORM 1 FROM underlay_docs x WHERE (x.collection, x.id) IN (SELECT o.c, o.id FROM unnest(ocs, oids) AS o(c, id)) ORDER BY x.collection, x.id FOR UPDATE;
     IF EXISTS (
       SELECT 1 FROM (
@@ -193,10 +193,20 @@ BEGIN
       DELETE FROM underlay_docs x USING unnest(fcs, fids, fe0s, fts) AS f(c, id, e0, t) WHERE f.e0 IS NOT NULL AND f.t = 'delete' AND x.collection = f.c AND x.id = f.id;
     END IF;
     IF EXISTS (SELECT 1 FROM unnest(ous) AS u WHERE u IS NOT NULL) THEN
+      -- the batch's documents release what they held; no value any op claims may be held by another document
+      -- (this replica checked the batch's own ops against each other in order); each document claims what its last op says
       DELETE FROM underlay_uniques x USING unnest(ocs, oids, ous) AS o(c, id, u) WHERE o.u IS NOT NULL AND x.collection = o.c AND x.id = o.id;
-      SELECT count(*) INTO want FROM unnest(ocs, ots, ous) AS o(c, t, u), json_array_elements(o.u) AS e(p) WHERE o.u IS NOT NULL AND o.t = 'put';
+      IF EXISTS (SELECT 1 FROM unnest(ocs, ots, ous) AS o(c, t, u), json_array_elements(o.u) AS e(p), underlay_uniques x
+                   WHERE o.u IS NOT NULL AND o.t = 'put' AND x.collection = o.c AND x.field = e.p->>0 AND x.value = e.p->>1) THEN
+        RAISE EXCEPTION USING ERRCODE = 'UL002';
+      END IF;
+      SELECT array_agg(l.c), array_agg(l.id), array_agg(l.u) INTO fcs, fids, fus
+        FROM (SELECT DISTINCT ON (o.c, o.id) o.c, o.id, o.t, o.u FROM unnest(ois, ocs, oids, ots, ous) AS o(i, c, id, t, u)
+                WHERE o.u IS NOT NULL ORDER BY o.c, o.id, o.i DESC) l
+        WHERE l.t = 'put';
+      SELECT count(*) INTO want FROM unnest(fus) AS u, json_array_elements(u) AS e(p);
       INSERT INTO underlay_uniques (collection, field, value, id)
-        SELECT o.c, e.p->>0, e.p->>1, o.id FROM unnest(ocs, oids, ots, ous) AS o(c, id, t, u), json_array_elements(o.u) AS e(p) WHERE o.u IS NOT NULL AND o.t = 'put'
+        SELECT l.c, e.p->>0, e.p->>1, l.id FROM unnest(fcs, fids, fus) AS l(c, id, u), json_array_elements(l.u) AS e(p)
         ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS got = ROW_COUNT;
       IF got < want THEN RAISE EXCEPTION USING ERRCODE = 'UL002'; END IF;
@@ -214,7 +224,7 @@ BEGIN
       LEFT JOIN (SELECT o.k, count(*) AS n FROM unnest(oks, ots, oes) AS o(k, t, e) WHERE o.t = 'put' OR o.e IS NOT NULL GROUP BY o.k) l ON l.k = g.k;
     RETURN json_build_object('last', last, 'outcomes', array_to_json(outcomes));
   EXCEPTION
-    WHEN SQLSTATE 'UL001' OR SQLSTATE 'UL002' OR SQLSTATE 'UL003' OR untranslatable_character OR character_not_in_repertoire THEN
+    WHEN SQLSTATE 'UL001' OR SQLSTATE 'UL002' OR untranslatable_character OR character_not_in_repertoire THEN
       NULL; -- the slow way below
   END;
 
