@@ -134,6 +134,7 @@ DROP FUNCTION underlay_same_doc(json, json);
 CREATE FUNCTION underlay_write(ops json, commits int) RETURNS json LANGUAGE plpgsql AS $f$
 DECLARE
   fus json[];
+  claim record;
   fcs text[]; fids text[]; fe0s text[]; fts text[]; fds json[]; fvs text[];
   ois int[]; oks int[]; ocs text[]; oids text[]; ots text[]; ods json[]; ovs text[]; oes text[]; ous json[];
   n int := 0;
@@ -158,8 +159,8 @@ DECLARE
   ccols text[]; cids text[]; ctypes text[]; cdocs json[]; cvers text[];
 BEGIN
   BEGIN
-    SELECT array_agg(x.i ORDER BY x.i), array_agg(x.k ORDER BY x.i), array_agg(x.c ORDER BY x.i), array_agg(x.id ORDER BY x.i), array_agg(x.t ORDER BY x.i),
-           array_agg(x.d ORDER BY x.i), array_agg(x.v ORDER BY x.i), array_agg(x.e ORDER BY x.i), array_agg(x.u ORDER BY x.i)
+    -- one pass, no sort: the arrays stay aligned, and every statement below orders by the op's position i
+    SELECT array_agg(x.i), array_agg(x.k), array_agg(x.c), array_agg(x.id), array_agg(x.t), array_agg(x.d), array_agg(x.v), array_agg(x.e), array_agg(x.u)
       INTO ois, oks, ocs, oids, ots, ods, ovs, oes, ous
       FROM json_to_recordset(ops) AS x(i int, k int, c text, id text, t text, d json, v text, e text, u json);
     n := coalesce(array_length(ois, 1), 0);
@@ -193,13 +194,10 @@ BEGIN
       DELETE FROM underlay_docs x USING unnest(fcs, fids, fe0s, fts) AS f(c, id, e0, t) WHERE f.e0 IS NOT NULL AND f.t = 'delete' AND x.collection = f.c AND x.id = f.id;
     END IF;
     IF EXISTS (SELECT 1 FROM unnest(ous) AS u WHERE u IS NOT NULL) THEN
-      -- the batch's documents release what they held; no value any op claims may be held by another document
-      -- (this replica checked the batch's own ops against each other in order); each document claims what its last op says
+      -- the batch's documents release what they held and claim what their last op says; a value an earlier op
+      -- of the batch claims may not be held by another document either (this replica checked its ops against each
+      -- other in order, not against documents only the database knows)
       DELETE FROM underlay_uniques x USING unnest(ocs, oids, ous) AS o(c, id, u) WHERE o.u IS NOT NULL AND x.collection = o.c AND x.id = o.id;
-      IF EXISTS (SELECT 1 FROM unnest(ocs, ots, ous) AS o(c, t, u), json_array_elements(o.u) AS e(p), underlay_uniques x
-                   WHERE o.u IS NOT NULL AND o.t = 'put' AND x.collection = o.c AND x.field = e.p->>0 AND x.value = e.p->>1) THEN
-        RAISE EXCEPTION USING ERRCODE = 'UL002';
-      END IF;
       SELECT array_agg(l.c), array_agg(l.id), array_agg(l.u) INTO fcs, fids, fus
         FROM (SELECT DISTINCT ON (o.c, o.id) o.c, o.id, o.t, o.u FROM unnest(ois, ocs, oids, ots, ous) AS o(i, c, id, t, u)
                 WHERE o.u IS NOT NULL ORDER BY o.c, o.id, o.i DESC) l
@@ -210,6 +208,16 @@ BEGIN
         ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS got = ROW_COUNT;
       IF got < want THEN RAISE EXCEPTION USING ERRCODE = 'UL002'; END IF;
+      FOR claim IN
+        SELECT o.c, o.id, e.p->>0 AS f, e.p->>1 AS v
+          FROM (SELECT o.c, o.id, o.t, o.u, o.i < max(o.i) OVER (PARTITION BY o.c, o.id) AS earlier FROM unnest(ois, ocs, oids, ots, ous) AS o(i, c, id, t, u) WHERE o.u IS NOT NULL) o,
+               json_array_elements(o.u) AS e(p)
+          WHERE o.earlier AND o.t = 'put'
+      LOOP
+        -- one primary-key probe per claim (a join here was planned as a scan of the table per claim)
+        PERFORM 1 FROM underlay_uniques x WHERE x.collection = claim.c AND x.field = claim.f AND x.value = claim.v AND x.id <> claim.id;
+        IF FOUND THEN RAISE EXCEPTION USING ERRCODE = 'UL002'; END IF;
+      END LOOP;
     END IF;
     SELECT count(*) INTO total FROM unnest(ots, oes) AS o(t, e) WHERE o.t = 'put' OR o.e IS NOT NULL;
     IF total > 0 THEN
