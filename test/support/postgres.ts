@@ -37,7 +37,8 @@ export class TestPostgres {
     private readonly bin: string,
   ) {}
 
-  static async start(): Promise<TestPostgres> {
+  /** `settings`: more server settings (`name=value`, as `postgres -c` takes them), e.g. a preloaded extension for a bench. */
+  static async start(settings: string[] = []): Promise<TestPostgres> {
     const bin = postgresBin();
     if (!bin) throw new Error('PostgreSQL is not installed (Debian package postgresql)');
     const dir = mkdtempSync(join(tmpdir(), 'underlay-pg-'));
@@ -47,7 +48,7 @@ export class TestPostgres {
     const pgc = new TestPostgres(dir, port, bin);
     try {
       pgc.asPostgres('initdb', ['-D', join(dir, 'data'), '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-      const o = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c max_connections=200 -c fsync=on -c synchronous_commit=on`;
+      const o = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c max_connections=200 -c fsync=on -c synchronous_commit=on${settings.map((x) => ` -c ${x}`).join('')}`;
       pgc.asPostgres('pg_ctl', ['-w', '-D', join(dir, 'data'), '-l', join(dir, 'log'), '-o', o, 'start']);
     } catch (e) {
       pgc.stop();

@@ -6,7 +6,7 @@ import type { ChangeRow } from './write-txn.js';
 /** Every document and the change-log position they are at. */
 export interface Snapshot {
   seq: number;
-  docs: { collection: string; doc: Doc }[];
+  docs: { collection: string; doc: Doc; ver: string }[];
 }
 
 /** Change-log rows deleted per statement, so no transaction runs long. */
@@ -39,7 +39,7 @@ export async function readSnapshot(client: pg.ClientBase): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const seq = Number((await client.query<{ seq: string }>('SELECT seq FROM underlay_counter')).rows[0].seq);
-    const docs = (await client.query<{ collection: string; doc: Doc }>('SELECT collection, doc FROM underlay_docs')).rows;
+    const docs = (await client.query<{ collection: string; doc: Doc; ver: string }>('SELECT collection, doc, ver FROM underlay_docs')).rows;
     return { seq, docs };
   } finally {
     await client.query('COMMIT');
@@ -55,13 +55,13 @@ export function differences(collections: Map<string, MemoryCollection>, snapshot
   const seen = new Set<string>();
   const puts: Omit<ChangeRow, 'seq'>[] = [];
   const deletes: Omit<ChangeRow, 'seq'>[] = [];
-  for (const { collection, doc } of snapshot.docs) {
+  for (const { collection, doc, ver } of snapshot.docs) {
     seen.add(`${collection}\0${doc.id}`);
     const cur = collections.get(collection)?.get(doc.id);
-    if (!cur || JSON.stringify(cur) !== JSON.stringify(doc)) puts.push({ collection, id: doc.id, type: 'put', doc, before: cur ?? null });
+    if (!cur || JSON.stringify(cur) !== JSON.stringify(doc)) puts.push({ collection, id: doc.id, type: 'put', doc, before: cur ?? null, ver });
   }
   for (const [name, c] of collections) {
-    for (const doc of c.docs.values()) if (!seen.has(`${name}\0${doc.id}`)) deletes.push({ collection: name, id: doc.id, type: 'delete', doc: null, before: doc });
+    for (const doc of c.docs.values()) if (!seen.has(`${name}\0${doc.id}`)) deletes.push({ collection: name, id: doc.id, type: 'delete', doc: null, before: doc, ver: null });
   }
   const all = [...deletes, ...puts];
   return all.map((r, i) => ({ ...r, seq: snapshot.seq - all.length + 1 + i }));

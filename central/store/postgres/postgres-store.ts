@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { UnavailableError } from '../../../shared/errors/domain-errors.js';
 import { silentLogger, type Logger } from '../../../shared/log/logger.js';
@@ -30,8 +31,14 @@ interface Pending {
   ops: WriteOp[];
   /** The documents the writer saw (compare-and-set): kept when the commit is re-applied on top of other replicas' changes. */
   expected: (Doc | undefined)[];
+  /** The version of each op's document the writer saw (undefined: none), sent as the compare-and-set's expectation. */
+  exp: (string | undefined)[];
+  /** The version each put gives its document (chosen here, so a commit built on this one can name it). */
+  vers: (string | undefined)[];
   /** How to take it out of memory again (changes when it is re-applied). */
   undo: Undo[];
+  /** The versions map before each op (to undo, newest first). */
+  verUndo: (string | undefined)[];
   resolve: () => void;
   reject: (e: unknown) => void;
   started: number;
@@ -43,7 +50,8 @@ const CATCH_UP_MS = 10_000;
 /** Commits written in one transaction at most. */
 const MAX_BATCH = 256;
 
-const keysOf = (ops: WriteOp[]) => ops.map((op) => `${op.collection}\0${op.type === 'put' ? op.doc.id : op.id}`);
+const keyOf = (op: WriteOp) => `${op.collection}\0${op.type === 'put' ? op.doc.id : op.id}`;
+const keysOf = (ops: WriteOp[]) => ops.map(keyOf);
 
 /** The ops of a commit that wrote a change row (a delete of nothing writes none), in order. */
 function liveOps(ops: WriteOp[], expected: (Doc | undefined)[]): WriteOp[] {
@@ -82,6 +90,11 @@ export class PostgresStore extends MemoryState implements Store {
   /** The highest change-log position another connection announced (NOTIFY payload). */
   private heard = 0;
   private lastSeq = 0;
+  /** The version token of every document in memory (committed, or given by a pending commit), by `collection\0id`. */
+  private readonly vers = new Map<string, string>();
+  /** Version tokens this replica gives: a random prefix per process and a counter. */
+  private readonly verPrefix = `${randomBytes(6).toString('base64url')}.`;
+  private verCount = 0;
   private fault: string | null = null;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -152,22 +165,42 @@ export class PostgresStore extends MemoryState implements Store {
     this.listener = c;
   }
 
-  /** Every document and the change-log position they are at, read in one snapshot. */
+  /** Every document, its version and the change-log position they are at, read in one snapshot. */
   private async load(): Promise<void> {
-    await this.writer.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    try {
-      const seq = Number((await this.writer.query<{ seq: string }>('SELECT seq FROM underlay_counter')).rows[0].seq);
-      const docs = await this.writer.query<{ collection: string; doc: Doc }>('SELECT collection, doc FROM underlay_docs');
-      for (const r of docs.rows) this.collFor(r.collection).put(r.doc);
-      this.lastSeq = seq;
-      this.changes.resumeAt(seq);
-    } finally {
-      await this.writer.query('COMMIT');
+    const snapshot = await readSnapshot(this.writer);
+    for (const r of snapshot.docs) {
+      this.collFor(r.collection).put(r.doc);
+      this.vers.set(`${r.collection}\0${r.doc.id}`, r.ver);
     }
+    this.lastSeq = snapshot.seq;
+    this.changes.resumeAt(snapshot.seq);
   }
 
   private collFor(name: string): MemoryCollection {
     return this.collections.get(name) ?? this.collections.set(name, new MemoryCollection({ name, unique: [] })).get(name)!;
+  }
+
+  /** Gives the pending commit's documents its versions in the versions map, keeping what they replace in `verUndo`. */
+  private applyVersions(p: Pending): void {
+    p.verUndo = p.ops.map((op, i) => {
+      const k = keyOf(op);
+      const prev = this.vers.get(k);
+      const v = p.vers[i];
+      if (v === undefined) this.vers.delete(k);
+      else this.vers.set(k, v);
+      return prev;
+    });
+  }
+
+  /** Takes a pending commit out of memory: its documents and their versions. */
+  private undoPending(p: Pending): void {
+    undoAll(p.undo);
+    for (let i = p.ops.length - 1; i >= 0; i--) {
+      const k = keyOf(p.ops[i]);
+      const prev = p.verUndo[i];
+      if (prev === undefined) this.vers.delete(k);
+      else this.vers.set(k, prev);
+    }
   }
 
   commit(ops: WriteOp[]): Promise<void> {
@@ -179,8 +212,12 @@ export class PostgresStore extends MemoryState implements Store {
     } catch (e) {
       return Promise.reject(e);
     }
+    const vers = ops.map((op) => (op.type === 'put' ? `${this.verPrefix}${(++this.verCount).toString(36)}` : undefined));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, expected: undo.map((u) => u.prev), undo, resolve, reject, started: performance.now() });
+      const p: Pending = { ops, expected: undo.map((u) => u.prev), exp: [], vers, undo, verUndo: [], resolve, reject, started: performance.now() };
+      this.applyVersions(p);
+      p.exp = p.verUndo.slice(); // what the writer saw, op by op (a commit may touch a document twice)
+      this.queue.push(p);
       this.wake();
     });
   }
@@ -231,30 +268,34 @@ export class PostgresStore extends MemoryState implements Store {
   private async catchUp(written: { p: Pending; o: CommitOutcome }[]): Promise<void> {
     const own = new Map<number, ChangeRow>();
     for (const { p, o } of written) if (o.ok) o.seqs.forEach((seq, i) => own.set(seq, ownRow(seq, liveOps(p.ops, p.expected)[i], p)));
-    let rows = this.followsOwn(written, own) ?? (await this.readChanges());
+    let rows = this.followsOwn(written, own) ?? (await this.readChanges(own));
     const snapshot = rows.length > 0 && rows[0].seq > this.lastSeq + 1 ? await this.readSnapshot() : undefined;
-    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
-    if (snapshot) {
-      own.clear(); // announced as read from the database
-      rows = differences(this.collections, snapshot);
-    }
-    for (const r of rows) {
-      const c = this.collFor(r.collection);
-      // What the row replaced is what memory holds now (rows apply in order on top of `lastSeq`'s state),
-      // so the change log's copy of it is not read back (readChanges): half the JSON to parse per row.
-      if (!snapshot) r.before = c.get(r.id) ?? null;
-      const mine = own.get(r.seq);
-      if (mine?.type === 'put') c.put(mine.doc!);
-      else if (r.type === 'put' && r.doc) c.put(r.doc);
-      else c.delete(r.id);
+    const done = new Set(written.map((w) => w.p));
+    const onTop = !snapshot && this.appliesOnTop(rows, own, written, done);
+    if (onTop) {
+      for (const r of rows) if (!own.has(r.seq)) this.applyRow(r);
+    } else {
+      for (let i = this.queue.length - 1; i >= 0; i--) this.undoPending(this.queue[i]);
+      if (snapshot) {
+        own.clear(); // announced as read from the database
+        rows = differences(this.collections, snapshot);
+        this.vers.clear();
+        for (const r of snapshot.docs) this.vers.set(`${r.collection}\0${r.doc.id}`, r.ver);
+      }
+      for (const r of rows) {
+        const c = this.collFor(r.collection);
+        if (snapshot) {
+          if (r.type === 'put') c.put(r.doc!);
+          else c.delete(r.id);
+        } else this.applyRow(r);
+      }
     }
     if (rows.length > 0) this.lastSeq = rows[rows.length - 1].seq;
     if (snapshot) this.lastSeq = snapshot.seq;
-    const done = new Set(written.map((w) => w.p));
     const tainted = new Set<string>();
     for (const { p, o } of written) if (!o.ok) for (const k of keysOf(p.ops)) tainted.add(k);
     this.queue.splice(0, this.queue.length, ...this.queue.filter((p) => !done.has(p)));
-    this.reapplyPending(tainted);
+    if (!onTop) this.reapplyPending(tainted);
     for (const r of rows) this.announceRow(r, !own.has(r.seq));
     this.resolveWaiters();
     for (const { p, o } of written) {
@@ -263,6 +304,63 @@ export class PostgresStore extends MemoryState implements Store {
         p.resolve();
       } else p.reject(o.error);
     }
+  }
+
+  /**
+   * Applies one change row on top of memory (its document, and its version). What the row replaced is
+   * what memory holds now (rows apply in order on top of `lastSeq`'s state), so the change log's copy of
+   * it is not read back (readChanges): half the JSON to parse per row. This replica's own rows carry the
+   * very document it wrote (readChanges), so it stays the same object.
+   */
+  private applyRow(r: ChangeRow): void {
+    const c = this.collFor(r.collection);
+    const k = `${r.collection}\0${r.id}`;
+    r.before = c.get(r.id) ?? null;
+    if (r.type === 'delete') {
+      this.vers.delete(k);
+      c.delete(r.id);
+    } else {
+      this.vers.set(k, r.ver ?? '0'); // a row written before schema 4: its document took version '0'
+      c.put(r.doc!);
+    }
+  }
+
+  /**
+   * True when this catch-up's rows can be applied on top of memory as it is, pending commits left in
+   * place (no undo and re-apply of the whole queue, which costs as much as the queue is long): every
+   * commit of the batch was written (its rows are in memory already, in order), and the other replicas'
+   * rows touch no document a commit still pending touches (so the order of theirs and ours does not
+   * matter) and claim no unique value memory gives another document or a pending commit claims (taking
+   * that commit out later would put back a claim on it). Otherwise the pending commits are
+   * taken out, the rows applied, the pending ones put back and checked again.
+   */
+  private appliesOnTop(rows: ChangeRow[], own: Map<number, ChangeRow>, written: { o: CommitOutcome }[], done: Set<Pending>): boolean {
+    if (written.some((w) => !w.o.ok)) return false;
+    const foreign = rows.filter((r) => !own.has(r.seq));
+    if (foreign.length === 0) return true;
+    const pendingKeys = new Set<string>();
+    /** Unique values pending commits claim (any op: taking one out puts back what the op before it claimed). */
+    const pendingClaims = new Set<string>();
+    for (const p of this.queue) {
+      if (done.has(p)) continue;
+      for (const op of p.ops) {
+        pendingKeys.add(keyOf(op));
+        if (op.type === 'put') for (const u of this.collFor(op.collection).spec.unique) for (const v of u.values(op.doc)) pendingClaims.add(`${op.collection}\0${u.field}\0${v}`);
+      }
+    }
+    for (const r of foreign) {
+      if (pendingKeys.has(`${r.collection}\0${r.id}`)) return false;
+      const c = this.collFor(r.collection);
+      if (r.type === 'put' && c.spec.unique.length > 0) {
+        if (c.spec.unique.some((u) => u.values(r.doc!).some((v) => pendingClaims.has(`${r.collection}\0${u.field}\0${v}`)))) return false;
+        try {
+          c.checkUnique(r.doc!);
+        } catch {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   /**
@@ -283,16 +381,24 @@ export class PostgresStore extends MemoryState implements Store {
     return readSnapshot(this.writer);
   }
 
-  /** The change rows after `lastSeq`, in order; `before` is filled in from memory as they are applied (catchUp). */
-  private async readChanges(): Promise<ChangeRow[]> {
+  /**
+   * The change rows after `lastSeq`, in order; `before` is filled in from memory as they are applied
+   * (applyRow). This replica's own rows just written (`own`) are not read back: the database sends no
+   * document for them and the row written here stands in.
+   */
+  private async readChanges(own: Map<number, ChangeRow> = new Map()): Promise<ChangeRow[]> {
     this.forced = false;
     const rows: ChangeRow[] = [];
+    const ownSeqs = [...own.keys()];
     for (;;) {
       const res = await this.writer.query<Omit<ChangeRow, 'before'> & { seq: string }>(
-        'SELECT seq, collection, id, type, doc FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
-        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq],
+        'SELECT seq, collection, id, type, CASE WHEN seq = ANY($2::bigint[]) THEN NULL ELSE doc END AS doc, ver FROM underlay_changes WHERE seq > $1 ORDER BY seq LIMIT 5000',
+        [rows.length > 0 ? rows[rows.length - 1].seq : this.lastSeq, ownSeqs],
       );
-      for (const r of res.rows) rows.push({ ...r, seq: Number(r.seq), before: null });
+      for (const r of res.rows) {
+        const seq = Number(r.seq);
+        rows.push(own.get(seq) ?? { ...r, seq, before: null });
+      }
       if (res.rows.length < 5000) return rows;
     }
   }
@@ -327,6 +433,7 @@ export class PostgresStore extends MemoryState implements Store {
       }
       try {
         p.undo = this.applyAll(p.ops);
+        this.applyVersions(p);
         keep.push(p);
       } catch (e) {
         for (const k of keys) tainted.add(k);
@@ -338,7 +445,7 @@ export class PostgresStore extends MemoryState implements Store {
 
   /** The batch's transaction failed (the database is unreachable, or worse): nothing was written; its commits and every pending one are refused. */
   private refuseAll(batch: Pending[], e: unknown): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) undoAll(this.queue[i].undo);
+    for (let i = this.queue.length - 1; i >= 0; i--) this.undoPending(this.queue[i]);
     const err = isConnectionError(e) ? new UnavailableError(`the database is unavailable (${(e as Error).message}); the write was not made`) : e;
     if (!isConnectionError(e)) this.logger.error({ err: (e as Error).message, commits: batch.length }, 'store: a write transaction failed');
     for (const p of this.queue.splice(0)) p.reject(err);
@@ -436,8 +543,11 @@ export class PostgresStore extends MemoryState implements Store {
 
 /** The change row one of this replica's ops wrote (the database held `expected` before it: compare-and-set). */
 function ownRow(seq: number, op: WriteOp, p: Pending): ChangeRow {
-  const before = p.expected[p.ops.indexOf(op)] ?? null;
-  return op.type === 'put' ? { seq, collection: op.collection, id: op.doc.id, type: 'put', doc: op.doc, before } : { seq, collection: op.collection, id: op.id, type: 'delete', doc: null, before };
+  const i = p.ops.indexOf(op);
+  const before = p.expected[i] ?? null;
+  return op.type === 'put'
+    ? { seq, collection: op.collection, id: op.doc.id, type: 'put', doc: op.doc, before, ver: p.vers[i]! }
+    : { seq, collection: op.collection, id: op.id, type: 'delete', doc: null, before, ver: null };
 }
 
 function isConnectionError(e: unknown): boolean {

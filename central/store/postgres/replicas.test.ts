@@ -7,7 +7,8 @@ import { retryStale, StaleWriteError } from '../stale-write.js';
 import { CONFORMANCE_SPECS } from '../store-conformance.test-support.js';
 import { UniqueConflictError, type Doc } from '../types.js';
 import { PostgresStore } from './postgres-store.js';
-import { WRITE_FUNCTION_V3_SQL } from './write-function.js';
+import { SCHEMA_VERSION } from '../migrations.js';
+import { SQL_MIGRATIONS } from './schema.js';
 
 const ready = postgresReady('PostgresStore replicas');
 let cluster: TestPostgres;
@@ -146,7 +147,7 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('schema 3: the change log stores no copy of what each row replaced (the other replica still announces it, from its memory); each commit\'s ops are parsed once', async () => {
+  it('schema 3 and later: the change log stores no copy of what each row replaced (the other replica still announces it, from its memory)', async () => {
     const { url, a, b } = await two();
     const seenB: Change[] = [];
     b.changes.on((c) => seenB.push(c));
@@ -157,10 +158,120 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     expect(seenB.map((c) => c.before)).toEqual([undefined, { id: '1', name: 'one' }, { id: '1', name: 'uno' }]);
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    expect((await c.query('SELECT version FROM underlay_schema')).rows[0].version).toBe(3);
-    expect(WRITE_FUNCTION_V3_SQL).not.toMatch(/op->/); // every op field read from the one parse (json_to_recordset)
-    expect(WRITE_FUNCTION_V3_SQL).toMatch(/json_to_recordset\(c\)/);
+    expect((await c.query('SELECT version FROM underlay_schema')).rows[0].version).toBe(4);
     expect((await c.query('SELECT count(*)::int AS n, count(before)::int AS befores FROM underlay_changes')).rows[0]).toEqual({ n: 3, befores: 0 });
+    await c.end();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('schema 4: an update names the version it expects, not the document it saw; the batch is parsed once', async () => {
+    const { url, a, b } = await two();
+    const big = 'x'.repeat(5000);
+    await a.put('things', { id: '1', name: 'one', big });
+    const query = vi.spyOn((a as unknown as { writer: pg.Client }).writer, 'query');
+    try {
+      await a.put('things', { id: '1', name: 'uno', big });
+      const [sql, params] = query.mock.calls[0] as unknown as [string, [string, number]];
+      expect(sql).toMatch(/underlay_write\(\$1::json, \$2::int\)/);
+      expect(params[0].length).toBeLessThan(big.length + 200); // one document, not two
+      const [op] = JSON.parse(params[0]) as { e?: string; v?: string }[];
+      expect(typeof op.e).toBe('string');
+      expect(op.v).not.toBe(op.e);
+    } finally {
+      query.mockRestore();
+    }
+    await until(() => b.get<Doc>('things', '1')?.name === 'uno');
+    await b.put('things', { id: '1', name: 'eins', big }); // B names the version A gave it, learnt from the change log
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const fn = (await c.query("SELECT prosrc FROM pg_proc WHERE proname = 'underlay_write'")).rows.map((r: { prosrc: string }) => r.prosrc);
+    expect(fn).toHaveLength(1); // migration 3's function is gone
+    expect(fn[0].match(/json_to_recordset\(ops\)/g)).toHaveLength(1);
+    const vers = (await c.query("SELECT d.ver, ch.ver AS logged FROM underlay_docs d, underlay_changes ch WHERE d.id = '1' AND ch.seq = (SELECT max(seq) FROM underlay_changes)")).rows[0];
+    expect(vers.ver).toBe(vers.logged);
+    await c.end();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('schema 4: in one batch a stale commit is refused and the others are written, a document updated by two commits of the batch included', async () => {
+    const { a, b } = await two();
+    await a.put('things', { id: 's', name: 's0' });
+    await a.put('things', { id: 't', name: 't0' });
+    await until(() => b.get('things', 's') !== undefined && b.get('things', 't') !== undefined);
+    (a as unknown as { listener: pg.Client }).listener.removeAllListeners('notification'); // A does not hear B's write before its batch
+    await b.put('things', { id: 's', name: 's1' });
+    const results = await Promise.allSettled([
+      a.put('things', { id: 't', name: 't1' }), // alone first (the batch after it queues meanwhile)
+      a.put('things', { id: 't', name: 't2' }),
+      a.put('things', { id: 's', name: 's-stale' }),
+      a.put('things', { id: 't', name: 't3' }),
+      a.put('things', { id: 'u', name: 'u1' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(StaleWriteError);
+    expect(a.get<Doc>('things', 's')?.name).toBe('s1');
+    await until(() => b.get<Doc>('things', 't')?.name === 't3' && b.get('things', 'u') !== undefined);
+    expect(b.get<Doc>('things', 's')?.name).toBe('s1');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('schema 4: a batch is written in one block, not a subtransaction per commit, a document with unique values written by several of its commits included', async () => {
+    const { url, a } = await two();
+    await a.put('things', { id: 'warm', name: 'warm' });
+    await Promise.all([
+      a.put('things', { id: 'warm', name: 'warm1' }), // alone first; the rest queue meanwhile and go as one batch
+      a.put('things', { id: 'n', name: 'n1' }),
+      a.put('things', { id: 'n', name: 'n2' }),
+      a.put('hosts', { id: 'h', macs: ['m1'] }),
+      a.put('things', { id: 'n', name: 'n3' }),
+    ]);
+    expect(a.findUnique('things', 'name', 'n3')?.id).toBe('n');
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    // rows a subtransaction wrote carry its own transaction id: the slow way gives each commit one
+    const xids = (await c.query("SELECT count(DISTINCT xmin::text)::int AS n FROM underlay_docs WHERE id IN ('n', 'h')")).rows[0].n;
+    expect(xids).toBe(1);
+    expect((await c.query("SELECT value FROM underlay_uniques WHERE id = 'n'")).rows).toEqual([{ value: 'n3' }]);
+    await c.end();
+    await a.close();
+  });
+
+  it('schema 4: a value an earlier commit of a batch claims, held by a document only the database knows, refuses that commit and the ones built on it', async () => {
+    const { a, b } = await two();
+    await a.put('things', { id: 'e', name: 'e0' });
+    await until(() => b.get('things', 'e') !== undefined);
+    (a as unknown as { listener: pg.Client }).listener.removeAllListeners('notification');
+    await b.put('things', { id: 'd', name: 'x' }); // A does not know
+    const results = await Promise.allSettled([
+      a.put('other', { id: 'first' }),
+      a.put('things', { id: 'e', name: 'x' }),
+      a.put('things', { id: 'e', name: 'y' }), // releases x again: the batch's final state alone would not show the conflict
+      a.put('other', { id: 'unrelated' }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(UniqueConflictError);
+    expect(a.get<Doc>('things', 'e')?.name).toBe('e0');
+    expect(a.findUnique('things', 'name', 'x')?.id).toBe('d');
+    await until(() => b.get('other', 'unrelated') !== undefined);
+    expect(b.get<Doc>('things', 'e')?.name).toBe('e0');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('schema 4 on a database written at schema 3: its documents take version 0 and are updated, on both replicas', async () => {
+    const url = await cluster.createDatabase();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('CREATE TABLE underlay_schema (one boolean PRIMARY KEY DEFAULT true CHECK (one), version int NOT NULL, doc_version int NOT NULL)');
+    for (const sql of SQL_MIGRATIONS.slice(0, 3)) await c.query(sql);
+    await c.query('INSERT INTO underlay_schema (version, doc_version) VALUES (3, $1)', [SCHEMA_VERSION]);
+    await c.query(`SELECT underlay_write('[[{"c":"things","id":"old","t":"put","doc":{"id":"old","name":"old"},"u":[["name","old"]]}]]'::json)`);
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    expect((await c.query("SELECT ver FROM underlay_docs WHERE id = 'old'")).rows[0].ver).toBe('0');
+    await a.put('things', { id: 'old', name: 'renewed' });
+    await until(() => b.get<Doc>('things', 'old')?.name === 'renewed');
+    await b.delete('things', 'old');
+    await until(() => a.get('things', 'old') === undefined);
+    expect(a.findUnique('things', 'name', 'old')).toBeUndefined();
     await c.end();
     await Promise.all([a.close(), b.close()]);
   });

@@ -11,19 +11,31 @@ export interface ChangeRow {
   type: 'put' | 'delete';
   doc: Doc | null;
   before: Doc | null;
+  /** The version token the write gave the document (null for a delete). */
+  ver: string | null;
 }
 
 /** What became of one commit of a batch: its change rows' sequence numbers, or why it was refused. */
 export type CommitOutcome = { ok: true; seqs: number[] } | { ok: false; error: unknown };
 
-/** One op as `underlay_write` takes it (write-function.ts). */
+/** One op as `underlay_write` takes it (write-function.ts, migration 4). */
 interface WireOp {
+  i: number;
+  k: number;
   c: string;
   id: string;
   t: 'put' | 'delete';
-  doc?: Doc;
-  exp?: Doc;
+  d?: Doc;
+  v?: string;
+  e?: string;
   u?: [string, string][];
+}
+
+/** One commit to write: its ops, the version each op expects (undefined: no document) and the version each put gives. */
+export interface WriteCommit {
+  ops: WriteOp[];
+  exp: (string | undefined)[];
+  vers: (string | undefined)[];
 }
 
 /** What `underlay_write` answers for one commit. */
@@ -31,22 +43,19 @@ type WireOutcome = { n: number } | { stale: [string, string] } | { unique: [stri
 
 /**
  * Writes a batch of commits in one statement, one round trip (group commit: one synchronous COMMIT for
- * all of them; acknowledged means committed), each commit in its own subtransaction so one refused commit
- * leaves the others. Compare-and-set: each op carries the document this replica saw before it
- * (`expected`); when the database holds another version (another replica wrote it first) that commit is
- * refused with StaleWriteError. Unique values are claimed in `underlay_uniques`, whose primary key refuses
- * a value another document holds, on any replica. See write-function.ts for the server side.
+ * all of them; acknowledged means committed); one refused commit leaves the others. Compare-and-set by
+ * version: each op names the version of the document this replica saw (`exp`); when the database holds
+ * another (another replica wrote it first) that commit is refused with StaleWriteError. Unique values are
+ * claimed in `underlay_uniques`, whose primary key refuses a value another document holds, on any
+ * replica. See write-function.ts for the server side.
  * Throws only when the statement itself failed (then nothing of the batch was written).
  */
-export async function writeBatch(
-  client: pg.ClientBase,
-  specs: (name: string) => CollectionSpec | undefined,
-  commits: { ops: WriteOp[]; expected: (Doc | undefined)[] }[],
-): Promise<CommitOutcome[]> {
-  const batch = commits.map((c) => c.ops.map((op, i) => wireOp(specs(op.collection), op, c.expected[i])));
+export async function writeBatch(client: pg.ClientBase, specs: (name: string) => CollectionSpec | undefined, commits: WriteCommit[]): Promise<CommitOutcome[]> {
+  const wire: WireOp[] = [];
+  commits.forEach((c, k) => c.ops.forEach((op, j) => wire.push(wireOp(specs(op.collection), op, wire.length, k, c.exp[j], c.vers[j]))));
   let answer: { last: string | number | null; outcomes: WireOutcome[] };
   try {
-    answer = (await client.query<{ r: typeof answer }>('SELECT underlay_write($1::json) AS r', [JSON.stringify(batch)])).rows[0].r;
+    answer = (await client.query<{ r: typeof answer }>('SELECT underlay_write($1::json, $2::int) AS r', [JSON.stringify(wire), commits.length])).rows[0].r;
   } catch (e) {
     throw mapPgError(e);
   }
@@ -64,11 +73,9 @@ export async function writeBatch(
   });
 }
 
-function wireOp(spec: CollectionSpec | undefined, op: WriteOp, expected: Doc | undefined): WireOp {
-  const id = op.type === 'put' ? op.doc.id : op.id;
-  const out: WireOp = { c: op.collection, id, t: op.type };
-  if (op.type === 'put') out.doc = op.doc;
-  if (expected) out.exp = expected;
+function wireOp(spec: CollectionSpec | undefined, op: WriteOp, i: number, k: number, expected: string | undefined, ver: string | undefined): WireOp {
+  const out: WireOp = op.type === 'put' ? { i, k, c: op.collection, id: op.doc.id, t: 'put', d: op.doc, v: ver } : { i, k, c: op.collection, id: op.id, t: 'delete' };
+  if (expected !== undefined) out.e = expected;
   if (spec && spec.unique.length > 0) out.u = op.type === 'put' ? spec.unique.flatMap((u) => u.values(op.doc).map((v): [string, string] => [u.field, v])) : [];
   return out;
 }

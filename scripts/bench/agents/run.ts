@@ -2,12 +2,16 @@
  * Benchmark: many simulated site agents against one real central (spawned from the built CLI).
  *
  *   npx tsc -p . && node scripts/postbuild.mjs
- *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--procs N] [--replicas 1] [--profile DIR] [--keep]
+ *   node dist/scripts/bench/agents/run.js [--agents 1000] [--tasks 20000] [--inflight 256] [--batch 1] [--procs N] [--replicas 1] [--pg-stats] [--profile DIR] [--keep]
  *
  * --replicas N (issue 17): N central replicas on one throwaway PostgreSQL (root and PostgreSQL's binaries
  * needed; the cluster lives in a temp dir on loopback and is removed after). Agent i joins through and
  * links to replica i % N; the task for agent i is created through replica (i + 1) % N, so with 2 every
  * task crosses replicas (created on one, delivered by the other). Default 1: one central on its file store.
+ *
+ * --pg-stats (with --replicas > 1): PostgreSQL's own accounting of the task phase: pg_stat_statements
+ * (preloaded in the throwaway cluster, nested statements of underlay_write tracked), per-function time
+ * and per-table tuples written, per task (pg-stats.ts).
  *
  * --batch N creates tasks N at a time through POST /api/v1/tasks/batch (one request, one durable write).
  *
@@ -44,6 +48,7 @@ import { parseArgs } from 'node:util';
 import { pct, spawnCentral, treeCpuMs, type BenchCentral } from '../central-process.js';
 import { call, callRetrying, isConnectionFailure, isStaleKeepAlive, ok, pool, RetryCount } from '../https-call.js';
 import { nowMs } from './ipc.js';
+import { PG_STATS_SETTINGS, PgStats } from './pg-stats.js';
 import { joinSims, SimProcesses } from './sim-fleet.js';
 import { cloneIdentity } from '../../../test/ha/replicas.js';
 import { TestPostgres } from '../../../test/support/postgres.js';
@@ -62,6 +67,8 @@ const { values: args } = parseArgs({
     /** Processes hosting the simulated agents (agent i lives in process i % procs); default: one per core beyond the central's. */
     procs: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
     keep: { type: 'boolean', default: false },
+    /** With --replicas > 1: PostgreSQL's own figures for the task phase (pg_stat_statements, per function, per table). */
+    'pg-stats': { type: 'boolean', default: false },
   },
 });
 const AGENTS = Number(args.agents);
@@ -84,9 +91,11 @@ async function main(): Promise<void> {
   const replicaDirs: string[] = [];
   let cluster: TestPostgres | undefined;
   let fleet: SimProcesses | undefined;
+  let pgStats: PgStats | undefined;
   try {
     // REPLICAS > 1: the first replica creates the identity (CA, signing key, admin token) the others copy (docs/ha.md).
-    const store = REPLICAS > 1 ? ['--store', await (cluster = await TestPostgres.start()).createDatabase('bench')] : [];
+    const dbUrl = REPLICAS > 1 ? await (cluster = await TestPostgres.start(args['pg-stats'] ? PG_STATS_SETTINGS : [])).createDatabase('bench') : undefined;
+    const store = dbUrl ? ['--store', dbUrl] : [];
     centrals.push(await spawnCentral(join(dir, 'data'), { profileDir: args.profile, args: store }));
     for (let r = 1; r < REPLICAS; r++) {
       const d = cloneIdentity(join(dir, 'data'));
@@ -145,6 +154,7 @@ async function main(): Promise<void> {
     httpAgent.destroy();
     httpAgent = new Agent({ keepAlive: true, maxSockets: 64 });
     const cpuOfDatabase = () => (cluster ? treeCpuMs(cluster.pid()) : 0);
+    if (args['pg-stats'] && dbUrl) await (pgStats = await PgStats.open(dbUrl)).begin();
     const centralCpu0 = cpuOfCentrals();
     const dbCpu0 = cpuOfDatabase();
     const simCpu0 = (await fleet.totals()).cpuMs;
@@ -179,6 +189,7 @@ async function main(): Promise<void> {
     const parentCpu = process.cpuUsage(parentCpu0);
     const parentCpuPerTask = (parentCpu.user + parentCpu.system) / 1000 / TASKS;
     const { verified, rejected, cpuMs: simCpu } = await fleet.totals();
+    if (pgStats) for (const line of await pgStats.report(TASKS)) console.log(line);
     const simCpuPerTask = (simCpu - simCpu0) / TASKS;
 
     const lat = [...createdAt].filter(([id]) => doneAt.has(id)).map(([id, s]) => doneAt.get(id)! - s);
@@ -198,6 +209,7 @@ async function main(): Promise<void> {
     console.log(`target ≥ ${TARGET_PER_SEC}/s with ${AGENTS} agents over ${REPLICAS} central(s): ${summary.endToEndPerSec >= TARGET_PER_SEC && complete ? 'met' : 'MISSED'}${complete ? '' : ' (not every task completed exactly once: see the counts)'}; load average before ${load0}, after ${load()}`);
     console.log(JSON.stringify({ ...summary, loadBefore: load0, loadAfter: load() }));
   } finally {
+    await pgStats?.close();
     await fleet?.stop();
     for (const c of centrals) await c.stop();
     httpAgent.destroy();
