@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { z } from 'zod';
 import { Task, TaskCreate } from '../../shared/api/agents.js';
 import { ErrorBody, ListQueryParams, pageOf } from '../../shared/api/common.js';
@@ -16,6 +17,21 @@ import { TaskWaiters } from './wait.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 const err = (d: string) => ({ description: d, content: json(ErrorBody) });
+const PreferHeader = z.object({
+  prefer: z.string().max(256).optional().describe('`return=minimal`: the task without its payload (the caller sent it; an Ansible module is 100–500 KB)'),
+});
+
+/**
+ * RFC 7240 `Prefer: return=minimal`: the answer leaves out the task's payload, which the caller already
+ * has (the Ansible plugin sends a module with every exec and needs only the id, state and output back).
+ */
+function minimal(c: Context, view: Omit<TaskDoc, 'signed'>): Omit<TaskDoc, 'signed'> {
+  if (!/(^|[\s,;])return=minimal\b/i.test(c.req.header('prefer') ?? '')) return view;
+  c.header('Preference-Applied', 'return=minimal');
+  c.header('Vary', 'Prefer');
+  const { payload: _p, ...rest } = view;
+  return rest as Omit<TaskDoc, 'signed'>;
+}
 
 export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskService): void {
   const read = requirePermission(deps.tokens, 'read');
@@ -28,13 +44,13 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     createRoute({
       method: 'post', path: '/api/v1/tasks', tags, security, operationId: 'create_task',
       summary: 'Create a task; it is signed and delivered to the site’s agent (now, or when it reconnects)',
-      middleware: [write] as const, request: { body: { content: json(TaskCreate), required: true } },
-      responses: { 201: { description: 'Created', content: json(Task) }, 400: err('invalid'), 401: err('unauthenticated'), 403: err('forbidden'), 409: err('site has no agent') },
+      middleware: [write] as const, request: { body: { content: json(TaskCreate), required: true }, headers: PreferHeader },
+      responses: { 201: { description: 'Created (without its payload under `Prefer: return=minimal`)', content: json(Task) }, 400: err('invalid'), 401: err('unauthenticated'), 403: err('forbidden'), 409: err('site has no agent') },
     }),
     async (c) => {
       const input = c.req.valid('json') as z.infer<typeof TaskCreate>;
       requireWritableSite(scopeOf(c), input.site);
-      return c.json(taskView(await tasks.create(input), roleOf(c)) as never, 201);
+      return c.json(minimal(c, taskView(await tasks.create(input), roleOf(c))) as never, 201);
     },
   );
   app.openapi(
@@ -70,8 +86,8 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
     createRoute({
       method: 'get', path: '/api/v1/tasks/{id}', tags, security, operationId: 'get_task',
       summary: 'Show a task with its history; with ?wait=30s (at most 60s) answer once the task is final or at the timeout',
-      middleware: [read] as const, request: { params: z.object({ id: z.string().max(64) }), query: z.object({ wait: z.string().max(16).optional() }) },
-      responses: { 200: { description: 'Task', content: json(Task) }, 400: err('invalid wait'), 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
+      middleware: [read] as const, request: { params: z.object({ id: z.string().max(64) }), query: z.object({ wait: z.string().max(16).optional() }), headers: PreferHeader },
+      responses: { 200: { description: 'Task (without its payload under `Prefer: return=minimal`)', content: json(Task) }, 400: err('invalid wait'), 401: err('unauthenticated'), 403: err('forbidden'), 404: err('not found') },
     }),
     async (c) => {
       const id = c.req.valid('param').id;
@@ -87,7 +103,7 @@ export function registerTaskRoutes(app: OpenAPIHono, deps: ApiDeps, tasks: TaskS
           throw new InvalidError((e as Error).message, [{ path: 'wait', message: 'not a duration' }]);
         }
       }
-      return c.json(taskView((await waiters.finished(id, waitMs)) ?? t, roleOf(c)) as never, 200);
+      return c.json(minimal(c, taskView((await waiters.finished(id, waitMs)) ?? t, roleOf(c))) as never, 200);
     },
   );
   app.openapi(

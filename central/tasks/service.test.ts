@@ -89,22 +89,29 @@ describe('TaskService', () => {
     expect((await svc.create({ site: 's2', machine: 'm2', kind: 'set-netboot', payload: { netboot: false } })).agent).toBe('b2');
   });
 
-  it('keeps the envelope only while the task is deliverable and an exec\'s module only until it is final', async () => {
+  it('keeps the envelope only while the task is deliverable, and an exec\'s module only in it', async () => {
     await store.put(AGENTS, agentDoc('a1', 's1'));
     const now = new Date().toISOString();
     await store.put('machines', { id: 'm1', name: 'm1', site: 's1', macs: [], profiles: [], params: {}, bootenv: 'local', state: 'deployed', netboot: false, createdAt: now, updatedAt: now });
     const module = Buffer.alloc(200_000, 'M');
     const t = await svc.create({ site: 's1', machine: 'm1', kind: 'exec', payload: { cmdB64: Buffer.from('python3').toString('base64'), stdinB64: module.toString('base64') } });
-    expect(svc.get(t.id)!.signed).toBeDefined();
+    const omitted = { stdinB64: { bytes: 200_000, sha256: createHash('sha256').update(module).digest('hex') } };
+    // Stored once: the envelope carries the module to the agent; the document has its size and digest.
+    const queued = svc.get(t.id)!;
+    expect(queued.payload).toEqual({ cmdB64: Buffer.from('python3').toString('base64') });
+    expect(queued.payloadOmitted).toEqual(omitted);
+    expect(t.payloadOmitted).toEqual(omitted); // the create's answer too
+    const signed = JSON.parse(Buffer.from(queued.signed!.canonical, 'base64').toString('utf8')) as { payload: { stdinB64: string } };
+    expect(signed.payload.stdinB64).toBe(module.toString('base64'));
     expect(await svc.pendingFor('a1')).toHaveLength(1);
     await svc.applyReport('a1', { type: 'report', id: 'r1', taskId: t.id, state: 'accepted', at: now });
     const accepted = svc.get(t.id)!;
     expect(accepted.signed).toBeUndefined(); // never sent again once the agent reported on it
-    expect((accepted.payload as { stdinB64: string }).stdinB64).toHaveLength(module.toString('base64').length); // may still run
+    expect(accepted.payloadOmitted).toEqual(omitted);
     await svc.applyReport('a1', { type: 'report', id: 'r2', taskId: t.id, state: 'succeeded', at: now, exitCode: 0, output: 'ok' });
     const done = svc.get(t.id)!;
     expect(done.payload).toEqual({ cmdB64: Buffer.from('python3').toString('base64') });
-    expect(done.payloadOmitted).toEqual({ stdinB64: { bytes: 200_000, sha256: createHash('sha256').update(module).digest('hex') } });
+    expect(done.payloadOmitted).toEqual(omitted);
     expect(done.output).toBe('ok');
     // The slimmed task is what is durable: a reopened store has it too.
     await store.close();

@@ -224,7 +224,7 @@ export class TaskService {
       issuedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
     };
-    return {
+    return slimmed({
       id: envelope.id,
       site: envelope.site,
       agent: envelope.agent,
@@ -239,7 +239,7 @@ export class TaskService {
       signed: signTask(envelope, this.signingKey),
       history: [{ state: 'queued', at: envelope.issuedAt }],
       ...(input.secret ? { secret: true } : {}),
-    };
+    });
   }
 
   get(id: string): TaskDoc | undefined {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { TaskDoc } from './service.js';
-import { TERMINAL } from './transitions.js';
 
 /**
  * Payload fields that carry bulk data (base64) for kinds whose payload is transient: an Ansible module on
- * an exec's stdin (~100–300 KB per task), a put-file chunk (up to 512 KiB). Kept while the task may still
- * run; once it is final only their size and digest are kept (`payloadOmitted`).
+ * an exec's stdin (~100–300 KB per task), a put-file chunk (up to 512 KiB). The signed envelope carries
+ * them to the agent, so the task document keeps only their size and digest (`payloadOmitted`) from its
+ * creation on: the bytes are stored once, in the envelope, and gone with it.
  */
 const BULK_FIELDS: Readonly<Record<string, readonly string[]>> = { exec: ['stdinB64'], 'put-file': ['dataB64'] };
 
@@ -20,15 +20,18 @@ export interface OmittedField {
 }
 
 /**
- * What the store keeps of a task in its new state (applied to every state change, docs/decisions.md):
+ * What the store keeps of a task in its new state (applied at creation and to every state change,
+ * docs/decisions.md):
  * - the signed envelope only while the task may still be (re)delivered (queued, delivered): after the
  *   agent's first report it is never sent again, and every later write of the task would copy it;
- * - for exec and put-file, once final, the bulk payload fields are replaced by their size and digest.
+ * - for exec and put-file, the bulk payload fields replaced by their size and digest in every state: while
+ *   the task is deliverable its envelope holds them (the agent reads the payload from there, never from
+ *   the document), afterwards nothing reads them.
  * Returns the task itself when nothing is dropped.
  */
 export function slimmed(t: TaskDoc): TaskDoc {
   const deliverable = t.state === 'queued' || t.state === 'delivered';
-  const bulk = TERMINAL.has(t.state) ? bulkFields(t) : [];
+  const bulk = bulkFields(t);
   if ((deliverable || t.signed === undefined) && bulk.length === 0) return t;
   const { signed, ...rest } = t;
   const next: TaskDoc = deliverable && signed ? { ...rest, signed } : rest;

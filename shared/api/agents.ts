@@ -70,6 +70,6 @@ export const Task = z
     payloadOmitted: z
       .record(z.string(), z.object({ bytes: z.number(), sha256: z.string() }))
       .optional()
-      .describe('Bulk payload fields dropped once the task is final (exec stdinB64, put-file dataB64): their decoded size and SHA-256'),
+      .describe('Bulk payload fields (exec stdinB64, put-file dataB64, from 1 KiB): kept only in the signed envelope that carries them to the agent; here their decoded size and SHA-256'),
   })
   .meta({ id: 'Task' });

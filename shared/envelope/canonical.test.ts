@@ -50,4 +50,28 @@ describe('canonicalJson', () => {
     o.a = 1;
     expect(canonicalJson(o)).toBe('{"a":1,"b":2}');
   });
+
+  it('gives the reference encoder\'s bytes, also for array-index keys, __proto__ members and lone surrogates', () => {
+    const protoKey = JSON.parse('{"__proto__": {"x": 1}, "a": 0}') as unknown;
+    const cases: unknown[] = [
+      { b: 1, a: { '10': 0, '9': 1, x: [{ '0': 'z', y: 1 }] } },
+      { '4294967295': 1, '4294967294': 2, '01': 3, '1': 4, '-1': 5, '1.5': 6 },
+      protoKey,
+      { s: 'lone \ud800 surrogate \udfff', [String.fromCharCode(0xd83d)]: 1, '\u2028': '\u2029' },
+      [1, -0, 0.1, 1e21, 5e-324, 'x', null, true, [], {}],
+      { v: 1, id: 'x', payload: { stdinB64: 'QUJD'.repeat(1000), n: 2 ** 53 }, kind: 'exec' },
+      'top-level string', 42, null,
+    ];
+    for (const c of cases) expect(canonicalJson(c)).toBe(reference(c));
+    expect(canonicalJson(protoKey)).toBe('{"__proto__":{"x":1},"a":0}');
+    expect(canonicalJson({ b: { '2': 0, '10': 0 }, a: 1 })).toBe('{"a":1,"b":{"10":0,"2":0}}');
+  });
 });
+
+/** The encoder canonicalJson replaced, kept as the reference its bytes must equal. */
+function reference(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+  const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}

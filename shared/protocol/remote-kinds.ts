@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { base64 } from '../util/base64.js';
 
 /**
  * Payloads of the machine-target kinds the Ansible connection plugin uses (`exec`, `put-file`,
@@ -28,9 +29,9 @@ const timeoutSec = z.number().int().min(1).max(86_400).optional();
 export const ExecPayload = z
   .object({
     /** The command line, run with `sh -c` (base64: it may span lines). */
-    cmdB64: z.base64().min(1).max(131_072),
+    cmdB64: base64().min(1).max(131_072),
     /** stdin (Ansible's pipelining sends the module here). */
-    stdinB64: z.base64().max(CHUNK_B64).optional(),
+    stdinB64: base64().max(CHUNK_B64).optional(),
     /** A file already on the machine (a put-file) to use as stdin instead; removed after the run. */
     stdinPath: MachinePath.optional(),
     timeoutSec,
@@ -43,7 +44,7 @@ export const PutFilePayload = z
     path: MachinePath,
     /** Where this chunk starts; 0 starts a new upload, any other offset must equal what is already written. */
     offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    dataB64: z.base64().max(CHUNK_B64),
+    dataB64: base64().max(CHUNK_B64),
     /** The last chunk: the file is moved into place (atomically, by rename). */
     final: z.boolean(),
     /** Octal permission bits for the file, e.g. "0600". */

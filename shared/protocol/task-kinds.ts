@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { base64 } from '../util/base64.js';
 import { ImageRef } from '../api/images.js';
 import { Duration } from '../api/duration.js';
 import { ExecPayload, FetchFilePayload, PutFilePayload } from './remote-kinds.js';
@@ -36,7 +37,7 @@ export const TASK_KINDS = {
   'run-script': {
     target: 'machine',
     machine: true,
-    payload: z.object({ scriptB64: z.base64().max(1_000_000), timeoutSec: z.number().int().min(1).max(86_400).optional() }).strict(),
+    payload: z.object({ scriptB64: base64().max(1_000_000), timeoutSec: z.number().int().min(1).max(86_400).optional() }).strict(),
   },
   /**
    * Deploy: the runner (discovery environment) streams the image from its agent (`/files/sha256/<sha256>`),

@@ -92,6 +92,8 @@ CHUNK_BYTES = 512 * 1024
 EXEC_STDIN_BYTES = CHUNK_BYTES
 FINAL = ('succeeded', 'failed', 'rejected', 'cancelled', 'expired')
 WAIT = 55  # seconds per blocking GET /api/v1/tasks/{id}?wait= (the central caps it at 60)
+# The central answers without the task's payload (the module we just sent, 100-500 KB): id, state, output.
+MINIMAL = {'Prefer': 'return=minimal'}
 
 
 class Connection(ConnectionBase):
@@ -130,7 +132,7 @@ class Connection(ConnectionBase):
         body = {'site': self.get_option('site'), 'machine': machine, 'kind': kind, 'payload': payload, 'ttl': self.get_option('task_ttl')}
         started = time.time()
         try:
-            _, _, task = self._api.json('POST', '/api/v1/tasks', body, expect=(201,))
+            _, _, task = self._api.json('POST', '/api/v1/tasks', body, expect=(201,), headers=MINIMAL)
             deadline = started + self.get_option('operation_timeout')
             while task.get('state') not in FINAL:
                 left = deadline - time.time()
@@ -138,7 +140,7 @@ class Connection(ConnectionBase):
                     raise AnsibleConnectionFailure('underlay: %s task %s on %s did not finish within %s s (state %s); is the machine\'s runner up?'
                                                    % (kind, task['id'], machine, self.get_option('operation_timeout'), task.get('state')))
                 wait = int(max(1, min(WAIT, left)))
-                _, _, task = self._api.json('GET', '/api/v1/tasks/%s?wait=%ds' % (task['id'], wait), timeout=wait + 30)
+                _, _, task = self._api.json('GET', '/api/v1/tasks/%s?wait=%ds' % (task['id'], wait), timeout=wait + 30, headers=MINIMAL)
         except UnderlayApiError as e:
             if e.status in (401, 403):
                 raise AnsibleConnectionFailure('underlay: the central refused the token for %s tasks (%s): an operator token is needed' % (kind, to_native(e)))
