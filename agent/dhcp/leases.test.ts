@@ -31,6 +31,14 @@ describe('lease allocation', () => {
     expect(ipToInt(a.address)).toBeGreaterThanOrEqual(ipToInt(subnet.range.start));
   });
 
+  it('never offers the network or broadcast address, even inside the range', async () => {
+    const tiny = SubnetSchema.parse({ cidr: '198.18.0.0/30', range: { start: '198.18.0.0', end: '198.18.0.3' }, gateway: '198.18.0.1' });
+    const s = await LeaseStore.open({ now });
+    expect(s.offer({ subnet: tiny, mac: mac(1), reservations: [] })).toMatchObject({ ok: true, address: '198.18.0.2' });
+    expect(s.offer({ subnet: tiny, mac: mac(2), reservations: [] })).toEqual({ ok: false, reason: 'exhausted' });
+    expect(s.canBind({ subnet: tiny, mac: mac(3), reservations: [], address: '198.18.0.3' }).ok).toBe(false);
+  });
+
   it('honours reservations first, and never gives a reserved address to another client', async () => {
     const s = await LeaseStore.open({ now });
     const reservations: Reservation[] = [{ mac: mac(9), address: '198.18.0.100', hostname: 'node9' }];

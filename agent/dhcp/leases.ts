@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import type { LeaseEvent, Reservation, Subnet } from '../../shared/dhcp/config.js';
-import { inCidr, intToIp, ipToInt, parseCidr, broadcastOf } from '../../shared/dhcp/ip.js';
+import { inCidr, intToIp, ipToInt, parseCidr } from '../../shared/dhcp/ip.js';
 import { Journal } from '../../shared/fs/journal.js';
 
 export const LeaseRecordSchema = z.object({
@@ -315,7 +315,7 @@ export class LeaseStore {
   private usable(address: string, ctx: AllocationContext, now: number, takeAffinity: boolean): boolean {
     const c = parseCidr(ctx.subnet.cidr);
     const n = ipToInt(address);
-    if (n === c.network || address === broadcastOf(c)) return false;
+    if (n === c.network || n === (c.network | ~c.mask) >>> 0) return false; // network, broadcast
     if (ctx.exclude?.includes(address) || address === ctx.subnet.gateway) return false;
     if (ctx.reservations.some((r) => r.address === address && r.mac !== ctx.mac)) return false;
     const h = this.holds.get(address);

@@ -91,7 +91,7 @@ function readOptions(
   buf: Buffer,
   start: number,
   end: number,
-  into: Map<number, Buffer[]>,
+  into: Map<number, Buffer>,
   where: string,
   requireEnd: boolean,
   allowOverload: boolean,
@@ -108,10 +108,11 @@ function readOptions(
     const len = buf[i + 1]!;
     if (i + 2 + len > end) throw new DhcpParseError('option_overrun', `option ${code} in ${where}: length ${len} runs beyond the ${where} area`);
     if (code === Opt.OVERLOAD && !allowOverload) throw new DhcpParseError('overload_loop', `option 52 (overload) inside the ${where} field`);
-    const list = into.get(code);
+    // A view into the datagram (each datagram has its own buffer): no copy, unless the code repeats
+    // (RFC 3396: instances are concatenated, in order; rare).
     const val = buf.subarray(i + 2, i + 2 + len);
-    if (list) list.push(val);
-    else into.set(code, [val]);
+    const prev = into.get(code);
+    into.set(code, prev ? Buffer.concat([prev, val]) : val);
     i += 2 + len;
   }
   if (requireEnd) throw new DhcpParseError('missing_end', `${where}: no end option (255)`);
@@ -127,34 +128,31 @@ export function parsePacket(buf: Buffer): DhcpPacket {
   const cookie = buf.readUInt32BE(HEADER_SIZE);
   if (cookie !== MAGIC_COOKIE) throw new DhcpParseError('bad_cookie', `magic cookie 0x${cookie.toString(16)} is not 0x63825363`);
 
-  const raw = new Map<number, Buffer[]>();
-  readOptions(buf, MIN_PACKET_SIZE, buf.length, raw, 'options', true, true);
+  const options = new Map<number, Buffer>();
+  readOptions(buf, MIN_PACKET_SIZE, buf.length, options, 'options', true, true);
   const snameField = buf.subarray(44, 108);
   const fileField = buf.subarray(108, 236);
   let sname = cString(snameField);
   let file = cString(fileField);
-  const ovl = raw.get(Opt.OVERLOAD);
+  const ovl = options.get(Opt.OVERLOAD);
   if (ovl) {
     let overload: 1 | 2 | 3;
     try {
-      overload = decodeOverload(Buffer.concat(ovl));
+      overload = decodeOverload(ovl);
     } catch (e) {
       throw new DhcpParseError('bad_option', (e as Error).message);
     }
-    raw.delete(Opt.OVERLOAD);
+    options.delete(Opt.OVERLOAD);
     // RFC 2131 4.1: options, then file, then sname.
     if (overload & 1) {
-      readOptions(buf, 108, 236, raw, 'file', false, false);
+      readOptions(buf, 108, 236, options, 'file', false, false);
       file = '';
     }
     if (overload & 2) {
-      readOptions(buf, 44, 108, raw, 'sname', false, false);
+      readOptions(buf, 44, 108, options, 'sname', false, false);
       sname = '';
     }
   }
-  const options = new Map<number, Buffer>();
-  // Views into the datagram (each datagram has its own buffer): no copy per option.
-  for (const [code, parts] of raw) options.set(code, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   return {
     op,
     htype: buf[1]!,
