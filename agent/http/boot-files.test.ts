@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -99,5 +99,24 @@ describe('boot files over HTTP (the image path)', () => {
       expect(r.status).toBe(404);
       expect(r.body.toString()).not.toContain('outside');
     }
+  });
+
+  it('never writes a 400 into an image on its way: a bad request pipelined behind the GET ends the connection', async () => {
+    const sock = connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    sock.on('data', (d: Buffer) => parts.push(d));
+    const closed = new Promise((r) => sock.once('close', r));
+    sock.on('error', () => undefined);
+    sock.write(`GET /files/images/disk.raw HTTP/1.1\r\nhost: x\r\n\r\n`);
+    // Once the response is on its way (before, Node answers the garbage with a 400 of its own).
+    sock.once('data', () => sock.write('GARBAGE \x01\x02 NOT HTTP\r\n\r\n'));
+    await closed;
+    const all = Buffer.concat(parts);
+    const headEnd = all.indexOf('\r\n\r\n');
+    expect(all.subarray(0, headEnd).toString()).toMatch(/^HTTP\/1\.1 200 /);
+    // Whatever arrived after the head is a prefix of the image (cut or whole), never a 400 spliced in.
+    const body = all.subarray(headEnd + 4);
+    expect(body.equals(image.subarray(0, body.length))).toBe(true);
+    expect(all.includes('400 Bad Request')).toBe(false);
   });
 });
