@@ -574,6 +574,9 @@ async function stormPhase(a: Args): Promise<string[]> {
     totals.set(kind, r.totalMs);
     const name = kind === 'underlay' ? 'agent' : kind === 'underlay-b' ? 'agent B' : 'Kea + tftpd-hpa + nginx';
     console.log(`  ${name} (load ${load}): ${r.ok}/${r.n} in ${(r.totalMs / 1000).toFixed(1)} s, duplicates ${audit.duplicates.length} (lease file) / ${r.duplicates} (client)`);
+    // Printed now too: a run cut short later (deadline, signal) still shows why this server's machines failed.
+    if (r.errors.length) console.log(`    failures: ${r.errors.join('; ')}`);
+    console.log(`    DHCP resends ${r.dhcpResends}, reboots ${r.reboots}, 503s ${r.busy503}, script retries ${r.scriptRetries}; client ${(r.cpuSec / r.wallSec).toFixed(2)} cores, busiest thread ${r.busiestThreadCores.toFixed(2)}; agent ${stats || '-'}`);
     lines.push(
       `| ${name} | ${r.n} | ${r.ok} | ${audit.duplicates.length} (client: ${r.duplicates}) | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} / ${r.reboots} / ${r.busy503} / ${r.scriptRetries} | ${(r.cpuSec / r.wallSec).toFixed(2)} (${r.busiestThreadCores.toFixed(2)}) |`,
     );
