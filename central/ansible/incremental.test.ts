@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Machine } from '../../shared/api/resources.js';
 import type { Service } from '../../shared/api/services.js';
-import { HostBlockCache, renderInventoryBody, type InventorySource } from './render.js';
+import { HostBlockCache, renderInventory, renderInventoryBody, type InventorySource } from './render.js';
 import { IncrementalInventory } from './incremental.js';
 import { def, edgeCases, machine, profile, site } from './render-fixture.test-support.js';
 
@@ -142,5 +142,21 @@ describe('IncrementalInventory', () => {
     const cold2 = renderInventoryBody({ ...src });
     expect(many2.bytes.equals(cold2.bytes)).toBe(true);
     expect(many2.etag).toBe(cold2.etag);
+  });
+
+  it('a machine written with new facts shows them, in the model and in a new one (facts JSON is reused per facts object)', () => {
+    const src = edgeCases();
+    const model = new IncrementalInventory();
+    model.render({ ...src });
+    const target = src.machines[0]!;
+    // A write replaces the document and its facts; an untouched neighbour keeps its facts object.
+    src.machines = src.machines.map((m) => (m === target ? { ...m, facts: { cpu: { model: 'after the write {{ x }}' } } } : m));
+    // The object form (renderInventory) serialises facts afresh: the reference.
+    const reference = Buffer.from(JSON.stringify(renderInventory({ ...src })));
+    const updated = model.render({ ...src });
+    const fresh = new IncrementalInventory().render({ ...src });
+    expect(updated.bytes.equals(reference)).toBe(true);
+    expect(fresh.bytes.equals(reference)).toBe(true);
+    expect(fresh.bytes.toString()).toContain('{"model":{"__ansible_unsafe":"after the write {{ x }}"}}');
   });
 });
