@@ -65,26 +65,6 @@ interface LayerNode {
   next?: Map<string, LayerNode>;
 }
 
-/**
- * `underlay_facts` JSON per facts object, kept between renders (and across models: a rebuild after a
- * site, profile or param change re-serialises every host, but no host's facts changed). Store documents
- * are replaced on every write, never changed in place, so an unchanged facts object has unchanged JSON;
- * a written machine brings a new object. Weak: dropped with the document.
- */
-const factsCache = new WeakMap<object, string>();
-
-function factsJson(facts: unknown): string {
-  if (facts === null || typeof facts !== 'object') return unsafeFactsJson(facts);
-  let j = factsCache.get(facts);
-  if (j === undefined) {
-    j = unsafeFactsJson(facts);
-    // Kept flat: one copy now instead of the concatenation tree of every piece it was built from.
-    Number(j);
-    factsCache.set(facts, j);
-  }
-  return j;
-}
-
 export class InventoryContext {
   readonly secret = new Set<string>();
   private readonly defaults: Params = {};
@@ -292,6 +272,6 @@ export class InventoryContext {
     out += layer.siteJson;
     if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
     const cas = memJson === '{}' ? '' : this.caBundlesJson(m.name);
-    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${factsJson(m.facts)},"underlay_services":${memJson}${cas ? `,"underlay_ca_bundles":{${cas}}` : ''}}`;
+    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}${cas ? `,"underlay_ca_bundles":{${cas}}` : ''}}`;
   }
 }

@@ -16,6 +16,7 @@
  * the socket for idleMs) or "cancelled" (cancelSend(handle), e.g. the response was closed). The result
  * ({ outcome, bytes, errno? }) reaches JS through a thread-safe function. At the end the job clears
  * TCP_CORK on the socket (JS may set it around the head, see cork()) so the body's tail is not held.
+ * The sender threads run at nice SENDER_NICE, so a host short of CPU serves DHCP before image bytes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,13 +32,18 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { SENDERS = 2 };
+/* Nice value of the sender threads (Linux: per thread): when the host is short of CPU, the event loop
+ * (DHCP answers, TFTP, boot scripts) runs before image bodies. A failure to lower it is harmless. */
+enum { SENDER_NICE = 10 };
 /* Bytes one job may send per turn of its sender's loop before the next ready socket's turn. */
 static const size_t TURN_BUDGET = 4u << 20;
 /* Largest single sendfile() call (the kernel caps it at 2 GiB anyway). */
@@ -148,6 +154,7 @@ static void take_incoming(sender_t *s, int64_t now) {
 static void *sender_main(void *arg) {
   sender_t *s = arg;
   struct epoll_event evs[64];
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SENDER_NICE);
   for (;;) {
     int64_t now = mono_us();
     /* Sleep until the nearest idle deadline (at most a second: deadlines are checked then). */

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { freePort, runProcess } from '../../../test/central/support.js';
@@ -80,6 +80,8 @@ it('20-task playbook: agent vs SSH', async () => {
     const work = mkdtempSync(join(tmpdir(), `underlay-bench-ansible-${n}-`));
     try {
       const agent = LEGS.has('agent') ? await throughAgent(n, work) : NaN;
+      // Printed at once (to stderr, which vitest does not hold back): a run cut later still shows this leg.
+      if (LEGS.has('agent')) process.stderr.write(`N=${n}: agent leg ${agent.toFixed(1)} s (load ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
       const ssh = LEGS.has('ssh') ? await overSsh(n, work) : null;
       rows.push(`N=${n}: agent ${agent.toFixed(1)} s, ssh ${ssh === null ? 'skipped (no sshd / ssh-keygen)' : `${ssh.toFixed(1)} s, ratio ssh/agent ${(ssh / agent).toFixed(2)}×`}`);
       console.log(rows.at(-1));

@@ -85,12 +85,13 @@ function benchRender(sizes: number[], runsAsked?: number): void {
     let groups = 0;
     new IncrementalInventory().render(sourceFromStore(store)); // warm-up (JIT)
     for (let r = 0; r < runs; r++) {
-      // Truly cold: fresh facts objects, so the per-facts-object JSON cache (central/ansible/context.ts) is empty,
-      // as in the first render after a central start.
+      // Truly cold: fresh facts objects, as in the first render after a central start (nothing keyed on the old
+      // objects can help; a facts cache keyed that way was tried and reverted, docs/decisions.md).
       for (let i = 0; i < n; i++) {
         const m = store.get<Machine & Doc>('machines', `m-${i}`)!;
         void store.put('machines', { ...m, facts: structuredClone(m.facts) });
       }
+      (globalThis as { gc?: () => void }).gc?.(); // the clones' garbage is collected before, not during, the timed render (node --expose-gc)
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       // Cold as the route's first render after a start: a new model that this render fills, no facts JSON cached.
