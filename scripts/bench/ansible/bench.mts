@@ -50,6 +50,9 @@ async function overSsh(n: number, work: string): Promise<number | null> {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
   execFileSync('cp', [join(dir, 'client_key.pub'), join(dir, 'authorized_keys')]);
   const procs: ChildProcess[] = [];
+  // Also when the run is cut (a timeout or a signal ends the process without this function's finally).
+  const stopAll = () => { for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM'); };
+  process.once('exit', stopAll);
   try {
     const hosts: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -67,7 +70,8 @@ async function overSsh(n: number, work: string): Promise<number | null> {
       ANSIBLE_PRIVATE_KEY_FILE: join(dir, 'client_key'), ANSIBLE_REMOTE_USER: 'root', ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3', ANSIBLE_NOCOLOR: '1' };
     return await timed('ansible-playbook', ['-i', 'ssh.ini', 'bench.yml'], work, env);
   } finally {
-    for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
+    stopAll();
+    process.off('exit', stopAll);
   }
 }
 
