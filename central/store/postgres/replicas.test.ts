@@ -158,7 +158,7 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     expect(seenB.map((c) => c.before)).toEqual([undefined, { id: '1', name: 'one' }, { id: '1', name: 'uno' }]);
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    expect((await c.query('SELECT version FROM underlay_schema')).rows[0].version).toBe(4);
+    expect((await c.query('SELECT version FROM underlay_schema')).rows[0].version).toBe(SQL_MIGRATIONS.length);
     expect((await c.query('SELECT count(*)::int AS n, count(before)::int AS befores FROM underlay_changes')).rows[0]).toEqual({ n: 3, befores: 0 });
     await c.end();
     await Promise.all([a.close(), b.close()]);
@@ -254,6 +254,27 @@ describe.skipIf(!ready)('PostgresStore: two replicas on one database', () => {
     expect(a.findUnique('things', 'name', 'x')?.id).toBe('d');
     await until(() => b.get('other', 'unrelated') !== undefined);
     expect(b.get<Doc>('things', 'e')?.name).toBe('e0');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a put that keeps its unique values leaves their rows alone (no delete and insert per write); changed values still move, and still refuse a second holder', async () => {
+    const { url, a, b } = await two();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const claims = async (id: string) => (await c.query<{ value: string; x: string }>('SELECT value, xmin::text AS x FROM underlay_uniques WHERE id = $1 ORDER BY value', [id])).rows;
+    await a.put('hosts', { id: 'h', macs: ['m1', 'm2'], n: 0 });
+    const before = await claims('h');
+    await a.put('hosts', { id: 'h', macs: ['m1', 'm2'], n: 1 });
+    await Promise.all([a.put('hosts', { id: 'h', macs: ['m1', 'm2'], n: 2 }), a.put('hosts', { id: 'h', macs: ['M1', 'm2'], n: 3 })]); // the same values (lower-cased), in one batch
+    expect(await claims('h')).toEqual(before); // the same row versions: not rewritten
+    await until(() => b.get<Doc>('hosts', 'h')?.n === 3);
+    await expect(b.put('hosts', { id: 'g', macs: ['m2'] })).rejects.toBeInstanceOf(UniqueConflictError);
+    await b.put('hosts', { id: 'h', macs: ['m3'], n: 4 }); // through the other replica: m1 and m2 released, m3 claimed
+    expect((await claims('h')).map((r) => r.value)).toEqual(['m3']);
+    await until(() => a.get<Doc>('hosts', 'h')?.n === 4);
+    await a.put('hosts', { id: 'g', macs: ['m1'] });
+    expect(b.findUnique('hosts', 'mac', 'm3')?.id).toBe('h');
+    await c.end();
     await Promise.all([a.close(), b.close()]);
   });
 

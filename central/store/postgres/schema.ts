@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { SCHEMA_VERSION } from '../migrations.js';
-import { WRITE_FUNCTION_SQL, WRITE_FUNCTION_V3_SQL, WRITE_FUNCTION_V4_SQL } from './write-function.js';
+import { WRITE_FUNCTION_SQL, WRITE_FUNCTION_V3_SQL, WRITE_FUNCTION_V4_SQL, WRITE_FUNCTION_V5_SQL } from './write-function.js';
 
 /**
  * The PostgreSQL schema, as numbered migrations applied in order (never edit one that shipped: add the
@@ -23,6 +23,8 @@ export const SQL_MIGRATIONS: string[] = [
   WRITE_FUNCTION_V3_SQL,
   // 4: compare-and-set by version token, the batch parsed once and written set-based, lz4 TOAST (see write-function.ts).
   WRITE_FUNCTION_V4_SQL,
+  // 5: the fast path's version check joins the versions its lock read, not the table again (see write-function.ts).
+  WRITE_FUNCTION_V5_SQL,
 ];
 
 /** Advisory lock key (any constant) held while migrations run, so replicas starting together migrate once. */

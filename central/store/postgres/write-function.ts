@@ -325,3 +325,24 @@ function changeRowsSql(col: string, arr: string, a: string): string {
 END $f$;
 `;
 }
+
+/**
+ * Migration 5: the fast path reads each document's stored version once. Migration 4 locked the batch's
+ * rows (`FOR UPDATE`) and then joined the ops with `underlay_docs` again for the version check; with a
+ * batch of hundreds of ops PostgreSQL planned that join as a hash join over a sequential scan of the whole
+ * table (every document, once per batch: a cost growing with the inventory). Now the locking statement
+ * returns the versions it locked and the check joins the ops with those (two arrays, no table).
+ * Everything else is migration 4's function, text for text.
+ */
+export const WRITE_FUNCTION_V5_SQL = WRITE_FUNCTION_V4_SQL.slice(WRITE_FUNCTION_V4_SQL.indexOf('CREATE FUNCTION underlay_write'))
+  .replace('CREATE FUNCTION underlay_write', 'CREATE OR REPLACE FUNCTION underlay_write')
+  .replace('  fus json[];\n', '  fus json[];\n  lcs text[]; lids text[]; lvers text[];\n')
+  .replace(
+    'PERFORM 1 FROM underlay_docs x WHERE (x.collection, x.id) IN (SELECT o.c, o.id FROM unnest(ocs, oids) AS o(c, id)) ORDER BY x.collection, x.id FOR UPDATE;',
+    'SELECT array_agg(l.collection), array_agg(l.id), array_agg(l.ver) INTO lcs, lids, lvers\n' +
+      '      FROM (SELECT x.collection, x.id, x.ver FROM underlay_docs x WHERE (x.collection, x.id) IN (SELECT o.c, o.id FROM unnest(ocs, oids) AS o(c, id)) ORDER BY x.collection, x.id FOR UPDATE) l;',
+  )
+  .replace(
+    'LEFT JOIN underlay_docs x ON x.collection = o.c AND x.id = o.id\n          WINDOW w',
+    'LEFT JOIN unnest(lcs, lids, lvers) AS x(collection, id, ver) ON x.collection = o.c AND x.id = o.id\n          WINDOW w',
+  );

@@ -31,11 +31,16 @@ interface WireOp {
   u?: [string, string][];
 }
 
-/** One commit to write: its ops, the version each op expects (undefined: no document) and the version each put gives. */
+/**
+ * One commit to write: its ops, the version each op expects (undefined: no document), the version each put
+ * gives and, when known, the document each op expects (the one at that version: its unique claims are the
+ * ones the database holds for it, so a put claiming the same values leaves `underlay_uniques` alone).
+ */
 export interface WriteCommit {
   ops: WriteOp[];
   exp: (string | undefined)[];
   vers: (string | undefined)[];
+  expected?: (Doc | undefined)[];
 }
 
 /** What `underlay_write` answers for one commit. */
@@ -52,7 +57,7 @@ type WireOutcome = { n: number } | { stale: [string, string] } | { unique: [stri
  */
 export async function writeBatch(client: pg.ClientBase, specs: (name: string) => CollectionSpec | undefined, commits: WriteCommit[]): Promise<CommitOutcome[]> {
   const wire: WireOp[] = [];
-  commits.forEach((c, k) => c.ops.forEach((op, j) => wire.push(wireOp(specs(op.collection), op, wire.length, k, c.exp[j], c.vers[j]))));
+  commits.forEach((c, k) => c.ops.forEach((op, j) => wire.push(wireOp(specs(op.collection), op, wire.length, k, c.exp[j], c.vers[j], c.expected?.[j]))));
   let answer: { last: string | number | null; outcomes: WireOutcome[] };
   try {
     answer = (await client.query<{ r: typeof answer }>('SELECT underlay_write($1::json, $2::int) AS r', [JSON.stringify(wire), commits.length])).rows[0].r;
@@ -73,12 +78,27 @@ export async function writeBatch(client: pg.ClientBase, specs: (name: string) =>
   });
 }
 
-function wireOp(spec: CollectionSpec | undefined, op: WriteOp, i: number, k: number, expected: string | undefined, ver: string | undefined): WireOp {
+/**
+ * One op on the wire. `u` (the unique claims) is left out when the op does not change them: a put whose
+ * expected document claims the same values in the same order (the compare-and-set makes sure the database
+ * holds that document, hence those claims), so the database neither deletes nor inserts them again (an
+ * agent's document, rewritten by every task created for it, kept its certificate fingerprint's claim that way).
+ */
+function wireOp(spec: CollectionSpec | undefined, op: WriteOp, i: number, k: number, expected: string | undefined, ver: string | undefined, expectedDoc: Doc | undefined): WireOp {
   const out: WireOp = op.type === 'put' ? { i, k, c: op.collection, id: op.doc.id, t: 'put', d: op.doc, v: ver } : { i, k, c: op.collection, id: op.id, t: 'delete' };
   if (expected !== undefined) out.e = expected;
-  if (spec && spec.unique.length > 0) out.u = op.type === 'put' ? spec.unique.flatMap((u) => u.values(op.doc).map((v): [string, string] => [u.field, v])) : [];
+  if (spec && spec.unique.length > 0) {
+    if (op.type === 'delete') out.u = [];
+    else {
+      const claims = uniqueClaims(spec, op.doc);
+      if (expected === undefined || expectedDoc === undefined || !sameClaims(claims, uniqueClaims(spec, expectedDoc))) out.u = claims;
+    }
+  }
   return out;
 }
+
+const uniqueClaims = (spec: CollectionSpec, doc: Doc): [string, string][] => spec.unique.flatMap((u) => u.values(doc).map((v): [string, string] => [u.field, v]));
+const sameClaims = (a: [string, string][], b: [string, string][]) => a.length === b.length && a.every((x, i) => x[0] === b[i][0] && x[1] === b[i][1]);
 
 const nulError = () => new InvalidError('a value contains a character the database cannot store (NUL)', [{ path: '', message: 'NUL character' }]);
 
