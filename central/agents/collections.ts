@@ -27,6 +27,7 @@ export interface AgentDoc {
 
 export const AGENT_COLLECTIONS: CollectionSpec[] = [
   // The previous fingerprint is indexed too: findUnique('certFingerprint', fp) finds the agent by either.
-  { name: AGENTS, unique: [{ field: 'certFingerprint', values: (d) => [String(d.certFingerprint), ...(d.previousCertFingerprint ? [String(d.previousCertFingerprint)] : [])] }] },
+  // Updates (nextSeq at every task create, last-seen, renewals) are journaled as patches: writers copy the document.
+  { name: AGENTS, patches: true, unique: [{ field: 'certFingerprint', values: (d) => [String(d.certFingerprint), ...(d.previousCertFingerprint ? [String(d.previousCertFingerprint)] : [])] }] },
   { name: EVENTS, unique: [] },
 ];

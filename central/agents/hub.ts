@@ -87,7 +87,7 @@ export class AgentHub {
         socket.end(`HTTP/1.1 ${agent.status} ${agent.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${agent.reason}\n`);
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(agent.doc, ws, agent.fingerprint));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(agent.doc, ws, agent.fingerprint, socket));
     };
     server.on('upgrade', onUpgrade);
     return async () => {
@@ -110,7 +110,7 @@ export class AgentHub {
     return { ok: true, doc, fingerprint: fp };
   }
 
-  private accept(agent: AgentDoc, ws: import('ws').WebSocket, fingerprint: string): void {
+  private accept(agent: AgentDoc, ws: import('ws').WebSocket, fingerprint: string, socket: Duplex): void {
     const prev = this.sessions.get(agent.id);
     if (prev) prev.close(4000, 'replaced by a newer connection');
     const session = new AgentSession(agent, ws, {
@@ -125,7 +125,7 @@ export class AgentHub {
       },
       logger: this.opts.logger,
       onFailure: this.onFailure,
-    });
+    }, socket);
     this.sessions.set(agent.id, session);
     void this.touch(agent.id, fingerprint);
     this.opts.logger.info({ agent: agent.id, site: agent.site }, 'agent connected');

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
@@ -130,6 +131,36 @@ describe('AgentSession', () => {
     await tick();
     expect(reports).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
     expect(ws.sent.filter((m) => m.type === 'ack').at(-1)).toEqual({ type: 'ack', ids: ['r4', 'r5'] });
+  });
+
+  it('frames sent in one turn (acks of one commit, tasks of another) leave the socket in one write', async () => {
+    const writes: string[][] = [];
+    const socket = new Writable({
+      writev(chunks, cb) {
+        writes.push(chunks.map((c) => String(c.chunk)));
+        cb();
+      },
+      write(chunk, _enc, cb) {
+        writes.push([String(chunk)]);
+        cb();
+      },
+    });
+    const ws = new FakeWs();
+    ws.send = (data: string) => void socket.write(data); // as ws does: frames written to the upgraded socket
+    const tasks = { pendingFor: async () => [], markDeliveredMany: async () => undefined, applyReports: async () => undefined } as unknown as TaskService;
+    new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, renewCert: async () => { throw new Error('unused'); }, onClose: () => undefined, logger: silentLogger }, socket);
+    ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0, features: ['batch'] }), false);
+    await tick();
+    await tick();
+    await tick();
+    // welcome and state went out in the turn of the hello: one write of two frames
+    expect(writes.map((w) => w.map((f) => JSON.parse(f).type))).toEqual([['welcome', 'state']]);
+    ws.emit('message', JSON.stringify({ type: 'ping', t: 1 }), false);
+    ws.emit('message', JSON.stringify({ type: 'ping', t: 2 }), false);
+    await tick();
+    await tick();
+    expect(writes).toHaveLength(2);
+    expect(writes[1]!.map((f) => JSON.parse(f))).toEqual([{ type: 'pong', t: 1 }, { type: 'pong', t: 2 }]);
   });
 
   it('answers a malformed frame with an error and counts it; a second hello changes nothing', async () => {

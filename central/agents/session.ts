@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../shared/log/logger.js';
 import { AgentToCentral, BATCH_FILL_BYTES, FEATURES, MAX_BATCH_ITEMS, parseMessage, PROTOCOL_VERSION, type CentralToAgent, type CertRenewAnswer, type CertRenewMsg, type EventMsg, type Feature, type ReportMsg } from '../../shared/protocol/messages.js';
@@ -52,10 +53,15 @@ export class AgentSession {
   /** Tasks and cancellations due in one turn (one group commit resolves many creates): see sendOutbound. */
   private readonly outbound = new TurnBatcher<TaskDoc>((due) => this.sendOutbound(due));
 
+  /** Whether the socket is corked until the next turn (see send). */
+  private corked = false;
+
   constructor(
     readonly agent: AgentDoc,
     private readonly ws: WebSocket,
     private readonly hooks: SessionHooks,
+    /** The WebSocket's own socket (the upgraded TLS connection): frames sent in one turn share its writes. */
+    private readonly socket?: Duplex,
   ) {
     const sink: FailureSink = hooks.onFailure ?? ((where, err) => hooks.logger.error({ err, agent: agent.id, where }, `${where} failed`));
     ws.on('message', guarded('agent message', sink, (data: import('ws').RawData, isBinary: boolean) => this.onMessage(isBinary ? data : data.toString())));
@@ -73,8 +79,23 @@ export class AgentSession {
     this.heartbeat.unref();
   }
 
+  /**
+   * Sends one frame. The frames of one turn of the event loop (the acks of a group commit, the tasks of
+   * another, a pong) leave in one socket write, one TLS record and one send on the wire, instead of one
+   * each: the socket is corked at the first frame and uncorked at the next turn (setImmediate).
+   */
   send(msg: CentralToAgent): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    const socket = this.socket;
+    if (socket && !this.corked) {
+      this.corked = true;
+      socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    this.ws.send(JSON.stringify(msg));
   }
 
   close(code: number, reason: string): void {

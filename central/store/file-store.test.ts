@@ -11,6 +11,7 @@ import { UniqueConflictError, type CollectionSpec, type Doc } from './types.js';
 const SPECS: CollectionSpec[] = [
   { name: 'things', unique: [{ field: 'name', values: (d) => [String(d.name)] }] },
   { name: 'other', unique: [] },
+  { name: 'patched', unique: [], patches: true },
 ];
 
 let dir: string;
@@ -47,6 +48,28 @@ describe('FileStore', () => {
     const again = await open();
     expect(names(again)).toEqual(['alpha']);
     expect(again.count('other')).toBe(0);
+    await again.close();
+  });
+
+  it('journals an update of a `patches` collection as its changed fields, and replays it to the same document', async () => {
+    const s = await open();
+    const v1 = { id: 'p1', big: 'x'.repeat(2000), state: 'queued', history: [{ state: 'queued' }], gone: true, n: 1, m: 2 };
+    await s.put('patched', v1);
+    const { gone: _gone, ...rest } = v1;
+    const v2 = { ...rest, state: 'succeeded', history: [...v1.history, { state: 'succeeded' }] };
+    await s.put('patched', v2);
+    const v3 = { ...v2, history: [...v2.history, { state: 'note' }] };
+    await s.put('patched', v3);
+    await s.put('other', { id: 'o1', big: 'y'.repeat(2000) });
+    await s.put('other', { id: 'o1', big: 'y'.repeat(2000), n: 2 }); // not declared: a whole put
+    const lines = readFileSync(join(dir, journals().at(-1)!), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[1].ops).toEqual([{ type: 'patch', collection: 'patched', id: 'p1', set: { state: 'succeeded' }, unset: ['gone'], append: { history: { from: 1, items: [{ state: 'succeeded' }] } } }]);
+    expect(lines[2].ops[0].type).toBe('patch');
+    expect(lines[4].ops[0].type).toBe('put');
+    await s.close();
+    const again = await open();
+    expect(again.get('patched', 'p1')).toEqual(v3);
+    expect(again.get('other', 'o1')).toEqual({ id: 'o1', big: 'y'.repeat(2000), n: 2 });
     await again.close();
   });
 

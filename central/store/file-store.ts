@@ -8,6 +8,7 @@ import { StorageError, storageError } from '../../shared/fs/storage-errors.js';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
 import { ChangeFeed } from './change-feed.js';
 import { announce } from './announce.js';
+import { applyPatch, isPatchOp, patchOf, type PatchOp } from './journal-patch.js';
 import { DurableJsonFile } from './lowdb-durable-adapter.js';
 import { MemoryCollection } from './memory-collection.js';
 import { MemoryState, undoAll, type Undo } from './memory-state.js';
@@ -28,7 +29,8 @@ export interface FileStoreOptions {
   changes?: ChangeFeed;
 }
 
-type JournalRecord = { ops: WriteOp[] };
+/** A journal line: one commit's ops; an update of a `patches` collection as its changed fields (journal-patch.ts). */
+type JournalRecord = { ops: (WriteOp | PatchOp)[] };
 
 /** A commit applied in memory and not durable yet; `refused` once a failed journal write rolled it back. */
 interface Inflight {
@@ -38,7 +40,8 @@ interface Inflight {
 
 /**
  * The embedded store: a lowdb JSON snapshot (`store.json`) plus an append-only journal
- * (`journal.<generation>.jsonl`) of whole-document writes.
+ * (`journal.<generation>.jsonl`) of whole-document writes, and of changed fields for an update in a
+ * collection declared `patches` (central/store/journal-patch.ts).
  *
  * A write is checked (unique indexes) and applied in memory (so a read-modify-write made after it builds
  * on it), appended to the journal and acknowledged only after the group commit's fdatasync. If the
@@ -150,7 +153,8 @@ export class FileStore extends MemoryState implements Store {
       if (tornBytes > 0) this.logger.warn({ gen, tornBytes }, 'journal had a torn tail (a write that was never acknowledged); ignored');
       torn ||= tornBytes > 0;
       // Records journaled by an older version migrate as the snapshot did.
-      for (const r of records) for (const op of r.ops) this.applyOp(op.type === 'put' && migrated ? { ...op, doc: migrateRecord(fromVersion, op.collection, op.doc) } : op);
+      // A patch applies to the migrated document and the result migrates again (record migrations leave a migrated document as it is).
+      for (const r of records) for (const op of r.ops) this.applyOp(migrated && op.type !== 'delete' ? this.migratedOp(fromVersion, op) : op);
       replayed += records.length;
       this.generation = Math.max(this.generation, gen);
     }
@@ -166,10 +170,34 @@ export class FileStore extends MemoryState implements Store {
     return this.collections.get(name) ?? this.collections.set(name, new MemoryCollection({ name, unique: [] })).get(name)!;
   }
 
-  private applyOp(op: WriteOp): void {
+  private applyOp(op: WriteOp | PatchOp): void {
     const c = this.collFor(op.collection);
     if (op.type === 'put') c.put(op.doc);
-    else c.delete(op.id);
+    else if (op.type === 'delete') c.delete(op.id);
+    else {
+      // Missing only when this record is replayed over a snapshot that already holds a later delete (see PatchOp).
+      const base = c.get(op.id);
+      if (base) c.put(applyPatch(base, op));
+    }
+  }
+
+  private migratedOp(fromVersion: number, op: WriteOp | PatchOp): WriteOp {
+    if (op.type === 'put') return { ...op, doc: migrateRecord(fromVersion, op.collection, op.doc) };
+    if (op.type === 'delete') return op;
+    const base = this.collFor(op.collection).get(op.id);
+    return base ? { type: 'put', collection: op.collection, doc: migrateRecord(fromVersion, op.collection, applyPatch(base, op)) } : { type: 'delete', collection: op.collection, id: op.id };
+  }
+
+  /** The journal's form of a commit: an update of a `patches` collection as its changed fields. */
+  private journalOps(ops: WriteOp[], undo: Undo[]): (WriteOp | PatchOp)[] {
+    let out: (WriteOp | PatchOp)[] | null = null;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const { c, prev } = undo[i]!;
+      if (op.type !== 'put' || !prev || prev === op.doc || !c.spec.patches) continue;
+      (out ??= [...ops])[i] = patchOf(op.collection, prev, op.doc);
+    }
+    return out ?? ops;
   }
 
   async commit(ops: WriteOp[]): Promise<void> {
@@ -187,7 +215,7 @@ export class FileStore extends MemoryState implements Store {
       }
       // Rolled back while it waited: it may have been built on a write the journal refused.
       if (entry.refused) throw entry.refused;
-      await this.journal.append({ ops });
+      await this.journal.append({ ops: this.journalOps(ops, undo) });
     } finally {
       // Durable, or refused (then onWriteFailure has undone it with every other write in flight).
       this.inflight.delete(entry);
@@ -324,13 +352,13 @@ export class FileStore extends MemoryState implements Store {
   }
 }
 
-/** A journal line must be `{ops: [...]}` of puts (with a document with an id) and deletes (with an id). */
+/** A journal line must be `{ops: [...]}` of puts (with a document with an id), deletes (with an id) and patches. */
 function parseJournalRecord(v: unknown): JournalRecord {
   const ops = (v as JournalRecord | null)?.ops;
   const ok =
     Array.isArray(ops) &&
-    ops.every((op) => typeof op?.collection === 'string' && (op.type === 'put' ? typeof op.doc?.id === 'string' : op.type === 'delete' && typeof op.id === 'string'));
-  if (!ok) throw new Error('not a store journal record ({ops: [put|delete …]})');
+    ops.every((op) => (op?.type === 'patch' ? isPatchOp(op) : typeof op?.collection === 'string' && (op.type === 'put' ? typeof op.doc?.id === 'string' : op.type === 'delete' && typeof op.id === 'string')));
+  if (!ok) throw new Error('not a store journal record ({ops: [put|delete|patch …]})');
   return v as JournalRecord;
 }
 

@@ -47,6 +47,12 @@ export interface UniqueIndex {
 export interface CollectionSpec {
   name: CollectionName;
   unique: UniqueIndex[];
+  /**
+   * The file store journals an update of a document as its changed fields (central/store/journal-patch.ts)
+   * instead of the whole document. Only for collections whose writers never change a stored document
+   * or its nested values in place (they copy what they change, as the audit's changed fields assume).
+   */
+  patches?: boolean;
 }
 
 export interface Store {

@@ -19,6 +19,9 @@ import { slimmed } from './slim.js';
 
 export { TERMINAL, type TaskState };
 
+/** A task's time to live when the create names none (`ttl`, the duration grammar). */
+const DEFAULT_TTL_MS = parseDuration('1h');
+
 export interface TaskHistoryEntry {
   state: TaskState;
   at: string;
@@ -200,24 +203,26 @@ export class TaskService {
       machineDoc = m;
     }
     if (input.id !== undefined && this.get(input.id)) throw new ConflictError(`task "${input.id}" already exists`, [{ path: 'id', message: 'exists' }]);
-    const ttlMs = parseDuration(input.ttl ?? '1h');
+    const ttlMs = input.ttl === undefined ? DEFAULT_TTL_MS : parseDuration(input.ttl);
     if (ttlMs < 1000 || ttlMs > 30 * 86_400_000) throw new InvalidError('ttl must be between 1s and 30d', [{ path: 'ttl', message: 'out of range' }]);
 
     const picked = this.pickAgent(input.site, machineDoc);
-    const known = agents.get(picked.id) ?? picked;
+    // One copy of the agent per batch (written with the tasks), its nextSeq moved on in place per task.
+    let agent = agents.get(picked.id);
+    if (!agent) agents.set(picked.id, (agent = { ...picked }));
     // Never below a number this central already handed out: a commit can wait before its claim reaches
     // the store (the file store used to pause writers while it compacted; a store may apply a commit only
     // once it is durable), and a create prepared meanwhile would read the old nextSeq. A number claimed by a write that then failed is a gap, which agents accept.
-    const agent = { ...known, nextSeq: Math.max(known.nextSeq, this.claimedSeq.get(known.id) ?? 0) };
-    agents.set(agent.id, { ...agent, nextSeq: agent.nextSeq + 1 });
-    this.claimedSeq.set(agent.id, agent.nextSeq + 1);
+    const seq = Math.max(agent.nextSeq, this.claimedSeq.get(agent.id) ?? 0);
+    agent.nextSeq = seq + 1;
+    this.claimedSeq.set(agent.id, seq + 1);
     const now = new Date();
     const envelope: TaskEnvelope = {
       v: 1,
       id: input.id ?? randomUUID(),
       site: input.site,
       agent: agent.id,
-      seq: agent.nextSeq,
+      seq,
       kind: input.kind,
       machine: machineId,
       payload: payload.data,
