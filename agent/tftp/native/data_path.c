@@ -592,6 +592,8 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
 
 /* file_send.c: sendFile / cancelSend / cork (HTTP file bodies with sendfile(2) off the event loop). */
 int register_file_send(napi_env env, napi_value exports);
+/* dhcp_io.c: udpOpen / udpSend / udpClose (the DHCP server's sockets, read and written in batches). */
+int register_dhcp_io(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -600,6 +602,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   if (register_file_send(env, exports) != 0) return NULL;
+  if (register_dhcp_io(env, exports) != 0) return NULL;
   return exports;
 }
 
