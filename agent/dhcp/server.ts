@@ -84,6 +84,8 @@ export const DhcpServerOptionsSchema = z
   .refine((o) => o.mode !== 'full' || !!o.leaseFile, { message: 'leaseFile is required in full mode', path: ['leaseFile'] });
 
 export interface DhcpServerStats {
+  /** Which sockets are in use (see udp.ts), once started. */
+  io?: 'native' | 'js';
   received: number;
   malformed: number;
   ignored: number;
@@ -225,7 +227,7 @@ export class DhcpServer {
   }
 
   stats(): DhcpServerStats {
-    return { ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, repliesBySubnet: structuredClone(this.st.repliesBySubnet), intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
+    return { ...(this.sockets[0] ? { io: this.sockets[0].kind } : {}), ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, repliesBySubnet: structuredClone(this.st.repliesBySubnet), intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
   }
 
   leases(): LeaseRecord[] {
