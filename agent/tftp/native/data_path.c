@@ -429,7 +429,9 @@ static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_add
   return 0;
 }
 
-static void throw_errno(napi_env env, const char *what, int err) {
+/* Also used by dhcp_io.c: an Error "what: strerror" with its errno. */
+void throw_errno(napi_env env, const char *what, int err);
+void throw_errno(napi_env env, const char *what, int err) {
   char msg[160];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value m, e, c;

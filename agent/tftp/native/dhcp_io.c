@@ -46,16 +46,8 @@ typedef struct dio {
   struct sockaddr_in from[MAX_SLOTS];
 } dio_t;
 
-static void dio_throw(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value m, e, c;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_error(env, NULL, m, &e);
-  napi_create_int32(env, err, &c);
-  napi_set_named_property(env, e, "errno", c);
-  napi_throw(env, e);
-}
+/* data_path.c: throws an Error "what: strerror(err)" carrying `errno`. */
+void throw_errno(napi_env env, const char *what, int err);
 
 static int opt_u32(napi_env env, napi_value obj, const char *key, uint32_t min, uint32_t max, uint32_t dflt, uint32_t *out) {
   napi_value v;
@@ -206,7 +198,7 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
 
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    dio_throw(env, "socket", errno);
+    throw_errno(env, "socket", errno);
     return NULL;
   }
   int one = 1;
@@ -218,7 +210,7 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   if (failed) {
     int err = errno;
     close(fd);
-    dio_throw(env, failed, err);
+    throw_errno(env, failed, err);
     return NULL;
   }
   if (rcvbuf > 0) {
@@ -263,7 +255,7 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     napi_delete_reference(env, d->rmeta_ref);
     napi_async_destroy(env, d->actx);
     free(d);
-    dio_throw(env, "uv_poll", -rc);
+    throw_errno(env, "uv_poll", -rc);
     return NULL;
   }
   d->open = 1;
