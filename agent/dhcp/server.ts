@@ -6,7 +6,9 @@
  * when `interface` is set) receives unicast (relays, renewals) and sends every reply. A socket bound to an
  * address sends limited broadcasts out of the interface owning that address, and replies to a relay leave
  * from the address the relay targeted. With `interface` set, broadcasts from sources outside that
- * interface's subnets are dropped.
+ * interface's subnets are dropped. The sockets are the addon's (recvmmsg/sendmmsg in batches) when it is
+ * built, else node:dgram, with the same behaviour either way (udp.ts). SO_BINDTODEVICE and IP_PKTINFO are
+ * not used on either path, so the layout above holds for both.
  */
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
