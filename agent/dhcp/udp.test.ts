@@ -9,7 +9,7 @@ import { nativeAddon } from '../tftp/native-data-path.js';
 import { MessageType, Opt } from './options.js';
 import { BOOTREQUEST, emptyPacket, MAX_PACKET_SIZE, parsePacket, serializePacket, type DhcpPacket } from './packet.js';
 import { DhcpServer } from './server.js';
-import { selectDhcpIo } from './udp.js';
+import { openUdpSocket, selectDhcpIo } from './udp.js';
 
 const native = selectDhcpIo('auto').kind === 'native';
 
@@ -96,6 +96,27 @@ describe.each([{ io: 'auto' as const, kind: 'native' as const }, { io: 'js' as c
       client.close();
       relayIn.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(kind === 'native' && !native)('a send the kernel refuses is reported with its code and the next sends still go', async () => {
+    const errors: (Error & { code?: string })[] = [];
+    const got: Buffer[] = [];
+    const peer = await bound('127.0.0.1', 0);
+    peer.on('message', (m) => got.push(m));
+    const s = await openUdpSocket(io, { address: '127.0.0.1', port: 0, broadcast: false, recvBufferSize: 1 << 16, onDatagram: () => undefined, onError: (e) => errors.push(e) });
+    try {
+      expect(s.kind).toBe(kind);
+      s.send(Buffer.from('one'), peer.address().port, '127.0.0.1');
+      s.send(Buffer.from('refused'), 67, '255.255.255.255'); // a broadcast without SO_BROADCAST: EACCES
+      s.send(Buffer.from('two'), peer.address().port, '127.0.0.1');
+      for (let t = 0; t < 250 && (got.length < 2 || errors.length < 1); t++) await new Promise((r) => setTimeout(r, 20));
+      expect(got.map((b) => b.toString()).sort()).toEqual(['one', 'two']);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.code).toBe('EACCES');
+    } finally {
+      await s.close();
+      peer.close();
     }
   });
 
