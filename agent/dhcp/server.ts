@@ -6,9 +6,10 @@
  * when `interface` is set) receives unicast (relays, renewals) and sends every reply. A socket bound to an
  * address sends limited broadcasts out of the interface owning that address, and replies to a relay leave
  * from the address the relay targeted. With `interface` set, broadcasts from sources outside that
- * interface's subnets are dropped.
+ * interface's subnets are dropped. The sockets are the addon's (recvmmsg/sendmmsg in batches) when it is
+ * built, else node:dgram, with the same behaviour either way (udp.ts). SO_BINDTODEVICE and IP_PKTINFO are
+ * not used on either path, so the layout above holds for both.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../../shared/log/logger.js';
@@ -23,6 +24,7 @@ import { DhcpIntake, type IntakeStats } from './intake.js';
 import { buildReply, type ReplySpec } from './reply.js';
 import { decodeRequest, isNetbootClient, type ClientRequest } from './request.js';
 import { selectSubnet } from './subnet-select.js';
+import { openUdpSocket, selectDhcpIo, type DhcpIo, type DhcpSocket } from './udp.js';
 
 export interface DhcpServerOptions {
   mode: 'full' | 'proxy' | 'off';
@@ -49,6 +51,11 @@ export interface DhcpServerOptions {
   sweepIntervalSec?: number;
   /** How long to wait at start for `interface` to come up with its address (default 120 s). */
   interfaceWaitSec?: number;
+  /**
+   * Sockets: 'auto' (default) reads and writes them in batches through the agent's native addon
+   * (recvmmsg/sendmmsg, agent/tftp/native/dhcp_io.c) when it is built, else node:dgram; 'js': node:dgram.
+   */
+  io?: DhcpIo;
 }
 
 const PortSchema = z.number().int().min(1).max(65535);
@@ -74,10 +81,13 @@ export const DhcpServerOptionsSchema = z
     declineQuarantineSec: z.number().nonnegative().default(600),
     sweepIntervalSec: z.number().positive().default(10),
     interfaceWaitSec: z.number().min(0).default(120),
+    io: z.enum(['auto', 'js']).default('auto'),
   })
   .refine((o) => o.mode !== 'full' || !!o.leaseFile, { message: 'leaseFile is required in full mode', path: ['leaseFile'] });
 
 export interface DhcpServerStats {
+  /** Which sockets are in use (see udp.ts), once started. */
+  io?: 'native' | 'js';
   received: number;
   malformed: number;
   ignored: number;
@@ -119,9 +129,6 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
  */
 const HANDLE_PER_TURN = 32;
 
-/** Sockets resolve the destination of a reply synchronously: it is always an address, never a name. */
-const literalLookup = (address: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void) => cb(null, address, 4);
-
 const UNKNOWN_MACHINE: MachineFacts = { known: false, netboot: true };
 
 export class DhcpServer {
@@ -129,9 +136,9 @@ export class DhcpServer {
     Pick<DhcpServerOptions, 'subnets' | 'reservations' | 'lookupMachine' | 'onLeaseEvent'>;
   private readonly logger: Logger;
   private store?: LeaseStore;
-  private sockets: Socket[] = [];
-  private senders = new Map<string, Socket>();
-  private proxySocket?: Socket;
+  private sockets: DhcpSocket[] = [];
+  private senders = new Map<string, DhcpSocket>();
+  private proxySocket?: DhcpSocket;
   private localAddresses: string[] = [];
   private localCidrs: string[] = [];
   private sweepTimer?: NodeJS.Timeout;
@@ -185,16 +192,17 @@ export class DhcpServer {
       return;
     }
     try {
-      const wild = await this.bind('0.0.0.0', this.o.port, 'dhcp');
+      const io = selectDhcpIo(this.o.io);
+      if (io.reason) this.logger.warn({ reason: io.reason }, 'dhcp: native socket path unavailable, using node:dgram');
+      const wild = await this.bind('0.0.0.0', this.o.port, 'dhcp', false);
       this.sockets.push(wild);
       for (const a of this.localAddresses) {
-        const s = await this.bind(a, this.o.port, 'dhcp');
-        s.setBroadcast(true);
+        const s = await this.bind(a, this.o.port, 'dhcp', true);
         this.sockets.push(s);
         this.senders.set(a, s);
       }
       if (this.o.mode === 'proxy') {
-        this.proxySocket = await this.bind(this.o.serverAddress, this.o.proxyPort, 'proxy');
+        this.proxySocket = await this.bind(this.o.serverAddress, this.o.proxyPort, 'proxy', false);
         this.sockets.push(this.proxySocket);
       }
     } catch (e) {
@@ -208,7 +216,7 @@ export class DhcpServer {
       this.sweepTimer.unref();
     }
     this.running = true;
-    this.logger.info({ mode: this.o.mode, addresses: this.localAddresses, port: this.o.port, interface: this.o.interface }, 'dhcp: listening');
+    this.logger.info({ mode: this.o.mode, addresses: this.localAddresses, port: this.o.port, interface: this.o.interface, io: this.sockets[0]?.kind }, 'dhcp: listening');
   }
 
   async stop(): Promise<void> {
@@ -221,7 +229,7 @@ export class DhcpServer {
   }
 
   stats(): DhcpServerStats {
-    return { ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, repliesBySubnet: structuredClone(this.st.repliesBySubnet), intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
+    return { ...(this.sockets[0] ? { io: this.sockets[0].kind } : {}), ...this.st, sent: { ...this.st.sent }, byType: { ...this.st.byType }, repliesBySubnet: structuredClone(this.st.repliesBySubnet), intake: this.intake.stats(), ...(this.store ? { leases: this.store.stats() } : {}) };
   }
 
   leases(): LeaseRecord[] {
@@ -412,31 +420,22 @@ export class DhcpServer {
     return null;
   }
 
-  private bind(address: string, port: number, listener: 'dhcp' | 'proxy'): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const s = createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup as never });
-      const onError = (e: Error) => {
-        s.close();
-        reject(e);
-      };
-      s.once('error', onError);
-      s.on('message', (msg, rinfo) => this.enqueue(msg, { from: { address: rinfo.address, port: rinfo.port }, localAddress: address, listener }));
-      s.bind({ address, port, exclusive: false }, () => {
-        s.off('error', onError);
-        // A boot storm delivers hundreds of DISCOVERs in one burst: the default receive buffer (~200 KB, a
-        // few hundred datagrams) overflows and every drop costs the client a retransmission timeout (seconds).
-        // The kernel caps the request at net.core.rmem_max.
-        try {
-          s.setRecvBufferSize(RECV_BUFFER_BYTES);
-        } catch {
-          /* not permitted: keep the default */
-        }
-        s.on('error', (e) => {
-          this.st.errors++;
-          this.logger.error({ err: e, address, port }, 'dhcp: socket error');
-        });
-        resolve(s);
-      });
+  /** Which socket implementation is in use ('native' or 'js'), once started. */
+  io(): 'native' | 'js' | undefined {
+    return this.sockets[0]?.kind;
+  }
+
+  private bind(address: string, port: number, listener: 'dhcp' | 'proxy', broadcast: boolean): Promise<DhcpSocket> {
+    return openUdpSocket(this.o.io, {
+      address,
+      port,
+      broadcast,
+      recvBufferSize: RECV_BUFFER_BYTES,
+      onDatagram: (buf, fromAddress, fromPort) => this.enqueue(buf, { from: { address: fromAddress, port: fromPort }, localAddress: address, listener }),
+      onError: (e) => {
+        this.st.errors++;
+        this.logger.error({ err: e, address, port }, 'dhcp: socket error');
+      },
     });
   }
 
@@ -478,18 +477,11 @@ export class DhcpServer {
         'dhcp: reply sent', // logged as it is handed to the socket (a failure is logged by onSent)
       );
     }
-    sock.send(bytes, out.to.port, out.to.address, this.onSent);
+    sock.send(bytes, out.to.port, out.to.address);
   }
 
-  /** One callback for every send (no closure per reply): dgram reports send errors only through it. */
-  private readonly onSent = (err: Error | null): void => {
-    if (!err) return;
-    this.st.errors++;
-    this.logger.warn({ err }, 'dhcp: send failed');
-  };
-
   private async closeSockets(): Promise<void> {
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.sockets.map((s) => s.close()));
     this.sockets = [];
     this.senders.clear();
     this.proxySocket = undefined;

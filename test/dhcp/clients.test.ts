@@ -4,6 +4,7 @@
  * namespaces attached by veth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectDhcpIo } from '../../agent/dhcp/udp.js';
 import { join } from 'node:path';
 import { checkPrereqs } from '../support/require.js';
 import type { NetNs } from '../support/netns.js';
@@ -73,6 +74,8 @@ describe.skipIf(!ready)('DHCP server with real clients', () => {
     expect(bound!.subnet).toBe('255.255.255.0');
     expect(bound!.serverid).toBe(SERVER);
     await server!.waitFor((e) => e.event === 'lease-event' && e.type === 'lease' && e.address === bound!.ip && e.mac === '02:00:00:00:00:01', 'lease event');
+    // The agent's sockets: batched through the addon when it is built (the relay suite runs node:dgram too).
+    expect(server!.events.find((e) => e.event === 'ready')!.io).toBe(selectDhcpIo('auto').kind);
   });
 
   it('udhcpc: renew (unicast REQUEST) keeps the address; release frees it', async () => {

@@ -27,6 +27,9 @@ export function buildRunners(): Built {
   );
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  // The agent's addon where the compiled agent/tftp/native-data-path.js looks for it: the server's
+  // sockets then take the native path (agent/dhcp/udp.ts), as in the agent.
+  if (existsSync(join(ROOT, 'agent/tftp/native/build'))) symlinkSync(join(ROOT, 'agent/tftp/native'), join(dir, 'agent/tftp/native'));
   return { dir, runner: join(dir, 'test/dhcp/runner.js'), client: join(dir, 'test/dhcp/client.js') };
 }
 

@@ -8,11 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { checkPrereqs } from '../support/require.js';
 import type { NetNs } from '../support/netns.js';
+import { selectDhcpIo } from '../../agent/dhcp/udp.js';
 import { closeDhcpSuite, openDhcpSuite, readUdhcpcLog, SERVER, ServerProc, udhcpcOnce, udhcpcScript, until, type Built } from './harness.js';
 
 const ready = checkPrereqs('dhcp relay', { root: true, commands: ['ip', 'busybox', 'dhcrelay'] });
 
-describe.skipIf(!ready)('DHCP through dhcrelay', () => {
+describe.skipIf(!ready).each([
+  { io: 'auto' as const, kind: selectDhcpIo('auto').kind },
+  { io: 'js' as const, kind: 'js' as const },
+])('DHCP through dhcrelay, $kind sockets', ({ io, kind }) => {
   let built: Built;
   let work: string;
   let rack: NetNs;
@@ -39,6 +43,7 @@ describe.skipIf(!ready)('DHCP through dhcrelay', () => {
         ],
         reservations: [],
         leaseFile: join(work, 'leases.jsonl'),
+        io,
       },
       work,
     );
@@ -65,6 +70,7 @@ describe.skipIf(!ready)('DHCP through dhcrelay', () => {
     expect(bound.router).toBe('198.18.1.1');
     expect(bound.lease).toBe('700');
     expect(bound.serverid).toBe(SERVER);
+    expect(server.events.find((e) => e.event === 'ready')!.io).toBe(kind);
 
     const lines = () => server.stderr().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     const received = await until(() => lines().find((l) => l.msg === 'dhcp: request received' && l.giaddr === '198.18.1.1' && l.type === 'REQUEST'), 'relayed REQUEST');

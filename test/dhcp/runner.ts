@@ -22,11 +22,12 @@ const server = new DhcpServer({
   lookupMachine: (mac) => machines[mac] ?? { known: false, netboot: true },
   bootUrls: { ipxeScript: `http://${cfg.serverAddress}:8080/boot.ipxe`, httpBoot: `http://${cfg.serverAddress}:8080/ipxe/ipxe.efi` },
   ...(cfg.leaseFile ? { leaseFile: cfg.leaseFile } : {}),
+  ...(cfg.io ? { io: cfg.io } : {}),
   logger: createLogger('dhcp', 'debug'),
   onLeaseEvent: (e) => out({ event: 'lease-event', ...e }),
 });
 await server.start();
-out({ event: 'ready', pid: process.pid, leases: server.leases() });
+out({ event: 'ready', pid: process.pid, io: server.io(), leases: server.leases() });
 process.on('SIGUSR1', () => out({ event: 'leases', leases: server.leases(), stats: server.stats() }));
 process.on('SIGTERM', () => {
   void server.stop().then(() => process.exit(0));

@@ -429,7 +429,9 @@ static int get_ipv4(napi_env env, napi_value obj, const char *key, struct in_add
   return 0;
 }
 
-static void throw_errno(napi_env env, const char *what, int err) {
+/* Also used by dhcp_io.c: an Error "what: strerror" with its errno. */
+void throw_errno(napi_env env, const char *what, int err);
+void throw_errno(napi_env env, const char *what, int err) {
   char msg[160];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value m, e, c;
@@ -592,6 +594,8 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
 
 /* file_send.c: sendFile / cancelSend / cork (HTTP file bodies with sendfile(2) off the event loop). */
 int register_file_send(napi_env env, napi_value exports);
+/* dhcp_io.c: udpOpen / udpSend / udpClose (the DHCP server's sockets, read and written in batches). */
+int register_dhcp_io(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -600,6 +604,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   if (register_file_send(env, exports) != 0) return NULL;
+  if (register_dhcp_io(env, exports) != 0) return NULL;
   return exports;
 }
 

@@ -308,6 +308,21 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active, activeSec: active };
 }
 
+/** The agent's own DHCP counters (its STATS line at exit): sockets, journal batches, intake drops. */
+function agentDhcpNote(p: ChildProcess): string {
+  try {
+    const st = JSON.parse(/^STATS (.*)$/m.exec((p as ChildProcess & { output: () => string }).output())?.[1] ?? '{}') as {
+      dhcp?: { io?: string; received: number; intake: { shedDiscovers: number; shedOthers: number }; leases?: { journal?: { batches: number; appends: number } } };
+    };
+    const d = st.dhcp;
+    if (!d) return '';
+    const j = d.leases?.journal;
+    return `; agent: ${d.io ?? '?'} sockets, ${d.received} datagrams, journal ${j ? `${j.batches} fsync batches (${(j.appends / j.batches).toFixed(1)} records each)` : '?'}, intake shed ${d.intake.shedDiscovers} DISCOVERs / ${d.intake.shedOthers} others`;
+  } catch {
+    return '';
+  }
+}
+
 async function dhcpPhase(a: Args): Promise<string[]> {
   const lines: string[] = [];
   const runs: DhcpRun[] = [];
@@ -342,7 +357,8 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         console.log(
           `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
-            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores`,
+            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores` +
+            (server.startsWith('underlay') ? agentDhcpNote(p) : ''),
         );
       }
     }
