@@ -5,6 +5,7 @@
  *
  *   ip netns exec CLIENT_NS node dist/scripts/bench/images/dhcp-probe.js '{"relay":"198.19.0.1","server":"198.18.0.1","intervalMs":20,"macPrefix":1}'
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { macFor, RelayDhcpClient, type DoraResult } from '../boot/dhcp-client.js';
 
 export interface ProbeSpec {
@@ -21,6 +22,8 @@ export interface ProbeResult {
   p50ms: number;
   p99ms: number;
   maxMs: number;
+  /** The probe's own event-loop delay p99, ms: a probe starved of CPU times itself, not the server. */
+  ownLoopP99ms?: number;
 }
 
 export function summarise(results: DoraResult[]): ProbeResult {
@@ -33,6 +36,8 @@ async function main(spec: ProbeSpec): Promise<void> {
   // One attempt per phase, long timeout: a slow answer is measured as slow, not hidden by a resend.
   const client = new RelayDhcpClient({ relay: spec.relay, server: spec.server, timeoutMs: 5000, retries: 0 });
   await client.open();
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const pending: Promise<DoraResult>[] = [];
   let i = 0;
   const timer = setInterval(() => pending.push(client.dora(macFor(spec.macPrefix, i++))), spec.intervalMs);
@@ -41,7 +46,7 @@ async function main(spec: ProbeSpec): Promise<void> {
   clearInterval(timer);
   const results = await Promise.all(pending);
   await client.close();
-  process.stdout.write(`RESULT ${JSON.stringify(summarise(results))}\n`, () => process.exit(0));
+  process.stdout.write(`RESULT ${JSON.stringify({ ...summarise(results), ownLoopP99ms: Math.round(loop.percentile(99) / 1e4) / 100 })}\n`, () => process.exit(0));
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as ProbeSpec).catch((e: Error) => {
