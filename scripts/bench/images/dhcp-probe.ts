@@ -22,14 +22,21 @@ export interface ProbeResult {
   p50ms: number;
   p99ms: number;
   maxMs: number;
+  /** DISCOVER → OFFER p99 (no disk on the server's side) and OFFER → ACK p99 (the ACK waits for the lease's fdatasync), ms. */
+  offerP99ms: number;
+  ackP99ms: number;
   /** The probe's own event-loop delay p99, ms: a probe starved of CPU times itself, not the server. */
   ownLoopP99ms?: number;
 }
 
 export function summarise(results: DoraResult[]): ProbeResult {
   const ms = results.filter((r) => r.ok).map((r) => r.ms).sort((a, b) => a - b);
-  const at = (p: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor((p / 100) * ms.length))]! : NaN);
-  return { count: results.length, failed: results.length - ms.length, p50ms: at(50), p99ms: at(99), maxMs: ms.length ? ms[ms.length - 1]! : NaN };
+  const pct = (xs: number[], p: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : NaN);
+  const at = (p: number) => pct(ms, p);
+  const ok = results.filter((r) => r.ok && r.offerMs !== undefined);
+  const offer = ok.map((r) => r.offerMs!).sort((a, b) => a - b);
+  const ack = ok.map((r) => r.ms - r.offerMs!).sort((a, b) => a - b);
+  return { count: results.length, failed: results.length - ms.length, p50ms: at(50), p99ms: at(99), maxMs: ms.length ? ms[ms.length - 1]! : NaN, offerP99ms: pct(offer, 99), ackP99ms: pct(ack, 99) };
 }
 
 async function main(spec: ProbeSpec): Promise<void> {

@@ -22,8 +22,9 @@
  * DORA every `--probe-ms` with a new MAC) runs during both servers' downloads: during nginx's it shows
  * what the machine's load alone does to DHCP.
  *
- * Printed: per run the throughput, the CPU seconds of the server (in all, per GiB sent, and of its main
- * thread: the agent's event loop, which DHCP shares; the sendfile copies run on the addon's threads) and of all clients (the clients must not
+ * Printed: per run the throughput, the CPU seconds of the server (in all, per GiB sent), of the agent's
+ * main thread (its event loop, which answers the DHCP probe in both servers' runs: the difference is what
+ * serving costs the loop; the sendfile copies run on the addon's threads) and of all clients (the clients must not
  * be the limit: their CPU share is printed), the DHCP p50/p99/max, the agent's event-loop delay p99 over
  * the run (bench-only monitorEventLoopDelay in scripts/bench/boot/agent.ts, read with SIGUSR2) and the
  * probe's own event-loop delay p99 (a starved probe times itself); then the ratio agent/nginx (median over
@@ -31,7 +32,7 @@
  * the load average before and after.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,12 @@ import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns
 import type { ProbeResult, ProbeSpec } from './dhcp-probe.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** Dirty + under-writeback page cache, MiB (/proc/meminfo): a disk still busy with writeback delays every fsync. */
+function dirtyMiB(): number {
+  const m = readFileSync('/proc/meminfo', 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(m)?.[1] ?? 0);
+  return Math.round((kb('Dirty') + kb('Writeback')) / 1024);
+}
 const bootBench = fileURLToPath(new URL('../boot/', import.meta.url));
 const NGINX = '/usr/sbin/nginx';
 const AGENT_PORT = 8080;
@@ -119,6 +126,9 @@ function writeImage(path: string, bytes: number): void {
   const fd = openSync(path, 'w');
   try {
     for (let off = 0; off < bytes; off += MiB) writeSync(fd, block, 0, Math.min(MiB, bytes - off));
+    // On disk before any run: otherwise the first server's run shares the disk with the writeback of
+    // the whole image, and the agent's lease fdatasync (every DHCP ACK) waits behind it.
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -136,6 +146,8 @@ function nginxConfig(root: string, confDir: string): string {
     '  access_log off;',
     '  sendfile on;',
     '  tcp_nopush on;',
+    // The agent drops a client that took no byte for 120 s (its idle timeout); nginx's default is 60 s.
+    '  send_timeout 120s;',
     '  default_type application/octet-stream;',
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(confDir, t)};`),
     `  server { listen ${SERVER_ADDR}:${NGINX_PORT}; location /files/ { alias ${root}/; } }`,
@@ -152,7 +164,7 @@ interface Run {
   ok: number;
   bytes: number;
   serverCpuSec: number;
-  /** The server's main thread (the agent's event loop; nginx's master, idle). */
+  /** The agent's main thread (its event loop: DHCP in both servers' runs, the HTTP requests in its own). */
   loopCpuSec: number;
   clientCpuSec: number;
   dhcp: ProbeResult;
@@ -250,25 +262,26 @@ async function main(): Promise<void> {
   // Warm-up, not counted: the image into the page cache, both servers' first requests.
   for (const s of servers) execFileSync('ip', net.client.argv(['curl', '-sf', '-o', '/dev/null', s.url]));
 
+  console.log(`# page cache dirty or under writeback before the runs: ${dirtyMiB()} MiB (the image was fsync'd)`);
   const runs: Run[] = [];
-  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | server CPU s per GiB | event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) | agent loop delay p99 / max ms | probe loop p99 ms |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|');
+  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | server CPU s per GiB | agent event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) | DHCP p99 to OFFER / OFFER to ACK ms | agent loop delay p99 / max ms | probe loop p99 ms |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|');
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of round % 2 ? [...servers].reverse() : servers) {
       const stopProbe = await probe(round, s.name);
       await agentLoopDelay(agent);
       const cpu0 = cpuSec(s.pid);
-      const loop0 = mainThreadCpuSec(s.pid);
+      const loop0 = mainThreadCpuSec(agent.pid!);
       const d = await download(s.url);
       const serverCpuSec = cpuSec(s.pid) - cpu0;
-      const loopCpuSec = mainThreadCpuSec(s.pid) - loop0;
+      const loopCpuSec = mainThreadCpuSec(agent.pid!) - loop0;
       const agentLoop = await agentLoopDelay(agent);
       const dhcp = await stopProbe();
       const r: Run = { server: s.name, round, gibPerSec: d.bytes / (1024 * MiB) / d.wallSec, ...d, serverCpuSec, loopCpuSec, dhcp, agentLoop };
       runs.push(r);
       const share = r.clientCpuSec / r.wallSec / 2;
       console.log(
-        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) | ${agentLoop.p99ms.toFixed(1)} / ${agentLoop.maxMs.toFixed(1)} | ${dhcp.ownLoopP99ms?.toFixed(1) ?? '–'} |`,
+        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) | ${dhcp.offerP99ms.toFixed(1)} / ${dhcp.ackP99ms.toFixed(1)} | ${agentLoop.p99ms.toFixed(1)} / ${agentLoop.maxMs.toFixed(1)} | ${dhcp.ownLoopP99ms?.toFixed(1) ?? '–'} |`,
       );
     }
   }
