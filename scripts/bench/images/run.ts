@@ -13,10 +13,12 @@
  * as the agent runs them) and nginx (its own config in the temp dir, `sendfile on`, worker_processes
  * auto) in the server namespace, both serving `/files/image.raw` from the same file; the clients are
  * `--clients` curl processes in the client namespace (`curl -o /dev/null`, one whole-file GET each, what
- * the deploy's first request is), all started at once, at nice `--clients-nice` (default 19, the same for
- * both servers): the clients stand in for remote machines, which on a real network take no CPU from the
+ * the deploy's first request is), all started at once, at nice `--clients-nice` (default 19) under
+ * SCHED_IDLE (`--clients-sched idle`, the default; `other` for normal scheduling), the same for both
+ * servers: the clients stand in for remote machines, which on a real network take no CPU from the
  * server; here they share its 2 cores, and at nice 0 their 100 processes delay the server (and the DHCP
- * probe) as no remote machine could. The printed clients' CPU share shows whether they were the limit
+ * probe) as no remote machine could, and take the CPU share the agent's nice-10 sender threads give up
+ * for DHCP (nginx's workers run at nice 0). The printed clients' CPU share shows whether they were the limit
  * anyway. Per server: aggregate throughput = bytes
  * received by all clients / time until the last one finished. The DHCP probe (dhcp-probe.ts, a relayed
  * DORA every `--probe-ms` with a new MAC) runs during both servers' downloads: during nginx's it shows
@@ -64,6 +66,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     'probe-ms': { type: 'string', default: '20' },
     'clients-nice': { type: 'string', default: '19' },
+    'clients-sched': { type: 'string', default: 'idle' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -72,6 +75,8 @@ const CLIENTS = Number(args.clients);
 const ROUNDS = Math.max(1, Number(args.rounds));
 const PROBE_MS = Math.max(1, Number(args['probe-ms']));
 const CLIENTS_NICE = Math.min(19, Math.max(0, Number(args['clients-nice'])));
+/** 'idle': the clients run under SCHED_IDLE (chrt --idle), so they get a core only when the server's threads do not want it. */
+const CLIENTS_SCHED = args['clients-sched'] === 'other' ? 'other' : 'idle';
 
 let net: BenchNet | undefined;
 let dir = '';
@@ -194,7 +199,8 @@ async function agentLoopDelay(agent: ChildProcess & { out: () => string }): Prom
 async function download(url: string): Promise<{ wallSec: number; ok: number; bytes: number; clientCpuSec: number }> {
   const script = `for i in $(seq 1 ${CLIENTS}); do curl -s -o /dev/null -w '%{http_code} %{size_download}\\n' '${url}' & done; wait; times`;
   const t0 = performance.now();
-  const p = net!.spawn(net!.client, ['nice', '-n', String(CLIENTS_NICE), 'bash', '-c', script]);
+  const sched = CLIENTS_SCHED === 'idle' ? ['chrt', '--idle', '0'] : [];
+  const p = net!.spawn(net!.client, [...sched, 'nice', '-n', String(CLIENTS_NICE), 'bash', '-c', script]);
   let out = '';
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
@@ -237,7 +243,9 @@ async function main(): Promise<void> {
   const confDir = join(dir, 'nginx');
   for (const d of [boot, join(dir, 'tftp'), join(dir, 'ipxe'), confDir]) mkdirSync(d, { recursive: true });
   console.log(`# image distribution: ${CLIENTS} clients × ${SIZE / MiB} MiB, ${ROUNDS} round(s), DHCP probe every ${PROBE_MS} ms; load average ${load0}`);
-  console.log(`# the clients (curl) run at nice ${CLIENTS_NICE} for both servers (they stand in for remote machines; --clients-nice 0 for the old setup); servers and the DHCP probe at nice 0`);
+  console.log(
+    `# the clients (curl) run at nice ${CLIENTS_NICE}${CLIENTS_SCHED === 'idle' ? ' under SCHED_IDLE' : ''} for both servers (they stand in for remote machines; --clients-nice 0 --clients-sched other for the old setup); servers and the DHCP probe at nice 0 (SCHED_OTHER)`,
+  );
   writeImage(join(boot, IMAGE), SIZE);
   writeFileSync(join(confDir, 'nginx.conf'), nginxConfig(boot, confDir));
 
