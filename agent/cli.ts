@@ -32,6 +32,7 @@ interface RunFlags {
   allowUnpinned?: boolean;
   bootTokenTtl: string;
   httpMaxConnections: string;
+  httpFileDownloadsPerAddress: string;
   outboxMaxRecords: string;
   outboxMaxBytes: string;
   powerPollInterval: string;
@@ -73,6 +74,7 @@ function bootOptions(f: RunFlags): BootListenerOptions | null {
     ...(f.allowUnpinned ? { allowUnpinned: true } : {}),
     bootTokenTtlMs: parseDuration(f.bootTokenTtl),
     httpLimits: { maxConnections: parseCount(f.httpMaxConnections, '--http-max-connections') },
+    fileDownloadsPerAddress: parseCount(f.httpFileDownloadsPerAddress, '--http-file-downloads-per-address'),
   };
 }
 
@@ -161,6 +163,11 @@ export function register(program: Command): void {
     )
     .option('--boot-token-ttl <duration>', 'how long a boot script\'s single-use boot token may be claimed (env UNDERLAY_BOOT_TOKEN_TTL)', process.env.UNDERLAY_BOOT_TOKEN_TTL ?? '15m')
     .option('--http-max-connections <n>', 'open HTTP boot connections at most (env UNDERLAY_HTTP_MAX_CONNECTIONS)', process.env.UNDERLAY_HTTP_MAX_CONNECTIONS ?? '4096')
+    .option(
+      '--http-file-downloads-per-address <n>',
+      'boot-file downloads (/files/*) one client address may run at once, of the 256 served at once; past it 503 + Retry-After (env UNDERLAY_HTTP_FILE_DOWNLOADS_PER_ADDRESS)',
+      process.env.UNDERLAY_HTTP_FILE_DOWNLOADS_PER_ADDRESS ?? '64',
+    )
     .option('--outbox-max-records <n>', 'unsent reports and events kept at most; past it new events are refused (503) (env UNDERLAY_OUTBOX_MAX_RECORDS)', process.env.UNDERLAY_OUTBOX_MAX_RECORDS ?? String(DEFAULT_OUTBOX_LIMITS.maxRecords))
     .option('--outbox-max-bytes <size>', 'bytes of unsent reports and events kept at most, e.g. 64M (env UNDERLAY_OUTBOX_MAX_BYTES)', process.env.UNDERLAY_OUTBOX_MAX_BYTES ?? String(DEFAULT_OUTBOX_LIMITS.maxBytes))
     .option('--power-poll-interval <duration>', 'how often the BMCs of the site\'s machines are read; 0 turns polling off (env UNDERLAY_POWER_POLL_INTERVAL)', process.env.UNDERLAY_POWER_POLL_INTERVAL ?? '60s')

@@ -37,6 +37,8 @@ export interface BootListenerOptions {
   bootTokenTtlMs?: number;
   /** Connection limits and timeouts of the HTTP boot server. */
   httpLimits?: HttpServerLimits;
+  /** Boot-file downloads (`/files/*`) one client address may run at once (default a quarter of the 256 slots). */
+  fileDownloadsPerAddress?: number;
   /** Counts each finished HTTP boot request (the agent's metrics). */
   onHttpRequest?: (route: string, status: number) => void;
 }
@@ -99,6 +101,7 @@ export async function startBootListeners(rt: AgentRuntime, o: BootListenerOption
     openSecret,
     localArtifact: (url) => artifacts.localPath(url),
     ...(o.allowUnpinned ? { allowUnpinned: true } : {}),
+    ...(o.fileDownloadsPerAddress ? { maxFileDownloadsPerAddress: o.fileDownloadsPerAddress } : {}),
     ...(o.onHttpRequest ? { onRequest: o.onHttpRequest } : {}),
     leasedAddresses: (mac) => {
       const now = Date.now();

@@ -62,8 +62,9 @@ export function registerBootFiles(app: Hono, h: BootHttp): void {
       if (!(await realFileInside(bootDir, target))) throw new NotFoundError('no such file on this agent');
     }
     if (c.req.method !== 'GET') return next();
-    // A download slot, held until the response is closed (sent or abandoned); none free: 503 + Retry-After.
-    const slot = h.fileAdmission.enter();
+    // A download slot, held until the response is closed (sent or abandoned); none free, or this client
+    // address holding its share of them: 503 + Retry-After.
+    const slot = h.fileAdmission.enter(h.remote(c));
     if ('retryAfterSec' in slot) {
       // The connection goes too: a waiting client holds no socket (iPXE reconnects for its retry anyway).
       c.header('connection', 'close');

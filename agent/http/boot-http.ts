@@ -65,6 +65,8 @@ export interface BootHttpOptions {
   leasedAddresses?: (mac: string) => string[];
   /** Boot-file downloads (`/files/*`) served at once; more get 503 + Retry-After (agent/http/file-admission.ts). */
   maxFileDownloads?: number;
+  /** Of those, what one client address may hold at once (default a quarter of them). */
+  maxFileDownloadsPerAddress?: number;
   /** Called once per finished request with its route pattern and status (the agent's metrics). */
   onRequest?: (route: string, status: number) => void;
 }
@@ -82,7 +84,10 @@ export class BootHttp {
   constructor(readonly o: BootHttpOptions) {
     this.log = o.rt.logger;
     this.urls = bootUrls(o.agent.httpUrl);
-    this.fileAdmission = new FileAdmission({ ...(o.maxFileDownloads ? { max: o.maxFileDownloads } : {}) });
+    this.fileAdmission = new FileAdmission({
+      ...(o.maxFileDownloads ? { max: o.maxFileDownloads } : {}),
+      ...(o.maxFileDownloadsPerAddress ? { perAddress: o.maxFileDownloadsPerAddress } : {}),
+    });
     this.fixed = o.renderer instanceof BootRenderer ? o.renderer : o.renderer ? null : new BootRenderer({ logger: this.log });
     const rates = { ...DEFAULT_RATES, ...o.rates };
     this.limits = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, new MachineRateLimits(v)])) as Record<keyof MachineRateSpecs, MachineRateLimits>;

@@ -7,9 +7,12 @@
  *
  *   ip netns exec NS node dist/scripts/bench/boot/agent.js JSON
  *
- * Prints `READY` once every listener is bound and `STATS {...}` on SIGTERM, then exits.
+ * Prints `READY` once every listener is bound and `STATS {...}` on SIGTERM, then exits. On SIGUSR2 it prints
+ * `LOOP {...}`: the event loop's delay (perf_hooks.monitorEventLoopDelay, 10 ms resolution) since the
+ * previous SIGUSR2 (or the start) as p50/p99/max ms, and resets it (the images bench reads it per run).
  */
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SubnetSchema } from '../../../shared/dhcp/config.js';
 import { createLogger } from '../../../shared/log/logger.js';
 import { DhcpServer } from '../../../agent/dhcp/server.js';
@@ -59,6 +62,8 @@ async function main(spec: AgentSpec): Promise<void> {
     agent: { httpUrl, tftpAddress: spec.address, pubkey: '' },
     bootDir: spec.bootDir,
     ipxeDir: spec.ipxeDir,
+    // Every bench client comes from the client namespace's one address: no per-address share.
+    maxFileDownloadsPerAddress: 1e9,
     onRequest: (route, status) => {
       if (route !== BOOT_ROUTES.files) return;
       if (status === 503) files.refused++;
@@ -92,6 +97,14 @@ async function main(spec: AgentSpec): Promise<void> {
     });
     await dhcp.start();
   }
+  // Bench-only: how long a timer (and so a DHCP datagram) waited for the event loop.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  process.on('SIGUSR2', () => {
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    process.stdout.write(`LOOP ${JSON.stringify({ p50ms: ms(loop.percentile(50)), p99ms: ms(loop.percentile(99)), maxMs: ms(loop.max), samples: loop.count })}\n`);
+    loop.reset();
+  });
   process.stdout.write('READY\n');
   const stop = async () => {
     const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats(), files };

@@ -22,6 +22,8 @@ export interface DoraResult {
   nextServer?: string;
   /** Send of the first DISCOVER to the ACK, ms. */
   ms: number;
+  /** Send of the first DISCOVER to the (last) OFFER, ms: the part without the server's lease fsync. */
+  offerMs?: number;
   /** Packets re-sent after a timeout. */
   resends: number;
   /** NAKs received (each restarts the DORA with a new DISCOVER, as RFC 2131 3.1 has a client do). */
@@ -38,6 +40,7 @@ interface Pending {
   offered?: string;
   serverId?: string;
   started: number;
+  offerAt?: number;
   tries: number;
   resends: number;
   naks: number;
@@ -155,10 +158,10 @@ export class RelayDhcpClient {
     this.send(p, p.phase === 'discover' ? p.discover : p.request!);
   }
 
-  private finish(p: Pending, r: Omit<DoraResult, 'mac' | 'ms' | 'resends' | 'naks'>): void {
+  private finish(p: Pending, r: Omit<DoraResult, 'mac' | 'ms' | 'offerMs' | 'resends' | 'naks'>): void {
     clearTimeout(p.timer);
     this.byXid.delete(p.xid);
-    p.resolve({ mac: p.mac, ms: performance.now() - p.started, resends: p.resends, naks: p.naks, ...r });
+    p.resolve({ mac: p.mac, ms: performance.now() - p.started, ...(p.offerAt !== undefined ? { offerMs: p.offerAt - p.started } : {}), resends: p.resends, naks: p.naks, ...r });
   }
 
   private onMessage(msg: Buffer): void {
@@ -180,6 +183,7 @@ export class RelayDhcpClient {
     const serverId = sid && sid.length === 4 ? [...sid].join('.') : undefined;
     if (type === MessageType.OFFER && p.phase === 'discover') {
       this.counters.offers++;
+      p.offerAt = performance.now();
       p.phase = 'request';
       p.offered = pkt.yiaddr;
       p.serverId = serverId;

@@ -5,7 +5,7 @@
  * one event loop).
  *
  *   npm run build
- *   node dist/scripts/bench/images/run.js [--size-mib 1024] [--clients 100] [--rounds 1] [--probe-ms 20] [--keep]
+ *   node dist/scripts/bench/images/run.js [--size-mib 1024] [--clients 100] [--rounds 1] [--probe-ms 20] [--clients-nice 19] [--keep]
  *
  * Needs root (network namespaces), nginx (/usr/sbin/nginx, Debian nginx-light) and curl. Layout: the
  * boot bench's namespaces (scripts/bench/boot/ns.ts, 198.18.0.0/15): the agent's boot services
@@ -13,19 +13,28 @@
  * as the agent runs them) and nginx (its own config in the temp dir, `sendfile on`, worker_processes
  * auto) in the server namespace, both serving `/files/image.raw` from the same file; the clients are
  * `--clients` curl processes in the client namespace (`curl -o /dev/null`, one whole-file GET each, what
- * the deploy's first request is), all started at once. Per server: aggregate throughput = bytes
+ * the deploy's first request is), all started at once, at nice `--clients-nice` (default 19) under
+ * SCHED_IDLE (`--clients-sched idle`, the default; `other` for normal scheduling), the same for both
+ * servers: the clients stand in for remote machines, which on a real network take no CPU from the
+ * server; here they share its 2 cores, and at nice 0 their 100 processes delay the server (and the DHCP
+ * probe) as no remote machine could, and take the CPU share the agent's nice-10 sender threads give up
+ * for DHCP (nginx's workers run at nice 0). The printed clients' CPU share shows whether they were the limit
+ * anyway. Per server: aggregate throughput = bytes
  * received by all clients / time until the last one finished. The DHCP probe (dhcp-probe.ts, a relayed
  * DORA every `--probe-ms` with a new MAC) runs during both servers' downloads: during nginx's it shows
  * what the machine's load alone does to DHCP.
  *
- * Printed: per run the throughput, the CPU seconds of the server (in all, per GiB sent, and of its main
- * thread: the agent's event loop, which DHCP shares; the sendfile copies run on the addon's threads) and of all clients (the clients must not
- * be the limit: their CPU share is printed), the DHCP p50/p99/max; then the ratio agent/nginx (median over
+ * Printed: per run the throughput, the CPU seconds of the server (in all, per GiB sent), of the agent's
+ * main thread (its event loop, which answers the DHCP probe in both servers' runs: the difference is what
+ * serving costs the loop; the sendfile copies run on the addon's threads) and of all clients (the clients must not
+ * be the limit: their CPU share is printed), the DHCP p50/p99/max, the agent's event-loop delay p99 over
+ * the run (bench-only monitorEventLoopDelay in scripts/bench/boot/agent.ts, read with SIGUSR2) and the
+ * probe's own event-loop delay p99 (a starved probe times itself); then the ratio agent/nginx (median over
  * rounds, servers alternating first), the DHCP p99 while the agent serves against the 50 ms target, and
  * the load average before and after.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +45,12 @@ import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns
 import type { ProbeResult, ProbeSpec } from './dhcp-probe.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** Dirty + under-writeback page cache, MiB (/proc/meminfo): a disk still busy with writeback delays every fsync. */
+function dirtyMiB(): number {
+  const m = readFileSync('/proc/meminfo', 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(m)?.[1] ?? 0);
+  return Math.round((kb('Dirty') + kb('Writeback')) / 1024);
+}
 const bootBench = fileURLToPath(new URL('../boot/', import.meta.url));
 const NGINX = '/usr/sbin/nginx';
 const AGENT_PORT = 8080;
@@ -50,6 +65,8 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '100' },
     rounds: { type: 'string', default: '1' },
     'probe-ms': { type: 'string', default: '20' },
+    'clients-nice': { type: 'string', default: '19' },
+    'clients-sched': { type: 'string', default: 'idle' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -57,6 +74,9 @@ const SIZE = Number(args['size-mib']) * MiB;
 const CLIENTS = Number(args.clients);
 const ROUNDS = Math.max(1, Number(args.rounds));
 const PROBE_MS = Math.max(1, Number(args['probe-ms']));
+const CLIENTS_NICE = Math.min(19, Math.max(0, Number(args['clients-nice'])));
+/** 'idle': the clients run under SCHED_IDLE (chrt --idle), so they get a core only when the server's threads do not want it. */
+const CLIENTS_SCHED = args['clients-sched'] === 'other' ? 'other' : 'idle';
 
 let net: BenchNet | undefined;
 let dir = '';
@@ -111,6 +131,9 @@ function writeImage(path: string, bytes: number): void {
   const fd = openSync(path, 'w');
   try {
     for (let off = 0; off < bytes; off += MiB) writeSync(fd, block, 0, Math.min(MiB, bytes - off));
+    // On disk before any run: otherwise the first server's run shares the disk with the writeback of
+    // the whole image, and the agent's lease fdatasync (every DHCP ACK) waits behind it.
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -128,6 +151,8 @@ function nginxConfig(root: string, confDir: string): string {
     '  access_log off;',
     '  sendfile on;',
     '  tcp_nopush on;',
+    // The agent drops a client that took no byte for 120 s (its idle timeout); nginx's default is 60 s.
+    '  send_timeout 120s;',
     '  default_type application/octet-stream;',
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(confDir, t)};`),
     `  server { listen ${SERVER_ADDR}:${NGINX_PORT}; location /files/ { alias ${root}/; } }`,
@@ -144,17 +169,38 @@ interface Run {
   ok: number;
   bytes: number;
   serverCpuSec: number;
-  /** The server's main thread (the agent's event loop; nginx's master, idle). */
+  /** The agent's main thread (its event loop: DHCP in both servers' runs, the HTTP requests in its own). */
   loopCpuSec: number;
   clientCpuSec: number;
   dhcp: ProbeResult;
+  /** The agent's event-loop delay over the run (it answers DHCP in both servers' runs). */
+  agentLoop: LoopDelay;
+}
+
+interface LoopDelay {
+  p50ms: number;
+  p99ms: number;
+  maxMs: number;
+}
+
+/** The agent's event-loop delay since the previous call (SIGUSR2 makes scripts/bench/boot/agent.ts print and reset it). */
+async function agentLoopDelay(agent: ChildProcess & { out: () => string }): Promise<LoopDelay> {
+  const before = agent.out().length;
+  process.kill(agent.pid!, 'SIGUSR2');
+  for (let i = 0; i < 500; i++) {
+    const m = /^LOOP (.*)$/m.exec(agent.out().slice(before));
+    if (m) return JSON.parse(m[1]!) as LoopDelay;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the agent printed no LOOP line within 5 s');
 }
 
 /** All clients at once in the client namespace; returns per-client bytes and the clients' CPU seconds (bash `times`). */
 async function download(url: string): Promise<{ wallSec: number; ok: number; bytes: number; clientCpuSec: number }> {
   const script = `for i in $(seq 1 ${CLIENTS}); do curl -s -o /dev/null -w '%{http_code} %{size_download}\\n' '${url}' & done; wait; times`;
   const t0 = performance.now();
-  const p = net!.spawn(net!.client, ['bash', '-c', script]);
+  const sched = CLIENTS_SCHED === 'idle' ? ['chrt', '--idle', '0'] : [];
+  const p = net!.spawn(net!.client, [...sched, 'nice', '-n', String(CLIENTS_NICE), 'bash', '-c', script]);
   let out = '';
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
@@ -197,6 +243,9 @@ async function main(): Promise<void> {
   const confDir = join(dir, 'nginx');
   for (const d of [boot, join(dir, 'tftp'), join(dir, 'ipxe'), confDir]) mkdirSync(d, { recursive: true });
   console.log(`# image distribution: ${CLIENTS} clients × ${SIZE / MiB} MiB, ${ROUNDS} round(s), DHCP probe every ${PROBE_MS} ms; load average ${load0}`);
+  console.log(
+    `# the clients (curl) run at nice ${CLIENTS_NICE}${CLIENTS_SCHED === 'idle' ? ' under SCHED_IDLE' : ''} for both servers (they stand in for remote machines; --clients-nice 0 --clients-sched other for the old setup); servers and the DHCP probe at nice 0 (SCHED_OTHER)`,
+  );
   writeImage(join(boot, IMAGE), SIZE);
   writeFileSync(join(confDir, 'nginx.conf'), nginxConfig(boot, confDir));
 
@@ -221,23 +270,26 @@ async function main(): Promise<void> {
   // Warm-up, not counted: the image into the page cache, both servers' first requests.
   for (const s of servers) execFileSync('ip', net.client.argv(['curl', '-sf', '-o', '/dev/null', s.url]));
 
+  console.log(`# page cache dirty or under writeback before the runs: ${dirtyMiB()} MiB (the image was fsync'd)`);
   const runs: Run[] = [];
-  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | server CPU s per GiB | event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | server CPU s per GiB | agent event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) | DHCP p99 to OFFER / OFFER to ACK ms | agent loop delay p99 / max ms | probe loop p99 ms |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|');
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of round % 2 ? [...servers].reverse() : servers) {
       const stopProbe = await probe(round, s.name);
+      await agentLoopDelay(agent);
       const cpu0 = cpuSec(s.pid);
-      const loop0 = mainThreadCpuSec(s.pid);
+      const loop0 = mainThreadCpuSec(agent.pid!);
       const d = await download(s.url);
       const serverCpuSec = cpuSec(s.pid) - cpu0;
-      const loopCpuSec = mainThreadCpuSec(s.pid) - loop0;
+      const loopCpuSec = mainThreadCpuSec(agent.pid!) - loop0;
+      const agentLoop = await agentLoopDelay(agent);
       const dhcp = await stopProbe();
-      const r: Run = { server: s.name, round, gibPerSec: d.bytes / (1024 * MiB) / d.wallSec, ...d, serverCpuSec, loopCpuSec, dhcp };
+      const r: Run = { server: s.name, round, gibPerSec: d.bytes / (1024 * MiB) / d.wallSec, ...d, serverCpuSec, loopCpuSec, dhcp, agentLoop };
       runs.push(r);
       const share = r.clientCpuSec / r.wallSec / 2;
       console.log(
-        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) |`,
+        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) | ${dhcp.offerP99ms.toFixed(1)} / ${dhcp.ackP99ms.toFixed(1)} | ${agentLoop.p99ms.toFixed(1)} / ${agentLoop.maxMs.toFixed(1)} | ${dhcp.ownLoopP99ms?.toFixed(1) ?? '–'} |`,
       );
     }
   }
