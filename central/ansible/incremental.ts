@@ -6,7 +6,7 @@ import { jsonString } from './json-text.js';
 import { compact, DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
 import { byString, KIND } from './plan.js';
-import { compileRules, holds, keyedValues, readPath, type CompiledRule } from './rules.js';
+import { allHold, compileRules, keyedValues, readPath, type CompiledRule } from './rules.js';
 import { GroupNamer, groupName, normalisePrefix, slugPart } from './sanitize.js';
 
 /**
@@ -191,7 +191,7 @@ export class IncrementalInventory {
           if (!g) byValue.set(value, (g = this.want(`${KIND.keyed}\0${r.prefix}\0${value}`, r.prefix, value)));
           if (!out.includes(g)) out.push(g);
         }
-      } else if (r.when.every((c) => holds(readPath(ctx, m, layer.params, c.path), c))) out.push(group!);
+      } else if (allHold(ctx, m, layer.params, r.when)) out.push(group!);
     }
     return out;
   }
