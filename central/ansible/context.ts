@@ -4,6 +4,7 @@ import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
+import { jsonString } from './json-text.js';
 import { bestAddress } from '../lifecycle/addresses.js';
 import { pkiTemplateContext } from '../../shared/pki/template-context.js';
 
@@ -231,7 +232,7 @@ export class InventoryContext {
 
   private str(s: string): string {
     let j = this.strings.get(s);
-    if (j === undefined) this.strings.set(s, (j = JSON.stringify(s)));
+    if (j === undefined) this.strings.set(s, (j = jsonString(s)));
     return j;
   }
 
@@ -258,16 +259,23 @@ export class InventoryContext {
     }
     let paramsJson = layer.json;
     if (shown > 0) {
-      const visible = hidden > 0 ? this.visible(own) : own;
-      if (overlap) paramsJson = JSON.stringify(Object.assign({}, base, visible)).slice(1, -1);
+      if (overlap) paramsJson = JSON.stringify(Object.assign({}, base, hidden > 0 ? this.visible(own) : own)).slice(1, -1);
       else {
-        const ownJson = JSON.stringify(visible).slice(1, -1);
+        // The shown own params as members, written one by one (no filtered copy, no object serialised and sliced).
+        let ownJson = '';
+        for (const k in own) {
+          const v = own[k];
+          if (hidden > 0 && !this.shown(k, v)) continue;
+          const j = typeof v === 'string' ? jsonString(v) : JSON.stringify(v);
+          if (j === undefined) continue; // what JSON.stringify leaves out of an object (a function)
+          ownJson += ownJson ? `,${this.str(k)}:${j}` : `${this.str(k)}:${j}`;
+        }
         paramsJson = paramsJson ? `${paramsJson},${ownJson}` : ownJson;
       }
     }
     let out = '{';
     const host = bestAddress(m);
-    if (host && !hasAnsibleHost) out += `"ansible_host":${JSON.stringify(host)},`;
+    if (host && !hasAnsibleHost) out += `"ansible_host":${jsonString(host)},`;
     if (paramsJson) out += `${paramsJson},`;
     out += layer.siteJson;
     if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;

@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Machine } from '../../shared/api/resources.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { ByteWriter } from './byte-writer.js';
+import { jsonString } from './json-text.js';
 import { compact, DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
 import { byString, KIND } from './plan.js';
-import { compileRules, holds, keyedValues, readPath, type CompiledRule } from './rules.js';
+import { allHold, compileRules, keyedValues, readPath, type CompiledRule } from './rules.js';
 import { GroupNamer, groupName, normalisePrefix, slugPart } from './sanitize.js';
 
 /**
@@ -190,7 +191,7 @@ export class IncrementalInventory {
           if (!g) byValue.set(value, (g = this.want(`${KIND.keyed}\0${r.prefix}\0${value}`, r.prefix, value)));
           if (!out.includes(g)) out.push(g);
         }
-      } else if (r.when.every((c) => holds(readPath(ctx, m, layer.params, c.path), c))) out.push(group!);
+      } else if (allHold(ctx, m, layer.params, r.when)) out.push(group!);
     }
     return out;
   }
@@ -404,7 +405,7 @@ export class IncrementalInventory {
       const b = this.blocks[k]!;
       if (!b.bytes) {
         // Written straight as UTF-8 (no block-sized string flattened and copied again).
-        for (const h of b.hosts) writer.write(`,${JSON.stringify(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`);
+        for (const h of b.hosts) writer.write(`,${jsonString(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`);
         // A render with nothing to reuse (body.ts does the same): after the first block, one buffer for all the rest.
         if (k === 0 && this.blocks.length > 1 && this.blocks.every((x) => !x.bytes)) writer.reserve(Math.ceil((writer.pending / b.hosts.length) * 1.1 * (this.hosts.size - b.hosts.length)) + writer.pending);
         b.bytes = writer.take();

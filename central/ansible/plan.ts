@@ -1,7 +1,7 @@
 import type { Machine } from '../../shared/api/resources.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
-import { compileRules, holds, keyedValues, readPath } from './rules.js';
+import { allHold, compileRules, keyedValues, readPath } from './rules.js';
 import { GroupNamer, groupName, normalisePrefix, slugPart } from './sanitize.js';
 
 /** Everything of a render but the serialisation: group membership, final group names, the hosts shown. */
@@ -121,7 +121,7 @@ export function plan(src: InventorySource, opts: ViewOptions): Plan {
           if (!g) byValue.set(value, (g = want(`${KIND.keyed}\0${r.prefix}\0${value}`, r.prefix, value)));
           join(g, m.name);
         }
-      } else if (r.when.every((c) => holds(readPath(ctx, m, layer.params, c.path), c))) join(group!, m.name);
+      } else if (allHold(ctx, m, layer.params, r.when)) join(group!, m.name);
     }
   }
   // Service groups: machines with a passing member (deduplicated, in name order).

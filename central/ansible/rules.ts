@@ -51,6 +51,12 @@ export function readPath(ctx: InventoryContext, m: Machine, base: Params, path: 
   return v;
 }
 
+/** Whether every condition of a conditional rule holds for a machine (no closure per host). */
+export function allHold(ctx: InventoryContext, m: Machine, base: Params, when: readonly CompiledCondition[]): boolean {
+  for (let i = 0; i < when.length; i++) if (!holds(readPath(ctx, m, base, when[i]!.path), when[i]!)) return false;
+  return true;
+}
+
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined || a === null || b === null) return false;

@@ -1,4 +1,5 @@
 import { ANSIBLE_UNSAFE_KEY } from '../../shared/api/ansible-inventory.js';
+import { jsonString } from './json-text.js';
 
 /**
  * A machine's facts as Ansible must see them: data, never templates. Every string becomes
@@ -34,7 +35,7 @@ function keyCount(o: Obj): number {
 
 /** Any JSON value with its strings marked, own key order, marker-like keys dropped. */
 function anyJson(v: unknown, depth: number): string {
-  if (typeof v === 'string') return OPEN + JSON.stringify(v) + '}';
+  if (typeof v === 'string') return OPEN + jsonString(v) + '}';
   if (typeof v === 'number') return Number.isFinite(v) ? '' + v : 'null';
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (v === null || typeof v !== 'object' || depth >= MAX_DEPTH) return 'null';
@@ -46,12 +47,12 @@ function anyJson(v: unknown, depth: number): string {
   for (const k in v) {
     const x = (v as Obj)[k];
     if (x === undefined || typeof x === 'function' || k.startsWith('__ansible')) continue;
-    s += `,${JSON.stringify(k)}:${anyJson(x, depth + 1)}`;
+    s += `,${jsonString(k)}:${anyJson(x, depth + 1)}`;
   }
   return `{${s.slice(1)}}`;
 }
 
-const str = (v: unknown): string => (typeof v === 'string' ? OPEN + JSON.stringify(v) + '}' : anyJson(v, 2));
+const str = (v: unknown): string => (typeof v === 'string' ? OPEN + jsonString(v) + '}' : anyJson(v, 2));
 const num = (v: unknown): string => (typeof v === 'number' && Number.isFinite(v) ? '' + v : anyJson(v, 2));
 const bool = (v: unknown): string => (v === true ? 'true' : v === false ? 'false' : anyJson(v, 2));
 
@@ -68,7 +69,7 @@ function common(v: unknown): string {
   let j = shared.get(v);
   if (j === undefined) {
     if (shared.size >= SHARED_MAX) shared.clear();
-    shared.set(v, (j = OPEN + JSON.stringify(v) + '}'));
+    shared.set(v, (j = OPEN + jsonString(v) + '}'));
   }
   return j;
 }
