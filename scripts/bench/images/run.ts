@@ -272,7 +272,7 @@ async function main(): Promise<void> {
 
   console.log(`# page cache dirty or under writeback before the runs: ${dirtyMiB()} MiB (the image was fsync'd)`);
   const runs: Run[] = [];
-  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s | server CPU s per GiB | agent event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) | DHCP p99 to OFFER / OFFER to ACK ms | agent loop delay p99 / max ms | probe loop p99 ms |');
+  console.log('\n| round | server | aggregate GiB/s | wall s | complete | server CPU s (share of 2 cores) | server CPU s per GiB | agent event-loop CPU s | clients CPU s (share of 2 cores) | DHCP p50 / p99 / max ms (failed) | DHCP p99 to OFFER / OFFER to ACK ms | agent loop delay p99 / max ms | probe loop p99 ms |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|');
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of round % 2 ? [...servers].reverse() : servers) {
@@ -289,7 +289,7 @@ async function main(): Promise<void> {
       runs.push(r);
       const share = r.clientCpuSec / r.wallSec / 2;
       console.log(
-        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) | ${dhcp.offerP99ms.toFixed(1)} / ${dhcp.ackP99ms.toFixed(1)} | ${agentLoop.p99ms.toFixed(1)} / ${agentLoop.maxMs.toFixed(1)} | ${dhcp.ownLoopP99ms?.toFixed(1) ?? '–'} |`,
+        `| ${round + 1} | ${s.name} | ${r.gibPerSec.toFixed(2)} | ${r.wallSec.toFixed(1)} | ${r.ok}/${CLIENTS} | ${r.serverCpuSec.toFixed(1)} (${((r.serverCpuSec / r.wallSec / 2) * 100).toFixed(0)} %) | ${(r.serverCpuSec / (r.bytes / (1024 * MiB))).toFixed(3)} | ${r.loopCpuSec.toFixed(2)} | ${r.clientCpuSec.toFixed(1)} (${(share * 100).toFixed(0)} %) | ${dhcp.p50ms.toFixed(1)} / ${dhcp.p99ms.toFixed(1)} / ${dhcp.maxMs.toFixed(1)} (${dhcp.failed} of ${dhcp.count}) | ${dhcp.offerP99ms.toFixed(1)} / ${dhcp.ackP99ms.toFixed(1)} | ${agentLoop.p99ms.toFixed(1)} / ${agentLoop.maxMs.toFixed(1)} | ${dhcp.ownLoopP99ms?.toFixed(1) ?? '–'} |`,
       );
     }
   }
