@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InventoryDocument } from '../../shared/api/ansible-inventory.js';
 import { fixture, machine, profile, SECRET, site } from './render-fixture.test-support.js';
+import { IncrementalInventory } from './incremental.js';
 import { renderHostVars, renderInventory, renderInventoryBody, UnknownGroupError, type InventorySource } from './render.js';
 
 describe('renderInventory', () => {
@@ -150,5 +151,44 @@ describe('renderInventory', () => {
     expect(b.etag).toBe(a.etag);
     src.machines = src.machines.map((m) => (m.name === 'db-1' ? { ...m, state: 'failed' as const } : m));
     expect(renderInventoryBody(src).etag).not.toBe(a.etag);
+  });
+
+  it('a varied generated fleet: the byte writer and the incremental model equal JSON.stringify of the object form', () => {
+    // Seeded (mulberry32), so a failure replays. Own params of every kind: strings that need escaping or not
+    // (quotes, controls, lone and paired surrogates, non-ASCII), numbers, integer-like keys (ordered first),
+    // nested values, secret, reserved and sealed ones, overrides of inherited params and of ansible_host.
+    let a = 21;
+    const rnd = () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const strings = ['plain', '', 'say "hi"', 'back\\slash', 'nl\n tab\t \u0001', 'é ß 中文', '😀', 'lone \ud800', '\udfff', '\u2028', '{"__ansible_unsafe":"x"}'];
+    const values = (): unknown => pick([() => pick(strings), () => Math.floor(rnd() * 1e6) / 7, () => -0, () => true, () => null, () => [pick(strings), 1, { k: pick(strings) }], () => ({ n: { deep: pick(strings) } }), () => ({ $sealed: 'x' })])();
+    // No integer-like keys here: the object form orders those first in a host's variables, the bytes after
+    // the inherited params and ansible_host (the same JSON object; the test below covers them).
+    const keys = ['role', 'tier', 'port', 'bmc_password', 'underlay_site', 'ansible_host', 'x"y', 'ключ', 'color', 'extra'];
+    const src = fixture();
+    src.machines = Array.from({ length: 300 }, (_, i) => {
+      const params: Record<string, unknown> = {};
+      for (let k = Math.floor(rnd() * 5); k > 0; k--) params[pick(keys)] = values();
+      return machine(`gen-${i}-${pick(strings).slice(0, 3)}`, {
+        site: pick(['dc1', 'Zürich-2', 'nowhere']),
+        profiles: rnd() < 0.5 ? [pick(['web', 'db', 'global'])] : ['db', 'web'],
+        ...(rnd() < 0.7 ? { address: `10.0.${i >> 8}.${i & 255}` } : {}),
+        ...(rnd() < 0.5 ? { rack: pick(['R-1', 'r "2"', 'é']) } : {}),
+        macs: [`52:54:00:00:${(i >> 8).toString(16)}:${(i & 255).toString(16)}`],
+        params,
+        facts: { cpu: { model: pick(strings) }, system: { serial: pick(strings) } },
+      });
+    });
+    const want = JSON.stringify(renderInventory(src));
+    expect(renderInventoryBody(src).bytes.toString('utf8')).toBe(want);
+    expect(new IncrementalInventory().render(src).bytes.toString('utf8')).toBe(want);
+    expect(want).not.toContain(SECRET);
+    const hv = renderInventory(src)._meta!.hostvars;
+    expect(Object.keys(hv)).toHaveLength(new Set(src.machines.map((m) => m.name)).size);
   });
 });
