@@ -133,6 +133,37 @@ describe('TaskService', () => {
     expect(svc.get(script.id)!.payloadOmitted).toBeUndefined();
   });
 
+  it('a succeeded task\'s effect on the machine is written in the same commit as its state; two in one batch both apply', async () => {
+    await store.put(AGENTS, agentDoc('a1', 's1'));
+    const at = new Date().toISOString();
+    await store.put('machines', { id: 'm1', name: 'm1', site: 's1', macs: [], profiles: [], params: {}, bootenv: 'local', state: 'deployed', netboot: true, createdAt: at, updatedAt: at });
+    const netboot = await svc.create({ site: 's1', machine: 'm1', kind: 'set-netboot', payload: { netboot: false } });
+    const bootenv = await svc.create({ site: 's1', machine: 'm1', kind: 'set-bootenv', payload: { bootenv: 'debian' } });
+    const commits: string[][] = [];
+    const commit = store.commit.bind(store);
+    store.commit = async (ops) => {
+      commits.push(ops.map((o) => `${o.collection}/${o.type === 'put' ? o.doc.id : o.id}`));
+      return commit(ops);
+    };
+    await svc.applyReports('a1', [
+      { type: 'report', id: 'r1', taskId: netboot.id, state: 'succeeded', at },
+      { type: 'report', id: 'r2', taskId: bootenv.id, state: 'succeeded', at },
+    ]);
+    // One commit holds both tasks and the machine (once per effect, the second over the first).
+    expect(commits).toHaveLength(1);
+    expect(commits[0]).toEqual([`tasks/${netboot.id}`, `tasks/${bootenv.id}`, 'machines/m1', 'machines/m1']);
+    expect(store.get<Record<string, unknown>>('machines', 'm1')).toMatchObject({ netboot: false, bootenv: 'debian' });
+    // A commit that fails leaves neither the task succeeded nor the machine changed.
+    const again = await svc.create({ site: 's1', machine: 'm1', kind: 'set-netboot', payload: { netboot: true } });
+    store.commit = async () => {
+      throw new Error('disk full');
+    };
+    await expect(svc.applyReport('a1', { type: 'report', id: 'r3', taskId: again.id, state: 'succeeded', at })).rejects.toThrow(/disk full/);
+    expect(svc.get(again.id)!.state).toBe('queued');
+    expect(store.get<Record<string, unknown>>('machines', 'm1')).toMatchObject({ netboot: false });
+    store.commit = commit;
+  });
+
   it('a report is applied once by id; later reports never move a finished task backwards', async () => {
     await store.put(AGENTS, agentDoc('a1', 's1'));
     const t = await svc.create({ site: 's1', kind: 'ping' });

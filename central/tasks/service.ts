@@ -9,7 +9,7 @@ import { parseDuration } from '../../shared/util/duration.js';
 import { ConflictError, DomainError, InvalidError, NotFoundError } from '../../shared/errors/domain-errors.js';
 import { MACHINES } from '../machines/resources.js';
 import { SITES } from '../sites/resources.js';
-import type { Store } from '../store/types.js';
+import type { Doc, Store, WriteOp } from '../store/types.js';
 import { retryStale } from '../store/stale-write.js';
 import { AGENTS, type AgentDoc } from '../agents/collections.js';
 import { TASKS } from './collection.js';
@@ -366,9 +366,11 @@ export class TaskService {
 
   private async commitChanges(changed: { before: TaskDoc; next: TaskDoc; effect?: boolean }[]): Promise<void> {
     if (changed.length === 0) return;
-    await this.store.commit(changed.map((c) => ({ type: 'put' as const, collection: TASKS, doc: c.next })));
+    const ops: WriteOp[] = changed.map((c) => ({ type: 'put' as const, collection: TASKS, doc: c.next }));
+    const pending = new Map<string, Doc>();
+    for (const c of changed) if (c.effect) ops.push(...this.effectOps(c.next, pending));
+    await this.store.commit(ops);
     for (const c of changed) {
-      if (c.effect) await this.applyEffect(c.next);
       if (TERMINAL.has(c.next.state) && !TERMINAL.has(c.before.state)) await this.announceFinished(c.next);
     }
   }
@@ -407,11 +409,12 @@ export class TaskService {
     return next;
   }
 
-  /** What a succeeded task means for the inventory (central/tasks/effects.ts, one entry per kind). */
-  private async applyEffect(t: TaskDoc): Promise<void> {
+  /** What a succeeded task means for the inventory (central/tasks/effects.ts, one entry per kind), as writes of its commit. */
+  private effectOps(t: TaskDoc, pending: Map<string, Doc>): WriteOp[] {
     const effect = isTaskKind(t.kind) ? TASK_EFFECTS[t.kind] : null;
-    if (effect) await effect(this.store, t);
+    return effect ? effect(this.store, t, pending) : [];
   }
+
 
 }
 
