@@ -107,12 +107,14 @@ async function main(spec: AgentSpec): Promise<void> {
   });
   process.stdout.write('READY\n');
   const stop = async () => {
+    // Printed before stopping: a stop that outlasts the bench's grace period (SIGKILL) still leaves the counters.
     const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats(), files };
+    await new Promise<void>((r) => process.stdout.write(`STATS ${JSON.stringify(stats)}\n`, () => r()));
     await dhcp?.stop();
     await tftp.stop();
     http.close();
     (http as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-    process.stdout.write(`STATS ${JSON.stringify(stats)}\n`, () => process.exit(0));
+    process.exit(0);
   };
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
