@@ -367,8 +367,8 @@ export class TaskService {
   private async commitChanges(changed: { before: TaskDoc; next: TaskDoc; effect?: boolean }[]): Promise<void> {
     if (changed.length === 0) return;
     const ops: WriteOp[] = changed.map((c) => ({ type: 'put' as const, collection: TASKS, doc: c.next }));
-    const pending = new Map<string, Doc>();
-    for (const c of changed) if (c.effect) ops.push(...this.effectOps(c.next, pending));
+    let pending: Map<string, Doc> | undefined; // documents changed by earlier effects of this commit
+    for (const c of changed) if (c.effect) ops.push(...this.effectOps(c.next, (pending ??= new Map())));
     await this.store.commit(ops);
     for (const c of changed) {
       if (TERMINAL.has(c.next.state) && !TERMINAL.has(c.before.state)) await this.announceFinished(c.next);
