@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { DesiredState } from '../../shared/protocol/desired-state.js';
 import type { TaskDoc, TaskService } from '../tasks/service.js';
@@ -28,7 +28,7 @@ const state = { version: 'v1', site: { name: 's1', params: {} }, machines: [] } 
 const task = (seq: number, st: TaskDoc['state'] = 'queued') => ({ id: `t${seq}`, seq, state: st, signed: { canonical: `c${seq}`, signature: 's'.repeat(88) } }) as unknown as TaskDoc;
 const tick = () => new Promise((r) => setImmediate(r));
 
-function setup(pendingFor: () => Promise<TaskDoc[]>) {
+function setup(pendingFor: () => Promise<TaskDoc[]>, ackLingerMs = 0) {
   const ws = new FakeWs();
   const delivered: string[] = [];
   const reports: string[] = [];
@@ -37,7 +37,7 @@ function setup(pendingFor: () => Promise<TaskDoc[]>) {
     markDeliveredMany: async (ts: TaskDoc[]) => void delivered.push(...ts.map((t) => t.id)),
     applyReports: async (_a: string, rs: { id: string }[]) => void reports.push(...rs.map((r) => r.id)),
   } as unknown as TaskService;
-  const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, renewCert: async () => { throw new Error('unused'); }, onClose: () => undefined, logger: silentLogger });
+  const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, renewCert: async () => { throw new Error('unused'); }, onClose: () => undefined, logger: silentLogger, ackLingerMs });
   const hello = (features?: string[]) => ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0, ...(features ? { features } : {}) }), false);
   return { ws, session, delivered, reports, hello };
 }
@@ -131,6 +131,47 @@ describe('AgentSession', () => {
     await tick();
     expect(reports).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
     expect(ws.sent.filter((m) => m.type === 'ack').at(-1)).toEqual({ type: 'ack', ids: ['r4', 'r5'] });
+  });
+
+  it('holds acks for the next frame to the agent (same write), or sends them alone when the linger ends', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const writes: string[][] = [];
+      const socket = new Writable({
+        writev(chunks, cb) {
+          writes.push(chunks.map((c) => String(c.chunk)));
+          cb();
+        },
+        write(chunk, _enc, cb) {
+          writes.push([String(chunk)]);
+          cb();
+        },
+      });
+      const ws = new FakeWs();
+      ws.send = (data: string) => void socket.write(data);
+      const tasks = { pendingFor: async () => [], markDeliveredMany: async () => undefined, applyReports: async () => undefined } as unknown as TaskService;
+      const session = new AgentSession(agent, ws as never, { tasks, desiredState: () => state, onEvent: async () => undefined, renewCert: async () => { throw new Error('unused'); }, onClose: () => undefined, logger: silentLogger, ackLingerMs: 250 }, socket);
+      ws.emit('message', JSON.stringify({ type: 'hello', v: 1, agentVersion: 't', stateVersion: null, lastSeq: 0, features: ['batch'] }), false);
+      for (let i = 0; i < 3; i++) await tick();
+      writes.length = 0;
+      const rep = (id: string) => ({ type: 'report', id, taskId: 't1', state: 'succeeded', at: 'now' });
+      ws.emit('message', JSON.stringify({ type: 'reports', items: [rep('r1'), rep('r2')] }), false);
+      for (let i = 0; i < 3; i++) await tick();
+      expect(writes).toEqual([]); // recorded, ack held
+      await session.deliver(task(7));
+      for (let i = 0; i < 3; i++) await tick();
+      // the held ack leaves with the task, in one write
+      expect(writes.map((w) => w.map((f) => JSON.parse(f)))).toEqual([[{ type: 'ack', ids: ['r1', 'r2'] }, { type: 'task', task: task(7).signed }]]);
+      // with nothing else to send, the ack goes alone when the linger ends
+      ws.emit('message', JSON.stringify({ type: 'report', ...rep('r3') }), false);
+      for (let i = 0; i < 3; i++) await tick();
+      expect(writes).toHaveLength(1);
+      vi.advanceTimersByTime(250);
+      for (let i = 0; i < 2; i++) await tick();
+      expect(writes.map((w) => w.map((f) => JSON.parse(f)))[1]).toEqual([{ type: 'ack', ids: ['r3'] }]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('frames sent in one turn (acks of one commit, tasks of another) leave the socket in one write', async () => {

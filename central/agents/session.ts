@@ -13,6 +13,12 @@ import type { AgentDoc } from './collections.js';
 const HEARTBEAT = heartbeatSettings();
 export const HEARTBEAT_INTERVAL_MS = HEARTBEAT.heartbeatMs;
 export const DEAD_AFTER_MS = HEARTBEAT.deadAfterMs;
+/**
+ * How long an ack (of durably recorded reports or events) may wait for another frame to the same agent
+ * before it goes alone: see AgentSession.holdAcks. The ack only frees the agent's outbox; the report is
+ * already recorded, so waiting costs no durability, only the outbox's hold on a few reports.
+ */
+export const ACK_LINGER_MS = 250;
 
 export type SessionState = 'awaiting-hello' | 'syncing' | 'ready' | 'closed';
 
@@ -25,6 +31,8 @@ export interface SessionHooks {
   onClose: (s: AgentSession) => void;
   logger: Logger;
   onFailure?: FailureSink;
+  /** See ACK_LINGER_MS (default); 0 sends acks at the end of their turn. */
+  ackLingerMs?: number;
 }
 
 /** One connected agent: hello → welcome + state + pending tasks; then reports, events, heartbeats. */
@@ -46,10 +54,12 @@ export class AgentSession {
    * succeeded back to back, a `reports` frame) are applied in one durable commit, then acknowledged.
    */
   private readonly reports = new TurnBatcher<ReportMsg>((batch) => this.applyReports(batch));
-  /** Acks that become due in one turn (one group commit resolves many reports) go out as one frame. */
-  private readonly acks = new TurnBatcher<string>((ids) => {
-    while (ids.length > 0) this.send({ type: 'ack', ids: ids.splice(0, 10_000) });
-  });
+  /** Acks that become due in one turn (one group commit resolves many reports) are held together: holdAcks. */
+  private readonly acks = new TurnBatcher<string>((ids) => this.holdAcks(ids));
+  /** Acks waiting for the next frame to this agent, or for the linger timer (holdAcks). */
+  private heldAcks: string[] = [];
+  private ackTimer: NodeJS.Timeout | null = null;
+  private readonly ackLingerMs: number;
   /** Tasks and cancellations due in one turn (one group commit resolves many creates): see sendOutbound. */
   private readonly outbound = new TurnBatcher<TaskDoc>((due) => this.sendOutbound(due));
 
@@ -63,6 +73,7 @@ export class AgentSession {
     /** The WebSocket's own socket (the upgraded TLS connection): frames sent in one turn share its writes. */
     private readonly socket?: Duplex,
   ) {
+    this.ackLingerMs = hooks.ackLingerMs ?? ACK_LINGER_MS;
     const sink: FailureSink = hooks.onFailure ?? ((where, err) => hooks.logger.error({ err, agent: agent.id, where }, `${where} failed`));
     ws.on('message', guarded('agent message', sink, (data: import('ws').RawData, isBinary: boolean) => this.onMessage(isBinary ? data : data.toString())));
     ws.on('pong', () => (this.lastInbound = Date.now()));
@@ -82,7 +93,8 @@ export class AgentSession {
   /**
    * Sends one frame. The frames of one turn of the event loop (the acks of a group commit, the tasks of
    * another, a pong) leave in one socket write, one TLS record and one send on the wire, instead of one
-   * each: the socket is corked at the first frame and uncorked at the next turn (setImmediate).
+   * each: the socket is corked at the first frame and uncorked at the next turn (setImmediate). Held acks
+   * (holdAcks) go first, in the same write.
    */
   send(msg: CentralToAgent): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
@@ -95,7 +107,33 @@ export class AgentSession {
         socket.uncork();
       });
     }
+    if (this.heldAcks.length > 0 && msg.type !== 'ack') this.flushAcks();
     this.ws.send(JSON.stringify(msg));
+  }
+
+  /**
+   * Acks are held up to `ackLingerMs` so that they leave with the next frame to this agent (its next tasks,
+   * a ping) in one socket write and TLS record, instead of a write of their own per report batch: with many
+   * agents each with a task or two in flight, that halved the central's writes per task (one `tasks` frame,
+   * one `ack` frame, each its own write before). Acks go at once when there are 10,000 or more.
+   */
+  private holdAcks(ids: string[]): void {
+    for (const id of ids) this.heldAcks.push(id);
+    if (this.ackLingerMs <= 0 || this.heldAcks.length >= 10_000) return this.flushAcks();
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.flushAcks();
+    }, this.ackLingerMs);
+    this.ackTimer.unref();
+  }
+
+  private flushAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    const ids = this.heldAcks;
+    this.heldAcks = [];
+    while (ids.length > 0) this.send({ type: 'ack', ids: ids.splice(0, 10_000) });
   }
 
   close(code: number, reason: string): void {
@@ -107,6 +145,7 @@ export class AgentSession {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearInterval(this.heartbeat);
+    if (this.ackTimer) clearTimeout(this.ackTimer); // unsent acks: the agent resends those reports, recorded as duplicates
     this.hooks.onClose(this);
   }
 
