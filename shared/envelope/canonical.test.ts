@@ -34,6 +34,7 @@ describe('canonicalJson', () => {
     expect(() => canonicalJson({ a: NaN })).toThrow(/\$\.a: non-finite/);
     expect(() => canonicalJson([1, Infinity])).toThrow(/\$\[1\]: non-finite/);
     expect(() => canonicalJson({ x: { y: -Infinity } })).toThrow(/\$\.x\.y/);
+    expect(() => canonicalJson({ a: [1, { b: [NaN] }] })).toThrow('$.a[1].b[0]: non-finite number cannot be encoded canonically');
   });
 
   it('rejects values that are not JSON', () => {
