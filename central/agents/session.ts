@@ -18,7 +18,7 @@ export const DEAD_AFTER_MS = HEARTBEAT.deadAfterMs;
  * before it goes alone: see AgentSession.holdAcks. The ack only frees the agent's outbox; the report is
  * already recorded, so waiting costs no durability, only the outbox's hold on a few reports.
  */
-export const ACK_LINGER_MS = 250;
+export const ACK_LINGER_MS = 500;
 
 export type SessionState = 'awaiting-hello' | 'syncing' | 'ready' | 'closed';
 
