@@ -28,6 +28,22 @@ const state = { version: 'v1', site: { name: 's1', params: {} }, machines: [] } 
 const task = (seq: number, st: TaskDoc['state'] = 'queued') => ({ id: `t${seq}`, seq, state: st, signed: { canonical: `c${seq}`, signature: 's'.repeat(88) } }) as unknown as TaskDoc;
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** A socket that records each write (one entry per write, its chunks in order), as the upgraded TLS socket takes frames. */
+function recordWrites() {
+  const writes: string[][] = [];
+  const socket = new Writable({
+    writev(chunks, cb) {
+      writes.push(chunks.map((c) => String(c.chunk)));
+      cb();
+    },
+    write(chunk, _enc, cb) {
+      writes.push([String(chunk)]);
+      cb();
+    },
+  });
+  return { writes, socket };
+}
+
 function setup(pendingFor: () => Promise<TaskDoc[]>, ackLingerMs = 0) {
   const ws = new FakeWs();
   const delivered: string[] = [];
@@ -136,17 +152,7 @@ describe('AgentSession', () => {
   it('holds acks for the next frame to the agent (same write), or sends them alone when the linger ends', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const writes: string[][] = [];
-      const socket = new Writable({
-        writev(chunks, cb) {
-          writes.push(chunks.map((c) => String(c.chunk)));
-          cb();
-        },
-        write(chunk, _enc, cb) {
-          writes.push([String(chunk)]);
-          cb();
-        },
-      });
+      const { writes, socket } = recordWrites();
       const ws = new FakeWs();
       ws.send = (data: string) => void socket.write(data);
       const tasks = { pendingFor: async () => [], markDeliveredMany: async () => undefined, applyReports: async () => undefined } as unknown as TaskService;
@@ -175,17 +181,7 @@ describe('AgentSession', () => {
   });
 
   it('frames sent in one turn (acks of one commit, tasks of another) leave the socket in one write', async () => {
-    const writes: string[][] = [];
-    const socket = new Writable({
-      writev(chunks, cb) {
-        writes.push(chunks.map((c) => String(c.chunk)));
-        cb();
-      },
-      write(chunk, _enc, cb) {
-        writes.push([String(chunk)]);
-        cb();
-      },
-    });
+    const { writes, socket } = recordWrites();
     const ws = new FakeWs();
     ws.send = (data: string) => void socket.write(data); // as ws does: frames written to the upgraded socket
     const tasks = { pendingFor: async () => [], markDeliveredMany: async () => undefined, applyReports: async () => undefined } as unknown as TaskService;
