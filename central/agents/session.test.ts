@@ -175,6 +175,12 @@ describe('AgentSession', () => {
       vi.advanceTimersByTime(250);
       for (let i = 0; i < 2; i++) await tick();
       expect(writes.map((w) => w.map((f) => JSON.parse(f)))[1]).toEqual([{ type: 'ack', ids: ['r3'] }]);
+      // closing the link sends what is held first (those reports are recorded: no resend needed)
+      ws.emit('message', JSON.stringify({ type: 'report', ...rep('r4') }), false);
+      for (let i = 0; i < 3; i++) await tick();
+      session.close(1001, 'central shutting down');
+      for (let i = 0; i < 2; i++) await tick();
+      expect(writes.map((w) => w.map((f) => JSON.parse(f)))[2]).toEqual([{ type: 'ack', ids: ['r4'] }]);
     } finally {
       vi.useRealTimers();
     }

@@ -137,6 +137,7 @@ export class AgentSession {
   }
 
   close(code: number, reason: string): void {
+    if (this.heldAcks.length > 0) this.flushAcks(); // recorded reports: spare the agent resending them
     this.ws.close(code, reason);
     setTimeout(() => this.ws.terminate(), 2000).unref();
   }
