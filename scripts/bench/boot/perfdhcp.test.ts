@@ -46,13 +46,31 @@ describe('perfdhcp', () => {
   });
 
   it('runs in relay mode: local address (giaddr), one exchange per client, PXE options, server last', () => {
-    const a = perfdhcpArgv({ giaddr: '198.19.0.1', server: '198.18.0.1', clients: 20000, rate: 40000, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' });
+    const a = perfdhcpArgv({ giaddr: '198.19.0.1', server: '198.18.0.1', clients: 20000, rate: 40000, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00', threads: 'single' });
     expect(a.slice(0, 4)).toEqual(['perfdhcp', '-4', '-l', '198.19.0.1']);
     expect(a[a.indexOf('-R') + 1]).toBe('20000');
     expect(a[a.indexOf('-n') + 1]).toBe('20000');
     expect(a[a.indexOf('-r') + 1]).toBe('40000');
     expect(a).toContain(`60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`);
+    expect(a[a.indexOf('-g') + 1]).toBe('single');
+    expect(a[a.indexOf('-x') + 1]).toBe('t');
     expect(a.at(-1)).toBe('198.18.0.1');
+  });
+
+  it("takes the answer window from -x t's timestamps: first DISCOVER sent to last ACK received (HHMMSS.ffffff)", () => {
+    // perfdhcp 2.2.0 -x t, abridged: exchanges are listed in their own order, not by time.
+    const ts = `${REPORT}
+***Timestamps for packets: DISCOVER-OFFER***
+sent / received: 000000.038152 / 000000.044329
+sent / received: 000000.015166 / 000000.018225
+
+***Timestamps for packets: REQUEST-ACK***
+sent / received: 000000.037968 / 000000.043084
+sent / received: 000101.500000 / 000102.250000
+sent / received: 000000.044528 / 000000.046036
+`;
+    expect(parsePerfdhcp(ts).windowSec).toBeCloseTo(62.25 - 0.015166, 6);
+    expect(parsePerfdhcp(REPORT).windowSec).toBeNaN();
   });
 
   it('reads CPU seconds of a process and of its waited-for children from /proc/PID/stat (command names with spaces and parentheses)', () => {

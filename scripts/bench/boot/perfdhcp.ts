@@ -26,6 +26,11 @@ export interface PerfdhcpReport {
   rate: number;
   discover: ExchangeStats;
   request: ExchangeStats;
+  /**
+   * Seconds from the first DISCOVER sent to the last ACK received (from `-x t`'s timestamps; NaN without
+   * them): the window in which the server answered, whatever perfdhcp's exit wait.
+   */
+  windowSec: number;
 }
 
 export interface PerfdhcpRun {
@@ -41,6 +46,11 @@ export interface PerfdhcpRun {
   exitWaitUs: number;
   /** First MAC (the rest count up from it). */
   baseMac: string;
+  /**
+   * perfdhcp's thread mode. It picks 'multi' (a receiver thread) whenever the machine has more than one CPU,
+   * even pinned to one: its two threads then share that core.
+   */
+  threads: 'single' | 'multi';
 }
 
 const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
@@ -60,6 +70,9 @@ export function perfdhcpArgv(r: PerfdhcpRun): string[] {
     '-W', String(r.exitWaitUs),
     '-b', `mac=${r.baseMac}`,
     '-u',
+    '-g', r.threads,
+    // Every exchange's timestamps, printed after the run: the bench's window (first DISCOVER to last ACK).
+    '-x', 't',
     '-o', `60,${hex('PXEClient:Arch:00000:UNDI:002001')}`,
     '-o', '93,0000',
     r.server,
@@ -89,12 +102,43 @@ function section(out: string, name: string): ExchangeStats {
   };
 }
 
+/** A `-x t` timestamp: a boost `time_duration` in ISO form, HHMMSS.ffffff (since perfdhcp started). */
+function isoDuration(t: string): number {
+  const m = /^(\d+)(\d\d)(\d\d)(\.\d+)?$/.exec(t);
+  if (!m) return NaN;
+  return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4] ?? 0);
+}
+
+/**
+ * First DISCOVER sent to last ACK received, in seconds, from `-x t`'s "Timestamps for packets" sections
+ * (NaN when the output has none).
+ */
+export function answerWindow(out: string): number {
+  const block = (name: string) => {
+    const head = `***Timestamps for packets: ${name}***`;
+    const at = out.indexOf(head);
+    if (at < 0) return [];
+    const start = at + head.length;
+    const end = out.indexOf('\n***', start);
+    return [...out.slice(start, end < 0 ? undefined : end).matchAll(/^sent \/ received: (\S+) \/ (\S+)$/gm)].map((m) => [isoDuration(m[1]!), isoDuration(m[2]!)] as const);
+  };
+  const d = block('DISCOVER-OFFER');
+  const r = block('REQUEST-ACK');
+  if (d.length === 0 || r.length === 0) return NaN;
+  let first = Infinity;
+  for (const [sent] of d) if (sent < first) first = sent;
+  let last = -Infinity;
+  for (const [, received] of r) if (received > last) last = received;
+  return last - first;
+}
+
 /** Parses perfdhcp's final report (stdout). Throws on output that is not one. */
 export function parsePerfdhcp(out: string): PerfdhcpReport {
   return {
     rate: num(/^Rate: ([\d.]+) 4-way exchanges\/second/m, out),
     discover: section(out, 'DISCOVER-OFFER'),
     request: section(out, 'REQUEST-ACK'),
+    windowSec: answerWindow(out),
   };
 }
 

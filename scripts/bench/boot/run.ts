@@ -13,6 +13,7 @@
  *   --dhcp-rounds 2               runs per server and N (order rotated each round)
  *   --dhcp-servers underlay,kea,kea-mt
  *   --server-cpus 0  --generator-cpus 1   taskset pinning of the DHCP server and perfdhcp ('' = none)
+ *   --perfdhcp-threads single     perfdhcp's -g (it would pick multi on a 2-CPU machine, pinned or not)
  *   --agent-b PATH                another build's dist/scripts/bench/boot/agent.js, run as server underlay-b (A/B)
  *   --tftp-rounds 3  --tftp-mib 64
  *   --http-concurrency 1,8,32  --kernel-mib 8  --initrd-mib 32
@@ -53,6 +54,8 @@ interface Args {
   /** taskset CPU lists for the DHCP server under test and for perfdhcp ('' = not pinned). */
   serverCpus: string;
   generatorCpus: string;
+  /** perfdhcp's thread mode (`-g`): pinned to one CPU, its receiver thread would share the sender's core. */
+  perfdhcpThreads: 'single' | 'multi';
   tftpRounds: number;
   tftpMiB: number;
   httpConcurrency: number[];
@@ -76,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     dhcpServers: ['underlay', 'kea', 'kea-mt'],
     serverCpus: '0',
     generatorCpus: '1',
+    perfdhcpThreads: 'single',
     tftpRounds: 3,
     tftpMiB: 64,
     httpConcurrency: [1, 8, 32],
@@ -109,6 +113,10 @@ function parseArgs(argv: string[]): Args {
       case '--agent-b': a.agentB = v; break;
       case '--server-cpus': a.serverCpus = cpuList(v); break;
       case '--generator-cpus': a.generatorCpus = cpuList(v); break;
+      case '--perfdhcp-threads':
+        if (v !== 'single' && v !== 'multi') throw new Error('--perfdhcp-threads is single or multi');
+        a.perfdhcpThreads = v;
+        break;
       case '--tftp-rounds': a.tftpRounds = ints(v, 1, 20)[0]!; break;
       case '--tftp-mib': a.tftpMiB = ints(v, 1, 512)[0]!; break;
       case '--http-concurrency': a.httpConcurrency = ints(v, 1, 256); break;
@@ -285,7 +293,7 @@ function serverCpu(p: ChildProcess): number {
 }
 
 /** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
-async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; activeSec: number }> {
+async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; windowSec: number }> {
   // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
   const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
   const p = net!.spawn(net!.client, pinnedArgv(cpus, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]));
@@ -303,9 +311,12 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   if (code !== 0 && code !== 3) throw new Error(`perfdhcp exited ${code}: ${(err || out).slice(-2000)}`);
   const st = /^STAT (.*)$/m.exec(err)?.[1];
   const report = parsePerfdhcp(out);
-  // perfdhcp always waits the whole exit wait (-W) and its own Rate divides by it too: take it out.
-  const active = wall - run.exitWaitUs / 1e6;
-  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active, activeSec: active };
+  // The server's window: first DISCOVER sent to last ACK received (perfdhcp's -x t timestamps). perfdhcp's
+  // own Rate divides by its exit wait too; wall time less the exit wait (the old figure) left out the ACKs'
+  // time spent in that wait but not the ACKs themselves, crediting a server with a deep socket buffer (the
+  // agent asks for 4 MiB, Kea keeps the kernel's default) with its backlog for free.
+  const window = Number.isFinite(report.windowSec) && report.windowSec > 0 ? report.windowSec : wall - run.exitWaitUs / 1e6;
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window };
 }
 
 /** The agent's own DHCP counters (its STATS line at exit): sockets, journal batches, intake drops. */
@@ -338,7 +349,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         let cpu = NaN;
         try {
           const cpu0 = serverCpu(p);
-          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' }, a.generatorCpus || undefined);
+          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00', threads: a.perfdhcpThreads }, a.generatorCpus || undefined);
           cpu = serverCpu(p) - cpu0;
         } finally {
           await net!.kill(p, 10_000);
@@ -352,10 +363,10 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         const ackedNotStored = Math.max(0, r.request.received - r.request.nonUnique - audit.boundMacs);
         const failed = r.request.rejectedLeases + ackedNotStored + audit.duplicates.length + audit.macsWithSeveral;
         const serverCpuMsPer1k = (cpu * 1000) / (audit.boundMacs / 1000);
-        const serverCores = cpu / res.activeSec;
+        const serverCores = cpu / res.windowSec;
         runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
         console.log(
-          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
+          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s over ${res.windowSec.toFixed(2)} s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
             `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores` +
             (server.startsWith('underlay') ? agentDhcpNote(p) : ''),
@@ -364,7 +375,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     }
   }
   lines.push(
-    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
+    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset), perfdhcp -g ${a.perfdhcpThreads}; leases/s = ACKs / (last ACK received - first DISCOVER sent), from perfdhcp's -x t timestamps; server cores over that window (perfdhcp's over its whole run, its exit wait included, where it polls). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
     '',
     '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | server cores | perfdhcp cores | runs |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
