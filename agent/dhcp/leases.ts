@@ -372,7 +372,7 @@ export class LeaseStore {
 
   private async persist(records: LeaseRecord[]): Promise<void> {
     if (!this.journal) return;
-    await (records.length === 1 ? this.journal.append(records[0]!) : Promise.all(records.map((r) => this.journal!.append(r))));
+    await Promise.all(records.map((r) => this.journal!.append(r)));
     if (!this.compacting && this.journal.size > this.byAddress.size + this.compactSlack) {
       this.compacting = true;
       this.journal

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePerfdhcp, perfdhcpArgv, procCpuSeconds } from './perfdhcp.js';
+import { answerWindow, devPackets, parsePerfdhcp, perfdhcpArgv, procCpuSeconds } from './perfdhcp.js';
 
 // perfdhcp 2.2.0's final report (abridged to what is parsed), from a run against Kea in the bench namespaces.
 const REPORT = `***Rate statistics***
@@ -53,24 +53,31 @@ describe('perfdhcp', () => {
     expect(a[a.indexOf('-r') + 1]).toBe('40000');
     expect(a).toContain(`60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`);
     expect(a[a.indexOf('-g') + 1]).toBe('single');
-    expect(a[a.indexOf('-x') + 1]).toBe('t');
     expect(a.at(-1)).toBe('198.18.0.1');
   });
 
-  it("takes the answer window from -x t's timestamps: first DISCOVER sent to last ACK received (HHMMSS.ffffff)", () => {
-    // perfdhcp 2.2.0 -x t, abridged: exchanges are listed in their own order, not by time.
-    const ts = `${REPORT}
-***Timestamps for packets: DISCOVER-OFFER***
-sent / received: 000000.038152 / 000000.044329
-sent / received: 000000.015166 / 000000.018225
-
-***Timestamps for packets: REQUEST-ACK***
-sent / received: 000000.037968 / 000000.043084
-sent / received: 000101.500000 / 000102.250000
-sent / received: 000000.044528 / 000000.046036
+  it("reads an interface's packet counters from /proc/PID/net/dev and takes the answer window from samples of them", () => {
+    const dev = `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0
+  eth0: 5336228   15322    0    0    0     0          0         0 11998720   34003    0    0    0     0       0          0
 `;
-    expect(parsePerfdhcp(ts).windowSec).toBeCloseTo(62.25 - 0.015166, 6);
-    expect(parsePerfdhcp(REPORT).windowSec).toBeNaN();
+    expect(devPackets(dev, 'eth0')).toEqual({ rx: 15322, tx: 34003 });
+    expect(devPackets(dev, 'eth1')).toBeUndefined();
+    // idle, sending starts between 0.1 and 0.2, replies stop coming by 0.5 (then only the exit wait).
+    const samples = [
+      { t: 0.0, rx: 3, tx: 3 },
+      { t: 0.1, rx: 3, tx: 3 },
+      { t: 0.2, rx: 3, tx: 900 },
+      { t: 0.3, rx: 400, tx: 2000 },
+      { t: 0.4, rx: 800, tx: 2400 },
+      { t: 0.5, rx: 950, tx: 2400 },
+      { t: 0.6, rx: 950, tx: 2400 },
+      { t: 4.5, rx: 950, tx: 2400 },
+    ];
+    expect(answerWindow(samples)).toBeCloseTo(0.4, 9);
+    expect(answerWindow(samples.map((x) => ({ ...x, rx: 3 })))).toBeNaN(); // nothing answered
+    expect(answerWindow(samples.slice(0, 2))).toBeNaN(); // never sent
   });
 
   it('reads CPU seconds of a process and of its waited-for children from /proc/PID/stat (command names with spaces and parentheses)', () => {

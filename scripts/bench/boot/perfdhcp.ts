@@ -26,11 +26,6 @@ export interface PerfdhcpReport {
   rate: number;
   discover: ExchangeStats;
   request: ExchangeStats;
-  /**
-   * Seconds from the first DISCOVER sent to the last ACK received (from `-x t`'s timestamps; NaN without
-   * them): the window in which the server answered, whatever perfdhcp's exit wait.
-   */
-  windowSec: number;
 }
 
 export interface PerfdhcpRun {
@@ -71,8 +66,6 @@ export function perfdhcpArgv(r: PerfdhcpRun): string[] {
     '-b', `mac=${r.baseMac}`,
     '-u',
     '-g', r.threads,
-    // Every exchange's timestamps, printed after the run: the bench's window (first DISCOVER to last ACK).
-    '-x', 't',
     '-o', `60,${hex('PXEClient:Arch:00000:UNDI:002001')}`,
     '-o', '93,0000',
     r.server,
@@ -102,34 +95,33 @@ function section(out: string, name: string): ExchangeStats {
   };
 }
 
-/** A `-x t` timestamp: a boost `time_duration` in ISO form, HHMMSS.ffffff (since perfdhcp started). */
-function isoDuration(t: string): number {
-  const m = /^(\d+)(\d\d)(\d\d)(\.\d+)?$/.exec(t);
-  if (!m) return NaN;
-  return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) + Number(m[4] ?? 0);
+/** Packets received and sent by interface `ifname`, from a /proc/PID/net/dev text (undefined when absent). */
+export function devPackets(netDev: string, ifname: string): { rx: number; tx: number } | undefined {
+  for (const line of netDev.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0 || line.slice(0, colon).trim() !== ifname) continue;
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    // Receive: bytes packets errs drop fifo frame compressed multicast; Transmit: bytes packets …
+    if (f.length < 10 || !Number.isFinite(f[1]) || !Number.isFinite(f[9])) return undefined;
+    return { rx: f[1]!, tx: f[9]! };
+  }
+  return undefined;
 }
 
 /**
- * First DISCOVER sent to last ACK received, in seconds, from `-x t`'s "Timestamps for packets" sections
- * (NaN when the output has none).
+ * The server's answer window, from samples of the generator's interface counters taken while it ran: from
+ * the first sample where it had sent anything to the first sample after which it received nothing more.
+ * NaN when it never sent or never received.
  */
-export function answerWindow(out: string): number {
-  const block = (name: string) => {
-    const head = `***Timestamps for packets: ${name}***`;
-    const at = out.indexOf(head);
-    if (at < 0) return [];
-    const start = at + head.length;
-    const end = out.indexOf('\n***', start);
-    return [...out.slice(start, end < 0 ? undefined : end).matchAll(/^sent \/ received: (\S+) \/ (\S+)$/gm)].map((m) => [isoDuration(m[1]!), isoDuration(m[2]!)] as const);
-  };
-  const d = block('DISCOVER-OFFER');
-  const r = block('REQUEST-ACK');
-  if (d.length === 0 || r.length === 0) return NaN;
-  let first = Infinity;
-  for (const [sent] of d) if (sent < first) first = sent;
-  let last = -Infinity;
-  for (const [, received] of r) if (received > last) last = received;
-  return last - first;
+export function answerWindow(samples: { t: number; rx: number; tx: number }[]): number {
+  if (samples.length < 2) return NaN;
+  const s0 = samples[0]!;
+  const first = samples.findIndex((x) => x.tx > s0.tx);
+  const rxEnd = samples.at(-1)!.rx;
+  const last = samples.findIndex((x) => x.rx === rxEnd);
+  if (first < 0 || rxEnd === s0.rx || last <= first) return NaN;
+  // The first send happened after the sample before `first`; the last receive by the sample `last`.
+  return samples[last]!.t - samples[first - 1]!.t;
 }
 
 /** Parses perfdhcp's final report (stdout). Throws on output that is not one. */
@@ -138,7 +130,6 @@ export function parsePerfdhcp(out: string): PerfdhcpReport {
     rate: num(/^Rate: ([\d.]+) 4-way exchanges\/second/m, out),
     discover: section(out, 'DISCOVER-OFFER'),
     request: section(out, 'REQUEST-ACK'),
-    windowSec: answerWindow(out),
   };
 }
 

@@ -35,7 +35,7 @@ import type { AgentSpec } from './agent.js';
 import type { HttpSpec, StormSpec, TftpSpec } from './client.js';
 import { agentBound, auditLeases, keaBound, type LeaseAudit } from './lease-files.js';
 import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from './ns.js';
-import { parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun } from './perfdhcp.js';
+import { answerWindow, devPackets, parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun } from './perfdhcp.js';
 import { KEA_PUBLISHED_ST, clientVerdict, pinnedArgv, ratioOrRefusal, referenceVerdict } from './reference-check.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -302,20 +302,35 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const t0 = performance.now();
+  // The client namespace's eth0 counters every 10 ms, read from /proc/<perfdhcp's pid>/net/dev (its own
+  // namespace's view; no process spawned): when perfdhcp started sending and when the replies stopped.
+  const samples: { t: number; rx: number; tx: number }[] = [];
+  const sample = () => {
+    try {
+      const c = devPackets(readFileSync(`/proc/${p.pid}/net/dev`, 'utf8'), 'eth0');
+      if (c) samples.push({ t: (performance.now() - t0) / 1000, ...c });
+    } catch {
+      /* exited */
+    }
+  };
+  sample();
+  const sampler = setInterval(sample, 10);
   // Generous: on a busy machine perfdhcp itself falls far behind its rate (100,000 clients took ~55 s at load 16).
   const limit = setTimeout(() => void net!.kill(p, 500), 120_000 + run.clients * 2);
   const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
   clearTimeout(limit);
+  clearInterval(sampler);
   const wall = (performance.now() - t0) / 1000;
   // perfdhcp exits 3 when packets were dropped: expected at a rate above the server's capacity.
   if (code !== 0 && code !== 3) throw new Error(`perfdhcp exited ${code}: ${(err || out).slice(-2000)}`);
   const st = /^STAT (.*)$/m.exec(err)?.[1];
   const report = parsePerfdhcp(out);
-  // The server's window: first DISCOVER sent to last ACK received (perfdhcp's -x t timestamps). perfdhcp's
-  // own Rate divides by its exit wait too; wall time less the exit wait (the old figure) left out the ACKs'
-  // time spent in that wait but not the ACKs themselves, crediting a server with a deep socket buffer (the
+  // The server's window: perfdhcp's first datagram to the last reply received (±10 ms). perfdhcp's own Rate
+  // divides by its exit wait too; wall time less the exit wait (the old figure) left out the time replies
+  // kept coming during that wait but not the replies, crediting a server with a deep socket buffer (the
   // agent asks for 4 MiB, Kea keeps the kernel's default) with its backlog for free.
-  const window = Number.isFinite(report.windowSec) && report.windowSec > 0 ? report.windowSec : wall - run.exitWaitUs / 1e6;
+  const w = answerWindow(samples);
+  const window = w > 0 ? w : wall - run.exitWaitUs / 1e6;
   return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window };
 }
 
@@ -375,7 +390,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     }
   }
   lines.push(
-    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset), perfdhcp -g ${a.perfdhcpThreads}; leases/s = ACKs / (last ACK received - first DISCOVER sent), from perfdhcp's -x t timestamps; server cores over that window (perfdhcp's over its whole run, its exit wait included, where it polls). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
+    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset), perfdhcp -g ${a.perfdhcpThreads}; leases/s = ACKs / the answer window (perfdhcp's first datagram to the last reply received, from the client interface's counters sampled every 10 ms); server cores over that window (perfdhcp's over its whole run, its exit wait included, where it polls). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
     '',
     '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | server cores | perfdhcp cores | runs |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
