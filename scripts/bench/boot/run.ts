@@ -293,7 +293,7 @@ function serverCpu(p: ChildProcess): number {
 }
 
 /** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
-async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; windowSec: number }> {
+async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; windowSec: number; oldLeasesPerSec: number }> {
   // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
   const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
   const p = net!.spawn(net!.client, pinnedArgv(cpus, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]));
@@ -330,8 +330,9 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   // kept coming during that wait but not the replies, crediting a server with a deep socket buffer (the
   // agent asks for 4 MiB, Kea keeps the kernel's default) with its backlog for free.
   const w = answerWindow(samples);
-  const window = w > 0 ? w : wall - run.exitWaitUs / 1e6;
-  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window };
+  const active = wall - run.exitWaitUs / 1e6;
+  const window = w > 0 ? w : active;
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window, oldLeasesPerSec: report.request.received / active };
 }
 
 /** The agent's own DHCP counters (its STATS line at exit): sockets, journal batches, intake drops. */
@@ -381,7 +382,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         const serverCores = cpu / res.windowSec;
         runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
         console.log(
-          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s over ${res.windowSec.toFixed(2)} s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
+          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s over ${res.windowSec.toFixed(2)} s (before session 11: ${f0(res.oldLeasesPerSec)}/s over the run less its exit wait); ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
             `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores` +
             (server.startsWith('underlay') ? agentDhcpNote(p) : ''),
