@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerWindow, devPackets, parsePerfdhcp, perfdhcpArgv, procCpuSeconds } from './perfdhcp.js';
+import { answerWindow, parsePerfdhcp, perfdhcpArgv, procCpuSeconds, udpCounters } from './perfdhcp.js';
 
 // perfdhcp 2.2.0's final report (abridged to what is parsed), from a run against Kea in the bench namespaces.
 const REPORT = `***Rate statistics***
@@ -56,14 +56,16 @@ describe('perfdhcp', () => {
     expect(a.at(-1)).toBe('198.18.0.1');
   });
 
-  it("reads an interface's packet counters from /proc/PID/net/dev and takes the answer window from samples of them", () => {
-    const dev = `Inter-|   Receive                                                |  Transmit
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
-    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0
-  eth0: 5336228   15322    0    0    0     0          0         0 11998720   34003    0    0    0     0       0          0
+  it("reads a namespace's UDP counters from /proc/PID/net/snmp and takes the answer window from samples of them", () => {
+    const snmp = `Ip: Forwarding DefaultTTL
+Ip: 2 64
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 15322 1 7 34003 7 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
 `;
-    expect(devPackets(dev, 'eth0')).toEqual({ rx: 15322, tx: 34003 });
-    expect(devPackets(dev, 'eth1')).toBeUndefined();
+    expect(udpCounters(snmp)).toEqual({ rx: 15329, tx: 34003, rcvbufErrors: 7 });
+    expect(udpCounters('Ip: Forwarding\nIp: 2\n')).toBeUndefined();
     // idle, sending starts between 0.1 and 0.2, replies stop coming by 0.5 (then only the exit wait).
     const samples = [
       { t: 0.0, rx: 3, tx: 3 },

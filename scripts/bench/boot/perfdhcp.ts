@@ -95,21 +95,24 @@ function section(out: string, name: string): ExchangeStats {
   };
 }
 
-/** Packets received and sent by interface `ifname`, from a /proc/PID/net/dev text (undefined when absent). */
-export function devPackets(netDev: string, ifname: string): { rx: number; tx: number } | undefined {
-  for (const line of netDev.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0 || line.slice(0, colon).trim() !== ifname) continue;
-    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
-    // Receive: bytes packets errs drop fifo frame compressed multicast; Transmit: bytes packets …
-    if (f.length < 10 || !Number.isFinite(f[1]) || !Number.isFinite(f[9])) return undefined;
-    return { rx: f[1]!, tx: f[9]! };
-  }
-  return undefined;
+/**
+ * UDP counters of a network namespace, from a /proc/PID/net/snmp text (undefined when absent): `rx` = datagrams
+ * that reached a socket (delivered + dropped at a full receive buffer), `tx` = datagrams sent, `rcvbufErrors`
+ * = dropped at a full receive buffer. In the client namespace only perfdhcp has UDP sockets.
+ */
+export function udpCounters(snmp: string): { rx: number; tx: number; rcvbufErrors: number } | undefined {
+  const lines = snmp.split('\n').filter((l) => l.startsWith('Udp: '));
+  if (lines.length < 2) return undefined;
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/).map(Number);
+  const get = (n: string) => values[names.indexOf(n)];
+  const [inDg, out, rcvbuf] = [get('InDatagrams'), get('OutDatagrams'), get('RcvbufErrors')];
+  if (![inDg, out, rcvbuf].every((x) => Number.isFinite(x))) return undefined;
+  return { rx: inDg! + rcvbuf!, tx: out!, rcvbufErrors: rcvbuf! };
 }
 
 /**
- * The server's answer window, from samples of the generator's interface counters taken while it ran: from
+ * The server's answer window, from samples of the generator's UDP counters taken while it ran: from
  * the first sample where it had sent anything to the first sample after which it received nothing more.
  * NaN when it never sent or never received.
  */

@@ -35,7 +35,7 @@ import type { AgentSpec } from './agent.js';
 import type { HttpSpec, StormSpec, TftpSpec } from './client.js';
 import { agentBound, auditLeases, keaBound, type LeaseAudit } from './lease-files.js';
 import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from './ns.js';
-import { answerWindow, devPackets, parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun } from './perfdhcp.js';
+import { answerWindow, parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun, udpCounters } from './perfdhcp.js';
 import { KEA_PUBLISHED_ST, clientVerdict, pinnedArgv, ratioOrRefusal, referenceVerdict } from './reference-check.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -293,7 +293,7 @@ function serverCpu(p: ChildProcess): number {
 }
 
 /** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
-async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; windowSec: number; oldLeasesPerSec: number }> {
+async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; windowSec: number; oldLeasesPerSec: number; generatorDrops: number }> {
   // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
   const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
   const p = net!.spawn(net!.client, pinnedArgv(cpus, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]));
@@ -302,12 +302,13 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const t0 = performance.now();
-  // The client namespace's eth0 counters every 10 ms, read from /proc/<perfdhcp's pid>/net/dev (its own
-  // namespace's view; no process spawned): when perfdhcp started sending and when the replies stopped.
-  const samples: { t: number; rx: number; tx: number }[] = [];
+  // The client namespace's UDP counters every 10 ms, read from /proc/<perfdhcp's pid>/net/snmp (its own
+  // namespace's view, where only perfdhcp has UDP sockets; no process spawned): when perfdhcp started
+  // sending, when the replies stopped, and how many its socket dropped (a generator that fell behind).
+  const samples: { t: number; rx: number; tx: number; rcvbufErrors: number }[] = [];
   const sample = () => {
     try {
-      const c = devPackets(readFileSync(`/proc/${p.pid}/net/dev`, 'utf8'), 'eth0');
+      const c = udpCounters(readFileSync(`/proc/${p.pid}/net/snmp`, 'utf8'));
       if (c) samples.push({ t: (performance.now() - t0) / 1000, ...c });
     } catch {
       /* exited */
@@ -332,7 +333,7 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   const w = answerWindow(samples);
   const active = wall - run.exitWaitUs / 1e6;
   const window = w > 0 ? w : active;
-  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window, oldLeasesPerSec: report.request.received / active };
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window, oldLeasesPerSec: report.request.received / active, generatorDrops: samples.length > 1 ? samples.at(-1)!.rcvbufErrors - samples[0]!.rcvbufErrors : NaN };
 }
 
 /** The agent's own DHCP counters (its STATS line at exit): sockets, journal batches, intake drops. */
@@ -384,14 +385,14 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         console.log(
           `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s over ${res.windowSec.toFixed(2)} s (before session 11: ${f0(res.oldLeasesPerSec)}/s over the run less its exit wait); ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
-            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores` +
+            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores; replies dropped at perfdhcp's full socket buffer ${res.generatorDrops}` +
             (server.startsWith('underlay') ? agentDhcpNote(p) : ''),
         );
       }
     }
   }
   lines.push(
-    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset), perfdhcp -g ${a.perfdhcpThreads}; leases/s = ACKs / the answer window (perfdhcp's first datagram to the last reply received, from the client interface's counters sampled every 10 ms); server cores over that window (perfdhcp's over its whole run, its exit wait included, where it polls). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
+    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset), perfdhcp -g ${a.perfdhcpThreads}; leases/s = ACKs / the answer window (perfdhcp's first datagram to the last reply received, from the client namespace's UDP counters sampled every 10 ms); server cores over that window (perfdhcp's over its whole run, its exit wait included, where it polls). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
     '',
     '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | server cores | perfdhcp cores | runs |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
