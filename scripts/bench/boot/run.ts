@@ -306,8 +306,12 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   // namespace's view, where only perfdhcp has UDP sockets; no process spawned): when perfdhcp started
   // sending, when the replies stopped, and how many its socket dropped (a generator that fell behind).
   const samples: { t: number; rx: number; tx: number; rcvbufErrors: number }[] = [];
+  // Until `ip netns exec` has entered the namespace, /proc/PID/net is the host's: samples start once the
+  // process's network namespace is the client's.
+  const clientNs = statSync(`/run/netns/${net!.client.name}`).ino;
   const sample = () => {
     try {
+      if (statSync(`/proc/${p.pid}/ns/net`).ino !== clientNs) return;
       const c = udpCounters(readFileSync(`/proc/${p.pid}/net/snmp`, 'utf8'));
       if (c) samples.push({ t: (performance.now() - t0) / 1000, ...c });
     } catch {
