@@ -269,11 +269,13 @@ interface DhcpRun {
   server: string;
   n: number;
   report: PerfdhcpReport;
-  /** ACKs perfdhcp received per second of its run (its exit wait left out). */
+  /** ACKs perfdhcp received per second of the answer window (first datagram sent to last reply received). */
   leasesPerSec: number;
+  /** Replies dropped at perfdhcp's own full socket buffer: the generator fell behind the server. */
+  generatorDrops: number;
   /** perfdhcp's CPU use, in cores (CPU seconds / wall seconds). */
   generatorCores: number;
-  /** The server's CPU use while perfdhcp sent (CPU seconds / perfdhcp's wall time without its exit wait). */
+  /** The server's CPU use over the answer window (CPU seconds / window seconds). */
   serverCores: number;
   audit: LeaseAudit;
   /** The server's CPU time (every thread) during the run, ms per 1,000 leases stored: robust on a busy machine. */
@@ -385,7 +387,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         const failed = r.request.rejectedLeases + ackedNotStored + audit.duplicates.length + audit.macsWithSeveral;
         const serverCpuMsPer1k = (cpu * 1000) / (audit.boundMacs / 1000);
         const serverCores = cpu / res.windowSec;
-        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
+        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorDrops: res.generatorDrops, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
         console.log(
           `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s over ${res.windowSec.toFixed(2)} s (before session 11: ${f0(res.oldLeasesPerSec)}/s over the run less its exit wait); ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
@@ -418,10 +420,14 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     // A ratio only when Kea single-threaded kept its core busy and reached the floor: then the server, not
     // perfdhcp, was the limit (the multi-threaded ratio leans on the same evidence).
     const cores = (server: string, k: 'serverCores' | 'generatorCores') => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r[k]));
+    // A server whose replies perfdhcp's socket dropped (more than 1 % of its ACKs) was measured by the generator.
+    const behind = a.dhcpServers.filter((sv) => runs.some((r) => r.server === sv && r.n === n && r.generatorDrops > 0.01 * r.report.request.received));
     const ref = a.dhcpServers.includes('kea')
       ? referenceVerdict({ name: 'Kea', leasesPerSec: kea, serverCores: cores('kea', 'serverCores'), generatorCores: cores('kea', 'generatorCores'), floor: a.keaFloor })
       : { ok: false, text: 'no Kea run' };
+    if (ref.ok && behind.includes('kea')) Object.assign(ref, { ok: false, text: "NO RATIO: perfdhcp's own socket dropped Kea's replies (the generator was the limit)" });
     parts.push(ref.text);
+    if (behind.length) parts.push(`GENERATOR-BOUND for ${behind.join(', ')}: perfdhcp's own socket dropped replies (${behind.map((sv) => runs.filter((r) => r.server === sv && r.n === n).map((r) => r.generatorDrops).join('/')).join(', ')}), so those leases/s are perfdhcp's reading rate, not the server's`);
     if (a.dhcpServers.includes('kea')) parts.push(`underlay/kea ${ref.ok ? ratioOrRefusal(ours, kea, 'Kea', a.keaFloor) : 'NO RATIO (see above)'}`);
     if (a.dhcpServers.includes('kea-mt')) parts.push(`underlay/kea-mt ${ref.ok ? ratioOrRefusal(ours, med('kea-mt', n), `Kea 2 threads (CPU ${a.serverCpus || 'any'})`, 0) : 'NO RATIO (see above)'}`);
     const cpu = (server: string) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.serverCpuMsPer1k));
