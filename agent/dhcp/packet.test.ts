@@ -8,6 +8,7 @@ import {
   MIN_PACKET_SIZE,
   parsePacket,
   serializePacket,
+  serializePacketInto,
   type DhcpPacket,
 } from './packet.js';
 import { encodeIp, encodeSubOptions, encodeU16, encodeUserClassRfc3004, MessageType, Opt } from './options.js';
@@ -116,6 +117,23 @@ describe('packet codec', () => {
     const p = emptyPacket(BOOTREQUEST, '02:00:00:00:00:04', 3);
     p.options.set(Opt.MESSAGE_TYPE, Buffer.from([2]));
     expect(serializePacket(p).length).toBe(300);
+  });
+
+  it('serializes into a reused buffer at an offset: the same bytes, the rest of the buffer untouched', () => {
+    const p = emptyPacket(BOOTREQUEST, '02:00:00:00:00:05', 5);
+    p.file = 'undionly.kpxe';
+    p.options.set(Opt.MESSAGE_TYPE, Buffer.from([5]));
+    p.options.set(Opt.HOSTNAME, Buffer.from('h'.repeat(300)));
+    const want = serializePacket(p);
+    const out = Buffer.alloc(2000, 0xaa); // a send buffer holding an earlier, longer datagram
+    const n = serializePacketInto(p, out, 100);
+    expect(n).toBe(want.length);
+    expect(out.subarray(100, 100 + n).equals(want)).toBe(true);
+    expect(out.subarray(0, 100).every((b) => b === 0xaa) && out.subarray(100 + n).every((b) => b === 0xaa)).toBe(true);
+    expect(() => serializePacketInto(p, out, 2000 - n + 1)).toThrow(RangeError);
+    p.options.set(Opt.VENDOR_CLASS, Buffer.alloc(MAX_PACKET_SIZE));
+    expect(() => serializePacketInto(p, Buffer.alloc(4 * MAX_PACKET_SIZE), 0)).toThrow(/exceeds/);
+    expect(() => serializePacket(p)).toThrow(/exceeds/);
   });
 });
 

@@ -184,38 +184,56 @@ function writeCString(buf: Buffer, at: number, size: number, s: string, field: s
  * One allocation: the size is computed first, then header and options are written in place.
  */
 export function serializePacket(p: DhcpPacket, minSize = MIN_REPLY_SIZE): Buffer {
+  const out = Buffer.alloc(Math.min(serializedSize(p, minSize), MAX_PACKET_SIZE + 1));
+  serializePacketInto(p, out, 0, minSize);
+  return out;
+}
+
+function serializedSize(p: DhcpPacket, minSize: number): number {
   let size = MIN_PACKET_SIZE + 1;
   for (const val of p.options.values()) {
     const len = val.length;
     size += len === 0 ? 2 : len + 2 * Math.ceil(len / 255);
   }
-  const out = Buffer.alloc(Math.max(size, minSize));
-  out[0] = p.op;
-  out[1] = p.htype;
-  out[2] = p.hlen;
-  out[3] = p.hops;
-  out.writeUInt32BE(p.xid >>> 0, 4);
-  out.writeUInt16BE(p.secs, 8);
-  out.writeUInt16BE(p.flags, 10);
-  out.writeUInt32BE(ipToInt(p.ciaddr), 12);
-  out.writeUInt32BE(ipToInt(p.yiaddr), 16);
-  out.writeUInt32BE(ipToInt(p.siaddr), 20);
-  out.writeUInt32BE(ipToInt(p.giaddr), 24);
-  p.chaddr.copy(out, 28, 0, 16);
-  writeCString(out, 44, 64, p.sname, 'sname');
-  writeCString(out, 108, 128, p.file, 'file');
-  out.writeUInt32BE(MAGIC_COOKIE, HEADER_SIZE);
-  let at = MIN_PACKET_SIZE;
+  return Math.max(size, minSize);
+}
+
+/**
+ * `serializePacket` written into `out` at `at` (the bytes it covers are zeroed first: `out` may be a reused
+ * send buffer); returns the packet's length. Throws, having written nothing that counts, when the packet
+ * exceeds MAX_PACKET_SIZE or the room left in `out`.
+ */
+export function serializePacketInto(p: DhcpPacket, out: Buffer, at: number, minSize = MIN_REPLY_SIZE): number {
+  const size = serializedSize(p, minSize);
+  if (size > MAX_PACKET_SIZE) throw new Error(`packet of ${size} bytes exceeds ${MAX_PACKET_SIZE}`);
+  if (at + size > out.length) throw new RangeError(`packet of ${size} bytes does not fit in ${out.length - at}`);
+  const o = at;
+  out.fill(0, o, o + size);
+  out[o] = p.op;
+  out[o + 1] = p.htype;
+  out[o + 2] = p.hlen;
+  out[o + 3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, o + 4);
+  out.writeUInt16BE(p.secs, o + 8);
+  out.writeUInt16BE(p.flags, o + 10);
+  out.writeUInt32BE(ipToInt(p.ciaddr), o + 12);
+  out.writeUInt32BE(ipToInt(p.yiaddr), o + 16);
+  out.writeUInt32BE(ipToInt(p.siaddr), o + 20);
+  out.writeUInt32BE(ipToInt(p.giaddr), o + 24);
+  p.chaddr.copy(out, o + 28, 0, 16);
+  writeCString(out, o + 44, 64, p.sname, 'sname');
+  writeCString(out, o + 108, 128, p.file, 'file');
+  out.writeUInt32BE(MAGIC_COOKIE, o + HEADER_SIZE);
+  let w = o + MIN_PACKET_SIZE;
   const mt = p.options.get(Opt.MESSAGE_TYPE);
-  if (mt) at = writeOption(out, at, Opt.MESSAGE_TYPE, mt);
+  if (mt) w = writeOption(out, w, Opt.MESSAGE_TYPE, mt);
   for (const [code, val] of p.options) {
     if (code === Opt.MESSAGE_TYPE) continue;
     if (code === Opt.PAD || code === Opt.END || code === Opt.OVERLOAD || code > 255 || code < 0) throw new Error(`option code ${code} cannot be set directly`);
-    at = writeOption(out, at, code, val);
+    w = writeOption(out, w, code, val);
   }
-  out[at] = Opt.END;
-  if (out.length > MAX_PACKET_SIZE) throw new Error(`packet of ${out.length} bytes exceeds ${MAX_PACKET_SIZE}`);
-  return out;
+  out[w] = Opt.END;
+  return size;
 }
 
 /** Writes one option (split into 255-byte instances, RFC 3396) at `at`; returns where the next one goes. */

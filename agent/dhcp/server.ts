@@ -18,7 +18,7 @@ import { replyDestination, type ReplyDestination } from './addressing.js';
 import { inCidr, isIpv4 } from '../../shared/dhcp/ip.js';
 import { LeaseStore, type LeaseRecord } from './leases.js';
 import { MessageType, messageTypeName, Opt } from './options.js';
-import { BOOTREQUEST, DhcpParseError, parsePacket, serializePacket, type DhcpPacket } from './packet.js';
+import { BOOTREQUEST, DhcpParseError, parsePacket, type DhcpPacket } from './packet.js';
 import { selectBoot, type BootDecision } from './pxe.js';
 import { DhcpIntake, type IntakeStats } from './intake.js';
 import { buildReply, type ReplySpec } from './reply.js';
@@ -463,9 +463,8 @@ export class DhcpServer {
     if (!out) return;
     const sock = out.listener === 'proxy' ? this.proxySocket : (this.senders.get(out.from) ?? this.senders.get(this.o.serverAddress));
     if (!sock) return;
-    let bytes: Buffer;
     try {
-      bytes = serializePacket(out.packet);
+      sock.send(out.packet, out.to.port, out.to.address);
     } catch (e) {
       this.st.errors++;
       this.logger.error({ err: e }, 'dhcp: reply could not be serialized');
@@ -474,10 +473,9 @@ export class DhcpServer {
     if (this.logger.isLevelEnabled('debug')) {
       this.logger.debug(
         { to: out.to, from: out.from, type: messageTypeName(out.packet.options.get(Opt.MESSAGE_TYPE)![0]!), yiaddr: out.packet.yiaddr, file: out.packet.file, ...(out.packet.options.has(Opt.RELAY_AGENT) ? { opt82: out.packet.options.get(Opt.RELAY_AGENT)!.toString('hex') } : {}) },
-        'dhcp: reply sent', // logged as it is handed to the socket (a failure is logged by onSent)
+        'dhcp: reply sent', // logged once handed to the socket (a failure is logged by onSent)
       );
     }
-    sock.send(bytes, out.to.port, out.to.address);
   }
 
   private async closeSockets(): Promise<void> {

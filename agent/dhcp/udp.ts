@@ -14,7 +14,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { constants as osConstants } from 'node:os';
 import { nativeAddon, type AddonLoad } from '../tftp/native-data-path.js';
-import { MAX_PACKET_SIZE } from './packet.js';
+import { MAX_PACKET_SIZE, serializePacket, serializePacketInto, type DhcpPacket } from './packet.js';
 
 export type DhcpIo = 'auto' | 'js';
 
@@ -30,7 +30,11 @@ export interface UdpSocketOptions {
 
 export interface DhcpSocket {
   readonly kind: 'native' | 'js';
-  send(bytes: Buffer, port: number, address: string): void;
+  /**
+   * Queues a datagram: bytes as they are, or a packet serialized here (the native socket writes it straight
+   * into its send buffer: no Buffer per reply). Throws when a packet cannot be serialized; nothing is sent.
+   */
+  send(datagram: Buffer | DhcpPacket, port: number, address: string): void;
   close(): Promise<void>;
 }
 
@@ -110,17 +114,19 @@ class NativeUdpSocket implements DhcpSocket {
     }
   };
 
-  send(bytes: Buffer, port: number, address: string): void {
+  send(datagram: Buffer | DhcpPacket, port: number, address: string): void {
     if (this.closed) return;
-    if (this.queued === SEND_SLOTS || this.queuedBytes + bytes.length > this.sbuf.length) this.flush();
+    const isBytes = Buffer.isBuffer(datagram);
+    // A packet takes at most MAX_PACKET_SIZE (serializePacketInto refuses more).
+    if (this.queued === SEND_SLOTS || this.queuedBytes + (isBytes ? datagram.length : MAX_PACKET_SIZE) > this.sbuf.length) this.flush();
     const m = this.queued * 4;
-    bytes.copy(this.sbuf, this.queuedBytes);
+    const len = isBytes ? datagram.copy(this.sbuf, this.queuedBytes) : serializePacketInto(datagram, this.sbuf, this.queuedBytes);
     this.smeta[m] = this.queuedBytes;
-    this.smeta[m + 1] = bytes.length;
+    this.smeta[m + 1] = len;
     this.smeta[m + 2] = ipToU32(address);
     this.smeta[m + 3] = port;
     this.queued++;
-    this.queuedBytes += bytes.length;
+    this.queuedBytes += len;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
@@ -187,8 +193,8 @@ class JsUdpSocket implements DhcpSocket {
     });
   }
 
-  send(bytes: Buffer, port: number, address: string): void {
-    this.s.send(bytes, port, address, this.onSent);
+  send(datagram: Buffer | DhcpPacket, port: number, address: string): void {
+    this.s.send(Buffer.isBuffer(datagram) ? datagram : serializePacket(datagram), port, address, this.onSent);
   }
 
   close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePerfdhcp, perfdhcpArgv, procCpuSeconds } from './perfdhcp.js';
+import { answerWindow, parsePerfdhcp, perfdhcpArgv, procCpuSeconds, udpCounters } from './perfdhcp.js';
 
 // perfdhcp 2.2.0's final report (abridged to what is parsed), from a run against Kea in the bench namespaces.
 const REPORT = `***Rate statistics***
@@ -46,13 +46,40 @@ describe('perfdhcp', () => {
   });
 
   it('runs in relay mode: local address (giaddr), one exchange per client, PXE options, server last', () => {
-    const a = perfdhcpArgv({ giaddr: '198.19.0.1', server: '198.18.0.1', clients: 20000, rate: 40000, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' });
+    const a = perfdhcpArgv({ giaddr: '198.19.0.1', server: '198.18.0.1', clients: 20000, rate: 40000, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00', threads: 'single' });
     expect(a.slice(0, 4)).toEqual(['perfdhcp', '-4', '-l', '198.19.0.1']);
     expect(a[a.indexOf('-R') + 1]).toBe('20000');
     expect(a[a.indexOf('-n') + 1]).toBe('20000');
     expect(a[a.indexOf('-r') + 1]).toBe('40000');
     expect(a).toContain(`60,${Buffer.from('PXEClient:Arch:00000:UNDI:002001').toString('hex')}`);
+    expect(a[a.indexOf('-g') + 1]).toBe('single');
     expect(a.at(-1)).toBe('198.18.0.1');
+  });
+
+  it("reads a namespace's UDP counters from /proc/PID/net/snmp and takes the answer window from samples of them", () => {
+    const snmp = `Ip: Forwarding DefaultTTL
+Ip: 2 64
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 15322 1 7 34003 7 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
+`;
+    expect(udpCounters(snmp)).toEqual({ rx: 15329, tx: 34003, rcvbufErrors: 7 });
+    expect(udpCounters('Ip: Forwarding\nIp: 2\n')).toBeUndefined();
+    // idle, sending starts between 0.1 and 0.2, replies stop coming by 0.5 (then only the exit wait).
+    const samples = [
+      { t: 0.0, rx: 3, tx: 3 },
+      { t: 0.1, rx: 3, tx: 3 },
+      { t: 0.2, rx: 3, tx: 900 },
+      { t: 0.3, rx: 400, tx: 2000 },
+      { t: 0.4, rx: 800, tx: 2400 },
+      { t: 0.5, rx: 950, tx: 2400 },
+      { t: 0.6, rx: 950, tx: 2400 },
+      { t: 4.5, rx: 950, tx: 2400 },
+    ];
+    expect(answerWindow(samples)).toBeCloseTo(0.4, 9);
+    expect(answerWindow(samples.map((x) => ({ ...x, rx: 3 })))).toBeNaN(); // nothing answered
+    expect(answerWindow(samples.slice(0, 2))).toBeNaN(); // never sent
   });
 
   it('reads CPU seconds of a process and of its waited-for children from /proc/PID/stat (command names with spaces and parentheses)', () => {

@@ -41,6 +41,11 @@ export interface PerfdhcpRun {
   exitWaitUs: number;
   /** First MAC (the rest count up from it). */
   baseMac: string;
+  /**
+   * perfdhcp's thread mode. It picks 'multi' (a receiver thread) whenever the machine has more than one CPU,
+   * even pinned to one: its two threads then share that core.
+   */
+  threads: 'single' | 'multi';
 }
 
 const hex = (s: string) => Buffer.from(s, 'latin1').toString('hex');
@@ -60,6 +65,7 @@ export function perfdhcpArgv(r: PerfdhcpRun): string[] {
     '-W', String(r.exitWaitUs),
     '-b', `mac=${r.baseMac}`,
     '-u',
+    '-g', r.threads,
     '-o', `60,${hex('PXEClient:Arch:00000:UNDI:002001')}`,
     '-o', '93,0000',
     r.server,
@@ -87,6 +93,38 @@ function section(out: string, name: string): ExchangeStats {
     nonUnique: num(/^non unique addresses: (\d+)/m, s),
     avgDelayMs: avg ? Number(avg[1]) : NaN,
   };
+}
+
+/**
+ * UDP counters of a network namespace, from a /proc/PID/net/snmp text (undefined when absent): `rx` = datagrams
+ * that reached a socket (delivered + dropped at a full receive buffer), `tx` = datagrams sent, `rcvbufErrors`
+ * = dropped at a full receive buffer. In the client namespace only perfdhcp has UDP sockets.
+ */
+export function udpCounters(snmp: string): { rx: number; tx: number; rcvbufErrors: number } | undefined {
+  const lines = snmp.split('\n').filter((l) => l.startsWith('Udp: '));
+  if (lines.length < 2) return undefined;
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/).map(Number);
+  const get = (n: string) => values[names.indexOf(n)];
+  const [inDg, out, rcvbuf] = [get('InDatagrams'), get('OutDatagrams'), get('RcvbufErrors')];
+  if (![inDg, out, rcvbuf].every((x) => Number.isFinite(x))) return undefined;
+  return { rx: inDg! + rcvbuf!, tx: out!, rcvbufErrors: rcvbuf! };
+}
+
+/**
+ * The server's answer window, from samples of the generator's UDP counters taken while it ran: from
+ * the first sample where it had sent anything to the first sample after which it received nothing more.
+ * NaN when it never sent or never received.
+ */
+export function answerWindow(samples: { t: number; rx: number; tx: number }[]): number {
+  if (samples.length < 2) return NaN;
+  const s0 = samples[0]!;
+  const first = samples.findIndex((x) => x.tx > s0.tx);
+  const rxEnd = samples.at(-1)!.rx;
+  const last = samples.findIndex((x) => x.rx === rxEnd);
+  if (first < 0 || rxEnd === s0.rx || last <= first) return NaN;
+  // The first send happened after the sample before `first`; the last receive by the sample `last`.
+  return samples[last]!.t - samples[first - 1]!.t;
 }
 
 /** Parses perfdhcp's final report (stdout). Throws on output that is not one. */

@@ -13,6 +13,7 @@
  *   --dhcp-rounds 2               runs per server and N (order rotated each round)
  *   --dhcp-servers underlay,kea,kea-mt
  *   --server-cpus 0  --generator-cpus 1   taskset pinning of the DHCP server and perfdhcp ('' = none)
+ *   --perfdhcp-threads single     perfdhcp's -g (it would pick multi on a 2-CPU machine, pinned or not)
  *   --agent-b PATH                another build's dist/scripts/bench/boot/agent.js, run as server underlay-b (A/B)
  *   --tftp-rounds 3  --tftp-mib 64
  *   --http-concurrency 1,8,32  --kernel-mib 8  --initrd-mib 32
@@ -34,7 +35,7 @@ import type { AgentSpec } from './agent.js';
 import type { HttpSpec, StormSpec, TftpSpec } from './client.js';
 import { agentBound, auditLeases, keaBound, type LeaseAudit } from './lease-files.js';
 import { BenchNet, GIADDR, POOL_CIDR, POOL_END, POOL_START, SERVER_ADDR, type Ns } from './ns.js';
-import { parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun } from './perfdhcp.js';
+import { answerWindow, parsePerfdhcp, procCpuSeconds, perfdhcpArgv, type PerfdhcpReport, type PerfdhcpRun, udpCounters } from './perfdhcp.js';
 import { KEA_PUBLISHED_ST, clientVerdict, pinnedArgv, ratioOrRefusal, referenceVerdict } from './reference-check.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -53,6 +54,8 @@ interface Args {
   /** taskset CPU lists for the DHCP server under test and for perfdhcp ('' = not pinned). */
   serverCpus: string;
   generatorCpus: string;
+  /** perfdhcp's thread mode (`-g`): pinned to one CPU, its receiver thread would share the sender's core. */
+  perfdhcpThreads: 'single' | 'multi';
   tftpRounds: number;
   tftpMiB: number;
   httpConcurrency: number[];
@@ -76,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     dhcpServers: ['underlay', 'kea', 'kea-mt'],
     serverCpus: '0',
     generatorCpus: '1',
+    perfdhcpThreads: 'single',
     tftpRounds: 3,
     tftpMiB: 64,
     httpConcurrency: [1, 8, 32],
@@ -109,6 +113,10 @@ function parseArgs(argv: string[]): Args {
       case '--agent-b': a.agentB = v; break;
       case '--server-cpus': a.serverCpus = cpuList(v); break;
       case '--generator-cpus': a.generatorCpus = cpuList(v); break;
+      case '--perfdhcp-threads':
+        if (v !== 'single' && v !== 'multi') throw new Error('--perfdhcp-threads is single or multi');
+        a.perfdhcpThreads = v;
+        break;
       case '--tftp-rounds': a.tftpRounds = ints(v, 1, 20)[0]!; break;
       case '--tftp-mib': a.tftpMiB = ints(v, 1, 512)[0]!; break;
       case '--http-concurrency': a.httpConcurrency = ints(v, 1, 256); break;
@@ -261,11 +269,13 @@ interface DhcpRun {
   server: string;
   n: number;
   report: PerfdhcpReport;
-  /** ACKs perfdhcp received per second of its run (its exit wait left out). */
+  /** ACKs perfdhcp received per second of the answer window (first datagram sent to last reply received). */
   leasesPerSec: number;
+  /** Replies dropped at perfdhcp's own full socket buffer: the generator fell behind the server. */
+  generatorDrops: number;
   /** perfdhcp's CPU use, in cores (CPU seconds / wall seconds). */
   generatorCores: number;
-  /** The server's CPU use while perfdhcp sent (CPU seconds / perfdhcp's wall time without its exit wait). */
+  /** The server's CPU use over the answer window (CPU seconds / window seconds). */
   serverCores: number;
   audit: LeaseAudit;
   /** The server's CPU time (every thread) during the run, ms per 1,000 leases stored: robust on a busy machine. */
@@ -285,7 +295,7 @@ function serverCpu(p: ChildProcess): number {
 }
 
 /** Runs perfdhcp in the client namespace; returns its report and its CPU use. */
-async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; activeSec: number }> {
+async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: PerfdhcpReport; cores: number; leasesPerSec: number; windowSec: number; oldLeasesPerSec: number; generatorDrops: number }> {
   // A shell waits for perfdhcp, then prints its own /proc stat: cutime/cstime there are perfdhcp's CPU time.
   const script = '"$@"; rc=$?; read -r st < /proc/$$/stat; echo "STAT $st" >&2; exit $rc';
   const p = net!.spawn(net!.client, pinnedArgv(cpus, ['sh', '-c', script, 'sh', ...perfdhcpArgv(run)]));
@@ -294,18 +304,42 @@ async function runPerfdhcp(run: PerfdhcpRun, cpus?: string): Promise<{ report: P
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const t0 = performance.now();
+  // The client namespace's UDP counters every 10 ms, read from /proc/<perfdhcp's pid>/net/snmp (its own
+  // namespace's view, where only perfdhcp has UDP sockets; no process spawned): when perfdhcp started
+  // sending, when the replies stopped, and how many its socket dropped (a generator that fell behind).
+  const samples: { t: number; rx: number; tx: number; rcvbufErrors: number }[] = [];
+  // Until `ip netns exec` has entered the namespace, /proc/PID/net is the host's: samples start once the
+  // process's network namespace is the client's.
+  const clientNs = statSync(`/run/netns/${net!.client.name}`).ino;
+  const sample = () => {
+    try {
+      if (statSync(`/proc/${p.pid}/ns/net`).ino !== clientNs) return;
+      const c = udpCounters(readFileSync(`/proc/${p.pid}/net/snmp`, 'utf8'));
+      if (c) samples.push({ t: (performance.now() - t0) / 1000, ...c });
+    } catch {
+      /* exited */
+    }
+  };
+  sample();
+  const sampler = setInterval(sample, 10);
   // Generous: on a busy machine perfdhcp itself falls far behind its rate (100,000 clients took ~55 s at load 16).
   const limit = setTimeout(() => void net!.kill(p, 500), 120_000 + run.clients * 2);
   const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
   clearTimeout(limit);
+  clearInterval(sampler);
   const wall = (performance.now() - t0) / 1000;
   // perfdhcp exits 3 when packets were dropped: expected at a rate above the server's capacity.
   if (code !== 0 && code !== 3) throw new Error(`perfdhcp exited ${code}: ${(err || out).slice(-2000)}`);
   const st = /^STAT (.*)$/m.exec(err)?.[1];
   const report = parsePerfdhcp(out);
-  // perfdhcp always waits the whole exit wait (-W) and its own Rate divides by it too: take it out.
+  // The server's window: perfdhcp's first datagram to the last reply received (±10 ms). perfdhcp's own Rate
+  // divides by its exit wait too; wall time less the exit wait (the old figure) left out the time replies
+  // kept coming during that wait but not the replies, crediting a server with a deep socket buffer (the
+  // agent asks for 4 MiB, Kea keeps the kernel's default) with its backlog for free.
+  const w = answerWindow(samples);
   const active = wall - run.exitWaitUs / 1e6;
-  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / active, activeSec: active };
+  const window = w > 0 ? w : active;
+  return { report, cores: st ? procCpuSeconds(st, 'children') / wall : NaN, leasesPerSec: report.request.received / window, windowSec: window, oldLeasesPerSec: report.request.received / active, generatorDrops: samples.length > 1 ? samples.at(-1)!.rcvbufErrors - samples[0]!.rcvbufErrors : NaN };
 }
 
 /** The agent's own DHCP counters (its STATS line at exit): sockets, journal batches, intake drops. */
@@ -338,7 +372,7 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         let cpu = NaN;
         try {
           const cpu0 = serverCpu(p);
-          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00' }, a.generatorCpus || undefined);
+          res = await runPerfdhcp({ giaddr: GIADDR, server: SERVER_ADDR, clients: n, rate: a.dhcpRate, dropTimeSec: 4, exitWaitUs: 4_000_000, baseMac: '02:42:00:00:00:00', threads: a.perfdhcpThreads }, a.generatorCpus || undefined);
           cpu = serverCpu(p) - cpu0;
         } finally {
           await net!.kill(p, 10_000);
@@ -352,19 +386,19 @@ async function dhcpPhase(a: Args): Promise<string[]> {
         const ackedNotStored = Math.max(0, r.request.received - r.request.nonUnique - audit.boundMacs);
         const failed = r.request.rejectedLeases + ackedNotStored + audit.duplicates.length + audit.macsWithSeveral;
         const serverCpuMsPer1k = (cpu * 1000) / (audit.boundMacs / 1000);
-        const serverCores = cpu / res.activeSec;
-        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
+        const serverCores = cpu / res.windowSec;
+        runs.push({ server, n, report: r, leasesPerSec: res.leasesPerSec, generatorDrops: res.generatorDrops, generatorCores: res.cores, serverCores, audit, serverCpuMsPer1k, ackedNotStored, failed });
         console.log(
-          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s; ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
+          `  ${server.padEnd(9)} n=${n} round ${round + 1} (load ${load}): ${f0(res.leasesPerSec)} leases/s over ${res.windowSec.toFixed(2)} s (before session 11: ${f0(res.oldLeasesPerSec)}/s over the run less its exit wait); ACKs ${r.request.received}, stored ${audit.boundMacs}, ` +
             `failed ${failed}, duplicates ${audit.duplicates.length}, non-unique (perfdhcp) ${r.request.nonUnique}, unanswered ${n - r.request.received} (offered above capacity), ` +
-            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores` +
+            `delay DO ${f1(r.discover.avgDelayMs)} / RA ${f1(r.request.avgDelayMs)} ms; server CPU ${f0(serverCpuMsPer1k)} ms per 1,000 leases; CPU share: server ${serverCores.toFixed(2)}, perfdhcp ${res.cores.toFixed(2)} cores; replies dropped at perfdhcp's full socket buffer ${res.generatorDrops}` +
             (server.startsWith('underlay') ? agentDhcpNote(p) : ''),
         );
       }
     }
   }
   lines.push(
-    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
+    `Offered ${a.dhcpRate} DORA/s (open loop; what a server cannot take is unanswered, not failed). failed = NAKs + ACKs without a stored lease + duplicate addresses (from the servers' lease files). Servers pinned to CPU ${a.serverCpus || '(none)'}, perfdhcp to CPU ${a.generatorCpus || '(none)'} (taskset), perfdhcp -g ${a.perfdhcpThreads}; leases/s = ACKs / the answer window (perfdhcp's first datagram to the last reply received, from the client namespace's UDP counters sampled every 10 ms); server cores over that window (perfdhcp's over its whole run, its exit wait included, where it polls). Kea's memfile does not fsync; the agent fsyncs every lease before its ACK.`,
     '',
     '| clients | server | leases/s median | min..max | ACKs (stored) | failed | duplicate addresses | server CPU ms / 1,000 leases | server cores | perfdhcp cores | runs |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -386,10 +420,14 @@ async function dhcpPhase(a: Args): Promise<string[]> {
     // A ratio only when Kea single-threaded kept its core busy and reached the floor: then the server, not
     // perfdhcp, was the limit (the multi-threaded ratio leans on the same evidence).
     const cores = (server: string, k: 'serverCores' | 'generatorCores') => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r[k]));
+    // A server whose replies perfdhcp's socket dropped (more than 1 % of its ACKs) was measured by the generator.
+    const behind = a.dhcpServers.filter((sv) => runs.some((r) => r.server === sv && r.n === n && r.generatorDrops > 0.01 * r.report.request.received));
     const ref = a.dhcpServers.includes('kea')
       ? referenceVerdict({ name: 'Kea', leasesPerSec: kea, serverCores: cores('kea', 'serverCores'), generatorCores: cores('kea', 'generatorCores'), floor: a.keaFloor })
       : { ok: false, text: 'no Kea run' };
+    if (ref.ok && behind.includes('kea')) Object.assign(ref, { ok: false, text: "NO RATIO: perfdhcp's own socket dropped Kea's replies (the generator was the limit)" });
     parts.push(ref.text);
+    if (behind.length) parts.push(`GENERATOR-BOUND for ${behind.join(', ')}: perfdhcp's own socket dropped replies (${behind.map((sv) => runs.filter((r) => r.server === sv && r.n === n).map((r) => r.generatorDrops).join('/')).join(', ')}), so those leases/s are perfdhcp's reading rate, not the server's`);
     if (a.dhcpServers.includes('kea')) parts.push(`underlay/kea ${ref.ok ? ratioOrRefusal(ours, kea, 'Kea', a.keaFloor) : 'NO RATIO (see above)'}`);
     if (a.dhcpServers.includes('kea-mt')) parts.push(`underlay/kea-mt ${ref.ok ? ratioOrRefusal(ours, med('kea-mt', n), `Kea 2 threads (CPU ${a.serverCpus || 'any'})`, 0) : 'NO RATIO (see above)'}`);
     const cpu = (server: string) => median(runs.filter((r) => r.server === server && r.n === n).map((r) => r.serverCpuMsPer1k));
