@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/ports.js';
 import { acquireDirLock, DirLockedError, type LockHolder } from '../../shared/fs/dir-lock.js';
 
 /**
@@ -27,17 +27,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, UNDERLAY_LOG_LEVEL: 'warn', ...extra };
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (for tests that must name the port up front). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** Loopback ports for tests that must name one up front: see test/support/ports.ts. */
+export { freePort };
 
 export function tempDir(prefix = 'underlay-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
