@@ -13,13 +13,14 @@ import { createServer } from 'node:net';
  * different workers or lanes, so their blocks are disjoint; a file that runs later in the same worker reuses
  * the block, and the probe (TCP and UDP bind on the host) skips a port its predecessor still holds.
  *
- * UNDERLAY_TEST_LANE is set by scripts/test-suite.mjs (0: the QEMU lane, 1: the rest); VITEST_POOL_ID is
- * vitest's worker number (1..maxWorkers).
+ * UNDERLAY_TEST_LANE is set by scripts/test-suite.mjs (0: the QEMU lane, 1: the rest; 0 when unset); a
+ * second vitest run on the same machine at the same time sets 2 or 3. VITEST_POOL_ID is vitest's worker
+ * number (1..maxWorkers). 4 lanes x 48 workers x 64 ports end at 32287, below the ephemeral range.
  */
 const FIRST = 20_000;
 const BLOCK = 64;
-const WORKERS_PER_LANE = 100;
-const LANES = 2;
+const WORKERS_PER_LANE = 48;
+const LANES = 4;
 
 function block(): { start: number; end: number } {
   const lane = Number(process.env.UNDERLAY_TEST_LANE ?? '0');
