@@ -48,6 +48,7 @@ export default defineConfig({
         test: {
           name: 'e2e-qemu',
           include: QEMU_FILES,
+          globalSetup: ['test/support/qemu-global-setup.ts'],
           fileParallelism: false,
           testTimeout: 900_000,
           hookTimeout: 300_000,

@@ -20,6 +20,14 @@ export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npx tsc -p . && node scripts/postbuild.mjs" first`);
 }
 
+/**
+ * For an agent run on the host (not in a namespace): its metrics listener on a port the kernel picks. The
+ * default, 127.0.0.1:9464, is one port for the whole host, and test files run side by side
+ * (test/support/lanes.ts): two host agents at once would collide. test/metrics/agent-metrics.test.ts keeps
+ * the default, inside its own namespace.
+ */
+export const HOST_AGENT_ENV = { UNDERLAY_METRICS_LISTEN: '127.0.0.1:0' } as const;
+
 /** An environment without UNDERLAY_* variables, so a test never picks up a developer's settings. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
