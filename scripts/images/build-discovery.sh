@@ -119,19 +119,27 @@ mkdir -p "$BASE" "$CACHE/downloads"
 WORK="$(mktemp -d "$BASE/.build-$HASH.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
+# apt-get download into a private dir, then a rename into the shared download cache: a reader (another
+# build, test/support/ignition.ts) never sees a half-written .deb, and an interrupted download leaves none.
+download() {
+  local tmp rc=0
+  tmp="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
+  (cd "$tmp" && apt-get download -q "$1" 2>&1 | grep -v 'unsandboxed' >&2) || rc=1
+  [ "$rc" = 0 ] && for f in "$tmp"/*.deb; do [ -e "$f" ] && mv -f "$f" "$CACHE/downloads/"; done
+  rm -rf "$tmp"
+  return "$rc"
+}
 # --- kernel ----------------------------------------------------------------------------------------------
 DEB="$(ls "$CACHE/downloads/${KPKG}_"*"_amd64.deb" 2>/dev/null | grep -F "_${KVER_DEB//:/%3a}_" | head -n 1 || true)"
 if [ -z "$DEB" ]; then
   log "downloading $KPKG=$KVER_DEB"
-  (cd "$CACHE/downloads" && apt-get download -q "$KPKG=$KVER_DEB" 2>&1 | grep -v 'unsandboxed' >&2) ||
-    die "apt-get download $KPKG failed (network? run apt-get update)"
+  download "$KPKG=$KVER_DEB" || die "apt-get download $KPKG failed (network? run apt-get update)"
   DEB="$(ls "$CACHE/downloads/${KPKG}_"*"_amd64.deb" | head -n 1)"
 fi
 IGN_DEB="$(ls "$CACHE/downloads/ignition_"*"_amd64.deb" 2>/dev/null | grep -F "_${IGN_VER//:/%3a}_" | head -n 1 || true)"
 if [ -z "$IGN_DEB" ]; then
   log "downloading ignition=$IGN_VER"
-  (cd "$CACHE/downloads" && apt-get download -q "ignition=$IGN_VER" 2>&1 | grep -v 'unsandboxed' >&2) ||
-    die "apt-get download ignition failed (network? run apt-get update)"
+  download "ignition=$IGN_VER" || die "apt-get download ignition failed (network? run apt-get update)"
   IGN_DEB="$(ls "$CACHE/downloads/ignition_"*"_amd64.deb" | head -n 1)"
 fi
 log "extracting $(basename "$DEB")"

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanEnv, CLI, REPO, requireBuild, runCli, sleep, spawnCentral, tempDir, type CentralProcess, type CliResult } from '../central/support.js';
+import { cleanEnv, CLI, HOST_AGENT_ENV, REPO, requireBuild, runCli, sleep, spawnCentral, tempDir, type CentralProcess, type CliResult } from '../central/support.js';
 
 export { cleanEnv, CLI, REPO, runCli, sleep, spawnCentral, tempDir, type CentralProcess, type CliResult };
 
@@ -104,7 +104,7 @@ const liveAgents = new Set<AgentProcess>();
 export function spawnAgent(stateDir: string, opts: { central?: string; env?: Record<string, string> } = {}): AgentProcess {
   requireBuild();
   const args = [CLI, 'agent', 'run', '--state', stateDir, ...(opts.central ? ['--central', opts.central] : [])];
-  const proc = spawn(process.execPath, args, { cwd: REPO, env: cleanEnv({ UNDERLAY_LOG_LEVEL: 'info', ...opts.env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { cwd: REPO, env: cleanEnv({ UNDERLAY_LOG_LEVEL: 'info', ...HOST_AGENT_ENV, ...opts.env }), stdio: ['ignore', 'pipe', 'pipe'] });
   const a = new AgentProcess(proc, stateDir);
   liveAgents.add(a);
   a.exited.then(() => liveAgents.delete(a));

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, cleanEnv, freePort, killAllCentrals, runCli, sleep, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
+import { CLI, cleanEnv, freePort, HOST_AGENT_ENV, killAllCentrals, runCli, sleep, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
 import { httpGet } from '../support/http-get.js';
 
 /**
@@ -99,7 +99,7 @@ describe('artifacts: fetch, verify, store centrally, pull to the site', () => {
     const bootDir = join(dir, 'boot');
     mkdirSync(bootDir, { recursive: true });
     agent = spawn(process.execPath, [CLI, 'agent', 'run', '--state', state, '--address', '127.0.0.1', '--dhcp', 'off', '--http-port', String(httpPort), '--tftp-port', String(tftpPort), '--boot-dir', bootDir], {
-      env: cleanEnv(),
+      env: cleanEnv({ ...HOST_AGENT_ENV }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

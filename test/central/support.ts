@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/ports.js';
 import { acquireDirLock, DirLockedError, type LockHolder } from '../../shared/fs/dir-lock.js';
 
 /**
@@ -20,6 +20,14 @@ export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npx tsc -p . && node scripts/postbuild.mjs" first`);
 }
 
+/**
+ * For an agent run on the host (not in a namespace): its metrics listener on a port the kernel picks. The
+ * default, 127.0.0.1:9464, is one port for the whole host, and test files run side by side
+ * (test/support/lanes.ts): two host agents at once would collide. test/metrics/agent-metrics.test.ts keeps
+ * the default, inside its own namespace.
+ */
+export const HOST_AGENT_ENV = { UNDERLAY_METRICS_LISTEN: '127.0.0.1:0' } as const;
+
 /** An environment without UNDERLAY_* variables, so a test never picks up a developer's settings. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -27,17 +35,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, UNDERLAY_LOG_LEVEL: 'warn', ...extra };
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (for tests that must name the port up front). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** Loopback ports for tests that must name one up front: see test/support/ports.ts. */
+export { freePort };
 
 export function tempDir(prefix = 'underlay-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

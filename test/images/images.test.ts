@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageRef } from '../../shared/api/images.js';
-import { CLI, cleanEnv, freePort, killAllCentrals, runCli, sleep, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
+import { CLI, cleanEnv, freePort, HOST_AGENT_ENV, killAllCentrals, runCli, sleep, spawnCentral, tempDir, type CentralProcess } from '../central/support.js';
 import { httpGet } from '../support/http-get.js';
 
 /**
@@ -134,7 +134,7 @@ describe('images as artifacts: push, list, sync to an agent, serve with Range; t
     const tftpPort = await freePort();
     mkdirSync(bootDir, { recursive: true });
     agent = spawn(process.execPath, [CLI, 'agent', 'run', '--state', state, '--address', '127.0.0.1', '--dhcp', 'off', '--http-port', String(httpPort), '--tftp-port', String(tftpPort), '--boot-dir', bootDir], {
-      env: cleanEnv(),
+      env: cleanEnv({ ...HOST_AGENT_ENV }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

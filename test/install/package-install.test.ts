@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execStartOf } from '../../shared/systemd/unit.js';
 import { checkPrereqs } from '../support/require.js';
-import { REPO, cleanEnv, freePort, httpCall, requireBuild, tempDir } from '../central/support.js';
+import { REPO, cleanEnv, freePort, HOST_AGENT_ENV, httpCall, requireBuild, tempDir } from '../central/support.js';
 
 const run = promisify(execFile);
 
@@ -139,7 +139,7 @@ describe.skipIf(!ready)('the packed tarball, installed', () => {
     expect(v.stderr + v.stdout).toBe('');
 
     // What systemd would run: ExecStart with %S = <root>/var/lib and the env file's settings.
-    const proc = startExec(unit, join(root, 'var/lib'), { UNDERLAY_DHCP: 'off' });
+    const proc = startExec(unit, join(root, 'var/lib'), { UNDERLAY_DHCP: 'off', ...HOST_AGENT_ENV });
     await until('the installed agent to link to the central', async () => {
       const res = await httpCall(central.url, readFileSync(central.ca, 'utf8'), 'GET', '/api/v1/agents', { token: central.token });
       return (res.json as { items: { site: string; connected: boolean }[] }).items.some((a) => a.site === 'dc1' && a.connected);

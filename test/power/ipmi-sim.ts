@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createSocket } from 'node:dgram';
 import type { NetNs } from '../support/netns.js';
+import { freePort } from '../support/ports.js';
 
 const CHASSIS = resolve(import.meta.dirname, 'chassis-control.sh');
 
@@ -13,15 +13,6 @@ export interface IpmiSim {
   stop(): Promise<void>;
   /** The chassis script's stored files (power, boot, resets, calls). */
   file(name: string): string;
-}
-
-/** A free UDP port on loopback. */
-export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /**
@@ -49,7 +40,7 @@ export async function startIpmiSim(
     const values: Record<string, string> = { ip_addr_src: 'static', ip_addr: opts.lanAddress, mac_addr: '52:54:00:13:0b:01', subnet_mask: '255.255.255.0', default_gw_ip_addr: '0.0.0.0', default_gw_mac_addr: '00:00:00:00:00:00', backup_gw_ip_addr: '0.0.0.0', backup_gw_mac_addr: '00:00:00:00:00:00' };
     writeFileSync(join(dir, 'lan-config.sh'), `#!/bin/sh\n[ "$1" = get ] || exit 0\nshift\nfor p in "$@"; do case $p in\n${Object.entries(values).map(([k, v]) => `  ${k}) echo "${k}:${v}";;`).join('\n')}\nesac; done\n`, { mode: 0o755 });
   }
-  const port = opts.netns?.port ?? (await freeUdpPort());
+  const port = opts.netns?.port ?? (await freePort());
   writeFileSync(
     join(dir, 'lan.conf'),
     [

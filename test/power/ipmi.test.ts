@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BmcAuthError, BmcRefusedError, BmcUnreachableError } from '../../agent/bmc/bmc.js';
 import { IpmiBmc } from '../../agent/bmc/ipmi/ipmitool.js';
 import { checkPrereqs } from '../support/require.js';
-import { freeUdpPort, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
+import { startIpmiSim, type IpmiSim } from './ipmi-sim.js';
+import { freePort } from '../support/ports.js';
 
 const ready = checkPrereqs('power/ipmi', { commands: ['ipmi_sim', 'ipmitool'] });
 const PASSWORD = 'ipmi-Pw-7c1e9';
@@ -74,7 +75,7 @@ describe.skipIf(!ready)('IPMI driver (ipmitool) against ipmi_sim', () => {
 
   it('an unreachable BMC is an unavailable error within the timeout bound', async () => {
     const t0 = Date.now();
-    const e = await bmc(PASSWORD, await freeUdpPort()).powerState().catch((x: Error) => x);
+    const e = await bmc(PASSWORD, await freePort()).powerState().catch((x: Error) => x);
     expect(e).toBeInstanceOf(BmcUnreachableError);
     expect((e as Error).message).toMatch(/did not answer/);
     expect(Date.now() - t0).toBeLessThan(15_000);

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, joinAgent, killAllAgents, removeDir, runCli, spawnAgent, tempDir, waitFor, type AgentProcess } from '../agent-link/support.js';
 import { spawnCentral, type CentralProcess } from '../central/support.js';
 import { checkPrereqs } from '../support/require.js';
-import { alive, filesContaining, freeUdpPort, startIpmiSim, vmPid, type IpmiSim } from './ipmi-sim.js';
+import { alive, filesContaining, startIpmiSim, vmPid, type IpmiSim } from './ipmi-sim.js';
+import { freePort } from '../support/ports.js';
 import { QemuMachine } from './qemu-qmp.js';
 import { startRedfishStandIn, type RedfishStandIn } from './redfish-stand-in.js';
 
@@ -43,7 +44,7 @@ describe.skipIf(!ready)('power through the agent: IPMI (ipmi_sim + QEMU) and Red
     agent = spawnAgent(agentState, { env: { UNDERLAY_LOG_LEVEL: 'debug', UNDERLAY_POWER_POLL_INTERVAL: '1s', UNDERLAY_BMC_TIMEOUT: '1s', UNDERLAY_BMC_RETRIES: '1' } });
     await agent.waitLog(/desired state updated/);
 
-    const serialPort = await freeUdpPort();
+    const serialPort = await freePort();
     const vmArgs = [...QEMU, '-chardev', `socket,id=ipmi0,host=127.0.0.1,port=${serialPort},reconnect=10`, '-device', 'ipmi-bmc-extern,id=bmc0,chardev=ipmi0', '-device', 'isa-ipmi-kcs,bmc=bmc0'];
     sim = await startIpmiSim(join(dir, 'ipmi'), { password: IPMI_PASSWORD, qemuCmd: vmArgs.join(' '), serialPort });
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,7 +12,16 @@ export function ignitionBinaries(): { ignition: string; validate: string; dir: s
   const dl = join(process.env.UNDERLAY_CACHE ?? join(homedir(), '.cache/underlay'), 'downloads');
   mkdirSync(dl, { recursive: true });
   const find = () => readdirSync(dl).find((f) => /^ignition_.*_amd64\.deb$/.test(f));
-  if (!find()) execFileSync('apt-get', ['download', '-q', 'ignition'], { cwd: dl, stdio: 'ignore' });
+  if (!find()) {
+    // Into a private dir, then renamed into the cache: another file running now never reads a half-written .deb.
+    const tmp = mkdtempSync(join(dl, '.dl-'));
+    try {
+      execFileSync('apt-get', ['download', '-q', 'ignition'], { cwd: tmp, stdio: 'ignore' });
+      for (const f of readdirSync(tmp)) if (f.endsWith('.deb')) renameSync(join(tmp, f), join(dl, f));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
   const deb = find();
   if (!deb) throw new Error(`apt-get download ignition left no .deb in ${dl}`);
   const dir = mkdtempSync(join(tmpdir(), 'ul-ignition-deb-'));

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../scripts/bench/free-port.js';
+import { freePort } from './ports.js';
 import { checkPrereqs } from './require.js';
 
 /** The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/N/bin), or null. */
