@@ -6,7 +6,7 @@
  * cache flush does to the disk), alternating the two journal setups `--pairs` times.
  *
  *   npm run build
- *   node dist/scripts/bench/images/lease-fsync.js [--appends 500] [--interval-ms 10] [--pairs 3] [--writer-mib 512] [--dir DIR]
+ *   node dist/scripts/bench/images/lease-fsync.js [--appends 500] [--interval-ms 10] [--pairs 3] [--writer-mib 512] [--writer-sync-mib 0] [--dir DIR]
  *
  * Prints per run the append latency p50 / p99 / max (ms) and the CPU time of this process per append.
  * The directory must be on the disk under test (default: a temp dir under os.tmpdir()).
@@ -24,23 +24,26 @@ const { values: args } = parseArgs({
     'interval-ms': { type: 'string', default: '10' },
     pairs: { type: 'string', default: '3' },
     'writer-mib': { type: 'string', default: '512' },
+    /** The writer fsyncs every N MiB (0: never, the kernel's writeback alone). */
+    'writer-sync-mib': { type: 'string', default: '0' },
     dir: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log('usage: node dist/scripts/bench/images/lease-fsync.js [--appends 500] [--interval-ms 10] [--pairs 3] [--writer-mib 512] [--dir DIR]');
+  console.log('usage: node dist/scripts/bench/images/lease-fsync.js [--appends 500] [--interval-ms 10] [--pairs 3] [--writer-mib 512] [--writer-sync-mib 0] [--dir DIR]');
   process.exit(0);
 }
 const N = Number(args.appends);
 const INTERVAL = Number(args['interval-ms']);
 const WRITER_MIB = Number(args['writer-mib']);
+const WRITER_SYNC = Number(args['writer-sync-mib']);
 const base = mkdtempSync(join(args.dir ?? tmpdir(), 'underlay-lease-fsync-'));
 const record = { address: '198.18.2.17', mac: '02:00:00:00:12:34', subnet: '198.18.0.0/15', state: 'bound', hostname: 'pxe-client', updatedAt: 1_764_000_000_000, expiresAt: 1_764_003_600_000 };
 
-/** A process that writes `WRITER_MIB` MiB and fsyncs every 64 MiB, in a loop until killed. */
+/** A process that writes `WRITER_MIB` MiB files (fdatasync every `WRITER_SYNC` MiB, or never), in a loop until killed. */
 function busyDisk(file: string) {
-  const js = `const fs=require('fs');const b=Buffer.alloc(1<<20,7);for(;;){const fd=fs.openSync(${JSON.stringify(file)},'w');for(let i=0;i<${WRITER_MIB};i++){fs.writeSync(fd,b);if(i%64===63)fs.fdatasyncSync(fd);}fs.closeSync(fd);}`;
+  const js = `const fs=require('fs');const b=Buffer.alloc(1<<20,7);for(;;){const fd=fs.openSync(${JSON.stringify(file)},'w');for(let i=0;i<${WRITER_MIB};i++){fs.writeSync(fd,b);if(${WRITER_SYNC}>0&&i%${WRITER_SYNC || 1}===${(WRITER_SYNC || 1) - 1})fs.fdatasyncSync(fd);}fs.closeSync(fd);}`;
   return spawn(process.execPath, ['-e', js], { stdio: 'ignore' });
 }
 
@@ -68,7 +71,7 @@ async function run(label: string, preallocate: number | undefined): Promise<void
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log(`# lease journal append latency while another process writes ${WRITER_MIB} MiB files (fsync every 64 MiB); ${N} appends, one every ${INTERVAL} ms; dir ${base}`);
+console.log(`# lease journal append latency while another process writes ${WRITER_MIB} MiB files (${WRITER_SYNC ? `fdatasync every ${WRITER_SYNC} MiB` : 'no fsync: kernel writeback'}); ${N} appends, one every ${INTERVAL} ms; dir ${base}`);
 console.log('| journal | appends | p50 ms | p99 ms | max ms | CPU per append | zero-tail extensions |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 try {
