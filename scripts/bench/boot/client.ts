@@ -245,6 +245,7 @@ async function storm(spec: StormSpec) {
     ),
   );
   await Promise.all(workers.map((w) => w.terminate()));
+  const drops = udpDrops(); // before the relay socket closes (its row goes with it)
   await c.close();
   // The busiest thread's share of one core: a client thread at ≥ 0.8 would be the limit, not the server.
   const busiestThread = Math.max(...[...threads1].map(([t, s]) => s - (threads0.get(t) ?? 0))) / (totalMs / 1000);
@@ -270,7 +271,7 @@ async function storm(spec: StormSpec) {
     /** Machines by the most boots in a row they lost to DHCP (index 1, 2, 3 …; 0 unused). */
     dhcpLostInRow: results.reduce((h, r) => ((h[r.dhcpLostInRow] = (h[r.dhcpLostInRow] ?? 0) + 1), h), [] as number[]).map((x) => x ?? 0),
     /** The client namespace's UDP receive drops by port (the storm client's own relay socket included). */
-    udpDrops: udpDrops(),
+    udpDrops: drops,
     busy503: sum('busy'),
     scriptRetries: sum('scriptRetries'),
     bytes: ok.length * (spec.tftpSize + spec.kernel.size + spec.initrd.size),
