@@ -42,10 +42,18 @@ export interface LeaseStoreOptions {
   compactSlack?: number;
   /** The journal's linger before a small batch (default LEASE_JOURNAL_LINGER); false: none. */
   journalLinger?: { records: number; ms: number } | false;
+  /** Zeros kept written past the journal's last record (default LEASE_JOURNAL_PREALLOCATE); false: none. */
+  journalPreallocate?: number | false;
 }
 
 /** Up to 32 leases or 2 ms per fdatasync (see the module comment and docs/decisions.md). */
 export const LEASE_JOURNAL_LINGER = { records: 32, ms: 2 } as const;
+/**
+ * The lease journal keeps 1 MiB of zeros written ahead of its records (~5,000 leases): an ACK's fdatasync
+ * then writes data only, not the file's size and extents (shared/fs/journal.ts `preallocate`), which on a
+ * busy disk is the metadata commit the ACK waited for.
+ */
+export const LEASE_JOURNAL_PREALLOCATE = 1024 * 1024;
 
 export interface AllocationContext {
   subnet: Subnet;
@@ -102,6 +110,7 @@ export class LeaseStore {
       corrupt: 'salvage',
       logger: opts.logger,
       ...(opts.journalLinger === false ? {} : { linger: opts.journalLinger ?? LEASE_JOURNAL_LINGER }),
+      ...(opts.journalPreallocate === false ? {} : { preallocate: opts.journalPreallocate ?? LEASE_JOURNAL_PREALLOCATE }),
     });
     const store = new LeaseStore(journal, opts);
     for (const r of records) store.apply(r);

@@ -1,6 +1,9 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Journal, JournalCorruptError } from './journal.js';
 import { StorageFullError, StorageUnavailableError } from './storage-errors.js';
@@ -97,7 +100,7 @@ describe('Journal', () => {
     await journal.append({ n: 3 });
     await journal.close();
     expect(readFileSync(path, 'utf8')).toBe(good + '{"n":3}\n');
-    expect(await Journal.read(join(dir, 'missing.jsonl'))).toEqual({ records: [], tornBytes: 0, validBytes: 0, corrupt: [] });
+    expect(await Journal.read(join(dir, 'missing.jsonl'))).toEqual({ records: [], tornBytes: 0, tailBytes: 0, validBytes: 0, corrupt: [] });
   });
 
   it('refuses to open over a corrupt complete line in the middle, naming file, line and offset', async () => {
@@ -212,5 +215,124 @@ describe('Journal', () => {
     await j.close();
     expect(nums((await Journal.read<Rec>(path)).records)).toEqual([0, 1]);
     expect(readdirSync(dir)).toEqual(['j.jsonl']); // no temp file left
+  });
+
+  describe('preallocate (a zero tail written ahead of the records)', () => {
+    it('keeps zeros written past the last record, so most batches do not change the file size', async () => {
+      const path = join(dir, 'j.jsonl');
+      const P = 16 * 1024;
+      const { journal: j } = await Journal.open<Rec>(path, { preallocate: P });
+      expect(statSync(path).size).toBeGreaterThanOrEqual(P); // extended at open
+      const sizes = new Set<number>();
+      for (let n = 0; n < 400; n++) {
+        await j.append({ n, text: 'x'.repeat(50) });
+        sizes.add(statSync(path).size);
+        expect(statSync(path).size).toBeGreaterThan(j.bytes); // always a zero tail past the records
+      }
+      // ~28 KB of records: a few extensions, not one per batch.
+      expect(j.stats().batches).toBe(400);
+      expect(j.stats().extensions).toBeGreaterThan(1);
+      expect(j.stats().extensions).toBeLessThan(10);
+      expect(sizes.size).toBe(j.stats().extensions);
+      await j.close();
+      const r = await Journal.read<Rec>(path);
+      expect(nums(r.records)).toEqual(Array.from({ length: 400 }, (_, n) => n));
+      expect(r.tornBytes).toBe(0);
+      expect(r.tailBytes).toBe(statSync(path).size - r.validBytes);
+      expect(r.tailBytes).toBeGreaterThan(0);
+      // Reopened: appends go right after the last record, over the zeros.
+      const again = await Journal.open<Rec>(path, { preallocate: P });
+      expect(again.records).toHaveLength(400);
+      await again.journal.append({ n: 400 });
+      await again.journal.close();
+      expect(nums((await Journal.read<Rec>(path)).records).slice(-2)).toEqual([399, 400]);
+      // A journal opened without the option reads and appends to it the same way.
+      const plain = await Journal.open<Rec>(path);
+      await plain.journal.append({ n: 401 });
+      await plain.journal.close();
+      expect(nums((await Journal.read<Rec>(path)).records).slice(-3)).toEqual([399, 400, 401]);
+    });
+
+    it('a torn batch inside the zero tail is dropped and cut on open; a NUL before a complete line is corruption', async () => {
+      const path = join(dir, 'j.jsonl');
+      const good = '{"n":0}\n{"n":1}\n';
+      const torn = '{"n":2,"te';
+      writeFileSync(path, Buffer.concat([Buffer.from(good + torn), Buffer.alloc(5000)]));
+      let r = await Journal.read<Rec>(path);
+      expect(nums(r.records)).toEqual([0, 1]);
+      expect(r.tornBytes).toBe(torn.length);
+      expect(r.validBytes).toBe(good.length);
+      // A batch whose first page never reached the disk: zeros, then the rest of it, unterminated.
+      writeFileSync(path, Buffer.concat([Buffer.from(good), Buffer.alloc(4096), Buffer.from('"x"}'), Buffer.alloc(100)]));
+      r = await Journal.read<Rec>(path);
+      expect(nums(r.records)).toEqual([0, 1]);
+      expect(r.tornBytes).toBe(4096 + 4);
+      const { journal, tornBytes } = await Journal.open<Rec>(path, { preallocate: 8192 });
+      expect(tornBytes).toBe(4100);
+      await journal.append({ n: 3 });
+      await journal.close();
+      expect(nums((await Journal.read<Rec>(path)).records)).toEqual([0, 1, 3]);
+      // Zeros in the middle, a complete record after them: not a tail (something after it was written).
+      writeFileSync(path, Buffer.concat([Buffer.from(good), Buffer.alloc(10), Buffer.from('\n{"n":2}\n'), Buffer.alloc(100)]));
+      await expect(Journal.read<Rec>(path)).rejects.toMatchObject({ line: 3, offset: good.length });
+      await expect(Journal.open<Rec>(path, { preallocate: 8192 })).rejects.toBeInstanceOf(JournalCorruptError);
+    });
+
+    it('a disk too full for the zeros still takes the records (written alone)', async () => {
+      const path = join(dir, 'j.jsonl');
+      const P = 64 * 1024;
+      const { journal: j } = await Journal.open<Rec>(path, { preallocate: P });
+      await j.append({ n: 0 });
+      const fh = (j as unknown as { fh: { writev: (...a: unknown[]) => Promise<unknown> } }).fh;
+      fh.writev = () => Promise.reject(enospc()); // every write with zeros fails
+      const big = 'y'.repeat(1000);
+      for (let n = 1; n <= 100; n++) await j.append({ n, text: big }); // ~100 KB: past the zero tail
+      await j.close();
+      expect(nums((await Journal.read<Rec>(path)).records)).toEqual(Array.from({ length: 101 }, (_, n) => n));
+      expect(j.stats().failedBatches).toBe(0);
+    });
+
+    it('every acknowledged append survives kill -9 of the writing process, and the journal reopens for appends', async () => {
+      // The journal bundled into a temp dir (with node_modules beside it) and run in a child process.
+      const root = fileURLToPath(new URL('../..', import.meta.url));
+      const out = join(dir, 'child');
+      symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+      await build({ entryPoints: [join(root, 'shared/fs/journal.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: join(out, 'journal.mjs'), logLevel: 'silent' });
+      const path = join(dir, 'j.jsonl');
+      const js = `
+        const { Journal } = await import(${JSON.stringify(join(out, 'journal.mjs'))});
+        const { journal } = await Journal.open(${JSON.stringify(path)}, { preallocate: 8192 });
+        let n = 0;
+        for (;;) {
+          const batch = Array.from({ length: 4 }, () => n++);
+          await Promise.all(batch.map((k) => journal.append({ n: k, text: 'z'.repeat(40) }).then(() => process.stdout.write(k + '\\n'))));
+        }`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const acked: number[] = [];
+      let buf = '';
+      await new Promise<void>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
+        child.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const lines = buf.split('\n');
+          buf = lines.pop()!;
+          for (const l of lines) acked.push(Number(l));
+          if (acked.length >= 600) {
+            child.removeAllListeners('exit');
+            child.kill('SIGKILL');
+            child.once('exit', () => resolve());
+          }
+        });
+      });
+      const { journal, records, validBytes } = await Journal.open<Rec>(path, { preallocate: 8192 });
+      const have = new Set(nums(records));
+      for (const n of acked) expect(have.has(n)).toBe(true);
+      expect(statSync(path).size).toBeGreaterThan(validBytes); // it died with a zero tail ahead (~48 KB written: several extensions)
+      await journal.append({ n: -1 });
+      await journal.close();
+      const after = nums((await Journal.read<Rec>(path)).records);
+      expect(after).toHaveLength(records.length + 1);
+      expect(after[after.length - 1]).toBe(-1);
+    });
   });
 });

@@ -16,8 +16,17 @@
  * - `compact(snapshot)` rewrites the file from `snapshot()` (temp file, fsync, rename, fsync of the
  *   directory) in the same queue, once earlier appends are on disk; appends made meanwhile land after it.
  *   A failed compaction leaves the old file intact and only rejects its own promise.
- * - Replay accepts only a torn tail (a last line without its newline: a write that was never
- *   acknowledged). An unparseable complete line is corruption: `open()` refuses with a
+ * - `preallocate` (optional, bytes) keeps that much of the file written with zeros past the last record
+ *   (extended when less than half is left, at open, after a batch when nothing waits, or by the batch
+ *   that crosses the end): a batch then overwrites blocks that are already allocated and initialised, so
+ *   its fdatasync flushes data only, with no file size or extent change for the filesystem to commit
+ *   (ext4: no journal commit per batch). Zeros are written, not fallocate(2)d: fallocate leaves unwritten
+ *   extents, and converting one at the first write is the metadata commit this avoids.
+ * - Replay accepts only a torn tail: a last line without its newline, or a zero-filled tail (preallocated;
+ *   possibly holding the start of a batch that was never acknowledged). A journal line never holds a NUL
+ *   byte (JSON escapes it), so the tail starts at the first line with one, provided no newline follows
+ *   that NUL (a complete line after it would be a record written after the tail: that is corruption).
+ *   An unparseable complete line is corruption: `open()` refuses with a
  *   JournalCorruptError naming the file, line and byte offset, or (`corrupt: 'salvage'`) keeps every
  *   valid record, moves a copy of the file aside and rewrites it without the bad lines.
  */
@@ -56,14 +65,18 @@ export interface JournalOptions<T> {
   onWriteFailure?: (err: StorageError) => void;
   /** Before writing a batch of fewer than `records` appends, wait up to `ms` for more (see above). */
   linger?: { records: number; ms: number };
+  /** Bytes of zeros kept written past the last record, so a batch's fdatasync changes no metadata (see above). */
+  preallocate?: number;
 }
 
 export interface JournalReplay<T> {
   records: T[];
   /** Bytes of complete, valid lines (where the next append goes). */
   validBytes: number;
-  /** Bytes of a torn last line (no newline), dropped. */
+  /** Bytes of a torn last line (no newline), dropped; a zero-filled tail after it is not counted. */
   tornBytes: number;
+  /** Bytes of the zero-filled (preallocated) tail after the last record, the torn bytes included. */
+  tailBytes: number;
   /** Complete lines that did not parse (only with `corrupt: 'salvage'`; otherwise replay throws). */
   corrupt: { line: number; offset: number; reason: string }[];
 }
@@ -80,6 +93,8 @@ export interface JournalStats {
   compactions: number;
   failedBatches: number;
   failedCompactions: number;
+  /** Zero-filled extensions written ahead of the records (`preallocate`). */
+  extensions: number;
 }
 
 interface Pending {
@@ -105,6 +120,9 @@ export class Journal<T> {
   private dirty = false;
   private idle: (() => void)[] = [];
   private st: JournalStats;
+  /** Bytes written to the file (records + zero tail): a batch ending within it changes no metadata. */
+  private allocated: number;
+  private zeros: Buffer | undefined;
 
   private constructor(
     readonly path: string,
@@ -113,8 +131,10 @@ export class Journal<T> {
     private offset: number,
     records: number,
     private readonly opts: JournalOptions<T>,
+    allocated: number,
   ) {
-    this.st = { records, batches: 0, appends: 0, compactions: 0, failedBatches: 0, failedCompactions: 0 };
+    this.st = { records, batches: 0, appends: 0, compactions: 0, failedBatches: 0, failedCompactions: 0, extensions: 0 };
+    this.allocated = Math.max(allocated, offset);
   }
 
   /**
@@ -126,7 +146,7 @@ export class Journal<T> {
     try {
       fh = await open(file, 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], validBytes: 0, tornBytes: 0, corrupt: [] };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], validBytes: 0, tornBytes: 0, tailBytes: 0, corrupt: [] };
       throw e;
     }
     let buf: Buffer;
@@ -141,11 +161,14 @@ export class Journal<T> {
   private static parseBuffer<T>(file: string, buf: Buffer, opts: Pick<JournalOptions<T>, 'parse' | 'corrupt'>): JournalReplay<T> {
     const records: T[] = [];
     const corrupt: JournalReplay<T>['corrupt'] = [];
+    // A zero-filled tail starts at the line holding the first NUL byte, unless a newline follows that NUL.
+    const nul = buf.indexOf(0);
+    const tailFrom = nul !== -1 && buf.indexOf(0x0a, nul) === -1 ? buf.lastIndexOf(0x0a, nul) + 1 : buf.length;
     let pos = 0;
     let line = 0;
     for (;;) {
       const nl = buf.indexOf(0x0a, pos);
-      if (nl === -1) break;
+      if (nl === -1 || nl >= tailFrom) break;
       line++;
       try {
         const value: unknown = JSON.parse(buf.toString('utf8', pos, nl));
@@ -157,7 +180,10 @@ export class Journal<T> {
       }
       pos = nl + 1;
     }
-    return { records, validBytes: pos, tornBytes: buf.length - pos, corrupt };
+    // Torn: the bytes of the tail that are not zeros (a batch that was never acknowledged).
+    let end = buf.length;
+    while (end > pos && buf[end - 1] === 0) end--;
+    return { records, validBytes: pos, tornBytes: end - pos, tailBytes: buf.length - pos, corrupt };
   }
 
   /** Replays `file` (see `read`), cuts a torn tail and opens it for appending. */
@@ -171,14 +197,17 @@ export class Journal<T> {
       const buf = await fh.readFile();
       replay = Journal.parseBuffer(file, buf, opts);
       if (buf.length === 0) await fsyncDir(dirname(file)); // a new file: make its directory entry durable
+      let allocated = buf.length;
       if (replay.tornBytes > 0) {
         // Never acknowledged (its batch never finished its fdatasync). Cutting it only shrinks the file,
-        // which works on a full disk too.
+        // which works on a full disk too (a zero tail after it goes as well; it is written again).
         logger.warn({ file, tornBytes: replay.tornBytes }, 'journal: dropping a torn last record (a write that was never acknowledged)');
         await fh.truncate(replay.validBytes);
         await fh.datasync();
+        allocated = replay.validBytes;
       }
-      journal = new Journal<T>(file, fh, replay.validBytes, replay.records.length, opts);
+      journal = new Journal<T>(file, fh, replay.validBytes, replay.records.length, opts, allocated);
+      await journal.extendAhead();
     } catch (e) {
       await fh.close();
       throw e;
@@ -257,6 +286,8 @@ export class Journal<T> {
           const lingering = this.linger();
           if (lingering) await lingering;
           await this.writeBatch();
+          // Nothing waits: extend the zero tail now rather than in a later batch's write.
+          if (this.pending.length === 0) await this.extendAhead();
         }
         else await this.runCompaction();
       }
@@ -300,17 +331,33 @@ export class Journal<T> {
     try {
       if (this.dirty) await this.cutBack();
       buf = Buffer.from(batch.map((b) => b.line).join(''), 'utf8');
-      const { bytesWritten } = await this.fh.write(buf, 0, buf.length, this.offset);
-      if (bytesWritten !== buf.length) {
-        this.dirty = true;
-        throw new StorageFullError(`disk full: short write (${bytesWritten} of ${buf.length} bytes) to ${basename(this.path)}`, 'SHORT_WRITE');
+      const end = this.offset + buf.length;
+      // Past the zero tail: the same write extends it (one metadata change for the next `preallocate` bytes).
+      const zeros = end > this.allocated ? this.zeroTail(end) : undefined;
+      let written = false;
+      try {
+        await this.writeAt(zeros ? [buf, zeros] : [buf], this.offset);
+        written = true;
+        await this.fh.datasync();
+        if (zeros) {
+          this.allocated = end + zeros.length;
+          this.st.extensions++;
+        }
+      } catch (e) {
+        // Only a write refused for room; never after a failed fdatasync (the page cache may then call clean
+        // what never reached the disk: the batch fails).
+        if (!zeros || written || !(storageError(e, this.path) instanceof StorageFullError)) throw e;
+        // The records may fit where the zeros did not (a nearly full disk): the records alone, as without preallocation.
+        await this.cutBack();
+        await this.writeAt([buf], this.offset);
+        await this.fh.datasync();
       }
-      await this.fh.datasync();
     } catch (e) {
       await this.failBatch(batch, e);
       return;
     }
     this.offset += buf.length;
+    if (this.offset > this.allocated) this.allocated = this.offset;
     this.st.batches++;
     this.st.appends += batch.length;
     this.st.records += batch.length;
@@ -318,10 +365,55 @@ export class Journal<T> {
     for (const b of batch) b.resolve();
   }
 
+  /** Writes `bufs` at `at`, all of it or a StorageFullError (marks the file dirty: bytes past `offset` may be left). */
+  private async writeAt(bufs: Buffer[], at: number): Promise<void> {
+    const want = bufs.reduce((a, b) => a + b.length, 0);
+    this.dirty = true;
+    const { bytesWritten } = bufs.length === 1 ? await this.fh.write(bufs[0]!, 0, want, at) : await this.fh.writev(bufs, at);
+    if (bytesWritten !== want) throw new StorageFullError(`disk full: short write (${bytesWritten} of ${want} bytes) to ${basename(this.path)}`, 'SHORT_WRITE');
+    this.dirty = false;
+  }
+
+  /** Zeros from `end` to `end + preallocate`, rounded up to 4 KiB in the file (undefined without `preallocate`). */
+  private zeroTail(end: number): Buffer | undefined {
+    const p = this.opts.preallocate;
+    if (!p || p <= 0) return undefined;
+    const n = Math.ceil((end + p) / 4096) * 4096 - end;
+    if (!this.zeros || this.zeros.length < n) this.zeros = Buffer.alloc(Math.ceil((p + 4096) / 4096) * 4096);
+    return this.zeros.subarray(0, n);
+  }
+
+  /**
+   * With `preallocate`: when less than half of it is left past the last record, writes zeros up to a whole
+   * `preallocate` ahead (write + fdatasync). Runs in the queue (at open, or when no append waits); a failure
+   * (a full disk) is only logged: batches then extend the file as they go, as without preallocation.
+   */
+  private async extendAhead(): Promise<void> {
+    const p = this.opts.preallocate;
+    if (!p || p <= 0 || this.allocated - this.offset >= p / 2 || this.dirty) return;
+    const zeros = this.zeroTail(this.allocated)!.subarray(0, Math.max(0, Math.ceil((this.offset + p) / 4096) * 4096 - this.allocated));
+    if (zeros.length === 0) return;
+    try {
+      await this.writeAt([zeros], this.allocated);
+      await this.fh.datasync();
+      this.allocated += zeros.length;
+      this.st.extensions++;
+    } catch (e) {
+      (this.opts.logger ?? silentLogger).warn({ err: (e as Error).message, file: this.path }, 'journal: could not extend the zero tail ahead of the records');
+      try {
+        await this.cutBack();
+      } catch {
+        /* retried before the next write (dirty) */
+      }
+    }
+  }
+
   /** Truncates the file back to the last durable record. */
   private async cutBack(): Promise<void> {
+    this.dirty = true;
     await this.fh.truncate(this.offset);
     await this.fh.datasync();
+    this.allocated = this.offset;
     this.dirty = false;
   }
 
@@ -373,12 +465,14 @@ export class Journal<T> {
       const old = this.fh;
       this.fh = next;
       this.offset = buf.length;
+      this.allocated = buf.length;
       this.dirty = false;
       this.st.records = records.length;
       this.st.compactions++;
       await old.close().catch(() => undefined);
       await fsyncDir(dirname(this.path));
       c.resolve();
+      await this.extendAhead();
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       this.st.failedCompactions++;

@@ -22,6 +22,7 @@ import { listenBootHttp } from '../../../agent/http/server.js';
 import { BootSessions } from '../../../agent/http/boot-sessions.js';
 import { MachineIds } from '../../../agent/http/machine-id.js';
 import { mkdtempSync } from 'node:fs';
+import { udpDrops } from './udp-drops.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BOOT_ROUTES, bootUrls } from '../../../agent/boot/urls.js';
@@ -108,7 +109,7 @@ async function main(spec: AgentSpec): Promise<void> {
   process.stdout.write('READY\n');
   const stop = async () => {
     // Printed before stopping: a stop that outlasts the bench's grace period (SIGKILL) still leaves the counters.
-    const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats(), files };
+    const stats = { dhcp: dhcp?.stats(), tftp: tftp.stats(), files, udpDrops: udpDrops() };
     await new Promise<void>((r) => process.stdout.write(`STATS ${JSON.stringify(stats)}\n`, () => r()));
     await dhcp?.stop();
     await tftp.stop();

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { udpDrops } from './udp-drops.js';
 import { tftpGet } from '../tftp-client.js';
 import { httpGet } from './http-get.js';
 import type { AfterDhcp, FirmwareResult, FirmwareSpec } from './storm-machine.js';
@@ -152,9 +153,13 @@ export interface MachineResult {
   totalMs: number;
   dhcpResends: number;
   boots: number;
+  /** Most boots in a row that got no DHCP answer (the PXE ROM gave up). */
+  dhcpLostInRow: number;
   busy: number;
   scriptRetries: number;
 }
+
+
 
 /** CPU seconds of every thread of this process, by thread id, from /proc. */
 function threadCpu(): Map<string, number> {
@@ -194,7 +199,8 @@ async function storm(spec: StormSpec) {
   const machine = async (i: number): Promise<MachineResult> => {
     const mac = macFor(spec.macPrefix, i);
     const start = performance.now();
-    const r: MachineResult = { ok: false, mac, dhcpMs: 0, tftpMs: 0, httpMs: 0, totalMs: 0, dhcpResends: 0, boots: 0, busy: 0, scriptRetries: 0 };
+    const r: MachineResult = { ok: false, mac, dhcpMs: 0, tftpMs: 0, httpMs: 0, totalMs: 0, dhcpResends: 0, boots: 0, dhcpLostInRow: 0, busy: 0, scriptRetries: 0 };
+    let lost = 0;
     while (!r.ok && r.boots < spec.bootAttempts) {
       r.boots++;
       const t = performance.now();
@@ -203,8 +209,10 @@ async function storm(spec: StormSpec) {
       r.dhcpResends += d.resends;
       if (!d.ok) {
         r.error = `dhcp: ${d.error}`;
+        r.dhcpLostInRow = Math.max(r.dhcpLostInRow, ++lost);
         continue; // the PXE ROM gives up; the BIOS boots the next device, which is PXE again
       }
+      lost = 0;
       r.address = d.address;
       if (!d.bootFile) {
         r.error = 'dhcp: no boot file in the ACK';
@@ -237,6 +245,7 @@ async function storm(spec: StormSpec) {
     ),
   );
   await Promise.all(workers.map((w) => w.terminate()));
+  const drops = udpDrops(); // before the relay socket closes (its row goes with it)
   await c.close();
   // The busiest thread's share of one core: a client thread at ≥ 0.8 would be the limit, not the server.
   const busiestThread = Math.max(...[...threads1].map(([t, s]) => s - (threads0.get(t) ?? 0))) / (totalMs / 1000);
@@ -259,6 +268,10 @@ async function storm(spec: StormSpec) {
     total: q('totalMs'),
     dhcpResends: sum('dhcpResends'),
     reboots: results.reduce((a, r) => a + r.boots - 1, 0),
+    /** Machines by the most boots in a row they lost to DHCP (index 1, 2, 3 …; 0 unused). */
+    dhcpLostInRow: results.reduce((h, r) => ((h[r.dhcpLostInRow] = (h[r.dhcpLostInRow] ?? 0) + 1), h), [] as number[]).map((x) => x ?? 0),
+    /** The client namespace's UDP receive drops by port (the storm client's own relay socket included). */
+    udpDrops: drops,
     busy503: sum('busy'),
     scriptRetries: sum('scriptRetries'),
     bytes: ok.length * (spec.tftpSize + spec.kernel.size + spec.initrd.size),

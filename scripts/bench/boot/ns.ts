@@ -46,8 +46,10 @@ export class BenchNet {
 
   constructor() {
     const tag = randomBytes(3).toString('hex');
-    this.server = new Ns(`ulboot-${tag}-s`);
-    this.client = new Ns(`ulboot-${tag}-c`);
+    // UL_BENCH_NS_PREFIX: benches run side by side (several people on one host) name their namespaces apart.
+    const prefix = process.env.UL_BENCH_NS_PREFIX || 'ulboot';
+    this.server = new Ns(`${prefix}-${tag}-s`);
+    this.client = new Ns(`${prefix}-${tag}-c`);
     try {
       for (const ns of [this.server, this.client]) {
         ip(['netns', 'add', ns.name]);

@@ -551,7 +551,7 @@ type Q = { p50: number; p99: number; max: number };
 interface StormOutcome {
   n: number; ok: number; failed: number; duplicates: number; distinctAddresses: number; totalMs: number; dhcp: Q; tftp: Q; http: Q; total: Q;
   dhcpResends: number; reboots: number; busy503: number; scriptRetries: number; bytes: number; errors: string[]; cpuSec: number; wallSec: number;
-  busiestThreadCores: number; elu: { main: number; workers: number[] };
+  busiestThreadCores: number; elu: { main: number; workers: number[] }; dhcpLostInRow: number[]; udpDrops: Record<string, number>;
 }
 
 /** nginx serving `root` under /files/ on SERVER_ADDR:port, everything it writes kept under `d`. */
@@ -631,6 +631,7 @@ async function stormPhase(a: Args): Promise<string[]> {
     // Printed now too: a run cut short later (deadline, signal) still shows why this server's machines failed.
     if (r.errors.length) console.log(`    failures: ${r.errors.join('; ')}`);
     console.log(`    DHCP resends ${r.dhcpResends}, reboots ${r.reboots}, 503s ${r.busy503}, script retries ${r.scriptRetries}; client ${(r.cpuSec / r.wallSec).toFixed(2)} cores, busiest thread ${r.busiestThreadCores.toFixed(2)}; agent ${stats || '-'}`);
+    console.log(`    machines by boots lost to DHCP in a row (0, 1, 2, 3 …): ${JSON.stringify(r.dhcpLostInRow)}; client namespace UDP drops by port ${JSON.stringify(r.udpDrops)}`);
     lines.push(
       `| ${name} | ${r.n} | ${r.ok} | ${audit.duplicates.length} (client: ${r.duplicates}) | ${(r.totalMs / 1000).toFixed(1)} | ${(r.total.p50 / 1000).toFixed(1)} / ${(r.total.p99 / 1000).toFixed(1)} / ${(r.total.max / 1000).toFixed(1)} | ${f0(r.dhcp.p50)} / ${f0(r.dhcp.p99)} | ${f0(r.tftp.p50)} / ${f0(r.tftp.p99)} | ${(r.http.p50 / 1000).toFixed(1)} / ${(r.http.p99 / 1000).toFixed(1)} | ${(r.bytes / 1e9).toFixed(1)} | ${r.dhcpResends} / ${r.reboots} / ${r.busy503} / ${r.scriptRetries} | ${(r.cpuSec / r.wallSec).toFixed(2)} (${r.busiestThreadCores.toFixed(2)}) |`,
     );

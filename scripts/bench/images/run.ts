@@ -6,6 +6,10 @@
  *
  *   npm run build
  *   node dist/scripts/bench/images/run.js [--size-mib 1024] [--clients 100] [--rounds 1] [--probe-ms 20] [--clients-nice 19] [--keep]
+ *   node dist/scripts/bench/images/run.js --help
+ *
+ * A/B of the DHCP p99 between two builds (run alternately, same command): `--servers underlay` (the agent's
+ * leg only) and `--agent OTHER/dist/scripts/bench/boot/agent.js` for the other build's agent.
  *
  * Needs root (network namespaces), nginx (/usr/sbin/nginx, Debian nginx-light) and curl. Layout: the
  * boot bench's namespaces (scripts/bench/boot/ns.ts, 198.18.0.0/15): the agent's boot services
@@ -67,9 +71,33 @@ const { values: args } = parseArgs({
     'probe-ms': { type: 'string', default: '20' },
     'clients-nice': { type: 'string', default: '19' },
     'clients-sched': { type: 'string', default: 'idle' },
+    servers: { type: 'string', default: 'underlay,nginx' },
+    agent: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  console.log(`usage: node dist/scripts/bench/images/run.js [options]   (as root)
+
+  --size-mib N        image size in MiB (default 1024)
+  --clients N         curl clients downloading the whole image at once (default 100)
+  --rounds N          rounds; servers alternate which goes first (default 1)
+  --probe-ms N        one DHCP DORA every N ms during each run (default 20)
+  --clients-nice N    the clients' nice (default 19)
+  --clients-sched S   idle (SCHED_IDLE, default) or other
+  --servers LIST      underlay,nginx (default) or one of them; the throughput ratio needs both
+  --agent PATH        the agent to run (scripts/bench/boot/agent.js of another build: A/B); default this build's
+  --keep              keep the temp dir (logs, lease journal)
+  -h, --help          this text
+
+Namespaces: ulboot-<tag> (UL_BENCH_NS_PREFIX overrides 'ulboot').`);
+  process.exit(0);
+}
+const SERVERS = args.servers.split(',').map((s) => s.trim()).filter(Boolean);
+for (const s of SERVERS) if (s !== 'underlay' && s !== 'nginx') throw new Error(`--servers: unknown server '${s}' (underlay, nginx)`);
+if (SERVERS.length === 0) throw new Error('--servers: none given');
+const AGENT_JS = args.agent ?? join(bootBench, 'agent.js');
 const SIZE = Number(args['size-mib']) * MiB;
 const CLIENTS = Number(args.clients);
 const ROUNDS = Math.max(1, Number(args.rounds));
@@ -242,7 +270,7 @@ async function main(): Promise<void> {
   const boot = join(dir, 'boot');
   const confDir = join(dir, 'nginx');
   for (const d of [boot, join(dir, 'tftp'), join(dir, 'ipxe'), confDir]) mkdirSync(d, { recursive: true });
-  console.log(`# image distribution: ${CLIENTS} clients × ${SIZE / MiB} MiB, ${ROUNDS} round(s), DHCP probe every ${PROBE_MS} ms; load average ${load0}`);
+  console.log(`# image distribution: ${CLIENTS} clients × ${SIZE / MiB} MiB, ${ROUNDS} round(s), DHCP probe every ${PROBE_MS} ms, servers ${SERVERS.join(',')}; agent ${AGENT_JS}; load average ${load0}`);
   console.log(
     `# the clients (curl) run at nice ${CLIENTS_NICE}${CLIENTS_SCHED === 'idle' ? ' under SCHED_IDLE' : ''} for both servers (they stand in for remote machines; --clients-nice 0 --clients-sched other for the old setup); servers and the DHCP probe at nice 0 (SCHED_OTHER)`,
   );
@@ -261,12 +289,12 @@ async function main(): Promise<void> {
     ipxeDir: join(dir, 'ipxe'),
     httpPort: AGENT_PORT,
   };
-  const agent = await start(net.server, [process.execPath, join(bootBench, 'agent.js'), JSON.stringify(spec)], join(dir, 'agent.log'), true);
-  const nginx = await start(net.server, [NGINX, '-p', confDir, '-c', join(confDir, 'nginx.conf')], join(dir, 'nginx.out'), false);
+  const agent = await start(net.server, [process.execPath, AGENT_JS, JSON.stringify(spec)], join(dir, 'agent.log'), true);
+  const nginx = SERVERS.includes('nginx') ? await start(net.server, [NGINX, '-p', confDir, '-c', join(confDir, 'nginx.conf')], join(dir, 'nginx.out'), false) : undefined;
   const servers = [
     { name: 'underlay', pid: agent.pid!, url: `http://${SERVER_ADDR}:${AGENT_PORT}/files/${IMAGE}` },
-    { name: 'nginx', pid: nginx.pid!, url: `http://${SERVER_ADDR}:${NGINX_PORT}/files/${IMAGE}` },
-  ];
+    ...(nginx ? [{ name: 'nginx', pid: nginx.pid!, url: `http://${SERVER_ADDR}:${NGINX_PORT}/files/${IMAGE}` }] : []),
+  ].filter((s) => SERVERS.includes(s.name));
   // Warm-up, not counted: the image into the page cache, both servers' first requests.
   for (const s of servers) execFileSync('ip', net.client.argv(['curl', '-sf', '-o', '/dev/null', s.url]));
 
@@ -295,13 +323,17 @@ async function main(): Promise<void> {
   }
   const ours = runs.filter((r) => r.server === 'underlay');
   const ref = runs.filter((r) => r.server === 'nginx');
-  const ratio = median(ours.map((r, i) => r.gibPerSec / ref[i]!.gibPerSec));
-  const p99 = Math.max(...ours.map((r) => r.dhcp.p99ms));
   const failed = ours.reduce((a, r) => a + r.dhcp.failed, 0);
   const incomplete = runs.filter((r) => r.ok !== CLIENTS).length;
-  console.log(`\nnginx (reference): ${median(ref.map((r) => r.gibPerSec)).toFixed(2)} GiB/s aggregate (median); underlay: ${median(ours.map((r) => r.gibPerSec)).toFixed(2)} GiB/s`);
-  console.log(`throughput underlay/nginx: ${ratio.toFixed(2)}× (target ≥ 1.0×: ${ratio >= 1 ? 'met' : 'MISSED'})`);
-  console.log(`DHCP p99 while the agent serves the image: ${p99.toFixed(1)} ms, ${failed} unanswered (target < ${DHCP_P99_TARGET_MS} ms: ${p99 < DHCP_P99_TARGET_MS && failed === 0 ? 'met' : 'MISSED'})`);
+  if (ref.length) console.log(`\nnginx (reference): ${median(ref.map((r) => r.gibPerSec)).toFixed(2)} GiB/s aggregate (median)${ours.length ? `; underlay: ${median(ours.map((r) => r.gibPerSec)).toFixed(2)} GiB/s` : ''}`);
+  if (ours.length && ref.length) {
+    const ratio = median(ours.map((r, i) => r.gibPerSec / ref[i]!.gibPerSec));
+    console.log(`throughput underlay/nginx: ${ratio.toFixed(2)}× (target ≥ 1.0×: ${ratio >= 1 ? 'met' : 'MISSED'})`);
+  }
+  if (ours.length) {
+    const p99 = Math.max(...ours.map((r) => r.dhcp.p99ms));
+    console.log(`DHCP p99 while the agent serves the image: ${p99.toFixed(1)} ms, ${failed} unanswered (target < ${DHCP_P99_TARGET_MS} ms: ${p99 < DHCP_P99_TARGET_MS && failed === 0 ? 'met' : 'MISSED'})`);
+  }
   if (incomplete) console.log(`WARNING: ${incomplete} run(s) had incomplete downloads`);
   console.log(`load average: before ${load0}, after ${load()}`);
 }
