@@ -168,7 +168,7 @@ export function renderInventoryBody(src: InventorySource, opts: RenderOptions = 
       for (let j = 0, i = from; i < to; i++) {
         const m = p.machines[i]!;
         if (p.selected && !p.selected.has(m.name)) continue;
-        writer.write(`,${jsonString(m.name)}:${ctx.hostVarsJson(m, p.layers[i], mems[j++])}`);
+        ctx.writeHost(writer, m, p.layers[i]!, mems[j++]!);
       }
       // A render with nothing to reuse: after the first block, size one buffer for all the rest.
       if (cold && hosts === 0) writer.reserve(Math.ceil((writer.pending / machines.length) * 1.1 * (shown - machines.length)) + writer.pending);

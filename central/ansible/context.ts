@@ -3,7 +3,9 @@ import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resource
 import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
-import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
+import { unsafeFacts } from './unsafe-facts.js';
+import { hostTail, hostTailJson } from './host-tail.js';
+import type { ByteWriter } from './byte-writer.js';
 import { jsonString } from './json-text.js';
 import { bestAddress } from '../lifecycle/addresses.js';
 import { pkiTemplateContext } from '../../shared/pki/template-context.js';
@@ -83,7 +85,7 @@ export class InventoryContext {
   private readonly caBundlePem = new Map<string, string>();
   /** `underlay_service_cas` of `all.vars` (undefined when there is no CA). */
   readonly serviceCas?: Record<string, { service: string; fingerprint: string; not_after: string; certificate: string }>;
-  /** `JSON.stringify` of short strings that repeat across hosts (racks, boot states, boot envs). */
+  /** `JSON.stringify` of short strings that repeat across hosts (param names). */
   private readonly strings = new Map<string, string>();
 
   constructor(readonly src: InventorySource) {
@@ -237,11 +239,36 @@ export class InventoryContext {
   }
 
   /**
-   * `JSON.stringify(hostVars(m))`, byte for byte, built from the layer's pre-serialised pieces: no
-   * merged params object unless the machine's own params override inherited ones, no per-host object
-   * for its own params unless some of them must be hidden.
+   * `JSON.stringify(hostVars(m))`, byte for byte: the head, the machine's tail (host-tail.ts) and the
+   * end. For tests and the object form; the render writes the same pieces with `writeHost`.
    */
   hostVarsJson(m: Machine, layer: Layer = this.layer(m), memJson = this.membershipJson(m.name)): string {
+    return this.hostHeadJson(m, layer) + hostTailJson(m) + this.hostEndJson(m.name, memJson);
+  }
+
+  /**
+   * `,"<name>":` + the host's variables, written as UTF-8: the head and end built here, the tail (two
+   * thirds of the bytes) copied from the machine document's kept bytes (made now if it has none).
+   */
+  writeHost(w: ByteWriter, m: Machine, layer: Layer, memJson: string): void {
+    w.write(`,${jsonString(m.name)}:${this.hostHeadJson(m, layer)}`);
+    w.bytes(hostTail(m));
+    w.write(this.hostEndJson(m.name, memJson));
+  }
+
+  /** `underlay_services`' value, the CA bundles and the closing brace. */
+  private hostEndJson(name: string, memJson: string): string {
+    if (memJson === '{}') return '{}}';
+    const cas = this.caBundlesJson(name);
+    return cas ? `${memJson},"underlay_ca_bundles":{${cas}}}` : `${memJson}}`;
+  }
+
+  /**
+   * `{` + `ansible_host` + the params + `"underlay_site":…`, built from the layer's pre-serialised
+   * pieces: no merged params object unless the machine's own params override inherited ones, no per-host
+   * object for its own params unless some of them must be hidden.
+   */
+  private hostHeadJson(m: Machine, layer: Layer): string {
     const own = m.params;
     const base = layer.params;
     let hasAnsibleHost = Object.hasOwn(base, 'ansible_host');
@@ -277,9 +304,6 @@ export class InventoryContext {
     const host = bestAddress(m);
     if (host && !hasAnsibleHost) out += `"ansible_host":${jsonString(host)},`;
     if (paramsJson) out += `${paramsJson},`;
-    out += layer.siteJson;
-    if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
-    const cas = memJson === '{}' ? '' : this.caBundlesJson(m.name);
-    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}${cas ? `,"underlay_ca_bundles":{${cas}}` : ''}}`;
+    return out + layer.siteJson;
   }
 }

@@ -405,7 +405,7 @@ export class IncrementalInventory {
       const b = this.blocks[k]!;
       if (!b.bytes) {
         // Written straight as UTF-8 (no block-sized string flattened and copied again).
-        for (const h of b.hosts) writer.write(`,${jsonString(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`);
+        for (const h of b.hosts) ctx.writeHost(writer, h.m, h.layer, h.mems);
         // A render with nothing to reuse (body.ts does the same): after the first block, one buffer for all the rest.
         if (k === 0 && this.blocks.length > 1 && this.blocks.every((x) => !x.bytes)) writer.reserve(Math.ceil((writer.pending / b.hosts.length) * 1.1 * (this.hosts.size - b.hosts.length)) + writer.pending);
         b.bytes = writer.take();
