@@ -4,7 +4,7 @@ import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { unsafeFacts } from './unsafe-facts.js';
-import { hostTail, hostTailJson } from './host-tail.js';
+import { hostTail, hostTailJson, keptTail } from './host-tail.js';
 import type { ByteWriter } from './byte-writer.js';
 import { jsonString } from './json-text.js';
 import { bestAddress } from '../lifecycle/addresses.js';
@@ -248,12 +248,18 @@ export class InventoryContext {
 
   /**
    * `,"<name>":` + the host's variables, written as UTF-8: the head and end built here, the tail (two
-   * thirds of the bytes) copied from the machine document's kept bytes (made now if it has none).
+   * thirds of the bytes) copied from the machine document's kept bytes. A host without kept bytes gets
+   * its tail written as text, and kept as well when `keep` (a render of a few changed hosts): a render of
+   * every host does not make them, as a buffer per host and the extra copy cost more than they save
+   * in that render (the central makes them in the background after a start, feature.ts).
    */
-  writeHost(w: ByteWriter, m: Machine, layer: Layer, memJson: string): void {
-    w.write(`,${jsonString(m.name)}:${this.hostHeadJson(m, layer)}`);
-    w.bytes(hostTail(m));
-    w.write(this.hostEndJson(m.name, memJson));
+  writeHost(w: ByteWriter, m: Machine, layer: Layer, memJson: string, keep: boolean): void {
+    const tail = keep ? hostTail(m) : keptTail(m);
+    if (tail) {
+      w.write(`,${jsonString(m.name)}:${this.hostHeadJson(m, layer)}`);
+      w.bytes(tail);
+      w.write(this.hostEndJson(m.name, memJson));
+    } else w.write(`,${jsonString(m.name)}:${this.hostHeadJson(m, layer)}${hostTailJson(m)}${this.hostEndJson(m.name, memJson)}`);
   }
 
   /** `underlay_services`' value, the CA bundles and the closing brace. */

@@ -71,3 +71,32 @@ export function prepareTails(machines: readonly Machine[], from = 0, to = machin
   }
   return made;
 }
+
+/**
+ * Runs `prepareTails` over `machines` in slices, one per turn of the event loop (setImmediate), so a
+ * central that just started answers requests meanwhile. `done` gets the tails made and the CPU time
+ * spent; the returned function stops it.
+ */
+export function prepareTailsInBackground(machines: readonly Machine[], done?: (made: number, cpuMs: number) => void, slice = 2000): () => void {
+  let stopped = false;
+  let made = 0;
+  let cpu = 0;
+  let from = 0;
+  let timer: NodeJS.Immediate | undefined;
+  const step = () => {
+    if (stopped) return;
+    const c0 = process.cpuUsage();
+    const to = Math.min(machines.length, from + slice);
+    made += prepareTails(machines, from, to);
+    from = to;
+    const c = process.cpuUsage(c0);
+    cpu += (c.user + c.system) / 1000;
+    if (from < machines.length) timer = setImmediate(step);
+    else done?.(made, cpu);
+  };
+  timer = setImmediate(step);
+  return () => {
+    stopped = true;
+    if (timer) clearImmediate(timer);
+  };
+}
