@@ -29,6 +29,13 @@ export class ByteWriter {
     this.off += this.target.write(s, this.off, 'utf8');
   }
 
+  /** Appends bytes as they are (already UTF-8). */
+  bytes(b: Uint8Array): void {
+    if (this.target.length - this.off < b.length) this.overflow(b.length);
+    this.target.set(b, this.off);
+    this.off += b.length;
+  }
+
   /** The current run does not fit: carry it over into the scratch (grown if need be). */
   private overflow(more: number): void {
     const run = this.off - this.start;

@@ -3,7 +3,9 @@ import type { Machine, ParamDef, Profile, Site } from '../../shared/api/resource
 import type { Service } from '../../shared/api/services.js';
 import type { GroupRule } from '../../shared/api/ansible-inventory.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
-import { unsafeFacts, unsafeFactsJson } from './unsafe-facts.js';
+import { unsafeFacts } from './unsafe-facts.js';
+import { hostTail, hostTailJson, keptTail } from './host-tail.js';
+import type { ByteWriter } from './byte-writer.js';
 import { jsonString } from './json-text.js';
 import { bestAddress } from '../lifecycle/addresses.js';
 import { pkiTemplateContext } from '../../shared/pki/template-context.js';
@@ -55,6 +57,8 @@ export interface Layer {
   readonly params: Params;
   /** `params` as JSON members, without braces ('' when empty). */
   readonly json: string;
+  /** `json` as UTF-8. */
+  readonly bytes: Uint8Array;
   /** `"underlay_site":"…"` */
   readonly siteJson: string;
   /** `"underlay_profiles":[…]` */
@@ -83,7 +87,7 @@ export class InventoryContext {
   private readonly caBundlePem = new Map<string, string>();
   /** `underlay_service_cas` of `all.vars` (undefined when there is no CA). */
   readonly serviceCas?: Record<string, { service: string; fingerprint: string; not_after: string; certificate: string }>;
-  /** `JSON.stringify` of short strings that repeat across hosts (racks, boot states, boot envs). */
+  /** `JSON.stringify` of short strings that repeat across hosts (param names). */
   private readonly strings = new Map<string, string>();
 
   constructor(readonly src: InventorySource) {
@@ -169,7 +173,8 @@ export class InventoryContext {
   private buildLayer(site: string, profiles: readonly string[]): Layer {
     const params = Object.assign({}, this.defaults, this.clean(this.profiles.get(GLOBAL_PROFILE)?.params), this.clean(this.sites.get(site)?.params));
     for (let i = profiles.length - 1; i >= 0; i--) Object.assign(params, this.clean(this.profiles.get(profiles[i]!)?.params));
-    return { params, json: JSON.stringify(params).slice(1, -1), siteJson: `"underlay_site":${JSON.stringify(site)}`, profilesJson: `"underlay_profiles":${JSON.stringify(profiles)}` };
+    const json = JSON.stringify(params).slice(1, -1);
+    return { params, json, bytes: Buffer.from(json, 'utf8'), siteJson: `"underlay_site":${JSON.stringify(site)}`, profilesJson: `"underlay_profiles":${JSON.stringify(profiles)}` };
   }
 
   /** The inherited part of a machine's params. */
@@ -237,11 +242,70 @@ export class InventoryContext {
   }
 
   /**
-   * `JSON.stringify(hostVars(m))`, byte for byte, built from the layer's pre-serialised pieces: no
-   * merged params object unless the machine's own params override inherited ones, no per-host object
-   * for its own params unless some of them must be hidden.
+   * `JSON.stringify(hostVars(m))`, byte for byte: the head, the machine's tail (host-tail.ts) and the
+   * end. For tests and the object form; the render writes the same pieces with `writeHost`.
    */
   hostVarsJson(m: Machine, layer: Layer = this.layer(m), memJson = this.membershipJson(m.name)): string {
+    return this.hostHeadJson(m, layer) + hostTailJson(m) + this.hostEndJson(m.name, memJson);
+  }
+
+  /**
+   * `,"<name>":` + the host's variables, written as UTF-8: the head and end built here, the tail (two
+   * thirds of the bytes) copied from the machine document's kept bytes. A host without kept bytes gets
+   * its tail written as text, and kept as well when `keep` (a render of a few changed hosts): a render of
+   * every host does not make them, as a buffer per host and the extra copy cost more than they save
+   * in that render (the central makes them in the background after a start, feature.ts).
+   */
+  writeHost(w: ByteWriter, m: Machine, layer: Layer, memJson: string, keep: boolean): void {
+    const tail = keep ? hostTail(m) : keptTail(m);
+    if (!tail) {
+      w.write(`,${jsonString(m.name)}:${this.hostHeadJson(m, layer)}${hostTailJson(m)}${this.hostEndJson(m.name, memJson)}`);
+      return;
+    }
+    const p = this.paramsAfterLayer(m, layer);
+    if (p.merged || !layer.json) w.write(`,${jsonString(m.name)}:${this.headOf(m, layer, p)}`);
+    else {
+      // The layer's params (the bulk of the head, the same for every host of the layer) as its bytes.
+      w.write(`,${jsonString(m.name)}:{${this.ansibleHostJson(m, p.hasAnsibleHost)}`);
+      w.bytes(layer.bytes);
+      w.write(p.json ? `,${p.json},${layer.siteJson}` : `,${layer.siteJson}`);
+    }
+    w.bytes(tail);
+    w.write(this.hostEndJson(m.name, memJson));
+  }
+
+  /** `underlay_services`' value, the CA bundles and the closing brace. */
+  private hostEndJson(name: string, memJson: string): string {
+    if (memJson === '{}') return '{}}';
+    const cas = this.caBundlesJson(name);
+    return cas ? `${memJson},"underlay_ca_bundles":{${cas}}}` : `${memJson}}`;
+  }
+
+  /**
+   * `{` + `ansible_host` + the params + `"underlay_site":…`, built from the layer's pre-serialised
+   * pieces: no merged params object unless the machine's own params override inherited ones, no per-host
+   * object for its own params unless some of them must be hidden.
+   */
+  private hostHeadJson(m: Machine, layer: Layer): string {
+    return this.headOf(m, layer, this.paramsAfterLayer(m, layer));
+  }
+
+  private headOf(m: Machine, layer: Layer, p: OwnParams): string {
+    const paramsJson = p.merged ? p.json : layer.json && p.json ? `${layer.json},${p.json}` : layer.json || p.json;
+    return `{${this.ansibleHostJson(m, p.hasAnsibleHost)}${paramsJson ? `${paramsJson},` : ''}${layer.siteJson}`;
+  }
+
+  /** `"ansible_host":"…",` unless a param sets it or the machine has no address. */
+  private ansibleHostJson(m: Machine, hasAnsibleHost: boolean): string {
+    const host = hasAnsibleHost ? undefined : bestAddress(m);
+    return host ? `"ansible_host":${jsonString(host)},` : '';
+  }
+
+  /**
+   * The machine's shown own params as JSON members written after the layer's (no filtered copy, no
+   * object serialised and sliced), or, when they override inherited ones, all its params merged.
+   */
+  private paramsAfterLayer(m: Machine, layer: Layer): OwnParams {
     const own = m.params;
     const base = layer.params;
     let hasAnsibleHost = Object.hasOwn(base, 'ansible_host');
@@ -257,29 +321,23 @@ export class InventoryContext {
       if (Object.hasOwn(base, k)) overlap = true;
       if (k === 'ansible_host') hasAnsibleHost = true;
     }
-    let paramsJson = layer.json;
-    if (shown > 0) {
-      if (overlap) paramsJson = JSON.stringify(Object.assign({}, base, hidden > 0 ? this.visible(own) : own)).slice(1, -1);
-      else {
-        // The shown own params as members, written one by one (no filtered copy, no object serialised and sliced).
-        let ownJson = '';
-        for (const k in own) {
-          const v = own[k];
-          if (hidden > 0 && !this.shown(k, v)) continue;
-          const j = typeof v === 'string' ? jsonString(v) : JSON.stringify(v);
-          if (j === undefined) continue; // what JSON.stringify leaves out of an object (a function)
-          ownJson += ownJson ? `,${this.str(k)}:${j}` : `${this.str(k)}:${j}`;
-        }
-        paramsJson = paramsJson ? `${paramsJson},${ownJson}` : ownJson;
-      }
+    if (shown === 0) return { json: '', merged: false, hasAnsibleHost };
+    if (overlap) return { json: JSON.stringify(Object.assign({}, base, hidden > 0 ? this.visible(own) : own)).slice(1, -1), merged: true, hasAnsibleHost };
+    let json = '';
+    for (const k in own) {
+      const v = own[k];
+      if (hidden > 0 && !this.shown(k, v)) continue;
+      const j = typeof v === 'string' ? jsonString(v) : JSON.stringify(v);
+      if (j === undefined) continue; // what JSON.stringify leaves out of an object (a function)
+      json += json ? `,${this.str(k)}:${j}` : `${this.str(k)}:${j}`;
     }
-    let out = '{';
-    const host = bestAddress(m);
-    if (host && !hasAnsibleHost) out += `"ansible_host":${jsonString(host)},`;
-    if (paramsJson) out += `${paramsJson},`;
-    out += layer.siteJson;
-    if (m.rack !== undefined) out += `,"underlay_rack":${this.str(m.rack)}`;
-    const cas = memJson === '{}' ? '' : this.caBundlesJson(m.name);
-    return `${out},"underlay_macs":${JSON.stringify(m.macs)},"underlay_state":${this.str(m.state)},"underlay_bootenv":${this.str(m.bootenv)},${layer.profilesJson},"underlay_facts":${unsafeFactsJson(m.facts)},"underlay_services":${memJson}${cas ? `,"underlay_ca_bundles":{${cas}}` : ''}}`;
+    return { json, merged: false, hasAnsibleHost };
   }
+}
+
+/** A host's own params as written after its layer's, or (`merged`) all its params when they override inherited ones. */
+interface OwnParams {
+  json: string;
+  merged: boolean;
+  hasAnsibleHost: boolean;
 }

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { Machine } from '../../shared/api/resources.js';
 import { GLOBAL_PROFILE } from '../profiles/resources.js';
 import { ByteWriter } from './byte-writer.js';
-import { jsonString } from './json-text.js';
 import { compact, DEFAULT_BLOCK_SIZE, nameHash, RenderedBody } from './body.js';
 import { InventoryContext, type InventorySource, type Layer, type Params } from './context.js';
 import { byString, KIND } from './plan.js';
@@ -401,13 +400,15 @@ export class IncrementalInventory {
     let hosts = 0;
     let fresh = 0;
     writer.reset();
+    // A render with nothing to reuse (a start, or a change to anything but machines).
+    const cold = this.blocks.length > 1 && this.blocks.every((x) => !x.bytes);
     for (let k = 0; k < this.blocks.length; k++) {
       const b = this.blocks[k]!;
       if (!b.bytes) {
         // Written straight as UTF-8 (no block-sized string flattened and copied again).
-        for (const h of b.hosts) writer.write(`,${jsonString(h.name)}:${ctx.hostVarsJson(h.m, h.layer, h.mems)}`);
-        // A render with nothing to reuse (body.ts does the same): after the first block, one buffer for all the rest.
-        if (k === 0 && this.blocks.length > 1 && this.blocks.every((x) => !x.bytes)) writer.reserve(Math.ceil((writer.pending / b.hosts.length) * 1.1 * (this.hosts.size - b.hosts.length)) + writer.pending);
+        for (const h of b.hosts) ctx.writeHost(writer, h.m, h.layer, h.mems, !cold);
+        // As body.ts does: after the first block of a cold render, one buffer for all the rest.
+        if (k === 0 && cold) writer.reserve(Math.ceil((writer.pending / b.hosts.length) * 1.1 * (this.hosts.size - b.hosts.length)) + writer.pending);
         b.bytes = writer.take();
         b.digest = createHash('sha256').update(b.bytes).digest();
         fresh++;

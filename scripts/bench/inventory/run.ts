@@ -1,7 +1,7 @@
 /**
  * Inventory benchmark.
  *
- *   node dist/scripts/bench/inventory/run.js [--sizes 1000,10000,100000] [--no-render] [--central 10000] [--no-central] [--runs N] [--no-ansible] [--ansible-runs 1] [--no-hugepages]
+ *   node dist/scripts/bench/inventory/run.js [--sizes 1000,10000,100000] [--no-render] [--central 10000] [--no-central] [--runs N] [--no-ansible] [--ansible-runs 1] [--no-hugepages] [--no-prepare]
  *
  * The bench runs itself (and the central it spawns) with glibc's malloc on transparent huge pages
  * (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, as docs/benchmarks.md recommends for the central): a cold
@@ -10,6 +10,10 @@
  *
  * 1. Render: a synthetic fleet in an in-memory Store, through the route's own path
  *    (sourceFromStore → IncrementalInventory.render → bytes + ETag), at each size: median of several runs.
+ *    Cold = fresh machine documents, then what the central does after a start before the first render
+ *    (the hosts' tails made in the background, central/ansible/host-tail.ts; its CPU time is printed
+ *    apart), then a new model's render. `--no-prepare` leaves the preparation out (the render then
+ *    serialises every host's facts itself).
  * 2. ETag hit: a spawned central (`underlay central serve`) holding N machines (created through the
  *    API), 304 round trips over HTTPS with If-None-Match on a keep-alive connection.
  * 3. `ansible-inventory -i scripts/ansible/underlay-inventory --list` end to end against it, cold
@@ -25,6 +29,7 @@ import type { Machine } from '../../../shared/api/resources.js';
 import { renderInventory as renderInventoryDoc } from '../../../central/ansible/render.js';
 import { IncrementalInventory } from '../../../central/ansible/incremental.js';
 import { sourceFromStore } from '../../../central/ansible/routes.js';
+import { prepareTails } from '../../../central/ansible/host-tail.js';
 import { groupRulesCollection } from '../../../central/ansible/group-rules.js';
 import { machinesCollection } from '../../../central/machines/resources.js';
 import { paramsCollection } from '../../../central/params/resources.js';
@@ -68,11 +73,11 @@ const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 /** Issue 21's targets for the render at 100,000 hosts, median of 7 on a quiet machine. */
 const TARGET_100K = { coldMs: 1500, afterWriteMs: 150 };
 
-function benchRender(sizes: number[], runsAsked?: number): void {
+function benchRender(sizes: number[], runsAsked: number | undefined, prepare: boolean): void {
   console.log('## render: sourceFromStore → IncrementalInventory (groups + hostvars blocks) → utf8 bytes → sha256 ETag (the route\'s path), in-memory store');
-  console.log('cold = every host serialised, facts included (a new model over fresh facts objects: the first render after a start); after-1-write = one machine replaced since the last render (the route\'s incremental model)\n');
-  console.log('| hosts | groups | document | cold median | cold min | cold CPU median | after-1-write median | after-1-write min | after-1-write CPU median | runs |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(`cold = a new model over fresh machine documents (the first render after a start)${prepare ? ', after the start-up preparation of the hosts\' tails (its CPU apart: "prepare")' : ', without the start-up preparation (--no-prepare): every host\'s facts serialised in the render'}; after-1-write = one machine replaced since the last render (the route\'s incremental model)\n`);
+  console.log('| hosts | groups | document | prepare CPU median | cold median | cold min | cold CPU median | after-1-write median | after-1-write min | after-1-write CPU median | runs |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const verdicts: string[] = [];
   for (const n of sizes) {
     const store = storeOf(n);
@@ -80,16 +85,24 @@ function benchRender(sizes: number[], runsAsked?: number): void {
     const cold: number[] = [];
     const warm: number[] = [];
     const coldCpu: number[] = [];
+    const prepCpu: number[] = [];
     const warmCpu: number[] = [];
     let size = 0;
     let groups = 0;
+    if (prepare) prepareTails(sourceFromStore(store).machines);
     new IncrementalInventory().render(sourceFromStore(store)); // warm-up (JIT)
     for (let r = 0; r < runs; r++) {
-      // Truly cold: fresh facts objects, as in the first render after a central start (nothing keyed on the old
-      // objects can help; a facts cache keyed that way was tried and reverted, docs/decisions.md).
+      // Cold: fresh machine documents and facts objects, as after a central start (nothing made for the old
+      // documents can help; a facts cache filled during the render was tried and reverted, docs/decisions.md).
       for (let i = 0; i < n; i++) {
         const m = store.get<Machine & Doc>('machines', `m-${i}`)!;
         void store.put('machines', { ...m, facts: structuredClone(m.facts) });
+      }
+      if (prepare) {
+        // What the central does after a start (central/ansible/feature.ts), in the background before the first render.
+        const p0 = process.cpuUsage();
+        prepareTails(sourceFromStore(store).machines);
+        prepCpu.push(cpuMs(process.cpuUsage(p0)));
       }
       (globalThis as { gc?: () => void }).gc?.(); // the clones' garbage is collected before, not during, the timed render (node --expose-gc)
       const c0 = process.cpuUsage();
@@ -112,7 +125,7 @@ function benchRender(sizes: number[], runsAsked?: number): void {
       warmCpu.push(cpuMs(process.cpuUsage(c0)));
     }
     groups = Object.keys(renderInventoryDoc(sourceFromStore(store))).length - 2;
-    console.log(`| ${n} | ${groups} | ${mb(size)} | ${ms(median(cold))} | ${ms(Math.min(...cold))} | ${ms(median(coldCpu))} | ${ms(median(warm))} | ${ms(Math.min(...warm))} | ${ms(median(warmCpu))} | ${runs} |`);
+    console.log(`| ${n} | ${groups} | ${mb(size)} | ${prepare ? ms(median(prepCpu)) : '–'} | ${ms(median(cold))} | ${ms(Math.min(...cold))} | ${ms(median(coldCpu))} | ${ms(median(warm))} | ${ms(Math.min(...warm))} | ${ms(median(warmCpu))} | ${runs} |`);
     if (n === 100_000) {
       const verdict = (got: number, max: number) => `${ms(got)} (target ≤ ${max} ms: ${got <= max ? 'met' : 'MISSED'})`;
       verdicts.push(`100k hosts: cold median ${verdict(median(cold), TARGET_100K.coldMs)}; after one write median ${verdict(median(warm), TARGET_100K.afterWriteMs)}`);
@@ -295,7 +308,7 @@ async function main(): Promise<void> {
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const malloc = process.env.GLIBC_TUNABLES?.includes('glibc.malloc.hugetlb=1') ? 'glibc malloc on transparent huge pages' : 'default glibc malloc (4 KiB pages)';
   console.log(`# inventory benchmark — node ${process.version}, ${os.cpus()[0]?.model} ×${os.cpus().length}, ${malloc}, load average ${load()}\n`);
-  if (!args.includes('--no-render')) benchRender(sizes, opt('--runs') === undefined ? undefined : Number(opt('--runs')));
+  if (!args.includes('--no-render')) benchRender(sizes, opt('--runs') === undefined ? undefined : Number(opt('--runs')), !args.includes('--no-prepare'));
   if (!args.includes('--no-central')) await benchCentral(Number(opt('--central') ?? 10_000), !args.includes('--no-ansible'), Number(opt('--ansible-runs') ?? 1));
   console.log(`\nload average at the end: ${load()}`);
 }
