@@ -6,13 +6,17 @@ export const CENTRAL_UNIT = 'underlay-central.service';
 export const CENTRAL_STATE_DIRECTORY = 'underlay-central';
 export const CENTRAL_ENV_FILE = '/etc/default/underlay-central';
 
-/** The central's unit: no capability at all (it listens on 8443), its data in the unit's state directory. */
+/**
+ * The central's unit: no capability at all (it listens on 8443), its data in the unit's state directory, glibc's
+ * malloc on transparent huge pages (a cold inventory render's first-touch page faults; docs/decisions.md).
+ */
 export function centralUnit(cliPath: string): string {
   return renderUnit({
     description: 'Underlay central registry (API, task signing, agent hub)',
     exec: [...selfCommand(cliPath), 'central', 'serve', '--data', `%S/${CENTRAL_STATE_DIRECTORY}`],
     stateDirectory: CENTRAL_STATE_DIRECTORY,
     environmentFile: CENTRAL_ENV_FILE,
+    environment: ['GLIBC_TUNABLES=glibc.malloc.hugetlb=1'],
     capabilities: [],
     addressFamilies: ['AF_INET', 'AF_INET6', 'AF_UNIX', 'AF_NETLINK'],
   });

@@ -13,6 +13,8 @@ export interface UnitSpec {
   stateDirectory: string;
   /** optional KEY=VALUE settings file (UNDERLAY_* variables) */
   environmentFile: string;
+  /** KEY=VALUE settings of the process itself (set before the settings file, which may override them) */
+  environment?: string[];
   /** capabilities the service keeps (ambient + bounding set); none if empty */
   capabilities: string[];
   /** socket families it may open */
@@ -36,7 +38,7 @@ After=network-online.target
 [Service]
 Type=simple
 ExecStart=${u.exec.map(word).join(' ')}
-EnvironmentFile=-${u.environmentFile}
+${(u.environment ?? []).map((e) => `Environment=${word(e)}\n`).join('')}EnvironmentFile=-${u.environmentFile}
 Restart=on-failure
 RestartSec=5s
 TimeoutStopSec=30s
