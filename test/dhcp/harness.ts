@@ -55,7 +55,12 @@ export class ServerProc {
     const chunks: Buffer[] = [];
     proc.stderr!.on('data', (d: Buffer) => {
       chunks.push(d);
-      writeFileSync(stderrFile, Buffer.concat(chunks));
+      // A killed server's last stderr can arrive after its exit, when the suite already removed the work dir.
+      try {
+        writeFileSync(stderrFile, Buffer.concat(chunks));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     });
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
