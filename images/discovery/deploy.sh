@@ -107,13 +107,15 @@ fetched_bytes() {
   echo $((${_o:-0} + _w))
 }
 
-# progress_loop ID DIR DISK SIZE RAWSIZE: posts a running report with progress every PROGRESS_EVERY s.
+# progress_loop ID DIR DISK SIZE RAWSIZE: posts a running report with progress 2 s into the write (an operator
+# sees the write under way at once, a short write is still seen), then every PROGRESS_EVERY s.
 progress_loop() {
-  local _id _d _disk _size _raw _s0 _t0 _now _f _w _rate
+  local _id _d _disk _size _raw _s0 _t0 _now _f _w _rate _wait
   _id="$1"; _d="$2"; _disk="$3"; _size="$4"; _raw="$5"
   _s0=$(sectors_written "$_disk"); _t0=$(date +%s)
+  _wait=2; [ "$PROGRESS_EVERY" -lt 2 ] && _wait="$PROGRESS_EVERY"
   while [ ! -f "$_d/done" ]; do
-    sleep "$PROGRESS_EVERY"
+    sleep "$_wait"; _wait="$PROGRESS_EVERY"
     [ -f "$_d/done" ] && break
     _now=$(date +%s); _f=$(fetched_bytes "$_d")
     if [ -b "$_disk" ]; then _w=$((($(sectors_written "$_disk") - _s0) * 512)); else _w=$(file_size "$_disk"); fi
